@@ -1,0 +1,5 @@
+DROP TABLE conflicts;
+DROP TABLE search;
+DROP TABLE relations;
+DROP TABLE entities;
+DROP TABLE locations;

@@ -1,0 +1,437 @@
+//! Reading descriptor targets: local files (globs allowed) and http(s) URLs, safely.
+//!
+//! URL reads go through one reqwest client with a timeout, a size cap and a redirect limit. A
+//! host must be on the allowlist, and no private, loopback or link-local address is reached unless
+//! its host is allowed explicitly: names are checked when they resolve (so a redirect or a DNS
+//! answer cannot smuggle one in) and IP literals before every request and redirect.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use super::ingest::absolute;
+
+/// One allowed host: `example.com`, `*.example.com` or `127.0.0.1:8080`, optionally limited to
+/// path prefixes (Backstage's `reading.allow` shape).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct AllowRule {
+    pub host: String,
+    #[serde(default)]
+    pub paths: Option<Vec<String>>,
+}
+
+/// Limits and rules for reading.
+#[derive(Debug, Clone)]
+pub struct ReadSettings {
+    pub allow: Vec<AllowRule>,
+    pub max_bytes: usize,
+    pub timeout: Duration,
+    pub max_redirects: usize,
+    pub github_token: Option<String>,
+    pub gitlab_token: Option<String>,
+}
+
+impl Default for ReadSettings {
+    fn default() -> Self {
+        Self {
+            allow: default_allow(),
+            max_bytes: super::descriptor::MAX_FILE_BYTES,
+            timeout: Duration::from_secs(20),
+            max_redirects: 5,
+            github_token: None,
+            gitlab_token: None,
+        }
+    }
+}
+
+/// The hosts allowed when configuration names none: the public Git hosts.
+pub fn default_allow() -> Vec<AllowRule> {
+    ["github.com", "raw.githubusercontent.com", "gitlab.com"]
+        .into_iter()
+        .map(|h| AllowRule { host: h.into(), paths: None })
+        .collect()
+}
+
+/// Something to read: a local file or a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    File(PathBuf),
+    Url(Url),
+}
+
+impl Target {
+    /// The location string Backstage writes in annotations: `file:/abs/path`, `url:https://...`.
+    pub fn source(&self) -> String {
+        match self {
+            Target::File(p) => format!("file:{}", p.display()),
+            Target::Url(u) => format!("url:{u}"),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::File(_) => "file",
+            Target::Url(_) => "url",
+        }
+    }
+
+    /// The file name, which decides between YAML and JSON.
+    pub fn name(&self) -> String {
+        match self {
+            Target::File(p) => p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            Target::Url(u) => u.path_segments().and_then(|mut s| s.next_back()).unwrap_or_default().to_owned(),
+        }
+    }
+}
+
+/// Reads targets under the configured rules. Cheap to clone.
+#[derive(Clone)]
+pub struct Reader {
+    settings: Arc<ReadSettings>,
+    client: reqwest::Client,
+}
+
+impl Reader {
+    pub fn new(settings: ReadSettings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let for_redirects = settings.clone();
+        let max_redirects = settings.max_redirects;
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= max_redirects {
+                return attempt.error(format!("more than {max_redirects} redirects"));
+            }
+            match check_url(&for_redirects, attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(e) => attempt.error(format!("redirect refused: {e}")),
+            }
+        });
+        let client = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(policy)
+            .no_proxy()
+            .dns_resolver(Arc::new(CheckedResolver { settings: settings.clone() }))
+            .user_agent(concat!("portolan/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { settings, client })
+    }
+
+    /// Resolves a target string of a location type, relative to the file that names it.
+    pub fn target(&self, kind: &str, raw: &str, base: Option<&Target>) -> Result<Target, String> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err("empty target".into());
+        }
+        if raw.starts_with("http://") || raw.starts_with("https://") {
+            let url = Url::parse(raw).map_err(|e| format!("invalid URL {raw}: {e}"))?;
+            return Ok(Target::Url(rewrite_git_url(url)));
+        }
+        match (kind, base) {
+            ("url", None) => Err(format!("invalid URL {raw}: a url location needs an absolute http(s) URL")),
+            (_, Some(Target::Url(base))) => {
+                let url = base.join(raw).map_err(|e| format!("invalid URL {raw} relative to {base}: {e}"))?;
+                Ok(Target::Url(url))
+            }
+            ("file", Some(Target::File(base))) | ("url", Some(Target::File(base))) => {
+                let raw_path = raw.strip_prefix("file:").unwrap_or(raw);
+                let dir = base.parent().unwrap_or(Path::new("/"));
+                Ok(Target::File(absolute(&dir.join(raw_path))))
+            }
+            ("file", None) => Ok(Target::File(absolute(Path::new(raw.strip_prefix("file:").unwrap_or(raw))))),
+            (other, _) => Err(format!("unsupported location type \"{other}\": use \"file\" or \"url\"")),
+        }
+    }
+
+    /// Expands a glob into the files it matches; other targets stand for themselves.
+    pub fn expand(&self, target: &Target) -> Result<Vec<Target>, String> {
+        match target {
+            Target::File(p) => {
+                let s = p.to_string_lossy();
+                if !s.contains(['*', '?', '[']) {
+                    return Ok(vec![target.clone()]);
+                }
+                let mut files: Vec<PathBuf> = glob::glob(&s)
+                    .map_err(|e| format!("invalid glob {s}: {e}"))?
+                    .filter_map(Result::ok)
+                    .filter(|p| p.is_file())
+                    .collect();
+                files.sort();
+                Ok(files.into_iter().map(Target::File).collect())
+            }
+            Target::Url(_) => Ok(vec![target.clone()]),
+        }
+    }
+
+    /// Reads a target whole, within the size cap.
+    pub async fn read(&self, target: &Target) -> Result<Vec<u8>, String> {
+        match target {
+            Target::File(p) => read_file(p, self.settings.max_bytes),
+            Target::Url(u) => self.read_url(u).await,
+        }
+    }
+
+    async fn read_url(&self, url: &Url) -> Result<Vec<u8>, String> {
+        check_url(&self.settings, url)?;
+        let mut req = self.client.get(url.clone());
+        if let Some(token) = self.token_for(url) {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.map_err(describe_reqwest)?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(format!("GET {url} answered {status}"));
+        }
+        self.body(resp).await
+    }
+
+    async fn body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
+        let max = self.settings.max_bytes;
+        if resp.content_length().is_some_and(|n| n as usize > max) {
+            return Err(format!("response is larger than the limit of {max} bytes"));
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(describe_reqwest)? {
+            if out.len() + chunk.len() > max {
+                return Err(format!("response is larger than the limit of {max} bytes"));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    fn token_for(&self, url: &Url) -> Option<&str> {
+        match url.host_str()? {
+            "raw.githubusercontent.com" | "api.github.com" | "github.com" => self.settings.github_token.as_deref(),
+            "gitlab.com" => self.settings.gitlab_token.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn settings(&self) -> &ReadSettings {
+        &self.settings
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+fn read_file(p: &Path, max: usize) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+    if meta.is_dir() {
+        return Err(format!("{} is a directory, not a file", p.display()));
+    }
+    if meta.len() as usize > max {
+        return Err(format!("{} is {} bytes, more than the limit of {max}", p.display(), meta.len()));
+    }
+    std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+}
+
+fn describe_reqwest(e: reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    if e.is_timeout() {
+        msg = format!("timed out: {msg}");
+    }
+    msg
+}
+
+/// GitHub and GitLab blob/tree page URLs become raw file reads.
+pub fn rewrite_git_url(url: Url) -> Url {
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let segments: Vec<&str> = url.path_segments().map(|s| s.collect()).unwrap_or_default();
+    if host == "github.com" && segments.len() > 4 && (segments[2] == "blob" || segments[2] == "tree") {
+        let raw =
+            format!("https://raw.githubusercontent.com/{}/{}/{}", segments[0], segments[1], segments[3..].join("/"));
+        return Url::parse(&raw).unwrap_or(url);
+    }
+    if let Some(i) = segments.iter().position(|s| *s == "-") {
+        if segments.get(i + 1).is_some_and(|s| *s == "blob" || *s == "tree") && host.contains("gitlab") {
+            let mut raw = url.clone();
+            let mut parts: Vec<&str> = segments.clone();
+            parts[i + 1] = "raw";
+            raw.set_path(&parts.join("/"));
+            return raw;
+        }
+    }
+    url
+}
+
+/// Is this host (and port) allowed, and by which rule?
+fn allowed_rule<'a>(settings: &'a ReadSettings, url: &Url) -> Option<&'a AllowRule> {
+    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let port = url.port_or_known_default();
+    settings.allow.iter().find(|rule| {
+        let pattern = rule.host.to_ascii_lowercase();
+        let (pat_host, pat_port) = match pattern.rsplit_once(':') {
+            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => {
+                (h.to_owned(), p.parse::<u16>().ok())
+            }
+            _ => (pattern.clone(), None),
+        };
+        let host_ok = match pat_host.strip_prefix("*.") {
+            Some(suffix) => host.ends_with(&format!(".{suffix}")),
+            None => host == pat_host,
+        };
+        let port_ok = pat_port.is_none_or(|p| Some(p) == port);
+        let path_ok = rule.paths.as_ref().is_none_or(|paths| paths.iter().any(|p| url.path().starts_with(p.as_str())));
+        host_ok && port_ok && path_ok
+    })
+}
+
+/// Refuses URLs whose scheme, host or literal address is not allowed.
+fn check_url(settings: &ReadSettings, url: &Url) -> Result<(), String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{url}: only http and https URLs can be read"));
+    }
+    let Some(host) = url.host() else {
+        return Err(format!("{url}: no host"));
+    };
+    if allowed_rule(settings, url).is_none() {
+        return Err(format!(
+            "{url}: host {} is not in the reading allowlist (configure [[reading.allow]])",
+            url.host_str().unwrap_or_default()
+        ));
+    }
+    let literal: Option<IpAddr> = match host {
+        url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+        url::Host::Domain(_) => None,
+    };
+    if let Some(ip) = literal {
+        if is_private(ip) && !explicitly_allows_host(settings, &ip.to_string()) {
+            return Err(format!("{url}: address {ip} is private, loopback or link-local"));
+        }
+    }
+    Ok(())
+}
+
+/// True when an allow rule names this exact host (not through a wildcard).
+fn explicitly_allows_host(settings: &ReadSettings, host: &str) -> bool {
+    settings.allow.iter().any(|r| {
+        let h = r.host.to_ascii_lowercase();
+        let h = match h.rsplit_once(':') {
+            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => h.to_owned(),
+            _ => h,
+        };
+        h.trim_start_matches('[').trim_end_matches(']') == host.to_ascii_lowercase()
+    })
+}
+
+/// Addresses a catalog reader must not reach unless told to: loopback, private, link-local,
+/// unspecified, multicast, shared (CGNAT), documentation and unique-local ranges.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || o[0] == 0
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// A DNS resolver that drops private answers unless the name is explicitly allowed, so neither a
+/// DNS answer nor a redirect reaches an internal address.
+struct CheckedResolver {
+    settings: Arc<ReadSettings>,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        let settings = self.settings.clone();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed = explicitly_allows_host(&settings, &host);
+            let good: Vec<SocketAddr> = addrs.into_iter().filter(|a| allowed || !is_private(a.ip())).collect();
+            if good.is_empty() {
+                let err: Box<dyn std::error::Error + Send + Sync> =
+                    format!("{host} resolves only to private, loopback or link-local addresses").into();
+                return Err(err);
+            }
+            let iter: reqwest::dns::Addrs = Box::new(good.into_iter());
+            Ok(iter)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(hosts: &[&str]) -> ReadSettings {
+        ReadSettings {
+            allow: hosts.iter().map(|h| AllowRule { host: (*h).into(), paths: None }).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn private_addresses_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "169.254.169.254",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "100.64.0.1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_private(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(!is_private("140.82.112.3".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_literal_private_address_is_refused_unless_explicitly_allowed() {
+        let url = Url::parse("http://127.0.0.1:8080/x.yaml").unwrap();
+        assert!(check_url(&settings(&["*.example.com"]), &url).is_err());
+        assert!(check_url(&settings(&["127.0.0.1:8080"]), &url).is_ok());
+        assert!(check_url(&settings(&["127.0.0.1:9090"]), &url).is_err());
+    }
+
+    #[test]
+    fn wildcard_hosts_match_subdomains_only() {
+        let s = settings(&["*.example.com"]);
+        assert!(check_url(&s, &Url::parse("https://git.example.com/a").unwrap()).is_ok());
+        assert!(check_url(&s, &Url::parse("https://example.com/a").unwrap()).is_err());
+        assert!(check_url(&s, &Url::parse("https://evil.com/a").unwrap()).is_err());
+    }
+
+    #[test]
+    fn github_blob_urls_become_raw_reads() {
+        let u = rewrite_git_url(Url::parse("https://github.com/acme/svc/blob/main/catalog-info.yaml").unwrap());
+        assert_eq!(u.as_str(), "https://raw.githubusercontent.com/acme/svc/main/catalog-info.yaml");
+        let g = rewrite_git_url(Url::parse("https://gitlab.com/acme/svc/-/blob/main/catalog-info.yaml").unwrap());
+        assert_eq!(g.as_str(), "https://gitlab.com/acme/svc/-/raw/main/catalog-info.yaml");
+    }
+}

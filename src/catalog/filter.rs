@@ -1,0 +1,76 @@
+//! Backstage's `filter` query parameter: each parameter is one set of conditions.
+//!
+//! Inside a set, `key=value` conditions separated by commas must all hold; a key repeated in a set
+//! means any of its values; a bare `key` means the key exists. Sets are OR-ed. Keys and values are
+//! matched case-insensitively.
+
+use super::store::{Condition, FilterSet};
+
+/// Parses the values of every `filter` parameter.
+pub fn parse(params: &[String]) -> Result<Vec<FilterSet>, String> {
+    params.iter().map(|p| parse_set(p)).collect()
+}
+
+fn parse_set(param: &str) -> Result<FilterSet, String> {
+    let mut set: FilterSet = Vec::new();
+    for part in param.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let (key, value) = match part.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v.trim())),
+            None => (part, None),
+        };
+        if key.is_empty() {
+            return Err(format!("invalid filter \"{param}\": a condition has an empty key"));
+        }
+        let key = key.to_lowercase();
+        let value = value.map(str::to_lowercase);
+        match set.iter_mut().find(|c| c.key == key) {
+            Some(existing) => match (&mut existing.values, value) {
+                (Some(vals), Some(v)) => vals.push(v),
+                (slot @ None, Some(v)) => *slot = Some(vec![v]),
+                (_, None) => {}
+            },
+            None => set.push(Condition { key, values: value.map(|v| vec![v]) }),
+        }
+    }
+    Ok(set)
+}
+
+/// All values of a repeated query parameter, URL-decoded.
+pub fn query_values(query: &str, name: &str) -> Vec<String> {
+    url::form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k == name).map(|(_, v)| v.into_owned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_in_one_parameter_are_anded_and_lower_cased() {
+        let f = parse(&["kind=Component,spec.type=service".into()]).unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0][0], Condition { key: "kind".into(), values: Some(vec!["component".into()]) });
+        assert_eq!(f[0][1].key, "spec.type");
+    }
+
+    #[test]
+    fn a_repeated_key_in_a_set_means_any_of() {
+        let f = parse(&["kind=api,kind=component".into()]).unwrap();
+        assert_eq!(f[0], vec![Condition { key: "kind".into(), values: Some(vec!["api".into(), "component".into()]) }]);
+    }
+
+    #[test]
+    fn a_bare_key_means_exists_and_parameters_are_separate_sets() {
+        let f = parse(&["spec.owner".into(), "kind=group".into()]).unwrap();
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0][0].values, None);
+    }
+
+    #[test]
+    fn an_empty_key_is_an_error() {
+        assert!(parse(&["=x".into()]).is_err());
+    }
+}

@@ -1,0 +1,13 @@
+//! The software catalog: the entity model, descriptor parsing, validation, relations, reading
+//! and ingestion of locations, storage, and the Backstage-compatible HTTP API.
+
+pub mod descriptor;
+pub mod fetch;
+pub mod filter;
+pub mod handlers;
+pub mod ingest;
+pub mod model;
+pub mod relations;
+pub mod search;
+pub mod store;
+pub mod validate;

@@ -1,0 +1,592 @@
+//! All SQL of the catalog: locations, entities with their relations and search rows, conflicts.
+//!
+//! Entity JSON is stored whole (with `metadata.uid` and `metadata.etag`), without relations:
+//! relations are read from the relations table when an entity is served, so an entity always
+//! shows the relations other entities emit towards it without being rewritten.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::Context;
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::model::EntityRef;
+use super::relations::Relation;
+use super::search;
+use crate::db::schema::{conflicts, entities, locations, relations, search as search_t};
+use crate::db::{Pool, now_ms, placeholders};
+use crate::with_conn;
+
+/// Deletes entities and everything derived from them (works on either backend's connection).
+macro_rules! delete_entities {
+    ($c:expr, $ids:expr) => {{
+        for chunk in $ids.chunks(500) {
+            diesel::delete(relations::table.filter(relations::entity_id.eq_any(chunk))).execute($c)?;
+            diesel::delete(search_t::table.filter(search_t::entity_id.eq_any(chunk))).execute($c)?;
+            diesel::delete(entities::table.filter(entities::id.eq_any(chunk))).execute($c)?;
+        }
+    }};
+}
+
+/// Marks an entity orphaned: `backstage.io/orphan: "true"`, as Backstage does.
+macro_rules! mark_orphan {
+    ($c:expr, $id:expr) => {{
+        let body: String = entities::table.find($id).select(entities::body).first($c)?;
+        let mut value: Value = serde_json::from_str(&body)?;
+        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+            let annotations = meta.entry("annotations").or_insert_with(|| Value::Object(Default::default()));
+            if let Some(a) = annotations.as_object_mut() {
+                a.insert("backstage.io/orphan".into(), Value::String("true".into()));
+            }
+        }
+        diesel::update(entities::table.find($id))
+            .set((entities::body.eq(serde_json::to_string(&value)?), entities::hash.eq("orphan")))
+            .execute($c)?;
+    }};
+}
+
+/// A registered location as stored.
+#[derive(Debug, Clone, Queryable, Serialize)]
+pub struct LocationRow {
+    pub id: String,
+    pub kind: String,
+    pub target: String,
+    pub origin: String,
+    pub created_at: i64,
+    pub next_refresh_at: i64,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+}
+
+/// An entity produced by processing, ready to publish.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub entity_ref: EntityRef,
+    /// Where the entity was read from: `file:/abs/path` or `url:https://...`.
+    pub source: String,
+    pub value: Value,
+    pub relations: Vec<Relation>,
+}
+
+/// What to do with an entity its location no longer emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrphanStrategy {
+    #[default]
+    Delete,
+    Keep,
+}
+
+/// What one publish changed.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct PublishOutcome {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub removed: usize,
+    pub orphaned: usize,
+    pub relations: usize,
+    /// Refs this location emitted that another location owns.
+    pub conflicts: Vec<String>,
+}
+
+const LOCATION_COLUMNS: (
+    locations::id,
+    locations::kind,
+    locations::target,
+    locations::origin,
+    locations::created_at,
+    locations::next_refresh_at,
+    locations::lease_owner,
+    locations::lease_expires_at,
+    locations::last_success_at,
+    locations::last_error,
+    locations::last_error_at,
+) = (
+    locations::id,
+    locations::kind,
+    locations::target,
+    locations::origin,
+    locations::created_at,
+    locations::next_refresh_at,
+    locations::lease_owner,
+    locations::lease_expires_at,
+    locations::last_success_at,
+    locations::last_error,
+    locations::last_error_at,
+);
+
+/// Finds the location with this type and target, or registers it. Returns it and whether it
+/// was created now.
+pub fn find_or_create_location(
+    pool: &Pool,
+    kind: &str,
+    target: &str,
+    origin: &str,
+) -> anyhow::Result<(LocationRow, bool)> {
+    with_conn!(pool, |c| {
+        let find = |c: &mut _| {
+            locations::table
+                .filter(locations::kind.eq(kind))
+                .filter(locations::target.eq(target))
+                .select(LOCATION_COLUMNS)
+                .first::<LocationRow>(c)
+                .optional()
+        };
+        if let Some(row) = find(c)? {
+            return Ok((row, false));
+        }
+        let inserted = diesel::insert_into(locations::table)
+            .values((
+                locations::id.eq(uuid::Uuid::new_v4().to_string()),
+                locations::kind.eq(kind),
+                locations::target.eq(target),
+                locations::origin.eq(origin),
+                locations::created_at.eq(now_ms()),
+                locations::next_refresh_at.eq(0i64),
+            ))
+            .execute(c);
+        // Another instance may have registered the same target meanwhile: take its row.
+        let created = inserted.is_ok();
+        let row = find(c)?.context("location vanished right after it was registered")?;
+        Ok((row, created))
+    })
+}
+
+pub fn get_location(pool: &Pool, id: &str) -> anyhow::Result<Option<LocationRow>> {
+    with_conn!(pool, |c| Ok(locations::table.find(id).select(LOCATION_COLUMNS).first(c).optional()?))
+}
+
+pub fn list_locations(pool: &Pool) -> anyhow::Result<Vec<LocationRow>> {
+    with_conn!(pool, |c| Ok(locations::table.select(LOCATION_COLUMNS).order(locations::created_at.asc()).load(c)?))
+}
+
+/// Deletes a location; its entities, their relations and search rows go with it.
+pub fn delete_location(pool: &Pool, id: &str) -> anyhow::Result<bool> {
+    with_conn!(pool, |c| {
+        c.transaction(|c| {
+            let ids: Vec<String> = entities::table.filter(entities::location_id.eq(id)).select(entities::id).load(c)?;
+            delete_entities!(c, &ids);
+            let n = diesel::delete(locations::table.find(id)).execute(c)?;
+            Ok::<_, anyhow::Error>(n > 0)
+        })
+    })
+}
+
+/// Records the outcome of processing a location.
+pub fn record_location_result(pool: &Pool, id: &str, error: Option<&str>, next_refresh_at: i64) -> anyhow::Result<()> {
+    let now = now_ms();
+    with_conn!(pool, |c| {
+        match error {
+            None => diesel::update(locations::table.find(id))
+                .set((
+                    locations::last_success_at.eq(Some(now)),
+                    locations::last_error.eq(None::<String>),
+                    locations::last_error_at.eq(None::<i64>),
+                    locations::next_refresh_at.eq(next_refresh_at),
+                ))
+                .execute(c)?,
+            Some(e) => diesel::update(locations::table.find(id))
+                .set((
+                    locations::last_error.eq(Some(e)),
+                    locations::last_error_at.eq(Some(now)),
+                    locations::next_refresh_at.eq(next_refresh_at),
+                ))
+                .execute(c)?,
+        };
+        Ok(())
+    })
+}
+
+fn hash_of(value: &Value) -> String {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let digest = Sha256::digest(&bytes);
+    digest.iter().take(20).map(|b| format!("{b:02x}")).collect()
+}
+
+type EntityRow =
+    (String, String, String, String, String, Option<String>, String, String, String, String, Option<String>, i64, i64);
+
+/// Publishes the entity set a location produced, in one transaction.
+///
+/// New refs are inserted with a fresh uid; changed ones are rewritten under their old uid with a
+/// new etag; unchanged ones are not touched. Refs owned by another location are conflicts and
+/// are left to their owner. Entities this location no longer emits are orphans: deleted, or kept
+/// and marked, by `orphans` — except those read from a source in `keep_sources` (a source that
+/// failed this time keeps its last good entities).
+pub fn publish(
+    pool: &Pool,
+    location_id: &str,
+    incoming: Vec<Incoming>,
+    keep_sources: &HashSet<String>,
+    orphans: OrphanStrategy,
+) -> anyhow::Result<PublishOutcome> {
+    let mut prepared: Vec<(String, String, Incoming)> =
+        incoming.into_iter().map(|i| (i.entity_ref.key(), hash_of(&i.value), i)).collect();
+    // The first emission of a ref within one location wins, as across locations.
+    let mut seen = HashSet::new();
+    let mut duplicates = Vec::new();
+    prepared.retain(|(key, _, _)| {
+        let first = seen.insert(key.clone());
+        if !first {
+            duplicates.push(key.clone());
+        }
+        first
+    });
+    let now = now_ms();
+    with_conn!(pool, |c| {
+        c.transaction(|c| {
+            let mut out = PublishOutcome::default();
+            let existing: HashMap<String, (String, String, String)> = entities::table
+                .filter(entities::location_id.eq(location_id))
+                .select((entities::entity_ref, entities::id, entities::hash, entities::source))
+                .load::<(String, String, String, String)>(c)?
+                .into_iter()
+                .map(|(r, id, h, s)| (r, (id, h, s)))
+                .collect();
+
+            // Refs that are new to this location may belong to another one.
+            let fresh: Vec<&String> =
+                prepared.iter().map(|(k, _, _)| k).filter(|k| !existing.contains_key(*k)).collect();
+            let mut taken: HashMap<String, Option<String>> = HashMap::new();
+            for chunk in fresh.chunks(500) {
+                let rows: Vec<(String, Option<String>)> = entities::table
+                    .filter(entities::entity_ref.eq_any(chunk))
+                    .select((entities::entity_ref, entities::location_id))
+                    .load(c)?;
+                taken.extend(rows);
+            }
+
+            let mut new_rows: Vec<EntityRow> = Vec::new();
+            let mut rel_rows = Vec::new();
+            let mut search_rows = Vec::new();
+            let mut rewritten: Vec<String> = Vec::new();
+            let mut emitted = HashSet::new();
+            let mut conflict_rows = Vec::new();
+            for (key, hash, inc) in prepared {
+                if let Some(owner) = taken.get(&key) {
+                    conflict_rows.push((key.clone(), owner.clone(), inc.source.clone()));
+                    out.conflicts.push(key);
+                    continue;
+                }
+                emitted.insert(key.clone());
+                let (uid, is_new) = match existing.get(&key) {
+                    Some((id, old_hash, old_source)) if *old_hash == hash && *old_source == inc.source => {
+                        out.unchanged += 1;
+                        continue;
+                    }
+                    Some((id, _, _)) => (id.clone(), false),
+                    None => (uuid::Uuid::new_v4().to_string(), true),
+                };
+                let mut value = inc.value;
+                if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.insert("uid".into(), Value::String(uid.clone()));
+                    meta.insert("etag".into(), Value::String(hash.clone()));
+                }
+                for (k, v) in search::rows(&value) {
+                    search_rows.push((uid.clone(), k, v));
+                }
+                let mut rels: Vec<&Relation> = inc.relations.iter().collect();
+                rels.dedup();
+                for r in rels {
+                    rel_rows.push((
+                        uid.clone(),
+                        r.source.key(),
+                        r.kind.to_owned(),
+                        r.target.to_string(),
+                        r.target.key(),
+                    ));
+                }
+                let body = serde_json::to_string(&value)?;
+                if is_new {
+                    out.added += 1;
+                } else {
+                    out.updated += 1;
+                    rewritten.push(uid.clone());
+                }
+                new_rows.push((
+                    uid,
+                    key,
+                    inc.entity_ref.kind.to_ascii_lowercase(),
+                    inc.entity_ref.namespace.to_ascii_lowercase(),
+                    inc.entity_ref.name.to_ascii_lowercase(),
+                    Some(location_id.to_owned()),
+                    inc.source,
+                    hash.clone(),
+                    hash,
+                    body,
+                    None,
+                    now,
+                    now,
+                ));
+            }
+            out.relations = rel_rows.len();
+
+            // Rewritten entities: drop the old row and its derived rows, keep the uid.
+            for chunk in rewritten.chunks(500) {
+                diesel::delete(relations::table.filter(relations::entity_id.eq_any(chunk))).execute(c)?;
+                diesel::delete(search_t::table.filter(search_t::entity_id.eq_any(chunk))).execute(c)?;
+                diesel::delete(entities::table.filter(entities::id.eq_any(chunk))).execute(c)?;
+            }
+            for chunk in new_rows.chunks(500) {
+                let values: Vec<_> = chunk
+                    .iter()
+                    .map(|r| {
+                        (
+                            entities::id.eq(&r.0),
+                            entities::entity_ref.eq(&r.1),
+                            entities::kind.eq(&r.2),
+                            entities::namespace.eq(&r.3),
+                            entities::name.eq(&r.4),
+                            entities::location_id.eq(&r.5),
+                            entities::source.eq(&r.6),
+                            entities::hash.eq(&r.7),
+                            entities::etag.eq(&r.8),
+                            entities::body.eq(&r.9),
+                            entities::status.eq(&r.10),
+                            entities::created_at.eq(r.11),
+                            entities::updated_at.eq(r.12),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(entities::table).values(values).execute(c)?;
+            }
+            for chunk in rel_rows.chunks(2000) {
+                let values: Vec<_> = chunk
+                    .iter()
+                    .map(|r| {
+                        (
+                            relations::entity_id.eq(&r.0),
+                            relations::source_key.eq(&r.1),
+                            relations::kind.eq(&r.2),
+                            relations::target_ref.eq(&r.3),
+                            relations::target_key.eq(&r.4),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(relations::table).values(values).execute(c)?;
+            }
+            for chunk in search_rows.chunks(3000) {
+                let values: Vec<_> = chunk
+                    .iter()
+                    .map(|r| (search_t::entity_id.eq(&r.0), search_t::key.eq(&r.1), search_t::value.eq(&r.2)))
+                    .collect();
+                diesel::insert_into(search_t::table).values(values).execute(c)?;
+            }
+
+            // Orphans: what this location owned and did not emit this time.
+            let orphan_ids: Vec<String> = existing
+                .iter()
+                .filter(|(key, (_, _, source))| !emitted.contains(*key) && !keep_sources.contains(source))
+                .map(|(_, (id, _, _))| id.clone())
+                .collect();
+            match orphans {
+                OrphanStrategy::Delete => {
+                    out.removed = orphan_ids.len();
+                    delete_entities!(c, &orphan_ids);
+                }
+                OrphanStrategy::Keep => {
+                    out.orphaned = orphan_ids.len();
+                    for id in &orphan_ids {
+                        mark_orphan!(c, id);
+                    }
+                }
+            }
+
+            // Conflicts: replace this location's list, keeping when each was first seen.
+            let first_seen: HashMap<String, i64> = conflicts::table
+                .filter(conflicts::location_id.eq(location_id))
+                .select((conflicts::entity_ref, conflicts::first_seen_at))
+                .load::<(String, i64)>(c)?
+                .into_iter()
+                .collect();
+            diesel::delete(conflicts::table.filter(conflicts::location_id.eq(location_id))).execute(c)?;
+            for (key, owner, source) in &conflict_rows {
+                diesel::insert_into(conflicts::table)
+                    .values((
+                        conflicts::entity_ref.eq(key),
+                        conflicts::location_id.eq(location_id),
+                        conflicts::owner_location_id.eq(owner),
+                        conflicts::source.eq(source),
+                        conflicts::first_seen_at.eq(first_seen.get(key).copied().unwrap_or(now)),
+                        conflicts::last_seen_at.eq(now),
+                    ))
+                    .execute(c)?;
+            }
+            out.conflicts.extend(duplicates);
+            Ok::<_, anyhow::Error>(out)
+        })
+    })
+}
+
+/// One condition of a filter: a key that must exist, or one of several values it must have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    /// Lower-cased dotted key, such as `kind`, `spec.owner` or `relations.ownedby`.
+    pub key: String,
+    /// Lower-cased values; `None` means the key must merely exist.
+    pub values: Option<Vec<String>>,
+}
+
+/// Conditions that must all hold (AND); a filter is a list of sets, any of which may match (OR).
+pub type FilterSet = Vec<Condition>;
+
+#[derive(QueryableByName)]
+struct EntityText {
+    #[diesel(sql_type = Text)]
+    entity_ref: String,
+    #[diesel(sql_type = Text)]
+    body: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    status: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct RelationText {
+    #[diesel(sql_type = Text)]
+    source_key: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Text)]
+    target_ref: String,
+}
+
+/// Builds the WHERE clause of a filter over `entities e`, with `?` placeholders and their values.
+fn filter_sql(filter: &[FilterSet]) -> (String, Vec<String>) {
+    if filter.is_empty() {
+        return ("1 = 1".into(), Vec::new());
+    }
+    let mut binds = Vec::new();
+    let sets: Vec<String> = filter
+        .iter()
+        .map(|set| {
+            if set.is_empty() {
+                return "1 = 1".to_owned();
+            }
+            let conds: Vec<String> = set
+                .iter()
+                .map(|cond| {
+                    if let Some(rel) = cond.key.strip_prefix("relations.") {
+                        let Some(rel) = super::relations::canonical_type(rel) else {
+                            return "1 = 0".to_owned();
+                        };
+                        binds.push(rel.to_owned());
+                        match &cond.values {
+                            None => "e.entity_ref IN (SELECT source_key FROM relations WHERE type = ?)".to_owned(),
+                            Some(vals) => {
+                                let marks = vec!["?"; vals.len()].join(", ");
+                                binds.extend(vals.iter().cloned());
+                                format!("e.entity_ref IN (SELECT source_key FROM relations WHERE type = ? AND target_key IN ({marks}))")
+                            }
+                        }
+                    } else {
+                        binds.push(cond.key.clone());
+                        match &cond.values {
+                            None => "e.id IN (SELECT entity_id FROM search WHERE key = ?)".to_owned(),
+                            Some(vals) => {
+                                let marks = vec!["?"; vals.len()].join(", ");
+                                binds.extend(vals.iter().cloned());
+                                format!("e.id IN (SELECT entity_id FROM search WHERE key = ? AND value IN ({marks}))")
+                            }
+                        }
+                    }
+                })
+                .collect();
+            format!("({})", conds.join(" AND "))
+        })
+        .collect();
+    (sets.join(" OR "), binds)
+}
+
+/// Every entity matching the filter, as JSON text with relations, ordered by ref.
+pub fn list_entities(pool: &Pool, filter: &[FilterSet]) -> anyhow::Result<Vec<String>> {
+    let (cond, binds) = filter_sql(filter);
+    let backend = pool.backend();
+    let entity_sql = placeholders(
+        &format!("SELECT e.entity_ref, e.body, e.status FROM entities e WHERE {cond} ORDER BY e.entity_ref"),
+        backend,
+    );
+    let relation_sql = placeholders(
+        &format!(
+            "SELECT r.source_key, r.type AS kind, r.target_ref FROM relations r WHERE r.source_key IN (SELECT e.entity_ref FROM entities e WHERE {cond})"
+        ),
+        backend,
+    );
+    let (rows, rels) = with_conn!(pool, |c| {
+        let mut q = diesel::sql_query(entity_sql).into_boxed::<Db>();
+        for b in &binds {
+            q = q.bind::<Text, _>(b.clone());
+        }
+        let rows: Vec<EntityText> = q.load(c)?;
+        let mut q = diesel::sql_query(relation_sql).into_boxed::<Db>();
+        for b in &binds {
+            q = q.bind::<Text, _>(b.clone());
+        }
+        let rels: Vec<RelationText> = if rows.is_empty() { Vec::new() } else { q.load(c)? };
+        Ok::<_, anyhow::Error>((rows, rels))
+    })?;
+    let mut by_source: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for r in rels {
+        by_source.entry(r.source_key).or_default().push((r.kind, r.target_ref));
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let rels = by_source.remove(&row.entity_ref).unwrap_or_default();
+            assemble(&row.body, rels, row.status.as_deref())
+        })
+        .collect())
+}
+
+/// One entity by its ref key (`kind:namespace/name`, lower-cased), with relations.
+pub fn get_entity(pool: &Pool, key: &str) -> anyhow::Result<Option<String>> {
+    with_conn!(pool, |c| {
+        let row: Option<(String, Option<String>)> = entities::table
+            .filter(entities::entity_ref.eq(key))
+            .select((entities::body, entities::status))
+            .first(c)
+            .optional()?;
+        let Some((body, status)) = row else { return Ok(None) };
+        let rels: Vec<(String, String)> = relations::table
+            .filter(relations::source_key.eq(key))
+            .select((relations::kind, relations::target_ref))
+            .load(c)?;
+        Ok(Some(assemble(&body, rels, status.as_deref())))
+    })
+}
+
+/// Adds the relations (sorted, without duplicates) and status to a stored body.
+fn assemble(body: &str, mut rels: Vec<(String, String)>, status: Option<&str>) -> String {
+    rels.sort();
+    rels.dedup();
+    let mut out = String::with_capacity(body.len() + rels.len() * 64 + 32);
+    let trimmed = body.trim_end();
+    out.push_str(trimmed.strip_suffix('}').unwrap_or(trimmed));
+    out.push_str(",\"relations\":[");
+    for (i, (kind, target)) in rels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::json!({"type": kind, "targetRef": target}).to_string());
+    }
+    out.push(']');
+    if let Some(status) = status {
+        out.push_str(",\"status\":");
+        out.push_str(status);
+    }
+    out.push('}');
+    out
+}
+
+/// How many entities the catalog holds, by kind (for metrics).
+pub fn count_by_kind(pool: &Pool) -> anyhow::Result<Vec<(String, i64)>> {
+    with_conn!(pool, |c| {
+        Ok(entities::table.group_by(entities::kind).select((entities::kind, diesel::dsl::count_star())).load(c)?)
+    })
+}

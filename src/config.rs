@@ -1,0 +1,199 @@
+//! Configuration: a TOML file (`--config` / `PORTOLAN_CONFIG`), then environment variables and
+//! command-line flags on top, with working defaults for everything.
+//!
+//! Every key is documented in README.md and shown in `portolan.example.toml`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::catalog::fetch::{AllowRule, ReadSettings, default_allow};
+use crate::catalog::store::OrphanStrategy;
+
+/// All settings, as read from the file with defaults filled in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub catalog: CatalogSettings,
+    pub reading: ReadingSettings,
+    pub integrations: IntegrationSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://...`, `sqlite://path` or a path. Empty: `<data_dir>/portolan.db`.
+    pub url: String,
+    /// Holds the default SQLite file.
+    pub data_dir: PathBuf,
+    pub pool_size: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StaticLocation {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogSettings {
+    /// Descriptor files or folders loaded at start (every `.yaml`, `.yml`, `.json` inside).
+    pub paths: Vec<PathBuf>,
+    /// Further locations registered at start.
+    pub locations: Vec<StaticLocation>,
+    /// How often every location is re-read, in seconds (with up to 10% jitter).
+    pub refresh_interval_secs: u64,
+    /// `delete` (default) or `keep` (marks `backstage.io/orphan: "true"`).
+    pub orphan_strategy: OrphanStrategy,
+    /// Kinds accepted beyond the built-in ones, checked against the envelope only.
+    pub extra_kinds: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReadingSettings {
+    /// Hosts URL locations may be read from. Default: github.com, raw.githubusercontent.com, gitlab.com.
+    pub allow: Vec<AllowRule>,
+    /// Folders that `file` locations registered through the API must resolve into.
+    pub file_roots: Vec<PathBuf>,
+    pub max_bytes: usize,
+    pub timeout_secs: u64,
+    pub max_redirects: usize,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntegrationSettings {
+    pub github_token: Option<String>,
+    pub gitlab_token: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            catalog: CatalogSettings::default(),
+            reading: ReadingSettings::default(),
+            integrations: IntegrationSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self { bind: "127.0.0.1:7007".into(), log_format: "text".into(), workers: 0, max_body_bytes: 4 * 1024 * 1024 }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: String::new(), data_dir: PathBuf::from("./data"), pool_size: 8 }
+    }
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        Self {
+            paths: vec![PathBuf::from("catalog-info")],
+            locations: Vec::new(),
+            refresh_interval_secs: 300,
+            orphan_strategy: OrphanStrategy::Delete,
+            extra_kinds: Vec::new(),
+        }
+    }
+}
+
+impl Default for ReadingSettings {
+    fn default() -> Self {
+        Self {
+            allow: default_allow(),
+            file_roots: Vec::new(),
+            max_bytes: crate::catalog::descriptor::MAX_FILE_BYTES,
+            timeout_secs: 20,
+            max_redirects: 5,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the file if one is named; defaults otherwise.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        match path {
+            None => Ok(Self::default()),
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("in config file {}", p.display()))
+            }
+        }
+    }
+
+    /// The database URL to use: the configured one, or the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}", self.database.data_dir.join("portolan.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    pub fn read_settings(&self) -> ReadSettings {
+        ReadSettings {
+            allow: self.reading.allow.clone(),
+            max_bytes: self.reading.max_bytes,
+            timeout: std::time::Duration::from_secs(self.reading.timeout_secs.max(1)),
+            max_redirects: self.reading.max_redirects,
+            github_token: self.integrations.github_token.clone(),
+            gitlab_token: self.integrations.gitlab_token.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        let s: Settings = toml::from_str("").unwrap();
+        assert_eq!(s.server.bind, "127.0.0.1:7007");
+        assert!(s.database_url().ends_with("data/portolan.db"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(toml::from_str::<Settings>("[server]\nbnid = \"x\"").is_err());
+    }
+
+    #[test]
+    fn locations_and_allow_rules_read_as_documented() {
+        let s: Settings = toml::from_str(
+            "[catalog]\norphan_strategy = \"keep\"\n[[catalog.locations]]\ntype = \"url\"\ntarget = \"https://x/y.yaml\"\n\
+             [[reading.allow]]\nhost = \"*.example.com\"\npaths = [\"/org/\"]\n",
+        )
+        .unwrap();
+        assert_eq!(s.catalog.orphan_strategy, OrphanStrategy::Keep);
+        assert_eq!(s.catalog.locations[0].kind, "url");
+        assert_eq!(s.reading.allow[0].paths.as_deref(), Some(&["/org/".to_string()][..]));
+    }
+}

@@ -1,0 +1,196 @@
+//! The database: a connection pool on SQLite or PostgreSQL, picked from the URL, and migrations.
+//!
+//! Both backends share one diesel schema. Store code runs the same diesel query against either
+//! backend through [`with_conn!`], which expands the body once per backend; the few statements
+//! that must differ branch on the variant inside the store modules.
+
+pub mod schema;
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A pool of connections to one database, SQLite or PostgreSQL.
+#[derive(Clone)]
+pub enum Pool {
+    Sqlite(r2d2::Pool<ConnectionManager<SqliteConnection>>),
+    Postgres(r2d2::Pool<ConnectionManager<PgConnection>>),
+}
+
+/// Which backend a database URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Reads the backend from the URL scheme: `postgres://` or `postgresql://` is PostgreSQL;
+/// `sqlite://path` or a plain path is SQLite. Anything else is refused, never guessed.
+pub fn backend_of(url: &str) -> anyhow::Result<(Backend, String)> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_owned()));
+    }
+    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        return Ok((Backend::Sqlite, path.to_owned()));
+    }
+    if url.contains("://") {
+        bail!("unsupported database URL scheme in {url:?}: use postgres://... or sqlite://path");
+    }
+    Ok((Backend::Sqlite, url.to_owned()))
+}
+
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        // busy_timeout first: otherwise parallel pool set-up races on the WAL switch.
+        conn.batch_execute(
+            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA foreign_keys = ON; PRAGMA cache_size = -20000;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+impl Pool {
+    /// Opens a pool and runs pending migrations.
+    pub fn connect(url: &str, max_size: u32) -> anyhow::Result<Self> {
+        let (backend, target) = backend_of(url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                if let Some(parent) = std::path::Path::new(&target).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent)
+                            .with_context(|| format!("creating the data directory {}", parent.display()))?;
+                    }
+                }
+                let pool = r2d2::Pool::builder()
+                    .max_size(max_size)
+                    .connection_timeout(Duration::from_secs(10))
+                    .connection_customizer(Box::new(SqlitePragmas))
+                    .build(ConnectionManager::<SqliteConnection>::new(&target))
+                    .with_context(|| format!("opening SQLite database {target}"))?;
+                Pool::Sqlite(pool)
+            }
+            Backend::Postgres => {
+                let pool = r2d2::Pool::builder()
+                    .max_size(max_size)
+                    .connection_timeout(Duration::from_secs(10))
+                    .build(ConnectionManager::<PgConnection>::new(&target))
+                    .context("connecting to PostgreSQL")?;
+                Pool::Postgres(pool)
+            }
+        };
+        pool.migrate()?;
+        Ok(pool)
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Runs every pending migration; returns how many ran.
+    pub fn migrate(&self) -> anyhow::Result<usize> {
+        let ran = match self {
+            Pool::Sqlite(p) => {
+                let mut c = p.get()?;
+                c.run_pending_migrations(SQLITE_MIGRATIONS).map_err(|e| anyhow::anyhow!("migrating SQLite: {e}"))?.len()
+            }
+            Pool::Postgres(p) => {
+                let mut c = p.get()?;
+                c.run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map_err(|e| anyhow::anyhow!("migrating PostgreSQL: {e}"))?
+                    .len()
+            }
+        };
+        Ok(ran)
+    }
+
+    /// True when the database answers a trivial query.
+    pub fn ping(&self) -> bool {
+        match self {
+            Pool::Sqlite(p) => p.get().map(|mut c| c.batch_execute("SELECT 1").is_ok()).unwrap_or(false),
+            Pool::Postgres(p) => p.get().map(|mut c| c.batch_execute("SELECT 1").is_ok()).unwrap_or(false),
+        }
+    }
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection of whichever backend the pool has.
+/// The body is compiled once per backend, so it must be valid diesel for both.
+#[macro_export]
+macro_rules! with_conn {
+    ($pool:expr, |$conn:ident| $body:expr) => {
+        match $pool {
+            $crate::db::Pool::Sqlite(p) => {
+                #[allow(dead_code)]
+                type Db = ::diesel::sqlite::Sqlite;
+                let mut guard = p.get()?;
+                let $conn: &mut ::diesel::sqlite::SqliteConnection = &mut guard;
+                $body
+            }
+            $crate::db::Pool::Postgres(p) => {
+                #[allow(dead_code)]
+                type Db = ::diesel::pg::Pg;
+                let mut guard = p.get()?;
+                let $conn: &mut ::diesel::pg::PgConnection = &mut guard;
+                $body
+            }
+        }
+    };
+}
+
+/// Rewrites `?` placeholders as `$1, $2, ...` for PostgreSQL; SQLite takes them as they are.
+/// Only for SQL built from our own fragments, which never hold a literal `?`.
+pub fn placeholders(sql: &str, backend: Backend) -> String {
+    if backend == Backend::Sqlite {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Milliseconds since the Unix epoch: how every timestamp is stored.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Formats stored milliseconds as an RFC 3339 UTC timestamp for the API.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backend_comes_from_the_url_scheme() {
+        assert_eq!(backend_of("postgres://u@h/db").unwrap().0, Backend::Postgres);
+        assert_eq!(backend_of("postgresql://u@h/db").unwrap().0, Backend::Postgres);
+        assert_eq!(backend_of("sqlite://data/p.db").unwrap(), (Backend::Sqlite, "data/p.db".into()));
+        assert_eq!(backend_of("./p.db").unwrap(), (Backend::Sqlite, "./p.db".into()));
+        assert!(backend_of("mysql://x").is_err());
+    }
+}

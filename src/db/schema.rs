@@ -1,0 +1,70 @@
+//! The tables, as diesel sees them. Portable types only (Text, BigInt), so one schema serves
+//! SQLite and PostgreSQL.
+
+diesel::table! {
+    locations (id) {
+        id -> Text,
+        #[sql_name = "type"]
+        kind -> Text,
+        target -> Text,
+        origin -> Text,
+        created_at -> BigInt,
+        next_refresh_at -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<BigInt>,
+        last_success_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    entities (id) {
+        id -> Text,
+        entity_ref -> Text,
+        kind -> Text,
+        namespace -> Text,
+        name -> Text,
+        location_id -> Nullable<Text>,
+        source -> Text,
+        hash -> Text,
+        etag -> Text,
+        body -> Text,
+        status -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    relations (entity_id, source_key, kind, target_key) {
+        entity_id -> Text,
+        source_key -> Text,
+        #[sql_name = "type"]
+        kind -> Text,
+        target_ref -> Text,
+        target_key -> Text,
+    }
+}
+
+diesel::table! {
+    search (entity_id, key) {
+        entity_id -> Text,
+        key -> Text,
+        value -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    conflicts (entity_ref, location_id) {
+        entity_ref -> Text,
+        location_id -> Text,
+        owner_location_id -> Nullable<Text>,
+        source -> Text,
+        first_seen_at -> BigInt,
+        last_seen_at -> BigInt,
+    }
+}
+
+diesel::joinable!(entities -> locations (location_id));
+diesel::allow_tables_to_appear_in_same_query!(locations, entities, relations, search, conflicts);

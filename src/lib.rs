@@ -1,0 +1,18 @@
+//! portolan: an internal developer portal backend and software catalog.
+//!
+//! Descriptor files (Backstage's `catalog-info.yaml`, plus portolan's Product and Platform kinds)
+//! are read from locations ([`catalog::fetch`]), split and parsed ([`catalog::descriptor`]),
+//! validated against embedded JSON Schemas and Backstage's format rules ([`catalog::validate`]),
+//! turned into relations ([`catalog::relations`]) and published per location in one transaction
+//! ([`catalog::ingest`], [`catalog::store`]) on SQLite or PostgreSQL ([`db`]). The HTTP API
+//! ([`routes`]) serves Backstage's `/api/catalog` surface; [`cli`] is the command line.
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ops;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,174 @@
+//! Building and running the application: database, catalog start-up load, HTTP server.
+//!
+//! `Application::build` binds the listener (port 0 picks a free port, which is how tests spawn
+//! it), loads the start-up catalog before the server answers anything, and returns; `port()`
+//! says where it listens and `run_until_stopped()` serves.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::catalog::fetch::Reader;
+use crate::catalog::ingest::{Ingestor, absolute};
+use crate::catalog::{store, validate};
+use crate::config::{Settings, StaticLocation};
+use crate::db::Pool;
+use crate::{error, routes, telemetry};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub pool: Pool,
+    pub ingestor: Ingestor,
+    pub settings: Arc<Settings>,
+    pub metrics: PrometheusHandle,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+/// Builds the ingestion engine from settings (shared by the server and the CLI).
+pub fn ingestor(settings: &Settings, pool: Pool) -> anyhow::Result<Ingestor> {
+    Ok(Ingestor {
+        pool,
+        reader: Reader::new(settings.read_settings())?,
+        validation: validate::Options {
+            extra_kinds: settings.catalog.extra_kinds.clone(),
+            placeholders_unresolved: false,
+        },
+        orphans: settings.catalog.orphan_strategy,
+    })
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let metrics = telemetry::metrics_handle();
+        validate::init();
+        let url = settings.database_url();
+        let pool_size = settings.database.pool_size.max(2);
+        let pool = tokio::task::spawn_blocking(move || Pool::connect(&url, pool_size)).await??;
+        let ingestor = ingestor(&settings, pool.clone())?;
+        load_static_locations(&ingestor, &settings).await?;
+
+        let listener =
+            TcpListener::bind(&settings.server.bind).with_context(|| format!("binding {}", settings.server.bind))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState { pool, ingestor, settings: Arc::new(settings.clone()), metrics });
+        let max_body = settings.server.max_body_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error_handler))
+                .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
+                .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
+                .wrap(from_fn(error::add_request_to_errors))
+                .wrap(from_fn(telemetry::record_request))
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(routes::config)
+        })
+        .listen(listener)?;
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.run();
+        tracing::info!(port, database = ?state_backend(&settings), "portolan is listening.");
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn state_backend(settings: &Settings) -> &'static str {
+    match crate::db::backend_of(&settings.database_url()) {
+        Ok((crate::db::Backend::Postgres, _)) => "postgresql",
+        _ => "sqlite",
+    }
+}
+
+/// The descriptor files under a path: the file itself, or every `.yaml`, `.yml` and `.json` file
+/// below a folder (sorted, hidden entries skipped).
+pub fn descriptor_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+            let entry = entry?;
+            let p = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if entry.file_type()?.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Registers the locations named by configuration and `--catalog`, drops configured locations
+/// that are no longer named, and processes them all before the server starts answering.
+async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyhow::Result<()> {
+    let mut wanted: Vec<StaticLocation> = Vec::new();
+    for path in &settings.catalog.paths {
+        if !path.exists() && *path == PathBuf::from("catalog-info") {
+            tracing::warn!(path = %path.display(), "The default catalog folder is missing; starting with an empty catalog.");
+            continue;
+        }
+        for file in descriptor_files(path)? {
+            wanted.push(StaticLocation { kind: "file".into(), target: absolute(&file).display().to_string() });
+        }
+    }
+    for loc in &settings.catalog.locations {
+        let target = if loc.kind == "file" {
+            absolute(Path::new(&loc.target)).display().to_string()
+        } else {
+            loc.target.clone()
+        };
+        wanted.push(StaticLocation { kind: loc.kind.clone(), target });
+    }
+    let pool = ingestor.pool.clone();
+    for old in store::list_locations(&pool)? {
+        if old.origin == "config" && !wanted.iter().any(|w| w.kind == old.kind && w.target == old.target) {
+            tracing::info!(location.target = %old.target, "Removing a configured location that is no longer configured.");
+            store::delete_location(&pool, &old.id)?;
+        }
+    }
+    let started = std::time::Instant::now();
+    let mut entities = 0;
+    for w in &wanted {
+        let (loc, _) = store::find_or_create_location(&pool, &w.kind, &w.target, "config")?;
+        let report = ingestor.process(&loc).await?;
+        entities += report.outcome.added + report.outcome.updated + report.outcome.unchanged;
+        for e in &report.errors {
+            tracing::warn!(location.target = %w.target, source = %e.source, document = ?e.document, path = ?e.path, "{}", e.message);
+        }
+    }
+    tracing::info!(
+        locations = wanted.len(),
+        entities,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "Loaded the start-up catalog."
+    );
+    Ok(())
+}
