@@ -14,6 +14,7 @@ use crate::catalog::store::OrphanStrategy;
 /// All settings, as read from the file with defaults filled in.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
@@ -87,17 +88,6 @@ pub struct IntegrationSettings {
     pub gitlab_token: Option<String>,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            server: ServerSettings::default(),
-            database: DatabaseSettings::default(),
-            catalog: CatalogSettings::default(),
-            reading: ReadingSettings::default(),
-            integrations: IntegrationSettings::default(),
-        }
-    }
-}
 
 impl Default for ServerSettings {
     fn default() -> Self {

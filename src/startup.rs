@@ -131,7 +131,7 @@ pub fn descriptor_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
 async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyhow::Result<()> {
     let mut wanted: Vec<StaticLocation> = Vec::new();
     for path in &settings.catalog.paths {
-        if !path.exists() && *path == PathBuf::from("catalog-info") {
+        if !path.exists() && path.as_path() == Path::new("catalog-info") {
             tracing::warn!(path = %path.display(), "The default catalog folder is missing; starting with an empty catalog.");
             continue;
         }

@@ -254,15 +254,14 @@ pub fn rewrite_git_url(url: Url) -> Url {
             format!("https://raw.githubusercontent.com/{}/{}/{}", segments[0], segments[1], segments[3..].join("/"));
         return Url::parse(&raw).unwrap_or(url);
     }
-    if let Some(i) = segments.iter().position(|s| *s == "-") {
-        if segments.get(i + 1).is_some_and(|s| *s == "blob" || *s == "tree") && host.contains("gitlab") {
+    if let Some(i) = segments.iter().position(|s| *s == "-")
+        && segments.get(i + 1).is_some_and(|s| *s == "blob" || *s == "tree") && host.contains("gitlab") {
             let mut raw = url.clone();
             let mut parts: Vec<&str> = segments.clone();
             parts[i + 1] = "raw";
             raw.set_path(&parts.join("/"));
             return raw;
         }
-    }
     url
 }
 
@@ -307,11 +306,10 @@ fn check_url(settings: &ReadSettings, url: &Url) -> Result<(), String> {
         url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
         url::Host::Domain(_) => None,
     };
-    if let Some(ip) = literal {
-        if is_private(ip) && !explicitly_allows_host(settings, &ip.to_string()) {
+    if let Some(ip) = literal
+        && is_private(ip) && !explicitly_allows_host(settings, &ip.to_string()) {
             return Err(format!("{url}: address {ip} is private, loopback or link-local"));
         }
-    }
     Ok(())
 }
 

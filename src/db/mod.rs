@@ -67,12 +67,11 @@ impl Pool {
         let (backend, target) = backend_of(url)?;
         let pool = match backend {
             Backend::Sqlite => {
-                if let Some(parent) = std::path::Path::new(&target).parent() {
-                    if !parent.as_os_str().is_empty() {
+                if let Some(parent) = std::path::Path::new(&target).parent()
+                    && !parent.as_os_str().is_empty() {
                         std::fs::create_dir_all(parent)
                             .with_context(|| format!("creating the data directory {}", parent.display()))?;
                     }
-                }
                 let pool = r2d2::Pool::builder()
                     .max_size(max_size)
                     .connection_timeout(Duration::from_secs(10))

@@ -1,0 +1,11 @@
+//! Black-box tests: a real server on a loopback port, real SQLite and PostgreSQL, and the CLI.
+//!
+//! Each test in `both!` runs once on SQLite and once on PostgreSQL (when
+//! `PORTOLAN_TEST_POSTGRES_URL` is set; otherwise the PostgreSQL half says so and passes).
+
+mod helpers;
+
+mod cli;
+mod corpus;
+mod entities;
+mod health;
