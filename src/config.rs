@@ -88,7 +88,6 @@ pub struct IntegrationSettings {
     pub gitlab_token: Option<String>,
 }
 
-
 impl Default for ServerSettings {
     fn default() -> Self {
         Self { bind: "127.0.0.1:7007".into(), log_format: "text".into(), workers: 0, max_body_bytes: 4 * 1024 * 1024 }

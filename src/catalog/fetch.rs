@@ -255,13 +255,15 @@ pub fn rewrite_git_url(url: Url) -> Url {
         return Url::parse(&raw).unwrap_or(url);
     }
     if let Some(i) = segments.iter().position(|s| *s == "-")
-        && segments.get(i + 1).is_some_and(|s| *s == "blob" || *s == "tree") && host.contains("gitlab") {
-            let mut raw = url.clone();
-            let mut parts: Vec<&str> = segments.clone();
-            parts[i + 1] = "raw";
-            raw.set_path(&parts.join("/"));
-            return raw;
-        }
+        && segments.get(i + 1).is_some_and(|s| *s == "blob" || *s == "tree")
+        && host.contains("gitlab")
+    {
+        let mut raw = url.clone();
+        let mut parts: Vec<&str> = segments.clone();
+        parts[i + 1] = "raw";
+        raw.set_path(&parts.join("/"));
+        return raw;
+    }
     url
 }
 
@@ -307,9 +309,11 @@ fn check_url(settings: &ReadSettings, url: &Url) -> Result<(), String> {
         url::Host::Domain(_) => None,
     };
     if let Some(ip) = literal
-        && is_private(ip) && !explicitly_allows_host(settings, &ip.to_string()) {
-            return Err(format!("{url}: address {ip} is private, loopback or link-local"));
-        }
+        && is_private(ip)
+        && !explicitly_allows_host(settings, &ip.to_string())
+    {
+        return Err(format!("{url}: address {ip} is private, loopback or link-local"));
+    }
     Ok(())
 }
 

@@ -252,19 +252,21 @@ fn format_problems(v: &Value) -> Vec<Problem> {
     }
     let meta = &v["metadata"];
     if let Some(name) = meta["name"].as_str()
-        && !model::is_valid_object_name(name) {
-            out.push(Problem::new(
+        && !model::is_valid_object_name(name)
+    {
+        out.push(Problem::new(
                 "/metadata/name",
                 format!("\"{name}\" is not a valid name; expected a string that is sequences of [a-zA-Z0-9] separated by any of [-_.], at most 63 characters in total"),
             ));
-        }
+    }
     if let Some(ns) = meta.get("namespace").and_then(Value::as_str)
-        && !model::is_valid_dns_label(ns) {
-            out.push(Problem::new(
+        && !model::is_valid_dns_label(ns)
+    {
+        out.push(Problem::new(
                 "/metadata/namespace",
                 format!("\"{ns}\" is not a valid namespace; expected a lower-case DNS label: [a-z0-9] separated by [-], at most 63 characters"),
             ));
-        }
+    }
     let pairs = |field: &str| meta.get(field).and_then(Value::as_object).cloned().unwrap_or_else(Map::new);
     for (key, value) in &pairs("labels") {
         if !model::is_valid_label_key(key) {
@@ -274,12 +276,13 @@ fn format_problems(v: &Value) -> Vec<Problem> {
             ));
         }
         if let Some(s) = value.as_str()
-            && !model::is_valid_label_value(s) {
-                out.push(Problem::new(
-                    format!("/metadata/labels/{}", escape_pointer(key)),
-                    format!("\"{s}\" is not a valid label value"),
-                ));
-            }
+            && !model::is_valid_label_value(s)
+        {
+            out.push(Problem::new(
+                format!("/metadata/labels/{}", escape_pointer(key)),
+                format!("\"{s}\" is not a valid label value"),
+            ));
+        }
     }
     for key in pairs("annotations").keys() {
         if !model::is_valid_label_key(key) {
@@ -292,12 +295,15 @@ fn format_problems(v: &Value) -> Vec<Problem> {
     if let Some(tags) = meta.get("tags").and_then(Value::as_array) {
         for (i, tag) in tags.iter().enumerate() {
             if let Some(t) = tag.as_str()
-                && !model::is_valid_tag(t) {
-                    out.push(Problem::new(
-                        format!("/metadata/tags/{i}"),
-                        format!("\"{t}\" is not a valid tag; expected [a-z0-9:+#] words joined by '-', at most 63 characters"),
-                    ));
-                }
+                && !model::is_valid_tag(t)
+            {
+                out.push(Problem::new(
+                    format!("/metadata/tags/{i}"),
+                    format!(
+                        "\"{t}\" is not a valid tag; expected [a-z0-9:+#] words joined by '-', at most 63 characters"
+                    ),
+                ));
+            }
         }
     }
     out

@@ -68,10 +68,11 @@ impl Pool {
         let pool = match backend {
             Backend::Sqlite => {
                 if let Some(parent) = std::path::Path::new(&target).parent()
-                    && !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent)
-                            .with_context(|| format!("creating the data directory {}", parent.display()))?;
-                    }
+                    && !parent.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("creating the data directory {}", parent.display()))?;
+                }
                 let pool = r2d2::Pool::builder()
                     .max_size(max_size)
                     .connection_timeout(Duration::from_secs(10))
