@@ -63,6 +63,9 @@ pub struct CatalogSettings {
     pub locations: Vec<StaticLocation>,
     /// How often every location is re-read, in seconds (with up to 10% jitter).
     pub refresh_interval_secs: u64,
+    /// How long an instance's claim on a location lasts; a crashed instance's claim is taken
+    /// over after this.
+    pub lease_secs: u64,
     /// `delete` (default) or `keep` (marks `backstage.io/orphan: "true"`).
     pub orphan_strategy: OrphanStrategy,
     /// Kinds accepted beyond the built-in ones, checked against the envelope only.
@@ -106,6 +109,7 @@ impl Default for CatalogSettings {
             paths: vec![PathBuf::from("catalog-info")],
             locations: Vec::new(),
             refresh_interval_secs: 300,
+            lease_secs: 120,
             orphan_strategy: OrphanStrategy::Delete,
             extra_kinds: Vec::new(),
         }

@@ -13,7 +13,17 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/catalog")
                 .route("/entities", web::get().to(catalog::list_entities))
-                .route("/entities/by-name/{kind}/{namespace}/{name}", web::get().to(catalog::get_entity_by_name)),
+                .route("/entities/by-name/{kind}/{namespace}/{name}", web::get().to(catalog::get_entity_by_name))
+                .route("/locations", web::get().to(catalog::list_locations))
+                .route("/locations", web::post().to(catalog::create_location))
+                .route("/locations/by-query", web::post().to(catalog::query_locations))
+                .route("/locations/by-entity/{kind}/{namespace}/{name}", web::get().to(catalog::get_location_by_entity))
+                .route("/locations/{id}", web::get().to(catalog::get_location))
+                .route("/locations/{id}", web::put().to(catalog::update_location))
+                .route("/locations/{id}", web::delete().to(catalog::delete_location))
+                .route("/refresh", web::post().to(catalog::refresh_entity))
+                .route("/errors", web::get().to(catalog::list_errors))
+                .route("/conflicts", web::get().to(catalog::list_conflicts)),
         )
         .default_service(web::to(ops::not_found));
 }

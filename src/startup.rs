@@ -7,6 +7,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -15,7 +16,7 @@ use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::catalog::fetch::Reader;
-use crate::catalog::ingest::{Ingestor, absolute};
+use crate::catalog::ingest::{IngestRuntime, Ingestor, absolute};
 use crate::catalog::{store, validate};
 use crate::config::{Settings, StaticLocation};
 use crate::db::Pool;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub ingestor: Ingestor,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
+    /// Background work (the refresh loop) runs while this lives.
+    pub alive: Arc<()>,
 }
 
 pub struct Application {
@@ -36,6 +39,12 @@ pub struct Application {
 
 /// Builds the ingestion engine from settings (shared by the server and the CLI).
 pub fn ingestor(settings: &Settings, pool: Pool) -> anyhow::Result<Ingestor> {
+    let mut file_roots = Vec::new();
+    for root in &settings.reading.file_roots {
+        file_roots.push(
+            root.canonicalize().with_context(|| format!("reading.file_roots: cannot resolve {}", root.display()))?,
+        );
+    }
     Ok(Ingestor {
         pool,
         reader: Reader::new(settings.read_settings())?,
@@ -44,6 +53,11 @@ pub fn ingestor(settings: &Settings, pool: Pool) -> anyhow::Result<Ingestor> {
             placeholders_unresolved: false,
         },
         orphans: settings.catalog.orphan_strategy,
+        instance_id: uuid::Uuid::new_v4().to_string(),
+        lease: Duration::from_secs(settings.catalog.lease_secs.max(1)),
+        refresh_interval: Duration::from_secs(settings.catalog.refresh_interval_secs.max(1)),
+        file_roots,
+        runtime: Arc::new(IngestRuntime::new()?),
     })
 }
 
@@ -61,7 +75,14 @@ impl Application {
         let listener =
             TcpListener::bind(&settings.server.bind).with_context(|| format!("binding {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState { pool, ingestor, settings: Arc::new(settings.clone()), metrics });
+        let state = web::Data::new(AppState {
+            pool,
+            ingestor,
+            settings: Arc::new(settings.clone()),
+            metrics,
+            alive: Arc::new(()),
+        });
+        state.ingestor.spawn_refresh_loop(Arc::downgrade(&state.alive));
         let max_body = settings.server.max_body_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -85,6 +106,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// A handle to stop the server (tests stop theirs when done).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

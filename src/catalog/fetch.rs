@@ -79,6 +79,14 @@ impl Target {
         }
     }
 
+    /// The target as a location would name it: the absolute path or the URL.
+    pub fn raw(&self) -> String {
+        match self {
+            Target::File(p) => p.display().to_string(),
+            Target::Url(u) => u.to_string(),
+        }
+    }
+
     /// The file name, which decides between YAML and JSON.
     pub fn name(&self) -> String {
         match self {
@@ -86,6 +94,17 @@ impl Target {
             Target::Url(u) => u.path_segments().and_then(|mut s| s.next_back()).unwrap_or_default().to_owned(),
         }
     }
+}
+
+/// The outcome of a conditional read.
+#[derive(Debug)]
+pub enum Read {
+    /// The server answered 304 to our `If-None-Match`.
+    NotModified,
+    Body {
+        bytes: Vec<u8>,
+        etag: Option<String>,
+    },
 }
 
 /// Reads targets under the configured rules. Cheap to clone.
@@ -175,17 +194,39 @@ impl Reader {
     }
 
     async fn read_url(&self, url: &Url) -> Result<Vec<u8>, String> {
+        match self.get(url, None).await? {
+            Read::Body { bytes, .. } => Ok(bytes),
+            Read::NotModified => Err(format!("GET {url} answered 304 to an unconditional request")),
+        }
+    }
+
+    /// Reads a target, sending `If-None-Match` for URLs when an ETag is known.
+    pub async fn read_conditional(&self, target: &Target, etag: Option<&str>) -> Result<Read, String> {
+        match target {
+            Target::File(p) => Ok(Read::Body { bytes: read_file(p, self.settings.max_bytes)?, etag: None }),
+            Target::Url(u) => self.get(u, etag).await,
+        }
+    }
+
+    async fn get(&self, url: &Url, etag: Option<&str>) -> Result<Read, String> {
         check_url(&self.settings, url)?;
         let mut req = self.client.get(url.clone());
         if let Some(token) = self.token_for(url) {
             req = req.bearer_auth(token);
         }
+        if let Some(etag) = etag {
+            req = req.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
         let resp = req.send().await.map_err(describe_reqwest)?;
         let status = resp.status();
+        if status == reqwest::StatusCode::NOT_MODIFIED && etag.is_some() {
+            return Ok(Read::NotModified);
+        }
         if !status.is_success() {
             return Err(format!("GET {url} answered {status}"));
         }
-        self.body(resp).await
+        let etag = resp.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(Read::Body { bytes: self.body(resp).await?, etag })
     }
 
     async fn body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
@@ -281,7 +322,7 @@ fn allowed_rule<'a>(settings: &'a ReadSettings, url: &Url) -> Option<&'a AllowRu
         };
         let host_ok = match pat_host.strip_prefix("*.") {
             Some(suffix) => host.ends_with(&format!(".{suffix}")),
-            None => host == pat_host,
+            None => pat_host == "*" || host == pat_host,
         };
         let port_ok = pat_port.is_none_or(|p| Some(p) == port);
         let path_ok = rule.paths.as_ref().is_none_or(|paths| paths.iter().any(|p| url.path().starts_with(p.as_str())));

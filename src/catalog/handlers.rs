@@ -1,8 +1,13 @@
 //! HTTP handlers of the catalog API: extract, make one store call, shape the response.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
+use super::ingest::{OnConflict, RegisterError};
+use super::model::{DEFAULT_NAMESPACE, EntityRef};
 use super::{filter, store};
+use crate::db::rfc3339;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -40,4 +45,320 @@ pub async fn get_entity_by_name(
         Some(body) => Ok(HttpResponse::Ok().content_type("application/json").body(body)),
         None => Err(ApiError::not_found(format!("No entity named '{key}' found"))),
     }
+}
+
+/// A location as the API shows it: Backstage's `{id, type, target}` plus its processing state.
+fn location_json(row: &store::LocationRow) -> Value {
+    let errors: Vec<Value> = row.last_error.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or_default();
+    let last_error = match errors.first() {
+        None => Value::Null,
+        Some(first) => json!({
+            "message": format!(
+                "{} problem(s); first: {}: {}",
+                errors.len(),
+                first["source"].as_str().unwrap_or_default(),
+                first["message"].as_str().unwrap_or_default()
+            ),
+            "at": row.last_error_at.map(rfc3339),
+            "errors": errors,
+        }),
+    };
+    json!({
+        "id": row.id,
+        "type": row.kind,
+        "target": row.target,
+        "entityRef": format!("location:default/{}", super::ingest::generated_location_name(&row.kind, &row.target)),
+        "origin": row.origin,
+        "lastSuccessAt": row.last_success_at.map(rfc3339),
+        "lastError": last_error,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewLocation {
+    #[serde(rename = "type")]
+    kind: String,
+    target: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateLocationQuery {
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    on_conflict: OnConflict,
+}
+
+fn register_error(e: RegisterError) -> ApiError {
+    match e {
+        RegisterError::Invalid(m) => ApiError::input(m),
+        RegisterError::Conflict(m) => ApiError::conflict(m),
+        RegisterError::Internal(e) => ApiError::Internal(e),
+    }
+}
+
+/// `POST /api/catalog/locations[?dryRun=true][&onConflict=reject|refresh]`.
+pub async fn create_location(
+    state: web::Data<AppState>,
+    query: web::Query<CreateLocationQuery>,
+    body: web::Json<NewLocation>,
+) -> Result<HttpResponse, ApiError> {
+    let reg = state
+        .ingestor
+        .register(&body.kind, &body.target, query.dry_run, query.on_conflict, "api")
+        .await
+        .map_err(register_error)?;
+    let mut out = json!({
+        "location": location_json(&reg.location),
+        "entities": reg.entities,
+    });
+    if query.dry_run {
+        out["exists"] = json!(reg.existed);
+        out["errors"] = json!(reg.errors);
+    }
+    Ok(HttpResponse::Created().json(out))
+}
+
+/// `GET /api/catalog/locations`: `[{data: {...}}]`, as Backstage answers.
+pub async fn list_locations(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
+    let rows = web::block(move || store::list_locations(&pool)).await??;
+    Ok(HttpResponse::Ok().json(rows.iter().map(|r| json!({"data": location_json(r)})).collect::<Vec<_>>()))
+}
+
+async fn location_or_404(state: &AppState, id: String) -> Result<store::LocationRow, ApiError> {
+    let pool = state.pool.clone();
+    let lookup = id.clone();
+    web::block(move || store::get_location(&pool, &lookup))
+        .await??
+        .ok_or_else(|| ApiError::not_found(format!("Found no location with ID {id}")))
+}
+
+/// `GET /api/catalog/locations/{id}`.
+pub async fn get_location(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let row = location_or_404(&state, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(location_json(&row)))
+}
+
+/// `GET /api/catalog/locations/by-entity/{kind}/{namespace}/{name}`: the location that owns it.
+pub async fn get_location_by_entity(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (kind, namespace, name) = path.into_inner();
+    let key = EntityRef::new(&kind, &namespace, &name).key();
+    let pool = state.pool.clone();
+    let lookup = key.clone();
+    match web::block(move || store::location_of_entity(&pool, &lookup)).await?? {
+        Some(row) => Ok(HttpResponse::Ok().json(location_json(&row))),
+        None => Err(ApiError::not_found(format!("No location found for entity '{key}'"))),
+    }
+}
+
+/// `DELETE /api/catalog/locations/{id}`: the location goes, with its entities and relations.
+pub async fn delete_location(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let pool = state.pool.clone();
+    let lookup = id.clone();
+    if web::block(move || store::delete_location(&pool, &lookup)).await?? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found(format!("Found no location with ID {id}")))
+    }
+}
+
+/// `PUT /api/catalog/locations/{id}` `{type, target}`: points the location elsewhere and re-reads it.
+pub async fn update_location(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<NewLocation>,
+) -> Result<HttpResponse, ApiError> {
+    let row = location_or_404(&state, id.into_inner()).await?;
+    if body.kind != "file" && body.kind != "url" {
+        return Err(ApiError::input(format!("unsupported location type \"{}\": use \"file\" or \"url\"", body.kind)));
+    }
+    let target = if body.kind == "file" {
+        let path = crate::catalog::ingest::absolute(std::path::Path::new(&body.target));
+        if row.origin == "api" {
+            crate::catalog::ingest::check_file_root(&path, &state.ingestor.file_roots).map_err(ApiError::input)?;
+        }
+        path.display().to_string()
+    } else {
+        body.target.clone()
+    };
+    if store::find_location(&state.pool, &body.kind, &target)?.is_some_and(|other| other.id != row.id) {
+        return Err(ApiError::conflict(format!("Location {}:{target} already exists", body.kind)));
+    }
+    store::update_location(&state.pool, &row.id, &body.kind, &target)?;
+    let updated = location_or_404(&state, row.id.clone()).await?;
+    state.ingestor.process(&updated).await?;
+    let updated = location_or_404(&state, row.id).await?;
+    Ok(HttpResponse::Ok().json(location_json(&updated)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationQuery {
+    #[serde(default)]
+    query: Option<Value>,
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// Does a location match a simple query: `{type|target|id: value | {$in: [...]} | {$hasPrefix: s}}`,
+/// with `$all`, `$any` and `$not`?
+fn location_matches(row: &store::LocationRow, q: &Value) -> Result<bool, String> {
+    let Some(obj) = q.as_object() else { return Err("query must be an object".into()) };
+    for (key, cond) in obj {
+        let ok = match key.as_str() {
+            "$all" => cond
+                .as_array()
+                .ok_or("$all takes an array")?
+                .iter()
+                .map(|c| location_matches(row, c))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .all(|b| b),
+            "$any" => cond
+                .as_array()
+                .ok_or("$any takes an array")?
+                .iter()
+                .map(|c| location_matches(row, c))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .any(|b| b),
+            "$not" => !location_matches(row, cond)?,
+            field => {
+                let value = match field {
+                    "id" => &row.id,
+                    "type" => &row.kind,
+                    "target" => &row.target,
+                    other => return Err(format!("unknown location field \"{other}\": use id, type or target")),
+                };
+                let value = value.to_lowercase();
+                match cond {
+                    Value::String(s) => value == s.to_lowercase(),
+                    Value::Object(o) if o.contains_key("$in") => o["$in"]
+                        .as_array()
+                        .ok_or("$in takes an array")?
+                        .iter()
+                        .any(|v| v.as_str().is_some_and(|s| s.to_lowercase() == value)),
+                    Value::Object(o) if o.contains_key("$hasPrefix") => {
+                        value.starts_with(&o["$hasPrefix"].as_str().ok_or("$hasPrefix takes a string")?.to_lowercase())
+                    }
+                    _ => return Err(format!("unsupported condition on \"{field}\"")),
+                }
+            }
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `POST /api/catalog/locations/by-query`: `{items, totalItems, pageInfo: {nextCursor?}}`.
+pub async fn query_locations(
+    state: web::Data<AppState>,
+    body: web::Json<LocationQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
+    let rows = web::block(move || store::list_locations(&pool)).await??;
+    let (query, offset) = match &body.cursor {
+        Some(c) => {
+            let decoded = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, c)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .ok_or_else(|| ApiError::input("malformed cursor"))?;
+            (decoded.get("query").cloned().filter(|q| !q.is_null()), decoded["offset"].as_u64().unwrap_or(0) as usize)
+        }
+        None => (body.query.clone(), 0),
+    };
+    let mut matched = Vec::new();
+    for r in &rows {
+        let keep = match &query {
+            Some(q) => location_matches(r, q).map_err(ApiError::input)?,
+            None => true,
+        };
+        if keep {
+            matched.push(r);
+        }
+    }
+    let limit = body.limit.unwrap_or(matched.len().max(1));
+    let page: Vec<Value> = matched.iter().skip(offset).take(limit).map(|r| location_json(r)).collect();
+    let mut page_info = json!({});
+    if offset + limit < matched.len() {
+        let next = json!({"query": query, "offset": offset + limit}).to_string();
+        page_info["nextCursor"] =
+            json!(base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, next.as_bytes()));
+    }
+    Ok(HttpResponse::Ok().json(json!({"items": page, "totalItems": matched.len(), "pageInfo": page_info})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRequest {
+    entity_ref: String,
+}
+
+/// `POST /api/catalog/refresh {entityRef}`: re-reads the entity's location now; 200 when done.
+pub async fn refresh_entity(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let r = EntityRef::parse(&body.entity_ref, None, DEFAULT_NAMESPACE).map_err(|e| ApiError::input(e.to_string()))?;
+    let key = r.key();
+    let pool = state.pool.clone();
+    let lookup = key.clone();
+    let location = web::block(move || store::location_of_entity(&pool, &lookup))
+        .await??
+        .ok_or_else(|| ApiError::not_found(format!("No entity named '{key}' found")))?;
+    state.ingestor.process(&location).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// `GET /api/catalog/errors`: every current processing error, across locations.
+pub async fn list_errors(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
+    let rows = web::block(move || store::list_locations(&pool)).await??;
+    let mut items = Vec::new();
+    for row in &rows {
+        let errors: Vec<Value> =
+            row.last_error.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or_default();
+        for mut e in errors {
+            e["locationId"] = json!(row.id);
+            e["locationTarget"] = json!(format!("{}:{}", row.kind, row.target));
+            e["at"] = json!(row.last_error_at.map(rfc3339));
+            items.push(e);
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+/// `GET /api/catalog/conflicts`: refs a location emitted while another location owned them.
+pub async fn list_conflicts(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
+    let (rows, locations) =
+        web::block(move || Ok::<_, anyhow::Error>((store::list_conflicts(&pool)?, store::list_locations(&pool)?)))
+            .await??;
+    let target = |id: &str| locations.iter().find(|l| l.id == id).map(|l| format!("{}:{}", l.kind, l.target));
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|c| {
+            json!({
+                "entityRef": c.entity_ref,
+                "locationId": c.location_id,
+                "locationTarget": target(&c.location_id),
+                "ownerLocationId": c.owner_location_id,
+                "ownerLocationTarget": c.owner_location_id.as_deref().and_then(target),
+                "source": c.source,
+                "firstSeenAt": rfc3339(c.first_seen_at),
+                "lastSeenAt": rfc3339(c.last_seen_at),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }

@@ -5,15 +5,17 @@
 //! unreadable target or invalid document is recorded as an error and does not stop its siblings,
 //! and the entities previously read from a failed file are kept (last good state).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 
 use super::descriptor;
-use super::fetch::{Reader, Target};
+use super::fetch::{Read, Reader, Target};
 use super::model::DEFAULT_NAMESPACE;
 use super::store::{self, Incoming, LocationRow, OrphanStrategy, PublishOutcome};
 use super::validate::{self, Problem};
@@ -53,7 +55,19 @@ pub struct Processed {
     pub errors: Vec<LocationError>,
     /// Sources that could not be read or held an invalid document: their old entities stay.
     pub failed_sources: HashSet<String>,
+    /// URL sources that answered 304 Not Modified: their entities stay as they are.
+    pub unchanged_sources: HashSet<String>,
     pub files_read: usize,
+    /// The registered target itself could not be read (so registering it is refused).
+    pub root_failed: bool,
+}
+
+/// How a tree is read: for which registered location (for the ETag cache), and whether local
+/// files must stay inside the configured file roots (locations registered through the API).
+#[derive(Debug, Clone, Default)]
+pub struct TreeContext {
+    pub location_id: Option<String>,
+    pub restrict_files: bool,
 }
 
 /// The result of processing and publishing one location.
@@ -64,6 +78,7 @@ pub struct Report {
     pub errors: Vec<LocationError>,
     #[serde(flatten)]
     pub outcome: PublishOutcome,
+    pub root_failed: bool,
 }
 
 /// Everything processing needs, shared by the server, the refresh loop and the CLI.
@@ -73,18 +88,62 @@ pub struct Ingestor {
     pub reader: Reader,
     pub validation: validate::Options,
     pub orphans: OrphanStrategy,
+    /// Identifies this process in location leases.
+    pub instance_id: String,
+    /// How long a lease on a location lasts; a crashed holder's lease expires after this.
+    pub lease: Duration,
+    /// How often a location is re-read (jitter of up to a tenth is added).
+    pub refresh_interval: Duration,
+    /// Canonical folders that API-registered file locations must stay inside.
+    pub file_roots: Vec<PathBuf>,
+    /// Where processing runs: its own threads, so parsing a large tree never stalls the HTTP
+    /// workers.
+    pub runtime: Arc<IngestRuntime>,
 }
 
-/// The Location entity that stands for a registered location, named as Backstage names it.
-pub fn generated_location_entity(kind: &str, target: &str) -> Value {
+/// A small multi-threaded runtime for ingestion work.
+pub struct IngestRuntime(Option<tokio::runtime::Runtime>);
+
+impl IngestRuntime {
+    pub fn new() -> std::io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("portolan-ingest")
+            .enable_all()
+            .build()?;
+        Ok(Self(Some(rt)))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().expect("runtime present until drop").handle()
+    }
+}
+
+impl Drop for IngestRuntime {
+    fn drop(&mut self) {
+        // Dropping a runtime inside another one would panic; let its threads finish on their own.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The name of the Location entity that stands for a registered location:
+/// `generated-<sha1 of "type:target">`, as Backstage names it.
+pub fn generated_location_name(kind: &str, target: &str) -> String {
     let digest = Sha1::digest(format!("{kind}:{target}").as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("generated-{hex}")
+}
+
+/// The Location entity that stands for a registered location.
+pub fn generated_location_entity(kind: &str, target: &str) -> Value {
     let location = format!("{kind}:{target}");
     serde_json::json!({
         "apiVersion": "backstage.io/v1alpha1",
         "kind": "Location",
         "metadata": {
-            "name": format!("generated-{hex}"),
+            "name": generated_location_name(kind, target),
             "namespace": DEFAULT_NAMESPACE,
             "annotations": {
                 MANAGED_BY_LOCATION: location,
@@ -97,67 +156,124 @@ pub fn generated_location_entity(kind: &str, target: &str) -> Value {
 
 impl Ingestor {
     /// Reads, validates and publishes a location tree; records the outcome on the location.
+    ///
+    /// The location is leased first, so no two instances process it at once; when another
+    /// instance holds the lease this waits for it (up to the lease length) and then processes.
     pub async fn process(&self, loc: &LocationRow) -> anyhow::Result<Report> {
+        let this = self.clone();
+        let loc = loc.clone();
+        self.runtime.handle().spawn(async move { this.process_here(&loc).await }).await?
+    }
+
+    /// Runs `fut` on the ingestion runtime and waits for it.
+    pub async fn on_runtime<T: Send + 'static>(
+        &self,
+        fut: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        Ok(self.runtime.handle().spawn(fut).await?)
+    }
+
+    async fn process_here(&self, loc: &LocationRow) -> anyhow::Result<Report> {
         let started = std::time::Instant::now();
-        let processed = self.read_tree(&loc.kind, &loc.target).await;
-        let pool = self.pool.clone();
-        let id = loc.id.clone();
-        let orphans = self.orphans;
-        let failed = processed.failed_sources.clone();
-        let entities = processed.entities;
-        let outcome =
-            tokio::task::spawn_blocking(move || store::publish(&pool, &id, entities, &failed, orphans)).await??;
-        let errors = processed.errors;
-        let error_text = if errors.is_empty() { None } else { Some(serde_json::to_string(&errors)?) };
-        store::record_location_result(&self.pool, &loc.id, error_text.as_deref(), 0)?;
-        metrics::counter!("portolan_ingest_runs_total").increment(1);
-        metrics::counter!("portolan_ingest_errors_total").increment(errors.len() as u64);
-        metrics::counter!("portolan_ingest_entities_written_total").increment((outcome.added + outcome.updated) as u64);
+        let deadline = started + self.lease + Duration::from_secs(1);
+        loop {
+            let now = crate::db::now_ms();
+            if store::claim(&self.pool, &loc.id, &self.instance_id, now, now + self.lease.as_millis() as i64)? {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("location {} is being processed by another instance", loc.id);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let result = self.process_leased(loc).await;
+        let next = crate::db::now_ms() + self.next_interval_ms();
+        store::release(&self.pool, &loc.id, &self.instance_id, next)?;
+        let report = result?;
         tracing::info!(
             location.id = %loc.id,
             location.target = %loc.target,
-            files = processed.files_read,
-            added = outcome.added,
-            updated = outcome.updated,
-            unchanged = outcome.unchanged,
-            removed = outcome.removed,
-            errors = errors.len(),
+            files = report.files_read,
+            added = report.outcome.added,
+            updated = report.outcome.updated,
+            unchanged = report.outcome.unchanged,
+            removed = report.outcome.removed,
+            errors = report.errors.len(),
             duration_ms = started.elapsed().as_millis() as u64,
             "Processed location."
         );
-        Ok(Report { location_id: loc.id.clone(), files_read: processed.files_read, errors, outcome })
+        Ok(report)
+    }
+
+    /// The refresh interval with up to a tenth of jitter, so instances spread their work.
+    pub fn next_interval_ms(&self) -> i64 {
+        let base = self.refresh_interval.as_millis() as i64;
+        base + fastrand::i64(0..=(base / 10).max(1))
+    }
+
+    /// Processes a location this instance holds the lease of.
+    pub async fn process_leased(&self, loc: &LocationRow) -> anyhow::Result<Report> {
+        let ctx = TreeContext { location_id: Some(loc.id.clone()), restrict_files: loc.origin == "api" };
+        let processed = self.read_tree(&loc.kind, &loc.target, &ctx).await;
+        let pool = self.pool.clone();
+        let id = loc.id.clone();
+        let orphans = self.orphans;
+        let mut keep = processed.failed_sources.clone();
+        keep.extend(processed.unchanged_sources.iter().cloned());
+        let failing = status_items(&processed.errors);
+        let root_failed = processed.root_failed;
+        let entities = processed.entities;
+        let outcome =
+            tokio::task::spawn_blocking(move || store::publish(&pool, &id, entities, &keep, orphans, &failing))
+                .await??;
+        let errors = processed.errors;
+        let error_text = if errors.is_empty() { None } else { Some(serde_json::to_string(&errors)?) };
+        store::record_location_result(&self.pool, &loc.id, error_text.as_deref(), !root_failed)?;
+        metrics::counter!("portolan_ingest_runs_total").increment(1);
+        metrics::counter!("portolan_ingest_errors_total").increment(errors.len() as u64);
+        metrics::counter!("portolan_ingest_entities_written_total").increment((outcome.added + outcome.updated) as u64);
+        Ok(Report { location_id: loc.id.clone(), files_read: processed.files_read, errors, outcome, root_failed })
     }
 
     /// Reads a location tree without writing anything (also used by dry runs).
-    pub async fn read_tree(&self, kind: &str, target: &str) -> Processed {
+    pub async fn read_tree(&self, kind: &str, target: &str, ctx: &TreeContext) -> Processed {
         let mut out = Processed::default();
         let origin = format!("{kind}:{target}");
-        out.entities.push(incoming(
-            generated_location_entity(kind, target),
-            &origin,
-            &self.validation,
-            &mut out.errors,
-        ));
-        let root = match self.reader.target(kind, target, None) {
+        if let Some(generated) =
+            incoming(generated_location_entity(kind, target), &origin, &self.validation, &mut out.errors)
+        {
+            out.entities.push(generated);
+        }
+        let root = match self.reader.target(kind, target, None).and_then(|t| self.permitted(t, ctx)) {
             Ok(t) => t,
             Err(e) => {
                 out.errors.push(LocationError::read(&origin, e));
                 out.failed_sources.insert(origin);
+                out.root_failed = true;
                 return out;
             }
         };
         let mut queue: VecDeque<Target> = VecDeque::from([root]);
         let mut seen: HashSet<String> = HashSet::new();
+        let mut is_root = true;
         while let Some(target) = queue.pop_front() {
             let files = match self.reader.expand(&target) {
+                Ok(files) if files.is_empty() => Err(format!("no file matches {}", target.raw())),
+                other => other,
+            };
+            let files = match files {
                 Ok(files) => files,
                 Err(e) => {
                     let src = target.source();
                     out.errors.push(LocationError::read(&src, e));
                     out.failed_sources.insert(src);
+                    out.root_failed |= is_root;
+                    is_root = false;
                     continue;
                 }
             };
+            let single_root = is_root && files.len() == 1;
+            is_root = false;
             for file in files {
                 let source = file.source();
                 if !seen.insert(source.clone()) {
@@ -171,34 +287,76 @@ impl Ingestor {
                     ));
                     return out;
                 }
-                let bytes = match self.reader.read(&file).await {
-                    Ok(b) => b,
+                let cached = match (&file, &ctx.location_id) {
+                    (Target::Url(u), Some(id)) => store::cached_read(&self.pool, id, u.as_str()).ok().flatten(),
+                    _ => None,
+                };
+                let read = match self.reader.read_conditional(&file, cached.as_ref().map(|(e, _)| e.as_str())).await {
+                    Ok(r) => r,
                     Err(e) => {
                         out.errors.push(LocationError::read(&source, e));
                         out.failed_sources.insert(source);
+                        out.root_failed |= single_root;
                         continue;
                     }
                 };
+                let (bytes, etag) = match read {
+                    Read::NotModified => {
+                        // Unchanged since the last read: keep its entities, follow what it named.
+                        out.unchanged_sources.insert(source);
+                        for t in cached.map(|(_, nested)| nested).unwrap_or_default() {
+                            if let Some((k, t)) = t.split_once(':') {
+                                if let Ok(t) =
+                                    self.reader.target(k, t, Some(&file)).and_then(|t| self.permitted(t, ctx))
+                                {
+                                    queue.push_back(t);
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    Read::Body { bytes, etag } => (bytes, etag),
+                };
                 out.files_read += 1;
-                let nested = self.process_file(&file, &bytes, &origin, &mut out).await;
+                let errors_before = out.errors.len();
+                let (nested, placeholders) = self.process_file(&file, &bytes, &origin, ctx, &mut out).await;
+                if let (Target::Url(u), Some(id)) = (&file, &ctx.location_id) {
+                    // Only a self-contained, valid file can be skipped on a 304 next time.
+                    let cacheable = !placeholders && out.errors.len() == errors_before;
+                    let nested_names: Vec<String> =
+                        nested.iter().map(|t| format!("{}:{}", t.kind(), t.raw())).collect();
+                    let entry = etag.as_deref().filter(|_| cacheable).map(|e| (e, nested_names.as_slice()));
+                    if let Err(e) = store::store_read(&self.pool, id, u.as_str(), entry) {
+                        tracing::warn!(error.cause = %e, "Could not record the ETag of a read.");
+                    }
+                }
                 queue.extend(nested);
             }
         }
         out
     }
 
-    /// Turns one file into entities; returns the Location targets it names.
-    async fn process_file(&self, file: &Target, bytes: &[u8], origin: &str, out: &mut Processed) -> Vec<Target> {
+    /// Turns one file into entities; returns the Location targets it names, and whether it
+    /// held placeholders (whose targets may change without the file changing).
+    async fn process_file(
+        &self,
+        file: &Target,
+        bytes: &[u8],
+        origin: &str,
+        ctx: &TreeContext,
+        out: &mut Processed,
+    ) -> (Vec<Target>, bool) {
         let source = file.source();
         let docs = match descriptor::parse_file(bytes, &file.name()) {
             Ok(d) => d,
             Err(e) => {
                 out.errors.push(LocationError::read(&source, e));
                 out.failed_sources.insert(source);
-                return Vec::new();
+                return (Vec::new(), false);
             }
         };
         let mut nested = Vec::new();
+        let mut placeholders = false;
         for doc in docs {
             let mut value = match doc.body {
                 Ok(v) => v,
@@ -224,7 +382,9 @@ impl Ingestor {
                 out.failed_sources.insert(source.clone());
                 continue;
             }
-            if let Err((path, message)) = self.resolve_placeholders(&mut value, file).await {
+            let resolved = self.resolve_placeholders(&mut value, file, ctx).await;
+            placeholders |= resolved.as_ref().is_ok_and(|n| *n > 0) || resolved.is_err();
+            if let Err((path, message)) = resolved {
                 out.errors.push(fail(Some(path), message, &value));
                 out.failed_sources.insert(source.clone());
                 continue;
@@ -249,7 +409,7 @@ impl Ingestor {
                     targets.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
                 }
                 for t in targets {
-                    match self.reader.target(kind, &t, Some(file)) {
+                    match self.reader.target(kind, &t, Some(file)).and_then(|t| self.permitted(t, ctx)) {
                         Ok(t) => nested.push(t),
                         Err(e) => out.errors.push(fail(Some("/spec/targets".into()), e, &validated.value)),
                     }
@@ -262,18 +422,36 @@ impl Ingestor {
                 relations: validated.relations,
             });
         }
-        nested
+        (nested, placeholders)
+    }
+
+    /// Refuses local files outside the file roots when the tree must stay inside them.
+    fn permitted(&self, target: Target, ctx: &TreeContext) -> Result<Target, String> {
+        match &target {
+            Target::File(p) if ctx.restrict_files => {
+                check_file_root(p, &self.file_roots)?;
+                Ok(target)
+            }
+            _ => Ok(target),
+        }
     }
 
     /// Replaces `$text`, `$json` and `$yaml` placeholders with what their targets hold, read
     /// relative to the file (absolute URLs too), under the same reader rules and limits.
-    async fn resolve_placeholders(&self, value: &mut Value, file: &Target) -> Result<(), (String, String)> {
+    async fn resolve_placeholders(
+        &self,
+        value: &mut Value,
+        file: &Target,
+        ctx: &TreeContext,
+    ) -> Result<usize, (String, String)> {
         let mut found = Vec::new();
         collect_placeholders(value, &mut String::new(), &mut found);
+        let count = found.len();
         for (path, key, raw_target) in found {
             let target = self
                 .reader
                 .target(file.kind(), &raw_target, Some(file))
+                .and_then(|t| self.permitted(t, ctx))
                 .map_err(|e| (path.clone(), format!("{key}: {e}")))?;
             let bytes =
                 self.reader.read(&target).await.map_err(|e| (path.clone(), format!("{key} {raw_target}: {e}")))?;
@@ -297,7 +475,7 @@ impl Ingestor {
                 *slot = replacement;
             }
         }
-        Ok(())
+        Ok(count)
     }
 }
 
@@ -328,6 +506,48 @@ fn collect_placeholders(v: &Value, path: &mut String, out: &mut Vec<(String, Str
     }
 }
 
+/// Status items for entities whose latest descriptor failed, keyed by ref: Backstage's
+/// `status.items` shape, so the last good version carries its current error.
+fn status_items(errors: &[LocationError]) -> HashMap<String, Value> {
+    let mut out: HashMap<String, Vec<Value>> = HashMap::new();
+    for e in errors {
+        let Some(r) = &e.entity_ref else { continue };
+        let message = match &e.path {
+            Some(p) if !p.is_empty() => format!("{}: {p}: {}", e.source, e.message),
+            _ => format!("{}: {}", e.source, e.message),
+        };
+        out.entry(r.to_lowercase()).or_default().push(serde_json::json!({
+            "type": "backstage.io/catalog-processing",
+            "level": "error",
+            "message": message,
+            "error": {"name": "InputError", "message": message},
+        }));
+    }
+    out.into_iter().map(|(k, items)| (k, serde_json::json!({ "items": items }))).collect()
+}
+
+/// Is this path, after symlinks and `..`, inside one of the (canonical) roots? For a glob, its
+/// fixed leading folder is checked.
+pub fn check_file_root(path: &Path, roots: &[PathBuf]) -> Result<(), String> {
+    if roots.is_empty() {
+        return Err(
+            "file locations cannot be registered through the API unless reading.file_roots is configured".into()
+        );
+    }
+    let text = path.to_string_lossy();
+    let fixed: PathBuf = if text.contains(['*', '?', '[']) {
+        path.components().take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '['])).collect()
+    } else {
+        path.to_path_buf()
+    };
+    let canonical = fixed.canonicalize().map_err(|e| format!("cannot read {}: {e}", fixed.display()))?;
+    if roots.iter().any(|r| canonical.starts_with(r)) {
+        Ok(())
+    } else {
+        Err(format!("{} is outside the configured reading.file_roots", path.display()))
+    }
+}
+
 /// Stamps the two location annotations on an entity, as Backstage does.
 fn set_annotations(value: &mut Value, source: &str, origin: &str) {
     let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) else { return };
@@ -338,20 +558,18 @@ fn set_annotations(value: &mut Value, source: &str, origin: &str) {
     }
 }
 
-fn incoming(value: Value, source: &str, opts: &validate::Options, errors: &mut Vec<LocationError>) -> Incoming {
+fn incoming(value: Value, source: &str, opts: &validate::Options, errors: &mut Vec<LocationError>) -> Option<Incoming> {
     match validate::validate(value, opts) {
-        Ok(v) => {
-            Incoming { entity_ref: v.entity_ref, source: source.to_owned(), value: v.value, relations: v.relations }
-        }
+        Ok(v) => Some(Incoming {
+            entity_ref: v.entity_ref,
+            source: source.to_owned(),
+            value: v.value,
+            relations: v.relations,
+        }),
         Err(p) => {
-            // The generated entity is ours; a failure here is a bug, reported like any error.
+            // The generated entity is ours; should it ever fail, say so like any other error.
             errors.push(LocationError::read(source, format!("generated location entity is invalid: {p:?}")));
-            Incoming {
-                entity_ref: super::model::EntityRef::new("Location", DEFAULT_NAMESPACE, "invalid"),
-                source: source.to_owned(),
-                value: Value::Null,
-                relations: Vec::new(),
-            }
+            None
         }
     }
 }
@@ -371,4 +589,153 @@ pub fn absolute(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// What to do when a location that is already registered is registered again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnConflict {
+    #[default]
+    Reject,
+    Refresh,
+}
+
+/// Why a registration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The result of registering a location (or of a dry run).
+#[derive(Debug)]
+pub struct Registration {
+    pub location: LocationRow,
+    /// The entities the location produced (or would produce), as JSON.
+    pub entities: Vec<Value>,
+    /// The location was registered before this call.
+    pub existed: bool,
+    pub errors: Vec<LocationError>,
+}
+
+impl Ingestor {
+    /// Registers a location and processes it at once, so its whole tree is queryable when this
+    /// returns. `origin` is `api` for locations registered through the HTTP API (their local
+    /// files must stay inside `reading.file_roots`), `cli` for `portolan import`.
+    pub async fn register(
+        &self,
+        kind: &str,
+        target: &str,
+        dry_run: bool,
+        on_conflict: OnConflict,
+        origin: &str,
+    ) -> Result<Registration, RegisterError> {
+        let restrict_files = origin == "api";
+        let target = match kind {
+            "file" => {
+                let path = absolute(Path::new(target.strip_prefix("file:").unwrap_or(target)));
+                if restrict_files {
+                    check_file_root(&path, &self.file_roots).map_err(RegisterError::Invalid)?;
+                }
+                path.display().to_string()
+            }
+            "url" => {
+                let t = self.reader.target("url", target, None).map_err(RegisterError::Invalid)?;
+                t.raw()
+            }
+            other => {
+                return Err(RegisterError::Invalid(format!(
+                    "unsupported location type \"{other}\": use \"file\" or \"url\""
+                )));
+            }
+        };
+        let existing = store::find_location(&self.pool, kind, &target)?;
+        if dry_run {
+            let ctx = TreeContext { location_id: None, restrict_files };
+            let processed = self.read_tree(kind, &target, &ctx).await;
+            if processed.root_failed {
+                return Err(RegisterError::Invalid(root_message(&processed.errors)));
+            }
+            let location = existing.clone().unwrap_or_else(|| LocationRow {
+                id: uuid::Uuid::new_v4().to_string(),
+                kind: kind.to_owned(),
+                target: target.clone(),
+                origin: origin.to_owned(),
+                created_at: crate::db::now_ms(),
+                next_refresh_at: 0,
+                lease_owner: None,
+                lease_expires_at: None,
+                last_success_at: None,
+                last_error: None,
+                last_error_at: None,
+            });
+            let entities = processed.entities.into_iter().map(|e| e.value).collect();
+            return Ok(Registration { location, entities, existed: existing.is_some(), errors: processed.errors });
+        }
+        if existing.is_some() && on_conflict == OnConflict::Reject {
+            return Err(RegisterError::Conflict(format!("Location {kind}:{target} already exists")));
+        }
+        let (location, created) = store::find_or_create_location(&self.pool, kind, &target, origin)?;
+        let report = self.process(&location).await?;
+        if report.root_failed && created {
+            store::delete_location(&self.pool, &location.id)?;
+            return Err(RegisterError::Invalid(root_message(&report.errors)));
+        }
+        let entities = store::entities_of_location(&self.pool, &location.id)?
+            .iter()
+            .filter_map(|e| serde_json::from_str(e).ok())
+            .collect();
+        let location = store::get_location(&self.pool, &location.id)?.unwrap_or(location);
+        Ok(Registration { location, entities, existed: !created, errors: report.errors })
+    }
+}
+
+fn root_message(errors: &[LocationError]) -> String {
+    match errors.first() {
+        Some(e) => format!("{}: {}", e.source, e.message),
+        None => "the location target could not be read".into(),
+    }
+}
+
+impl Ingestor {
+    /// The refresh loop: claims due locations through the database, one at a time, for as long
+    /// as the process runs. Several instances can run it against one database.
+    /// It stops once `alive` can no longer be upgraded (the server holding it has stopped).
+    pub fn spawn_refresh_loop(&self, alive: std::sync::Weak<()>) {
+        let this = self.clone();
+        self.runtime.handle().spawn(async move {
+            while alive.upgrade().is_some() {
+                let now = crate::db::now_ms();
+                let lease_until = now + this.lease.as_millis() as i64;
+                let pool = this.pool.clone();
+                let owner = this.instance_id.clone();
+                let claimed = tokio::task::spawn_blocking(move || store::claim_due(&pool, &owner, now, lease_until)).await;
+                match claimed {
+                    Ok(Ok(Some(loc))) => {
+                        let result = this.process_leased(&loc).await;
+                        if let Err(e) = &result {
+                            tracing::error!(location.id = %loc.id, error.cause = format!("{e:#}"), "Refreshing a location failed.");
+                        }
+                        let next = crate::db::now_ms() + this.next_interval_ms();
+                        if let Err(e) = store::release(&this.pool, &loc.id, &this.instance_id, next) {
+                            tracing::error!(location.id = %loc.id, error.cause = format!("{e:#}"), "Releasing a location lease failed.");
+                        }
+                    }
+                    Ok(Ok(None)) => tokio::time::sleep(Duration::from_millis(500)).await,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error.cause = format!("{e:#}"), "Claiming due locations failed; retrying.");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error.cause = %e, "The refresh loop's database task failed.");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                }
+            }
+        });
+    }
 }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::model::EntityRef;
 use super::relations::Relation;
 use super::search;
-use crate::db::schema::{conflicts, entities, locations, relations, search as search_t};
+use crate::db::schema::{conflicts, entities, locations, read_cache, relations, search as search_t};
 use crate::db::{Pool, now_ms, placeholders};
 use crate::with_conn;
 
@@ -179,28 +179,30 @@ pub fn delete_location(pool: &Pool, id: &str) -> anyhow::Result<bool> {
     })
 }
 
-/// Records the outcome of processing a location.
-pub fn record_location_result(pool: &Pool, id: &str, error: Option<&str>, next_refresh_at: i64) -> anyhow::Result<()> {
+/// Records the outcome of processing a location: its current errors (or none), and whether the
+/// target itself was read (a success, even when some documents in it were invalid).
+pub fn record_location_result(pool: &Pool, id: &str, errors: Option<&str>, read_ok: bool) -> anyhow::Result<()> {
     let now = now_ms();
     with_conn!(pool, |c| {
-        match error {
-            None => diesel::update(locations::table.find(id))
-                .set((
-                    locations::last_success_at.eq(Some(now)),
-                    locations::last_error.eq(None::<String>),
-                    locations::last_error_at.eq(None::<i64>),
-                    locations::next_refresh_at.eq(next_refresh_at),
-                ))
-                .execute(c)?,
-            Some(e) => diesel::update(locations::table.find(id))
-                .set((
-                    locations::last_error.eq(Some(e)),
-                    locations::last_error_at.eq(Some(now)),
-                    locations::next_refresh_at.eq(next_refresh_at),
-                ))
-                .execute(c)?,
-        };
+        diesel::update(locations::table.find(id))
+            .set((locations::last_error.eq(errors), locations::last_error_at.eq(errors.map(|_| now))))
+            .execute(c)?;
+        if read_ok {
+            diesel::update(locations::table.find(id)).set(locations::last_success_at.eq(Some(now))).execute(c)?;
+        }
         Ok(())
+    })
+}
+
+/// Finds a location by type and target.
+pub fn find_location(pool: &Pool, kind: &str, target: &str) -> anyhow::Result<Option<LocationRow>> {
+    with_conn!(pool, |c| {
+        Ok(locations::table
+            .filter(locations::kind.eq(kind))
+            .filter(locations::target.eq(target))
+            .select(LOCATION_COLUMNS)
+            .first(c)
+            .optional()?)
     })
 }
 
@@ -226,6 +228,7 @@ pub fn publish(
     incoming: Vec<Incoming>,
     keep_sources: &HashSet<String>,
     orphans: OrphanStrategy,
+    failing: &HashMap<String, Value>,
 ) -> anyhow::Result<PublishOutcome> {
     let mut prepared: Vec<(String, String, Incoming)> =
         incoming.into_iter().map(|i| (i.entity_ref.key(), hash_of(&i.value), i)).collect();
@@ -396,6 +399,24 @@ pub fn publish(
                     for id in &orphan_ids {
                         mark_orphan!(c, id);
                     }
+                }
+            }
+
+            // Status items: processing errors of entities that kept their last good version.
+            diesel::update(
+                entities::table.filter(entities::location_id.eq(location_id)).filter(entities::status.is_not_null()),
+            )
+            .set(entities::status.eq(None::<String>))
+            .execute(c)?;
+            for (key, status) in failing {
+                if existing.contains_key(key) && !emitted.contains(key) {
+                    diesel::update(
+                        entities::table
+                            .filter(entities::entity_ref.eq(key))
+                            .filter(entities::location_id.eq(location_id)),
+                    )
+                    .set(entities::status.eq(Some(status.to_string())))
+                    .execute(c)?;
                 }
             }
 
@@ -588,5 +609,179 @@ fn assemble(body: &str, mut rels: Vec<(String, String)>, status: Option<&str>) -
 pub fn count_by_kind(pool: &Pool) -> anyhow::Result<Vec<(String, i64)>> {
     with_conn!(pool, |c| {
         Ok(entities::table.group_by(entities::kind).select((entities::kind, diesel::dsl::count_star())).load(c)?)
+    })
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// Claims the location most overdue for refresh, if any, with a lease until `lease_until`.
+///
+/// On PostgreSQL the candidate row is locked with `FOR UPDATE SKIP LOCKED`, so instances sharing
+/// the database never claim the same location; on SQLite the single writer gives the same
+/// guarantee. An expired lease (a crashed instance) is claimable again.
+pub fn claim_due(pool: &Pool, owner: &str, now: i64, lease_until: i64) -> anyhow::Result<Option<LocationRow>> {
+    let backend = pool.backend();
+    let lock = if backend == crate::db::Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let sql = placeholders(
+        &format!(
+            "UPDATE locations SET lease_owner = ?, lease_expires_at = ? WHERE id = (SELECT id FROM locations \
+             WHERE next_refresh_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at < ?) \
+             ORDER BY next_refresh_at LIMIT 1{lock}) AND (lease_expires_at IS NULL OR lease_expires_at < ?) RETURNING id"
+        ),
+        backend,
+    );
+    let claimed: Vec<IdRow> = with_conn!(pool, |c| {
+        diesel::sql_query(sql)
+            .into_boxed::<Db>()
+            .bind::<Text, _>(owner.to_owned())
+            .bind::<diesel::sql_types::BigInt, _>(lease_until)
+            .bind::<diesel::sql_types::BigInt, _>(now)
+            .bind::<diesel::sql_types::BigInt, _>(now)
+            .bind::<diesel::sql_types::BigInt, _>(now)
+            .load(c)?
+    });
+    match claimed.into_iter().next() {
+        Some(row) => get_location(pool, &row.id),
+        None => Ok(None),
+    }
+}
+
+/// Claims one location for processing now. False when another instance holds a live lease.
+pub fn claim(pool: &Pool, id: &str, owner: &str, now: i64, lease_until: i64) -> anyhow::Result<bool> {
+    let n = with_conn!(pool, |c| {
+        diesel::update(
+            locations::table.find(id).filter(
+                locations::lease_expires_at
+                    .is_null()
+                    .or(locations::lease_expires_at.lt(now))
+                    .or(locations::lease_owner.eq(owner)),
+            ),
+        )
+        .set((locations::lease_owner.eq(owner), locations::lease_expires_at.eq(lease_until)))
+        .execute(c)?
+    });
+    Ok(n == 1)
+}
+
+/// Gives a lease back and schedules the next refresh.
+pub fn release(pool: &Pool, id: &str, owner: &str, next_refresh_at: i64) -> anyhow::Result<()> {
+    with_conn!(pool, |c| {
+        diesel::update(locations::table.find(id).filter(locations::lease_owner.eq(owner)))
+            .set((
+                locations::lease_owner.eq(None::<String>),
+                locations::lease_expires_at.eq(None::<i64>),
+                locations::next_refresh_at.eq(next_refresh_at),
+            ))
+            .execute(c)?;
+        Ok(())
+    })
+}
+
+/// Changes a location's type and target (its entities are re-read at the next processing).
+pub fn update_location(pool: &Pool, id: &str, kind: &str, target: &str) -> anyhow::Result<bool> {
+    with_conn!(pool, |c| {
+        let n = diesel::update(locations::table.find(id))
+            .set((locations::kind.eq(kind), locations::target.eq(target), locations::next_refresh_at.eq(0i64)))
+            .execute(c)?;
+        Ok(n == 1)
+    })
+}
+
+/// The location that owns an entity.
+pub fn location_of_entity(pool: &Pool, key: &str) -> anyhow::Result<Option<LocationRow>> {
+    let id: Option<Option<String>> = with_conn!(pool, |c| {
+        entities::table.filter(entities::entity_ref.eq(key)).select(entities::location_id).first(c).optional()?
+    });
+    match id.flatten() {
+        Some(id) => get_location(pool, &id),
+        None => Ok(None),
+    }
+}
+
+/// The entities a location owns, as served.
+pub fn entities_of_location(pool: &Pool, location_id: &str) -> anyhow::Result<Vec<String>> {
+    let (rows, rels) = with_conn!(pool, |c| {
+        let rows: Vec<(String, String, Option<String>)> = entities::table
+            .filter(entities::location_id.eq(location_id))
+            .select((entities::entity_ref, entities::body, entities::status))
+            .order(entities::entity_ref.asc())
+            .load(c)?;
+        let rels: Vec<(String, String, String)> = relations::table
+            .filter(
+                relations::source_key
+                    .eq_any(entities::table.filter(entities::location_id.eq(location_id)).select(entities::entity_ref)),
+            )
+            .select((relations::source_key, relations::kind, relations::target_ref))
+            .load(c)?;
+        Ok::<_, anyhow::Error>((rows, rels))
+    })?;
+    let mut by_source: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for (s, k, t) in rels {
+        by_source.entry(s).or_default().push((k, t));
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(r, b, st)| assemble(&b, by_source.remove(&r).unwrap_or_default(), st.as_deref()))
+        .collect())
+}
+
+/// A ref that a location emitted while another location owned it.
+#[derive(Debug, Clone, Queryable, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictRow {
+    pub entity_ref: String,
+    pub location_id: String,
+    pub owner_location_id: Option<String>,
+    pub source: String,
+    pub first_seen_at: i64,
+    pub last_seen_at: i64,
+}
+
+pub fn list_conflicts(pool: &Pool) -> anyhow::Result<Vec<ConflictRow>> {
+    with_conn!(pool, |c| {
+        Ok(conflicts::table
+            .select((
+                conflicts::entity_ref,
+                conflicts::location_id,
+                conflicts::owner_location_id,
+                conflicts::source,
+                conflicts::first_seen_at,
+                conflicts::last_seen_at,
+            ))
+            .order((conflicts::entity_ref.asc(), conflicts::first_seen_at.asc()))
+            .load(c)?)
+    })
+}
+
+/// The cached ETag of a URL read for a location, with the nested targets it named.
+pub fn cached_read(pool: &Pool, location_id: &str, url: &str) -> anyhow::Result<Option<(String, Vec<String>)>> {
+    let row: Option<(String, String)> = with_conn!(pool, |c| {
+        read_cache::table.find((location_id, url)).select((read_cache::etag, read_cache::nested)).first(c).optional()?
+    });
+    Ok(row.map(|(etag, nested)| (etag, serde_json::from_str(&nested).unwrap_or_default())))
+}
+
+/// Remembers (or, with `None`, forgets) the ETag of a URL read.
+pub fn store_read(pool: &Pool, location_id: &str, url: &str, entry: Option<(&str, &[String])>) -> anyhow::Result<()> {
+    with_conn!(pool, |c| {
+        c.transaction(|c| {
+            diesel::delete(read_cache::table.find((location_id, url))).execute(c)?;
+            if let Some((etag, nested)) = entry {
+                diesel::insert_into(read_cache::table)
+                    .values((
+                        read_cache::location_id.eq(location_id),
+                        read_cache::url.eq(url),
+                        read_cache::etag.eq(etag),
+                        read_cache::nested.eq(serde_json::to_string(nested)?),
+                        read_cache::updated_at.eq(now_ms()),
+                    ))
+                    .execute(c)?;
+            }
+            Ok::<_, anyhow::Error>(())
+        })
     })
 }

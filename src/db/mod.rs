@@ -75,6 +75,7 @@ impl Pool {
                 }
                 let pool = r2d2::Pool::builder()
                     .max_size(max_size)
+                    .min_idle(Some(1))
                     .connection_timeout(Duration::from_secs(10))
                     .connection_customizer(Box::new(SqlitePragmas))
                     .build(ConnectionManager::<SqliteConnection>::new(&target))
@@ -84,6 +85,7 @@ impl Pool {
             Backend::Postgres => {
                 let pool = r2d2::Pool::builder()
                     .max_size(max_size)
+                    .min_idle(Some(1))
                     .connection_timeout(Duration::from_secs(10))
                     .build(ConnectionManager::<PgConnection>::new(&target))
                     .context("connecting to PostgreSQL")?;

@@ -66,5 +66,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    read_cache (location_id, url) {
+        location_id -> Text,
+        url -> Text,
+        etag -> Text,
+        nested -> Text,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(entities -> locations (location_id));
-diesel::allow_tables_to_appear_in_same_query!(locations, entities, relations, search, conflicts);
+diesel::allow_tables_to_appear_in_same_query!(locations, entities, relations, search, conflicts, read_cache);

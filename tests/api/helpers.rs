@@ -80,6 +80,14 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub database_url: String,
     pub dir: tempfile::TempDir,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // The stop command is sent at once; its workers then release the database.
+        let _ = self.handle.stop(false);
+    }
 }
 
 /// A temp folder, kept for the test's life.
@@ -107,13 +115,15 @@ pub async fn spawn_with(db: Db, catalog: Vec<PathBuf>, tweak: impl FnOnce(&mut S
     settings.server.bind = "127.0.0.1:0".into();
     settings.server.workers = 2;
     settings.database.url = database_url.clone();
+    settings.database.pool_size = 4;
     settings.database.data_dir = dir.path().to_path_buf();
     settings.catalog.paths = catalog;
     tweak(&mut settings, dir.path());
     let app = Application::build(settings).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, client: reqwest::Client::new(), database_url, dir }
+    TestApp { address, client: reqwest::Client::new(), database_url, dir, handle }
 }
 
 pub async fn spawn_app(db: Db) -> TestApp {

@@ -3,9 +3,11 @@
 //! Each test in `both!` runs once on SQLite and once on PostgreSQL (when
 //! `PORTOLAN_TEST_POSTGRES_URL` is set; otherwise the PostgreSQL half says so and passes).
 
+mod fake_host;
 mod helpers;
 
 mod cli;
 mod corpus;
 mod entities;
 mod health;
+mod locations;

@@ -1,3 +1,4 @@
+DROP TABLE read_cache;
 DROP TABLE conflicts;
 DROP TABLE search;
 DROP TABLE relations;

@@ -61,3 +61,14 @@ CREATE TABLE conflicts (
     last_seen_at BIGINT NOT NULL,
     PRIMARY KEY (entity_ref, location_id)
 );
+
+-- ETags of URL reads, per location, so an unchanged file costs a 304 and no reprocessing.
+-- `nested` holds the Location targets the file named last time (JSON array of "type:target").
+CREATE TABLE read_cache (
+    location_id TEXT NOT NULL REFERENCES locations (id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    nested TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (location_id, url)
+);
