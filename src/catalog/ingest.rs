@@ -305,12 +305,11 @@ impl Ingestor {
                         // Unchanged since the last read: keep its entities, follow what it named.
                         out.unchanged_sources.insert(source);
                         for t in cached.map(|(_, nested)| nested).unwrap_or_default() {
-                            if let Some((k, t)) = t.split_once(':') {
-                                if let Ok(t) =
+                            if let Some((k, t)) = t.split_once(':')
+                                && let Ok(t) =
                                     self.reader.target(k, t, Some(&file)).and_then(|t| self.permitted(t, ctx))
-                                {
-                                    queue.push_back(t);
-                                }
+                            {
+                                queue.push_back(t);
                             }
                         }
                         continue;

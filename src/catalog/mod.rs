@@ -7,6 +7,7 @@ pub mod filter;
 pub mod handlers;
 pub mod ingest;
 pub mod model;
+pub mod query;
 pub mod relations;
 pub mod search;
 pub mod store;

@@ -64,3 +64,97 @@ fn validate_reaches_backstages_verdict_for_every_corpus_document() {
     );
     assert!(reason("plugins/scaffolder-backend/sample-templates/v1beta2-demo/template.yaml").contains("unknown kind"));
 }
+
+/// What portolan deliberately ingests beyond Backstage (docs/backstage-compatibility.md): the
+/// API whose relative `$text` Backstage cannot resolve from a file, and the Location entity
+/// whose only target is unreachable (Backstage drops the entity with its target).
+const EXTRA_ENTITIES: &[&str] = &["api:default/petstore-webhook", "location:default/example-templates-remote"];
+
+async fn registering_backstages_roots_gives_backstages_entities_and_relations(db: Db) {
+    let shared = shared();
+    let corpus = shared.join("corpus/backstage");
+    let roots = [
+        "packages/catalog-model/examples/all.yaml",
+        "packages/catalog-model/examples/acme-corp.yaml",
+        "plugins/scaffolder-backend/sample-templates/all-templates.yaml",
+    ];
+    let root_dir = corpus.clone();
+    let app = spawn_with(db, vec![], move |s, _| {
+        s.reading.file_roots = vec![root_dir];
+        // Offline: GitHub is not reachable here, so do not even try.
+        s.reading.allow = vec![];
+    })
+    .await;
+    for r in roots {
+        let (status, body) = app
+            .post_json("/api/catalog/locations", &serde_json::json!({"type": "file", "target": corpus.join(r)}))
+            .await;
+        assert_eq!(status, 201, "{r}: {body}");
+    }
+    let ours: HashMap<String, Value> = app
+        .entities("")
+        .await
+        .into_iter()
+        .map(|e| {
+            let key = format!(
+                "{}:{}/{}",
+                e["kind"].as_str().unwrap().to_lowercase(),
+                e["metadata"]["namespace"].as_str().unwrap(),
+                e["metadata"]["name"].as_str().unwrap()
+            );
+            (key, e)
+        })
+        .collect();
+    let tsv = std::fs::read_to_string(shared.join("corpus/backstage-oracle/expected-A-summary.tsv")).unwrap();
+    let mut expected_refs = Vec::new();
+    let mut missing = Vec::new();
+    for line in tsv.lines().skip(1) {
+        let (entity_ref, rels) = line.split_once('\t').unwrap_or((line, ""));
+        // Generated Location names hash the absolute path, which differs from the oracle's.
+        let key = if entity_ref.starts_with("location:default/generated-") { continue } else { entity_ref.to_owned() };
+        expected_refs.push(key.clone());
+        let Some(entity) = ours.get(&key) else {
+            missing.push(format!("entity {key}"));
+            continue;
+        };
+        let have = relation_pairs(entity);
+        for rel in rels.split(';').filter(|r| !r.is_empty()) {
+            if !have.contains(&rel.to_owned()) {
+                missing.push(format!("{key}: {rel}"));
+            }
+        }
+        for rel in &have {
+            let expected = rels.split(';').any(|r| r == rel);
+            let explained = EXTRA_ENTITIES.iter().any(|x| rel.ends_with(x));
+            assert!(expected || explained, "{key} has an invented relation {rel}");
+        }
+    }
+    assert!(missing.is_empty(), "missing from portolan:\n{}", missing.join("\n"));
+    // Nothing invented: every entity of ours is Backstage's, a generated root location, or a
+    // documented extra.
+    let generated: Vec<&String> = ours.keys().filter(|k| k.starts_with("location:default/generated-")).collect();
+    assert_eq!(generated.len(), 3, "{generated:?}");
+    for r in roots {
+        let name = portolan::catalog::ingest::generated_location_name("file", corpus.join(r).to_str().unwrap());
+        assert!(ours.contains_key(&format!("location:default/{name}")), "{r}");
+    }
+    for key in ours.keys() {
+        let known = expected_refs.contains(key) || generated.contains(&key) || EXTRA_ENTITIES.contains(&key.as_str());
+        assert!(known, "portolan invented {key}");
+    }
+    for extra in EXTRA_ENTITIES {
+        assert!(ours.contains_key(*extra), "{extra} should be ingested (documented difference)");
+    }
+    // Dangling refs stay dangling: the unreachable remote template was not invented, and the
+    // location says why.
+    let (_, errors) = app.get_json("/api/catalog/errors").await;
+    let messages: Vec<&str> =
+        errors["items"].as_array().unwrap().iter().filter_map(|e| e["message"].as_str()).collect();
+    assert!(messages.iter().any(|m| m.contains("cookiecutter-golang")), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("AiResource")), "{messages:?}");
+    // The relative $text from a file location is resolved against the file.
+    let webhook = &ours["api:default/petstore-webhook"];
+    assert!(webhook["spec"]["definition"].as_str().unwrap().contains("webhooks"), "{webhook}");
+}
+
+crate::both!(registering_backstages_roots_gives_backstages_entities_and_relations);

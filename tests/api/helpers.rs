@@ -86,7 +86,7 @@ pub struct TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         // The stop command is sent at once; its workers then release the database.
-        let _ = self.handle.stop(false);
+        drop(self.handle.stop(false));
     }
 }
 

@@ -10,4 +10,5 @@ mod cli;
 mod corpus;
 mod entities;
 mod health;
+mod instances;
 mod locations;
