@@ -182,12 +182,16 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
     }
     let started = std::time::Instant::now();
     let mut entities = 0;
+    let mut rows = Vec::with_capacity(wanted.len());
     for w in &wanted {
-        let (loc, _) = store::find_or_create_location(&pool, &w.kind, &w.target, "config")?;
-        let report = ingestor.process(&loc).await?;
+        rows.push(store::find_or_create_location(&pool, &w.kind, &w.target, "config")?.0);
+    }
+    for report in ingestor.process_all(rows).await {
+        let (loc, report) = report;
+        let report = report?;
         entities += report.outcome.added + report.outcome.updated + report.outcome.unchanged;
         for e in &report.errors {
-            tracing::warn!(location.target = %w.target, source = %e.source, document = ?e.document, path = ?e.path, "{}", e.message);
+            tracing::warn!(location.target = %loc.target, source = %e.source, document = ?e.document, path = ?e.path, "{}", e.message);
         }
     }
     tracing::info!(

@@ -165,6 +165,20 @@ impl Ingestor {
         self.runtime.handle().spawn(async move { this.process_here(&loc).await }).await?
     }
 
+    /// Processes many locations, two at a time: one is parsed while the other is written, which
+    /// keeps both cores busy (SQLite still takes one writer at a time). Reports come back in the
+    /// order the locations were given.
+    pub async fn process_all(&self, locations: Vec<LocationRow>) -> Vec<(LocationRow, anyhow::Result<Report>)> {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(locations.into_iter().map(|loc| async move {
+            let report = self.process(&loc).await;
+            (loc, report)
+        }))
+        .buffered(2)
+        .collect()
+        .await
+    }
+
     /// Runs `fut` on the ingestion runtime and waits for it.
     pub async fn on_runtime<T: Send + 'static>(
         &self,
@@ -214,7 +228,10 @@ impl Ingestor {
     /// Processes a location this instance holds the lease of.
     pub async fn process_leased(&self, loc: &LocationRow) -> anyhow::Result<Report> {
         let ctx = TreeContext { location_id: Some(loc.id.clone()), restrict_files: loc.origin == "api" };
+        let read_started = std::time::Instant::now();
         let processed = self.read_tree(&loc.kind, &loc.target, &ctx).await;
+        let read_ms = read_started.elapsed().as_millis() as u64;
+        let publish_started = std::time::Instant::now();
         let pool = self.pool.clone();
         let id = loc.id.clone();
         let orphans = self.orphans;
@@ -226,6 +243,12 @@ impl Ingestor {
         let outcome =
             tokio::task::spawn_blocking(move || store::publish(&pool, &id, entities, &keep, orphans, &failing))
                 .await??;
+        tracing::debug!(
+            location.id = %loc.id,
+            read_ms,
+            publish_ms = publish_started.elapsed().as_millis() as u64,
+            "Location phases timed."
+        );
         let errors = processed.errors;
         let error_text = if errors.is_empty() { None } else { Some(serde_json::to_string(&errors)?) };
         store::record_location_result(&self.pool, &loc.id, error_text.as_deref(), !root_failed)?;

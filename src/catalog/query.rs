@@ -372,6 +372,22 @@ fn field_sql(key: &str, matcher: &Matcher, binds: &mut Vec<String>) -> String {
                 // No entity has a relation of a type that does not exist.
                 return if *matcher == Matcher::Exists(false) { "1 = 1".into() } else { "1 = 0".into() };
             };
+            // Every relation is stored with its inverse, clustered by source: "E has T to R" is
+            // read as "R has inverse(T) to E", an index range per R.
+            let values: Option<Vec<String>> = match matcher {
+                Matcher::Eq(v) => Some(vec![v.to_lowercase()]),
+                Matcher::In(vs) => Some(vs.iter().map(|v| v.to_lowercase()).collect()),
+                _ => None,
+            };
+            if let (Some(values), Some(inverse)) = (values, super::relations::inverse_of(kind)) {
+                let n = values.len();
+                binds.extend(values);
+                binds.push(inverse.to_owned());
+                return format!(
+                    "e.entity_ref IN (SELECT target_key FROM relations WHERE source_key IN ({}) AND type = ?)",
+                    marks(n)
+                );
+            }
             binds.push(kind.to_owned());
             ("e.entity_ref", "SELECT source_key FROM relations WHERE type = ?", "target_key")
         }
@@ -758,7 +774,7 @@ pub fn sort_values(entity: &Value, order: &[OrderField]) -> Vec<Option<String>> 
                     .filter_map(|r| r.get("targetRef").and_then(Value::as_str))
                     .map(str::to_ascii_lowercase)
                     .collect(),
-                None => rows.iter().filter(|(k, _)| *k == field).filter_map(|(_, v)| v.clone()).collect(),
+                None => rows.iter().filter(|(k, _)| *k == field).map(|(_, v)| v.clone()).collect(),
             };
             if o.desc { candidates.into_iter().max() } else { candidates.into_iter().min() }
         })
@@ -1556,8 +1572,8 @@ mod tests {
     #[test]
     fn relation_keys_read_the_relations_table_with_the_canonical_type() {
         let (sql, binds) = predicate_sql(&parse_predicate(&json!({"relations.OWNEDBY": "Group:default/A"})).unwrap());
-        assert_eq!(sql, "e.entity_ref IN (SELECT source_key FROM relations WHERE type = ? AND target_key = ?)");
-        assert_eq!(binds, strs(&["ownedBy", "group:default/a"]));
+        assert_eq!(sql, "e.entity_ref IN (SELECT target_key FROM relations WHERE source_key IN (?) AND type = ?)");
+        assert_eq!(binds, strs(&["group:default/a", "ownerOf"]));
     }
 
     #[test]
@@ -2121,7 +2137,7 @@ mod tests {
         use crate::db::{Pool, placeholders};
         use crate::with_conn;
         use diesel::prelude::*;
-        use diesel::sql_types::{Nullable, Text};
+        use diesel::sql_types::Text;
 
         #[derive(QueryableByName)]
         struct RefRow {
@@ -2212,7 +2228,7 @@ mod tests {
                         ))
                         .bind::<Text, _>(&id)
                         .bind::<Text, _>(&k)
-                        .bind::<Nullable<Text>, _>(&v)
+                        .bind::<Text, _>(&v)
                         .execute(c)?;
                     }
                     for (kind, target) in relations {
@@ -2226,6 +2242,18 @@ mod tests {
                         .bind::<Text, _>(*kind)
                         .bind::<Text, _>(*target)
                         .bind::<Text, _>(target.to_ascii_lowercase())
+                        .execute(c)?;
+                        // Every relation is stored with its inverse, as the store does.
+                        diesel::sql_query(placeholders(
+                            "INSERT INTO relations (entity_id, source_key, type, target_ref, target_key) \
+                             VALUES (?, ?, ?, ?, ?)",
+                            backend,
+                        ))
+                        .bind::<Text, _>(&id)
+                        .bind::<Text, _>(target.to_ascii_lowercase())
+                        .bind::<Text, _>(crate::catalog::relations::inverse_of(kind).unwrap_or(kind))
+                        .bind::<Text, _>(&key)
+                        .bind::<Text, _>(&key)
                         .execute(c)?;
                     }
                     Ok(())

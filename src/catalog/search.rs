@@ -11,17 +11,27 @@ use serde_json::Value;
 const MAX_LEN: usize = 200;
 
 /// Flattens an entity into search rows.
-pub fn rows(entity: &Value) -> Vec<(String, Option<String>)> {
-    let mut out = Vec::with_capacity(32);
+pub fn rows(entity: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, Option<String>)> = Vec::with_capacity(32);
     if let Some(obj) = entity.as_object() {
         for (k, v) in obj {
             if matches!(k.as_str(), "relations" | "status") {
                 continue;
             }
+            if k == "metadata" {
+                // The etag changes with every edit and is never a useful filter.
+                if let Some(meta) = v.as_object() {
+                    for (mk, mv) in meta.iter().filter(|(mk, _)| mk.as_str() != "etag") {
+                        visit(&format!("metadata.{}", mk.to_lowercase()), mv, &mut out);
+                    }
+                }
+                continue;
+            }
             visit(&k.to_ascii_lowercase(), v, &mut out);
         }
     }
-    out
+    // Stored as '' when there is no searchable value: the key still exists.
+    out.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect()
 }
 
 fn visit(path: &str, v: &Value, out: &mut Vec<(String, Option<String>)>) {
@@ -64,16 +74,16 @@ mod tests {
     #[test]
     fn leaves_are_lower_cased_with_dotted_keys() {
         let r = rows(&json!({"kind": "Component", "metadata": {"name": "Svc", "tags": ["Java"]}, "relations": [1]}));
-        assert!(r.contains(&("kind".into(), Some("component".into()))));
-        assert!(r.contains(&("metadata.name".into(), Some("svc".into()))));
-        assert!(r.contains(&("metadata.tags".into(), Some("java".into()))));
-        assert!(r.contains(&("metadata.tags.java".into(), Some("true".into()))));
+        assert!(r.contains(&("kind".into(), "component".into())));
+        assert!(r.contains(&("metadata.name".into(), "svc".into())));
+        assert!(r.contains(&("metadata.tags".into(), "java".into())));
+        assert!(r.contains(&("metadata.tags.java".into(), "true".into())));
         assert!(!r.iter().any(|(k, _)| k.starts_with("relations")));
     }
 
     #[test]
     fn long_values_keep_their_key_but_not_their_value() {
         let r = rows(&json!({"spec": {"definition": "x".repeat(500)}}));
-        assert_eq!(r, vec![("spec.definition".into(), None)]);
+        assert_eq!(r, vec![("spec.definition".into(), String::new())]);
     }
 }

@@ -17,7 +17,7 @@ use super::model::EntityRef;
 use super::relations::Relation;
 use super::search;
 use crate::db::schema::{conflicts, entities, locations, read_cache, relations, search as search_t};
-use crate::db::{Pool, now_ms, placeholders};
+use crate::db::{Pool, WriteTransaction, now_ms, placeholders};
 use crate::with_conn;
 
 /// Deletes entities and everything derived from them (works on either backend's connection).
@@ -170,7 +170,7 @@ pub fn list_locations(pool: &Pool) -> anyhow::Result<Vec<LocationRow>> {
 /// Deletes a location; its entities, their relations and search rows go with it.
 pub fn delete_location(pool: &Pool, id: &str) -> anyhow::Result<bool> {
     with_conn!(pool, |c| {
-        c.transaction(|c| {
+        c.write_transaction(|c| {
             let ids: Vec<String> = entities::table.filter(entities::location_id.eq(id)).select(entities::id).load(c)?;
             delete_entities!(c, &ids);
             let n = diesel::delete(locations::table.find(id)).execute(c)?;
@@ -243,20 +243,70 @@ pub fn publish(
         first
     });
     let now = now_ms();
+    let sqlite = pool.backend() == crate::db::Backend::Sqlite;
     with_conn!(pool, |c| {
-        c.transaction(|c| {
-            let mut out = PublishOutcome::default();
-            let existing: HashMap<String, (String, String, String)> = entities::table
-                .filter(entities::location_id.eq(location_id))
-                .select((entities::entity_ref, entities::id, entities::hash, entities::source))
-                .load::<(String, String, String, String)>(c)?
-                .into_iter()
-                .map(|(r, id, h, s)| (r, (id, h, s)))
-                .collect();
-
-            // Refs that are new to this location may belong to another one.
-            let fresh: Vec<&String> =
-                prepared.iter().map(|(k, _, _)| k).filter(|k| !existing.contains_key(*k)).collect();
+        // Everything that does not need the write lock happens before taking it: the location
+        // is leased, so its own rows cannot change meanwhile.
+        let mut out = PublishOutcome::default();
+        let existing: HashMap<String, (String, String, String)> = entities::table
+            .filter(entities::location_id.eq(location_id))
+            .select((entities::entity_ref, entities::id, entities::hash, entities::source))
+            .load::<(String, String, String, String)>(c)?
+            .into_iter()
+            .map(|(r, id, h, s)| (r, (id, h, s)))
+            .collect();
+        let mut new_rows: Vec<EntityRow> = Vec::new();
+        let mut rel_rows = Vec::new();
+        let mut search_rows = Vec::new();
+        let mut rewritten: Vec<String> = Vec::new();
+        let mut emitted = HashSet::new();
+        let mut sources: HashMap<String, String> = HashMap::new();
+        for (key, hash, inc) in prepared {
+            emitted.insert(key.clone());
+            let (uid, is_new) = match existing.get(&key) {
+                Some((_, old_hash, old_source)) if *old_hash == hash && *old_source == inc.source => {
+                    out.unchanged += 1;
+                    continue;
+                }
+                Some((id, _, _)) => (id.clone(), false),
+                None => (uuid::Uuid::now_v7().to_string(), true),
+            };
+            let mut value = inc.value;
+            if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.insert("uid".into(), Value::String(uid.clone()));
+                meta.insert("etag".into(), Value::String(hash.clone()));
+            }
+            for (k, v) in search::rows(&value) {
+                search_rows.push((uid.clone(), k, v));
+            }
+            let mut seen_rels = HashSet::new();
+            for r in inc.relations.iter().filter(|r| seen_rels.insert((r.source.key(), r.kind, r.target.key()))) {
+                rel_rows.push((uid.clone(), r.source.key(), r.kind.to_owned(), r.target.to_string(), r.target.key()));
+            }
+            let body = serde_json::to_string(&value)?;
+            if !is_new {
+                rewritten.push(uid.clone());
+            }
+            sources.insert(key.clone(), inc.source.clone());
+            new_rows.push((
+                uid,
+                key,
+                inc.entity_ref.kind.to_ascii_lowercase(),
+                inc.entity_ref.namespace.to_ascii_lowercase(),
+                inc.entity_ref.name.to_ascii_lowercase(),
+                Some(location_id.to_owned()),
+                inc.source,
+                hash.clone(),
+                hash,
+                body,
+                None,
+                now,
+                now,
+            ));
+        }
+        c.write_transaction(|c| {
+            // Refs new to this location may belong to another one: checked under the lock.
+            let fresh: Vec<&String> = new_rows.iter().map(|r| &r.1).filter(|k| !existing.contains_key(*k)).collect();
             let mut taken: HashMap<String, Option<String>> = HashMap::new();
             for chunk in fresh.chunks(500) {
                 let rows: Vec<(String, Option<String>)> = entities::table
@@ -265,70 +315,21 @@ pub fn publish(
                     .load(c)?;
                 taken.extend(rows);
             }
-
-            let mut new_rows: Vec<EntityRow> = Vec::new();
-            let mut rel_rows = Vec::new();
-            let mut search_rows = Vec::new();
-            let mut rewritten: Vec<String> = Vec::new();
-            let mut emitted = HashSet::new();
             let mut conflict_rows = Vec::new();
-            for (key, hash, inc) in prepared {
-                if let Some(owner) = taken.get(&key) {
-                    conflict_rows.push((key.clone(), owner.clone(), inc.source.clone()));
-                    out.conflicts.push(key);
-                    continue;
+            if !taken.is_empty() {
+                let lost: HashSet<String> =
+                    new_rows.iter().filter(|r| taken.contains_key(&r.1)).map(|r| r.0.clone()).collect();
+                for (key, owner) in &taken {
+                    conflict_rows.push((key.clone(), owner.clone(), sources.get(key).cloned().unwrap_or_default()));
+                    out.conflicts.push(key.clone());
+                    emitted.remove(key);
                 }
-                emitted.insert(key.clone());
-                let (uid, is_new) = match existing.get(&key) {
-                    Some((id, old_hash, old_source)) if *old_hash == hash && *old_source == inc.source => {
-                        out.unchanged += 1;
-                        continue;
-                    }
-                    Some((id, _, _)) => (id.clone(), false),
-                    None => (uuid::Uuid::new_v4().to_string(), true),
-                };
-                let mut value = inc.value;
-                if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-                    meta.insert("uid".into(), Value::String(uid.clone()));
-                    meta.insert("etag".into(), Value::String(hash.clone()));
-                }
-                for (k, v) in search::rows(&value) {
-                    search_rows.push((uid.clone(), k, v));
-                }
-                let mut rels: Vec<&Relation> = inc.relations.iter().collect();
-                rels.dedup();
-                for r in rels {
-                    rel_rows.push((
-                        uid.clone(),
-                        r.source.key(),
-                        r.kind.to_owned(),
-                        r.target.to_string(),
-                        r.target.key(),
-                    ));
-                }
-                let body = serde_json::to_string(&value)?;
-                if is_new {
-                    out.added += 1;
-                } else {
-                    out.updated += 1;
-                    rewritten.push(uid.clone());
-                }
-                new_rows.push((
-                    uid,
-                    key,
-                    inc.entity_ref.kind.to_ascii_lowercase(),
-                    inc.entity_ref.namespace.to_ascii_lowercase(),
-                    inc.entity_ref.name.to_ascii_lowercase(),
-                    Some(location_id.to_owned()),
-                    inc.source,
-                    hash.clone(),
-                    hash,
-                    body,
-                    None,
-                    now,
-                    now,
-                ));
+                new_rows.retain(|r| !lost.contains(&r.0));
+                rel_rows.retain(|r| !lost.contains(&r.0));
+                search_rows.retain(|r| !lost.contains(&r.0));
             }
+            out.updated = rewritten.len();
+            out.added = new_rows.len() - rewritten.len();
             out.relations = rel_rows.len();
 
             // Rewritten entities: drop the old row and its derived rows, keep the uid.
@@ -360,27 +361,48 @@ pub fn publish(
                     .collect();
                 diesel::insert_into(entities::table).values(values).execute(c)?;
             }
-            for chunk in rel_rows.chunks(2000) {
-                let values: Vec<_> = chunk
-                    .iter()
-                    .map(|r| {
-                        (
+            // SQLite: one cached prepared statement per row is the fastest path (no statement
+            // re-parsing, no statement journal); PostgreSQL: multi-row statements save round trips.
+            if sqlite {
+                for r in &rel_rows {
+                    diesel::insert_into(relations::table)
+                        .values((
                             relations::entity_id.eq(&r.0),
                             relations::source_key.eq(&r.1),
                             relations::kind.eq(&r.2),
                             relations::target_ref.eq(&r.3),
                             relations::target_key.eq(&r.4),
-                        )
-                    })
-                    .collect();
-                diesel::insert_into(relations::table).values(values).execute(c)?;
-            }
-            for chunk in search_rows.chunks(3000) {
-                let values: Vec<_> = chunk
-                    .iter()
-                    .map(|r| (search_t::entity_id.eq(&r.0), search_t::key.eq(&r.1), search_t::value.eq(&r.2)))
-                    .collect();
-                diesel::insert_into(search_t::table).values(values).execute(c)?;
+                        ))
+                        .execute(c)?;
+                }
+                for r in &search_rows {
+                    diesel::insert_into(search_t::table)
+                        .values((search_t::entity_id.eq(&r.0), search_t::key.eq(&r.1), search_t::value.eq(&r.2)))
+                        .execute(c)?;
+                }
+            } else {
+                for chunk in rel_rows.chunks(2000) {
+                    let values: Vec<_> = chunk
+                        .iter()
+                        .map(|r| {
+                            (
+                                relations::entity_id.eq(&r.0),
+                                relations::source_key.eq(&r.1),
+                                relations::kind.eq(&r.2),
+                                relations::target_ref.eq(&r.3),
+                                relations::target_key.eq(&r.4),
+                            )
+                        })
+                        .collect();
+                    diesel::insert_into(relations::table).values(values).execute(c)?;
+                }
+                for chunk in search_rows.chunks(3000) {
+                    let values: Vec<_> = chunk
+                        .iter()
+                        .map(|r| (search_t::entity_id.eq(&r.0), search_t::key.eq(&r.1), search_t::value.eq(&r.2)))
+                        .collect();
+                    diesel::insert_into(search_t::table).values(values).execute(c)?;
+                }
             }
 
             // Orphans: what this location owned and did not emit this time.
@@ -478,56 +500,9 @@ struct RelationText {
     target_ref: String,
 }
 
-/// Builds the WHERE clause of a filter over `entities e`, with `?` placeholders and their values.
-fn filter_sql(filter: &[FilterSet]) -> (String, Vec<String>) {
-    if filter.is_empty() {
-        return ("1 = 1".into(), Vec::new());
-    }
-    let mut binds = Vec::new();
-    let sets: Vec<String> = filter
-        .iter()
-        .map(|set| {
-            if set.is_empty() {
-                return "1 = 1".to_owned();
-            }
-            let conds: Vec<String> = set
-                .iter()
-                .map(|cond| {
-                    if let Some(rel) = cond.key.strip_prefix("relations.") {
-                        let Some(rel) = super::relations::canonical_type(rel) else {
-                            return "1 = 0".to_owned();
-                        };
-                        binds.push(rel.to_owned());
-                        match &cond.values {
-                            None => "e.entity_ref IN (SELECT source_key FROM relations WHERE type = ?)".to_owned(),
-                            Some(vals) => {
-                                let marks = vec!["?"; vals.len()].join(", ");
-                                binds.extend(vals.iter().cloned());
-                                format!("e.entity_ref IN (SELECT source_key FROM relations WHERE type = ? AND target_key IN ({marks}))")
-                            }
-                        }
-                    } else {
-                        binds.push(cond.key.clone());
-                        match &cond.values {
-                            None => "e.id IN (SELECT entity_id FROM search WHERE key = ?)".to_owned(),
-                            Some(vals) => {
-                                let marks = vec!["?"; vals.len()].join(", ");
-                                binds.extend(vals.iter().cloned());
-                                format!("e.id IN (SELECT entity_id FROM search WHERE key = ? AND value IN ({marks}))")
-                            }
-                        }
-                    }
-                })
-                .collect();
-            format!("({})", conds.join(" AND "))
-        })
-        .collect();
-    (sets.join(" OR "), binds)
-}
-
 /// Every entity matching the filter, as JSON text with relations, ordered by ref.
 pub fn list_entities(pool: &Pool, filter: &[FilterSet]) -> anyhow::Result<Vec<String>> {
-    let (cond, binds) = filter_sql(filter);
+    let (cond, binds) = super::query::predicate_sql(&super::query::filter_sets_to_predicate(filter));
     let backend = pool.backend();
     let entity_sql = placeholders(
         &format!("SELECT e.entity_ref, e.body, e.status FROM entities e WHERE {cond} ORDER BY e.entity_ref"),
@@ -768,7 +743,7 @@ pub fn cached_read(pool: &Pool, location_id: &str, url: &str) -> anyhow::Result<
 /// Remembers (or, with `None`, forgets) the ETag of a URL read.
 pub fn store_read(pool: &Pool, location_id: &str, url: &str, entry: Option<(&str, &[String])>) -> anyhow::Result<()> {
     with_conn!(pool, |c| {
-        c.transaction(|c| {
+        c.write_transaction(|c| {
             diesel::delete(read_cache::table.find((location_id, url))).execute(c)?;
             if let Some((etag, nested)) = entry {
                 diesel::insert_into(read_cache::table)

@@ -55,7 +55,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
         // busy_timeout first: otherwise parallel pool set-up races on the WAL switch.
         conn.batch_execute(
             "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             PRAGMA foreign_keys = ON; PRAGMA cache_size = -20000;",
+             PRAGMA foreign_keys = ON; PRAGMA cache_size = -64000; PRAGMA temp_store = MEMORY; \
+             PRAGMA wal_autocheckpoint = 40000;",
         )
         .map_err(diesel::r2d2::Error::QueryError)
     }
@@ -181,6 +182,36 @@ pub fn now_ms() -> i64 {
 /// Formats stored milliseconds as an RFC 3339 UTC timestamp for the API.
 pub fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A transaction that will write. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write
+/// lock up front: a deferred transaction that upgrades from read to write fails at once with
+/// "database is locked" when another writer is active, instead of waiting its turn.
+pub trait WriteTransaction: diesel::Connection {
+    fn write_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<diesel::result::Error>;
+}
+
+impl WriteTransaction for SqliteConnection {
+    fn write_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        self.immediate_transaction(f)
+    }
+}
+
+impl WriteTransaction for PgConnection {
+    fn write_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        diesel::Connection::transaction(self, f)
+    }
 }
 
 #[cfg(test)]

@@ -48,10 +48,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    search (entity_id, key) {
+    search (entity_id, key, value) {
         entity_id -> Text,
         key -> Text,
-        value -> Nullable<Text>,
+        value -> Text,
     }
 }
 

@@ -32,24 +32,26 @@ CREATE TABLE entities (
 CREATE INDEX entities_location_idx ON entities (location_id);
 CREATE INDEX entities_kind_idx ON entities (kind);
 
+-- Every relation and its inverse, clustered by source so an entity's relations are one range.
+-- `entity_id` is the entity whose descriptor produced the row.
 CREATE TABLE relations (
     entity_id TEXT NOT NULL REFERENCES entities (id) ON DELETE CASCADE,
     source_key TEXT NOT NULL,
     type TEXT NOT NULL,
     target_ref TEXT NOT NULL,
-    target_key TEXT NOT NULL
+    target_key TEXT NOT NULL,
+    PRIMARY KEY (source_key, type, target_key, entity_id)
 );
 CREATE INDEX relations_entity_idx ON relations (entity_id);
-CREATE INDEX relations_source_idx ON relations (source_key);
-CREATE INDEX relations_target_idx ON relations (target_key);
 
+-- Lower-cased leaves of each entity; a null or over-long value is stored as ''.
 CREATE TABLE search (
     entity_id TEXT NOT NULL REFERENCES entities (id) ON DELETE CASCADE,
     key TEXT NOT NULL,
-    value TEXT
+    value TEXT NOT NULL,
+    PRIMARY KEY (entity_id, key, value)
 );
 CREATE INDEX search_key_value_idx ON search (key, value);
-CREATE INDEX search_entity_idx ON search (entity_id);
 
 -- Refs that a second location emitted while another location owned them.
 CREATE TABLE conflicts (
