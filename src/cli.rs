@@ -32,6 +32,17 @@ pub enum Command {
     Migrate(DbArgs),
     /// Check descriptor files (or folders of them) without a server or database.
     Validate(ValidateArgs),
+    /// Register and ingest files, folders or URLs in bulk against the configured database.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files, folders (every .yaml, .yml and .json file below) or http(s) URLs.
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -108,6 +119,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve(settings, args),
         Command::Migrate(db) => migrate(settings, db),
         Command::Validate(args) => validate_files(settings, args),
+        Command::Import(args) => import(settings, args),
     }
 }
 
@@ -282,4 +294,82 @@ fn validate_files(settings: Settings, args: ValidateArgs) -> ExitCode {
         }
     }
     if summary.invalid > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// `portolan import`: registers each target as a location and processes them, two at a time,
+/// with a progress line and a summary. Exit 0 when everything was read and valid, 1 otherwise.
+fn import(mut settings: Settings, args: ImportArgs) -> ExitCode {
+    use std::io::Write as _;
+    apply_db(&mut settings, &args.db);
+    // The progress line and summary say what happened; logs only for warnings.
+    crate::telemetry::init_logging_at("text", "warn");
+    let mut locations: Vec<(String, String)> = Vec::new();
+    for t in &args.targets {
+        if t.starts_with("http://") || t.starts_with("https://") {
+            locations.push(("url".into(), t.clone()));
+            continue;
+        }
+        match descriptor_files(std::path::Path::new(t)) {
+            Ok(files) => locations.extend(
+                files
+                    .into_iter()
+                    .map(|f| ("file".to_owned(), crate::catalog::ingest::absolute(&f).display().to_string())),
+            ),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let result = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(anyhow::Error::from).and_then(|rt| {
+        rt.block_on(async move {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            validate::init();
+            let pool = crate::db::Pool::connect(&settings.database_url(), settings.database.pool_size.max(2))?;
+            let ingestor = crate::startup::ingestor(&settings, pool.clone())?;
+            let started = std::time::Instant::now();
+            let mut rows = Vec::new();
+            for (kind, target) in &locations {
+                rows.push(crate::catalog::store::find_or_create_location(&pool, kind, target, "cli")?.0);
+            }
+            let total = rows.len();
+            let (mut entities, mut relations, mut errors, mut done) = (0usize, 0usize, 0usize, 0usize);
+            use futures_util::StreamExt;
+            let mut stream = futures_util::stream::iter(rows.into_iter().map(|loc| {
+                let ingestor = ingestor.clone();
+                async move { ingestor.process(&loc).await }
+            }))
+            .buffer_unordered(2);
+            while let Some(report) = stream.next().await {
+                let report = report?;
+                done += 1;
+                entities += report.outcome.added + report.outcome.updated + report.outcome.unchanged;
+                relations += report.outcome.relations;
+                errors += report.errors.len();
+                for e in &report.errors {
+                    let doc = e.document.map(|d| format!(":doc {d}")).unwrap_or_default();
+                    let path = e.path.as_deref().filter(|p| !p.is_empty()).map(|p| format!(" {p}:")).unwrap_or_default();
+                    eprintln!("\r\x1b[K{}{doc}:{path} {}", e.source, e.message);
+                }
+                let width = 30;
+                let filled = done * width / total.max(1);
+                eprint!("\r[{}{}] {done}/{total} locations, {entities} entities", "#".repeat(filled), " ".repeat(width - filled));
+                let _ = std::io::stderr().flush();
+            }
+            eprintln!();
+            println!(
+                "imported {total} location(s): {entities} entities, {relations} relation rows written, {errors} error(s) in {:.2} s",
+                started.elapsed().as_secs_f64()
+            );
+            anyhow::Ok(errors)
+        })
+    });
+    match result {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

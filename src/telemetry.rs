@@ -12,7 +12,12 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global log subscriber. `RUST_LOG` overrides the default level (`info`).
 /// Safe to call more than once: later calls do nothing.
 pub fn init_logging(format: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
+    init_logging_at(format, "info,actix_server=warn");
+}
+
+/// Installs the log subscriber with a default filter of our choosing (`RUST_LOG` still wins).
+pub fn init_logging_at(format: &str, default_filter: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().flatten_event(true).with_current_span(true).try_init()
