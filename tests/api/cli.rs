@@ -166,3 +166,25 @@ fn migrate_creates_the_schema_on_sqlite_and_postgres() {
     assert_eq!(code, 1);
     assert!(err.contains("unsupported database URL"), "{err}");
 }
+
+#[test]
+fn import_registers_and_ingests_in_bulk_with_a_summary() {
+    let dir = temp_dir();
+    let url = format!("sqlite://{}", dir.path().join("i.db").display());
+    let (code, out, err) = portolan(&["import", "--database-url", &url, demo_catalog().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("imported 14 location(s): 115 entities"), "{out}");
+    assert!(err.contains("14/14 locations"), "{err}");
+    // Importing again changes nothing and still succeeds; a broken file makes it exit 1.
+    let (code, out, _) = portolan(&["import", "--database-url", &url, demo_catalog().to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("115 entities, 0 relation rows written"), "{out}");
+    let bad = write_file(
+        dir.path(),
+        "bad.yaml",
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: x}\nspec: {}\n",
+    );
+    let (code, out, err) = portolan(&["import", "--database-url", &url, bad.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("/spec/type"), "{err}");
+}
