@@ -173,6 +173,8 @@ async fn url_locations_are_read_and_reuse_their_etag(db: Db) {
         first["metadata"]["annotations"]["backstage.io/managed-by-location"],
         format!("url:{}", host.url("/catalog.yaml"))
     );
+    assert_eq!(first["metadata"]["annotations"]["backstage.io/view-url"], host.url("/catalog.yaml"));
+    assert_eq!(first["metadata"]["annotations"]["backstage.io/source-location"], format!("url:{}", host.url("/")));
     // Unchanged upstream: a conditional request answered 304, and nothing rewritten.
     assert_eq!(app.refresh("component:default/from-url").await, 200);
     let hits = host.hits("/catalog.yaml");
