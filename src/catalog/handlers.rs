@@ -47,9 +47,14 @@ pub async fn get_entity_by_name(
     }
 }
 
+/// The processing errors recorded on a location at its last run.
+fn location_errors(row: &store::LocationRow) -> Vec<Value> {
+    row.last_error.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or_default()
+}
+
 /// A location as the API shows it: Backstage's `{id, type, target}` plus its processing state.
 fn location_json(row: &store::LocationRow) -> Value {
-    let errors: Vec<Value> = row.last_error.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or_default();
+    let errors = location_errors(row);
     let last_error = match errors.first() {
         None => Value::Null,
         Some(first) => json!({
@@ -175,18 +180,8 @@ pub async fn update_location(
     body: web::Json<NewLocation>,
 ) -> Result<HttpResponse, ApiError> {
     let row = location_or_404(&state, id.into_inner()).await?;
-    if body.kind != "file" && body.kind != "url" {
-        return Err(ApiError::input(format!("unsupported location type \"{}\": use \"file\" or \"url\"", body.kind)));
-    }
-    let target = if body.kind == "file" {
-        let path = crate::catalog::ingest::absolute(std::path::Path::new(&body.target));
-        if row.origin == "api" {
-            crate::catalog::ingest::check_file_root(&path, &state.ingestor.file_roots).map_err(ApiError::input)?;
-        }
-        path.display().to_string()
-    } else {
-        body.target.clone()
-    };
+    let target =
+        state.ingestor.normalize_target(&body.kind, &body.target, row.origin == "api").map_err(ApiError::input)?;
     if store::find_location(&state.pool, &body.kind, &target)?.is_some_and(|other| other.id != row.id) {
         return Err(ApiError::conflict(format!("Location {}:{target} already exists", body.kind)));
     }
@@ -214,22 +209,15 @@ fn location_matches(row: &store::LocationRow, q: &Value) -> Result<bool, String>
     let Some(obj) = q.as_object() else { return Err("query must be an object".into()) };
     for (key, cond) in obj {
         let ok = match key.as_str() {
-            "$all" => cond
-                .as_array()
-                .ok_or("$all takes an array")?
-                .iter()
-                .map(|c| location_matches(row, c))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .all(|b| b),
-            "$any" => cond
-                .as_array()
-                .ok_or("$any takes an array")?
-                .iter()
-                .map(|c| location_matches(row, c))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .any(|b| b),
+            op @ ("$all" | "$any") => {
+                let results = cond
+                    .as_array()
+                    .ok_or_else(|| format!("{op} takes an array"))?
+                    .iter()
+                    .map(|c| location_matches(row, c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if op == "$all" { results.into_iter().all(|b| b) } else { results.into_iter().any(|b| b) }
+            }
             "$not" => !location_matches(row, cond)?,
             field => {
                 let value = match field {

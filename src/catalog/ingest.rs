@@ -466,10 +466,9 @@ impl Ingestor {
         file: &Target,
         ctx: &TreeContext,
     ) -> Result<usize, (String, String)> {
-        let mut found = Vec::new();
-        collect_placeholders(value, &mut String::new(), &mut found);
+        let found = validate::placeholders(value);
         let count = found.len();
-        for (path, key, raw_target) in found {
+        for validate::FoundPlaceholder { path, key, target: raw_target } in found {
             let target = self
                 .reader
                 .target(file.kind(), &raw_target, Some(file))
@@ -498,33 +497,6 @@ impl Ingestor {
             }
         }
         Ok(count)
-    }
-}
-
-fn collect_placeholders(v: &Value, path: &mut String, out: &mut Vec<(String, String, String)>) {
-    if let Some((key, target)) = validate::placeholder(v) {
-        out.push((path.clone(), key.to_owned(), target.as_str().unwrap_or_default().to_owned()));
-        return;
-    }
-    let len = path.len();
-    match v {
-        Value::Object(o) => {
-            for (k, x) in o {
-                path.push('/');
-                path.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                collect_placeholders(x, path, out);
-                path.truncate(len);
-            }
-        }
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                path.push('/');
-                path.push_str(&i.to_string());
-                collect_placeholders(x, path, out);
-                path.truncate(len);
-            }
-        }
-        _ => {}
     }
 }
 
@@ -746,24 +718,7 @@ impl Ingestor {
         origin: &str,
     ) -> Result<Registration, RegisterError> {
         let restrict_files = origin == "api";
-        let target = match kind {
-            "file" => {
-                let path = absolute(Path::new(target.strip_prefix("file:").unwrap_or(target)));
-                if restrict_files {
-                    check_file_root(&path, &self.file_roots).map_err(RegisterError::Invalid)?;
-                }
-                path.display().to_string()
-            }
-            "url" => {
-                let t = self.reader.target("url", target, None).map_err(RegisterError::Invalid)?;
-                t.raw()
-            }
-            other => {
-                return Err(RegisterError::Invalid(format!(
-                    "unsupported location type \"{other}\": use \"file\" or \"url\""
-                )));
-            }
-        };
+        let target = self.normalize_target(kind, target, restrict_files).map_err(RegisterError::Invalid)?;
         let existing = store::find_location(&self.pool, kind, &target)?;
         if dry_run {
             let ctx = TreeContext { location_id: None, restrict_files };
@@ -802,6 +757,24 @@ impl Ingestor {
             .collect();
         let location = store::get_location(&self.pool, &location.id)?.unwrap_or(location);
         Ok(Registration { location, entities, existed: !created, errors: report.errors })
+    }
+}
+
+impl Ingestor {
+    /// The canonical target of a location: an absolute path for `file` (inside the file roots
+    /// when `restrict_files`), the URL to read for `url`.
+    pub fn normalize_target(&self, kind: &str, target: &str, restrict_files: bool) -> Result<String, String> {
+        match kind {
+            "file" => {
+                let path = absolute(Path::new(target.strip_prefix("file:").unwrap_or(target)));
+                if restrict_files {
+                    check_file_root(&path, &self.file_roots)?;
+                }
+                Ok(path.display().to_string())
+            }
+            "url" => Ok(self.reader.target("url", target, None)?.raw()),
+            other => Err(format!("unsupported location type \"{other}\": use \"file\" or \"url\"")),
+        }
     }
 }
 

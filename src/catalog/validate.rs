@@ -136,7 +136,11 @@ pub fn describe(v: &Value) -> Option<String> {
 /// Validates one document and returns it normalised (namespace filled in), or every problem.
 pub fn validate(mut value: Value, opts: &Options) -> Result<ValidEntity, Vec<Problem>> {
     let schemas = &*SCHEMAS;
-    let placeholders = if opts.placeholders_unresolved { placeholder_paths(&value) } else { Vec::new() };
+    let placeholders = if opts.placeholders_unresolved {
+        placeholders(&value).into_iter().map(|p| p.path).collect()
+    } else {
+        Vec::new()
+    };
     let keep = |p: &Problem| !placeholders.iter().any(|ph| p.path == *ph || p.path.starts_with(&format!("{ph}/")));
 
     // 1. The envelope: the shape every entity has, whatever its kind.
@@ -319,10 +323,24 @@ pub fn placeholder(v: &Value) -> Option<(&str, &Value)> {
     matches!(k.as_str(), "$text" | "$json" | "$yaml").then_some((k.as_str(), target))
 }
 
-fn placeholder_paths(v: &Value) -> Vec<String> {
-    fn walk(v: &Value, path: &mut String, out: &mut Vec<String>) {
-        if placeholder(v).is_some() {
-            out.push(path.clone());
+/// One placeholder found in a document: its JSON pointer, its key (`$text`, `$json`, `$yaml`)
+/// and its target as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundPlaceholder {
+    pub path: String,
+    pub key: String,
+    pub target: String,
+}
+
+/// Every placeholder in a document, outermost first (a placeholder's insides are not searched).
+pub fn placeholders(v: &Value) -> Vec<FoundPlaceholder> {
+    fn walk(v: &Value, path: &mut String, out: &mut Vec<FoundPlaceholder>) {
+        if let Some((key, target)) = placeholder(v) {
+            out.push(FoundPlaceholder {
+                path: path.clone(),
+                key: key.to_owned(),
+                target: target.as_str().unwrap_or_default().to_owned(),
+            });
             return;
         }
         let len = path.len();
