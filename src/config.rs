@@ -34,6 +34,9 @@ pub struct ServerSettings {
     pub workers: usize,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Serve repeated reads from memory (dropped on every change; other instances' changes are
+    /// seen within 250 ms).
+    pub read_cache: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +73,8 @@ pub struct CatalogSettings {
     pub orphan_strategy: OrphanStrategy,
     /// Kinds accepted beyond the built-in ones, checked against the envelope only.
     pub extra_kinds: Vec<String>,
+    /// How long change-feed events are kept, in days (0 keeps them forever).
+    pub events_retention_days: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,7 +98,13 @@ pub struct IntegrationSettings {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { bind: "127.0.0.1:7007".into(), log_format: "text".into(), workers: 0, max_body_bytes: 4 * 1024 * 1024 }
+        Self {
+            bind: "127.0.0.1:7007".into(),
+            log_format: "text".into(),
+            workers: 0,
+            max_body_bytes: 4 * 1024 * 1024,
+            read_cache: true,
+        }
     }
 }
 
@@ -112,6 +123,7 @@ impl Default for CatalogSettings {
             lease_secs: 120,
             orphan_strategy: OrphanStrategy::Delete,
             extra_kinds: Vec::new(),
+            events_retention_days: 30,
         }
     }
 }

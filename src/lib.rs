@@ -7,11 +7,13 @@
 //! ([`catalog::ingest`], [`catalog::store`]) on SQLite or PostgreSQL ([`db`]). The HTTP API
 //! ([`routes`]) serves Backstage's `/api/catalog` surface; [`cli`] is the command line.
 
+pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod openapi;
 pub mod ops;
 pub mod routes;
 pub mod startup;

@@ -1,29 +1,117 @@
 //! The one table of every URL the server answers.
+//!
+//! Each row names the method, the path, the handler, and what the OpenAPI document says about
+//! it (tag, summary, query parameters, success status). [`config`] registers the rows with
+//! actix-web and [`ROUTES`] lists them, so the OpenAPI document (`crate::openapi`) is generated
+//! from exactly the routes that are served; a test compares the two.
 
+use actix_web::http::Method;
 use actix_web::web;
 
-use crate::catalog::handlers as catalog;
-use crate::ops;
+use crate::catalog::{entity_api as entities, feed, handlers as catalog};
+use crate::{openapi, ops};
 
-pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(ops::healthz))
-        .route("/readyz", web::get().to(ops::readyz))
-        .route("/metrics", web::get().to(ops::metrics))
-        .route("/schemas/{file}", web::get().to(ops::get_schema))
-        .service(
-            web::scope("/api/catalog")
-                .route("/entities", web::get().to(catalog::list_entities))
-                .route("/entities/by-name/{kind}/{namespace}/{name}", web::get().to(catalog::get_entity_by_name))
-                .route("/locations", web::get().to(catalog::list_locations))
-                .route("/locations", web::post().to(catalog::create_location))
-                .route("/locations/by-query", web::post().to(catalog::query_locations))
-                .route("/locations/by-entity/{kind}/{namespace}/{name}", web::get().to(catalog::get_location_by_entity))
-                .route("/locations/{id}", web::get().to(catalog::get_location))
-                .route("/locations/{id}", web::put().to(catalog::update_location))
-                .route("/locations/{id}", web::delete().to(catalog::delete_location))
-                .route("/refresh", web::post().to(catalog::refresh_entity))
-                .route("/errors", web::get().to(catalog::list_errors))
-                .route("/conflicts", web::get().to(catalog::list_conflicts)),
-        )
-        .default_service(web::to(ops::not_found));
+/// One served route, as the OpenAPI document describes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    /// The actix-web path pattern (`{name}` segments; `{name:regex}` for a tail).
+    pub path: &'static str,
+    /// The handler's name, used as the operation id.
+    pub handler: &'static str,
+    pub tag: &'static str,
+    pub summary: &'static str,
+    /// Query parameters the route reads.
+    pub query: &'static [&'static str],
+    /// Whether the route reads a JSON body.
+    pub body: bool,
+    /// The status of a successful answer.
+    pub ok: u16,
+}
+
+macro_rules! route_table {
+    ($(
+        $method:ident $path:literal => $handler:path,
+        $tag:literal, $summary:literal, query: [$($q:literal),*], body: $body:literal, ok: $ok:literal;
+    )*) => {
+        /// Every route, in registration order.
+        pub const ROUTES: &[Route] = &[$(
+            Route {
+                method: stringify!($method),
+                path: $path,
+                handler: stringify!($handler),
+                tag: $tag,
+                summary: $summary,
+                query: &[$($q),*],
+                body: $body,
+                ok: $ok,
+            },
+        )*];
+
+        /// Registers every route of the table.
+        pub fn config(cfg: &mut web::ServiceConfig) {
+            $( cfg.route($path, web::method(Method::$method).to($handler)); )*
+            cfg.default_service(web::to(ops::not_found));
+        }
+    };
+}
+
+// Order matters where patterns overlap: fixed segments (`by-query`) come before `{id}`.
+route_table! {
+    GET "/healthz" => ops::healthz, "operations", "Liveness: the process answers", query: [], body: false, ok: 200;
+    GET "/readyz" => ops::readyz, "operations", "Readiness: the database answers", query: [], body: false, ok: 200;
+    GET "/metrics" => ops::metrics, "operations", "Prometheus metrics", query: [], body: false, ok: 200;
+    GET "/schemas/{file}" => ops::get_schema, "operations", "One of the JSON Schemas descriptors are validated against", query: [], body: false, ok: 200;
+    GET "/api/openapi.json" => openapi::document, "operations", "This OpenAPI 3.1 document", query: [], body: false, ok: 200;
+    GET "/api/docs" => openapi::swagger_ui_root, "operations", "Swagger UI", query: [], body: false, ok: 200;
+    GET "/api/docs/{file:.*}" => openapi::swagger_ui, "operations", "Swagger UI's files", query: [], body: false, ok: 200;
+
+    GET "/api/catalog/entities" => entities::list_entities, "entities",
+        "Entities matching filters, as a bare array; a Link header points at the next page",
+        query: ["filter", "fields", "order", "offset", "limit", "after"], body: false, ok: 200;
+    GET "/api/catalog/entities/by-query" => entities::query_entities_get, "entities",
+        "A page of entities with totalItems and cursors",
+        query: ["filter", "fields", "orderField", "cursor", "limit", "offset", "fullTextFilterTerm", "fullTextFilterFields", "totalItems"],
+        body: false, ok: 200;
+    POST "/api/catalog/entities/by-query" => entities::query_entities_post, "entities",
+        "A page of entities for a predicate query ($all, $any, $not, $exists, $in, $hasPrefix)",
+        query: [], body: true, ok: 200;
+    POST "/api/catalog/entities/by-refs" => entities::get_by_refs, "entities",
+        "Entities by ref, in request order, null where none exists", query: ["filter"], body: true, ok: 200;
+    GET "/api/catalog/entities/by-uid/{uid}" => entities::get_by_uid, "entities", "One entity by uid", query: [], body: false, ok: 200;
+    DELETE "/api/catalog/entities/by-uid/{uid}" => entities::delete_by_uid, "entities",
+        "Deletes one entity (its location may emit it again)", query: [], body: false, ok: 204;
+    GET "/api/catalog/entities/by-name/{kind}/{namespace}/{name}" => entities::get_by_name, "entities",
+        "One entity by kind, namespace and name", query: [], body: false, ok: 200;
+    GET "/api/catalog/entities/by-name/{kind}/{namespace}/{name}/ancestry" => entities::get_ancestry, "entities",
+        "The entity and the entities that emitted it, up to its Location", query: [], body: false, ok: 200;
+    GET "/api/catalog/entity-facets" => entities::get_facets, "entities",
+        "Value counts of fields over the entities matching a filter", query: ["facet", "filter"], body: false, ok: 200;
+    POST "/api/catalog/entity-facets" => entities::post_facets, "entities",
+        "Value counts of fields over the entities matching a predicate", query: ["filter"], body: true, ok: 200;
+    POST "/api/catalog/refresh" => catalog::refresh_entity, "entities",
+        "Re-reads the location of an entity now", query: [], body: true, ok: 200;
+    POST "/api/catalog/validate-entity" => entities::validate_entity, "entities",
+        "Validates an entity without storing it", query: [], body: true, ok: 200;
+    POST "/api/catalog/analyze-location" => entities::analyze_location, "locations",
+        "What exists at a location and what registering it would add", query: [], body: true, ok: 200;
+    GET "/api/catalog/events" => feed::list_events, "events",
+        "The change feed: entity.added, entity.updated and entity.removed, oldest first; streams with Accept: text/event-stream",
+        query: ["after", "limit"], body: false, ok: 200;
+
+    GET "/api/catalog/locations" => catalog::list_locations, "locations", "Every registered location", query: [], body: false, ok: 200;
+    POST "/api/catalog/locations" => catalog::create_location, "locations",
+        "Registers a location and reads it", query: ["dryRun", "onConflict"], body: true, ok: 201;
+    POST "/api/catalog/locations/by-query" => catalog::query_locations, "locations",
+        "Locations matching a query", query: [], body: true, ok: 200;
+    GET "/api/catalog/locations/by-entity/{kind}/{namespace}/{name}" => catalog::get_location_by_entity, "locations",
+        "The location an entity came from", query: [], body: false, ok: 200;
+    GET "/api/catalog/locations/{id}" => catalog::get_location, "locations", "One location", query: [], body: false, ok: 200;
+    PUT "/api/catalog/locations/{id}" => catalog::update_location, "locations",
+        "Points a location elsewhere and re-reads it", query: [], body: true, ok: 200;
+    DELETE "/api/catalog/locations/{id}" => catalog::delete_location, "locations",
+        "Removes a location and its entities", query: [], body: false, ok: 204;
+    GET "/api/catalog/errors" => catalog::list_errors, "locations", "Current processing errors of every location", query: [], body: false, ok: 200;
+    GET "/api/catalog/conflicts" => catalog::list_conflicts, "locations",
+        "Refs a location emitted while another location owned them", query: [], body: false, ok: 200;
 }

@@ -15,6 +15,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::cache::ReadCache;
 use crate::catalog::fetch::Reader;
 use crate::catalog::ingest::{IngestRuntime, Ingestor, absolute};
 use crate::catalog::{store, validate};
@@ -28,6 +29,8 @@ pub struct AppState {
     pub ingestor: Ingestor,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
+    /// Served entities and repeated answers, dropped when the catalog changes.
+    pub cache: Arc<ReadCache>,
     /// Background work (the refresh loop) runs while this lives.
     pub alive: Arc<()>,
 }
@@ -57,6 +60,7 @@ pub fn ingestor(settings: &Settings, pool: Pool) -> anyhow::Result<Ingestor> {
         lease: Duration::from_secs(settings.catalog.lease_secs.max(1)),
         refresh_interval: Duration::from_secs(settings.catalog.refresh_interval_secs.max(1)),
         file_roots,
+        cache: Arc::new(ReadCache::new(settings.server.read_cache)),
         runtime: Arc::new(IngestRuntime::new()?),
     })
 }
@@ -77,12 +81,19 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             pool,
+            cache: ingestor.cache.clone(),
             ingestor,
             settings: Arc::new(settings.clone()),
             metrics,
             alive: Arc::new(()),
         });
         state.ingestor.spawn_refresh_loop(Arc::downgrade(&state.alive));
+        state.cache.follow(state.pool.clone(), Arc::downgrade(&state.alive));
+        crate::catalog::feed::spawn_pruning(
+            state.pool.clone(),
+            state.settings.catalog.events_retention_days,
+            Arc::downgrade(&state.alive),
+        );
         let max_body = settings.server.max_body_bytes;
         let mut server = HttpServer::new(move || {
             App::new()

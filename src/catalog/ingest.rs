@@ -96,6 +96,8 @@ pub struct Ingestor {
     pub refresh_interval: Duration,
     /// Canonical folders that API-registered file locations must stay inside.
     pub file_roots: Vec<PathBuf>,
+    /// The read cache this process serves from; dropped after every publish.
+    pub cache: std::sync::Arc<crate::cache::ReadCache>,
     /// Where processing runs: its own threads, so parsing a large tree never stalls the HTTP
     /// workers.
     pub runtime: Arc<IngestRuntime>,
@@ -243,6 +245,7 @@ impl Ingestor {
         let outcome =
             tokio::task::spawn_blocking(move || store::publish(&pool, &id, entities, &keep, orphans, &failing))
                 .await??;
+        self.cache.invalidate();
         tracing::debug!(
             location.id = %loc.id,
             read_ms,
@@ -262,6 +265,7 @@ impl Ingestor {
     pub async fn read_tree(&self, kind: &str, target: &str, ctx: &TreeContext) -> Processed {
         let mut out = Processed::default();
         let origin = format!("{kind}:{target}");
+        let root_parent = format!("location:{DEFAULT_NAMESPACE}/{}", generated_location_name(kind, target));
         if let Some(generated) =
             incoming(generated_location_entity(kind, target), &origin, &self.validation, &mut out.errors)
         {
@@ -276,10 +280,12 @@ impl Ingestor {
                 return out;
             }
         };
-        let mut queue: VecDeque<Target> = VecDeque::from([root]);
+        // Each target with the Location entity that named it (the entities it holds are that
+        // entity's children, as ancestry shows).
+        let mut queue: VecDeque<(Target, String)> = VecDeque::from([(root, root_parent)]);
         let mut seen: HashSet<String> = HashSet::new();
         let mut is_root = true;
-        while let Some(target) = queue.pop_front() {
+        while let Some((target, parent)) = queue.pop_front() {
             let files = match self.reader.expand(&target) {
                 Ok(files) if files.is_empty() => Err(format!("no file matches {}", target.raw())),
                 other => other,
@@ -332,7 +338,7 @@ impl Ingestor {
                                 && let Ok(t) =
                                     self.reader.target(k, t, Some(&file)).and_then(|t| self.permitted(t, ctx))
                             {
-                                queue.push_back(t);
+                                queue.push_back((t, parent.clone()));
                             }
                         }
                         continue;
@@ -341,12 +347,12 @@ impl Ingestor {
                 };
                 out.files_read += 1;
                 let errors_before = out.errors.len();
-                let (nested, placeholders) = self.process_file(&file, &bytes, &origin, ctx, &mut out).await;
+                let (nested, placeholders) = self.process_file(&file, &bytes, &origin, &parent, ctx, &mut out).await;
                 if let (Target::Url(u), Some(id)) = (&file, &ctx.location_id) {
                     // Only a self-contained, valid file can be skipped on a 304 next time.
                     let cacheable = !placeholders && out.errors.len() == errors_before;
                     let nested_names: Vec<String> =
-                        nested.iter().map(|t| format!("{}:{}", t.kind(), t.raw())).collect();
+                        nested.iter().map(|(t, _)| format!("{}:{}", t.kind(), t.raw())).collect();
                     let entry = etag.as_deref().filter(|_| cacheable).map(|e| (e, nested_names.as_slice()));
                     if let Err(e) = store::store_read(&self.pool, id, u.as_str(), entry) {
                         tracing::warn!(error.cause = %e, "Could not record the ETag of a read.");
@@ -365,9 +371,10 @@ impl Ingestor {
         file: &Target,
         bytes: &[u8],
         origin: &str,
+        parent: &str,
         ctx: &TreeContext,
         out: &mut Processed,
-    ) -> (Vec<Target>, bool) {
+    ) -> (Vec<(Target, String)>, bool) {
         let source = file.source();
         let docs = match descriptor::parse_file(bytes, &file.name()) {
             Ok(d) => d,
@@ -432,7 +439,7 @@ impl Ingestor {
                 }
                 for t in targets {
                     match self.reader.target(kind, &t, Some(file)).and_then(|t| self.permitted(t, ctx)) {
-                        Ok(t) => nested.push(t),
+                        Ok(t) => nested.push((t, validated.entity_ref.to_string())),
                         Err(e) => out.errors.push(fail(Some("/spec/targets".into()), e, &validated.value)),
                     }
                 }
@@ -442,6 +449,7 @@ impl Ingestor {
                 source: source.clone(),
                 value: validated.value,
                 relations: validated.relations,
+                parent: Some(parent.to_owned()),
             });
         }
         (nested, placeholders)
@@ -648,6 +656,7 @@ fn incoming(value: Value, source: &str, opts: &validate::Options, errors: &mut V
             source: source.to_owned(),
             value: v.value,
             relations: v.relations,
+            parent: None,
         }),
         Err(p) => {
             // The generated entity is ours; should it ever fail, say so like any other error.

@@ -2,6 +2,8 @@
 //! and ingestion of locations, storage, and the Backstage-compatible HTTP API.
 
 pub mod descriptor;
+pub mod entity_api;
+pub mod feed;
 pub mod fetch;
 pub mod filter;
 pub mod handlers;

@@ -1166,6 +1166,19 @@ pub struct QueryRequest {
     pub limit: u64,
     /// Rows skipped before the first page.
     pub offset: u64,
+    /// `totalItems=exclude` asks not to count (the answer then says 0).
+    pub count: bool,
+}
+
+/// `totalItems`: `include` (the default) or `exclude`; booleans are accepted too.
+fn parse_total_items(value: Option<&Value>) -> Result<bool, String> {
+    match value {
+        None => Ok(true),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s == "include" || s == "true" => Ok(true),
+        Some(Value::String(s)) if s == "exclude" || s == "false" => Ok(false),
+        Some(other) => Err(format!("Invalid totalItems, expected \"include\" or \"exclude\", got {}", describe(other))),
+    }
 }
 
 impl QueryRequest {
@@ -1177,8 +1190,9 @@ impl QueryRequest {
         let fields = parse_fields(&values("fields"))?;
         let limit = parse_non_negative(single_value(&values("limit"), "limit")?.as_deref(), "limit")?;
         let limit = limit.unwrap_or(DEFAULT_QUERY_LIMIT);
+        let count = parse_total_items(single_value(&values("totalItems"), "totalItems")?.map(Value::String).as_ref())?;
         if let Some(text) = single_value(&values("cursor"), "cursor")?.filter(|c| !c.is_empty()) {
-            return Ok(QueryRequest { cursor: decode(&text)?, from_cursor: true, fields, limit, offset: 0 });
+            return Ok(QueryRequest { cursor: decode(&text)?, from_cursor: true, fields, limit, offset: 0, count });
         }
         let offset = parse_non_negative(single_value(&values("offset"), "offset")?.as_deref(), "offset")?;
         let filter_params = values("filter");
@@ -1193,15 +1207,15 @@ impl QueryRequest {
             order_fields: parse_order_field_params(&values("orderField"))?,
             ..Cursor::default()
         };
-        Ok(QueryRequest { cursor, from_cursor: false, fields, limit, offset: offset.unwrap_or(0) })
+        Ok(QueryRequest { cursor, from_cursor: false, fields, limit, offset: offset.unwrap_or(0), count })
     }
 
     /// Parses the JSON body of `POST /entities/by-query`: `query`, `orderBy` (or the older
     /// `orderField` strings), `fullTextFilter`, `fields`, `limit`, `offset`, `cursor`. With a
     /// `cursor`, only `fields` and `limit` are read besides it. Unknown keys are refused.
     pub fn from_body(body: &Value) -> Result<Self, String> {
-        const KEYS: [&str; 8] =
-            ["cursor", "query", "orderBy", "orderField", "fullTextFilter", "fields", "limit", "offset"];
+        const KEYS: [&str; 9] =
+            ["cursor", "query", "orderBy", "orderField", "fullTextFilter", "fields", "limit", "offset", "totalItems"];
         let Value::Object(obj) = body else {
             return Err(format!("Expected body to be a JSON object, got {}", describe(body)));
         };
@@ -1214,11 +1228,12 @@ impl QueryRequest {
             None => Vec::new(),
         };
         let limit = json_non_negative(present("limit"), "limit")?.unwrap_or(DEFAULT_QUERY_LIMIT);
+        let count = parse_total_items(present("totalItems"))?;
         if let Some(cursor) = present("cursor") {
             let Value::String(text) = cursor else {
                 return Err(format!("Invalid cursor, expected a string, got {}", describe(cursor)));
             };
-            return Ok(QueryRequest { cursor: decode(text)?, from_cursor: true, fields, limit, offset: 0 });
+            return Ok(QueryRequest { cursor: decode(text)?, from_cursor: true, fields, limit, offset: 0, count });
         }
         let offset = json_non_negative(present("offset"), "offset")?.unwrap_or(0);
         let query = present("query").map(parse_predicate).transpose()?;
@@ -1230,7 +1245,7 @@ impl QueryRequest {
         };
         let full_text_filter = present("fullTextFilter").map(parse_fulltext_body).transpose()?.flatten();
         let cursor = Cursor { query, full_text_filter, order_fields, ..Cursor::default() };
-        Ok(QueryRequest { cursor, from_cursor: false, fields, limit, offset })
+        Ok(QueryRequest { cursor, from_cursor: false, fields, limit, offset, count })
     }
 }
 

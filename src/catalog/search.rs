@@ -10,9 +10,18 @@ use serde_json::Value;
 /// Keys and values longer than this are not searchable by value (the key still exists).
 const MAX_LEN: usize = 200;
 
-/// Flattens an entity into search rows.
+/// Flattens an entity into `(key, value)` search rows.
 pub fn rows(entity: &Value) -> Vec<(String, String)> {
-    let mut out: Vec<(String, Option<String>)> = Vec::with_capacity(32);
+    rows_with_original(entity).into_iter().map(|(k, v, _)| (k, v)).collect()
+}
+
+/// A leaf: its lower-cased value, and its own spelling when that differs.
+type Leaf = Option<(String, Option<String>)>;
+
+/// Flattens an entity into `(key, value, original)` rows; `original` is the value as written,
+/// given only when it differs from the lower-cased `value` (facets show it).
+pub fn rows_with_original(entity: &Value) -> Vec<(String, String, Option<String>)> {
+    let mut out: Vec<(String, Leaf)> = Vec::with_capacity(32);
     if let Some(obj) = entity.as_object() {
         for (k, v) in obj {
             if matches!(k.as_str(), "relations" | "status") {
@@ -31,10 +40,19 @@ pub fn rows(entity: &Value) -> Vec<(String, String)> {
         }
     }
     // Stored as '' when there is no searchable value: the key still exists.
-    out.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect()
+    out.into_iter()
+        .map(|(k, v)| match v {
+            Some((lower, original)) => (k, lower, original),
+            None => (k, String::new(), None),
+        })
+        .collect()
 }
 
-fn visit(path: &str, v: &Value, out: &mut Vec<(String, Option<String>)>) {
+fn leaf(text: String) -> Leaf {
+    Some((text, None))
+}
+
+fn visit(path: &str, v: &Value, out: &mut Vec<(String, Leaf)>) {
     match v {
         Value::Object(o) => {
             for (k, x) in o {
@@ -45,23 +63,28 @@ fn visit(path: &str, v: &Value, out: &mut Vec<(String, Option<String>)>) {
             for item in items {
                 visit(path, item, out);
                 if let Value::String(s) = item {
-                    push(out, format!("{path}.{}", s.to_lowercase()), Some("true".into()));
+                    push(out, format!("{path}.{}", s.to_lowercase()), leaf("true".into()));
                 }
             }
         }
         Value::Null => push(out, path.to_owned(), None),
-        Value::Bool(b) => push(out, path.to_owned(), Some(b.to_string())),
-        Value::Number(n) => push(out, path.to_owned(), Some(n.to_string())),
-        Value::String(s) => push(out, path.to_owned(), Some(s.to_lowercase())),
+        Value::Bool(b) => push(out, path.to_owned(), leaf(b.to_string())),
+        Value::Number(n) => push(out, path.to_owned(), leaf(n.to_string())),
+        Value::String(s) => {
+            let lower = s.to_lowercase();
+            let original = (lower != *s).then(|| s.clone());
+            push(out, path.to_owned(), Some((lower, original)))
+        }
     }
 }
 
-fn push(out: &mut Vec<(String, Option<String>)>, key: String, value: Option<String>) {
+fn push(out: &mut Vec<(String, Leaf)>, key: String, value: Leaf) {
     if key.len() > MAX_LEN {
         return;
     }
-    let value = value.filter(|v| v.len() <= MAX_LEN);
-    if !out.iter().any(|(k, v)| *k == key && *v == value) {
+    let value = value.filter(|(v, _)| v.len() <= MAX_LEN);
+    let lower = value.as_ref().map(|(v, _)| v);
+    if !out.iter().any(|(k, v)| *k == key && v.as_ref().map(|(x, _)| x) == lower) {
         out.push((key, value));
     }
 }
@@ -79,6 +102,13 @@ mod tests {
         assert!(r.contains(&("metadata.tags".into(), "java".into())));
         assert!(r.contains(&("metadata.tags.java".into(), "true".into())));
         assert!(!r.iter().any(|(k, _)| k.starts_with("relations")));
+    }
+
+    #[test]
+    fn originals_are_kept_only_when_they_differ() {
+        let r = rows_with_original(&json!({"kind": "Component", "spec": {"type": "service"}}));
+        assert!(r.contains(&("kind".into(), "component".into(), Some("Component".into()))));
+        assert!(r.contains(&("spec.type".into(), "service".into(), None)));
     }
 
     #[test]

@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 use super::model::EntityRef;
 use super::relations::Relation;
 use super::search;
-use crate::db::schema::{conflicts, entities, locations, read_cache, relations, search as search_t};
+use crate::db::schema::{
+    catalog_version, conflicts, entities, events, locations, read_cache, relations, search as search_t,
+};
 use crate::db::{Pool, WriteTransaction, now_ms, placeholders};
 use crate::with_conn;
 
@@ -27,6 +29,25 @@ macro_rules! delete_entities {
             diesel::delete(relations::table.filter(relations::entity_id.eq_any(chunk))).execute($c)?;
             diesel::delete(search_t::table.filter(search_t::entity_id.eq_any(chunk))).execute($c)?;
             diesel::delete(entities::table.filter(entities::id.eq_any(chunk))).execute($c)?;
+        }
+    }};
+}
+
+/// Records changes in the feed: bumps the catalog generation first (on PostgreSQL that locks its
+/// row until commit, so event ids commit in order), then appends one event per `(type, ref)`.
+macro_rules! record_changes {
+    ($c:expr, $changes:expr, $now:expr) => {{
+        diesel::update(catalog_version::table.find(1))
+            .set(catalog_version::generation.eq(catalog_version::generation + 1i64))
+            .execute($c)?;
+        for chunk in $changes.chunks(500) {
+            let values: Vec<_> = chunk
+                .iter()
+                .map(|(kind, key): &(&str, String)| {
+                    (events::kind.eq(*kind), events::entity_ref.eq(key.as_str()), events::at.eq($now))
+                })
+                .collect();
+            diesel::insert_into(events::table).values(values).execute($c)?;
         }
     }};
 }
@@ -72,6 +93,8 @@ pub struct Incoming {
     pub source: String,
     pub value: Value,
     pub relations: Vec<Relation>,
+    /// The ref of the entity that emitted this one (the Location that named its file).
+    pub parent: Option<String>,
 }
 
 /// What to do with an entity its location no longer emits.
@@ -171,9 +194,17 @@ pub fn list_locations(pool: &Pool) -> anyhow::Result<Vec<LocationRow>> {
 pub fn delete_location(pool: &Pool, id: &str) -> anyhow::Result<bool> {
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
-            let ids: Vec<String> = entities::table.filter(entities::location_id.eq(id)).select(entities::id).load(c)?;
+            let rows: Vec<(String, String)> = entities::table
+                .filter(entities::location_id.eq(id))
+                .select((entities::id, entities::entity_ref))
+                .load(c)?;
+            let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
             delete_entities!(c, &ids);
             let n = diesel::delete(locations::table.find(id)).execute(c)?;
+            if !rows.is_empty() {
+                let changes: Vec<(&str, String)> = rows.into_iter().map(|(_, key)| ("entity.removed", key)).collect();
+                record_changes!(c, changes, now_ms());
+            }
             Ok::<_, anyhow::Error>(n > 0)
         })
     })
@@ -212,8 +243,22 @@ fn hash_of(value: &Value) -> String {
     digest.iter().take(20).map(|b| format!("{b:02x}")).collect()
 }
 
-type EntityRow =
-    (String, String, String, String, String, Option<String>, String, String, String, String, Option<String>, i64, i64);
+type EntityRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    Option<String>,
+);
 
 /// Publishes the entity set a location produced, in one transaction.
 ///
@@ -276,8 +321,8 @@ pub fn publish(
                 meta.insert("uid".into(), Value::String(uid.clone()));
                 meta.insert("etag".into(), Value::String(hash.clone()));
             }
-            for (k, v) in search::rows(&value) {
-                search_rows.push((uid.clone(), k, v));
+            for (k, v, original) in search::rows_with_original(&value) {
+                search_rows.push((uid.clone(), k, v, original));
             }
             let mut seen_rels = HashSet::new();
             for r in inc.relations.iter().filter(|r| seen_rels.insert((r.source.key(), r.kind, r.target.key()))) {
@@ -302,6 +347,7 @@ pub fn publish(
                 None,
                 now,
                 now,
+                inc.parent,
             ));
         }
         c.write_transaction(|c| {
@@ -331,6 +377,11 @@ pub fn publish(
             out.updated = rewritten.len();
             out.added = new_rows.len() - rewritten.len();
             out.relations = rel_rows.len();
+            let rewritten_set: HashSet<&String> = rewritten.iter().collect();
+            let mut changes: Vec<(&str, String)> = new_rows
+                .iter()
+                .map(|r| (if rewritten_set.contains(&r.0) { "entity.updated" } else { "entity.added" }, r.1.clone()))
+                .collect();
 
             // Rewritten entities: drop the old row and its derived rows, keep the uid.
             for chunk in rewritten.chunks(500) {
@@ -356,6 +407,7 @@ pub fn publish(
                             entities::status.eq(&r.10),
                             entities::created_at.eq(r.11),
                             entities::updated_at.eq(r.12),
+                            entities::parent_ref.eq(&r.13),
                         )
                     })
                     .collect();
@@ -377,7 +429,12 @@ pub fn publish(
                 }
                 for r in &search_rows {
                     diesel::insert_into(search_t::table)
-                        .values((search_t::entity_id.eq(&r.0), search_t::key.eq(&r.1), search_t::value.eq(&r.2)))
+                        .values((
+                            search_t::entity_id.eq(&r.0),
+                            search_t::key.eq(&r.1),
+                            search_t::value.eq(&r.2),
+                            search_t::original_value.eq(&r.3),
+                        ))
                         .execute(c)?;
                 }
             } else {
@@ -399,40 +456,51 @@ pub fn publish(
                 for chunk in search_rows.chunks(3000) {
                     let values: Vec<_> = chunk
                         .iter()
-                        .map(|r| (search_t::entity_id.eq(&r.0), search_t::key.eq(&r.1), search_t::value.eq(&r.2)))
+                        .map(|r| {
+                            (
+                                search_t::entity_id.eq(&r.0),
+                                search_t::key.eq(&r.1),
+                                search_t::value.eq(&r.2),
+                                search_t::original_value.eq(&r.3),
+                            )
+                        })
                         .collect();
                     diesel::insert_into(search_t::table).values(values).execute(c)?;
                 }
             }
 
             // Orphans: what this location owned and did not emit this time.
-            let orphan_ids: Vec<String> = existing
+            let orphan_rows: Vec<(&String, &String, bool)> = existing
                 .iter()
                 .filter(|(key, (_, _, source))| !emitted.contains(*key) && !keep_sources.contains(source))
-                .map(|(_, (id, _, _))| id.clone())
+                .map(|(key, (id, hash, _))| (key, id, hash == "orphan"))
                 .collect();
             match orphans {
                 OrphanStrategy::Delete => {
-                    out.removed = orphan_ids.len();
-                    delete_entities!(c, &orphan_ids);
+                    let ids: Vec<String> = orphan_rows.iter().map(|(_, id, _)| (*id).clone()).collect();
+                    out.removed = ids.len();
+                    delete_entities!(c, &ids);
+                    changes.extend(orphan_rows.iter().map(|(key, _, _)| ("entity.removed", (*key).clone())));
                 }
                 OrphanStrategy::Keep => {
-                    out.orphaned = orphan_ids.len();
-                    for id in &orphan_ids {
-                        mark_orphan!(c, id);
+                    out.orphaned = orphan_rows.len();
+                    // Marked once: an entity already marked is not rewritten on every refresh.
+                    for (key, id, _) in orphan_rows.iter().filter(|(_, _, marked)| !marked) {
+                        mark_orphan!(c, *id);
+                        changes.push(("entity.updated", (*key).clone()));
                     }
                 }
             }
 
             // Status items: processing errors of entities that kept their last good version.
-            diesel::update(
+            let mut status_changed = diesel::update(
                 entities::table.filter(entities::location_id.eq(location_id)).filter(entities::status.is_not_null()),
             )
             .set(entities::status.eq(None::<String>))
             .execute(c)?;
             for (key, status) in failing {
                 if existing.contains_key(key) && !emitted.contains(key) {
-                    diesel::update(
+                    status_changed += diesel::update(
                         entities::table
                             .filter(entities::entity_ref.eq(key))
                             .filter(entities::location_id.eq(location_id)),
@@ -440,6 +508,9 @@ pub fn publish(
                     .set(entities::status.eq(Some(status.to_string())))
                     .execute(c)?;
                 }
+            }
+            if !changes.is_empty() || status_changed > 0 {
+                record_changes!(c, changes, now);
             }
 
             // Conflicts: replace this location's list, keeping when each was first seen.
@@ -759,4 +830,213 @@ pub fn store_read(pool: &Pool, location_id: &str, url: &str, entry: Option<(&str
             Ok::<_, anyhow::Error>(())
         })
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entity queries: pages, refs, uids, facets, ancestry, and the change feed
+// ---------------------------------------------------------------------------------------------
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    count: i64,
+}
+
+/// Runs `SELECT e.entity_ref, e.body, e.status ...` and serves each row with its relations, in
+/// the order the statement returned them.
+fn load_assembled(pool: &Pool, sql: &str, binds: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let sql = placeholders(sql, pool.backend());
+    let (rows, rels) = with_conn!(pool, |c| {
+        let mut q = diesel::sql_query(sql).into_boxed::<Db>();
+        for b in binds {
+            q = q.bind::<Text, _>(b.clone());
+        }
+        let rows: Vec<EntityText> = q.load(c)?;
+        let mut rels: Vec<(String, String, String)> = Vec::new();
+        let keys: Vec<&String> = rows.iter().map(|r| &r.entity_ref).collect();
+        for chunk in keys.chunks(500) {
+            rels.extend(
+                relations::table
+                    .filter(relations::source_key.eq_any(chunk))
+                    .select((relations::source_key, relations::kind, relations::target_ref))
+                    .load::<(String, String, String)>(c)?,
+            );
+        }
+        Ok::<_, anyhow::Error>((rows, rels))
+    })?;
+    let mut by_source: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for (s, k, t) in rels {
+        by_source.entry(s).or_default().push((k, t));
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let rels = by_source.remove(&row.entity_ref).unwrap_or_default();
+            let body = assemble(&row.body, rels, row.status.as_deref());
+            (row.entity_ref, body)
+        })
+        .collect())
+}
+
+/// A served entity: its ref key and its JSON.
+pub type Served = (String, String);
+
+/// Value counts of one facet.
+pub type Facet = (String, Vec<(String, i64)>);
+
+/// One page of entities for a query (see `query::QuerySql`), each as `(ref key, served JSON)`,
+/// and the number of entities the whole query matches when `count` is set.
+pub fn query_entities(
+    pool: &Pool,
+    sql: &super::query::QuerySql,
+    limit: Option<u64>,
+    offset: u64,
+    count: bool,
+) -> anyhow::Result<(Vec<Served>, Option<u64>)> {
+    let (page_sql, binds) = sql.page_sql("e.entity_ref, e.body, e.status", limit, offset);
+    let rows = if limit == Some(0) { Vec::new() } else { load_assembled(pool, &page_sql, &binds)? };
+    let total = if count {
+        let (count_sql, binds) = sql.count_sql();
+        let count_sql = placeholders(&count_sql, pool.backend());
+        let n: CountRow = with_conn!(pool, |c| {
+            let mut q = diesel::sql_query(count_sql).into_boxed::<Db>();
+            for b in &binds {
+                q = q.bind::<Text, _>(b.clone());
+            }
+            q.get_result(c)?
+        });
+        Some(n.count.max(0) as u64)
+    } else {
+        None
+    };
+    Ok((rows, total))
+}
+
+/// The served entities with these ref keys (missing ones are absent from the map).
+pub fn entities_by_keys(pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for chunk in keys.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!("SELECT e.entity_ref, e.body, e.status FROM entities e WHERE e.entity_ref IN ({marks})");
+        out.extend(load_assembled(pool, &sql, chunk)?);
+    }
+    Ok(out)
+}
+
+/// The served entity with this uid, and its ref key.
+pub fn entity_by_uid(pool: &Pool, uid: &str) -> anyhow::Result<Option<(String, String)>> {
+    let sql = "SELECT e.entity_ref, e.body, e.status FROM entities e WHERE e.id = ?";
+    Ok(load_assembled(pool, sql, &[uid.to_owned()])?.into_iter().next())
+}
+
+/// Deletes one entity by uid (its location may emit it again on its next refresh). Returns
+/// whether it existed.
+pub fn delete_entity_by_uid(pool: &Pool, uid: &str) -> anyhow::Result<bool> {
+    with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            let key: Option<String> = entities::table.find(uid).select(entities::entity_ref).first(c).optional()?;
+            let Some(key) = key else { return Ok::<_, anyhow::Error>(false) };
+            delete_entities!(c, [uid.to_owned()]);
+            record_changes!(c, [("entity.removed", key)], now_ms());
+            Ok(true)
+        })
+    })
+}
+
+/// The ref that emitted each of these entities (`None` for a root), by ref key.
+pub fn parents_of(pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<String, Option<String>>> {
+    with_conn!(pool, |c| {
+        let rows: Vec<(String, Option<String>)> = entities::table
+            .filter(entities::entity_ref.eq_any(keys))
+            .select((entities::entity_ref, entities::parent_ref))
+            .load(c)?;
+        Ok(rows.into_iter().collect())
+    })
+}
+
+/// For each facet key, its values (as written) and how many entities matching `filter` have them.
+pub fn facets(pool: &Pool, facets: &[String], filter: &(String, Vec<String>)) -> anyhow::Result<Vec<Facet>> {
+    #[derive(QueryableByName)]
+    struct FacetRow {
+        #[diesel(sql_type = Text)]
+        value: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    let backend = pool.backend();
+    let mut out = Vec::new();
+    for facet in facets {
+        let key = facet.to_lowercase();
+        // Relations are facets too (`relations.ownedBy`), read from the relations table.
+        let sql = if key.starts_with("relations.") {
+            format!(
+                "SELECT r.target_ref AS value, COUNT(DISTINCT r.source_key) AS count FROM relations r \
+                 JOIN entities e ON e.entity_ref = r.source_key WHERE LOWER(r.type) = ? AND ({}) GROUP BY r.target_ref",
+                filter.0
+            )
+        } else {
+            format!(
+                "SELECT COALESCE(s.original_value, s.value) AS value, COUNT(DISTINCT s.entity_id) AS count FROM search s \
+                 JOIN entities e ON e.id = s.entity_id WHERE s.key = ? AND s.value <> '' AND ({}) \
+                 GROUP BY COALESCE(s.original_value, s.value)",
+                filter.0
+            )
+        };
+        let sql = placeholders(&sql, backend);
+        let bind_key = key.strip_prefix("relations.").map(str::to_owned).unwrap_or(key.clone());
+        let rows: Vec<FacetRow> = with_conn!(pool, |c| {
+            let mut q = diesel::sql_query(sql).into_boxed::<Db>();
+            q = q.bind::<Text, _>(bind_key.clone());
+            for b in &filter.1 {
+                q = q.bind::<Text, _>(b.clone());
+            }
+            q.load(c)?
+        });
+        let mut values: Vec<(String, i64)> = rows.into_iter().map(|r| (r.value, r.count)).collect();
+        values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out.push((facet.clone(), values));
+    }
+    Ok(out)
+}
+
+/// One change of the feed.
+#[derive(Debug, Clone, Queryable, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventRow {
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub entity_ref: String,
+    pub at: i64,
+}
+
+/// Up to `limit` events after id `after`, oldest first.
+pub fn events_after(pool: &Pool, after: i64, limit: i64) -> anyhow::Result<Vec<EventRow>> {
+    with_conn!(pool, |c| {
+        Ok(events::table
+            .filter(events::id.gt(after))
+            .order(events::id.asc())
+            .limit(limit)
+            .select((events::id, events::kind, events::entity_ref, events::at))
+            .load(c)?)
+    })
+}
+
+/// The oldest event id still kept, if any.
+pub fn first_event_id(pool: &Pool) -> anyhow::Result<Option<i64>> {
+    with_conn!(pool, |c| Ok(events::table.select(diesel::dsl::min(events::id)).first::<Option<i64>>(c)?))
+}
+
+/// Deletes events older than `before` (ms), keeping the newest one so ids never restart.
+pub fn prune_events(pool: &Pool, before: i64) -> anyhow::Result<usize> {
+    with_conn!(pool, |c| {
+        let newest: Option<i64> = events::table.select(diesel::dsl::max(events::id)).first(c)?;
+        let Some(newest) = newest else { return Ok(0) };
+        Ok(diesel::delete(events::table.filter(events::at.lt(before)).filter(events::id.lt(newest))).execute(c)?)
+    })
+}
+
+/// The catalog generation: changes whenever what the catalog serves changes.
+pub fn generation(pool: &Pool) -> anyhow::Result<i64> {
+    with_conn!(pool, |c| Ok(catalog_version::table.find(1).select(catalog_version::generation).first(c)?))
 }

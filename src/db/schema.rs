@@ -33,6 +33,7 @@ diesel::table! {
         status -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        parent_ref -> Nullable<Text>,
     }
 }
 
@@ -52,6 +53,7 @@ diesel::table! {
         entity_id -> Text,
         key -> Text,
         value -> Text,
+        original_value -> Nullable<Text>,
     }
 }
 
@@ -77,4 +79,21 @@ diesel::table! {
 }
 
 diesel::joinable!(entities -> locations (location_id));
-diesel::allow_tables_to_appear_in_same_query!(locations, entities, relations, search, conflicts, read_cache);
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        #[sql_name = "type"]
+        kind -> Text,
+        entity_ref -> Text,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    catalog_version (id) {
+        id -> Integer,
+        generation -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(locations, entities, relations, search, conflicts, read_cache, events);

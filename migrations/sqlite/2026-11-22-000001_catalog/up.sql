@@ -27,7 +27,9 @@ CREATE TABLE entities (
     body TEXT NOT NULL,
     status TEXT,
     created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    -- The entity that emitted this one (the Location naming its file), for ancestry.
+    parent_ref TEXT
 );
 CREATE INDEX entities_location_idx ON entities (location_id);
 CREATE INDEX entities_kind_idx ON entities (kind);
@@ -45,10 +47,12 @@ CREATE INDEX relations_source_idx ON relations (source_key);
 CREATE INDEX relations_entity_idx ON relations (entity_id);
 
 -- Lower-cased leaves of each entity; a null or over-long value is stored as ''.
+-- `original_value` keeps the value's own spelling (for facets) when it differs from `value`.
 CREATE TABLE search (
     entity_id TEXT NOT NULL REFERENCES entities (id) ON DELETE CASCADE,
     key TEXT NOT NULL,
-    value TEXT NOT NULL
+    value TEXT NOT NULL,
+    original_value TEXT
 );
 CREATE INDEX search_key_value_idx ON search (key, value);
 CREATE INDEX search_entity_idx ON search (entity_id);

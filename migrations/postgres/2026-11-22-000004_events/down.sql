@@ -1,0 +1,2 @@
+DROP TABLE catalog_version;
+DROP TABLE events;

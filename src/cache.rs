@@ -1,0 +1,170 @@
+//! The per-process read cache: served entities by ref and whole answers of repeated list
+//! queries, dropped whenever the catalog changes.
+//!
+//! Changes made by this process drop it at once (read-your-writes). Changes made by other
+//! instances sharing the database are noticed by following the catalog generation, a counter that
+//! every changing transaction bumps (`store::generation`): it is polled every
+//! [`FOLLOW_INTERVAL`], so another instance's write is visible here within that interval plus one
+//! query. With `server.read_cache = false` nothing is cached.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use actix_web::HttpResponse;
+use actix_web::web::{self, Bytes};
+
+use crate::catalog::store;
+use crate::db::Pool;
+use crate::error::ApiError;
+
+/// How often the catalog generation is read to notice other instances' writes.
+pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The most cached answers of list queries; past this the map starts over.
+const MAX_RESPONSES: usize = 2048;
+/// The most cached entities.
+const MAX_ENTITIES: usize = 200_000;
+
+/// A cached answer of a list route.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    pub body: Bytes,
+    /// The `Link` header of a paged `GET /entities`.
+    pub link: Option<String>,
+}
+
+impl Cached {
+    pub fn into_response(self) -> HttpResponse {
+        let mut res = HttpResponse::Ok();
+        res.content_type("application/json");
+        if let Some(link) = self.link {
+            res.insert_header((actix_web::http::header::LINK, link));
+        }
+        res.body(self.body)
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    entities: HashMap<String, Bytes>,
+    responses: HashMap<String, Cached>,
+}
+
+pub struct ReadCache {
+    enabled: bool,
+    /// Bumped by every invalidation; a read that started before one is not stored.
+    epoch: AtomicU64,
+    /// The catalog generation last seen in the database.
+    generation: AtomicI64,
+    following: AtomicBool,
+    inner: RwLock<Inner>,
+}
+
+impl ReadCache {
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            epoch: AtomicU64::new(0),
+            generation: AtomicI64::new(i64::MIN),
+            following: AtomicBool::new(false),
+            inner: RwLock::new(Inner::default()),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Forgets everything: the catalog changed.
+    pub fn invalidate(&self) {
+        if !self.enabled {
+            return;
+        }
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut inner) = self.inner.write() {
+            inner.entities.clear();
+            inner.responses.clear();
+        }
+    }
+
+    pub fn response(&self, key: &str) -> Option<Cached> {
+        if !self.enabled {
+            return None;
+        }
+        self.inner.read().ok()?.responses.get(key).cloned()
+    }
+
+    /// Stores an answer, unless the catalog changed since `epoch` (from [`ReadCache::epoch`]).
+    pub fn store_response_at(&self, epoch: u64, key: String, value: Cached) {
+        if !self.enabled {
+            return;
+        }
+        if let Ok(mut inner) = self.inner.write()
+            && self.epoch.load(Ordering::SeqCst) == epoch
+        {
+            if inner.responses.len() >= MAX_RESPONSES {
+                inner.responses.clear();
+            }
+            inner.responses.insert(key, value);
+        }
+    }
+
+    /// The current epoch: take it before reading what will be stored.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// One served entity by ref key, from the cache or the database.
+    pub async fn entity(&self, pool: &Pool, key: &str) -> Result<Option<Bytes>, ApiError> {
+        if self.enabled
+            && let Some(hit) = self.inner.read().ok().and_then(|i| i.entities.get(key).cloned())
+        {
+            return Ok(Some(hit));
+        }
+        let epoch = self.epoch();
+        let pool = pool.clone();
+        let lookup = key.to_owned();
+        let found = web::block(move || store::get_entity(&pool, &lookup)).await??.map(Bytes::from);
+        if self.enabled
+            && let Some(body) = &found
+            && let Ok(mut inner) = self.inner.write()
+            && self.epoch.load(Ordering::SeqCst) == epoch
+        {
+            if inner.entities.len() >= MAX_ENTITIES {
+                inner.entities.clear();
+            }
+            inner.entities.insert(key.to_owned(), body.clone());
+        }
+        Ok(found)
+    }
+
+    /// Follows the catalog generation while `alive` lives, dropping the cache when another
+    /// instance (or this one's refresh loop) changed the catalog.
+    pub fn follow(self: &Arc<Self>, pool: Pool, alive: Weak<()>) {
+        if !self.enabled || self.following.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let cache = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("portolan-cache".into())
+            .spawn(move || {
+                while alive.upgrade().is_some() {
+                    match store::generation(&pool) {
+                        Ok(g) => {
+                            if cache.generation.swap(g, Ordering::SeqCst) != g {
+                                cache.invalidate();
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error.cause = %e, "Could not read the catalog generation; dropping the read cache.");
+                            cache.invalidate();
+                        }
+                    }
+                    std::thread::sleep(FOLLOW_INTERVAL);
+                }
+            })
+            .ok();
+    }
+}

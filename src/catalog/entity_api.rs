@@ -1,0 +1,480 @@
+//! HTTP handlers of Backstage's entity routes: lists, queries, refs, uids, facets, ancestry,
+//! validation and analysis. Each parses its request into `query` types, makes the store calls
+//! (through the read cache), and shapes the answer exactly as Backstage does.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::ingest::OnConflict;
+use super::model::{DEFAULT_NAMESPACE, EntityRef};
+use super::query::{self, Cursor, PageParams, Position, QueryRequest};
+use super::{filter, store, validate};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+fn values(req: &HttpRequest, name: &str) -> Vec<String> {
+    filter::query_values(req.query_string(), name)
+}
+
+/// A JSON array built from already-serialised items.
+fn json_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let mut body = String::from("[");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(item);
+    }
+    body.push(']');
+    body
+}
+
+/// Serialised entities, projected to `fields` when any are named.
+fn project_all(items: &[String], fields: &[String]) -> Result<Vec<String>, ApiError> {
+    if fields.is_empty() {
+        return Ok(items.to_vec());
+    }
+    items
+        .iter()
+        .map(|text| {
+            let value: Value = serde_json::from_str(text).map_err(anyhow::Error::from)?;
+            Ok(query::project(&value, fields).to_string())
+        })
+        .collect()
+}
+
+fn ok_json(body: String) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(body)
+}
+
+/// The filter parameters of a request as a predicate (`None` without any).
+fn filter_predicate(req: &HttpRequest) -> Result<Option<query::Predicate>, ApiError> {
+    let params = values(req, "filter");
+    if params.is_empty() {
+        return Ok(None);
+    }
+    let sets = filter::parse(&params).map_err(ApiError::input)?;
+    Ok(Some(query::filter_sets_to_predicate(&sets)))
+}
+
+/// `GET /entities?filter&fields&order&offset&limit&after`: a bare array; a `Link` header points
+/// at the next page when a limit cut the answer.
+pub async fn list_entities(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let cache_key = format!("entities?{}", req.query_string());
+    if let Some(hit) = state.cache.response(&cache_key) {
+        return Ok(hit.into_response());
+    }
+    let epoch = state.cache.epoch();
+    let cursor = Cursor {
+        filter: filter_predicate(&req)?,
+        order_fields: query::parse_order_params(&values(&req, "order")).map_err(ApiError::input)?,
+        ..Cursor::default()
+    };
+    let fields = query::parse_fields(&values(&req, "fields")).map_err(ApiError::input)?;
+    let page = PageParams::from_query_string(req.query_string()).map_err(ApiError::input)?;
+    let sql = cursor.sql();
+    let pool = state.pool.clone();
+    let (rows, _) =
+        web::block(move || store::query_entities(&pool, &sql, page.limit, page.offset.unwrap_or(0), false)).await??;
+    let mut items: Vec<String> = rows.into_iter().map(|(_, body)| body).collect();
+    let more = page.limit.is_some_and(|l| items.len() as u64 > l);
+    if let Some(limit) = page.limit {
+        items.truncate(limit as usize);
+    }
+    let body = json_array(project_all(&items, &fields)?.iter().map(String::as_str));
+    let link = match page.next_after() {
+        Some(after) if more => Some(query::next_link(req.path(), req.query_string(), &after)),
+        _ => None,
+    };
+    let cached = crate::cache::Cached { body: body.into(), link };
+    state.cache.store_response_at(epoch, cache_key, cached.clone());
+    Ok(cached.into_response())
+}
+
+/// Runs one by-query request: `{items, totalItems, pageInfo: {nextCursor?, prevCursor?}}`.
+async fn run_query(state: &AppState, request: QueryRequest) -> Result<String, ApiError> {
+    let QueryRequest { cursor, fields, limit, offset, count, .. } = request;
+    let sql = cursor.sql();
+    let pool = state.pool.clone();
+    let must_count = count && cursor.total_items.is_none();
+    let (rows, counted) =
+        web::block(move || store::query_entities(&pool, &sql, Some(limit), offset, must_count)).await??;
+    let total = if count { counted.or(cursor.total_items).unwrap_or(0) } else { 0 };
+    let parsed: Vec<(String, Value)> = rows
+        .into_iter()
+        .map(|(key, body)| Ok((key, serde_json::from_str(&body).map_err(anyhow::Error::from)?)))
+        .collect::<Result<_, ApiError>>()?;
+    let order = cursor.order_fields.clone();
+    let page = query::paginate(&cursor, total, parsed, limit, |(key, value)| Position {
+        values: query::sort_values(value, &order),
+        entity_ref: key.clone(),
+    });
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|(_, v)| if fields.is_empty() { v.clone() } else { query::project(v, &fields) })
+        .collect();
+    let mut page_info = Map::new();
+    if let Some(next) = &page.next_cursor {
+        page_info.insert("nextCursor".into(), json!(query::encode(next)));
+    }
+    if let Some(prev) = &page.prev_cursor {
+        page_info.insert("prevCursor".into(), json!(query::encode(prev)));
+    }
+    Ok(json!({"items": items, "totalItems": total, "pageInfo": page_info}).to_string())
+}
+
+/// `GET /entities/by-query`.
+pub async fn query_entities_get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let cache_key = format!("by-query?{}", req.query_string());
+    if let Some(hit) = state.cache.response(&cache_key) {
+        return Ok(hit.into_response());
+    }
+    let epoch = state.cache.epoch();
+    let request = QueryRequest::from_query_string(req.query_string()).map_err(ApiError::input)?;
+    let body = run_query(&state, request).await?;
+    let cached = crate::cache::Cached { body: body.into(), link: None };
+    state.cache.store_response_at(epoch, cache_key, cached.clone());
+    Ok(cached.into_response())
+}
+
+/// `POST /entities/by-query` with Backstage's body.
+pub async fn query_entities_post(state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    let request = QueryRequest::from_body(&body).map_err(ApiError::input)?;
+    Ok(ok_json(run_query(&state, request).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ByRefs {
+    entity_refs: Vec<String>,
+    #[serde(default)]
+    fields: Vec<String>,
+    #[serde(default)]
+    query: Option<Value>,
+}
+
+/// `POST /entities/by-refs {entityRefs, fields?, query?}[?filter]`: `{items}` in request order,
+/// `null` where nothing exists (or the filter leaves it out).
+pub async fn get_by_refs(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<ByRefs>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    if body.entity_refs.len() > 10_000 {
+        return Err(ApiError::input("Too many entityRefs: at most 10000 per request"));
+    }
+    let fields = query::parse_fields(&body.fields).map_err(ApiError::input)?;
+    let mut keys = Vec::with_capacity(body.entity_refs.len());
+    for (i, text) in body.entity_refs.iter().enumerate() {
+        let r = EntityRef::parse(text, None, DEFAULT_NAMESPACE)
+            .map_err(|e| ApiError::input(format!("entityRefs[{i}]: {e}")))?;
+        keys.push(r.key());
+    }
+    let mut predicate = filter_predicate(&req)?;
+    if let Some(q) = &body.query {
+        let q = query::parse_predicate(q).map_err(ApiError::input)?;
+        predicate = Some(match predicate {
+            Some(p) => query::Predicate::All(vec![p, q]),
+            None => q,
+        });
+    }
+    let pool = state.pool.clone();
+    let lookup = keys.clone();
+    let found = web::block(move || {
+        let found = store::entities_by_keys(&pool, &lookup)?;
+        // A filter narrows the answer: what it leaves out is null, as if missing.
+        let allowed = match predicate {
+            None => None,
+            Some(p) => {
+                let cursor = Cursor { filter: Some(p), ..Cursor::default() };
+                let (rows, _) = store::query_entities(&pool, &cursor.sql(), None, 0, false)?;
+                Some(rows.into_iter().map(|(k, _)| k).collect::<std::collections::HashSet<_>>())
+            }
+        };
+        Ok::<_, anyhow::Error>((found, allowed))
+    })
+    .await??;
+    let (found, allowed) = found;
+    let mut items = Vec::with_capacity(keys.len());
+    for key in &keys {
+        let hit = found.get(key).filter(|_| allowed.as_ref().is_none_or(|a| a.contains(key)));
+        items.push(match hit {
+            None => "null".to_owned(),
+            Some(text) if fields.is_empty() => text.clone(),
+            Some(text) => {
+                query::project(&serde_json::from_str(text).map_err(anyhow::Error::from)?, &fields).to_string()
+            }
+        });
+    }
+    Ok(ok_json(format!("{{\"items\":{}}}", json_array(items.iter().map(String::as_str)))))
+}
+
+/// `GET /entities/by-name/{kind}/{namespace}/{name}`.
+pub async fn get_by_name(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (kind, namespace, name) = path.into_inner();
+    let key = EntityRef::new(&kind, &namespace, &name).key();
+    match state.cache.entity(&state.pool, &key).await? {
+        Some(body) => Ok(HttpResponse::Ok().content_type("application/json").body(body)),
+        None => Err(ApiError::not_found(format!("No entity named '{key}' found"))),
+    }
+}
+
+/// `GET /entities/by-uid/{uid}`.
+pub async fn get_by_uid(state: web::Data<AppState>, uid: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let uid = uid.into_inner();
+    let pool = state.pool.clone();
+    let lookup = uid.clone();
+    match web::block(move || store::entity_by_uid(&pool, &lookup)).await?? {
+        Some((_, body)) => Ok(ok_json(body)),
+        None => Err(ApiError::not_found(format!("No entity with uid {uid}"))),
+    }
+}
+
+/// `DELETE /entities/by-uid/{uid}`: 204. Its location emits it again on its next refresh.
+pub async fn delete_by_uid(state: web::Data<AppState>, uid: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let uid = uid.into_inner();
+    let pool = state.pool.clone();
+    let lookup = uid.clone();
+    if web::block(move || store::delete_entity_by_uid(&pool, &lookup)).await?? {
+        state.cache.invalidate();
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found(format!("No entity with uid {uid}")))
+    }
+}
+
+/// `GET /entities/by-name/{kind}/{namespace}/{name}/ancestry`: the entity and every entity that
+/// emitted it, up to the Location that brought it in.
+pub async fn get_ancestry(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (kind, namespace, name) = path.into_inner();
+    let root = EntityRef::new(&kind, &namespace, &name);
+    let pool = state.pool.clone();
+    let root_key = root.key();
+    let chain = web::block(move || {
+        let mut chain: Vec<(String, Option<String>)> = Vec::new();
+        let mut next = Some(root_key);
+        while let Some(key) = next.take() {
+            if chain.iter().any(|(k, _)| *k == key) || chain.len() > 64 {
+                break;
+            }
+            let parents = store::parents_of(&pool, std::slice::from_ref(&key))?;
+            let Some(parent) = parents.get(&key) else { break };
+            let parent_key = match parent {
+                Some(p) => Some(EntityRef::parse(p, None, DEFAULT_NAMESPACE)?.key()),
+                None => None,
+            };
+            chain.push((key, parent.clone()));
+            next = parent_key;
+        }
+        let keys: Vec<String> = chain.iter().map(|(k, _)| k.clone()).collect();
+        let bodies = store::entities_by_keys(&pool, &keys)?;
+        Ok::<_, anyhow::Error>((chain, bodies))
+    })
+    .await??;
+    let (chain, bodies) = chain;
+    if chain.is_empty() {
+        return Err(ApiError::not_found(format!("No entity named '{}' found", root.key())));
+    }
+    let mut items = Vec::new();
+    for (key, parent) in &chain {
+        let Some(body) = bodies.get(key) else { break };
+        let entity: Value = serde_json::from_str(body).map_err(anyhow::Error::from)?;
+        // A parent that no longer exists ends the chain.
+        let parents: Vec<&String> = parent
+            .iter()
+            .filter(|p| EntityRef::parse(p, None, DEFAULT_NAMESPACE).is_ok_and(|r| bodies.contains_key(&r.key())))
+            .collect();
+        items.push(json!({"entity": entity, "parentEntityRefs": parents}));
+    }
+    let root_ref = items[0]["entity"].as_object().map(ref_of).unwrap_or_else(|| root.to_string());
+    Ok(HttpResponse::Ok().json(json!({"rootEntityRef": root_ref, "items": items})))
+}
+
+/// `kind:namespace/name` of a served entity, in its own spelling.
+fn ref_of(entity: &Map<String, Value>) -> String {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
+    let meta = entity.get("metadata");
+    let namespace = meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or(DEFAULT_NAMESPACE);
+    format!("{}:{}/{}", text(entity.get("kind")).to_lowercase(), namespace, text(meta.and_then(|m| m.get("name"))))
+}
+
+/// Answers facets for a parsed request.
+async fn facets(state: &AppState, names: Vec<String>, predicate: Option<query::Predicate>) -> Result<String, ApiError> {
+    if names.is_empty() {
+        return Err(ApiError::input("Missing facet: name at least one facet, as ?facet=kind"));
+    }
+    let (cond, binds) = query::predicate_sql(&predicate.unwrap_or_else(query::Predicate::everything));
+    let pool = state.pool.clone();
+    let rows = web::block(move || store::facets(&pool, &names, &(cond, binds))).await??;
+    let mut out = Map::new();
+    for (name, values) in rows {
+        out.insert(name, values.into_iter().map(|(value, count)| json!({"value": value, "count": count})).collect());
+    }
+    Ok(json!({"facets": out}).to_string())
+}
+
+/// `GET /entity-facets?facet=kind&facet=spec.type&filter=...`.
+pub async fn get_facets(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let cache_key = format!("facets?{}", req.query_string());
+    if let Some(hit) = state.cache.response(&cache_key) {
+        return Ok(hit.into_response());
+    }
+    let epoch = state.cache.epoch();
+    let body = facets(&state, values(&req, "facet"), filter_predicate(&req)?).await?;
+    let cached = crate::cache::Cached { body: body.into(), link: None };
+    state.cache.store_response_at(epoch, cache_key, cached.clone());
+    Ok(cached.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FacetsBody {
+    facets: Vec<String>,
+    #[serde(default)]
+    query: Option<Value>,
+}
+
+/// `POST /entity-facets {facets, query?}`.
+pub async fn post_facets(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<FacetsBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut predicate = filter_predicate(&req)?;
+    if let Some(q) = &body.query {
+        let q = query::parse_predicate(q).map_err(ApiError::input)?;
+        predicate = Some(match predicate {
+            Some(p) => query::Predicate::All(vec![p, q]),
+            None => q,
+        });
+    }
+    Ok(ok_json(facets(&state, body.facets, predicate).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ValidateBody {
+    entity: Value,
+    location: Option<String>,
+}
+
+/// `POST /validate-entity {entity, location}`: 200 when valid; 400 `{errors: [...]}` when not.
+pub async fn validate_entity(state: web::Data<AppState>, body: web::Json<ValidateBody>) -> HttpResponse {
+    let body = body.into_inner();
+    let problem = |name: &str, message: String| {
+        HttpResponse::BadRequest().json(json!({"errors": [{"name": name, "message": message}]}))
+    };
+    match body.location.as_deref() {
+        None | Some("") => return problem("InputError", "Location ref is required".into()),
+        Some(loc) if !loc.contains(':') => {
+            return problem("InputError", format!("Invalid location ref '{loc}', expected <type>:<target>"));
+        }
+        Some(_) => {}
+    }
+    let options =
+        validate::Options { extra_kinds: state.settings.catalog.extra_kinds.clone(), placeholders_unresolved: true };
+    match validate::validate(body.entity, &options) {
+        Ok(_) => HttpResponse::Ok().json(json!({})),
+        Err(problems) => HttpResponse::BadRequest().json(json!({
+            "errors": problems
+                .iter()
+                .map(|p| json!({"name": "InputError", "message": format!("{}: {}", display_path(&p.path), p.message), "path": p.path}))
+                .collect::<Vec<_>>()
+        })),
+    }
+}
+
+fn display_path(path: &str) -> &str {
+    if path.is_empty() { "/" } else { path }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyzeBody {
+    location: AnalyzeTarget,
+    #[serde(default)]
+    catalog_filename: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AnalyzeTarget {
+    #[serde(rename = "type", default = "url_type")]
+    kind: String,
+    target: String,
+}
+
+fn url_type() -> String {
+    "url".into()
+}
+
+/// `POST /analyze-location {location: {type, target}, catalogFilename?}`: the entity files at a
+/// location and whether they are registered; when none exist, a Component to start from.
+pub async fn analyze_location(
+    state: web::Data<AppState>,
+    body: web::Json<AnalyzeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let AnalyzeBody { location, catalog_filename } = body.into_inner();
+    let mut target = location.target.clone();
+    if let Some(file) = catalog_filename.as_deref().filter(|f| !f.is_empty())
+        && !target.ends_with(".yaml")
+        && !target.ends_with(".yml")
+    {
+        target = format!("{}/{}", target.trim_end_matches('/'), file.trim_start_matches('/'));
+    }
+    let reg = state.ingestor.register(&location.kind, &target, true, OnConflict::Reject, "api").await;
+    let reg = match reg {
+        Ok(r) => r,
+        Err(super::ingest::RegisterError::Invalid(m)) => return Err(ApiError::input(m)),
+        Err(super::ingest::RegisterError::Conflict(m)) => return Err(ApiError::conflict(m)),
+        Err(super::ingest::RegisterError::Internal(e)) => return Err(ApiError::Internal(e)),
+    };
+    let found: Vec<Value> = reg
+        .entities
+        .iter()
+        .filter(|e| e["kind"] != "Location" || !e["metadata"]["name"].as_str().unwrap_or("").starts_with("generated-"))
+        .map(|entity| {
+            json!({
+                "location": {"type": reg.location.kind, "target": reg.location.target},
+                "isRegistered": reg.existed,
+                "entity": entity,
+            })
+        })
+        .collect();
+    let generate = if found.is_empty() {
+        let name = location
+            .target
+            .trim_end_matches('/')
+            .rsplit('/')
+            .find(|s| !s.is_empty() && !s.contains('.') && !matches!(*s, "blob" | "tree"))
+            .unwrap_or("my-component")
+            .to_lowercase();
+        vec![json!({
+            "entity": {
+                "apiVersion": "backstage.io/v1alpha1",
+                "kind": "Component",
+                "metadata": {"name": name, "namespace": DEFAULT_NAMESPACE},
+                "spec": {"type": "service", "lifecycle": "experimental"},
+            },
+            "fields": [
+                {"field": "spec.owner", "state": "needsUserInput", "description": "The group or user that owns this component", "value": null},
+                {"field": "spec.type", "state": "analysisSuggestion", "description": "The type of component", "value": "service"},
+            ],
+        })]
+    } else {
+        Vec::new()
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "existingEntityFiles": found,
+        "generateEntities": generate,
+        "errors": reg.errors,
+    })))
+}

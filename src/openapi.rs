@@ -1,0 +1,202 @@
+//! The OpenAPI 3.1 document, generated from the route table, and Swagger UI (embedded, so it
+//! works offline).
+
+use std::sync::{Arc, LazyLock};
+
+use actix_web::{HttpResponse, web};
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+use crate::routes::{ROUTES, Route};
+
+/// What each query parameter means, wherever a route reads it.
+fn parameter_doc(name: &str) -> (&'static str, Value) {
+    let string = json!({"type": "string"});
+    let strings = json!({"type": "array", "items": {"type": "string"}});
+    let integer = json!({"type": "integer", "minimum": 0});
+    match name {
+        "filter" => (
+            "Repeatable; one set of comma-separated key=value conditions (AND); sets are OR-ed; a bare key means it exists",
+            strings,
+        ),
+        "fields" => ("Comma-separated dot paths to return, such as kind,metadata.name", string),
+        "order" => ("Repeatable; asc:<field> or desc:<field>", strings),
+        "orderField" => ("Repeatable; <field>,asc or <field>,desc", strings),
+        "offset" => ("Entities to skip", integer),
+        "limit" => ("At most this many items", integer),
+        "after" => ("Cursor from the previous page (GET /entities: from its Link header; events: nextCursor)", string),
+        "cursor" => ("nextCursor or prevCursor of an earlier page; carries the whole query", string),
+        "fullTextFilterTerm" => ("Case-insensitive substring to look for", string),
+        "fullTextFilterFields" => {
+            ("Comma-separated fields the term is looked for in (default: all string fields)", string)
+        }
+        "totalItems" => ("include (default) or exclude", json!({"type": "string", "enum": ["include", "exclude"]})),
+        "facet" => ("Repeatable; a field to count values of", strings),
+        "dryRun" => ("true: read the location and answer what it holds, storing nothing", json!({"type": "boolean"})),
+        "onConflict" => (
+            "reject (default) or refresh when the location exists",
+            json!({"type": "string", "enum": ["reject", "refresh"]}),
+        ),
+        _ => ("", string),
+    }
+}
+
+/// `{kind}` and `{file:.*}` segments of an actix path, and the OpenAPI form of the path.
+fn path_parameters(path: &str) -> (String, Vec<String>) {
+    let mut out = String::new();
+    let mut names = Vec::new();
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').map(|e| start + e).unwrap_or(rest.len() - 1);
+        let inner = &rest[start + 1..end];
+        let name = inner.split(':').next().unwrap_or(inner);
+        out.push_str(&format!("{{{name}}}"));
+        names.push(name.to_owned());
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    (out, names)
+}
+
+fn operation(route: &Route) -> Value {
+    let (_, path_params) = path_parameters(route.path);
+    let mut parameters: Vec<Value> = path_params
+        .iter()
+        .map(|n| json!({"name": n, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    for q in route.query {
+        let (description, schema) = parameter_doc(q);
+        let mut p = json!({"name": q, "in": "query", "required": false, "schema": schema, "description": description});
+        if schema_is_array(&p["schema"]) {
+            p["style"] = json!("form");
+            p["explode"] = json!(true);
+        }
+        parameters.push(p);
+    }
+    let ok = route.ok.to_string();
+    let mut responses = Map::new();
+    let success = if route.ok == 204 {
+        json!({"description": "Done"})
+    } else {
+        json!({"description": "Success", "content": {"application/json": {"schema": {}}}})
+    };
+    responses.insert(ok, success);
+    responses.insert("default".into(), json!({"$ref": "#/components/responses/Error"}));
+    let id = route.handler.replace("::", "_");
+    let mut op = json!({
+        "operationId": format!("{}_{}", route.method.to_lowercase(), id),
+        "tags": [route.tag],
+        "summary": route.summary,
+        "parameters": parameters,
+        "responses": responses,
+    });
+    if route.body {
+        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+    }
+    op
+}
+
+fn schema_is_array(schema: &Value) -> bool {
+    schema.get("type").and_then(Value::as_str) == Some("array")
+}
+
+/// The whole document.
+pub fn build() -> Value {
+    let mut paths: Map<String, Value> = Map::new();
+    for route in ROUTES {
+        let (path, _) = path_parameters(route.path);
+        let item = paths.entry(path).or_insert_with(|| json!({}));
+        item[route.method.to_lowercase()] = operation(route);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "portolan",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "An internal developer portal backend and software catalog. `/api/catalog` is Backstage's catalog API.",
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        },
+        "tags": [
+            {"name": "entities", "description": "Backstage's entity routes"},
+            {"name": "locations", "description": "Where entities are read from"},
+            {"name": "events", "description": "The change feed"},
+            {"name": "operations", "description": "Health, metrics, schemas and this document"},
+        ],
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "response"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["name", "message"],
+                            "properties": {
+                                "name": {"type": "string", "description": "InputError, NotFoundError, ConflictError, NotAllowedError, AuthenticationError, ..."},
+                                "message": {"type": "string"},
+                                "code": {"type": "string", "description": "portolan's stable error code"}
+                            }
+                        },
+                        "request": {"type": "object", "properties": {"method": {"type": "string"}, "url": {"type": "string"}}},
+                        "response": {"type": "object", "properties": {"statusCode": {"type": "integer"}}}
+                    }
+                }
+            },
+            "responses": {
+                "Error": {
+                    "description": "An error, in Backstage's error shape",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                }
+            }
+        }
+    })
+}
+
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| build().to_string());
+
+/// `GET /api/openapi.json`.
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(DOCUMENT.as_str())
+}
+
+static SWAGGER_CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
+    LazyLock::new(|| Arc::new(utoipa_swagger_ui::Config::from("/api/openapi.json")));
+
+/// `GET /api/docs`: Swagger UI needs the trailing slash for its relative file names.
+pub async fn swagger_ui_root() -> HttpResponse {
+    HttpResponse::Found().insert_header(("Location", "/api/docs/")).finish()
+}
+
+/// `GET /api/docs/{file}`: Swagger UI's files, from the binary.
+pub async fn swagger_ui(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let file = file.into_inner();
+    match utoipa_swagger_ui::serve(&file, SWAGGER_CONFIG.clone()) {
+        Ok(Some(f)) => Ok(HttpResponse::Ok().content_type(f.content_type).body(f.bytes.into_owned())),
+        Ok(None) => Err(ApiError::not_found(format!("no Swagger UI file named {file}"))),
+        Err(e) => Err(ApiError::Internal(anyhow::anyhow!("Swagger UI: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_parameters_drop_patterns() {
+        assert_eq!(
+            path_parameters("/a/{kind}/b/{file:.*}"),
+            ("/a/{kind}/b/{file}".into(), vec!["kind".into(), "file".into()])
+        );
+    }
+
+    #[test]
+    fn every_route_is_in_the_document() {
+        let doc = build();
+        for r in ROUTES {
+            let (path, _) = path_parameters(r.path);
+            assert!(doc["paths"][&path][r.method.to_lowercase()].is_object(), "{} {} missing", r.method, r.path);
+        }
+    }
+}
