@@ -431,20 +431,24 @@ pub async fn analyze_location(
         target = format!("{}/{}", target.trim_end_matches('/'), file.trim_start_matches('/'));
     }
     let reg = state.ingestor.register(&location.kind, &target, true, OnConflict::Reject, "api").await;
-    let reg = match reg {
-        Ok(r) => r,
+    let missing = |m: &str| ["cannot read", "no file matches", "404", "not found"].iter().any(|p| m.contains(p));
+    let (entities, existed, errors) = match reg {
+        Ok(r) => (r.entities, r.existed, serde_json::to_value(&r.errors).unwrap_or_default()),
+        // Nothing at the target yet: say so, and suggest what to register.
+        Err(super::ingest::RegisterError::Invalid(m)) if missing(&m) => {
+            (Vec::new(), false, json!([{"source": format!("{}:{target}", location.kind), "message": m}]))
+        }
         Err(super::ingest::RegisterError::Invalid(m)) => return Err(ApiError::input(m)),
         Err(super::ingest::RegisterError::Conflict(m)) => return Err(ApiError::conflict(m)),
         Err(super::ingest::RegisterError::Internal(e)) => return Err(ApiError::Internal(e)),
     };
-    let found: Vec<Value> = reg
-        .entities
+    let found: Vec<Value> = entities
         .iter()
         .filter(|e| e["kind"] != "Location" || !e["metadata"]["name"].as_str().unwrap_or("").starts_with("generated-"))
         .map(|entity| {
             json!({
-                "location": {"type": reg.location.kind, "target": reg.location.target},
-                "isRegistered": reg.existed,
+                "location": {"type": location.kind, "target": target},
+                "isRegistered": existed,
                 "entity": entity,
             })
         })
@@ -475,6 +479,6 @@ pub async fn analyze_location(
     Ok(HttpResponse::Ok().json(json!({
         "existingEntityFiles": found,
         "generateEntities": generate,
-        "errors": reg.errors,
+        "errors": errors,
     })))
 }

@@ -80,6 +80,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub database_url: String,
     pub dir: tempfile::TempDir,
+    /// Further folders that must live as long as the server (fixtures it reads).
+    pub keep: Vec<tempfile::TempDir>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -111,6 +113,16 @@ pub fn shared() -> PathBuf {
 pub async fn spawn_with(db: Db, catalog: Vec<PathBuf>, tweak: impl FnOnce(&mut Settings, &Path)) -> TestApp {
     let dir = temp_dir();
     let database_url = fresh_database(db, dir.path());
+    spawn_on(database_url, dir, catalog, tweak).await
+}
+
+/// Spawns the app on an existing database (a restart, or a second instance).
+pub async fn spawn_on(
+    database_url: String,
+    dir: tempfile::TempDir,
+    catalog: Vec<PathBuf>,
+    tweak: impl FnOnce(&mut Settings, &Path),
+) -> TestApp {
     let mut settings = Settings::default();
     settings.server.bind = "127.0.0.1:0".into();
     settings.server.workers = 2;
@@ -123,7 +135,7 @@ pub async fn spawn_with(db: Db, catalog: Vec<PathBuf>, tweak: impl FnOnce(&mut S
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, client: reqwest::Client::new(), database_url, dir, handle }
+    TestApp { address, client: reqwest::Client::new(), database_url, dir, keep: Vec::new(), handle }
 }
 
 pub async fn spawn_app(db: Db) -> TestApp {
@@ -131,6 +143,14 @@ pub async fn spawn_app(db: Db) -> TestApp {
 }
 
 impl TestApp {
+    /// Stops this server, waits until it has, and starts a new one on the same database and
+    /// temp folder.
+    pub async fn restart(mut self, catalog: Vec<PathBuf>, tweak: impl FnOnce(&mut Settings, &Path)) -> TestApp {
+        self.handle.stop(true).await;
+        let dir = std::mem::replace(&mut self.dir, temp_dir());
+        spawn_on(self.database_url.clone(), dir, catalog, tweak).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -9,6 +9,8 @@ mod helpers;
 mod cli;
 mod corpus;
 mod entities;
+mod feed;
 mod health;
 mod instances;
 mod locations;
+mod queries;

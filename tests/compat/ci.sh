@@ -28,7 +28,8 @@ for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && break
   sleep 0.2
 done
-if ! PORTOLAN_URL="http://127.0.0.1:$port" COMPAT_FIXTURES="$work/fixtures" node "$here/run.mjs"; then
+if ! PORTOLAN_URL="http://127.0.0.1:$port" COMPAT_FIXTURES="$work/fixtures" node "$here/run.mjs" \
+  || ! PORTOLAN_URL="http://127.0.0.1:$port" node "$here/openapi.mjs"; then
   echo "--- server log (last 40 lines)"; tail -40 "$work/server.log"
   exit 1
 fi
