@@ -47,7 +47,7 @@ start() { # size cache(true|false)
   else
     url="sqlite://$data/portolan.db"
   fi
-  mkdir -p "$data"
+  rm -rf "$data"; mkdir -p "$data"
   printf '[server]\nread_cache = %s\n' "$cache" > "$data/portolan.toml"
   RUST_LOG=warn "$BIN" serve --config "$data/portolan.toml" --bind 127.0.0.1:$PORT --database-url "$url" \
     --data-dir "$data" --catalog "$WORK/cat-$n" &
@@ -55,14 +55,16 @@ start() { # size cache(true|false)
   until curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; do sleep 0.05; done
 }
 
-load() { # name path-or-script -> "rps p50 p99" medians over RUNS
+load() { # name path-or-script -> "rps p50 p99" medians over RUNS (after a 2 s warm-up)
   local name=$1 target=$2 rps=() p50=() p99=() out
-  for _ in $(seq 1 "$RUNS"); do
+  for run in $(seq 0 "$RUNS"); do
+    local d="$DURATION"; [ "$run" = 0 ] && d=2s
     if [[ "$target" == *.lua ]]; then
-      out=$(C=$C wrk -t1 -c16 -d"$DURATION" --latency -s "$target" "http://127.0.0.1:$PORT")
+      out=$(C=$C wrk -t1 -c16 -d"$d" --latency -s "$target" "http://127.0.0.1:$PORT")
     else
-      out=$(wrk -t1 -c16 -d"$DURATION" --latency "http://127.0.0.1:$PORT$target")
+      out=$(wrk -t1 -c16 -d"$d" --latency "http://127.0.0.1:$PORT$target")
     fi
+    [ "$run" = 0 ] && continue
     rps+=("$(awk '/Requests\/sec/ {print $2}' <<<"$out")")
     p50+=("$(awk '$1=="50%" {print $2}' <<<"$out" | ms)")
     p99+=("$(awk '$1=="99%" {print $2}' <<<"$out" | ms)")

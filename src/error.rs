@@ -173,14 +173,15 @@ pub async fn add_request_to_errors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let method = req.method().to_string();
-    let url = req.uri().to_string();
+    // Cheap clones (the URI shares its buffer); turned into text only for an error.
+    let method = req.method().clone();
+    let uri = req.uri().clone();
     let res = next.call(req).await?.map_into_boxed_body();
     let parts = res.response().extensions().get::<ErrorParts>().cloned();
     let Some(ErrorParts(mut body)) = parts else {
         return Ok(res);
     };
-    body["request"] = json!({"method": method, "url": url});
+    body["request"] = json!({"method": method.as_str(), "url": uri.to_string()});
     Ok(res.map_body(|head, _| {
         head.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         BoxBody::new(body.to_string())

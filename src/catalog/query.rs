@@ -366,6 +366,29 @@ fn field_sql(key: &str, matcher: &Matcher, binds: &mut Vec<String>) -> String {
         return "1 = 0".into();
     }
     let key = key.to_lowercase();
+    // Kind, namespace and name are columns of their own (lower-cased, indexed): no search rows.
+    if let Some(column) = match key.as_str() {
+        "kind" => Some("e.kind"),
+        "metadata.namespace" => Some("e.namespace"),
+        "metadata.name" => Some("e.name"),
+        _ => None,
+    } {
+        return match matcher {
+            Matcher::Exists(exists) => if *exists { "1 = 1" } else { "1 = 0" }.into(),
+            Matcher::Eq(value) => {
+                binds.push(value.to_lowercase());
+                format!("{column} = ?")
+            }
+            Matcher::In(values) => {
+                binds.extend(values.iter().map(|v| v.to_lowercase()));
+                format!("{column} IN ({})", marks(values.len()))
+            }
+            Matcher::HasPrefix(prefix) => {
+                binds.push(format!("{}%", escape_like(&prefix.to_lowercase())));
+                format!("{column} LIKE ? {LIKE_ESCAPE}")
+            }
+        };
+    }
     let (subject, rows, column) = match key.strip_prefix("relations.") {
         Some(relation) => {
             let Some(kind) = canonical_type(relation) else {
@@ -1573,14 +1596,29 @@ mod tests {
 
     #[test]
     fn equality_reads_the_search_rows_with_binds_in_order() {
-        let p = parse_predicate(&json!({"kind": "API", "spec.type": {"$in": ["a", "B"]}})).unwrap();
+        let p = parse_predicate(&json!({"spec.lifecycle": "Production", "spec.type": {"$in": ["a", "B"]}})).unwrap();
         let (sql, binds) = predicate_sql(&p);
         assert_eq!(
             sql,
             "(e.id IN (SELECT entity_id FROM search WHERE key = ? AND value = ?) AND \
              e.id IN (SELECT entity_id FROM search WHERE key = ? AND value IN (?, ?)))"
         );
-        assert_eq!(binds, strs(&["kind", "api", "spec.type", "a", "b"]));
+        assert_eq!(binds, strs(&["spec.lifecycle", "production", "spec.type", "a", "b"]));
+        assert_eq!(sql.matches('?').count(), binds.len());
+    }
+
+    #[test]
+    fn kind_namespace_and_name_read_their_own_columns() {
+        let p = parse_predicate(
+            &json!({"kind": "API", "metadata.name": {"$in": ["A", "b"]}, "metadata.namespace": {"$exists": true}}),
+        )
+        .unwrap();
+        let (sql, binds) = predicate_sql(&p);
+        assert_eq!(sql, "(e.kind = ? AND e.name IN (?, ?) AND 1 = 1)");
+        assert_eq!(binds, strs(&["api", "a", "b"]));
+        let (sql, binds) = predicate_sql(&field("metadata.name", Matcher::HasPrefix("a_b%c\\".into())));
+        assert_eq!(sql, "e.name LIKE ? ESCAPE '\\'");
+        assert_eq!(binds[0], "a\\_b\\%c\\\\%");
         assert_eq!(sql.matches('?').count(), binds.len());
     }
 
@@ -1599,7 +1637,7 @@ mod tests {
 
     #[test]
     fn has_prefix_escapes_like_wildcards() {
-        let (sql, binds) = predicate_sql(&field("metadata.name", Matcher::HasPrefix("a_b%c\\".into())));
+        let (sql, binds) = predicate_sql(&field("metadata.title", Matcher::HasPrefix("a_b%c\\".into())));
         assert!(sql.ends_with("value LIKE ? ESCAPE '\\')"), "{sql}");
         assert_eq!(binds[1], "a\\_b\\%c\\\\%");
     }
@@ -1608,7 +1646,7 @@ mod tests {
     fn exists_false_is_not_in_and_not_wraps() {
         let (sql, _) = predicate_sql(&field("spec.owner", Matcher::Exists(false)));
         assert_eq!(sql, "e.id NOT IN (SELECT entity_id FROM search WHERE key = ?)");
-        let (sql, _) = predicate_sql(&Predicate::Not(Box::new(field("kind", Matcher::Eq("api".into())))));
+        let (sql, _) = predicate_sql(&Predicate::Not(Box::new(field("spec.type", Matcher::Eq("api".into())))));
         assert!(sql.starts_with("NOT (e.id IN"), "{sql}");
     }
 
@@ -1932,7 +1970,7 @@ mod tests {
         assert!(sql.ends_with(" LIMIT 11"), "{sql}");
         assert_eq!(sql.matches('?').count(), binds.len());
         assert_eq!(binds[0], "metadata.title");
-        assert_eq!(binds[1..3], strs(&["kind", "component"]));
+        assert_eq!(binds[1], "component");
         assert_eq!(binds.last().unwrap(), "component:default/a");
         let (count, count_binds) = q.count_sql();
         assert!(count.starts_with("SELECT COUNT(*) AS count FROM entities e WHERE "));

@@ -893,8 +893,28 @@ pub fn query_entities(
     offset: u64,
     count: bool,
 ) -> anyhow::Result<(Vec<Served>, Option<u64>)> {
-    let (page_sql, binds) = sql.page_sql("e.entity_ref, e.body, e.status", limit, offset);
-    let rows = if limit == Some(0) { Vec::new() } else { load_assembled(pool, &page_sql, &binds)? };
+    #[derive(QueryableByName)]
+    struct KeyRow {
+        #[diesel(sql_type = Text)]
+        entity_ref: String,
+    }
+    // The page's keys first (sorting short keys, not whole bodies), then the bodies by key.
+    let (page_sql, binds) = sql.page_sql("e.entity_ref", limit, offset);
+    let page_sql = placeholders(&page_sql, pool.backend());
+    let keys: Vec<String> = if limit == Some(0) {
+        Vec::new()
+    } else {
+        with_conn!(pool, |c| {
+            let mut q = diesel::sql_query(page_sql).into_boxed::<Db>();
+            for b in &binds {
+                q = q.bind::<Text, _>(b.clone());
+            }
+            q.load::<KeyRow>(c)?.into_iter().map(|r| r.entity_ref).collect::<Vec<_>>()
+        })
+    };
+    let mut bodies = entities_by_keys(pool, &keys)?;
+    // An entity removed between the two reads is left out.
+    let rows = keys.into_iter().filter_map(|k| bodies.remove(&k).map(|b| (k, b))).collect();
     let total = if count {
         let (count_sql, binds) = sql.count_sql();
         let count_sql = placeholders(&count_sql, pool.backend());
@@ -960,6 +980,8 @@ pub fn facets(pool: &Pool, facets: &[String], filter: &(String, Vec<String>)) ->
     struct FacetRow {
         #[diesel(sql_type = Text)]
         value: String,
+        #[diesel(sql_type = Nullable<Text>)]
+        original: Option<String>,
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         count: i64,
     }
@@ -968,31 +990,53 @@ pub fn facets(pool: &Pool, facets: &[String], filter: &(String, Vec<String>)) ->
     for facet in facets {
         let key = facet.to_lowercase();
         // Relations are facets too (`relations.ownedBy`), read from the relations table.
-        let sql = if key.starts_with("relations.") {
-            format!(
-                "SELECT r.target_ref AS value, COUNT(DISTINCT r.source_key) AS count FROM relations r \
+        // Without a filter, the count comes from the index alone; grouping follows the index
+        // order (key, value, original_value), so no sort is needed.
+        let unfiltered = filter.0 == "1 = 1";
+        let sql = match (key.starts_with("relations."), unfiltered) {
+            (true, true) => "SELECT r.target_ref AS value, NULL AS original, COUNT(*) AS count FROM relations r \
+                 WHERE LOWER(r.type) = ? GROUP BY r.target_ref"
+                .to_owned(),
+            (true, false) => format!(
+                "SELECT r.target_ref AS value, NULL AS original, COUNT(*) AS count FROM relations r \
                  JOIN entities e ON e.entity_ref = r.source_key WHERE LOWER(r.type) = ? AND ({}) GROUP BY r.target_ref",
                 filter.0
-            )
-        } else {
-            format!(
-                "SELECT COALESCE(s.original_value, s.value) AS value, COUNT(DISTINCT s.entity_id) AS count FROM search s \
+            ),
+            // Search rows are unique per entity, key and value: COUNT(*) counts entities.
+            (false, true) => "SELECT s.value AS value, s.original_value AS original, COUNT(*) AS count FROM search s \
+                 WHERE s.key = ? AND s.value <> '' GROUP BY s.value, s.original_value"
+                .to_owned(),
+            (false, false) => format!(
+                "SELECT s.value AS value, s.original_value AS original, COUNT(*) AS count FROM search s \
                  JOIN entities e ON e.id = s.entity_id WHERE s.key = ? AND s.value <> '' AND ({}) \
-                 GROUP BY COALESCE(s.original_value, s.value)",
+                 GROUP BY s.value, s.original_value",
                 filter.0
-            )
+            ),
         };
         let sql = placeholders(&sql, backend);
         let bind_key = key.strip_prefix("relations.").map(str::to_owned).unwrap_or(key.clone());
         let rows: Vec<FacetRow> = with_conn!(pool, |c| {
             let mut q = diesel::sql_query(sql).into_boxed::<Db>();
             q = q.bind::<Text, _>(bind_key.clone());
-            for b in &filter.1 {
-                q = q.bind::<Text, _>(b.clone());
+            if !unfiltered {
+                for b in &filter.1 {
+                    q = q.bind::<Text, _>(b.clone());
+                }
             }
             q.load(c)?
         });
-        let mut values: Vec<(String, i64)> = rows.into_iter().map(|r| (r.value, r.count)).collect();
+        // One entry per value as matched (lower-cased), shown as most often written.
+        let mut merged: HashMap<String, (i64, String, i64)> = HashMap::new();
+        for r in rows {
+            let shown = r.original.unwrap_or_else(|| r.value.clone());
+            let slot = merged.entry(r.value).or_insert((0, shown.clone(), 0));
+            slot.0 += r.count;
+            if r.count > slot.2 {
+                slot.1 = shown;
+                slot.2 = r.count;
+            }
+        }
+        let mut values: Vec<(String, i64)> = merged.into_values().map(|(n, shown, _)| (shown, n)).collect();
         values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         out.push((facet.clone(), values));
     }

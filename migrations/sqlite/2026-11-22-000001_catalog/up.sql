@@ -32,7 +32,8 @@ CREATE TABLE entities (
     parent_ref TEXT
 );
 CREATE INDEX entities_location_idx ON entities (location_id);
-CREATE INDEX entities_kind_idx ON entities (kind);
+-- Kind filters page in ref order straight from the index.
+CREATE INDEX entities_kind_idx ON entities (kind, entity_ref);
 
 -- Every relation and its inverse, clustered by source so an entity's relations are one range.
 -- `entity_id` is the entity whose descriptor produced the row.
@@ -54,7 +55,8 @@ CREATE TABLE search (
     value TEXT NOT NULL,
     original_value TEXT
 );
-CREATE INDEX search_key_value_idx ON search (key, value);
+-- Covers filters (key, value -> entity) and facets (key -> value, original) without the table.
+CREATE INDEX search_key_value_idx ON search (key, value, original_value, entity_id);
 CREATE INDEX search_entity_idx ON search (entity_id);
 
 -- Refs that a second location emitted while another location owned them.
