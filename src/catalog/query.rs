@@ -29,7 +29,7 @@ use super::relations::canonical_type;
 use super::store::{Condition, FilterSet};
 
 /// How many items a by-query page holds when the request names no `limit` (Backstage's default).
-pub const DEFAULT_QUERY_LIMIT: u64 = 200;
+pub const DEFAULT_QUERY_LIMIT: u64 = 20;
 
 /// The longest cursor [`decode`] accepts, in characters.
 pub const MAX_CURSOR_LEN: usize = 1 << 20;
