@@ -4,6 +4,7 @@ use actix_web::web;
 
 use crate::catalog::handlers as catalog;
 use crate::ops;
+use crate::providers::{handlers as providers, webhooks};
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(ops::healthz))
@@ -24,6 +25,18 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 .route("/refresh", web::post().to(catalog::refresh_entity))
                 .route("/errors", web::get().to(catalog::list_errors))
                 .route("/conflicts", web::get().to(catalog::list_conflicts)),
+        )
+        // Repository discovery providers and push webhooks.
+        .service(
+            web::scope("/api/providers")
+                .route("", web::get().to(providers::list_providers))
+                .route("/{id}/runs", web::get().to(providers::list_provider_runs))
+                .route("/{id}/run", web::post().to(providers::run_provider)),
+        )
+        .service(
+            web::scope("/api/webhooks")
+                .route("/github", web::post().to(webhooks::receive_github))
+                .route("/gitlab", web::post().to(webhooks::receive_gitlab)),
         )
         .default_service(web::to(ops::not_found));
 }

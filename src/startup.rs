@@ -28,6 +28,8 @@ pub struct AppState {
     pub ingestor: Ingestor,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
+    /// Repository discovery providers and the webhook settings.
+    pub providers: Arc<crate::providers::Providers>,
     /// Background work (the refresh loop) runs while this lives.
     pub alive: Arc<()>,
 }
@@ -71,6 +73,8 @@ impl Application {
         let pool = tokio::task::spawn_blocking(move || Pool::connect(&url, pool_size)).await??;
         let ingestor = ingestor(&settings, pool.clone())?;
         load_static_locations(&ingestor, &settings).await?;
+        let providers =
+            Arc::new(crate::providers::Providers::build(&settings.providers, &settings.webhooks, ingestor.clone())?);
 
         let listener =
             TcpListener::bind(&settings.server.bind).with_context(|| format!("binding {}", settings.server.bind))?;
@@ -80,9 +84,11 @@ impl Application {
             ingestor,
             settings: Arc::new(settings.clone()),
             metrics,
+            providers,
             alive: Arc::new(()),
         });
         state.ingestor.spawn_refresh_loop(Arc::downgrade(&state.alive));
+        state.providers.spawn_loop(Arc::downgrade(&state.alive));
         let max_body = settings.server.max_body_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
