@@ -165,6 +165,7 @@ impl Settings {
             max_redirects: self.reading.max_redirects,
             github_token: self.integrations.github_token.clone(),
             gitlab_token: self.integrations.gitlab_token.clone(),
+            host_tokens: crate::providers::reading_tokens(&self.providers),
         }
     }
 }

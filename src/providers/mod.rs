@@ -346,26 +346,30 @@ impl Provider {
 /// to its organisation's or group's paths, so discovered files can be read without listing the
 /// host by hand (a private address is reachable only because the provider names it).
 pub fn reading_rules(settings: &ProviderSettings) -> Vec<AllowRule> {
-    let mut out = Vec::new();
-    let mut add = |base: &str, prefix: String| {
-        if let Ok(u) = url::Url::parse(base)
-            && let Some(host) = u.host_str()
-        {
-            let host = match u.port() {
-                Some(p) => format!("{host}:{p}"),
-                None => host.to_owned(),
-            };
-            let path = format!("{}/{prefix}/", u.path().trim_end_matches('/'));
-            out.push(AllowRule { host, paths: Some(vec![path]) });
-        }
+    let github = settings.github.iter().filter_map(|g| raw_rule(&g.raw_base_url, &g.organization));
+    let gitlab = settings.gitlab.iter().filter_map(|g| raw_rule(&g.web_base_url, g.group.trim_matches('/')));
+    github.chain(gitlab).collect()
+}
+
+/// The rule for `{base}/{prefix}/...`: the base's host and port, limited to that path.
+fn raw_rule(base: &str, prefix: &str) -> Option<AllowRule> {
+    let u = url::Url::parse(base).ok()?;
+    let host = u.host_str()?;
+    let host = match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
     };
-    for g in &settings.github {
-        add(&g.raw_base_url, g.organization.clone());
-    }
-    for g in &settings.gitlab {
-        add(&g.web_base_url, g.group.trim_matches('/').to_owned());
-    }
-    out
+    Some(AllowRule { host, paths: Some(vec![format!("{}/{prefix}/", u.path().trim_end_matches('/'))]) })
+}
+
+/// The GitHub providers' tokens, sent when reading their organisation's raw files (so private
+/// repositories can be read, on github.com and on GitHub Enterprise alike).
+pub fn reading_tokens(settings: &ProviderSettings) -> Vec<(AllowRule, Secret)> {
+    settings
+        .github
+        .iter()
+        .filter_map(|g| Some((raw_rule(&g.raw_base_url, &g.organization)?, g.token.clone()?)))
+        .collect()
 }
 
 /// The configured providers and what they need to run: shared by the scheduler loop, the API
@@ -419,6 +423,14 @@ impl Providers {
         }
         let configured: Vec<(String, String)> = list.iter().map(|p| (p.id.clone(), p.kind().to_owned())).collect();
         store::sync_providers(&ingestor.pool, &configured)?;
+        // The locations of a provider no longer configured go, as configured locations do.
+        let origins: Vec<String> = list.iter().map(Provider::origin).collect();
+        for old in catalog_store::list_locations(&ingestor.pool)? {
+            if old.origin.starts_with("provider:") && !origins.contains(&old.origin) {
+                tracing::info!(location.target = %old.target, location.origin = %old.origin, "Removing a location of a provider that is no longer configured.");
+                catalog_store::delete_location(&ingestor.pool, &old.id)?;
+            }
+        }
         Ok(Self { list, ingestor, webhooks: webhooks.clone() })
     }
 
@@ -908,6 +920,23 @@ mod tests {
         assert!(!g.matches("services/a/other.yaml"));
         let e = CatalogPath::parse("catalog-info.yaml").unwrap();
         assert!(e.matches("catalog-info.yaml") && !e.matches("x/catalog-info.yaml"));
+    }
+
+    #[test]
+    fn the_example_configuration_parses_with_its_provider_sections_uncommented() {
+        let text = include_str!("../../portolan.example.toml");
+        toml::from_str::<crate::config::Settings>(text).unwrap();
+        let start = text.find("# [[providers.github]]").unwrap();
+        let end = text.find("[webhooks]").unwrap();
+        let uncommented: String = text[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let s: crate::config::Settings = toml::from_str(&uncommented).unwrap();
+        assert_eq!(s.providers.github[0].filter.topics, vec!["backstage".to_string()]);
+        assert_eq!(s.providers.gitlab[0].group, "acme");
+        assert!(!format!("{s:?}").contains("github_pat_"), "tokens never show in debug output");
     }
 
     #[test]

@@ -78,7 +78,10 @@ impl State {
     }
 
     fn gitlab_project(&self, id: &str) -> Option<Value> {
-        self.gitlab.iter().find(|p| p["id"].to_string() == id || p["path_with_namespace"] == id).cloned()
+        self.gitlab
+            .iter()
+            .find(|p| p["id"].as_u64().is_some_and(|n| n.to_string() == id) || p["path_with_namespace"] == id)
+            .cloned()
     }
 }
 

@@ -257,6 +257,9 @@ async fn github_discovery_reads_three_pages_applies_filters_and_skips_archived(d
     assert!(pages[1].uri.contains("page=2") && pages[2].uri.contains("page=2") && pages[3].uri.contains("page=3"));
     assert!(pages[2].at.duration_since(pages[1].at) >= Duration::from_millis(900), "no backoff: {pages:?}");
     assert!(pages.iter().all(|h| h.token.as_deref() == Some("Bearer ghp_test_token")));
+    let raw = fake.hits_matching("/raw/acme/");
+    assert_eq!(raw.len(), 3, "{raw:?}");
+    assert!(raw.iter().all(|h| h.token.as_deref() == Some("Bearer ghp_test_token")), "raw reads carry the token");
     // The contents API was asked on each repository's tracked branch.
     assert_eq!(fake.hits_matching("/repos/acme/svc-b/contents/catalog-info.yaml?ref=trunk").len(), 1);
     assert!(fake.hits_matching("/repos/acme/old-svc/").is_empty(), "archived repositories are not even checked");
