@@ -638,6 +638,7 @@ impl Providers {
         out.repositories += 1;
         let origin = provider.origin();
         let pool = self.ingestor.pool.clone();
+        let mut processed = BTreeSet::new();
         for (path, present) in files.iter().filter(|(p, _)| provider.catalog_path.matches(p)) {
             let target = self.normalize(provider.file_target(&repo.full_name, branch, path));
             if *present {
@@ -647,6 +648,7 @@ impl Providers {
                 } else {
                     out.locations_refreshed += 1;
                 }
+                processed.insert(row.id.clone());
                 let report = self.ingestor.process(&row).await?;
                 if report.root_failed {
                     out.errors.extend(report.errors.iter().map(|e| format!("{}: {}", e.source, e.message)));
@@ -656,6 +658,21 @@ impl Providers {
             {
                 catalog_store::delete_location(&pool, &row.id)?;
                 out.locations_removed += 1;
+            }
+        }
+        // Other touched files may be read through a location's tree (Location targets): the
+        // locations that read them are re-read too.
+        let sources: Vec<String> = files
+            .keys()
+            .filter(|p| !provider.catalog_path.matches(p))
+            .map(|p| format!("url:{}", self.normalize(provider.file_target(&repo.full_name, branch, p))))
+            .collect();
+        for id in store::locations_reading(&pool, &sources)? {
+            if processed.insert(id.clone())
+                && let Some(row) = catalog_store::get_location(&pool, &id)?
+            {
+                out.locations_refreshed += 1;
+                self.ingestor.process(&row).await?;
             }
         }
         Ok(())

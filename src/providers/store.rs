@@ -244,6 +244,22 @@ pub fn list_runs(pool: &Pool, provider_id: &str, limit: i64) -> anyhow::Result<V
     })
 }
 
+/// The locations that own entities read from any of these sources (`url:https://...`): the
+/// locations whose trees a push to those files touched.
+pub fn locations_reading(pool: &Pool, sources: &[String]) -> anyhow::Result<Vec<String>> {
+    use crate::db::schema::entities;
+    let mut out: Vec<String> = Vec::new();
+    for chunk in sources.chunks(500) {
+        let ids: Vec<Option<String>> = with_conn!(pool, |c| {
+            entities::table.filter(entities::source.eq_any(chunk)).select(entities::location_id).distinct().load(c)?
+        });
+        out.extend(ids.into_iter().flatten());
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// Remembers a webhook delivery. False when this delivery id was already processed (a replay).
 pub fn claim_delivery(pool: &Pool, source: &str, delivery_id: &str, event: &str) -> anyhow::Result<bool> {
     with_conn!(pool, |c| {

@@ -326,7 +326,19 @@ async fn a_repository_that_loses_its_catalog_file_or_disappears_loses_its_locati
 async fn a_signed_push_adds_changes_and_removes_catalog_files(db: Db) {
     let fake = FakeGit::start().await;
     fake.github_repos(vec![github_repo("acme", "mono", json!({}))]);
-    fake.file("acme/mono", "main", "catalog-info.yaml", &component("mono-root", "team-a"));
+    let root = |owner: &str| {
+        format!(
+            "{}---\napiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {{name: mono-apis}}\nspec:\n  targets: [./apis/petstore.yaml]\n",
+            component("mono-root", owner)
+        )
+    };
+    let api = |owner: &str| {
+        format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata: {{name: petstore}}\nspec: {{type: openapi, lifecycle: production, owner: {owner}, definition: openapi}}\n"
+        )
+    };
+    fake.file("acme/mono", "main", "catalog-info.yaml", &root("team-a"));
+    fake.file("acme/mono", "main", "apis/petstore.yaml", &api("team-a"));
     fake.file("acme/mono", "main", "services/y/catalog-info.yaml", &component("svc-y", "team-a"));
     fake.file("acme/mono", "main", "services/y/main.go", "package main");
     let app = spawn_github(db, github(&fake, json!({"catalog_path": "**/catalog-info.yaml"}))).await;
@@ -337,7 +349,7 @@ async fn a_signed_push_adds_changes_and_removes_catalog_files(db: Db) {
 
     // One push: a new catalog file, a changed one, a removed one, and an unrelated file.
     fake.file("acme/mono", "main", "services/x/catalog-info.yaml", &component("svc-x", "team-x"));
-    fake.file("acme/mono", "main", "catalog-info.yaml", &component("mono-root", "team-new"));
+    fake.file("acme/mono", "main", "catalog-info.yaml", &root("team-new"));
     fake.remove_file("acme/mono", "main", "services/y/catalog-info.yaml");
     let body = github_push(
         "mono",
@@ -364,6 +376,15 @@ async fn a_signed_push_adds_changes_and_removes_catalog_files(db: Db) {
     // Only the touched files were read: svc-y's folder was not re-read, nothing was listed.
     assert_eq!(fake.hits_matching("/raw/acme/mono/main/services/y/").len(), reads_of_y);
     assert_eq!(fake.hits_matching("/orgs/acme/repos").len(), 1);
+
+    // A push that changes a file only a location's tree reads re-reads that location.
+    fake.file("acme/mono", "main", "apis/petstore.yaml", &api("team-api"));
+    let nested = github_push("mono", "refs/heads/main", vec![files(&[], &["apis/petstore.yaml"], &[])]);
+    let (status, res) = app.github_hook("push", "d1a8e9a0-0005-11e6-8b5e-6d3a9b8c0a01", &nested, None).await;
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res["runs"][0]["locationsRefreshed"], 1, "{res}");
+    let (_, petstore) = app.entity("api", "default", "petstore").await;
+    assert_eq!(petstore["spec"]["owner"], "team-api");
 
     // A push to another branch, or one that touches no catalog file, changes nothing.
     fake.file("acme/mono", "feature", "services/z/catalog-info.yaml", &component("svc-z", "team-z"));
