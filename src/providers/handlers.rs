@@ -54,6 +54,9 @@ pub async fn list_provider_runs(state: web::Data<AppState>, id: web::Path<String
 pub async fn run_provider(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     known(&state, &id)?;
-    let run = state.providers.run_now(&id, "api").await?;
+    let run = state.providers.run_now(&id, "api").await.map_err(|e| match e {
+        super::RunError::Busy(m) => ApiError::conflict(m),
+        super::RunError::Internal(e) => ApiError::Internal(e),
+    })?;
     Ok(HttpResponse::Ok().json(run.to_json()))
 }

@@ -438,10 +438,16 @@ impl Providers {
         self.list.iter().find(|p| p.id == id)
     }
 
-    /// Runs a provider now, waiting for another instance's run of it to finish first.
-    pub async fn run_now(self: &Arc<Self>, id: &str, cause: &str) -> anyhow::Result<RunRow> {
+    /// A lease owner for one run: the instance plus a run id, so two runs never share a lease,
+    /// even on one instance.
+    fn run_owner(&self) -> String {
+        format!("{}/{}", self.ingestor.instance_id, uuid::Uuid::new_v4())
+    }
+
+    /// Runs a provider now, waiting for a run of it in progress (on any instance) to finish first.
+    pub async fn run_now(self: &Arc<Self>, id: &str, cause: &str) -> Result<RunRow, RunError> {
         let lease = lease(&self.ingestor);
-        let owner = self.ingestor.instance_id.clone();
+        let owner = self.run_owner();
         let deadline = Instant::now() + lease + Duration::from_secs(1);
         loop {
             let now = now_ms();
@@ -449,17 +455,17 @@ impl Providers {
                 break;
             }
             if Instant::now() > deadline {
-                bail!("provider {id} is being run by another instance");
+                return Err(RunError::Busy(format!("provider {id} is still being run elsewhere; try again later")));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let this = self.clone();
-        let id_owned = id.to_owned();
-        let cause = cause.to_owned();
-        let result = self.ingestor.on_runtime(async move { this.run_leased(&id_owned, &cause).await }).await;
+        let (id_owned, cause, run_owner) = (id.to_owned(), cause.to_owned(), owner.clone());
+        let result =
+            self.ingestor.on_runtime(async move { this.run_leased(&id_owned, &cause, &run_owner).await }).await;
         let next = self.get(id).map(|p| now_ms() + p.schedule.as_millis() as i64);
         store::release(&self.ingestor.pool, id, &owner, next)?;
-        result?
+        Ok(result??)
     }
 
     /// The scheduler: claims due providers through the database, one at a time, while `alive`.
@@ -474,20 +480,24 @@ impl Providers {
             while alive.upgrade().is_some() {
                 let now = now_ms();
                 let lease = lease(&this.ingestor).as_millis() as i64;
-                let owner = this.ingestor.instance_id.clone();
+                let owner = this.run_owner();
                 let pool = this.ingestor.pool.clone();
-                let claimed = tokio::task::spawn_blocking(move || store::claim_due(&pool, &owner, now, now + lease)).await;
+                let claim_owner = owner.clone();
+                let claimed =
+                    tokio::task::spawn_blocking(move || store::claim_due(&pool, &claim_owner, now, now + lease)).await;
                 match claimed {
                     Ok(Ok(Some(id))) => {
                         let runner = this.clone();
-                        let run_id = id.clone();
-                        let result =
-                            this.ingestor.on_runtime(async move { runner.run_leased(&run_id, "schedule").await }).await;
+                        let (run_id, run_owner) = (id.clone(), owner.clone());
+                        let result = this
+                            .ingestor
+                            .on_runtime(async move { runner.run_leased(&run_id, "schedule", &run_owner).await })
+                            .await;
                         if let Err(e) = result.and_then(|r| r) {
                             tracing::error!(provider.id = %id, error.cause = format!("{e:#}"), "A provider run failed.");
                         }
                         let next = this.get(&id).map(|p| now_ms() + jitter(p.schedule));
-                        if let Err(e) = store::release(&this.ingestor.pool, &id, &this.ingestor.instance_id, next) {
+                        if let Err(e) = store::release(&this.ingestor.pool, &id, &owner, next) {
                             tracing::error!(provider.id = %id, error.cause = format!("{e:#}"), "Releasing a provider lease failed.");
                         }
                     }
@@ -513,10 +523,10 @@ impl Providers {
     }
 
     /// A full run of a provider whose lease this instance holds; records its outcome.
-    async fn run_leased(&self, id: &str, cause: &str) -> anyhow::Result<RunRow> {
+    async fn run_leased(&self, id: &str, cause: &str, owner: &str) -> anyhow::Result<RunRow> {
         let provider = self.get(id).with_context(|| format!("provider {id} is not configured"))?;
         let mut out = RunOutcome { cause: cause.to_owned(), started_at: now_ms(), ..Default::default() };
-        let renewer = LeaseRenewer::new(&self.ingestor, id);
+        let renewer = LeaseRenewer::new(&self.ingestor, id, owner);
         match provider.list_repos().await {
             Err(e) => out.errors.push(format!("listing repositories failed: {e:#}")),
             Ok(repos) => {
@@ -679,16 +689,27 @@ impl Providers {
     }
 }
 
+/// Why a requested run did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Another run of the provider held its lease for longer than a lease lasts.
+    #[error("{0}")]
+    Busy(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
 /// Keeps a long run's lease alive: renews it when a third of it has passed.
 struct LeaseRenewer<'a> {
     ingestor: &'a Ingestor,
     id: &'a str,
+    owner: &'a str,
     last: Mutex<Instant>,
 }
 
 impl<'a> LeaseRenewer<'a> {
-    fn new(ingestor: &'a Ingestor, id: &'a str) -> Self {
-        Self { ingestor, id, last: Mutex::new(Instant::now()) }
+    fn new(ingestor: &'a Ingestor, id: &'a str, owner: &'a str) -> Self {
+        Self { ingestor, id, owner, last: Mutex::new(Instant::now()) }
     }
 
     fn renew(&self) -> anyhow::Result<()> {
@@ -698,7 +719,7 @@ impl<'a> LeaseRenewer<'a> {
         }
         let now = now_ms();
         let until = now + self.ingestor.lease.as_millis() as i64;
-        if !store::claim(&self.ingestor.pool, self.id, &self.ingestor.instance_id, now, until)? {
+        if !store::claim(&self.ingestor.pool, self.id, self.owner, now, until)? {
             bail!("lost the lease on provider {} to another instance", self.id);
         }
         *last = Instant::now();

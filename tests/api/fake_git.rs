@@ -32,6 +32,8 @@ struct State {
     rate_limit_once: Option<String>,
     /// Requests whose URI contains this are answered with this status.
     fail: Option<(String, u16)>,
+    /// Requests whose URI contains this are answered after this delay.
+    slow: Option<(String, std::time::Duration)>,
     hits: Vec<Hit>,
 }
 
@@ -99,6 +101,10 @@ async fn serve(req: HttpRequest, state: web::Data<Arc<Mutex<State>>>, port: web:
     let segs: Vec<String> = raw_path.trim_start_matches('/').split('/').map(decode).collect();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let base = format!("http://127.0.0.1:{}", port.get_ref());
+    let slow = state.lock().unwrap().slow.clone().filter(|(m, _)| uri.contains(m.as_str()));
+    if let Some((_, delay)) = slow {
+        tokio::time::sleep(delay).await;
+    }
     let mut st = state.lock().unwrap();
     let res = if st.rate_limit_once.as_deref().is_some_and(|m| uri.contains(m)) {
         st.rate_limit_once = None;
@@ -291,6 +297,10 @@ impl FakeGit {
 
     pub fn rate_limit_once(&self, uri_contains: &str) {
         self.state.lock().unwrap().rate_limit_once = Some(uri_contains.to_owned());
+    }
+
+    pub fn slow(&self, uri_contains: &str, delay: std::time::Duration) {
+        self.state.lock().unwrap().slow = Some((uri_contains.to_owned(), delay));
     }
 
     pub fn fail(&self, uri_contains: &str, status: u16) {

@@ -637,7 +637,32 @@ async fn gitlab_group_discovery_and_push(db: Db) {
     assert!(!app.has("gl-worker").await);
 }
 
+async fn runs_of_one_provider_never_overlap(db: Db) {
+    let fake = FakeGit::start().await;
+    fake.github_repos(vec![github_repo("acme", "svc-a", json!({}))]);
+    fake.file("acme/svc-a", "main", "catalog-info.yaml", &component("svc-a", "team-a"));
+    let app = spawn_github(db, github(&fake, json!({}))).await;
+    app.first_run("acme-github").await;
+    // Each listing now takes 400 ms; three runs are requested at once.
+    fake.slow("/orgs/acme/repos", Duration::from_millis(400));
+    let (a, b, c) =
+        tokio::join!(app.run_provider("acme-github"), app.run_provider("acme-github"), app.run_provider("acme-github"));
+    let mut spans: Vec<(String, String)> = [a, b, c]
+        .iter()
+        .map(|r| (r["startedAt"].as_str().unwrap().to_owned(), r["finishedAt"].as_str().unwrap().to_owned()))
+        .collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "two runs of one provider overlapped: {spans:?}");
+    }
+    assert_eq!(app.runs("acme-github").await.len(), 4);
+    // Only one listing was ever in flight.
+    let listings = fake.hits_matching("/orgs/acme/repos");
+    assert_eq!(listings.len(), 4);
+}
+
 both!(
+    runs_of_one_provider_never_overlap,
     github_discovery_reads_three_pages_applies_filters_and_skips_archived,
     a_repository_that_loses_its_catalog_file_or_disappears_loses_its_location,
     a_signed_push_adds_changes_and_removes_catalog_files,
