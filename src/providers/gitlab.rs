@@ -78,18 +78,27 @@ impl GitlabApi {
         })
     }
 
-    /// GETs every page of a paginated list, following `X-Next-Page`.
-    async fn pages<T: serde::de::DeserializeOwned>(&self, mut url: url::Url) -> anyhow::Result<Vec<T>> {
+    /// GETs every page of a paginated list, following `X-Next-Page`. A 404 means no list
+    /// (an empty repository has no tree): `None`.
+    async fn pages<T: serde::de::DeserializeOwned>(&self, mut url: url::Url) -> anyhow::Result<Option<Vec<T>>> {
         let mut out = Vec::new();
         let mut page = "1".to_owned();
         for _ in 0..10_000 {
             let mut this = url.clone();
             this.query_pairs_mut().append_pair("page", &page);
-            let (resp, items) = self.client.get_json::<Vec<T>>(this.as_str()).await?;
+            let resp = self.client.get(this.as_str()).await?;
+            if resp.status == 404 && out.is_empty() {
+                return Ok(None);
+            }
+            if resp.status != 200 {
+                anyhow::bail!("GET {this} answered {}", resp.status);
+            }
+            let items: Vec<T> =
+                serde_json::from_slice(&resp.body).with_context(|| format!("GET {this}: unexpected JSON"))?;
             out.extend(items);
             match resp.header("x-next-page").map(str::trim).filter(|n| !n.is_empty()) {
                 Some(n) if n.chars().all(|c| c.is_ascii_digit()) => page = n.to_owned(),
-                _ => return Ok(out),
+                _ => return Ok(Some(out)),
             }
         }
         url.set_query(None);
@@ -100,7 +109,8 @@ impl GitlabApi {
     pub async fn list_repos(&self) -> anyhow::Result<Vec<Repo>> {
         let mut url = join_segments(&self.api_base, ["groups", &self.group, "projects"])?;
         url.query_pairs_mut().append_pair("include_subgroups", "true").append_pair("per_page", "100");
-        let projects: Vec<GitlabProject> = self.pages(url).await?;
+        let projects: Vec<GitlabProject> =
+            self.pages(url).await?.with_context(|| format!("GitLab group {} not found", self.group))?;
         Ok(projects.into_iter().map(Repo::from).collect())
     }
 
@@ -136,12 +146,7 @@ impl GitlabApi {
             .append_pair("recursive", "true")
             .append_pair("ref", branch)
             .append_pair("per_page", "100");
-        let entries: Vec<TreeEntry> = match self.pages(url).await {
-            Ok(e) => e,
-            // An empty repository or a missing branch has no tree.
-            Err(e) if e.to_string().contains("answered 404") => Vec::new(),
-            Err(e) => return Err(e),
-        };
+        let entries: Vec<TreeEntry> = self.pages(url).await?.unwrap_or_default();
         Ok(entries.into_iter().filter(|e| e.kind == "blob").map(|e| e.path).collect())
     }
 

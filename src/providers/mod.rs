@@ -417,6 +417,9 @@ impl Providers {
             if p.id.trim().is_empty() || !p.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
                 bail!("provider id {:?} must be letters, digits, '-', '_' or '.'", p.id);
             }
+            if p.target().trim().is_empty() {
+                bail!("provider {:?} names no organisation or group", p.id);
+            }
             if !ids.insert(p.id.clone()) {
                 bail!("provider id {:?} is configured twice", p.id);
             }
@@ -553,6 +556,8 @@ impl Providers {
         }
         out.finished_at = now_ms();
         let row = store::record_run(&self.ingestor.pool, id, &out)?;
+        metrics::counter!("portolan_provider_runs_total", "provider" => id.to_owned(), "status" => row.status.clone())
+            .increment(1);
         tracing::info!(
             provider.id = %id,
             cause,

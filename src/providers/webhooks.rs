@@ -22,8 +22,13 @@ use crate::db::now_ms;
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 
-fn unauthenticated(message: &str) -> ApiError {
+fn unauthenticated(source: &'static str, message: &str) -> ApiError {
+    count(source, "unauthenticated");
     ApiError::with_code(ErrorCode::Unauthenticated, message)
+}
+
+fn count(source: &'static str, outcome: &'static str) {
+    metrics::counter!("portolan_webhook_deliveries_total", "source" => source, "outcome" => outcome).increment(1);
 }
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
@@ -77,13 +82,18 @@ async fn first_delivery(state: &AppState, source: &str, id: Option<&str>, event:
 
 /// Processes a delivery; when processing fails the delivery id is forgotten, so the sender's
 /// retry is processed instead of being taken for a replay.
-async fn process<F>(state: &AppState, source: &str, id: Option<&str>, work: F) -> Result<HttpResponse, ApiError>
+async fn process<F>(state: &AppState, source: &'static str, id: Option<&str>, work: F) -> Result<HttpResponse, ApiError>
 where
     F: std::future::Future<Output = anyhow::Result<Vec<Value>>> + Send + 'static,
 {
     match state.providers.ingestor.on_runtime(work).await.and_then(|r| r) {
-        Ok(runs) => Ok(answer(if runs.is_empty() { "ignored" } else { "processed" }, runs)),
+        Ok(runs) => {
+            let outcome = if runs.is_empty() { "ignored" } else { "processed" };
+            count(source, outcome);
+            Ok(answer(outcome, runs))
+        }
         Err(e) => {
+            count(source, "failed");
             if let Some(id) = id {
                 store::forget_delivery(&state.pool, source, id)?;
             }
@@ -100,18 +110,19 @@ pub async fn receive_github(
 ) -> Result<HttpResponse, ApiError> {
     let providers = state.providers.clone();
     let Some(secret) = providers.webhooks.github_secret.clone() else {
-        return Err(unauthenticated("GitHub webhooks are not configured (webhooks.github_secret)"));
+        return Err(unauthenticated("github", "GitHub webhooks are not configured (webhooks.github_secret)"));
     };
     let Some(signature) = header(&req, "x-hub-signature-256").map(str::to_owned) else {
-        return Err(unauthenticated("missing X-Hub-Signature-256"));
+        return Err(unauthenticated("github", "missing X-Hub-Signature-256"));
     };
     let body = read_body(payload, providers.webhooks.max_body_bytes).await?;
     if !github_signature_valid(secret.expose().as_bytes(), &body, &signature) {
-        return Err(unauthenticated("X-Hub-Signature-256 does not match the body"));
+        return Err(unauthenticated("github", "X-Hub-Signature-256 does not match the body"));
     }
     let event = header(&req, "x-github-event").unwrap_or_default().to_owned();
     let delivery = header(&req, "x-github-delivery").map(str::to_owned);
     if !first_delivery(&state, "github", delivery.as_deref(), &event).await? {
+        count("github", "duplicate");
         return Ok(answer("duplicate", Vec::new()));
     }
     let payload: Value = match serde_json::from_slice(&body) {
@@ -142,18 +153,19 @@ pub async fn receive_gitlab(
 ) -> Result<HttpResponse, ApiError> {
     let providers = state.providers.clone();
     let Some(expected) = providers.webhooks.gitlab_token.clone() else {
-        return Err(unauthenticated("GitLab webhooks are not configured (webhooks.gitlab_token)"));
+        return Err(unauthenticated("gitlab", "GitLab webhooks are not configured (webhooks.gitlab_token)"));
     };
     let Some(token) = header(&req, "x-gitlab-token") else {
-        return Err(unauthenticated("missing X-Gitlab-Token"));
+        return Err(unauthenticated("gitlab", "missing X-Gitlab-Token"));
     };
     if !bool::from(token.as_bytes().ct_eq(expected.expose().as_bytes())) {
-        return Err(unauthenticated("X-Gitlab-Token is wrong"));
+        return Err(unauthenticated("gitlab", "X-Gitlab-Token is wrong"));
     }
     let body = read_body(payload, providers.webhooks.max_body_bytes).await?;
     let event = header(&req, "x-gitlab-event").unwrap_or_default().to_owned();
     let delivery = header(&req, "idempotency-key").or_else(|| header(&req, "x-gitlab-event-uuid")).map(str::to_owned);
     if !first_delivery(&state, "gitlab", delivery.as_deref(), &event).await? {
+        count("gitlab", "duplicate");
         return Ok(answer("duplicate", Vec::new()));
     }
     let payload: Value = match serde_json::from_slice(&body) {
