@@ -594,7 +594,10 @@ impl Providers {
             .filter(|l| scope.is_none_or(|s| s.iter().any(|p| l.target.starts_with(p.as_str()))))
             .collect();
         for old in &existing {
-            if !desired.contains(&old.target) && !unknown.iter().any(|p| old.target.starts_with(p.as_str())) {
+            // A location registered while this run was scanning (by a push webhook) is newer
+            // than what the scan saw: it stays.
+            let newer = old.created_at >= out.started_at;
+            if !newer && !desired.contains(&old.target) && !unknown.iter().any(|p| old.target.starts_with(p.as_str())) {
                 tracing::info!(provider.id = %provider.id, location.target = %old.target, "Removing a location its repository no longer has.");
                 catalog_store::delete_location(&pool, &old.id)?;
                 out.locations_removed += 1;
