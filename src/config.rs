@@ -21,6 +21,10 @@ pub struct Settings {
     pub catalog: CatalogSettings,
     pub reading: ReadingSettings,
     pub integrations: IntegrationSettings,
+    /// `[[providers.github]]`, `[[providers.gitlab]]`: organisations and groups to discover.
+    pub providers: crate::providers::ProviderSettings,
+    /// `[webhooks]`: the shared secrets of push webhooks.
+    pub webhooks: crate::providers::WebhookSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,13 +167,17 @@ impl Settings {
     }
 
     pub fn read_settings(&self) -> ReadSettings {
+        // Provider-discovered files are readable without listing their hosts by hand.
+        let mut allow = self.reading.allow.clone();
+        allow.extend(crate::providers::reading_rules(&self.providers));
         ReadSettings {
-            allow: self.reading.allow.clone(),
+            allow,
             max_bytes: self.reading.max_bytes,
             timeout: std::time::Duration::from_secs(self.reading.timeout_secs.max(1)),
             max_redirects: self.reading.max_redirects,
             github_token: self.integrations.github_token.clone(),
             gitlab_token: self.integrations.gitlab_token.clone(),
+            host_tokens: crate::providers::reading_tokens(&self.providers),
         }
     }
 }

@@ -121,6 +121,8 @@ pub fn build() -> Value {
             {"name": "entities", "description": "Backstage's entity routes"},
             {"name": "locations", "description": "Where entities are read from"},
             {"name": "events", "description": "The change feed"},
+            {"name": "providers", "description": "GitHub and GitLab repository discovery"},
+            {"name": "webhooks", "description": "Push webhooks from GitHub and GitLab"},
             {"name": "operations", "description": "Health, metrics, schemas and this document"},
         ],
         "paths": paths,

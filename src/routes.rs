@@ -9,6 +9,7 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use crate::catalog::{entity_api as entities, feed, handlers as catalog};
+use crate::providers::{handlers as providers, webhooks};
 use crate::{openapi, ops};
 
 /// One served route, as the OpenAPI document describes it.
@@ -114,4 +115,15 @@ route_table! {
     GET "/api/catalog/errors" => catalog::list_errors, "locations", "Current processing errors of every location", query: [], body: false, ok: 200;
     GET "/api/catalog/conflicts" => catalog::list_conflicts, "locations",
         "Refs a location emitted while another location owned them", query: [], body: false, ok: 200;
+
+    GET "/api/providers" => providers::list_providers, "providers",
+        "Configured GitHub and GitLab discovery providers, with their last run", query: [], body: false, ok: 200;
+    GET "/api/providers/{id}/runs" => providers::list_provider_runs, "providers",
+        "Recent runs of a provider: repositories seen, locations added and removed, errors", query: [], body: false, ok: 200;
+    POST "/api/providers/{id}/run" => providers::run_provider, "providers",
+        "Runs a provider now and answers its outcome", query: [], body: false, ok: 200;
+    POST "/api/webhooks/github" => webhooks::receive_github, "webhooks",
+        "GitHub webhook deliveries (X-Hub-Signature-256 checked before parsing)", query: [], body: true, ok: 200;
+    POST "/api/webhooks/gitlab" => webhooks::receive_gitlab, "webhooks",
+        "GitLab webhook deliveries (X-Gitlab-Token checked before parsing)", query: [], body: true, ok: 200;
 }

@@ -31,6 +31,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Served entities and repeated answers, dropped when the catalog changes.
     pub cache: Arc<ReadCache>,
+    /// Repository discovery providers and the webhook settings.
+    pub providers: Arc<crate::providers::Providers>,
     /// Background work (the refresh loop) runs while this lives.
     pub alive: Arc<()>,
 }
@@ -75,6 +77,8 @@ impl Application {
         let pool = tokio::task::spawn_blocking(move || Pool::connect(&url, pool_size)).await??;
         let ingestor = ingestor(&settings, pool.clone())?;
         load_static_locations(&ingestor, &settings).await?;
+        let providers =
+            Arc::new(crate::providers::Providers::build(&settings.providers, &settings.webhooks, ingestor.clone())?);
 
         let listener =
             TcpListener::bind(&settings.server.bind).with_context(|| format!("binding {}", settings.server.bind))?;
@@ -85,6 +89,7 @@ impl Application {
             ingestor,
             settings: Arc::new(settings.clone()),
             metrics,
+            providers,
             alive: Arc::new(()),
         });
         state.ingestor.spawn_refresh_loop(Arc::downgrade(&state.alive));
@@ -94,6 +99,7 @@ impl Application {
             state.settings.catalog.events_retention_days,
             Arc::downgrade(&state.alive),
         );
+        state.providers.spawn_loop(Arc::downgrade(&state.alive));
         let max_body = settings.server.max_body_bytes;
         let mut server = HttpServer::new(move || {
             App::new()

@@ -33,6 +33,9 @@ pub struct ReadSettings {
     pub max_redirects: usize,
     pub github_token: Option<String>,
     pub gitlab_token: Option<String>,
+    /// Bearer tokens for further hosts, each limited by its rule (a provider's token for the
+    /// raw files of its organisation).
+    pub host_tokens: Vec<(AllowRule, crate::providers::Secret)>,
 }
 
 impl Default for ReadSettings {
@@ -44,6 +47,7 @@ impl Default for ReadSettings {
             max_redirects: 5,
             github_token: None,
             gitlab_token: None,
+            host_tokens: Vec::new(),
         }
     }
 }
@@ -245,6 +249,9 @@ impl Reader {
     }
 
     fn token_for(&self, url: &Url) -> Option<&str> {
+        if let Some((_, token)) = self.settings.host_tokens.iter().find(|(rule, _)| rule_matches(rule, url)) {
+            return Some(token.expose());
+        }
         match url.host_str()? {
             "raw.githubusercontent.com" | "api.github.com" | "github.com" => self.settings.github_token.as_deref(),
             "gitlab.com" => self.settings.gitlab_token.as_deref(),
@@ -310,24 +317,28 @@ pub fn rewrite_git_url(url: Url) -> Url {
 
 /// Is this host (and port) allowed, and by which rule?
 fn allowed_rule<'a>(settings: &'a ReadSettings, url: &Url) -> Option<&'a AllowRule> {
-    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    settings.allow.iter().find(|rule| rule_matches(rule, url))
+}
+
+/// Does the rule's host (and port, and path prefixes) match the URL?
+fn rule_matches(rule: &AllowRule, url: &Url) -> bool {
+    let Some(host) = url.host_str() else { return false };
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
     let port = url.port_or_known_default();
-    settings.allow.iter().find(|rule| {
-        let pattern = rule.host.to_ascii_lowercase();
-        let (pat_host, pat_port) = match pattern.rsplit_once(':') {
-            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => {
-                (h.to_owned(), p.parse::<u16>().ok())
-            }
-            _ => (pattern.clone(), None),
-        };
-        let host_ok = match pat_host.strip_prefix("*.") {
-            Some(suffix) => host.ends_with(&format!(".{suffix}")),
-            None => pat_host == "*" || host == pat_host,
-        };
-        let port_ok = pat_port.is_none_or(|p| Some(p) == port);
-        let path_ok = rule.paths.as_ref().is_none_or(|paths| paths.iter().any(|p| url.path().starts_with(p.as_str())));
-        host_ok && port_ok && path_ok
-    })
+    let pattern = rule.host.to_ascii_lowercase();
+    let (pat_host, pat_port) = match pattern.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => {
+            (h.to_owned(), p.parse::<u16>().ok())
+        }
+        _ => (pattern.clone(), None),
+    };
+    let host_ok = match pat_host.strip_prefix("*.") {
+        Some(suffix) => host.ends_with(&format!(".{suffix}")),
+        None => pat_host == "*" || host == pat_host,
+    };
+    let port_ok = pat_port.is_none_or(|p| Some(p) == port);
+    let path_ok = rule.paths.as_ref().is_none_or(|paths| paths.iter().any(|p| url.path().starts_with(p.as_str())));
+    host_ok && port_ok && path_ok
 }
 
 /// Refuses URLs whose scheme, host or literal address is not allowed.

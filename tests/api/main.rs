@@ -3,6 +3,7 @@
 //! Each test in `both!` runs once on SQLite and once on PostgreSQL (when
 //! `PORTOLAN_TEST_POSTGRES_URL` is set; otherwise the PostgreSQL half says so and passes).
 
+mod fake_git;
 mod fake_host;
 mod helpers;
 
@@ -13,4 +14,5 @@ mod feed;
 mod health;
 mod instances;
 mod locations;
+mod providers;
 mod queries;

@@ -1,0 +1,3 @@
+DROP TABLE webhook_deliveries;
+DROP TABLE provider_runs;
+DROP TABLE providers;

@@ -1,0 +1,301 @@
+//! All SQL of providers and webhooks: provider leases, run outcomes, processed deliveries.
+//!
+//! Provider runs are claimed like location refreshes: a row per provider with a lease, claimed
+//! with `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite has one writer and takes the claim in one
+//! `BEGIN IMMEDIATE` transaction), so two instances never scan one organisation at once.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use serde::Serialize;
+
+use crate::db::{Backend, Pool, WriteTransaction, now_ms, placeholders, rfc3339};
+use crate::with_conn;
+
+diesel::table! {
+    providers (id) {
+        id -> Text,
+        #[sql_name = "type"]
+        kind -> Text,
+        next_run_at -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    provider_runs (id) {
+        id -> Text,
+        provider_id -> Text,
+        cause -> Text,
+        started_at -> BigInt,
+        finished_at -> BigInt,
+        status -> Text,
+        repositories -> BigInt,
+        locations_added -> BigInt,
+        locations_removed -> BigInt,
+        locations_refreshed -> BigInt,
+        errors -> Text,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (source, delivery_id) {
+        source -> Text,
+        delivery_id -> Text,
+        event -> Text,
+        received_at -> BigInt,
+    }
+}
+
+/// A provider's scheduling state.
+#[derive(Debug, Clone, Queryable)]
+pub struct ProviderRow {
+    pub id: String,
+    pub kind: String,
+    pub next_run_at: i64,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<i64>,
+}
+
+/// What one provider run (or one webhook delivery) did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunOutcome {
+    /// `schedule`, `api`, or the webhook event (`webhook:github:push`, ...).
+    pub cause: String,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub repositories: i64,
+    pub locations_added: i64,
+    pub locations_removed: i64,
+    pub locations_refreshed: i64,
+    pub errors: Vec<String>,
+}
+
+/// A stored run, as the API shows it.
+#[derive(Debug, Clone, Queryable)]
+pub struct RunRow {
+    pub id: String,
+    pub provider_id: String,
+    pub cause: String,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub status: String,
+    pub repositories: i64,
+    pub locations_added: i64,
+    pub locations_removed: i64,
+    pub locations_refreshed: i64,
+    pub errors: String,
+}
+
+impl RunRow {
+    pub fn to_json(&self) -> serde_json::Value {
+        let errors: serde_json::Value = serde_json::from_str(&self.errors).unwrap_or_default();
+        serde_json::json!({
+            "id": self.id,
+            "providerId": self.provider_id,
+            "cause": self.cause,
+            "startedAt": rfc3339(self.started_at),
+            "finishedAt": rfc3339(self.finished_at),
+            "status": self.status,
+            "repositories": self.repositories,
+            "locationsAdded": self.locations_added,
+            "locationsRemoved": self.locations_removed,
+            "locationsRefreshed": self.locations_refreshed,
+            "errors": errors,
+        })
+    }
+}
+
+/// Makes sure every configured provider has its row (a new one is due at once) and drops the
+/// rows of providers no longer configured.
+pub fn sync_providers(pool: &Pool, configured: &[(String, String)]) -> anyhow::Result<()> {
+    with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            let existing: Vec<String> = providers::table.select(providers::id).load(c)?;
+            for (id, kind) in configured {
+                if !existing.contains(id) {
+                    diesel::insert_into(providers::table)
+                        .values((providers::id.eq(id), providers::kind.eq(kind), providers::next_run_at.eq(0i64)))
+                        .execute(c)?;
+                }
+            }
+            let ids: Vec<&String> = configured.iter().map(|(id, _)| id).collect();
+            diesel::delete(providers::table.filter(providers::id.ne_all(ids))).execute(c)?;
+            Ok::<_, anyhow::Error>(())
+        })
+    })
+}
+
+pub fn get_provider(pool: &Pool, id: &str) -> anyhow::Result<Option<ProviderRow>> {
+    with_conn!(pool, |c| Ok(providers::table.find(id).first(c).optional()?))
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// Claims the most overdue provider whose lease is free, until `lease_until`.
+pub fn claim_due(pool: &Pool, owner: &str, now: i64, lease_until: i64) -> anyhow::Result<Option<String>> {
+    let backend = pool.backend();
+    let lock = if backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let sql = placeholders(
+        &format!(
+            "UPDATE providers SET lease_owner = ?, lease_expires_at = ? WHERE id = (SELECT id FROM providers \
+             WHERE next_run_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at < ?) \
+             ORDER BY next_run_at LIMIT 1{lock}) AND (lease_expires_at IS NULL OR lease_expires_at < ?) RETURNING id"
+        ),
+        backend,
+    );
+    let rows: Vec<IdRow> = with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            diesel::sql_query(sql.as_str())
+                .into_boxed::<Db>()
+                .bind::<Text, _>(owner.to_owned())
+                .bind::<BigInt, _>(lease_until)
+                .bind::<BigInt, _>(now)
+                .bind::<BigInt, _>(now)
+                .bind::<BigInt, _>(now)
+                .load(c)
+        })?
+    });
+    Ok(rows.into_iter().next().map(|r| r.id))
+}
+
+/// Claims one provider now (or extends this instance's own lease). False when another instance
+/// holds a live lease.
+pub fn claim(pool: &Pool, id: &str, owner: &str, now: i64, lease_until: i64) -> anyhow::Result<bool> {
+    let n = with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            diesel::update(
+                providers::table.find(id).filter(
+                    providers::lease_expires_at
+                        .is_null()
+                        .or(providers::lease_expires_at.lt(now))
+                        .or(providers::lease_owner.eq(owner)),
+                ),
+            )
+            .set((providers::lease_owner.eq(owner), providers::lease_expires_at.eq(lease_until)))
+            .execute(c)
+        })?
+    });
+    Ok(n == 1)
+}
+
+/// Gives a provider's lease back; with `next_run_at`, also schedules its next run.
+pub fn release(pool: &Pool, id: &str, owner: &str, next_run_at: Option<i64>) -> anyhow::Result<()> {
+    with_conn!(pool, |c| {
+        let target = providers::table.find(id).filter(providers::lease_owner.eq(owner));
+        diesel::update(target)
+            .set((providers::lease_owner.eq(None::<String>), providers::lease_expires_at.eq(None::<i64>)))
+            .execute(c)?;
+        if let Some(next) = next_run_at {
+            diesel::update(providers::table.find(id)).set(providers::next_run_at.eq(next)).execute(c)?;
+        }
+        Ok(())
+    })
+}
+
+/// Records a finished run; returns it as stored.
+pub fn record_run(pool: &Pool, provider_id: &str, outcome: &RunOutcome) -> anyhow::Result<RunRow> {
+    let row = RunRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        provider_id: provider_id.to_owned(),
+        cause: outcome.cause.clone(),
+        started_at: outcome.started_at,
+        finished_at: outcome.finished_at,
+        status: if outcome.errors.is_empty() { "succeeded" } else { "failed" }.to_owned(),
+        repositories: outcome.repositories,
+        locations_added: outcome.locations_added,
+        locations_removed: outcome.locations_removed,
+        locations_refreshed: outcome.locations_refreshed,
+        errors: serde_json::to_string(&outcome.errors)?,
+    };
+    with_conn!(pool, |c| {
+        diesel::insert_into(provider_runs::table)
+            .values((
+                provider_runs::id.eq(&row.id),
+                provider_runs::provider_id.eq(&row.provider_id),
+                provider_runs::cause.eq(&row.cause),
+                provider_runs::started_at.eq(row.started_at),
+                provider_runs::finished_at.eq(row.finished_at),
+                provider_runs::status.eq(&row.status),
+                provider_runs::repositories.eq(row.repositories),
+                provider_runs::locations_added.eq(row.locations_added),
+                provider_runs::locations_removed.eq(row.locations_removed),
+                provider_runs::locations_refreshed.eq(row.locations_refreshed),
+                provider_runs::errors.eq(&row.errors),
+            ))
+            .execute(c)?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(row)
+}
+
+/// A provider's latest runs, newest first.
+pub fn list_runs(pool: &Pool, provider_id: &str, limit: i64) -> anyhow::Result<Vec<RunRow>> {
+    with_conn!(pool, |c| {
+        Ok(provider_runs::table
+            .filter(provider_runs::provider_id.eq(provider_id))
+            .order((provider_runs::started_at.desc(), provider_runs::id.desc()))
+            .limit(limit)
+            .load(c)?)
+    })
+}
+
+/// The locations that own entities read from any of these sources (`url:https://...`): the
+/// locations whose trees a push to those files touched.
+pub fn locations_reading(pool: &Pool, sources: &[String]) -> anyhow::Result<Vec<String>> {
+    use crate::db::schema::entities;
+    let mut out: Vec<String> = Vec::new();
+    for chunk in sources.chunks(500) {
+        let ids: Vec<Option<String>> = with_conn!(pool, |c| {
+            entities::table.filter(entities::source.eq_any(chunk)).select(entities::location_id).distinct().load(c)?
+        });
+        out.extend(ids.into_iter().flatten());
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Remembers a webhook delivery. False when this delivery id was already processed (a replay).
+pub fn claim_delivery(pool: &Pool, source: &str, delivery_id: &str, event: &str) -> anyhow::Result<bool> {
+    with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            let seen = webhook_deliveries::table
+                .find((source, delivery_id))
+                .select(webhook_deliveries::delivery_id)
+                .first::<String>(c)
+                .optional()?;
+            if seen.is_some() {
+                return Ok::<_, anyhow::Error>(false);
+            }
+            diesel::insert_into(webhook_deliveries::table)
+                .values((
+                    webhook_deliveries::source.eq(source),
+                    webhook_deliveries::delivery_id.eq(delivery_id),
+                    webhook_deliveries::event.eq(event),
+                    webhook_deliveries::received_at.eq(now_ms()),
+                ))
+                .execute(c)?;
+            Ok(true)
+        })
+    })
+}
+
+/// Forgets a delivery whose processing failed, so the sender's redelivery is processed.
+pub fn forget_delivery(pool: &Pool, source: &str, delivery_id: &str) -> anyhow::Result<()> {
+    with_conn!(pool, |c| {
+        diesel::delete(webhook_deliveries::table.find((source, delivery_id))).execute(c)?;
+        Ok(())
+    })
+}
+
+/// Drops delivery ids older than `before` (senders stop redelivering long before).
+pub fn prune_deliveries(pool: &Pool, before: i64) -> anyhow::Result<usize> {
+    with_conn!(pool, |c| {
+        Ok(diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::received_at.lt(before))).execute(c)?)
+    })
+}
