@@ -54,6 +54,9 @@ struct Inner {
 
 pub struct ReadCache {
     enabled: bool,
+    /// The pool this process writes through, and its change count when last looked at.
+    pool: Pool,
+    local_seen: AtomicU64,
     /// Bumped by every invalidation; a read that started before one is not stored.
     epoch: AtomicU64,
     /// The catalog generation last seen in the database.
@@ -63,9 +66,11 @@ pub struct ReadCache {
 }
 
 impl ReadCache {
-    pub fn new(enabled: bool) -> Self {
+    pub fn new(enabled: bool, pool: Pool) -> Self {
         Self {
             enabled,
+            local_seen: AtomicU64::new(pool.changes()),
+            pool,
             epoch: AtomicU64::new(0),
             generation: AtomicI64::new(i64::MIN),
             following: AtomicBool::new(false),
@@ -89,10 +94,20 @@ impl ReadCache {
         }
     }
 
+    /// Drops the cache when this process committed a change since the last look (any code
+    /// path that writes through the pool counts, so a write is visible to the next read).
+    fn check_local_writes(&self) {
+        let now = self.pool.changes();
+        if self.local_seen.swap(now, Ordering::SeqCst) != now {
+            self.invalidate();
+        }
+    }
+
     pub fn response(&self, key: &str) -> Option<Cached> {
         if !self.enabled {
             return None;
         }
+        self.check_local_writes();
         self.inner.read().ok()?.responses.get(key).cloned()
     }
 
@@ -113,11 +128,15 @@ impl ReadCache {
 
     /// The current epoch: take it before reading what will be stored.
     pub fn epoch(&self) -> u64 {
+        self.check_local_writes();
         self.epoch.load(Ordering::SeqCst)
     }
 
     /// One served entity by ref key, from the cache or the database.
     pub async fn entity(&self, pool: &Pool, key: &str) -> Result<Option<Bytes>, ApiError> {
+        if self.enabled {
+            self.check_local_writes();
+        }
         if self.enabled
             && let Some(hit) = self.inner.read().ok().and_then(|i| i.entities.get(key).cloned())
         {
@@ -142,7 +161,8 @@ impl ReadCache {
 
     /// Follows the catalog generation while `alive` lives, dropping the cache when another
     /// instance (or this one's refresh loop) changed the catalog.
-    pub fn follow(self: &Arc<Self>, pool: Pool, alive: Weak<()>) {
+    pub fn follow(self: &Arc<Self>, alive: Weak<()>) {
+        let pool = self.pool.clone();
         if !self.enabled || self.following.swap(true, Ordering::SeqCst) {
             return;
         }

@@ -51,7 +51,7 @@ pub fn ingestor(settings: &Settings, pool: Pool) -> anyhow::Result<Ingestor> {
         );
     }
     Ok(Ingestor {
-        pool,
+        pool: pool.clone(),
         reader: Reader::new(settings.read_settings())?,
         validation: validate::Options {
             extra_kinds: settings.catalog.extra_kinds.clone(),
@@ -62,7 +62,7 @@ pub fn ingestor(settings: &Settings, pool: Pool) -> anyhow::Result<Ingestor> {
         lease: Duration::from_secs(settings.catalog.lease_secs.max(1)),
         refresh_interval: Duration::from_secs(settings.catalog.refresh_interval_secs.max(1)),
         file_roots,
-        cache: Arc::new(ReadCache::new(settings.server.read_cache)),
+        cache: Arc::new(ReadCache::new(settings.server.read_cache, pool.clone())),
         runtime: Arc::new(IngestRuntime::new()?),
     })
 }
@@ -93,7 +93,7 @@ impl Application {
             alive: Arc::new(()),
         });
         state.ingestor.spawn_refresh_loop(Arc::downgrade(&state.alive));
-        state.cache.follow(state.pool.clone(), Arc::downgrade(&state.alive));
+        state.cache.follow(Arc::downgrade(&state.alive));
         crate::catalog::feed::spawn_pruning(
             state.pool.clone(),
             state.settings.catalog.events_retention_days,

@@ -117,6 +117,8 @@ pub struct PublishOutcome {
     pub relations: usize,
     /// Refs this location emitted that another location owns.
     pub conflicts: Vec<String>,
+    /// Whether anything the catalog serves changed (entities, or their status).
+    pub changed: bool,
 }
 
 const LOCATION_COLUMNS: (
@@ -192,7 +194,7 @@ pub fn list_locations(pool: &Pool) -> anyhow::Result<Vec<LocationRow>> {
 
 /// Deletes a location; its entities, their relations and search rows go with it.
 pub fn delete_location(pool: &Pool, id: &str) -> anyhow::Result<bool> {
-    with_conn!(pool, |c| {
+    let deleted = with_conn!(pool, |c| {
         c.write_transaction(|c| {
             let rows: Vec<(String, String)> = entities::table
                 .filter(entities::location_id.eq(id))
@@ -207,7 +209,9 @@ pub fn delete_location(pool: &Pool, id: &str) -> anyhow::Result<bool> {
             }
             Ok::<_, anyhow::Error>(n > 0)
         })
-    })
+    })?;
+    pool.note_change();
+    Ok(deleted)
 }
 
 /// Records the outcome of processing a location: its current errors (or none), and whether the
@@ -289,7 +293,7 @@ pub fn publish(
     });
     let now = now_ms();
     let sqlite = pool.backend() == crate::db::Backend::Sqlite;
-    with_conn!(pool, |c| {
+    let outcome: PublishOutcome = with_conn!(pool, |c| {
         // Everything that does not need the write lock happens before taking it: the location
         // is leased, so its own rows cannot change meanwhile.
         let mut out = PublishOutcome::default();
@@ -511,6 +515,7 @@ pub fn publish(
             }
             if !changes.is_empty() || status_changed > 0 {
                 record_changes!(c, changes, now);
+                out.changed = true;
             }
 
             // Conflicts: replace this location's list, keeping when each was first seen.
@@ -536,7 +541,11 @@ pub fn publish(
             out.conflicts.extend(duplicates);
             Ok::<_, anyhow::Error>(out)
         })
-    })
+    })?;
+    if outcome.changed {
+        pool.note_change();
+    }
+    Ok(outcome)
 }
 
 /// One condition of a filter: a key that must exist, or one of several values it must have.
@@ -952,7 +961,7 @@ pub fn entity_by_uid(pool: &Pool, uid: &str) -> anyhow::Result<Option<(String, S
 /// Deletes one entity by uid (its location may emit it again on its next refresh). Returns
 /// whether it existed.
 pub fn delete_entity_by_uid(pool: &Pool, uid: &str) -> anyhow::Result<bool> {
-    with_conn!(pool, |c| {
+    let deleted = with_conn!(pool, |c| {
         c.write_transaction(|c| {
             let key: Option<String> = entities::table.find(uid).select(entities::entity_ref).first(c).optional()?;
             let Some(key) = key else { return Ok::<_, anyhow::Error>(false) };
@@ -960,7 +969,9 @@ pub fn delete_entity_by_uid(pool: &Pool, uid: &str) -> anyhow::Result<bool> {
             record_changes!(c, [("entity.removed", key)], now_ms());
             Ok(true)
         })
-    })
+    })?;
+    pool.note_change();
+    Ok(deleted)
 }
 
 /// The ref that emitted each of these entities (`None` for a root), by ref key.

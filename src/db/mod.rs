@@ -21,9 +21,13 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 /// A pool of connections to one database, SQLite or PostgreSQL.
 #[derive(Clone)]
 pub enum Pool {
-    Sqlite(r2d2::Pool<ConnectionManager<SqliteConnection>>),
-    Postgres(r2d2::Pool<ConnectionManager<PgConnection>>),
+    Sqlite(r2d2::Pool<ConnectionManager<SqliteConnection>>, Changes),
+    Postgres(r2d2::Pool<ConnectionManager<PgConnection>>, Changes),
 }
+
+/// Counts the catalog changes committed through one pool (and its clones): the read cache of the
+/// same process compares it on every read, so this process's own writes show at once.
+pub type Changes = std::sync::Arc<std::sync::atomic::AtomicU64>;
 
 /// Which backend a database URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +85,7 @@ impl Pool {
                     .connection_customizer(Box::new(SqlitePragmas))
                     .build(ConnectionManager::<SqliteConnection>::new(&target))
                     .with_context(|| format!("opening SQLite database {target}"))?;
-                Pool::Sqlite(pool)
+                Pool::Sqlite(pool, Changes::default())
             }
             Backend::Postgres => {
                 let pool = r2d2::Pool::builder()
@@ -90,28 +94,44 @@ impl Pool {
                     .connection_timeout(Duration::from_secs(10))
                     .build(ConnectionManager::<PgConnection>::new(&target))
                     .context("connecting to PostgreSQL")?;
-                Pool::Postgres(pool)
+                Pool::Postgres(pool, Changes::default())
             }
         };
         pool.migrate()?;
         Ok(pool)
     }
 
+    /// How many catalog changes were committed through this pool so far.
+    pub fn changes(&self) -> u64 {
+        match self {
+            Pool::Sqlite(_, c) | Pool::Postgres(_, c) => c.load(std::sync::atomic::Ordering::SeqCst),
+        }
+    }
+
+    /// Records that a catalog change was committed through this pool.
+    pub fn note_change(&self) {
+        match self {
+            Pool::Sqlite(_, c) | Pool::Postgres(_, c) => {
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
-            Pool::Sqlite(_) => Backend::Sqlite,
-            Pool::Postgres(_) => Backend::Postgres,
+            Pool::Sqlite(..) => Backend::Sqlite,
+            Pool::Postgres(..) => Backend::Postgres,
         }
     }
 
     /// Runs every pending migration; returns how many ran.
     pub fn migrate(&self) -> anyhow::Result<usize> {
         let ran = match self {
-            Pool::Sqlite(p) => {
+            Pool::Sqlite(p, _) => {
                 let mut c = p.get()?;
                 c.run_pending_migrations(SQLITE_MIGRATIONS).map_err(|e| anyhow::anyhow!("migrating SQLite: {e}"))?.len()
             }
-            Pool::Postgres(p) => {
+            Pool::Postgres(p, _) => {
                 let mut c = p.get()?;
                 c.run_pending_migrations(POSTGRES_MIGRATIONS)
                     .map_err(|e| anyhow::anyhow!("migrating PostgreSQL: {e}"))?
@@ -124,8 +144,8 @@ impl Pool {
     /// True when the database answers a trivial query.
     pub fn ping(&self) -> bool {
         match self {
-            Pool::Sqlite(p) => p.get().map(|mut c| c.batch_execute("SELECT 1").is_ok()).unwrap_or(false),
-            Pool::Postgres(p) => p.get().map(|mut c| c.batch_execute("SELECT 1").is_ok()).unwrap_or(false),
+            Pool::Sqlite(p, _) => p.get().map(|mut c| c.batch_execute("SELECT 1").is_ok()).unwrap_or(false),
+            Pool::Postgres(p, _) => p.get().map(|mut c| c.batch_execute("SELECT 1").is_ok()).unwrap_or(false),
         }
     }
 }
@@ -136,14 +156,14 @@ impl Pool {
 macro_rules! with_conn {
     ($pool:expr, |$conn:ident| $body:expr) => {
         match $pool {
-            $crate::db::Pool::Sqlite(p) => {
+            $crate::db::Pool::Sqlite(p, _) => {
                 #[allow(dead_code)]
                 type Db = ::diesel::sqlite::Sqlite;
                 let mut guard = p.get()?;
                 let $conn: &mut ::diesel::sqlite::SqliteConnection = &mut guard;
                 $body
             }
-            $crate::db::Pool::Postgres(p) => {
+            $crate::db::Pool::Postgres(p, _) => {
                 #[allow(dead_code)]
                 type Db = ::diesel::pg::Pg;
                 let mut guard = p.get()?;
