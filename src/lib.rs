@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod ops;
+pub mod portal;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -4,6 +4,7 @@ use actix_web::web;
 
 use crate::catalog::handlers as catalog;
 use crate::ops;
+use crate::portal::handlers as portal;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(ops::healthz))
@@ -24,6 +25,17 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 .route("/refresh", web::post().to(catalog::refresh_entity))
                 .route("/errors", web::get().to(catalog::list_errors))
                 .route("/conflicts", web::get().to(catalog::list_conflicts)),
+        )
+        .service(
+            web::scope("/api/portal")
+                .route("/products", web::get().to(portal::list_products))
+                .route("/products/{namespace}/{name}", web::get().to(portal::get_product))
+                .route("/platforms", web::get().to(portal::list_platforms))
+                .route("/platforms/{namespace}/{name}", web::get().to(portal::get_platform))
+                .route("/teams/{namespace}/{name}", web::get().to(portal::get_team))
+                .route("/graph", web::get().to(portal::get_graph))
+                .route("/findings", web::get().to(portal::list_findings))
+                .route("/scorecards", web::get().to(portal::list_scorecards)),
         )
         .default_service(web::to(ops::not_found));
 }

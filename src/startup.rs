@@ -58,6 +58,9 @@ pub fn ingestor(settings: &Settings, pool: Pool) -> anyhow::Result<Ingestor> {
         refresh_interval: Duration::from_secs(settings.catalog.refresh_interval_secs.max(1)),
         file_roots,
         runtime: Arc::new(IngestRuntime::new()?),
+        portal: Arc::new(crate::portal::Portal::new(
+            crate::portal::rules::RuleConfig::new(&settings.governance.rules).map_err(anyhow::Error::msg)?,
+        )),
     })
 }
 
@@ -177,7 +180,7 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
     for old in store::list_locations(&pool)? {
         if old.origin == "config" && !wanted.iter().any(|w| w.kind == old.kind && w.target == old.target) {
             tracing::info!(location.target = %old.target, "Removing a configured location that is no longer configured.");
-            store::delete_location(&pool, &old.id)?;
+            ingestor.delete_location(&old.id)?;
         }
     }
     let started = std::time::Instant::now();
@@ -194,6 +197,10 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
             tracing::warn!(location.target = %loc.target, source = %e.source, document = ?e.document, path = ?e.path, "{}", e.message);
         }
     }
+    // Every finding, once: configuration may have changed since the findings were stored.
+    let portal = ingestor.portal.clone();
+    let findings_pool = pool.clone();
+    tokio::task::spawn_blocking(move || portal.recompute_all(&findings_pool)).await??;
     tracing::info!(
         locations = wanted.len(),
         entities,

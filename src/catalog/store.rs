@@ -70,6 +70,8 @@ pub struct Incoming {
     pub entity_ref: EntityRef,
     /// Where the entity was read from: `file:/abs/path` or `url:https://...`.
     pub source: String,
+    /// The 1-based line the entity's document starts on in its source, when known.
+    pub line: Option<i64>,
     pub value: Value,
     pub relations: Vec<Relation>,
 }
@@ -94,6 +96,9 @@ pub struct PublishOutcome {
     pub relations: usize,
     /// Refs this location emitted that another location owns.
     pub conflicts: Vec<String>,
+    /// Refs added, rewritten, removed or orphaned: what governance must look at again.
+    #[serde(skip)]
+    pub changed: Vec<String>,
 }
 
 const LOCATION_COLUMNS: (
@@ -167,14 +172,19 @@ pub fn list_locations(pool: &Pool) -> anyhow::Result<Vec<LocationRow>> {
     with_conn!(pool, |c| Ok(locations::table.select(LOCATION_COLUMNS).order(locations::created_at.asc()).load(c)?))
 }
 
-/// Deletes a location; its entities, their relations and search rows go with it.
-pub fn delete_location(pool: &Pool, id: &str) -> anyhow::Result<bool> {
+/// Deletes a location; its entities, their relations and search rows go with it. Returns the
+/// refs of the entities removed, or `None` when there was no such location.
+pub fn delete_location(pool: &Pool, id: &str) -> anyhow::Result<Option<Vec<String>>> {
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
-            let ids: Vec<String> = entities::table.filter(entities::location_id.eq(id)).select(entities::id).load(c)?;
+            let rows: Vec<(String, String)> = entities::table
+                .filter(entities::location_id.eq(id))
+                .select((entities::id, entities::entity_ref))
+                .load(c)?;
+            let (ids, refs): (Vec<String>, Vec<String>) = rows.into_iter().unzip();
             delete_entities!(c, &ids);
             let n = diesel::delete(locations::table.find(id)).execute(c)?;
-            Ok::<_, anyhow::Error>(n > 0)
+            Ok::<_, anyhow::Error>((n > 0).then_some(refs))
         })
     })
 }
@@ -212,8 +222,22 @@ fn hash_of(value: &Value) -> String {
     digest.iter().take(20).map(|b| format!("{b:02x}")).collect()
 }
 
-type EntityRow =
-    (String, String, String, String, String, Option<String>, String, String, String, String, Option<String>, i64, i64);
+type EntityRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+);
 
 /// Publishes the entity set a location produced, in one transaction.
 ///
@@ -248,12 +272,12 @@ pub fn publish(
         // Everything that does not need the write lock happens before taking it: the location
         // is leased, so its own rows cannot change meanwhile.
         let mut out = PublishOutcome::default();
-        let existing: HashMap<String, (String, String, String)> = entities::table
+        let existing: HashMap<String, (String, String, String, Option<i64>)> = entities::table
             .filter(entities::location_id.eq(location_id))
-            .select((entities::entity_ref, entities::id, entities::hash, entities::source))
-            .load::<(String, String, String, String)>(c)?
+            .select((entities::entity_ref, entities::id, entities::hash, entities::source, entities::line))
+            .load::<(String, String, String, String, Option<i64>)>(c)?
             .into_iter()
-            .map(|(r, id, h, s)| (r, (id, h, s)))
+            .map(|(r, id, h, s, l)| (r, (id, h, s, l)))
             .collect();
         let mut new_rows: Vec<EntityRow> = Vec::new();
         let mut rel_rows = Vec::new();
@@ -264,11 +288,13 @@ pub fn publish(
         for (key, hash, inc) in prepared {
             emitted.insert(key.clone());
             let (uid, is_new) = match existing.get(&key) {
-                Some((_, old_hash, old_source)) if *old_hash == hash && *old_source == inc.source => {
+                Some((_, old_hash, old_source, old_line))
+                    if *old_hash == hash && *old_source == inc.source && *old_line == inc.line =>
+                {
                     out.unchanged += 1;
                     continue;
                 }
-                Some((id, _, _)) => (id.clone(), false),
+                Some((id, _, _, _)) => (id.clone(), false),
                 None => (uuid::Uuid::now_v7().to_string(), true),
             };
             let mut value = inc.value;
@@ -302,6 +328,7 @@ pub fn publish(
                 None,
                 now,
                 now,
+                inc.line,
             ));
         }
         c.write_transaction(|c| {
@@ -330,6 +357,7 @@ pub fn publish(
             }
             out.updated = rewritten.len();
             out.added = new_rows.len() - rewritten.len();
+            out.changed = new_rows.iter().map(|r| r.1.clone()).collect();
             out.relations = rel_rows.len();
 
             // Rewritten entities: drop the old row and its derived rows, keep the uid.
@@ -356,6 +384,7 @@ pub fn publish(
                             entities::status.eq(&r.10),
                             entities::created_at.eq(r.11),
                             entities::updated_at.eq(r.12),
+                            entities::line.eq(r.13),
                         )
                     })
                     .collect();
@@ -406,11 +435,13 @@ pub fn publish(
             }
 
             // Orphans: what this location owned and did not emit this time.
-            let orphan_ids: Vec<String> = existing
+            let orphans_found: Vec<(&String, String)> = existing
                 .iter()
-                .filter(|(key, (_, _, source))| !emitted.contains(*key) && !keep_sources.contains(source))
-                .map(|(_, (id, _, _))| id.clone())
+                .filter(|(key, (_, _, source, _))| !emitted.contains(*key) && !keep_sources.contains(source))
+                .map(|(key, (id, _, _, _))| (key, id.clone()))
                 .collect();
+            out.changed.extend(orphans_found.iter().map(|(key, _)| (*key).clone()));
+            let orphan_ids: Vec<String> = orphans_found.into_iter().map(|(_, id)| id).collect();
             match orphans {
                 OrphanStrategy::Delete => {
                     out.removed = orphan_ids.len();
@@ -488,6 +519,8 @@ struct EntityText {
     body: String,
     #[diesel(sql_type = Nullable<Text>)]
     status: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    findings: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -505,7 +538,9 @@ pub fn list_entities(pool: &Pool, filter: &[FilterSet]) -> anyhow::Result<Vec<St
     let (cond, binds) = super::query::predicate_sql(&super::query::filter_sets_to_predicate(filter));
     let backend = pool.backend();
     let entity_sql = placeholders(
-        &format!("SELECT e.entity_ref, e.body, e.status FROM entities e WHERE {cond} ORDER BY e.entity_ref"),
+        &format!(
+            "SELECT e.entity_ref, e.body, e.status, e.findings FROM entities e WHERE {cond} ORDER BY e.entity_ref"
+        ),
         backend,
     );
     let relation_sql = placeholders(
@@ -535,7 +570,7 @@ pub fn list_entities(pool: &Pool, filter: &[FilterSet]) -> anyhow::Result<Vec<St
         .into_iter()
         .map(|row| {
             let rels = by_source.remove(&row.entity_ref).unwrap_or_default();
-            assemble(&row.body, rels, row.status.as_deref())
+            assemble(&row.body, rels, row.status.as_deref(), row.findings.as_deref())
         })
         .collect())
 }
@@ -543,22 +578,36 @@ pub fn list_entities(pool: &Pool, filter: &[FilterSet]) -> anyhow::Result<Vec<St
 /// One entity by its ref key (`kind:namespace/name`, lower-cased), with relations.
 pub fn get_entity(pool: &Pool, key: &str) -> anyhow::Result<Option<String>> {
     with_conn!(pool, |c| {
-        let row: Option<(String, Option<String>)> = entities::table
+        let row: Option<(String, Option<String>, Option<String>)> = entities::table
             .filter(entities::entity_ref.eq(key))
-            .select((entities::body, entities::status))
+            .select((entities::body, entities::status, entities::findings))
             .first(c)
             .optional()?;
-        let Some((body, status)) = row else { return Ok(None) };
+        let Some((body, status, findings)) = row else { return Ok(None) };
         let rels: Vec<(String, String)> = relations::table
             .filter(relations::source_key.eq(key))
             .select((relations::kind, relations::target_ref))
             .load(c)?;
-        Ok(Some(assemble(&body, rels, status.as_deref())))
+        Ok(Some(assemble(&body, rels, status.as_deref(), findings.as_deref())))
     })
 }
 
-/// Adds the relations (sorted, without duplicates) and status to a stored body.
-fn assemble(body: &str, mut rels: Vec<(String, String)>, status: Option<&str>) -> String {
+/// Adds the relations (sorted, without duplicates) and status to a stored body. Governance
+/// findings (a JSON array of status items) follow the processing errors in `status.items`.
+fn assemble(body: &str, mut rels: Vec<(String, String)>, status: Option<&str>, findings: Option<&str>) -> String {
+    let merged;
+    let status = match findings {
+        None => status,
+        Some(items) => {
+            let mut all: Vec<Value> = status
+                .and_then(|s| serde_json::from_str::<Value>(s).ok())
+                .and_then(|v| v.get("items").and_then(Value::as_array).cloned())
+                .unwrap_or_default();
+            all.extend(serde_json::from_str::<Vec<Value>>(items).unwrap_or_default());
+            merged = serde_json::json!({ "items": all }).to_string();
+            Some(merged.as_str())
+        }
+    };
     rels.sort();
     rels.dedup();
     let mut out = String::with_capacity(body.len() + rels.len() * 64 + 32);
@@ -680,9 +729,9 @@ pub fn location_of_entity(pool: &Pool, key: &str) -> anyhow::Result<Option<Locat
 /// The entities a location owns, as served.
 pub fn entities_of_location(pool: &Pool, location_id: &str) -> anyhow::Result<Vec<String>> {
     let (rows, rels) = with_conn!(pool, |c| {
-        let rows: Vec<(String, String, Option<String>)> = entities::table
+        let rows: Vec<(String, String, Option<String>, Option<String>)> = entities::table
             .filter(entities::location_id.eq(location_id))
-            .select((entities::entity_ref, entities::body, entities::status))
+            .select((entities::entity_ref, entities::body, entities::status, entities::findings))
             .order(entities::entity_ref.asc())
             .load(c)?;
         let rels: Vec<(String, String, String)> = relations::table
@@ -700,7 +749,7 @@ pub fn entities_of_location(pool: &Pool, location_id: &str) -> anyhow::Result<Ve
     }
     Ok(rows
         .into_iter()
-        .map(|(r, b, st)| assemble(&b, by_source.remove(&r).unwrap_or_default(), st.as_deref()))
+        .map(|(r, b, st, f)| assemble(&b, by_source.remove(&r).unwrap_or_default(), st.as_deref(), f.as_deref()))
         .collect())
 }
 

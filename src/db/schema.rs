@@ -33,6 +33,8 @@ diesel::table! {
         status -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        line -> Nullable<BigInt>,
+        findings -> Nullable<Text>,
     }
 }
 
@@ -76,5 +78,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Governance findings: no natural key (an entity may have several findings of one rule).
+    findings (entity_ref, rule, message) {
+        entity_ref -> Text,
+        rule -> Text,
+        severity -> Text,
+        message -> Text,
+        details -> Text,
+        source -> Nullable<Text>,
+        line -> Nullable<BigInt>,
+        owner -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    portal_state (id) {
+        id -> Integer,
+        generation -> BigInt,
+    }
+}
+
 diesel::joinable!(entities -> locations (location_id));
-diesel::allow_tables_to_appear_in_same_query!(locations, entities, relations, search, conflicts, read_cache);
+diesel::allow_tables_to_appear_in_same_query!(
+    locations,
+    entities,
+    relations,
+    search,
+    conflicts,
+    read_cache,
+    findings,
+    portal_state
+);

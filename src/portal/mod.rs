@@ -1,0 +1,326 @@
+//! Products and platforms: the operating model made visible. Membership, the dependency graph,
+//! governance rules with stored findings, scorecards, and the portal views.
+//!
+//! Findings are recomputed whenever the catalog changes ([`Portal::on_catalog_change`], called
+//! after every publish and location deletion), incrementally: only the entities the change can
+//! affect are evaluated again (the changed ones, what refers to them, what is part of them and
+//! what depends on those parts), and dependency cycles only inside the strongly connected
+//! components the change touched. The database stays the truth: each recomputation runs in one
+//! transaction that advances a generation counter, so instances sharing a database take turns,
+//! and an instance whose in-memory model missed another instance's change reloads it whole.
+
+pub mod handlers;
+pub mod model;
+pub mod rules;
+pub mod scorecards;
+pub mod store;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use model::{Entity, Graph, cyclic_components, reach};
+use rules::{DEPENDENCY_CYCLE, Finding, RuleConfig};
+
+use crate::db::Pool;
+
+/// Sorts one entity's findings into their stored order.
+pub fn sort_findings(list: &mut [Finding]) {
+    list.sort_by(|a, b| (&a.rule, &a.message).cmp(&(&b.rule, &b.message)));
+}
+
+/// The portal engine: rule configuration and this instance's copy of the model.
+pub struct Portal {
+    pub rules: RuleConfig,
+    state: Mutex<Option<State>>,
+}
+
+#[derive(Clone)]
+struct State {
+    generation: i64,
+    graph: Arc<Graph>,
+    findings: HashMap<String, Vec<Finding>>,
+    /// Members of each cyclic component, and the component of each member.
+    sccs: HashMap<usize, Vec<String>>,
+    scc_of: HashMap<String, usize>,
+    next_scc: usize,
+}
+
+impl State {
+    fn set_sccs(&mut self, comps: Vec<Vec<String>>) {
+        for comp in comps {
+            let id = self.next_scc;
+            self.next_scc += 1;
+            for k in &comp {
+                self.scc_of.insert(k.clone(), id);
+            }
+            self.sccs.insert(id, comp);
+        }
+    }
+}
+
+/// Every finding over a whole model, with the cyclic components: what `portolan lint` reports
+/// and what a full recomputation stores.
+pub fn evaluate_all(g: &Graph, cfg: &RuleConfig) -> (HashMap<String, Vec<Finding>>, Vec<Vec<String>>) {
+    let mut out: HashMap<String, Vec<Finding>> = HashMap::new();
+    for e in g.entities.values() {
+        let found = rules::evaluate(g, e, cfg);
+        if !found.is_empty() {
+            out.insert(e.key.clone(), found);
+        }
+    }
+    let nodes: HashSet<String> = g.entities.keys().cloned().collect();
+    let comps = cyclic_components(g, &nodes);
+    for comp in &comps {
+        if let Some(f) = rules::cycle_finding(g, comp, cfg) {
+            out.entry(f.entity_ref.clone()).or_default().push(f);
+        }
+    }
+    for list in out.values_mut() {
+        sort_findings(list);
+    }
+    (out, comps)
+}
+
+/// Entities whose per-entity findings may change when `changed` change: the changed ones,
+/// whatever names them, whatever is part of them (their membership may move) with whatever
+/// depends on those parts or consumes the APIs they provide.
+fn affected_by(g: &Graph, changed: &HashSet<String>) -> HashSet<String> {
+    let mut out: HashSet<String> = HashSet::new();
+    for d in changed {
+        out.insert(d.clone());
+        let mut members = g.descendants(d);
+        members.push(d.clone());
+        for m in &members {
+            out.insert(m.clone());
+            for (from, _) in g.referrers(m) {
+                out.insert(from.clone());
+            }
+            if let Some(e) = g.get(m) {
+                for edge in e.edges.iter().filter(|x| x.rel == "providesApi") {
+                    for (from, _) in g.referrers(&edge.target) {
+                        out.insert(from.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Nodes whose successors in the cycle graph change when `changed` change.
+fn cycle_touched(g: &Graph, changed: &HashSet<String>) -> HashSet<String> {
+    let mut out = changed.clone();
+    for d in changed {
+        if let Some(e) = g.get(d) {
+            for edge in e.edges.iter().filter(|x| x.rel == "dependencyOf" || x.rel == "providesApi") {
+                out.insert(edge.target.clone());
+            }
+        }
+    }
+    out
+}
+
+impl Portal {
+    pub fn new(rules: RuleConfig) -> Self {
+        Self { rules, state: Mutex::new(None) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<State>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Recomputes the findings the change of these entities (added, rewritten or removed) can
+    /// affect, and stores them. Call it after the change is committed.
+    pub fn on_catalog_change(&self, pool: &Pool, changed: &[String]) -> anyhow::Result<()> {
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let mut guard = self.lock();
+        let result = store::locked(pool, |conn, generation| {
+            let incremental = matches!(&*guard, Some(s) if s.generation + 1 == generation);
+            if incremental {
+                let state = guard.as_mut().expect("checked above");
+                self.apply(conn, state, changed)?;
+                state.generation = generation;
+                Ok(())
+            } else {
+                let mut state = self.reload(conn, generation)?;
+                self.recompute_everything(conn, &mut state, changed)?;
+                *guard = Some(state);
+                Ok(())
+            }
+        });
+        if result.is_err() {
+            // Whatever was half-applied in memory is not trusted: reload next time.
+            *guard = None;
+        }
+        result
+    }
+
+    /// Recomputes every finding (at start, so configuration changes take effect).
+    pub fn recompute_all(&self, pool: &Pool) -> anyhow::Result<()> {
+        let mut guard = self.lock();
+        let result = store::locked(pool, |conn, generation| {
+            let mut state = self.reload(conn, generation)?;
+            self.recompute_everything(conn, &mut state, &[])?;
+            *guard = Some(state);
+            Ok(())
+        });
+        if result.is_err() {
+            *guard = None;
+        }
+        result
+    }
+
+    /// The current model, for the views: this instance's copy while no instance has changed the
+    /// catalog since, otherwise reloaded from the database.
+    pub fn snapshot(&self, pool: &Pool) -> anyhow::Result<Arc<Graph>> {
+        let mut guard = self.lock();
+        store::session(pool, |conn| {
+            let generation = store::generation(conn)?;
+            if let Some(s) = &*guard
+                && s.generation == generation
+            {
+                return Ok(s.graph.clone());
+            }
+            let state = self.reload(conn, generation)?;
+            let graph = state.graph.clone();
+            *guard = Some(state);
+            Ok(graph)
+        })
+    }
+
+    fn reload(&self, conn: &mut store::Conn, generation: i64) -> anyhow::Result<State> {
+        let graph = Graph::new(store::load_entities(conn, None)?);
+        let findings = store::load_findings(conn)?;
+        let nodes: HashSet<String> = graph.entities.keys().cloned().collect();
+        let comps = cyclic_components(&graph, &nodes);
+        let mut state = State {
+            generation,
+            graph: Arc::new(graph),
+            findings,
+            sccs: HashMap::new(),
+            scc_of: HashMap::new(),
+            next_scc: 0,
+        };
+        state.set_sccs(comps);
+        Ok(state)
+    }
+
+    fn recompute_everything(&self, conn: &mut store::Conn, state: &mut State, forced: &[String]) -> anyhow::Result<()> {
+        let (new, _) = evaluate_all(&state.graph, &self.rules);
+        let mut touched: HashSet<&String> = state.findings.keys().chain(new.keys()).collect();
+        touched.extend(forced.iter());
+        let forced: HashSet<&String> = forced.iter().collect();
+        write_diff(conn, &state.findings, &new, touched, &forced)?;
+        state.findings = new;
+        Ok(())
+    }
+
+    fn apply(&self, conn: &mut store::Conn, state: &mut State, changed: &[String]) -> anyhow::Result<()> {
+        let changed_set: HashSet<String> = changed.iter().cloned().collect();
+        // What the change can affect, judged on the model before it...
+        let mut affected = affected_by(&state.graph, &changed_set);
+        let mut touched_nodes = cycle_touched(&state.graph, &changed_set);
+        let mut region: HashSet<String> = HashSet::new();
+
+        // ... then patch the model with what is stored now ...
+        let fresh: Vec<Entity> = store::load_entities(conn, Some(changed))?;
+        let graph = Arc::make_mut(&mut state.graph);
+        for k in changed {
+            graph.remove(k);
+        }
+        for e in fresh {
+            graph.insert(e);
+        }
+        let graph: &Graph = graph;
+
+        // ... and judge it again after.
+        affected.extend(affected_by(graph, &changed_set));
+        touched_nodes.extend(cycle_touched(graph, &changed_set));
+        for n in &touched_nodes {
+            region.insert(n.clone());
+            if graph.get(n).is_some() {
+                let fwd = reach(n, |k| graph.cycle_successors(k));
+                let bwd = reach(n, |k| graph.cycle_predecessors(k));
+                region.extend(fwd.intersection(&bwd).map(|k| (*k).to_owned()));
+            }
+        }
+        // Whole old components: a cycle that the change broke or joined is judged again in full.
+        let old_ids: HashSet<usize> = region.iter().filter_map(|k| state.scc_of.get(k).copied()).collect();
+        for id in &old_ids {
+            if let Some(members) = state.sccs.remove(id) {
+                for m in members {
+                    state.scc_of.remove(&m);
+                    region.insert(m);
+                }
+            }
+        }
+        region.retain(|k| graph.get(k).is_some() || changed_set.contains(k));
+        let live: HashSet<String> = region.iter().filter(|k| graph.get(k).is_some()).cloned().collect();
+        let comps = cyclic_components(graph, &live);
+
+        let mut new: HashMap<String, Vec<Finding>> = HashMap::new();
+        let touched: HashSet<&String> = affected.iter().chain(region.iter()).collect();
+        for k in &touched {
+            let mut list = match graph.get(k) {
+                Some(e) if affected.contains(*k) => rules::evaluate(graph, e, &self.rules),
+                Some(_) => state
+                    .findings
+                    .get(*k)
+                    .map(|l| l.iter().filter(|f| f.rule != DEPENDENCY_CYCLE).cloned().collect())
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            if graph.get(k).is_some() && !region.contains(*k) {
+                // Outside the region, cycles are as they were.
+                list.extend(
+                    state.findings.get(*k).into_iter().flatten().filter(|f| f.rule == DEPENDENCY_CYCLE).cloned(),
+                );
+            }
+            if !list.is_empty() {
+                new.insert((*k).clone(), list);
+            }
+        }
+        for comp in &comps {
+            if let Some(f) = rules::cycle_finding(graph, comp, &self.rules) {
+                new.entry(f.entity_ref.clone()).or_default().push(f);
+            }
+        }
+        for list in new.values_mut() {
+            sort_findings(list);
+        }
+        let forced: HashSet<&String> = changed.iter().collect();
+        write_diff(conn, &state.findings, &new, touched.iter().copied().collect(), &forced)?;
+        for k in &touched {
+            match new.remove(*k) {
+                Some(list) => state.findings.insert((*k).clone(), list),
+                None => state.findings.remove(*k),
+            };
+        }
+        state.set_sccs(comps);
+        Ok(())
+    }
+}
+
+/// Writes the findings of every touched entity whose list changed (and of every forced one: a
+/// rewritten entity row has lost its mirrored status items).
+fn write_diff(
+    conn: &mut store::Conn,
+    old: &HashMap<String, Vec<Finding>>,
+    new: &HashMap<String, Vec<Finding>>,
+    touched: HashSet<&String>,
+    forced: &HashSet<&String>,
+) -> anyhow::Result<()> {
+    let empty = Vec::new();
+    let mut keys: Vec<&&String> = touched.iter().collect();
+    keys.sort();
+    for k in keys {
+        let before = old.get(*k).unwrap_or(&empty);
+        let after = new.get(*k).unwrap_or(&empty);
+        if before != after || forced.contains(*k) {
+            store::replace_findings(conn, k, after)?;
+        }
+    }
+    Ok(())
+}
