@@ -12,3 +12,4 @@ mod entities;
 mod health;
 mod instances;
 mod locations;
+mod portal;
