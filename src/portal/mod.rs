@@ -10,6 +10,7 @@
 //! and an instance whose in-memory model missed another instance's change reloads it whole.
 
 pub mod handlers;
+pub mod lint;
 pub mod model;
 pub mod rules;
 pub mod scorecards;

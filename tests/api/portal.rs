@@ -206,8 +206,8 @@ fn line_of(name: &str) -> i64 {
     let mut start = 1;
     for (i, l) in FIXTURE.lines().enumerate() {
         if l == "---" {
-            // A document starts on its marker line.
-            start = i + 1;
+            // A finding points at the document's first line after its marker.
+            start = i + 2;
         }
         if l.contains(&format!("name: {name}}}")) || l == format!("  name: {name}") {
             return start as i64;
@@ -519,6 +519,143 @@ async fn rules_can_be_configured(db: Db) {
     assert_eq!(findings(&app, "?severity=error").await.len(), 4);
 }
 
+/// The line a finding points at is the document's first line, and the document is `name`'s.
+fn points_at(file: &std::path::Path, line: usize, name: &str) -> bool {
+    let text = std::fs::read_to_string(file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[line - 1].starts_with("apiVersion:")
+        && lines[line..].iter().take_while(|l| **l != "---").any(|l| l.trim() == format!("name: {name}"))
+}
+
+#[test]
+fn lint_prints_the_demo_catalogs_deliberate_findings_with_file_and_line_and_exits_1() {
+    let demo = demo_catalog();
+    let (code, out, err) = portolan(&["lint", demo.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    let find = |file: &str, rest: &str| -> usize {
+        let prefix = format!("{}/{file}:", demo.display());
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&prefix) && l.contains(rest))
+            .unwrap_or_else(|| panic!("no `{file}: ... {rest}` in\n{out}"));
+        line[prefix.len()..].split(':').next().unwrap().parse().unwrap()
+    };
+    let l = find(
+        "platforms/inventory.yaml",
+        ": error platform-depends-on-product: component:default/stock-sync-worker (part of platform:default/inventory) consumes api:default/checkout-api (part of product:default/checkout)",
+    );
+    assert!(points_at(&demo.join("platforms/inventory.yaml"), l, "stock-sync-worker"), "line {l}");
+    let l = find(
+        "products/checkout.yaml",
+        ": error dependency-cycle: dependency cycle: component:default/cart-service -> component:default/checkout-service -> component:default/cart-service",
+    );
+    assert!(points_at(&demo.join("products/checkout.yaml"), l, "cart-service"), "line {l}");
+    let l = find(
+        "products/store-configurator.yaml",
+        ": warning deprecated-api-consumed: component:default/configurator-service consumes api:default/stock-levels-api-v1",
+    );
+    assert!(points_at(&demo.join("products/store-configurator.yaml"), l, "configurator-service"), "line {l}");
+    find("templates.yaml", ": error owner-missing: ");
+    find("products/gift-cards.yaml", ": warning owner-unknown: ");
+    find("products/gift-cards.yaml", ": warning dangling-reference: ");
+    find("products/gift-cards.yaml", ": info product-without-kpis: ");
+    find("platforms/observability.yaml", ": info platform-without-offerings: ");
+    find("platforms/observability.yaml", ": info platform-without-targets: ");
+    assert_eq!(out.lines().count(), 9, "exactly the deliberate findings:\n{out}");
+    assert!(err.contains("3 error(s), 3 warning(s), 3 info(s)"), "{err}");
+}
+
+#[test]
+fn lint_exits_0_without_errors_and_speaks_json_and_github() {
+    let dir = temp_dir();
+    // Warnings and infos only: exit 0.
+    let file = write_file(
+        dir.path(),
+        "ok.yaml",
+        "apiVersion: portolan.dev/v1alpha1\nkind: Product\nmetadata: {name: lonely}\nspec: {owner: nobody}\n",
+    );
+    let (code, out, err) = portolan(&["lint", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("{}:1: warning owner-unknown: ", file.display())), "{out}");
+    assert!(out.contains(&format!("{}:1: info product-without-kpis: ", file.display())), "{out}");
+    let (code, out, _) = portolan(&["lint", "--format", "json", file.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["documents"], 1);
+    assert_eq!(v["findings"].as_array().unwrap().len(), 2);
+    assert_eq!(v["findings"][0]["line"], 1);
+    let (code, out, _) = portolan(&["lint", "--format", "github", file.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("::warning file={},line=1,title=owner-unknown::", file.display())), "{out}");
+    assert!(out.contains("::notice file="), "{out}");
+    // The fixture has errors: exit 1, and GitHub gets ::error.
+    let fixture = write_file(dir.path(), "fixture.yaml", FIXTURE);
+    let (code, out, _) = portolan(&["lint", "--format", "github", fixture.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(out.contains(",title=platform-depends-on-product::component:default/plat-worker"), "{out}");
+    // An invalid document fails the run.
+    let bad = write_file(
+        dir.path(),
+        "bad.yaml",
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: x}\nspec: {}\n",
+    );
+    let (code, out, _) = portolan(&["lint", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(out.contains(&format!("{}:1: error invalid: /spec/type: is required", bad.display())), "{out}");
+    // Usage errors.
+    assert_eq!(portolan(&["lint"]).0, 2);
+    assert_eq!(portolan(&["lint", "/no/such/dir"]).0, 2);
+    assert_eq!(portolan(&["lint", "--format", "xml", file.to_str().unwrap()]).0, 2);
+    assert_eq!(portolan(&["lint", "--against", "not a url", file.to_str().unwrap()]).0, 2);
+}
+
+const AGAINST: &str = "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: new-worker}\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n  platform: plat\n  consumesApis: [shop-api]\n";
+
+async fn lint_against_a_running_catalog_uses_it_as_context(db: Db) {
+    let (app, _) = spawn_fixture(db).await;
+    let dir = temp_dir();
+    let file = write_file(dir.path(), "new.yaml", AGAINST);
+    let path = file.to_str().unwrap().to_owned();
+    // Alone, the file's references dangle.
+    let alone = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || portolan(&["lint", &path])).await.unwrap()
+    };
+    assert_eq!(alone.0, 0, "{alone:?}");
+    assert!(alone.1.contains("dangling-reference"), "{alone:?}");
+    // Against the catalog, the platform consuming a product's API shows, and only the file's
+    // findings are reported.
+    let address = app.address.clone();
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || portolan(&["lint", "--against", &address, &path])).await.unwrap();
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains(":1: error platform-depends-on-product: component:default/new-worker (part of platform:default/plat) consumes api:default/shop-api"), "{out}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+}
+
+async fn the_demo_catalog_shows_its_deliberate_findings(db: Db) {
+    let app = spawn_app(db).await;
+    let all = findings(&app, "").await;
+    let got: BTreeSet<(String, String)> = pairs(&all).into_iter().collect();
+    for (rule, entity) in [
+        ("platform-depends-on-product", "component:default/stock-sync-worker"),
+        ("dependency-cycle", "component:default/cart-service"),
+        ("deprecated-api-consumed", "component:default/configurator-service"),
+        ("owner-missing", "template:default/new-service"),
+        ("owner-unknown", "component:default/gift-card-service"),
+        ("dangling-reference", "component:default/gift-card-service"),
+        ("product-without-kpis", "product:default/gift-cards"),
+        ("platform-without-offerings", "platform:default/observability"),
+        ("platform-without-targets", "platform:default/observability"),
+    ] {
+        assert!(got.contains(&(rule.to_owned(), entity.to_owned())), "{rule} on {entity}: {got:?}");
+    }
+    assert_eq!(all.len(), 9, "{all:#?}");
+    let (_, inventory) = app.get_json("/api/portal/platforms/default/inventory").await;
+    assert_eq!(inventory["findings"]["withParts"]["error"], 1);
+    assert_eq!(inventory["scorecard"]["level"], "bronze");
+}
+
 both!(
     every_rule_fires_on_its_positive_case_and_not_on_its_negative,
     findings_are_mirrored_into_status_items,
@@ -528,4 +665,6 @@ both!(
     scorecards_reach_their_levels,
     the_graph_answers_json_dot_and_mermaid,
     rules_can_be_configured,
+    lint_against_a_running_catalog_uses_it_as_context,
+    the_demo_catalog_shows_its_deliberate_findings,
 );
