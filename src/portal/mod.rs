@@ -19,7 +19,7 @@ pub mod store;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use model::{Entity, Graph, cyclic_components, reach};
+use model::{Entity, Graph, cyclic_components};
 use rules::{DEPENDENCY_CYCLE, Finding, RuleConfig};
 
 use crate::db::Pool;
@@ -239,16 +239,17 @@ impl Portal {
         // ... and judge it again after.
         affected.extend(affected_by(graph, &changed_set));
         touched_nodes.extend(cycle_touched(graph, &changed_set));
-        for n in &touched_nodes {
-            region.insert(n.clone());
-            if graph.get(n).is_some() {
-                let fwd = reach(n, |k| graph.cycle_successors(k));
-                let bwd = reach(n, |k| graph.cycle_predecessors(k));
-                region.extend(fwd.intersection(&bwd).map(|k| (*k).to_owned()));
-            }
+        // Cyclic components are found in one linear pass (Tarjan) over the dependency graph;
+        // only those that hold a touched node, before or after, are judged again: every other
+        // component is made of unchanged edges and is as it was.
+        let nodes: HashSet<String> = graph.entities.keys().cloned().collect();
+        let all_comps = cyclic_components(graph, &nodes);
+        let comps: Vec<Vec<String>> =
+            all_comps.into_iter().filter(|c| c.iter().any(|k| touched_nodes.contains(k))).collect();
+        for comp in &comps {
+            region.extend(comp.iter().cloned());
         }
-        // Whole old components: a cycle that the change broke or joined is judged again in full.
-        let old_ids: HashSet<usize> = region.iter().filter_map(|k| state.scc_of.get(k).copied()).collect();
+        let old_ids: HashSet<usize> = touched_nodes.iter().filter_map(|k| state.scc_of.get(k).copied()).collect();
         for id in &old_ids {
             if let Some(members) = state.sccs.remove(id) {
                 for m in members {
@@ -257,9 +258,21 @@ impl Portal {
                 }
             }
         }
-        region.retain(|k| graph.get(k).is_some() || changed_set.contains(k));
-        let live: HashSet<String> = region.iter().filter(|k| graph.get(k).is_some()).cloned().collect();
-        let comps = cyclic_components(graph, &live);
+        // A component found again may still be registered under its old id through a member
+        // that was not touched: drop those registrations before recording it anew.
+        for comp in &comps {
+            for k in comp {
+                if let Some(id) = state.scc_of.remove(k)
+                    && let Some(members) = state.sccs.remove(&id)
+                {
+                    for m in members {
+                        state.scc_of.remove(&m);
+                        region.insert(m);
+                    }
+                }
+            }
+        }
+        region.extend(touched_nodes.iter().cloned());
 
         let mut new: HashMap<String, Vec<Finding>> = HashMap::new();
         let touched: HashSet<&String> = affected.iter().chain(region.iter()).collect();
@@ -319,7 +332,8 @@ fn write_diff(
     for k in keys {
         let before = old.get(*k).unwrap_or(&empty);
         let after = new.get(*k).unwrap_or(&empty);
-        if before != after || forced.contains(*k) {
+        // A rewritten entity row has lost its mirrored items; without findings it needs none.
+        if before != after || (forced.contains(*k) && !after.is_empty()) {
             store::replace_findings(conn, k, after)?;
         }
     }

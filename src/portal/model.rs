@@ -330,29 +330,6 @@ impl Graph {
         out.dedup();
         out
     }
-
-    /// The inverse of [`Graph::cycle_successors`].
-    pub fn cycle_predecessors(&self, key: &str) -> Vec<&str> {
-        let Some(e) = self.get(key) else { return Vec::new() };
-        let mut out: Vec<&str> = Vec::new();
-        if e.is("api") {
-            out.extend(self.declarers(key, "consumesApi"));
-            out.extend(self.declarers(key, "dependsOn"));
-        } else if CYCLE_KINDS.contains(&e.kind.as_str()) {
-            out.extend(self.declarers(key, "dependsOn"));
-            for edge in &e.edges {
-                match edge.rel {
-                    "dependencyOf" => out.push(&edge.target),
-                    "providesApi" => out.push(&edge.target),
-                    _ => {}
-                }
-            }
-        }
-        out.retain(|k| self.cycle_successors(k).contains(&key));
-        out.sort_unstable();
-        out.dedup();
-        out
-    }
 }
 
 /// The strongly connected components of the dependency graph among `nodes` (Tarjan's algorithm,
@@ -423,20 +400,6 @@ pub fn cyclic_components(g: &Graph, nodes: &HashSet<String>) -> Vec<Vec<String>>
     }
     out.sort();
     out
-}
-
-/// Nodes reachable from `start` through `next` (including `start`).
-pub fn reach<'a>(start: &'a str, next: impl Fn(&'a str) -> Vec<&'a str>) -> HashSet<&'a str> {
-    let mut seen: HashSet<&str> = HashSet::from([start]);
-    let mut queue = vec![start];
-    while let Some(k) = queue.pop() {
-        for n in next(k) {
-            if seen.insert(n) {
-                queue.push(n);
-            }
-        }
-    }
-    seen
 }
 
 /// The shortest cycle through `start` inside `within`, as a path that ends where it began.
