@@ -58,6 +58,7 @@ pub fn ingestor(settings: &Settings, pool: Pool) -> anyhow::Result<Ingestor> {
         refresh_interval: Duration::from_secs(settings.catalog.refresh_interval_secs.max(1)),
         file_roots,
         runtime: Arc::new(IngestRuntime::new()?),
+        defer_findings: false,
         portal: Arc::new(crate::portal::Portal::new(
             crate::portal::rules::RuleConfig::new(&settings.governance.rules).map_err(anyhow::Error::msg)?,
         )),
@@ -189,7 +190,8 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
     for w in &wanted {
         rows.push(store::find_or_create_location(&pool, &w.kind, &w.target, "config")?.0);
     }
-    for report in ingestor.process_all(rows).await {
+    let bulk = Ingestor { defer_findings: true, ..ingestor.clone() };
+    for report in bulk.process_all(rows).await {
         let (loc, report) = report;
         let report = report?;
         entities += report.outcome.added + report.outcome.updated + report.outcome.unchanged;

@@ -103,6 +103,9 @@ pub struct Ingestor {
     pub runtime: Arc<IngestRuntime>,
     /// Governance: findings are recomputed for what each publish changed.
     pub portal: Arc<crate::portal::Portal>,
+    /// Bulk loads (start-up, `import`) skip the per-publish recomputation and recompute every
+    /// finding once at the end instead.
+    pub defer_findings: bool,
 }
 
 /// A small multi-threaded runtime for ingestion work.
@@ -244,11 +247,13 @@ impl Ingestor {
         let failing = status_items(&processed.errors);
         let root_failed = processed.root_failed;
         let entities = processed.entities;
-        let portal = self.portal.clone();
+        let portal = (!self.defer_findings).then(|| self.portal.clone());
         let (outcome, portal_ms) = tokio::task::spawn_blocking(move || {
             let outcome = store::publish(&pool, &id, entities, &keep, orphans, &failing)?;
             let started = std::time::Instant::now();
-            portal.on_catalog_change(&pool, &outcome.changed)?;
+            if let Some(portal) = portal {
+                portal.on_catalog_change(&pool, &outcome.changed)?;
+            }
             anyhow::Ok((outcome, started.elapsed().as_secs_f64() * 1000.0))
         })
         .await??;

@@ -19,7 +19,7 @@ pub mod store;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use model::{Entity, Graph, cyclic_components};
+use model::{Entity, Graph, all_cyclic_components};
 use rules::{DEPENDENCY_CYCLE, Finding, RuleConfig};
 
 use crate::db::Pool;
@@ -69,8 +69,7 @@ pub fn evaluate_all(g: &Graph, cfg: &RuleConfig) -> (HashMap<String, Vec<Finding
             out.insert(e.key.clone(), found);
         }
     }
-    let nodes: HashSet<String> = g.entities.keys().cloned().collect();
-    let comps = cyclic_components(g, &nodes);
+    let comps = all_cyclic_components(g);
     for comp in &comps {
         if let Some(f) = rules::cycle_finding(g, comp, cfg) {
             out.entry(f.entity_ref.clone()).or_default().push(f);
@@ -194,8 +193,7 @@ impl Portal {
     fn reload(&self, conn: &mut store::Conn, generation: i64) -> anyhow::Result<State> {
         let graph = Graph::new(store::load_entities(conn, None)?);
         let findings = store::load_findings(conn)?;
-        let nodes: HashSet<String> = graph.entities.keys().cloned().collect();
-        let comps = cyclic_components(&graph, &nodes);
+        let comps = all_cyclic_components(&graph);
         let mut state = State {
             generation,
             graph: Arc::new(graph),
@@ -222,11 +220,26 @@ impl Portal {
         let changed_set: HashSet<String> = changed.iter().cloned().collect();
         // What the change can affect, judged on the model before it...
         let mut affected = affected_by(&state.graph, &changed_set);
-        let mut touched_nodes = cycle_touched(&state.graph, &changed_set);
         let mut region: HashSet<String> = HashSet::new();
+        let fresh: Vec<Entity> = store::load_entities(conn, Some(changed))?;
+        // Nodes whose successors in the cycle graph may change: the changed ones, what they
+        // name through `dependencyOf` and `providesApi` (before and after), and what points at
+        // them (a target that appears or vanishes changes its referrers' successors).
+        let mut touched_nodes = cycle_touched(&state.graph, &changed_set);
+        let fresh_set: HashSet<String> = fresh.iter().map(|e| e.key.clone()).collect();
+        let fresh_graph = Graph::new(fresh.iter().cloned());
+        touched_nodes.extend(cycle_touched(&fresh_graph, &fresh_set));
+        for d in &changed_set {
+            touched_nodes.extend(state.graph.referrers(d).iter().map(|(from, _)| from.clone()));
+        }
+        let successors = |g: &Graph| -> Vec<Vec<String>> {
+            let mut keys: Vec<&String> = touched_nodes.iter().collect();
+            keys.sort();
+            keys.iter().map(|k| g.cycle_successors(k).into_iter().map(str::to_owned).collect()).collect()
+        };
+        let before = successors(&state.graph);
 
         // ... then patch the model with what is stored now ...
-        let fresh: Vec<Entity> = store::load_entities(conn, Some(changed))?;
         let graph = Arc::make_mut(&mut state.graph);
         for k in changed {
             graph.remove(k);
@@ -238,19 +251,19 @@ impl Portal {
 
         // ... and judge it again after.
         affected.extend(affected_by(graph, &changed_set));
-        touched_nodes.extend(cycle_touched(graph, &changed_set));
-        // Cyclic components are found in one linear pass (Tarjan) over the dependency graph;
-        // only those that hold a touched node, before or after, are judged again: every other
-        // component is made of unchanged edges and is as it was.
-        let nodes: HashSet<String> = graph.entities.keys().cloned().collect();
-        let all_comps = cyclic_components(graph, &nodes);
+        // When no dependency edge changed, every cyclic component is as it was. Otherwise they
+        // are found in one linear pass (Tarjan) over the dependency graph, and only those that
+        // hold a touched node, before or after, are judged again: every other component is made
+        // of unchanged edges.
+        let edges_changed = before != successors(graph);
+        let all_comps = if edges_changed { all_cyclic_components(graph) } else { Vec::new() };
         let comps: Vec<Vec<String>> =
             all_comps.into_iter().filter(|c| c.iter().any(|k| touched_nodes.contains(k))).collect();
         for comp in &comps {
             region.extend(comp.iter().cloned());
         }
         let old_ids: HashSet<usize> = touched_nodes.iter().filter_map(|k| state.scc_of.get(k).copied()).collect();
-        for id in &old_ids {
+        for id in old_ids.iter().filter(|_| edges_changed) {
             if let Some(members) = state.sccs.remove(id) {
                 for m in members {
                     state.scc_of.remove(&m);
@@ -272,7 +285,9 @@ impl Portal {
                 }
             }
         }
-        region.extend(touched_nodes.iter().cloned());
+        if edges_changed {
+            region.extend(touched_nodes.iter().cloned());
+        }
 
         let mut new: HashMap<String, Vec<Finding>> = HashMap::new();
         let touched: HashSet<&String> = affected.iter().chain(region.iter()).collect();
@@ -286,10 +301,18 @@ impl Portal {
                     .unwrap_or_default(),
                 None => Vec::new(),
             };
-            if graph.get(k).is_some() && !region.contains(*k) {
-                // Outside the region, cycles are as they were.
+            if let Some(e) = graph.get(k)
+                && !region.contains(*k)
+            {
+                // Outside the region, cycles are as they were; where they sit may have moved.
                 list.extend(
-                    state.findings.get(*k).into_iter().flatten().filter(|f| f.rule == DEPENDENCY_CYCLE).cloned(),
+                    state
+                        .findings
+                        .get(*k)
+                        .into_iter()
+                        .flatten()
+                        .filter(|f| f.rule == DEPENDENCY_CYCLE)
+                        .map(|f| Finding { file: e.file.clone(), line: e.line, owner: e.owner.clone(), ..f.clone() }),
                 );
             }
             if !list.is_empty() {

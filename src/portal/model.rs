@@ -336,7 +336,21 @@ impl Graph {
 /// iterative), keeping only those that hold a cycle: two or more nodes, or one that depends on
 /// itself. Edges leaving `nodes` are ignored.
 pub fn cyclic_components(g: &Graph, nodes: &HashSet<String>) -> Vec<Vec<String>> {
-    let mut sorted: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    components_among(g, nodes.iter().map(String::as_str).collect())
+}
+
+/// The cyclic components of the whole dependency graph.
+pub fn all_cyclic_components(g: &Graph) -> Vec<Vec<String>> {
+    let nodes = g
+        .entities
+        .values()
+        .filter(|e| e.is("api") || CYCLE_KINDS.contains(&e.kind.as_str()))
+        .map(|e| e.key.as_str())
+        .collect();
+    components_among(g, nodes)
+}
+
+fn components_among<'a>(g: &'a Graph, mut sorted: Vec<&'a str>) -> Vec<Vec<String>> {
     sorted.sort_unstable();
     let index_of: HashMap<&str, usize> = sorted.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let succ: Vec<Vec<usize>> = sorted
