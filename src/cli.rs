@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `validate`, `import`.
+//! The command line: `serve`, `migrate`, `validate`, `import`, `lint`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +34,33 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Register and ingest files, folders or URLs in bulk against the configured database.
     Import(ImportArgs),
+    /// Validate descriptor files and run the governance rules over them (for CI).
+    Lint(LintArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Files or folders (every .yaml, .yml and .json file below a folder).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Output format: `file:line: severity rule-id: message` lines, JSON, or GitHub workflow
+    /// annotations.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: LintFormat,
+    /// A running portolan (e.g. http://localhost:7007): its catalog is the context the files are
+    /// checked against (the files win where both define an entity).
+    #[arg(long)]
+    pub against: Option<String>,
+    /// Accept this kind beyond the built-in ones (repeatable); also `catalog.extra_kinds`.
+    #[arg(long = "allow-kind")]
+    pub allow_kind: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LintFormat {
+    Human,
+    Json,
+    Github,
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +147,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate(db) => migrate(settings, db),
         Command::Validate(args) => validate_files(settings, args),
         Command::Import(args) => import(settings, args),
+        Command::Lint(args) => lint(settings, args),
     }
 }
 
@@ -326,7 +354,8 @@ fn import(mut settings: Settings, args: ImportArgs) -> ExitCode {
             let _ = rustls::crypto::ring::default_provider().install_default();
             validate::init();
             let pool = crate::db::Pool::connect(&settings.database_url(), settings.database.pool_size.max(2))?;
-            let ingestor = crate::startup::ingestor(&settings, pool.clone())?;
+            let mut ingestor = crate::startup::ingestor(&settings, pool.clone())?;
+            ingestor.defer_findings = true;
             let started = std::time::Instant::now();
             let mut rows = Vec::new();
             for (kind, target) in &locations {
@@ -357,6 +386,9 @@ fn import(mut settings: Settings, args: ImportArgs) -> ExitCode {
                 let _ = std::io::stderr().flush();
             }
             eprintln!();
+            let portal = ingestor.portal.clone();
+            let findings_pool = pool.clone();
+            tokio::task::spawn_blocking(move || portal.recompute_all(&findings_pool)).await??;
             println!(
                 "imported {total} location(s): {entities} entities, {relations} relation rows written, {errors} error(s) in {:.2} s",
                 started.elapsed().as_secs_f64()
@@ -372,4 +404,75 @@ fn import(mut settings: Settings, args: ImportArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Fetches every entity of a running catalog, for `lint --against`.
+fn fetch_catalog(base: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let url = url::Url::parse(base)
+        .and_then(|u| u.join("/api/catalog/entities"))
+        .map_err(|e| anyhow::anyhow!("--against {base}: {e}"))?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build()?;
+        let res = client.get(url.clone()).send().await.map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+        if !res.status().is_success() {
+            anyhow::bail!("GET {url}: HTTP {}", res.status());
+        }
+        let body: Vec<serde_json::Value> = res.json().await.map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+        Ok(body)
+    })
+}
+
+/// `portolan lint`: exit 1 on invalid documents or error findings, 0 otherwise (warnings and
+/// infos included), 2 on usage errors (a missing path, an unknown rule in the configuration, a
+/// catalog that cannot be fetched).
+fn lint(settings: Settings, args: LintArgs) -> ExitCode {
+    let mut files = Vec::new();
+    for p in &args.paths {
+        match descriptor_files(p) {
+            Ok(f) => files.extend(f),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let cfg = match crate::portal::rules::RuleConfig::new(&settings.governance.rules) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let context = match args.against.as_deref().map(fetch_catalog).transpose() {
+        Ok(c) => c.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut extra = settings.catalog.extra_kinds.clone();
+    extra.extend(args.allow_kind);
+    let opts = validate::Options { extra_kinds: extra, placeholders_unresolved: true };
+    validate::init();
+    let report = crate::portal::lint::lint(&files, &context, &opts, &cfg);
+    use crate::portal::rules::Severity;
+    match args.format {
+        LintFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        LintFormat::Github => print!("{}", crate::portal::lint::github(&report)),
+        LintFormat::Human => print!("{}", crate::portal::lint::human(&report)),
+    }
+    if args.format != LintFormat::Json {
+        eprintln!(
+            "{} file(s), {} document(s): {} invalid; {} error(s), {} warning(s), {} info(s)",
+            report.files,
+            report.documents,
+            report.invalid.len(),
+            report.count(Severity::Error),
+            report.count(Severity::Warning),
+            report.count(Severity::Info)
+        );
+    }
+    if report.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }

@@ -25,6 +25,14 @@ pub struct Settings {
     pub providers: crate::providers::ProviderSettings,
     /// `[webhooks]`: the shared secrets of push webhooks.
     pub webhooks: crate::providers::WebhookSettings,
+    pub governance: GovernanceSettings,
+}
+
+/// Governance rules: `[governance.rules.<rule-id>] enabled = bool, severity = "error"|"warning"|"info"`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GovernanceSettings {
+    pub rules: std::collections::BTreeMap<String, crate::portal::rules::RuleSetting>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,5 +216,17 @@ mod tests {
         assert_eq!(s.catalog.orphan_strategy, OrphanStrategy::Keep);
         assert_eq!(s.catalog.locations[0].kind, "url");
         assert_eq!(s.reading.allow[0].paths.as_deref(), Some(&["/org/".to_string()][..]));
+    }
+
+    #[test]
+    fn governance_rules_read_as_documented() {
+        let s: Settings = toml::from_str(
+            "[governance.rules.owner-unknown]\nseverity = \"error\"\n[governance.rules.dangling-reference]\nenabled = false\n",
+        )
+        .unwrap();
+        let cfg = crate::portal::rules::RuleConfig::new(&s.governance.rules).unwrap();
+        assert!(!cfg.enabled("dangling-reference"));
+        assert_eq!(cfg.severity("owner-unknown"), crate::portal::rules::Severity::Error);
+        assert!(toml::from_str::<Settings>("[governance.rules.x]\nlevel = 1\n").is_err());
     }
 }

@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod openapi;
 pub mod ops;
+pub mod portal;
 pub mod providers;
 pub mod routes;
 pub mod startup;

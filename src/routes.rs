@@ -9,6 +9,7 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use crate::catalog::{entity_api as entities, feed, handlers as catalog};
+use crate::portal::handlers as portal;
 use crate::providers::{handlers as providers, webhooks};
 use crate::{openapi, ops};
 
@@ -115,6 +116,25 @@ route_table! {
     GET "/api/catalog/errors" => catalog::list_errors, "locations", "Current processing errors of every location", query: [], body: false, ok: 200;
     GET "/api/catalog/conflicts" => catalog::list_conflicts, "locations",
         "Refs a location emitted while another location owned them", query: [], body: false, ok: 200;
+
+    GET "/api/portal/products" => portal::list_products, "portal",
+        "Products with summaries: owner, domain, lifecycle, parts, APIs, dependencies, findings, scorecard level",
+        query: ["owner", "domain", "lifecycle", "text"], body: false, ok: 200;
+    GET "/api/portal/products/{namespace}/{name}" => portal::get_product, "portal",
+        "One product in full: parts, APIs, KPIs, and what it depends on, resolved down to platforms", query: [], body: false, ok: 200;
+    GET "/api/portal/platforms" => portal::list_platforms, "portal",
+        "Platforms with summaries: owner, domain, lifecycle, parts, APIs, consumers, findings, scorecard level",
+        query: ["owner", "domain", "lifecycle", "text"], body: false, ok: 200;
+    GET "/api/portal/platforms/{namespace}/{name}" => portal::get_platform, "portal",
+        "One platform in full: parts, offerings, targets, and each API's consumers with their product and team", query: [], body: false, ok: 200;
+    GET "/api/portal/teams/{namespace}/{name}" => portal::get_team, "portal",
+        "What a group owns, and whom it depends on", query: [], body: false, ok: 200;
+    GET "/api/portal/graph" => portal::get_graph, "portal",
+        "The dependency graph as JSON, Graphviz dot or Mermaid", query: ["entity", "depth", "relations", "direction", "format"], body: false, ok: 200;
+    GET "/api/portal/findings" => portal::list_findings, "portal",
+        "Governance findings", query: ["rule", "severity", "owner", "entity"], body: false, ok: 200;
+    GET "/api/portal/scorecards" => portal::list_scorecards, "portal",
+        "Scorecard level and checks of every product and platform", query: [], body: false, ok: 200;
 
     GET "/api/providers" => providers::list_providers, "providers",
         "Configured GitHub and GitLab discovery providers, with their last run", query: [], body: false, ok: 200;

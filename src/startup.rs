@@ -64,6 +64,10 @@ pub fn ingestor(settings: &Settings, pool: Pool) -> anyhow::Result<Ingestor> {
         file_roots,
         cache: Arc::new(ReadCache::new(settings.server.read_cache, pool.clone())),
         runtime: Arc::new(IngestRuntime::new()?),
+        defer_findings: false,
+        portal: Arc::new(crate::portal::Portal::new(
+            crate::portal::rules::RuleConfig::new(&settings.governance.rules).map_err(anyhow::Error::msg)?,
+        )),
     })
 }
 
@@ -194,7 +198,7 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
     for old in store::list_locations(&pool)? {
         if old.origin == "config" && !wanted.iter().any(|w| w.kind == old.kind && w.target == old.target) {
             tracing::info!(location.target = %old.target, "Removing a configured location that is no longer configured.");
-            store::delete_location(&pool, &old.id)?;
+            ingestor.delete_location(&old.id)?;
         }
     }
     let started = std::time::Instant::now();
@@ -203,7 +207,8 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
     for w in &wanted {
         rows.push(store::find_or_create_location(&pool, &w.kind, &w.target, "config")?.0);
     }
-    for report in ingestor.process_all(rows).await {
+    let bulk = Ingestor { defer_findings: true, ..ingestor.clone() };
+    for report in bulk.process_all(rows).await {
         let (loc, report) = report;
         let report = report?;
         entities += report.outcome.added + report.outcome.updated + report.outcome.unchanged;
@@ -211,6 +216,10 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
             tracing::warn!(location.target = %loc.target, source = %e.source, document = ?e.document, path = ?e.path, "{}", e.message);
         }
     }
+    // Every finding, once: configuration may have changed since the findings were stored.
+    let portal = ingestor.portal.clone();
+    let findings_pool = pool.clone();
+    tokio::task::spawn_blocking(move || portal.recompute_all(&findings_pool)).await??;
     tracing::info!(
         locations = wanted.len(),
         entities,

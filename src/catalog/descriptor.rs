@@ -18,7 +18,8 @@ pub const MAX_DEPTH: usize = 64;
 pub struct Document {
     /// Position in the file, counting every document Backstage's parser would count.
     pub index: usize,
-    /// The 1-based line the document starts on.
+    /// The 1-based line of the document's first content (past its `---` marker, blank lines
+    /// and comments): where a finding about the entity points.
     pub line: usize,
     pub body: Result<Value, String>,
 }
@@ -55,7 +56,11 @@ pub fn parse_file(bytes: &[u8], file_name: &str) -> Result<Vec<Document>, String
         if matches!(&body, Err(e) if e.is_empty()) {
             continue;
         }
-        out.push(Document { index, line: seg.line, body });
+        let first = seg.text.lines().position(|l| {
+            let t = l.trim();
+            !(t.is_empty() || t.starts_with('#') || t.starts_with('%'))
+        });
+        out.push(Document { index, line: seg.line + first.unwrap_or(0), body });
     }
     Ok(out)
 }
@@ -172,7 +177,7 @@ mod tests {
         let d = docs("a: 1\n---\nb: 2\n---\n---\nc: 3\n");
         let idx: Vec<usize> = d.iter().map(|d| d.index).collect();
         assert_eq!(idx, vec![0, 1, 3]);
-        assert_eq!(d[2].line, 5);
+        assert_eq!(d[2].line, 6);
     }
 
     #[test]

@@ -128,9 +128,9 @@ pub async fn get_location_by_entity(
 /// `DELETE /api/catalog/locations/{id}`: the location goes, with its entities and relations.
 pub async fn delete_location(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let pool = state.pool.clone();
+    let ingestor = state.ingestor.clone();
     let lookup = id.clone();
-    if web::block(move || store::delete_location(&pool, &lookup)).await?? {
+    if web::block(move || ingestor.delete_location(&lookup)).await?? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::not_found(format!("Found no location with ID {id}")))

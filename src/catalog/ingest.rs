@@ -79,6 +79,8 @@ pub struct Report {
     #[serde(flatten)]
     pub outcome: PublishOutcome,
     pub root_failed: bool,
+    /// How long recomputing governance findings after the publish took.
+    pub portal_ms: f64,
 }
 
 /// Everything processing needs, shared by the server, the refresh loop and the CLI.
@@ -101,6 +103,11 @@ pub struct Ingestor {
     /// Where processing runs: its own threads, so parsing a large tree never stalls the HTTP
     /// workers.
     pub runtime: Arc<IngestRuntime>,
+    /// Governance: findings are recomputed for what each publish changed.
+    pub portal: Arc<crate::portal::Portal>,
+    /// Bulk loads (start-up, `import`) skip the per-publish recomputation and recompute every
+    /// finding once at the end instead.
+    pub defer_findings: bool,
 }
 
 /// A small multi-threaded runtime for ingestion work.
@@ -242,14 +249,24 @@ impl Ingestor {
         let failing = status_items(&processed.errors);
         let root_failed = processed.root_failed;
         let entities = processed.entities;
-        let outcome =
-            tokio::task::spawn_blocking(move || store::publish(&pool, &id, entities, &keep, orphans, &failing))
-                .await??;
+        let portal = (!self.defer_findings).then(|| self.portal.clone());
+        let (outcome, portal_ms) = tokio::task::spawn_blocking(move || {
+            let outcome = store::publish(&pool, &id, entities, &keep, orphans, &failing)?;
+            let started = std::time::Instant::now();
+            if let Some(portal) = portal {
+                portal.on_catalog_change(&pool, &outcome.changed)?;
+            }
+            anyhow::Ok((outcome, started.elapsed().as_secs_f64() * 1000.0))
+        })
+        .await??;
+        // Findings are part of what is served (status.items): caches follow them too.
+        self.pool.note_change();
         self.cache.invalidate();
         tracing::debug!(
             location.id = %loc.id,
             read_ms,
             publish_ms = publish_started.elapsed().as_millis() as u64,
+            portal_ms,
             "Location phases timed."
         );
         let errors = processed.errors;
@@ -258,7 +275,27 @@ impl Ingestor {
         metrics::counter!("portolan_ingest_runs_total").increment(1);
         metrics::counter!("portolan_ingest_errors_total").increment(errors.len() as u64);
         metrics::counter!("portolan_ingest_entities_written_total").increment((outcome.added + outcome.updated) as u64);
-        Ok(Report { location_id: loc.id.clone(), files_read: processed.files_read, errors, outcome, root_failed })
+        Ok(Report {
+            location_id: loc.id.clone(),
+            files_read: processed.files_read,
+            errors,
+            outcome,
+            root_failed,
+            portal_ms,
+        })
+    }
+
+    /// Deletes a location with its entities, and recomputes the findings that depended on them.
+    /// False when there is no such location.
+    pub fn delete_location(&self, id: &str) -> anyhow::Result<bool> {
+        match store::delete_location(&self.pool, id)? {
+            Some(removed) => {
+                self.portal.on_catalog_change(&self.pool, &removed)?;
+                self.pool.note_change();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Reads a location tree without writing anything (also used by dry runs).
@@ -447,6 +484,7 @@ impl Ingestor {
             out.entities.push(Incoming {
                 entity_ref: validated.entity_ref,
                 source: source.clone(),
+                line: Some(doc.line as i64),
                 value: validated.value,
                 relations: validated.relations,
                 parent: Some(parent.to_owned()),
@@ -654,6 +692,7 @@ fn incoming(value: Value, source: &str, opts: &validate::Options, errors: &mut V
         Ok(v) => Some(Incoming {
             entity_ref: v.entity_ref,
             source: source.to_owned(),
+            line: None,
             value: v.value,
             relations: v.relations,
             parent: None,
@@ -757,7 +796,7 @@ impl Ingestor {
         let (location, created) = store::find_or_create_location(&self.pool, kind, &target, origin)?;
         let report = self.process(&location).await?;
         if report.root_failed && created {
-            store::delete_location(&self.pool, &location.id)?;
+            self.delete_location(&location.id)?;
             return Err(RegisterError::Invalid(root_message(&report.errors)));
         }
         let entities = store::entities_of_location(&self.pool, &location.id)?

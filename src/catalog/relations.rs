@@ -72,6 +72,15 @@ static RULES: &[Rule] = &[
     r("Platform", "providesApis", Some("api"), "providesApi", "apiProvidedBy"),
     r("Platform", "consumesApis", Some("api"), "consumesApi", "apiConsumedBy"),
     r("Platform", "dependsOn", Some("platform"), "dependsOn", "dependencyOf"),
+    // Membership declared from the part's side (portolan): the inverse of `parts`.
+    r("Component", "product", Some("product"), "partOf", "hasPart"),
+    r("Component", "platform", Some("platform"), "partOf", "hasPart"),
+    r("System", "product", Some("product"), "partOf", "hasPart"),
+    r("System", "platform", Some("platform"), "partOf", "hasPart"),
+    r("API", "product", Some("product"), "partOf", "hasPart"),
+    r("API", "platform", Some("platform"), "partOf", "hasPart"),
+    r("Resource", "product", Some("product"), "partOf", "hasPart"),
+    r("Resource", "platform", Some("platform"), "partOf", "hasPart"),
 ];
 
 /// Every relation type with its inverse, for documentation and queries.
@@ -185,6 +194,16 @@ mod tests {
                 "product:default/checkout hasPart component:default/cart-ui",
                 "component:default/cart-ui partOf product:default/checkout",
             ]
+        );
+    }
+
+    #[test]
+    fn a_part_can_name_its_product_or_platform() {
+        let me = EntityRef::new("System", "default", "infra");
+        let rels = derive(&me, "System", Some(&json!({"owner": "t", "platform": "plat"}))).unwrap();
+        assert_eq!(
+            keys(&rels)[2..],
+            ["system:default/infra partOf platform:default/plat", "platform:default/plat hasPart system:default/infra"]
         );
     }
 

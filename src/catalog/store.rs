@@ -17,7 +17,7 @@ use super::model::EntityRef;
 use super::relations::Relation;
 use super::search;
 use crate::db::schema::{
-    catalog_version, conflicts, entities, events, locations, read_cache, relations, search as search_t,
+    catalog_version, conflicts, entities, events, locations, portal_state, read_cache, relations, search as search_t,
 };
 use crate::db::{Pool, WriteTransaction, now_ms, placeholders};
 use crate::with_conn;
@@ -91,6 +91,8 @@ pub struct Incoming {
     pub entity_ref: EntityRef,
     /// Where the entity was read from: `file:/abs/path` or `url:https://...`.
     pub source: String,
+    /// The 1-based line the entity's document starts on in its source, when known.
+    pub line: Option<i64>,
     pub value: Value,
     pub relations: Vec<Relation>,
     /// The ref of the entity that emitted this one (the Location that named its file).
@@ -117,8 +119,12 @@ pub struct PublishOutcome {
     pub relations: usize,
     /// Refs this location emitted that another location owns.
     pub conflicts: Vec<String>,
-    /// Whether anything the catalog serves changed (entities, or their status).
-    pub changed: bool,
+    /// Refs added, rewritten, removed or orphaned: what governance must look at again.
+    #[serde(skip)]
+    pub changed: Vec<String>,
+    /// Whether anything the catalog serves changed (entities, or their status): the change
+    /// feed and the read caches follow.
+    pub served_changed: bool,
 }
 
 const LOCATION_COLUMNS: (
@@ -192,22 +198,23 @@ pub fn list_locations(pool: &Pool) -> anyhow::Result<Vec<LocationRow>> {
     with_conn!(pool, |c| Ok(locations::table.select(LOCATION_COLUMNS).order(locations::created_at.asc()).load(c)?))
 }
 
-/// Deletes a location; its entities, their relations and search rows go with it.
-pub fn delete_location(pool: &Pool, id: &str) -> anyhow::Result<bool> {
+/// Deletes a location; its entities, their relations and search rows go with it. Returns the
+/// refs of the entities removed, or `None` when there was no such location.
+pub fn delete_location(pool: &Pool, id: &str) -> anyhow::Result<Option<Vec<String>>> {
     let deleted = with_conn!(pool, |c| {
         c.write_transaction(|c| {
             let rows: Vec<(String, String)> = entities::table
                 .filter(entities::location_id.eq(id))
                 .select((entities::id, entities::entity_ref))
                 .load(c)?;
-            let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
+            let (ids, refs): (Vec<String>, Vec<String>) = rows.into_iter().unzip();
             delete_entities!(c, &ids);
             let n = diesel::delete(locations::table.find(id)).execute(c)?;
-            if !rows.is_empty() {
-                let changes: Vec<(&str, String)> = rows.into_iter().map(|(_, key)| ("entity.removed", key)).collect();
+            if !refs.is_empty() {
+                let changes: Vec<(&str, String)> = refs.iter().map(|key| ("entity.removed", key.clone())).collect();
                 record_changes!(c, changes, now_ms());
             }
-            Ok::<_, anyhow::Error>(n > 0)
+            Ok::<_, anyhow::Error>((n > 0).then_some(refs))
         })
     })?;
     pool.note_change();
@@ -262,6 +269,7 @@ type EntityRow = (
     i64,
     i64,
     Option<String>,
+    Option<i64>,
 );
 
 /// Publishes the entity set a location produced, in one transaction.
@@ -297,12 +305,12 @@ pub fn publish(
         // Everything that does not need the write lock happens before taking it: the location
         // is leased, so its own rows cannot change meanwhile.
         let mut out = PublishOutcome::default();
-        let existing: HashMap<String, (String, String, String)> = entities::table
+        let existing: HashMap<String, (String, String, String, Option<i64>)> = entities::table
             .filter(entities::location_id.eq(location_id))
-            .select((entities::entity_ref, entities::id, entities::hash, entities::source))
-            .load::<(String, String, String, String)>(c)?
+            .select((entities::entity_ref, entities::id, entities::hash, entities::source, entities::line))
+            .load::<(String, String, String, String, Option<i64>)>(c)?
             .into_iter()
-            .map(|(r, id, h, s)| (r, (id, h, s)))
+            .map(|(r, id, h, s, l)| (r, (id, h, s, l)))
             .collect();
         let mut new_rows: Vec<EntityRow> = Vec::new();
         let mut rel_rows = Vec::new();
@@ -313,11 +321,13 @@ pub fn publish(
         for (key, hash, inc) in prepared {
             emitted.insert(key.clone());
             let (uid, is_new) = match existing.get(&key) {
-                Some((_, old_hash, old_source)) if *old_hash == hash && *old_source == inc.source => {
+                Some((_, old_hash, old_source, old_line))
+                    if *old_hash == hash && *old_source == inc.source && *old_line == inc.line =>
+                {
                     out.unchanged += 1;
                     continue;
                 }
-                Some((id, _, _)) => (id.clone(), false),
+                Some((id, _, _, _)) => (id.clone(), false),
                 None => (uuid::Uuid::now_v7().to_string(), true),
             };
             let mut value = inc.value;
@@ -352,6 +362,7 @@ pub fn publish(
                 now,
                 now,
                 inc.parent,
+                inc.line,
             ));
         }
         c.write_transaction(|c| {
@@ -380,6 +391,7 @@ pub fn publish(
             }
             out.updated = rewritten.len();
             out.added = new_rows.len() - rewritten.len();
+            out.changed = new_rows.iter().map(|r| r.1.clone()).collect();
             out.relations = rel_rows.len();
             let rewritten_set: HashSet<&String> = rewritten.iter().collect();
             let mut changes: Vec<(&str, String)> = new_rows
@@ -412,6 +424,7 @@ pub fn publish(
                             entities::created_at.eq(r.11),
                             entities::updated_at.eq(r.12),
                             entities::parent_ref.eq(&r.13),
+                            entities::line.eq(r.14),
                         )
                     })
                     .collect();
@@ -476,9 +489,10 @@ pub fn publish(
             // Orphans: what this location owned and did not emit this time.
             let orphan_rows: Vec<(&String, &String, bool)> = existing
                 .iter()
-                .filter(|(key, (_, _, source))| !emitted.contains(*key) && !keep_sources.contains(source))
-                .map(|(key, (id, hash, _))| (key, id, hash == "orphan"))
+                .filter(|(key, (_, _, source, _))| !emitted.contains(*key) && !keep_sources.contains(source))
+                .map(|(key, (id, hash, _, _))| (key, id, hash == "orphan"))
                 .collect();
+            out.changed.extend(orphan_rows.iter().map(|(key, _, _)| (*key).clone()));
             match orphans {
                 OrphanStrategy::Delete => {
                     let ids: Vec<String> = orphan_rows.iter().map(|(_, id, _)| (*id).clone()).collect();
@@ -515,7 +529,7 @@ pub fn publish(
             }
             if !changes.is_empty() || status_changed > 0 {
                 record_changes!(c, changes, now);
-                out.changed = true;
+                out.served_changed = true;
             }
 
             // Conflicts: replace this location's list, keeping when each was first seen.
@@ -542,7 +556,7 @@ pub fn publish(
             Ok::<_, anyhow::Error>(out)
         })
     })?;
-    if outcome.changed {
+    if outcome.served_changed {
         pool.note_change();
     }
     Ok(outcome)
@@ -568,6 +582,8 @@ struct EntityText {
     body: String,
     #[diesel(sql_type = Nullable<Text>)]
     status: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    findings: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -585,7 +601,9 @@ pub fn list_entities(pool: &Pool, filter: &[FilterSet]) -> anyhow::Result<Vec<St
     let (cond, binds) = super::query::predicate_sql(&super::query::filter_sets_to_predicate(filter));
     let backend = pool.backend();
     let entity_sql = placeholders(
-        &format!("SELECT e.entity_ref, e.body, e.status FROM entities e WHERE {cond} ORDER BY e.entity_ref"),
+        &format!(
+            "SELECT e.entity_ref, e.body, e.status, e.findings FROM entities e WHERE {cond} ORDER BY e.entity_ref"
+        ),
         backend,
     );
     let relation_sql = placeholders(
@@ -615,7 +633,7 @@ pub fn list_entities(pool: &Pool, filter: &[FilterSet]) -> anyhow::Result<Vec<St
         .into_iter()
         .map(|row| {
             let rels = by_source.remove(&row.entity_ref).unwrap_or_default();
-            assemble(&row.body, rels, row.status.as_deref())
+            assemble(&row.body, rels, row.status.as_deref(), row.findings.as_deref())
         })
         .collect())
 }
@@ -623,22 +641,36 @@ pub fn list_entities(pool: &Pool, filter: &[FilterSet]) -> anyhow::Result<Vec<St
 /// One entity by its ref key (`kind:namespace/name`, lower-cased), with relations.
 pub fn get_entity(pool: &Pool, key: &str) -> anyhow::Result<Option<String>> {
     with_conn!(pool, |c| {
-        let row: Option<(String, Option<String>)> = entities::table
+        let row: Option<(String, Option<String>, Option<String>)> = entities::table
             .filter(entities::entity_ref.eq(key))
-            .select((entities::body, entities::status))
+            .select((entities::body, entities::status, entities::findings))
             .first(c)
             .optional()?;
-        let Some((body, status)) = row else { return Ok(None) };
+        let Some((body, status, findings)) = row else { return Ok(None) };
         let rels: Vec<(String, String)> = relations::table
             .filter(relations::source_key.eq(key))
             .select((relations::kind, relations::target_ref))
             .load(c)?;
-        Ok(Some(assemble(&body, rels, status.as_deref())))
+        Ok(Some(assemble(&body, rels, status.as_deref(), findings.as_deref())))
     })
 }
 
-/// Adds the relations (sorted, without duplicates) and status to a stored body.
-fn assemble(body: &str, mut rels: Vec<(String, String)>, status: Option<&str>) -> String {
+/// Adds the relations (sorted, without duplicates) and status to a stored body. Governance
+/// findings (a JSON array of status items) follow the processing errors in `status.items`.
+fn assemble(body: &str, mut rels: Vec<(String, String)>, status: Option<&str>, findings: Option<&str>) -> String {
+    let merged;
+    let status = match findings {
+        None => status,
+        Some(items) => {
+            let mut all: Vec<Value> = status
+                .and_then(|s| serde_json::from_str::<Value>(s).ok())
+                .and_then(|v| v.get("items").and_then(Value::as_array).cloned())
+                .unwrap_or_default();
+            all.extend(serde_json::from_str::<Vec<Value>>(items).unwrap_or_default());
+            merged = serde_json::json!({ "items": all }).to_string();
+            Some(merged.as_str())
+        }
+    };
     rels.sort();
     rels.dedup();
     let mut out = String::with_capacity(body.len() + rels.len() * 64 + 32);
@@ -760,9 +792,9 @@ pub fn location_of_entity(pool: &Pool, key: &str) -> anyhow::Result<Option<Locat
 /// The entities a location owns, as served.
 pub fn entities_of_location(pool: &Pool, location_id: &str) -> anyhow::Result<Vec<String>> {
     let (rows, rels) = with_conn!(pool, |c| {
-        let rows: Vec<(String, String, Option<String>)> = entities::table
+        let rows: Vec<(String, String, Option<String>, Option<String>)> = entities::table
             .filter(entities::location_id.eq(location_id))
-            .select((entities::entity_ref, entities::body, entities::status))
+            .select((entities::entity_ref, entities::body, entities::status, entities::findings))
             .order(entities::entity_ref.asc())
             .load(c)?;
         let rels: Vec<(String, String, String)> = relations::table
@@ -780,7 +812,7 @@ pub fn entities_of_location(pool: &Pool, location_id: &str) -> anyhow::Result<Ve
     }
     Ok(rows
         .into_iter()
-        .map(|(r, b, st)| assemble(&b, by_source.remove(&r).unwrap_or_default(), st.as_deref()))
+        .map(|(r, b, st, f)| assemble(&b, by_source.remove(&r).unwrap_or_default(), st.as_deref(), f.as_deref()))
         .collect())
 }
 
@@ -881,7 +913,7 @@ fn load_assembled(pool: &Pool, sql: &str, binds: &[String]) -> anyhow::Result<Ve
         .into_iter()
         .map(|row| {
             let rels = by_source.remove(&row.entity_ref).unwrap_or_default();
-            let body = assemble(&row.body, rels, row.status.as_deref());
+            let body = assemble(&row.body, rels, row.status.as_deref(), row.findings.as_deref());
             (row.entity_ref, body)
         })
         .collect())
@@ -946,7 +978,9 @@ pub fn entities_by_keys(pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<
     let mut out = HashMap::new();
     for chunk in keys.chunks(500) {
         let marks = vec!["?"; chunk.len()].join(", ");
-        let sql = format!("SELECT e.entity_ref, e.body, e.status FROM entities e WHERE e.entity_ref IN ({marks})");
+        let sql = format!(
+            "SELECT e.entity_ref, e.body, e.status, e.findings FROM entities e WHERE e.entity_ref IN ({marks})"
+        );
         out.extend(load_assembled(pool, &sql, chunk)?);
     }
     Ok(out)
@@ -954,7 +988,7 @@ pub fn entities_by_keys(pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<
 
 /// The served entity with this uid, and its ref key.
 pub fn entity_by_uid(pool: &Pool, uid: &str) -> anyhow::Result<Option<(String, String)>> {
-    let sql = "SELECT e.entity_ref, e.body, e.status FROM entities e WHERE e.id = ?";
+    let sql = "SELECT e.entity_ref, e.body, e.status, e.findings FROM entities e WHERE e.id = ?";
     Ok(load_assembled(pool, sql, &[uid.to_owned()])?.into_iter().next())
 }
 
@@ -1093,5 +1127,10 @@ pub fn prune_events(pool: &Pool, before: i64) -> anyhow::Result<usize> {
 
 /// The catalog generation: changes whenever what the catalog serves changes.
 pub fn generation(pool: &Pool) -> anyhow::Result<i64> {
-    with_conn!(pool, |c| Ok(catalog_version::table.find(1).select(catalog_version::generation).first(c)?))
+    // The catalog's own changes, plus governance's (findings are served in `status.items`).
+    with_conn!(pool, |c| {
+        let catalog: i64 = catalog_version::table.find(1).select(catalog_version::generation).first(c)?;
+        let portal: i64 = portal_state::table.find(1).select(portal_state::generation).first(c)?;
+        Ok(catalog.wrapping_add(portal))
+    })
 }

@@ -34,6 +34,8 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         parent_ref -> Nullable<Text>,
+        line -> Nullable<BigInt>,
+        findings -> Nullable<Text>,
     }
 }
 
@@ -78,6 +80,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Governance findings: no natural key (an entity may have several findings of one rule).
+    findings (entity_ref, rule, message) {
+        entity_ref -> Text,
+        rule -> Text,
+        severity -> Text,
+        message -> Text,
+        details -> Text,
+        source -> Nullable<Text>,
+        line -> Nullable<BigInt>,
+        owner -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    portal_state (id) {
+        id -> Integer,
+        generation -> BigInt,
+    }
+}
+
 diesel::joinable!(entities -> locations (location_id));
 diesel::table! {
     events (id) {
@@ -96,4 +120,14 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(locations, entities, relations, search, conflicts, read_cache, events);
+diesel::allow_tables_to_appear_in_same_query!(
+    locations,
+    entities,
+    relations,
+    search,
+    conflicts,
+    read_cache,
+    events,
+    findings,
+    portal_state
+);

@@ -431,7 +431,7 @@ impl Providers {
         for old in catalog_store::list_locations(&ingestor.pool)? {
             if old.origin.starts_with("provider:") && !origins.contains(&old.origin) {
                 tracing::info!(location.target = %old.target, location.origin = %old.origin, "Removing a location of a provider that is no longer configured.");
-                catalog_store::delete_location(&ingestor.pool, &old.id)?;
+                ingestor.delete_location(&old.id)?;
             }
         }
         Ok(Self { list, ingestor, webhooks: webhooks.clone() })
@@ -599,7 +599,7 @@ impl Providers {
             let newer = old.created_at >= out.started_at;
             if !newer && !desired.contains(&old.target) && !unknown.iter().any(|p| old.target.starts_with(p.as_str())) {
                 tracing::info!(provider.id = %provider.id, location.target = %old.target, "Removing a location its repository no longer has.");
-                catalog_store::delete_location(&pool, &old.id)?;
+                self.ingestor.delete_location(&old.id)?;
                 out.locations_removed += 1;
             }
         }
@@ -674,7 +674,7 @@ impl Providers {
             } else if let Some(row) = catalog_store::find_location(&pool, "url", &target)?
                 && row.origin == origin
             {
-                catalog_store::delete_location(&pool, &row.id)?;
+                self.ingestor.delete_location(&row.id)?;
                 out.locations_removed += 1;
             }
         }

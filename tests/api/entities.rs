@@ -47,15 +47,15 @@ async fn the_kind_filter_matches_case_insensitively(db: Db) {
     let products = app.entities("?filter=kind=product").await;
     let mut names: Vec<&str> = products.iter().map(|e| e["metadata"]["name"].as_str().unwrap()).collect();
     names.sort();
-    assert_eq!(names, vec!["checkout", "mobile-app", "online-search", "store-configurator"]);
+    assert_eq!(names, vec!["checkout", "gift-cards", "mobile-app", "online-search", "store-configurator"]);
     assert!(products.iter().all(|e| e["kind"] == "Product"));
     let platforms = app.entities("?filter=kind=Platform").await;
-    assert_eq!(platforms.len(), 5);
+    assert_eq!(platforms.len(), 6);
     // Two filter parameters are OR-ed; a repeated key within one means any of its values.
     let either = app.entities("?filter=kind=product&filter=kind=platform").await;
-    assert_eq!(either.len(), 9);
+    assert_eq!(either.len(), 11);
     let any = app.entities("?filter=kind=product,kind=platform").await;
-    assert_eq!(any.len(), 9);
+    assert_eq!(any.len(), 11);
     let (status, body) = app.get_json("/api/catalog/entities?filter==x").await;
     assert_eq!(status, 400);
     assert_error(&body, 400, "InputError", "invalid_input");
@@ -142,7 +142,7 @@ async fn the_filter_finds_fields_tags_and_relations(db: Db) {
     let tagged = app.entities("?filter=kind=component,metadata.tags=rust").await;
     assert!(tagged.iter().any(|e| e["metadata"]["name"] == "portolan"));
     let with_owner: Vec<Value> = app.entities("?filter=kind=product,spec.owner").await;
-    assert_eq!(with_owner.len(), 4);
+    assert_eq!(with_owner.len(), 5);
 }
 
 both!(

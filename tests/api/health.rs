@@ -9,7 +9,7 @@ async fn health_readiness_and_metrics_answer(db: Db) {
     assert_eq!(body["database"], "reachable");
     app.get("/api/catalog/entities?filter=kind=product").await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains("portolan_entities{kind=\"product\"} 4"), "{metrics}");
+    assert!(metrics.contains("portolan_entities{kind=\"product\"} 5"), "{metrics}");
     assert!(
         metrics.contains("portolan_http_requests_total{route=\"/api/catalog/entities\",method=\"GET\",status=\"200\"}"),
         "{metrics}"

@@ -269,7 +269,11 @@ async fn the_last_good_state_survives_upstream_failure_and_invalid_edits(db: Db)
     assert_eq!(app.refresh("component:default/edited").await, 200);
     let (_, e) = app.entity("component", "default", "edited").await;
     assert_eq!(e["spec"]["owner"], "team-c");
-    assert!(e.get("status").is_none_or(Value::is_null), "{e}");
+    // Governance findings (team-c is not in the catalog) may remain; the processing error is gone.
+    let processing = e["status"]["items"]
+        .as_array()
+        .is_some_and(|items| items.iter().any(|i| i["type"] == "backstage.io/catalog-processing"));
+    assert!(!processing, "{e}");
 }
 
 async fn a_second_location_emitting_an_owned_ref_is_a_listed_conflict(db: Db) {

@@ -14,5 +14,6 @@ mod feed;
 mod health;
 mod instances;
 mod locations;
+mod portal;
 mod providers;
 mod queries;
