@@ -8,6 +8,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
+use crate::auth::handlers as auth;
 use crate::catalog::{entity_api as entities, feed, handlers as catalog};
 use crate::{openapi, ops};
 
@@ -114,4 +115,18 @@ route_table! {
     GET "/api/catalog/errors" => catalog::list_errors, "locations", "Current processing errors of every location", query: [], body: false, ok: 200;
     GET "/api/catalog/conflicts" => catalog::list_conflicts, "locations",
         "Refs a location emitted while another location owned them", query: [], body: false, ok: 200;
+
+    GET "/api/auth/{provider}/start" => auth::start, "auth",
+        "Starts sign-in: redirects to the provider (PKCE, CSRF state, nonce)", query: ["redirect"], body: false, ok: 302;
+    GET "/api/auth/{provider}/handler/frame" => auth::callback, "auth",
+        "The provider's callback: checks the state, exchanges the code, sets the session cookies", query: ["code", "state", "error"], body: false, ok: 302;
+    POST "/api/auth/refresh" => auth::refresh, "auth",
+        "A new access token (cookie and body) from the refresh cookie", query: [], body: false, ok: 200;
+    POST "/api/auth/logout" => auth::logout, "auth", "Signs out: drops the session cookies", query: [], body: false, ok: 204;
+    GET "/api/auth/me" => auth::me, "auth",
+        "The caller: identity, User entity, groups and ownership refs", query: [], body: false, ok: 200;
+    GET "/api/auth/tokens" => auth::list_tokens, "auth", "Every service token, without secrets (admins)", query: [], body: false, ok: 200;
+    POST "/api/auth/tokens" => auth::create_token, "auth",
+        "Creates a service token; its value is shown once (admins)", query: [], body: true, ok: 201;
+    DELETE "/api/auth/tokens/{id}" => auth::revoke_token, "auth", "Revokes a service token (admins)", query: [], body: false, ok: 204;
 }

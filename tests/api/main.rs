@@ -6,6 +6,7 @@
 mod fake_host;
 mod helpers;
 
+mod auth;
 mod cli;
 mod corpus;
 mod entities;
