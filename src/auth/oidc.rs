@@ -57,6 +57,8 @@ struct IdClaims {
     #[serde(default)]
     email: Option<String>,
     #[serde(default)]
+    email_verified: Option<bool>,
+    #[serde(default)]
     preferred_username: Option<String>,
     #[serde(default)]
     nonce: Option<String>,
@@ -273,7 +275,9 @@ impl Provider {
         if data.claims.nonce.as_deref() != Some(nonce) {
             return Err(refused(&self.name, "the ID token's nonce does not match"));
         }
-        Ok(Person { email: data.claims.email, login: data.claims.preferred_username })
+        // An address the provider says is unverified does not map anyone.
+        let email = data.claims.email.filter(|_| data.claims.email_verified != Some(false));
+        Ok(Person { email, login: data.claims.preferred_username })
     }
 
     /// GitHub: the login from `/user`, the primary verified email from `/user/emails`.
