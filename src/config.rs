@@ -26,6 +26,8 @@ pub struct Settings {
     /// `[webhooks]`: the shared secrets of push webhooks.
     pub webhooks: crate::providers::WebhookSettings,
     pub governance: GovernanceSettings,
+    /// `None` when the file has no `[auth]` section: guest mode.
+    pub auth: Option<AuthSettings>,
 }
 
 /// Governance rules: `[governance.rules.<rule-id>] enabled = bool, severity = "error"|"warning"|"info"`.
@@ -33,6 +35,122 @@ pub struct Settings {
 #[serde(default, deny_unknown_fields)]
 pub struct GovernanceSettings {
     pub rules: std::collections::BTreeMap<String, crate::portal::rules::RuleSetting>,
+}
+
+/// A secret from the file: never shown by `Debug`, so it cannot reach a log line.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+/// `[auth]`: sign-in, tokens and who may do what.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// A request without credentials acts as a guest who may do everything. Unset: false.
+    pub guest: Option<bool>,
+    /// Anonymous callers may read. Unset: false.
+    pub anonymous_read: Option<bool>,
+    /// Refs of admin users and groups (`user:default/jane`, `group:default/platform`).
+    pub admins: Vec<String>,
+    /// A signed-in person with no User entity: `deny` (a 403 at sign-in) or `reader`.
+    pub unmapped: UnmappedPolicy,
+    /// Count the parents of the user's groups (`spec.parent`, transitively) as ownership refs.
+    pub parent_groups: bool,
+    /// The address browsers reach portolan at, for the callback URL (default: from the request).
+    pub base_url: Option<String>,
+    pub providers: std::collections::BTreeMap<String, ProviderSettings>,
+    pub tokens: TokenSettings,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UnmappedPolicy {
+    #[default]
+    Deny,
+    Reader,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderType {
+    Oidc,
+    Github,
+}
+
+/// `[auth.providers.<name>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    #[serde(rename = "type")]
+    pub kind: ProviderType,
+    /// OIDC: the issuer; its discovery document is read on first sign-in.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Default: `openid email profile` (OIDC), `read:user user:email` (GitHub).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// A User annotation whose value is the person's login (e.g. `github.com/user-login`).
+    #[serde(default)]
+    pub user_annotation: Option<String>,
+    /// Overrides `auth.base_url` for this provider's callback.
+    #[serde(default)]
+    pub redirect_base_url: Option<String>,
+    /// GitHub: the web and API addresses (GitHub Enterprise). Default github.com.
+    #[serde(default)]
+    pub github_url: Option<String>,
+    #[serde(default)]
+    pub github_api_url: Option<String>,
+}
+
+/// `[auth.tokens]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenSettings {
+    /// HS256 keys: the first signs, all verify (rotation). Empty: a temporary key.
+    pub signing_keys: Vec<Secret>,
+    /// Lifetime of the access token, in seconds.
+    pub ttl_secs: u64,
+    /// Lifetime of the refresh cookie, in seconds.
+    pub refresh_ttl_secs: u64,
+    /// Service tokens from config (hashed at load).
+    pub service: Vec<ConfigServiceToken>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigServiceToken {
+    pub name: String,
+    pub token: Secret,
+    pub scopes: Vec<String>,
+    /// RFC 3339; none: no expiry.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self { signing_keys: Vec::new(), ttl_secs: 900, refresh_ttl_secs: 7 * 24 * 3600, service: Vec::new() }
+    }
+}
+
+impl Settings {
+    /// Guest mode: on without an `[auth]` section, else only when written.
+    pub fn guest(&self) -> bool {
+        self.auth.as_ref().is_none_or(|a| a.guest.unwrap_or(false))
+    }
+
+    /// Anonymous reads: on without an `[auth]` section (or in guest mode), else only when written.
+    pub fn anonymous_read(&self) -> bool {
+        self.guest() || self.auth.as_ref().is_none_or(|a| a.anonymous_read.unwrap_or(false))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +317,27 @@ mod tests {
         let s: Settings = toml::from_str("").unwrap();
         assert_eq!(s.server.bind, "127.0.0.1:7007");
         assert!(s.database_url().ends_with("data/portolan.db"));
+    }
+
+    #[test]
+    fn no_auth_section_means_guest_mode_and_a_section_means_closed() {
+        let s: Settings = toml::from_str("").unwrap();
+        assert!(s.guest() && s.anonymous_read());
+        let s: Settings = toml::from_str("[auth]\nadmins = [\"user:default/a\"]").unwrap();
+        assert!(!s.guest() && !s.anonymous_read());
+        let s: Settings = toml::from_str("[auth]\nanonymous_read = true").unwrap();
+        assert!(!s.guest() && s.anonymous_read());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let s: Settings = toml::from_str(
+            "[auth.providers.corp]\ntype = \"oidc\"\nissuer = \"https://id\"\nclient_id = \"c\"\nclient_secret = \"s3cr3t-value\"\n\
+             [auth.tokens]\nsigning_keys = [\"k3y-value\"]\n",
+        )
+        .unwrap();
+        let text = format!("{s:?}");
+        assert!(!text.contains("s3cr3t-value") && !text.contains("k3y-value"), "{text}");
     }
 
     #[test]

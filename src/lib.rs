@@ -5,8 +5,9 @@
 //! validated against embedded JSON Schemas and Backstage's format rules ([`catalog::validate`]),
 //! turned into relations ([`catalog::relations`]) and published per location in one transaction
 //! ([`catalog::ingest`], [`catalog::store`]) on SQLite or PostgreSQL ([`db`]). The HTTP API
-//! ([`routes`]) serves Backstage's `/api/catalog` surface; [`cli`] is the command line.
+//! ([`routes`]) serves Backstage's `/api/catalog` surface behind [`auth`]; [`cli`] is the command line.
 
+pub mod auth;
 pub mod cache;
 pub mod catalog;
 pub mod cli;

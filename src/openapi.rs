@@ -48,6 +48,10 @@ fn parameter_doc(name: &str) -> (&'static str, Value) {
             "reject (default) or refresh when the location exists",
             json!({"type": "string", "enum": ["reject", "refresh"]}),
         ),
+        "redirect" => ("Where to send the browser after sign-in: a path on this server (default /api/auth/me)", string),
+        "code" => ("The provider's authorization code", string),
+        "state" => ("The CSRF state sent at start", string),
+        "error" => ("The provider's error code, when sign-in failed", string),
         _ => ("", string),
     }
 }
@@ -89,6 +93,8 @@ fn operation(route: &Route) -> Value {
     let mut responses = Map::new();
     let success = if route.ok == 204 {
         json!({"description": "Done"})
+    } else if route.ok == 302 {
+        json!({"description": "Redirect (Location header)"})
     } else {
         json!({"description": "Success", "content": {"application/json": {"schema": {}}}})
     };
@@ -136,6 +142,7 @@ pub fn build() -> Value {
             {"name": "providers", "description": "GitHub and GitLab repository discovery"},
             {"name": "webhooks", "description": "Push webhooks from GitHub and GitLab"},
             {"name": "operations", "description": "Health, metrics, schemas and this document"},
+            {"name": "auth", "description": "Sign-in, the caller's identity and service tokens"},
         ],
         "paths": paths,
         "components": {

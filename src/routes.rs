@@ -8,6 +8,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
+use crate::auth::handlers as auth;
 use crate::catalog::{entity_api as entities, feed, handlers as catalog};
 use crate::portal::handlers as portal;
 use crate::providers::{handlers as providers, webhooks};
@@ -146,4 +147,18 @@ route_table! {
         "GitHub webhook deliveries (X-Hub-Signature-256 checked before parsing)", query: [], body: true, ok: 200;
     POST "/api/webhooks/gitlab" => webhooks::receive_gitlab, "webhooks",
         "GitLab webhook deliveries (X-Gitlab-Token checked before parsing)", query: [], body: true, ok: 200;
+
+    GET "/api/auth/{provider}/start" => auth::start, "auth",
+        "Starts sign-in: redirects to the provider (PKCE, CSRF state, nonce)", query: ["redirect"], body: false, ok: 302;
+    GET "/api/auth/{provider}/handler/frame" => auth::callback, "auth",
+        "The provider's callback: checks the state, exchanges the code, sets the session cookies", query: ["code", "state", "error"], body: false, ok: 302;
+    POST "/api/auth/refresh" => auth::refresh, "auth",
+        "A new access token (cookie and body) from the refresh cookie", query: [], body: false, ok: 200;
+    POST "/api/auth/logout" => auth::logout, "auth", "Signs out: drops the session cookies", query: [], body: false, ok: 204;
+    GET "/api/auth/me" => auth::me, "auth",
+        "The caller: identity, User entity, groups and ownership refs", query: [], body: false, ok: 200;
+    GET "/api/auth/tokens" => auth::list_tokens, "auth", "Every service token, without secrets (admins)", query: [], body: false, ok: 200;
+    POST "/api/auth/tokens" => auth::create_token, "auth",
+        "Creates a service token; its value is shown once (admins)", query: [], body: true, ok: 201;
+    DELETE "/api/auth/tokens/{id}" => auth::revoke_token, "auth", "Revokes a service token (admins)", query: [], body: false, ok: 204;
 }

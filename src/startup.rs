@@ -33,6 +33,8 @@ pub struct AppState {
     pub cache: Arc<ReadCache>,
     /// Repository discovery providers and the webhook settings.
     pub providers: Arc<crate::providers::Providers>,
+    /// Sign-in, tokens and the access policy.
+    pub auth: Arc<crate::auth::AuthState>,
     /// Background work (the refresh loop) runs while this lives.
     pub alive: Arc<()>,
 }
@@ -74,6 +76,8 @@ pub fn ingestor(settings: &Settings, pool: Pool) -> anyhow::Result<Ingestor> {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        check_guest_mode(&settings)?;
+        let auth = Arc::new(crate::auth::AuthState::from_settings(&settings)?);
         let metrics = telemetry::metrics_handle();
         validate::init();
         let url = settings.database_url();
@@ -90,6 +94,7 @@ impl Application {
         let state = web::Data::new(AppState {
             pool,
             cache: ingestor.cache.clone(),
+            auth,
             ingestor,
             settings: Arc::new(settings.clone()),
             metrics,
@@ -111,9 +116,10 @@ impl Application {
                 .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error_handler))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
                 .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
+                .wrap(from_fn(crate::auth::middleware::authenticate))
                 .wrap(from_fn(error::add_request_to_errors))
                 .wrap(from_fn(telemetry::record_request))
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<telemetry::RedactingRootSpan>::new())
                 .configure(routes::config)
         })
         .listen(listener)?;
@@ -137,6 +143,32 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Guest mode lets anyone do anything: refused on a non-loopback address unless written
+/// explicitly (`[auth] guest = true`), and warned about at every start.
+fn check_guest_mode(settings: &Settings) -> anyhow::Result<()> {
+    if !settings.guest() {
+        return Ok(());
+    }
+    let explicit = settings.auth.as_ref().and_then(|a| a.guest) == Some(true);
+    let loopback = {
+        use std::net::ToSocketAddrs;
+        let addrs: Vec<_> = settings.server.bind.to_socket_addrs().map(|a| a.collect()).unwrap_or_default();
+        !addrs.is_empty() && addrs.iter().all(|a: &std::net::SocketAddr| a.ip().is_loopback())
+    };
+    if !loopback && !explicit {
+        anyhow::bail!(
+            "refusing to serve in guest mode (no [auth] section: anyone may change everything) on the non-loopback address {}; \
+             configure [auth] (see README, \"Sign-in and access\"), or write [auth] guest = true to accept an open portal",
+            settings.server.bind
+        );
+    }
+    tracing::warn!(
+        bind = %settings.server.bind,
+        "Guest mode: requests without credentials act as a guest who may do everything. Configure [auth] before sharing this portal."
+    );
+    Ok(())
 }
 
 fn state_backend(settings: &Settings) -> &'static str {

@@ -60,3 +60,59 @@ pub async fn record_request(
     metrics::histogram!("portolan_http_request_duration_seconds", &labels[..2]).record(started.elapsed().as_secs_f64());
     Ok(res)
 }
+
+/// The request span of `tracing-actix-web`, with the same fields as its default, except that
+/// the query of `/api/auth/` requests is left out: it carries authorization codes and state.
+pub struct RedactingRootSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RedactingRootSpan {
+    fn on_request_start(req: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        use actix_web::HttpMessage;
+        use actix_web::http::Version;
+        use tracing::field::Empty;
+        let ci = req.connection_info().clone();
+        let method = req.method().as_str().to_owned();
+        let route = req.match_pattern().unwrap_or_else(|| "default".into());
+        let target = if req.path().starts_with("/api/auth/") {
+            req.path().to_owned()
+        } else {
+            req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("").to_owned()
+        };
+        let flavor = match req.version() {
+            Version::HTTP_09 => "0.9",
+            Version::HTTP_10 => "1.0",
+            Version::HTTP_11 => "1.1",
+            Version::HTTP_2 => "2.0",
+            Version::HTTP_3 => "3.0",
+            _ => "other",
+        };
+        let request_id =
+            req.extensions().get::<tracing_actix_web::RequestId>().map(|r| r.to_string()).unwrap_or_default();
+        let user_agent = req.headers().get("user-agent").and_then(|h| h.to_str().ok()).unwrap_or("").to_owned();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %method,
+            http.route = %route,
+            http.flavor = flavor,
+            http.scheme = %ci.scheme(),
+            http.host = %ci.host(),
+            http.client_ip = %ci.realip_remote_addr().unwrap_or(""),
+            http.user_agent = %user_agent,
+            http.target = %target,
+            http.status_code = Empty,
+            otel.name = %format!("{method} {route}"),
+            otel.kind = "server",
+            otel.status_code = Empty,
+            request_id = %request_id,
+            exception.message = Empty,
+            exception.details = Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}

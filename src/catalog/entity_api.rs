@@ -10,6 +10,7 @@ use super::ingest::OnConflict;
 use super::model::{DEFAULT_NAMESPACE, EntityRef};
 use super::query::{self, Cursor, PageParams, Position, QueryRequest};
 use super::{filter, store, validate};
+use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -237,8 +238,18 @@ pub async fn get_by_uid(state: web::Data<AppState>, uid: web::Path<String>) -> R
 }
 
 /// `DELETE /entities/by-uid/{uid}`: 204. Its location emits it again on its next refresh.
-pub async fn delete_by_uid(state: web::Data<AppState>, uid: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_by_uid(
+    state: web::Data<AppState>,
+    identity: Identity,
+    uid: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let uid = uid.into_inner();
+    let pool = state.pool.clone();
+    let lookup = uid.clone();
+    let Some((key, _)) = web::block(move || store::entity_by_uid(&pool, &lookup)).await?? else {
+        return Err(ApiError::not_found(format!("No entity with uid {uid}")));
+    };
+    crate::auth::require_owner(&state.pool, &identity, vec![key], "delete this entity").await?;
     let pool = state.pool.clone();
     let lookup = uid.clone();
     if web::block(move || store::delete_entity_by_uid(&pool, &lookup)).await?? {

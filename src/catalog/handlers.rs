@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::ingest::{OnConflict, RegisterError};
 use super::model::{DEFAULT_NAMESPACE, EntityRef};
 use super::store;
+use crate::auth::Identity;
 use crate::db::rfc3339;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -125,9 +126,31 @@ pub async fn get_location_by_entity(
     }
 }
 
+/// Owners of every owned entity the location holds, or admins.
+async fn require_location_owner(
+    state: &AppState,
+    identity: &Identity,
+    location_id: &str,
+    action: &str,
+) -> Result<(), ApiError> {
+    if identity.admin {
+        return Ok(());
+    }
+    let pool = state.pool.clone();
+    let id = location_id.to_owned();
+    let keys = web::block(move || store::entity_keys_of_location(&pool, &id)).await??;
+    crate::auth::require_owner(&state.pool, identity, keys, action).await
+}
+
 /// `DELETE /api/catalog/locations/{id}`: the location goes, with its entities and relations.
-pub async fn delete_location(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_location(
+    state: web::Data<AppState>,
+    identity: Identity,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    let row = location_or_404(&state, id.clone()).await?;
+    require_location_owner(&state, &identity, &row.id, "delete this location").await?;
     let ingestor = state.ingestor.clone();
     let lookup = id.clone();
     if web::block(move || ingestor.delete_location(&lookup)).await?? {
@@ -140,10 +163,12 @@ pub async fn delete_location(state: web::Data<AppState>, id: web::Path<String>) 
 /// `PUT /api/catalog/locations/{id}` `{type, target}`: points the location elsewhere and re-reads it.
 pub async fn update_location(
     state: web::Data<AppState>,
+    identity: Identity,
     id: web::Path<String>,
     body: web::Json<NewLocation>,
 ) -> Result<HttpResponse, ApiError> {
     let row = location_or_404(&state, id.into_inner()).await?;
+    require_location_owner(&state, &identity, &row.id, "change this location").await?;
     let target =
         state.ingestor.normalize_target(&body.kind, &body.target, row.origin == "api").map_err(ApiError::input)?;
     if store::find_location(&state.pool, &body.kind, &target)?.is_some_and(|other| other.id != row.id) {

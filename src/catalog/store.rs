@@ -1134,3 +1134,50 @@ pub fn generation(pool: &Pool) -> anyhow::Result<i64> {
         Ok(catalog.wrapping_add(portal))
     })
 }
+
+/// `(source key, target key)` of every relation of this type from these entities (for
+/// ownership: `ownedBy`, `memberOf`, `childOf`).
+pub fn relation_targets(pool: &Pool, keys: &[String], kind: &str) -> anyhow::Result<Vec<(String, String)>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    with_conn!(pool, |c| {
+        Ok(relations::table
+            .filter(relations::source_key.eq_any(keys))
+            .filter(relations::kind.eq(kind))
+            .select((relations::source_key, relations::target_key))
+            .load(c)?)
+    })
+}
+
+/// The ref keys of the entities of a kind whose search leaf `key` equals `value` (lower-cased),
+/// e.g. Users by `spec.profile.email`.
+pub fn entities_by_leaf(pool: &Pool, kind: &str, key: &str, value: &str) -> anyhow::Result<Vec<String>> {
+    let value = value.to_lowercase();
+    with_conn!(pool, |c| {
+        Ok(search_t::table
+            .inner_join(entities::table.on(entities::id.eq(search_t::entity_id)))
+            .filter(search_t::key.eq(key))
+            .filter(search_t::value.eq(value))
+            .filter(entities::kind.eq(kind.to_ascii_lowercase()))
+            .select(entities::entity_ref)
+            .order(entities::entity_ref.asc())
+            .load(c)?)
+    })
+}
+
+/// Whether an entity with this ref key exists.
+pub fn entity_exists(pool: &Pool, key: &str) -> anyhow::Result<bool> {
+    with_conn!(pool, |c| {
+        let found: Option<String> =
+            entities::table.filter(entities::entity_ref.eq(key)).select(entities::id).first(c).optional()?;
+        Ok(found.is_some())
+    })
+}
+
+/// The ref keys of the entities a location owns.
+pub fn entity_keys_of_location(pool: &Pool, location_id: &str) -> anyhow::Result<Vec<String>> {
+    with_conn!(pool, |c| {
+        Ok(entities::table.filter(entities::location_id.eq(location_id)).select(entities::entity_ref).load(c)?)
+    })
+}

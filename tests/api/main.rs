@@ -7,6 +7,7 @@ mod fake_git;
 mod fake_host;
 mod helpers;
 
+mod auth;
 mod cli;
 mod corpus;
 mod entities;

@@ -1,0 +1,175 @@
+//! portolan's own tokens: short-lived HS256 access tokens, refresh tokens and the sign-in state,
+//! signed with the configured keys (the first signs, all verify); and service tokens, which are
+//! random, shown once and kept only as SHA-256.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::TokenSettings;
+
+pub const ISSUER: &str = "portolan";
+/// The prefix of service tokens, so a Bearer value can be told apart from a JWT.
+pub const SERVICE_PREFIX: &str = "ptk_";
+pub const SCOPES: &[&str] = &["catalog:write", "usage:write", "gateway:check", "admin"];
+
+/// The claims of an access or refresh token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The User entity ref, or `person:<email or login>` for an unmapped reader.
+    pub sub: String,
+    /// Ownership refs (ref keys): the user, its groups and, when configured, their parents.
+    #[serde(default)]
+    pub ent: Vec<String>,
+    /// Reader-only (an unmapped person allowed in to read).
+    #[serde(default)]
+    pub ro: bool,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// `access` or `refresh`.
+    pub typ: String,
+    pub iss: String,
+    pub exp: u64,
+    pub iat: u64,
+}
+
+pub struct Keys {
+    keys: Vec<Vec<u8>>,
+    pub ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+}
+
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// `n` bytes from the operating system's random source.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf).expect("the operating system's random source works");
+    buf
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A random URL-safe string of 32 bytes of entropy.
+pub fn random_token() -> String {
+    b64(&random_bytes(32))
+}
+
+/// The stored form of a service token.
+pub fn hash_token(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new service token: its secret value (shown once) and its hash.
+pub fn new_service_token() -> (String, String) {
+    let value = format!("{SERVICE_PREFIX}{}", random_token());
+    let hash = hash_token(&value);
+    (value, hash)
+}
+
+impl Keys {
+    /// The configured keys, or a temporary one (with a warning) when none is configured.
+    pub fn from_settings(settings: &TokenSettings) -> Self {
+        let mut keys: Vec<Vec<u8>> =
+            settings.signing_keys.iter().filter(|k| !k.0.is_empty()).map(|k| k.0.as_bytes().to_vec()).collect();
+        if keys.is_empty() {
+            tracing::warn!(
+                "No [auth.tokens] signing_keys configured: using a temporary key; sign-ins will not survive a restart."
+            );
+            keys.push(random_bytes(32));
+        }
+        Self { keys, ttl_secs: settings.ttl_secs.max(30), refresh_ttl_secs: settings.refresh_ttl_secs.max(60) }
+    }
+
+    /// Signs any claims with the current key.
+    pub fn sign<T: Serialize>(&self, claims: &T) -> anyhow::Result<String> {
+        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(&self.keys[0]))?)
+    }
+
+    /// Verifies a token signed by any configured key (signature, `exp`, `iss`).
+    pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Option<T> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss"]);
+        validation.leeway = 5;
+        self.keys
+            .iter()
+            .find_map(|k| jsonwebtoken::decode::<T>(token, &DecodingKey::from_secret(k), &validation).ok())
+            .map(|d| d.claims)
+    }
+
+    /// An access or refresh token for this person.
+    pub fn issue(
+        &self,
+        sub: &str,
+        ent: &[String],
+        ro: bool,
+        email: Option<&str>,
+        refresh: bool,
+    ) -> anyhow::Result<String> {
+        let now = now_secs();
+        let ttl = if refresh { self.refresh_ttl_secs } else { self.ttl_secs };
+        self.sign(&Claims {
+            sub: sub.to_owned(),
+            ent: ent.to_vec(),
+            ro,
+            email: email.map(str::to_owned),
+            typ: if refresh { "refresh" } else { "access" }.into(),
+            iss: ISSUER.into(),
+            exp: now + ttl,
+            iat: now,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn keys(list: &[&str]) -> Keys {
+        Keys::from_settings(&TokenSettings {
+            signing_keys: list.iter().map(|k| Secret(k.to_string())).collect(),
+            ..TokenSettings::default()
+        })
+    }
+
+    #[test]
+    fn tokens_verify_with_any_configured_key_and_not_with_others() {
+        let old = keys(&["old-key"]);
+        let token = old.issue("user:default/a", &["user:default/a".into()], false, None, false).unwrap();
+        let rotated = keys(&["new-key", "old-key"]);
+        let c: Claims = rotated.verify(&token).expect("the old key still verifies");
+        assert_eq!(c.sub, "user:default/a");
+        assert!(keys(&["other"]).verify::<Claims>(&token).is_none());
+        let mut tampered = token.clone();
+        tampered.pop();
+        assert!(rotated.verify::<Claims>(&tampered).is_none());
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let k = keys(&["k"]);
+        let mut c: Claims = k.verify(&k.issue("user:default/a", &[], false, None, false).unwrap()).unwrap();
+        c.exp = now_secs() - 60;
+        assert!(k.verify::<Claims>(&k.sign(&c).unwrap()).is_none());
+    }
+
+    #[test]
+    fn service_tokens_are_random_and_stored_as_sha256() {
+        let (a, ha) = new_service_token();
+        let (b, _) = new_service_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with(SERVICE_PREFIX) && a.len() > 40);
+        assert_eq!(ha, hash_token(&a));
+        assert_eq!(ha.len(), 64);
+        assert!(!ha.contains(&a));
+    }
+}
