@@ -53,7 +53,7 @@ pub fn ingestor(settings: &Settings, pool: Pool) -> anyhow::Result<Ingestor> {
         );
     }
     Ok(Ingestor {
-        pool: pool.clone(),
+        pool,
         reader: Reader::new(settings.read_settings())?,
         validation: validate::Options {
             extra_kinds: settings.catalog.extra_kinds.clone(),
@@ -64,7 +64,6 @@ pub fn ingestor(settings: &Settings, pool: Pool) -> anyhow::Result<Ingestor> {
         lease: Duration::from_secs(settings.catalog.lease_secs.max(1)),
         refresh_interval: Duration::from_secs(settings.catalog.refresh_interval_secs.max(1)),
         file_roots,
-        cache: Arc::new(ReadCache::new(settings.server.read_cache, pool.clone())),
         runtime: Arc::new(IngestRuntime::new()?),
         defer_findings: false,
         portal: Arc::new(crate::portal::Portal::new(
@@ -92,8 +91,8 @@ impl Application {
             TcpListener::bind(&settings.server.bind).with_context(|| format!("binding {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
+            cache: Arc::new(ReadCache::new(settings.server.read_cache, pool.clone())),
             pool,
-            cache: ingestor.cache.clone(),
             auth,
             ingestor,
             settings: Arc::new(settings.clone()),

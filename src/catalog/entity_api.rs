@@ -59,6 +59,17 @@ fn filter_predicate(req: &HttpRequest) -> Result<Option<query::Predicate>, ApiEr
     Ok(Some(query::filter_sets_to_predicate(&sets)))
 }
 
+/// The `filter` parameters and a body's `query` predicate, AND-ed (`None` without either).
+fn request_predicate(req: &HttpRequest, body_query: Option<&Value>) -> Result<Option<query::Predicate>, ApiError> {
+    let filter = filter_predicate(req)?;
+    let Some(q) = body_query else { return Ok(filter) };
+    let q = query::parse_predicate(q).map_err(ApiError::input)?;
+    Ok(Some(match filter {
+        Some(p) => query::Predicate::All(vec![p, q]),
+        None => q,
+    }))
+}
+
 /// `GET /entities?filter&fields&order&offset&limit&after`: a bare array; a `Link` header points
 /// at the next page when a limit cut the answer.
 pub async fn list_entities(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -174,14 +185,7 @@ pub async fn get_by_refs(
             .map_err(|e| ApiError::input(format!("entityRefs[{i}]: {e}")))?;
         keys.push(r.key());
     }
-    let mut predicate = filter_predicate(&req)?;
-    if let Some(q) = &body.query {
-        let q = query::parse_predicate(q).map_err(ApiError::input)?;
-        predicate = Some(match predicate {
-            Some(p) => query::Predicate::All(vec![p, q]),
-            None => q,
-        });
-    }
+    let predicate = request_predicate(&req, body.query.as_ref())?;
     let pool = state.pool.clone();
     let lookup = keys.clone();
     let found = web::block(move || {
@@ -253,7 +257,6 @@ pub async fn delete_by_uid(
     let pool = state.pool.clone();
     let lookup = uid.clone();
     if web::block(move || store::delete_entity_by_uid(&pool, &lookup)).await?? {
-        state.cache.invalidate();
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::not_found(format!("No entity with uid {uid}")))
@@ -361,14 +364,7 @@ pub async fn post_facets(
     body: web::Json<FacetsBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let mut predicate = filter_predicate(&req)?;
-    if let Some(q) = &body.query {
-        let q = query::parse_predicate(q).map_err(ApiError::input)?;
-        predicate = Some(match predicate {
-            Some(p) => query::Predicate::All(vec![p, q]),
-            None => q,
-        });
-    }
+    let predicate = request_predicate(&req, body.query.as_ref())?;
     Ok(ok_json(facets(&state, body.facets, predicate).await?))
 }
 

@@ -98,8 +98,6 @@ pub struct Ingestor {
     pub refresh_interval: Duration,
     /// Canonical folders that API-registered file locations must stay inside.
     pub file_roots: Vec<PathBuf>,
-    /// The read cache this process serves from; dropped after every publish.
-    pub cache: std::sync::Arc<crate::cache::ReadCache>,
     /// Where processing runs: its own threads, so parsing a large tree never stalls the HTTP
     /// workers.
     pub runtime: Arc<IngestRuntime>,
@@ -261,7 +259,6 @@ impl Ingestor {
         .await??;
         // Findings are part of what is served (status.items): caches follow them too.
         self.pool.note_change();
-        self.cache.invalidate();
         tracing::debug!(
             location.id = %loc.id,
             read_ms,

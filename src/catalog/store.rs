@@ -586,58 +586,6 @@ struct EntityText {
     findings: Option<String>,
 }
 
-#[derive(QueryableByName)]
-struct RelationText {
-    #[diesel(sql_type = Text)]
-    source_key: String,
-    #[diesel(sql_type = Text)]
-    kind: String,
-    #[diesel(sql_type = Text)]
-    target_ref: String,
-}
-
-/// Every entity matching the filter, as JSON text with relations, ordered by ref.
-pub fn list_entities(pool: &Pool, filter: &[FilterSet]) -> anyhow::Result<Vec<String>> {
-    let (cond, binds) = super::query::predicate_sql(&super::query::filter_sets_to_predicate(filter));
-    let backend = pool.backend();
-    let entity_sql = placeholders(
-        &format!(
-            "SELECT e.entity_ref, e.body, e.status, e.findings FROM entities e WHERE {cond} ORDER BY e.entity_ref"
-        ),
-        backend,
-    );
-    let relation_sql = placeholders(
-        &format!(
-            "SELECT r.source_key, r.type AS kind, r.target_ref FROM relations r WHERE r.source_key IN (SELECT e.entity_ref FROM entities e WHERE {cond})"
-        ),
-        backend,
-    );
-    let (rows, rels) = with_conn!(pool, |c| {
-        let mut q = diesel::sql_query(entity_sql).into_boxed::<Db>();
-        for b in &binds {
-            q = q.bind::<Text, _>(b.clone());
-        }
-        let rows: Vec<EntityText> = q.load(c)?;
-        let mut q = diesel::sql_query(relation_sql).into_boxed::<Db>();
-        for b in &binds {
-            q = q.bind::<Text, _>(b.clone());
-        }
-        let rels: Vec<RelationText> = if rows.is_empty() { Vec::new() } else { q.load(c)? };
-        Ok::<_, anyhow::Error>((rows, rels))
-    })?;
-    let mut by_source: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    for r in rels {
-        by_source.entry(r.source_key).or_default().push((r.kind, r.target_ref));
-    }
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let rels = by_source.remove(&row.entity_ref).unwrap_or_default();
-            assemble(&row.body, rels, row.status.as_deref(), row.findings.as_deref())
-        })
-        .collect())
-}
-
 /// One entity by its ref key (`kind:namespace/name`, lower-cased), with relations.
 pub fn get_entity(pool: &Pool, key: &str) -> anyhow::Result<Option<String>> {
     with_conn!(pool, |c| {
