@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod model;
 pub mod query;
 pub mod relations;
+pub mod seam;
 pub mod search;
 pub mod store;
 pub mod validate;

@@ -1129,3 +1129,30 @@ pub fn entity_keys_of_location(pool: &Pool, location_id: &str) -> anyhow::Result
         Ok(entities::table.filter(entities::location_id.eq(location_id)).select(entities::entity_ref).load(c)?)
     })
 }
+
+/// The stored bodies (as their descriptors made them: no relations, no status) of every entity
+/// of a kind, by ref key, in ref order. For domains that derive state from the catalog.
+pub fn bodies_of_kind(pool: &Pool, kind: &str) -> anyhow::Result<Vec<(String, String)>> {
+    with_conn!(pool, |c| {
+        Ok(entities::table
+            .filter(entities::kind.eq(kind.to_ascii_lowercase()))
+            .select((entities::entity_ref, entities::body))
+            .order(entities::entity_ref.asc())
+            .load(c)?)
+    })
+}
+
+/// The stored bodies of the entities with these ref keys (missing ones are left out).
+pub fn bodies_by_keys(pool: &Pool, keys: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for chunk in keys.chunks(500) {
+        let rows: Vec<(String, String)> = with_conn!(pool, |c| {
+            entities::table
+                .filter(entities::entity_ref.eq_any(chunk))
+                .select((entities::entity_ref, entities::body))
+                .load(c)?
+        });
+        out.extend(rows);
+    }
+    Ok(out)
+}
