@@ -8,7 +8,6 @@
 //! ([`routes`]) serves Backstage's `/api/catalog` surface behind [`auth`]; [`cli`] is the command line.
 
 pub mod auth;
-pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod config;
@@ -20,4 +19,5 @@ pub mod portal;
 pub mod providers;
 pub mod routes;
 pub mod startup;
+pub mod state;
 pub mod telemetry;

@@ -20,7 +20,7 @@ use super::store::{self, RunOutcome};
 use super::{Api, Providers, Repo, record_webhook};
 use crate::db::now_ms;
 use crate::error::{ApiError, ErrorCode};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn unauthenticated(source: &'static str, message: &str) -> ApiError {
     count(source, "unauthenticated");
