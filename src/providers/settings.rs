@@ -230,7 +230,6 @@ pub fn reading_tokens(settings: &ProviderSettings) -> Vec<(AllowRule, Secret)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::Repo;
 
     fn repo(name: &str) -> Repo {
         Repo {
