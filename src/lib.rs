@@ -6,6 +6,8 @@
 //! turned into relations ([`catalog::relations`]) and published per location in one transaction
 //! ([`catalog::ingest`], [`catalog::store`]) on SQLite or PostgreSQL ([`db`]). The HTTP API
 //! ([`routes`]) serves Backstage's `/api/catalog` surface behind [`auth`]; [`cli`] is the command line.
+//! [`offerings`] adds self-service API plans, subscriptions, keys and the gateway check on top,
+//! following the catalog through [`catalog::seam`].
 
 pub mod auth;
 pub mod cache;
@@ -14,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod offerings;
 pub mod openapi;
 pub mod ops;
 pub mod portal;

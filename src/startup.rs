@@ -35,6 +35,8 @@ pub struct AppState {
     pub providers: Arc<crate::providers::Providers>,
     /// Sign-in, tokens and the access policy.
     pub auth: Arc<crate::auth::AuthState>,
+    /// Self-service offerings: subscriptions, keys and the gateway check (a catalog listener).
+    pub offerings: Arc<crate::offerings::Offerings>,
     /// Background work (the refresh loop) runs while this lives.
     pub alive: Arc<()>,
 }
@@ -84,6 +86,13 @@ impl Application {
         let pool = tokio::task::spawn_blocking(move || Pool::connect(&url, pool_size)).await??;
         let ingestor = ingestor(&settings, pool.clone())?;
         load_static_locations(&ingestor, &settings).await?;
+        // Offerings follow the catalog through the seam; the start-up catalog's descriptor-made
+        // subscriptions exist before the server answers.
+        let offerings = crate::offerings::Offerings::new(&settings)?;
+        let seam = crate::catalog::seam::Seam::default().listen(offerings.clone());
+        let bulk_seam = seam.clone();
+        let bulk_pool = pool.clone();
+        tokio::task::spawn_blocking(move || bulk_seam.bulk_loaded(&bulk_pool)).await??;
         let providers =
             Arc::new(crate::providers::Providers::build(&settings.providers, &settings.webhooks, ingestor.clone())?);
 
@@ -98,8 +107,11 @@ impl Application {
             settings: Arc::new(settings.clone()),
             metrics,
             providers,
+            offerings,
             alive: Arc::new(()),
         });
+        seam.spawn_catch_up(state.pool.clone(), Arc::downgrade(&state.alive));
+        state.offerings.gateway.spawn_flusher(state.pool.clone(), Arc::downgrade(&state.alive));
         state.ingestor.spawn_refresh_loop(Arc::downgrade(&state.alive));
         state.cache.follow(Arc::downgrade(&state.alive));
         crate::catalog::feed::spawn_pruning(

@@ -15,6 +15,7 @@ mod feed;
 mod health;
 mod instances;
 mod locations;
+mod offerings;
 mod portal;
 mod providers;
 mod queries;
