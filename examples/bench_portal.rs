@@ -39,9 +39,10 @@ fn main() -> anyhow::Result<()> {
         let mut settings = Settings::default();
         settings.database.url = url.clone();
         let pool = portolan::db::Pool::connect(&url, 4)?;
-        let mut ing = ingestor(&settings, pool.clone())?;
+        let portal = portolan::startup::portal(&settings)?;
+        let mut ing = ingestor(&settings, pool.clone(), portolan::startup::seam(&portal))?;
         // Load as `serve` does: publish everything, then compute every finding once.
-        ing.defer_findings = true;
+        ing.bulk = true;
         let mut rows = Vec::new();
         for f in descriptor_files(&copy)? {
             let target = portolan::catalog::ingest::absolute(&f).display().to_string();
@@ -57,8 +58,8 @@ fn main() -> anyhow::Result<()> {
             r?;
         }
         let full = Instant::now();
-        ing.portal.recompute_all(&pool)?;
-        ing.defer_findings = false;
+        ing.seam.bulk_loaded(&pool)?;
+        ing.bulk = false;
         println!(
             "loaded {} in {:.2} s; a full findings recomputation took {} ms",
             dir.display(),
@@ -75,7 +76,7 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(&file, text)?;
             let report = ing.process(&target_row).await?;
             assert_eq!(report.outcome.updated, 1, "exactly one entity changed");
-            times.push(report.portal_ms);
+            times.push(report.listeners_ms);
         }
         report("one entity's dependsOn changed", &mut times, runs);
         // The same entity, its description changed: no dependency edge moves.
@@ -86,7 +87,7 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(&file, if i % 2 == 0 { &described } else { &original })?;
             let report = ing.process(&target_row).await?;
             assert_eq!(report.outcome.updated, 1, "exactly one entity changed");
-            times.push(report.portal_ms);
+            times.push(report.listeners_ms);
         }
         report("one entity's description changed", &mut times, runs);
         anyhow::Ok(())

@@ -354,8 +354,9 @@ fn import(mut settings: Settings, args: ImportArgs) -> ExitCode {
             let _ = rustls::crypto::ring::default_provider().install_default();
             validate::init();
             let pool = crate::db::Pool::connect(&settings.database_url(), settings.database.pool_size.max(2))?;
-            let mut ingestor = crate::startup::ingestor(&settings, pool.clone())?;
-            ingestor.defer_findings = true;
+            let portal = crate::startup::portal(&settings)?;
+            let mut ingestor = crate::startup::ingestor(&settings, pool.clone(), crate::startup::seam(&portal))?;
+            ingestor.bulk = true;
             let started = std::time::Instant::now();
             let mut rows = Vec::new();
             for (kind, target) in &locations {
@@ -386,9 +387,9 @@ fn import(mut settings: Settings, args: ImportArgs) -> ExitCode {
                 let _ = std::io::stderr().flush();
             }
             eprintln!();
-            let portal = ingestor.portal.clone();
-            let findings_pool = pool.clone();
-            tokio::task::spawn_blocking(move || portal.recompute_all(&findings_pool)).await??;
+            let seam = ingestor.seam.clone();
+            let listeners_pool = pool.clone();
+            tokio::task::spawn_blocking(move || seam.bulk_loaded(&listeners_pool)).await??;
             println!(
                 "imported {total} location(s): {entities} entities, {relations} relation rows written, {errors} error(s) in {:.2} s",
                 started.elapsed().as_secs_f64()

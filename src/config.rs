@@ -41,14 +41,26 @@ pub struct GovernanceSettings {
     pub rules: std::collections::BTreeMap<String, crate::portal::rules::RuleSetting>,
 }
 
-/// A secret from the file: never shown by `Debug`, so it cannot reach a log line.
+/// A secret from the file (a client secret, a signing key, a provider token, a webhook secret):
+/// never shown by `Debug`, so it cannot reach a log line.
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Secret(pub String);
 
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for where it is sent or compared.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("\"<redacted>\"")
+        f.write_str("Secret([redacted])")
     }
 }
 
@@ -342,6 +354,11 @@ mod tests {
         .unwrap();
         let text = format!("{s:?}");
         assert!(!text.contains("s3cr3t-value") && !text.contains("k3y-value"), "{text}");
+    }
+
+    #[test]
+    fn a_secret_never_shows_in_debug_output() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret([redacted])");
     }
 
     #[test]

@@ -133,6 +133,14 @@ impl From<r2d2::Error> for ApiError {
     }
 }
 
+impl From<crate::catalog::CatalogError> for ApiError {
+    fn from(e: crate::catalog::CatalogError) -> Self {
+        match e {
+            crate::catalog::CatalogError::Storage(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(e: actix_web::error::BlockingError) -> Self {
         ApiError::Internal(anyhow::anyhow!("blocking task failed: {e}"))

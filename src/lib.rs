@@ -10,7 +10,6 @@
 //! following the catalog through [`catalog::seam`].
 
 pub mod auth;
-pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod config;
@@ -23,4 +22,5 @@ pub mod portal;
 pub mod providers;
 pub mod routes;
 pub mod startup;
+pub mod state;
 pub mod telemetry;

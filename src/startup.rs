@@ -13,41 +13,38 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::cache::ReadCache;
+use crate::catalog::cache::ReadCache;
 use crate::catalog::fetch::Reader;
 use crate::catalog::ingest::{IngestRuntime, Ingestor, absolute};
+use crate::catalog::seam::Seam;
 use crate::catalog::{store, validate};
 use crate::config::{Settings, StaticLocation};
 use crate::db::Pool;
+use crate::portal::Portal;
+use crate::state::AppState;
 use crate::{error, routes, telemetry};
-
-/// What every handler can reach.
-pub struct AppState {
-    pub pool: Pool,
-    pub ingestor: Ingestor,
-    pub settings: Arc<Settings>,
-    pub metrics: PrometheusHandle,
-    /// Served entities and repeated answers, dropped when the catalog changes.
-    pub cache: Arc<ReadCache>,
-    /// Repository discovery providers and the webhook settings.
-    pub providers: Arc<crate::providers::Providers>,
-    /// Sign-in, tokens and the access policy.
-    pub auth: Arc<crate::auth::AuthState>,
-    /// Self-service offerings: subscriptions, keys and the gateway check (a catalog listener).
-    pub offerings: Arc<crate::offerings::Offerings>,
-    /// Background work (the refresh loop) runs while this lives.
-    pub alive: Arc<()>,
-}
 
 pub struct Application {
     port: u16,
     server: Server,
 }
 
-/// Builds the ingestion engine from settings (shared by the server and the CLI).
-pub fn ingestor(settings: &Settings, pool: Pool) -> anyhow::Result<Ingestor> {
+/// The portal engine from settings: governance rules.
+pub fn portal(settings: &Settings) -> anyhow::Result<Arc<Portal>> {
+    let rules = crate::portal::rules::RuleConfig::new(&settings.governance.rules).map_err(anyhow::Error::msg)?;
+    Ok(Arc::new(Portal::new(rules)))
+}
+
+/// The seam between the catalog and the domains built on it: the portal follows every change
+/// and decorates served entities with its findings. This is the one place they are wired.
+pub fn seam(portal: &Arc<Portal>) -> Seam {
+    Seam::default().listen(portal.clone()).decorate_with(portal.clone())
+}
+
+/// Builds the ingestion engine from settings (shared by the server and the CLI), announcing its
+/// changes to `seam`.
+pub fn ingestor(settings: &Settings, pool: Pool, seam: Seam) -> anyhow::Result<Ingestor> {
     let mut file_roots = Vec::new();
     for root in &settings.reading.file_roots {
         file_roots.push(
@@ -67,10 +64,8 @@ pub fn ingestor(settings: &Settings, pool: Pool) -> anyhow::Result<Ingestor> {
         refresh_interval: Duration::from_secs(settings.catalog.refresh_interval_secs.max(1)),
         file_roots,
         runtime: Arc::new(IngestRuntime::new()?),
-        defer_findings: false,
-        portal: Arc::new(crate::portal::Portal::new(
-            crate::portal::rules::RuleConfig::new(&settings.governance.rules).map_err(anyhow::Error::msg)?,
-        )),
+        bulk: false,
+        seam,
     })
 }
 
@@ -84,15 +79,12 @@ impl Application {
         let url = settings.database_url();
         let pool_size = settings.database.pool_size.max(2);
         let pool = tokio::task::spawn_blocking(move || Pool::connect(&url, pool_size)).await??;
-        let ingestor = ingestor(&settings, pool.clone())?;
-        load_static_locations(&ingestor, &settings).await?;
-        // Offerings follow the catalog through the seam; the start-up catalog's descriptor-made
-        // subscriptions exist before the server answers.
+        let portal = portal(&settings)?;
+        // Offerings follow the catalog through the seam too (offering refresh, descriptor-made
+        // subscriptions); the start-up catalog's subscriptions exist before the server answers.
         let offerings = crate::offerings::Offerings::new(&settings)?;
-        let seam = crate::catalog::seam::Seam::default().listen(offerings.clone());
-        let bulk_seam = seam.clone();
-        let bulk_pool = pool.clone();
-        tokio::task::spawn_blocking(move || bulk_seam.bulk_loaded(&bulk_pool)).await??;
+        let ingestor = ingestor(&settings, pool.clone(), seam(&portal).listen(offerings.clone()))?;
+        load_static_locations(&ingestor, &settings).await?;
         let providers =
             Arc::new(crate::providers::Providers::build(&settings.providers, &settings.webhooks, ingestor.clone())?);
 
@@ -100,8 +92,9 @@ impl Application {
             TcpListener::bind(&settings.server.bind).with_context(|| format!("binding {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
-            cache: Arc::new(ReadCache::new(settings.server.read_cache, pool.clone())),
+            cache: Arc::new(ReadCache::new(settings.server.read_cache, pool.clone(), ingestor.seam.clone())),
             pool,
+            portal,
             auth,
             ingestor,
             settings: Arc::new(settings.clone()),
@@ -110,10 +103,10 @@ impl Application {
             offerings,
             alive: Arc::new(()),
         });
-        seam.spawn_catch_up(state.pool.clone(), Arc::downgrade(&state.alive));
         state.offerings.gateway.spawn_flusher(state.pool.clone(), Arc::downgrade(&state.alive));
         state.ingestor.spawn_refresh_loop(Arc::downgrade(&state.alive));
         state.cache.follow(Arc::downgrade(&state.alive));
+        state.ingestor.seam.spawn_catch_up(state.pool.clone(), Arc::downgrade(&state.alive));
         crate::catalog::feed::spawn_pruning(
             state.pool.clone(),
             state.settings.catalog.events_retention_days,
@@ -250,7 +243,7 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
     for w in &wanted {
         rows.push(store::find_or_create_location(&pool, &w.kind, &w.target, "config")?.0);
     }
-    let bulk = Ingestor { defer_findings: true, ..ingestor.clone() };
+    let bulk = Ingestor { bulk: true, ..ingestor.clone() };
     for report in bulk.process_all(rows).await {
         let (loc, report) = report;
         let report = report?;
@@ -259,10 +252,11 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
             tracing::warn!(location.target = %loc.target, source = %e.source, document = ?e.document, path = ?e.path, "{}", e.message);
         }
     }
-    // Every finding, once: configuration may have changed since the findings were stored.
-    let portal = ingestor.portal.clone();
-    let findings_pool = pool.clone();
-    tokio::task::spawn_blocking(move || portal.recompute_all(&findings_pool)).await??;
+    // The listeners rebuild once (governance recomputes every finding: configuration may have
+    // changed since they were stored).
+    let seam = ingestor.seam.clone();
+    let listeners_pool = pool.clone();
+    tokio::task::spawn_blocking(move || seam.bulk_loaded(&listeners_pool)).await??;
     tracing::info!(
         locations = wanted.len(),
         entities,

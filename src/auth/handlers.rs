@@ -9,7 +9,7 @@ use super::middleware::ACCESS_COOKIE;
 use super::{AuthState, Identity, Principal, Resolved, store, tokens};
 use crate::catalog::store as catalog_store;
 use crate::error::{ApiError, ErrorCode};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const STATE_COOKIE: &str = "portolan_auth_state";
 const REFRESH_COOKIE: &str = "portolan_refresh";
@@ -209,7 +209,8 @@ pub async fn me(state: web::Data<AppState>, identity: Identity) -> Result<HttpRe
     let user: Value = match sub.clone().filter(|s| s.starts_with("user:")) {
         Some(key) => {
             let pool = state.pool.clone();
-            match web::block(move || catalog_store::get_entity(&pool, &key)).await?? {
+            let seam = state.ingestor.seam.clone();
+            match web::block(move || crate::catalog::read::get_entity(&pool, &seam, &key)).await?? {
                 Some(text) => serde_json::from_str(&text).map_err(anyhow::Error::from)?,
                 None => Value::Null,
             }

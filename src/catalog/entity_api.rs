@@ -9,10 +9,11 @@ use serde_json::{Map, Value, json};
 use super::ingest::OnConflict;
 use super::model::{DEFAULT_NAMESPACE, EntityRef};
 use super::query::{self, Cursor, PageParams, Position, QueryRequest};
-use super::{filter, store, validate};
+use super::store::sql::CursorSql;
+use super::{filter, read, store, validate};
 use crate::auth::Identity;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn values(req: &HttpRequest, name: &str) -> Vec<String> {
     filter::query_values(req.query_string(), name)
@@ -87,8 +88,10 @@ pub async fn list_entities(state: web::Data<AppState>, req: HttpRequest) -> Resu
     let page = PageParams::from_query_string(req.query_string()).map_err(ApiError::input)?;
     let sql = cursor.sql();
     let pool = state.pool.clone();
+    let seam = state.ingestor.seam.clone();
     let (rows, _) =
-        web::block(move || store::query_entities(&pool, &sql, page.limit, page.offset.unwrap_or(0), false)).await??;
+        web::block(move || read::query_entities(&pool, &seam, &sql, page.limit, page.offset.unwrap_or(0), false))
+            .await??;
     let mut items: Vec<String> = rows.into_iter().map(|(_, body)| body).collect();
     let more = page.limit.is_some_and(|l| items.len() as u64 > l);
     if let Some(limit) = page.limit {
@@ -99,7 +102,7 @@ pub async fn list_entities(state: web::Data<AppState>, req: HttpRequest) -> Resu
         Some(after) if more => Some(query::next_link(req.path(), req.query_string(), &after)),
         _ => None,
     };
-    let cached = crate::cache::Cached { body: body.into(), link };
+    let cached = super::cache::Cached { body: body.into(), link };
     state.cache.store_response_at(epoch, cache_key, cached.clone());
     Ok(cached.into_response())
 }
@@ -109,9 +112,10 @@ async fn run_query(state: &AppState, request: QueryRequest) -> Result<String, Ap
     let QueryRequest { cursor, fields, limit, offset, count, .. } = request;
     let sql = cursor.sql();
     let pool = state.pool.clone();
+    let seam = state.ingestor.seam.clone();
     let must_count = count && cursor.total_items.is_none();
     let (rows, counted) =
-        web::block(move || store::query_entities(&pool, &sql, Some(limit), offset, must_count)).await??;
+        web::block(move || read::query_entities(&pool, &seam, &sql, Some(limit), offset, must_count)).await??;
     let total = if count { counted.or(cursor.total_items).unwrap_or(0) } else { 0 };
     let parsed: Vec<(String, Value)> = rows
         .into_iter()
@@ -146,7 +150,7 @@ pub async fn query_entities_get(state: web::Data<AppState>, req: HttpRequest) ->
     let epoch = state.cache.epoch();
     let request = QueryRequest::from_query_string(req.query_string()).map_err(ApiError::input)?;
     let body = run_query(&state, request).await?;
-    let cached = crate::cache::Cached { body: body.into(), link: None };
+    let cached = super::cache::Cached { body: body.into(), link: None };
     state.cache.store_response_at(epoch, cache_key, cached.clone());
     Ok(cached.into_response())
 }
@@ -187,16 +191,17 @@ pub async fn get_by_refs(
     }
     let predicate = request_predicate(&req, body.query.as_ref())?;
     let pool = state.pool.clone();
+    let seam = state.ingestor.seam.clone();
     let lookup = keys.clone();
     let found = web::block(move || {
-        let found = store::entities_by_keys(&pool, &lookup)?;
+        let found = read::entities_by_keys(&pool, &seam, &lookup)?;
         // A filter narrows the answer: what it leaves out is null, as if missing.
         let allowed = match predicate {
             None => None,
             Some(p) => {
                 let cursor = Cursor { filter: Some(p), ..Cursor::default() };
                 let (rows, _) = store::query_entities(&pool, &cursor.sql(), None, 0, false)?;
-                Some(rows.into_iter().map(|(k, _)| k).collect::<std::collections::HashSet<_>>())
+                Some(rows.into_iter().map(|e| e.key).collect::<std::collections::HashSet<_>>())
             }
         };
         Ok::<_, anyhow::Error>((found, allowed))
@@ -234,8 +239,9 @@ pub async fn get_by_name(
 pub async fn get_by_uid(state: web::Data<AppState>, uid: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let uid = uid.into_inner();
     let pool = state.pool.clone();
+    let seam = state.ingestor.seam.clone();
     let lookup = uid.clone();
-    match web::block(move || store::entity_by_uid(&pool, &lookup)).await?? {
+    match web::block(move || read::entity_by_uid(&pool, &seam, &lookup)).await?? {
         Some((_, body)) => Ok(ok_json(body)),
         None => Err(ApiError::not_found(format!("No entity with uid {uid}"))),
     }
@@ -250,13 +256,13 @@ pub async fn delete_by_uid(
     let uid = uid.into_inner();
     let pool = state.pool.clone();
     let lookup = uid.clone();
-    let Some((key, _)) = web::block(move || store::entity_by_uid(&pool, &lookup)).await?? else {
+    let Some(stored) = web::block(move || store::entity_by_uid(&pool, &lookup)).await?? else {
         return Err(ApiError::not_found(format!("No entity with uid {uid}")));
     };
-    crate::auth::require_owner(&state.pool, &identity, vec![key], "delete this entity").await?;
-    let pool = state.pool.clone();
+    crate::auth::require_owner(&state.pool, &identity, vec![stored.key], "delete this entity").await?;
+    let ingestor = state.ingestor.clone();
     let lookup = uid.clone();
-    if web::block(move || store::delete_entity_by_uid(&pool, &lookup)).await?? {
+    if web::block(move || ingestor.delete_entity(&lookup)).await?? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::not_found(format!("No entity with uid {uid}")))
@@ -272,6 +278,7 @@ pub async fn get_ancestry(
     let (kind, namespace, name) = path.into_inner();
     let root = EntityRef::new(&kind, &namespace, &name);
     let pool = state.pool.clone();
+    let seam = state.ingestor.seam.clone();
     let root_key = root.key();
     let chain = web::block(move || {
         let mut chain: Vec<(String, Option<String>)> = Vec::new();
@@ -290,7 +297,7 @@ pub async fn get_ancestry(
             next = parent_key;
         }
         let keys: Vec<String> = chain.iter().map(|(k, _)| k.clone()).collect();
-        let bodies = store::entities_by_keys(&pool, &keys)?;
+        let bodies = read::entities_by_keys(&pool, &seam, &keys)?;
         Ok::<_, anyhow::Error>((chain, bodies))
     })
     .await??;
@@ -326,9 +333,9 @@ async fn facets(state: &AppState, names: Vec<String>, predicate: Option<query::P
     if names.is_empty() {
         return Err(ApiError::input("Missing facet: name at least one facet, as ?facet=kind"));
     }
-    let (cond, binds) = query::predicate_sql(&predicate.unwrap_or_else(query::Predicate::everything));
+    let predicate = predicate.unwrap_or_else(query::Predicate::everything);
     let pool = state.pool.clone();
-    let rows = web::block(move || store::facets(&pool, &names, &(cond, binds))).await??;
+    let rows = web::block(move || store::facets(&pool, &names, &predicate)).await??;
     let mut out = Map::new();
     for (name, values) in rows {
         out.insert(name, values.into_iter().map(|(value, count)| json!({"value": value, "count": count})).collect());
@@ -344,7 +351,7 @@ pub async fn get_facets(state: web::Data<AppState>, req: HttpRequest) -> Result<
     }
     let epoch = state.cache.epoch();
     let body = facets(&state, values(&req, "facet"), filter_predicate(&req)?).await?;
-    let cached = crate::cache::Cached { body: body.into(), link: None };
+    let cached = super::cache::Cached { body: body.into(), link: None };
     state.cache.store_response_at(epoch, cache_key, cached.clone());
     Ok(cached.into_response())
 }

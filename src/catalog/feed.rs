@@ -17,7 +17,7 @@ use serde_json::json;
 use super::{filter, store};
 use crate::db::{Pool, now_ms, rfc3339};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;

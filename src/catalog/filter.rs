@@ -4,7 +4,17 @@
 //! means any of its values; a bare `key` means the key exists. Sets are OR-ed. Keys and values are
 //! matched case-insensitively.
 
-use super::store::{Condition, FilterSet};
+/// One condition of a filter: a key that must exist, or one of several values it must have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    /// Lower-cased dotted key, such as `kind`, `spec.owner` or `relations.ownedby`.
+    pub key: String,
+    /// Lower-cased values; `None` means the key must merely exist.
+    pub values: Option<Vec<String>>,
+}
+
+/// Conditions that must all hold (AND); a filter is a list of sets, any of which may match (OR).
+pub type FilterSet = Vec<Condition>;
 
 /// Parses the values of every `filter` parameter.
 pub fn parse(params: &[String]) -> Result<Vec<FilterSet>, String> {

@@ -10,7 +10,7 @@ use super::store;
 use crate::auth::Identity;
 use crate::db::rfc3339;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The processing errors recorded on a location at its last run.
 fn location_errors(row: &store::LocationRow) -> Vec<Value> {

@@ -17,6 +17,8 @@ use sha1::{Digest, Sha1};
 use super::descriptor;
 use super::fetch::{Read, Reader, Target};
 use super::model::DEFAULT_NAMESPACE;
+pub use super::register::{OnConflict, RegisterError, Registration};
+use super::seam::{CatalogChange, Seam};
 use super::store::{self, Incoming, LocationRow, OrphanStrategy, PublishOutcome};
 use super::validate::{self, Problem};
 use crate::db::Pool;
@@ -79,8 +81,8 @@ pub struct Report {
     #[serde(flatten)]
     pub outcome: PublishOutcome,
     pub root_failed: bool,
-    /// How long recomputing governance findings after the publish took.
-    pub portal_ms: f64,
+    /// How long the catalog's listeners took to follow the publish.
+    pub listeners_ms: f64,
 }
 
 /// Everything processing needs, shared by the server, the refresh loop and the CLI.
@@ -101,11 +103,11 @@ pub struct Ingestor {
     /// Where processing runs: its own threads, so parsing a large tree never stalls the HTTP
     /// workers.
     pub runtime: Arc<IngestRuntime>,
-    /// Governance: findings are recomputed for what each publish changed.
-    pub portal: Arc<crate::portal::Portal>,
-    /// Bulk loads (start-up, `import`) skip the per-publish recomputation and recompute every
-    /// finding once at the end instead.
-    pub defer_findings: bool,
+    /// The listeners told of every committed change, and the decorator of served entities.
+    pub seam: Seam,
+    /// Bulk loads (start-up, `import`) announce no per-publish changes; the listeners rebuild
+    /// once at the end instead ([`Seam::bulk_loaded`]).
+    pub bulk: bool,
 }
 
 /// A small multi-threaded runtime for ingestion work.
@@ -121,7 +123,7 @@ impl IngestRuntime {
         Ok(Self(Some(rt)))
     }
 
-    fn handle(&self) -> &tokio::runtime::Handle {
+    pub fn handle(&self) -> &tokio::runtime::Handle {
         self.0.as_ref().expect("runtime present until drop").handle()
     }
 }
@@ -199,7 +201,13 @@ impl Ingestor {
         let deadline = started + self.lease + Duration::from_secs(1);
         loop {
             let now = crate::db::now_ms();
-            if store::claim(&self.pool, &loc.id, &self.instance_id, now, now + self.lease.as_millis() as i64)? {
+            if store::LOCATION_LEASES.claim(
+                &self.pool,
+                &loc.id,
+                &self.instance_id,
+                now,
+                now + self.lease.as_millis() as i64,
+            )? {
                 break;
             }
             if std::time::Instant::now() > deadline {
@@ -209,7 +217,7 @@ impl Ingestor {
         }
         let result = self.process_leased(loc).await;
         let next = crate::db::now_ms() + self.next_interval_ms();
-        store::release(&self.pool, &loc.id, &self.instance_id, next)?;
+        store::LOCATION_LEASES.release(&self.pool, &loc.id, &self.instance_id, Some(next))?;
         let report = result?;
         tracing::info!(
             location.id = %loc.id,
@@ -247,23 +255,21 @@ impl Ingestor {
         let failing = status_items(&processed.errors);
         let root_failed = processed.root_failed;
         let entities = processed.entities;
-        let portal = (!self.defer_findings).then(|| self.portal.clone());
-        let (outcome, portal_ms) = tokio::task::spawn_blocking(move || {
+        let seam = (!self.bulk).then(|| self.seam.clone());
+        let (outcome, listeners_ms) = tokio::task::spawn_blocking(move || {
             let outcome = store::publish(&pool, &id, entities, &keep, orphans, &failing)?;
             let started = std::time::Instant::now();
-            if let Some(portal) = portal {
-                portal.on_catalog_change(&pool, &outcome.changed)?;
+            if let Some(seam) = seam {
+                seam.announce(&pool, &outcome.change)?;
             }
             anyhow::Ok((outcome, started.elapsed().as_secs_f64() * 1000.0))
         })
         .await??;
-        // Findings are part of what is served (status.items): caches follow them too.
-        self.pool.note_change();
         tracing::debug!(
             location.id = %loc.id,
             read_ms,
             publish_ms = publish_started.elapsed().as_millis() as u64,
-            portal_ms,
+            listeners_ms,
             "Location phases timed."
         );
         let errors = processed.errors;
@@ -278,17 +284,31 @@ impl Ingestor {
             errors,
             outcome,
             root_failed,
-            portal_ms,
+            listeners_ms,
         })
     }
 
-    /// Deletes a location with its entities, and recomputes the findings that depended on them.
-    /// False when there is no such location.
+    /// Deletes a location with its entities, and announces their removal. False when there is
+    /// no such location.
     pub fn delete_location(&self, id: &str) -> anyhow::Result<bool> {
         match store::delete_location(&self.pool, id)? {
             Some(removed) => {
-                self.portal.on_catalog_change(&self.pool, &removed)?;
-                self.pool.note_change();
+                let relations_changed = !removed.is_empty();
+                let change = CatalogChange { removed, relations_changed, ..CatalogChange::default() };
+                self.seam.announce(&self.pool, &change)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Deletes one entity by uid (its location emits it again on its next refresh), and
+    /// announces its removal. False when there is no such entity.
+    pub fn delete_entity(&self, uid: &str) -> anyhow::Result<bool> {
+        match store::delete_entity_by_uid(&self.pool, uid)? {
+            Some(key) => {
+                let change = CatalogChange { removed: vec![key], relations_changed: true, ..CatalogChange::default() };
+                self.seam.announce(&self.pool, &change)?;
                 Ok(true)
             }
             None => Ok(false),
@@ -640,6 +660,41 @@ pub fn url_annotations(url: &url::Url) -> Vec<(&'static str, String)> {
     out
 }
 
+fn incoming(value: Value, source: &str, opts: &validate::Options, errors: &mut Vec<LocationError>) -> Option<Incoming> {
+    match validate::validate(value, opts) {
+        Ok(v) => Some(Incoming {
+            entity_ref: v.entity_ref,
+            source: source.to_owned(),
+            line: None,
+            value: v.value,
+            relations: v.relations,
+            parent: None,
+        }),
+        Err(p) => {
+            // The generated entity is ours; should it ever fail, say so like any other error.
+            errors.push(LocationError::read(source, format!("generated location entity is invalid: {p:?}")));
+            None
+        }
+    }
+}
+
+/// Absolute, normalised form of a path (without requiring it to exist).
+pub fn absolute(path: &Path) -> PathBuf {
+    let joined =
+        if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -681,190 +736,5 @@ mod tests {
         let a = ann("http://127.0.0.1:8080/catalog/svc.yaml");
         assert_eq!(a.len(), 2);
         assert!(a.contains(&("backstage.io/source-location", "url:http://127.0.0.1:8080/catalog/".into())));
-    }
-}
-
-fn incoming(value: Value, source: &str, opts: &validate::Options, errors: &mut Vec<LocationError>) -> Option<Incoming> {
-    match validate::validate(value, opts) {
-        Ok(v) => Some(Incoming {
-            entity_ref: v.entity_ref,
-            source: source.to_owned(),
-            line: None,
-            value: v.value,
-            relations: v.relations,
-            parent: None,
-        }),
-        Err(p) => {
-            // The generated entity is ours; should it ever fail, say so like any other error.
-            errors.push(LocationError::read(source, format!("generated location entity is invalid: {p:?}")));
-            None
-        }
-    }
-}
-
-/// Absolute, normalised form of a path (without requiring it to exist).
-pub fn absolute(path: &Path) -> PathBuf {
-    let joined =
-        if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
-    let mut out = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// What to do when a location that is already registered is registered again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnConflict {
-    #[default]
-    Reject,
-    Refresh,
-}
-
-/// Why a registration was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum RegisterError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
-
-/// The result of registering a location (or of a dry run).
-#[derive(Debug)]
-pub struct Registration {
-    pub location: LocationRow,
-    /// The entities the location produced (or would produce), as JSON.
-    pub entities: Vec<Value>,
-    /// The location was registered before this call.
-    pub existed: bool,
-    pub errors: Vec<LocationError>,
-}
-
-impl Ingestor {
-    /// Registers a location and processes it at once, so its whole tree is queryable when this
-    /// returns. `origin` is `api` for locations registered through the HTTP API (their local
-    /// files must stay inside `reading.file_roots`), `cli` for `portolan import`.
-    pub async fn register(
-        &self,
-        kind: &str,
-        target: &str,
-        dry_run: bool,
-        on_conflict: OnConflict,
-        origin: &str,
-    ) -> Result<Registration, RegisterError> {
-        let restrict_files = origin == "api";
-        let target = self.normalize_target(kind, target, restrict_files).map_err(RegisterError::Invalid)?;
-        let existing = store::find_location(&self.pool, kind, &target)?;
-        if dry_run {
-            let ctx = TreeContext { location_id: None, restrict_files };
-            let processed = self.read_tree(kind, &target, &ctx).await;
-            if processed.root_failed {
-                return Err(RegisterError::Invalid(root_message(&processed.errors)));
-            }
-            let location = existing.clone().unwrap_or_else(|| LocationRow {
-                id: uuid::Uuid::new_v4().to_string(),
-                kind: kind.to_owned(),
-                target: target.clone(),
-                origin: origin.to_owned(),
-                created_at: crate::db::now_ms(),
-                next_refresh_at: 0,
-                lease_owner: None,
-                lease_expires_at: None,
-                last_success_at: None,
-                last_error: None,
-                last_error_at: None,
-            });
-            let entities = processed.entities.into_iter().map(|e| e.value).collect();
-            return Ok(Registration { location, entities, existed: existing.is_some(), errors: processed.errors });
-        }
-        if existing.is_some() && on_conflict == OnConflict::Reject {
-            return Err(RegisterError::Conflict(format!("Location {kind}:{target} already exists")));
-        }
-        let (location, created) = store::find_or_create_location(&self.pool, kind, &target, origin)?;
-        let report = self.process(&location).await?;
-        if report.root_failed && created {
-            self.delete_location(&location.id)?;
-            return Err(RegisterError::Invalid(root_message(&report.errors)));
-        }
-        let entities = store::entities_of_location(&self.pool, &location.id)?
-            .iter()
-            .filter_map(|e| serde_json::from_str(e).ok())
-            .collect();
-        let location = store::get_location(&self.pool, &location.id)?.unwrap_or(location);
-        Ok(Registration { location, entities, existed: !created, errors: report.errors })
-    }
-}
-
-impl Ingestor {
-    /// The canonical target of a location: an absolute path for `file` (inside the file roots
-    /// when `restrict_files`), the URL to read for `url`.
-    pub fn normalize_target(&self, kind: &str, target: &str, restrict_files: bool) -> Result<String, String> {
-        match kind {
-            "file" => {
-                let path = absolute(Path::new(target.strip_prefix("file:").unwrap_or(target)));
-                if restrict_files {
-                    check_file_root(&path, &self.file_roots)?;
-                }
-                Ok(path.display().to_string())
-            }
-            "url" => Ok(self.reader.target("url", target, None)?.raw()),
-            other => Err(format!("unsupported location type \"{other}\": use \"file\" or \"url\"")),
-        }
-    }
-}
-
-fn root_message(errors: &[LocationError]) -> String {
-    match errors.first() {
-        Some(e) => format!("{}: {}", e.source, e.message),
-        None => "the location target could not be read".into(),
-    }
-}
-
-impl Ingestor {
-    /// The refresh loop: claims due locations through the database, one at a time, for as long
-    /// as the process runs. Several instances can run it against one database.
-    /// It stops once `alive` can no longer be upgraded (the server holding it has stopped).
-    pub fn spawn_refresh_loop(&self, alive: std::sync::Weak<()>) {
-        let this = self.clone();
-        self.runtime.handle().spawn(async move {
-            while alive.upgrade().is_some() {
-                let now = crate::db::now_ms();
-                let lease_until = now + this.lease.as_millis() as i64;
-                let pool = this.pool.clone();
-                let owner = this.instance_id.clone();
-                let claimed = tokio::task::spawn_blocking(move || store::claim_due(&pool, &owner, now, lease_until)).await;
-                match claimed {
-                    Ok(Ok(Some(loc))) => {
-                        let result = this.process_leased(&loc).await;
-                        if let Err(e) = &result {
-                            tracing::error!(location.id = %loc.id, error.cause = format!("{e:#}"), "Refreshing a location failed.");
-                        }
-                        let next = crate::db::now_ms() + this.next_interval_ms();
-                        if let Err(e) = store::release(&this.pool, &loc.id, &this.instance_id, next) {
-                            tracing::error!(location.id = %loc.id, error.cause = format!("{e:#}"), "Releasing a location lease failed.");
-                        }
-                    }
-                    Ok(Ok(None)) => tokio::time::sleep(Duration::from_millis(500)).await,
-                    Ok(Err(e)) => {
-                        tracing::warn!(error.cause = format!("{e:#}"), "Claiming due locations failed; retrying.");
-                        tokio::time::sleep(Duration::from_secs(2)).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(error.cause = %e, "The refresh loop's database task failed.");
-                        tokio::time::sleep(Duration::from_secs(2)).await;
-                    }
-                }
-            }
-        });
     }
 }

@@ -1,6 +1,10 @@
 //! The software catalog: the entity model, descriptor parsing, validation, relations, reading
 //! and ingestion of locations, storage, and the Backstage-compatible HTTP API.
+//!
+//! The catalog knows nothing of the domains built on it: it announces its changes, and asks for
+//! extra status items, through [`seam`] alone.
 
+pub mod cache;
 pub mod descriptor;
 pub mod entity_api;
 pub mod feed;
@@ -10,8 +14,20 @@ pub mod handlers;
 pub mod ingest;
 pub mod model;
 pub mod query;
+pub mod read;
+pub mod refresh;
+pub mod register;
 pub mod relations;
 pub mod seam;
 pub mod search;
 pub mod store;
 pub mod validate;
+
+/// What the catalog's own services (the read cache, entity reads) fail with; the HTTP edge turns
+/// it into an `ApiError`.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The database could not be read or written.
+    #[error("the catalog store failed: {0:#}")]
+    Storage(#[from] anyhow::Error),
+}

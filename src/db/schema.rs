@@ -35,7 +35,6 @@ diesel::table! {
         updated_at -> BigInt,
         parent_ref -> Nullable<Text>,
         line -> Nullable<BigInt>,
-        findings -> Nullable<Text>,
     }
 }
 
@@ -99,6 +98,7 @@ diesel::table! {
     portal_state (id) {
         id -> Integer,
         generation -> BigInt,
+        event_id -> BigInt,
     }
 }
 

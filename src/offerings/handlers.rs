@@ -15,7 +15,7 @@ use crate::auth::{Identity, Principal, require_owner, tokens::hash_token};
 use crate::catalog::store as catalog;
 use crate::db::Pool;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Who the audit trail names for a caller.
 fn actor(identity: &Identity) -> String {

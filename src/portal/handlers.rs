@@ -13,12 +13,12 @@ use super::scorecards::{self, Counts};
 use super::store::{self, FindingFilter};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The model and the stored finding counts, read off the HTTP workers.
 async fn model(state: &web::Data<AppState>) -> Result<(Arc<Graph>, Counts), ApiError> {
     let pool = state.pool.clone();
-    let portal = state.ingestor.portal.clone();
+    let portal = state.portal.clone();
     Ok(web::block(move || {
         let g = portal.snapshot(&pool)?;
         let counts = store::finding_counts(&pool)?;

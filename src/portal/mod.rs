@@ -1,13 +1,16 @@
 //! Products and platforms: the operating model made visible. Membership, the dependency graph,
 //! governance rules with stored findings, scorecards, and the portal views.
 //!
-//! Findings are recomputed whenever the catalog changes ([`Portal::on_catalog_change`], called
-//! after every publish and location deletion), incrementally: only the entities the change can
-//! affect are evaluated again (the changed ones, what refers to them, what is part of them and
-//! what depends on those parts), and dependency cycles only inside the strongly connected
-//! components the change touched. The database stays the truth: each recomputation runs in one
-//! transaction that advances a generation counter, so instances sharing a database take turns,
-//! and an instance whose in-memory model missed another instance's change reloads it whole.
+//! The portal is one of the catalog's listeners (`catalog::seam`): after every committed change,
+//! and on every catch-up tick, [`Portal::follow`] reads the change feed from the portal's own
+//! cursor and recomputes findings incrementally: only the entities the change can affect are
+//! evaluated again (the changed ones, what refers to them, what is part of them and what depends
+//! on those parts), and dependency cycles only inside the strongly connected components the
+//! change touched. The database stays the truth: each recomputation commits its findings with the
+//! new cursor and generation only if no other instance committed since, so instances sharing a
+//! database never interleave; an instance whose in-memory model missed another instance's change
+//! reloads it whole. It is also the seam's decorator: served entities carry their findings in
+//! `status.items`.
 
 pub mod handlers;
 pub mod lint;
@@ -22,7 +25,16 @@ use std::sync::{Arc, Mutex};
 use model::{Entity, Graph, all_cyclic_components};
 use rules::{DEPENDENCY_CYCLE, Finding, RuleConfig};
 
+use serde_json::Value;
+
+use crate::catalog::seam::{CatalogChange, ChangeListener, StatusDecorator};
+use crate::catalog::store as catalog_store;
 use crate::db::Pool;
+
+/// How often a recomputation is tried again when another instance commits first.
+const MAX_ATTEMPTS: usize = 5;
+/// Past this many new events, every finding is recomputed instead of patching the model.
+const FULL_RECOMPUTE_AFTER: i64 = 2_000;
 
 /// Sorts one entity's findings into their stored order.
 pub fn sort_findings(list: &mut [Finding]) {
@@ -129,70 +141,88 @@ impl Portal {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Recomputes the findings the change of these entities (added, rewritten or removed) can
-    /// affect, and stores them. Call it after the change is committed.
-    pub fn on_catalog_change(&self, pool: &Pool, changed: &[String]) -> anyhow::Result<()> {
-        if changed.is_empty() {
-            return Ok(());
-        }
+    /// Brings the stored findings up to the catalog's change feed: the entities of every event
+    /// after the portal's cursor are judged again (with what they can affect) and the findings
+    /// that changed are committed with the new cursor. Does nothing when the cursor is at the
+    /// end of the feed, so it is cheap to call after every change and on every catch-up tick.
+    pub fn follow(&self, pool: &Pool) -> anyhow::Result<()> {
         let mut guard = self.lock();
-        let result = store::locked(pool, |conn, generation| {
-            let incremental = matches!(&*guard, Some(s) if s.generation + 1 == generation);
-            if incremental {
-                let state = guard.as_mut().expect("checked above");
-                self.apply(conn, state, changed)?;
-                state.generation = generation;
-                Ok(())
-            } else {
-                let mut state = self.reload(conn, generation)?;
-                self.recompute_everything(conn, &mut state, changed)?;
-                *guard = Some(state);
-                Ok(())
+        for _ in 0..MAX_ATTEMPTS {
+            let (generation, cursor) = store::state(pool)?;
+            let last = catalog_store::last_event_id(pool)?.unwrap_or(0);
+            if last <= cursor {
+                return Ok(());
             }
-        });
-        if result.is_err() {
-            // Whatever was half-applied in memory is not trusted: reload next time.
-            *guard = None;
+            // Events pruned past the cursor, or a change too large to patch: judge everything.
+            let pruned = catalog_store::first_event_id(pool)?.is_some_and(|first| first > cursor + 1);
+            let patch = if pruned || last - cursor > FULL_RECOMPUTE_AFTER {
+                None
+            } else {
+                Some(catalog_store::changes_after(pool, cursor, FULL_RECOMPUTE_AFTER)?)
+            };
+            let current = guard.take().filter(|s| s.generation == generation);
+            let (state, writes, read_to) = match (patch, current) {
+                (Some((change, Some(read_to))), Some(mut state)) => {
+                    let writes = self.apply(pool, &mut state, &change.refs())?;
+                    (state, writes, read_to)
+                }
+                (patch, _) => {
+                    let changed = patch.as_ref().map(|(c, _)| c.refs()).unwrap_or_default();
+                    let read_to = patch.and_then(|(_, r)| r).unwrap_or(last);
+                    let mut state = self.reload(pool, generation)?;
+                    let writes = self.recompute_everything(&mut state, &changed);
+                    (state, writes, read_to)
+                }
+            };
+            if let Some(new_generation) = store::commit(pool, generation, read_to, &writes)? {
+                *guard = Some(State { generation: new_generation, ..state });
+                if read_to >= last {
+                    return Ok(());
+                }
+            }
+            // Another instance committed first (its state is newer than ours), or more events
+            // wait: go round again from what is stored.
         }
-        result
+        Ok(())
     }
 
-    /// Recomputes every finding (at start, so configuration changes take effect).
+    /// Recomputes every finding (after a bulk load, so configuration changes take effect too) and
+    /// moves the cursor to the end of the feed.
     pub fn recompute_all(&self, pool: &Pool) -> anyhow::Result<()> {
         let mut guard = self.lock();
-        let result = store::locked(pool, |conn, generation| {
-            let mut state = self.reload(conn, generation)?;
-            self.recompute_everything(conn, &mut state, &[])?;
-            *guard = Some(state);
-            Ok(())
-        });
-        if result.is_err() {
-            *guard = None;
+        *guard = None;
+        for _ in 0..MAX_ATTEMPTS {
+            let (generation, _) = store::state(pool)?;
+            let last = catalog_store::last_event_id(pool)?.unwrap_or(0);
+            let mut state = self.reload(pool, generation)?;
+            let writes = self.recompute_everything(&mut state, &[]);
+            if let Some(new_generation) = store::commit(pool, generation, last, &writes)? {
+                *guard = Some(State { generation: new_generation, ..state });
+                return Ok(());
+            }
         }
-        result
+        anyhow::bail!("governance findings could not be recomputed: other instances kept committing first")
     }
 
     /// The current model, for the views: this instance's copy while no instance has changed the
-    /// catalog since, otherwise reloaded from the database.
+    /// findings since, otherwise reloaded from the database.
     pub fn snapshot(&self, pool: &Pool) -> anyhow::Result<Arc<Graph>> {
         let mut guard = self.lock();
-        store::session(pool, |conn| {
-            let generation = store::generation(conn)?;
-            if let Some(s) = &*guard
-                && s.generation == generation
-            {
-                return Ok(s.graph.clone());
-            }
-            let state = self.reload(conn, generation)?;
-            let graph = state.graph.clone();
-            *guard = Some(state);
-            Ok(graph)
-        })
+        let generation = store::generation(pool)?;
+        if let Some(s) = &*guard
+            && s.generation == generation
+        {
+            return Ok(s.graph.clone());
+        }
+        let state = self.reload(pool, generation)?;
+        let graph = state.graph.clone();
+        *guard = Some(state);
+        Ok(graph)
     }
 
-    fn reload(&self, conn: &mut store::Conn, generation: i64) -> anyhow::Result<State> {
-        let graph = Graph::new(store::load_entities(conn, None)?);
-        let findings = store::load_findings(conn)?;
+    fn reload(&self, pool: &Pool, generation: i64) -> anyhow::Result<State> {
+        let graph = Graph::new(store::load_entities(pool, None)?);
+        let findings = store::load_findings(pool)?;
         let comps = all_cyclic_components(&graph);
         let mut state = State {
             generation,
@@ -206,22 +236,24 @@ impl Portal {
         Ok(state)
     }
 
-    fn recompute_everything(&self, conn: &mut store::Conn, state: &mut State, forced: &[String]) -> anyhow::Result<()> {
+    /// Judges the whole model again; returns the writes that bring the stored findings there.
+    fn recompute_everything(&self, state: &mut State, changed: &[String]) -> Vec<(String, Vec<Finding>)> {
         let (new, _) = evaluate_all(&state.graph, &self.rules);
         let mut touched: HashSet<&String> = state.findings.keys().chain(new.keys()).collect();
-        touched.extend(forced.iter());
-        let forced: HashSet<&String> = forced.iter().collect();
-        write_diff(conn, &state.findings, &new, touched, &forced)?;
+        touched.extend(changed.iter());
+        let writes = diff(&state.findings, &new, touched);
         state.findings = new;
-        Ok(())
+        writes
     }
 
-    fn apply(&self, conn: &mut store::Conn, state: &mut State, changed: &[String]) -> anyhow::Result<()> {
+    /// Patches the model with the changed entities as stored now and judges again what the change
+    /// can affect; returns the writes.
+    fn apply(&self, pool: &Pool, state: &mut State, changed: &[String]) -> anyhow::Result<Vec<(String, Vec<Finding>)>> {
         let changed_set: HashSet<String> = changed.iter().cloned().collect();
         // What the change can affect, judged on the model before it...
         let mut affected = affected_by(&state.graph, &changed_set);
         let mut region: HashSet<String> = HashSet::new();
-        let fresh: Vec<Entity> = store::load_entities(conn, Some(changed))?;
+        let fresh: Vec<Entity> = store::load_entities(pool, Some(changed))?;
         // Nodes whose successors in the cycle graph may change: the changed ones, what they
         // name through `dependencyOf` and `providesApi` (before and after), and what points at
         // them (a target that appears or vanishes changes its referrers' successors).
@@ -327,8 +359,7 @@ impl Portal {
         for list in new.values_mut() {
             sort_findings(list);
         }
-        let forced: HashSet<&String> = changed.iter().collect();
-        write_diff(conn, &state.findings, &new, touched.iter().copied().collect(), &forced)?;
+        let writes = diff(&state.findings, &new, touched.iter().copied().collect());
         for k in &touched {
             match new.remove(*k) {
                 Some(list) => state.findings.insert((*k).clone(), list),
@@ -336,29 +367,56 @@ impl Portal {
             };
         }
         state.set_sccs(comps);
-        Ok(())
+        Ok(writes)
     }
 }
 
-/// Writes the findings of every touched entity whose list changed (and of every forced one: a
-/// rewritten entity row has lost its mirrored status items).
-fn write_diff(
-    conn: &mut store::Conn,
+/// The findings of every touched entity whose list changed, in key order.
+fn diff(
     old: &HashMap<String, Vec<Finding>>,
     new: &HashMap<String, Vec<Finding>>,
     touched: HashSet<&String>,
-    forced: &HashSet<&String>,
-) -> anyhow::Result<()> {
+) -> Vec<(String, Vec<Finding>)> {
     let empty = Vec::new();
     let mut keys: Vec<&&String> = touched.iter().collect();
     keys.sort();
-    for k in keys {
-        let before = old.get(*k).unwrap_or(&empty);
-        let after = new.get(*k).unwrap_or(&empty);
-        // A rewritten entity row has lost its mirrored items; without findings it needs none.
-        if before != after || (forced.contains(*k) && !after.is_empty()) {
-            store::replace_findings(conn, k, after)?;
-        }
+    keys.into_iter()
+        .filter_map(|k| {
+            let before = old.get(*k).unwrap_or(&empty);
+            let after = new.get(*k).unwrap_or(&empty);
+            (before != after).then(|| ((*k).clone(), after.clone()))
+        })
+        .collect()
+}
+
+/// The portal follows the catalog through the seam.
+impl ChangeListener for Portal {
+    fn name(&self) -> &'static str {
+        "governance"
     }
-    Ok(())
+
+    fn on_change(&self, pool: &Pool, _change: &CatalogChange) -> anyhow::Result<()> {
+        // The feed holds the change (and any this instance missed): one path for both.
+        self.follow(pool)
+    }
+
+    fn catch_up(&self, pool: &Pool) -> anyhow::Result<()> {
+        self.follow(pool)
+    }
+
+    fn on_bulk_load(&self, pool: &Pool) -> anyhow::Result<()> {
+        self.recompute_all(pool)
+    }
+}
+
+/// Served entities show their findings in `status.items`.
+impl StatusDecorator for Portal {
+    fn status_items(&self, pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<String, Vec<Value>>> {
+        let found = store::findings_of(pool, keys)?;
+        Ok(found.into_iter().map(|(k, list)| (k, list.iter().map(Finding::status_item).collect())).collect())
+    }
+
+    fn generation(&self, pool: &Pool) -> anyhow::Result<i64> {
+        store::generation(pool)
+    }
 }

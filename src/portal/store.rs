@@ -1,106 +1,38 @@
-//! All SQL of the portal: the generation counter, reading entities into the model, and the
-//! findings table (with each entity's findings mirrored as status items).
+//! All SQL of the portal: its state (a generation counter and its cursor into the catalog's change
+//! feed) and the findings table. The catalog's entities are read through the catalog store.
+//!
+//! Writes are optimistic: [`commit`] applies a recomputation only if no other instance committed
+//! one since it was started (the generation it was computed from is still the stored one), so
+//! instances sharing a database never interleave their findings.
 
 use std::collections::HashMap;
 
-use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 use serde_json::Value;
 
 use super::model::Entity;
 use super::rules::{Finding, Severity};
-use crate::db::schema::{entities, findings, portal_state};
+use crate::catalog::store as catalog_store;
+use crate::db::schema::{findings, portal_state};
 use crate::db::{Pool, WriteTransaction, now_ms};
+use crate::with_conn;
 
-/// A connection of either backend, for code that runs several statements on one connection.
-pub enum Conn<'a> {
-    Sqlite(&'a mut SqliteConnection),
-    Postgres(&'a mut PgConnection),
-}
-
-/// Runs `$body` with `$c` bound to the connection inside a [`Conn`], once per backend.
-macro_rules! on_conn {
-    ($conn:expr, |$c:ident| $body:expr) => {
-        match $conn {
-            Conn::Sqlite(inner) => {
-                let $c: &mut SqliteConnection = inner;
-                $body
-            }
-            Conn::Postgres(inner) => {
-                let $c: &mut PgConnection = inner;
-                $body
-            }
-        }
-    };
-}
-
-/// Runs `f` inside one writing transaction that first advances the portal generation, so that
-/// recomputations are serialised across every instance sharing the database (the counter row
-/// stays locked until commit on PostgreSQL; SQLite has one writer). `f` gets the new generation.
-pub fn locked<T>(pool: &Pool, f: impl FnOnce(&mut Conn, i64) -> anyhow::Result<T>) -> anyhow::Result<T> {
-    let bump = portal_state::generation.eq(portal_state::generation + 1);
-    match pool {
-        Pool::Sqlite(p, _) => {
-            let mut guard = p.get()?;
-            guard.write_transaction(|c| {
-                let generation: i64 = diesel::update(portal_state::table.find(1))
-                    .set(bump)
-                    .returning(portal_state::generation)
-                    .get_result(c)?;
-                f(&mut Conn::Sqlite(c), generation)
-            })
-        }
-        Pool::Postgres(p, _) => {
-            let mut guard = p.get()?;
-            guard.write_transaction(|c| {
-                let generation: i64 = diesel::update(portal_state::table.find(1))
-                    .set(bump)
-                    .returning(portal_state::generation)
-                    .get_result(c)?;
-                f(&mut Conn::Postgres(c), generation)
-            })
-        }
-    }
-}
-
-/// Runs `f` on a pooled connection, without a transaction.
-pub fn session<T>(pool: &Pool, f: impl FnOnce(&mut Conn) -> anyhow::Result<T>) -> anyhow::Result<T> {
-    match pool {
-        Pool::Sqlite(p, _) => {
-            let mut guard = p.get()?;
-            f(&mut Conn::Sqlite(&mut guard))
-        }
-        Pool::Postgres(p, _) => {
-            let mut guard = p.get()?;
-            f(&mut Conn::Postgres(&mut guard))
-        }
-    }
+/// The stored state: `(generation, event id)`. The generation moves with every committed
+/// recomputation; the event id is the last catalog event whose changes the findings reflect.
+pub fn state(pool: &Pool) -> anyhow::Result<(i64, i64)> {
+    with_conn!(pool, |c| {
+        Ok(portal_state::table.find(1).select((portal_state::generation, portal_state::event_id)).first(c)?)
+    })
 }
 
 /// The current generation: it changes whenever any instance recomputes findings.
-pub fn generation(conn: &mut Conn) -> anyhow::Result<i64> {
-    on_conn!(conn, |c| Ok(portal_state::table.find(1).select(portal_state::generation).first(c)?))
+pub fn generation(pool: &Pool) -> anyhow::Result<i64> {
+    Ok(state(pool)?.0)
 }
 
 /// Stored entities as the model sees them: every one, or those with the given ref keys.
-pub fn load_entities(conn: &mut Conn, keys: Option<&[String]>) -> anyhow::Result<Vec<Entity>> {
-    let rows: Vec<(String, String, Option<i64>)> = match keys {
-        None => {
-            on_conn!(conn, |c| entities::table.select((entities::body, entities::source, entities::line)).load(c)?)
-        }
-        Some(keys) => {
-            let mut out = Vec::new();
-            for chunk in keys.chunks(500) {
-                let found: Vec<(String, String, Option<i64>)> = on_conn!(conn, |c| entities::table
-                    .filter(entities::entity_ref.eq_any(chunk))
-                    .select((entities::body, entities::source, entities::line))
-                    .load(c)?);
-                out.extend(found);
-            }
-            out
-        }
-    };
+pub fn load_entities(pool: &Pool, keys: Option<&[String]>) -> anyhow::Result<Vec<Entity>> {
+    let rows = catalog_store::entity_sources(pool, keys)?;
     Ok(rows
         .into_iter()
         .filter_map(|(body, source, line)| {
@@ -145,9 +77,7 @@ const FINDING_COLUMNS: (
     findings::owner,
 );
 
-/// Every stored finding, by entity ref key.
-pub fn load_findings(conn: &mut Conn) -> anyhow::Result<HashMap<String, Vec<Finding>>> {
-    let rows: Vec<FindingRow> = on_conn!(conn, |c| findings::table.select(FINDING_COLUMNS).load(c)?);
+fn group(rows: Vec<FindingRow>) -> HashMap<String, Vec<Finding>> {
     let mut out: HashMap<String, Vec<Finding>> = HashMap::new();
     for r in rows {
         let f = finding_of(r);
@@ -156,43 +86,85 @@ pub fn load_findings(conn: &mut Conn) -> anyhow::Result<HashMap<String, Vec<Find
     for list in out.values_mut() {
         super::sort_findings(list);
     }
-    Ok(out)
+    out
 }
 
-/// Replaces the findings of one entity, and its status items.
-pub fn replace_findings(conn: &mut Conn, key: &str, list: &[Finding]) -> anyhow::Result<()> {
+/// Every stored finding, by entity ref key.
+pub fn load_findings(pool: &Pool) -> anyhow::Result<HashMap<String, Vec<Finding>>> {
+    let rows: Vec<FindingRow> = with_conn!(pool, |c| findings::table.select(FINDING_COLUMNS).load(c)?);
+    Ok(group(rows))
+}
+
+/// The stored findings of these entities, by ref key, each list in its stored order.
+pub fn findings_of(pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<String, Vec<Finding>>> {
+    // Findings are few next to entities: past a few thousand keys one scan beats many lookups.
+    if keys.len() > 2000 {
+        let mut all = load_findings(pool)?;
+        let wanted: std::collections::HashSet<&String> = keys.iter().collect();
+        all.retain(|k, _| wanted.contains(k));
+        return Ok(all);
+    }
+    let mut rows: Vec<FindingRow> = Vec::new();
+    for chunk in keys.chunks(500) {
+        let found: Vec<FindingRow> = with_conn!(pool, |c| {
+            findings::table.filter(findings::entity_ref.eq_any(chunk)).select(FINDING_COLUMNS).load(c)?
+        });
+        rows.extend(found);
+    }
+    Ok(group(rows))
+}
+
+/// Commits one recomputation: replaces the findings of every entity in `writes` and records the
+/// catalog event id the findings now reflect, in one transaction, provided the generation is
+/// still `expected` (no other instance committed since). Returns the new generation, or `None`
+/// when another instance got there first (nothing is written then).
+pub fn commit(
+    pool: &Pool,
+    expected: i64,
+    event_id: i64,
+    writes: &[(String, Vec<Finding>)],
+) -> anyhow::Result<Option<i64>> {
     let now = now_ms();
-    let items = if list.is_empty() {
-        None
-    } else {
-        Some(Value::Array(list.iter().map(Finding::status_item).collect()).to_string())
-    };
-    let rows: Vec<_> = list
-        .iter()
-        .map(|f| {
-            (
-                findings::entity_ref.eq(key),
-                findings::rule.eq(&f.rule),
-                findings::severity.eq(f.severity.as_str()),
-                findings::message.eq(&f.message),
-                findings::details.eq(f.details.to_string()),
-                findings::source.eq(&f.file),
-                findings::line.eq(f.line),
-                findings::owner.eq(&f.owner),
-                findings::created_at.eq(now),
+    let committed = with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            let generation: Option<i64> = diesel::update(
+                portal_state::table.filter(portal_state::id.eq(1)).filter(portal_state::generation.eq(expected)),
             )
+            .set((portal_state::generation.eq(portal_state::generation + 1), portal_state::event_id.eq(event_id)))
+            .returning(portal_state::generation)
+            .get_result(c)
+            .optional()?;
+            let Some(generation) = generation else { return Ok::<_, anyhow::Error>(None) };
+            for (key, list) in writes {
+                diesel::delete(findings::table.filter(findings::entity_ref.eq(key))).execute(c)?;
+                let rows: Vec<_> = list
+                    .iter()
+                    .map(|f| {
+                        (
+                            findings::entity_ref.eq(key),
+                            findings::rule.eq(&f.rule),
+                            findings::severity.eq(f.severity.as_str()),
+                            findings::message.eq(&f.message),
+                            findings::details.eq(f.details.to_string()),
+                            findings::source.eq(&f.file),
+                            findings::line.eq(f.line),
+                            findings::owner.eq(&f.owner),
+                            findings::created_at.eq(now),
+                        )
+                    })
+                    .collect();
+                for chunk in rows.chunks(500) {
+                    diesel::insert_into(findings::table).values(chunk).execute(c)?;
+                }
+            }
+            Ok(Some(generation))
         })
-        .collect();
-    on_conn!(conn, |c| {
-        diesel::delete(findings::table.filter(findings::entity_ref.eq(key))).execute(c)?;
-        if !rows.is_empty() {
-            diesel::insert_into(findings::table).values(rows).execute(c)?;
-        }
-        diesel::update(entities::table.filter(entities::entity_ref.eq(key)))
-            .set(entities::findings.eq(items))
-            .execute(c)?;
-        anyhow::Ok(())
-    })
+    })?;
+    if committed.is_some() && !writes.is_empty() {
+        // Findings are served in `status.items`: this process's read cache follows at once.
+        pool.note_change();
+    }
+    Ok(committed)
 }
 
 /// Filters of `GET /api/portal/findings` (all lower-cased).
@@ -206,38 +178,36 @@ pub struct FindingFilter {
 
 /// Stored findings matching the filter, ordered by entity, rule and message.
 pub fn list_findings(pool: &Pool, filter: &FindingFilter) -> anyhow::Result<Vec<Finding>> {
-    session(pool, |conn| {
-        let rows: Vec<FindingRow> = on_conn!(conn, |c| {
-            let mut q = findings::table.select(FINDING_COLUMNS).into_boxed();
-            if let Some(r) = &filter.rule {
-                q = q.filter(findings::rule.eq(r.clone()));
-            }
-            if let Some(s) = &filter.severity {
-                q = q.filter(findings::severity.eq(s.clone()));
-            }
-            if let Some(o) = &filter.owner {
-                q = q.filter(findings::owner.eq(o.clone()));
-            }
-            if let Some(e) = &filter.entity {
-                q = q.filter(findings::entity_ref.eq(e.clone()));
-            }
-            q.order((findings::entity_ref.asc(), findings::rule.asc(), findings::message.asc())).load(c)?
-        });
-        Ok(rows.into_iter().map(finding_of).collect())
-    })
+    let rows: Vec<FindingRow> = with_conn!(pool, |c| {
+        let mut q = findings::table.select(FINDING_COLUMNS).into_boxed();
+        if let Some(r) = &filter.rule {
+            q = q.filter(findings::rule.eq(r.clone()));
+        }
+        if let Some(s) = &filter.severity {
+            q = q.filter(findings::severity.eq(s.clone()));
+        }
+        if let Some(o) = &filter.owner {
+            q = q.filter(findings::owner.eq(o.clone()));
+        }
+        if let Some(e) = &filter.entity {
+            q = q.filter(findings::entity_ref.eq(e.clone()));
+        }
+        q.order((findings::entity_ref.asc(), findings::rule.asc(), findings::message.asc())).load(c)?
+    });
+    Ok(rows.into_iter().map(finding_of).collect())
 }
 
 /// How many findings of each severity each entity has.
 pub fn finding_counts(pool: &Pool) -> anyhow::Result<HashMap<String, HashMap<String, i64>>> {
-    session(pool, |conn| {
-        let rows: Vec<(String, String, i64)> = on_conn!(conn, |c| findings::table
+    let rows: Vec<(String, String, i64)> = with_conn!(pool, |c| {
+        findings::table
             .group_by((findings::entity_ref, findings::severity))
             .select((findings::entity_ref, findings::severity, diesel::dsl::count_star()))
-            .load(c)?);
-        let mut out: HashMap<String, HashMap<String, i64>> = HashMap::new();
-        for (e, s, n) in rows {
-            out.entry(e).or_default().insert(s, n);
-        }
-        Ok(out)
-    })
+            .load(c)?
+    });
+    let mut out: HashMap<String, HashMap<String, i64>> = HashMap::new();
+    for (e, s, n) in rows {
+        out.entry(e).or_default().insert(s, n);
+    }
+    Ok(out)
 }

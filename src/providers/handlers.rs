@@ -6,7 +6,7 @@ use serde_json::json;
 use super::store;
 use crate::db::rfc3339;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `GET /api/providers`: every configured provider with its schedule and latest run.
 pub async fn list_providers(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -6,160 +6,40 @@
 //! `url` location with origin `provider:<type>:<id>`. Locations of repositories that disappear,
 //! get filtered out or lose their file are deleted, and the orphan strategy applies to their
 //! entities. A listing that fails changes nothing; a repository whose files cannot be checked
-//! keeps its locations. Runs are claimed through the database ([`store`]), so instances sharing
-//! one database never scan one provider at once, and every run's outcome is stored.
+//! keeps its locations. Runs are claimed through the database ([`store::PROVIDER_LEASES`]), so
+//! instances sharing one database never scan one provider at once, and every run's outcome is
+//! stored.
+//!
+//! Here: the providers and a run's scan and apply. Beside it: `settings.rs` the configuration,
+//! the repository filter and the catalog path; `client.rs` the host API client (retries, rate
+//! limits); `scheduler.rs` when runs happen (the loop, runs on request, lease renewal);
+//! [`github`] and [`gitlab`] what each host answers; [`webhooks`] push deliveries; [`handlers`]
+//! the HTTP API; [`store`] all SQL.
 
+mod client;
 pub mod github;
 pub mod gitlab;
 pub mod handlers;
+mod scheduler;
+mod settings;
 pub mod store;
 pub mod webhooks;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
 
-use crate::catalog::fetch::AllowRule;
+pub use self::client::{ApiClient, ApiResponse, MAX_RATE_LIMIT_WAIT, join_segments};
+use self::scheduler::LeaseRenewer;
+pub use self::scheduler::RunError;
+pub use self::settings::*;
 use crate::catalog::ingest::Ingestor;
 use crate::catalog::store as catalog_store;
+/// The one secret type; named here too for the provider settings' users.
+pub use crate::config::Secret;
 use crate::db::now_ms;
 use store::{RunOutcome, RunRow};
-
-/// A configured secret (token, webhook secret): never printed, not even by `{:?}`.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-/// `[providers]`: the organisations and groups to discover.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ProviderSettings {
-    pub github: Vec<GithubSettings>,
-    pub gitlab: Vec<GitlabSettings>,
-}
-
-/// `[[providers.github]]`: one GitHub organisation.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GithubSettings {
-    pub id: String,
-    pub organization: String,
-    /// A path in each repository, or a glob (`**/catalog-info.yaml`).
-    #[serde(default = "default_catalog_path")]
-    pub catalog_path: String,
-    /// The branch to read; default: each repository's default branch.
-    #[serde(default)]
-    pub branch: Option<String>,
-    #[serde(default)]
-    pub filter: FilterSettings,
-    #[serde(default = "default_schedule")]
-    pub schedule_secs: u64,
-    #[serde(default)]
-    pub token: Option<Secret>,
-    #[serde(default = "default_github_api")]
-    pub api_base_url: String,
-    /// Where files are read raw: `https://raw.githubusercontent.com`, or
-    /// `https://ghe.example.com/raw` on GitHub Enterprise.
-    #[serde(default = "default_github_raw")]
-    pub raw_base_url: String,
-}
-
-/// `[[providers.gitlab]]`: one GitLab group and its subgroups.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GitlabSettings {
-    pub id: String,
-    /// The group's full path (`acme` or `acme/platform`).
-    pub group: String,
-    #[serde(default = "default_catalog_path")]
-    pub catalog_path: String,
-    #[serde(default)]
-    pub branch: Option<String>,
-    #[serde(default)]
-    pub filter: FilterSettings,
-    #[serde(default = "default_schedule")]
-    pub schedule_secs: u64,
-    #[serde(default)]
-    pub token: Option<Secret>,
-    #[serde(default = "default_gitlab_api")]
-    pub api_base_url: String,
-    /// The web address files are read from (`{web_base_url}/{project}/-/raw/{branch}/{path}`).
-    #[serde(default = "default_gitlab_web")]
-    pub web_base_url: String,
-}
-
-/// Which repositories a provider keeps.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FilterSettings {
-    /// A regular expression the repository name must match.
-    pub include: Option<String>,
-    /// A regular expression the repository name must not match.
-    pub exclude: Option<String>,
-    /// The repository must carry at least one of these topics (empty: no condition).
-    pub topics: Vec<String>,
-    /// `public`, `private`, `internal` (empty: any).
-    pub visibility: Vec<String>,
-    /// Keep archived repositories (default: skipped).
-    pub archived: bool,
-    /// Keep forks (default: skipped).
-    pub forks: bool,
-}
-
-fn default_catalog_path() -> String {
-    "catalog-info.yaml".into()
-}
-fn default_schedule() -> u64 {
-    3600
-}
-fn default_github_api() -> String {
-    "https://api.github.com".into()
-}
-fn default_github_raw() -> String {
-    "https://raw.githubusercontent.com".into()
-}
-fn default_gitlab_api() -> String {
-    "https://gitlab.com/api/v4".into()
-}
-fn default_gitlab_web() -> String {
-    "https://gitlab.com".into()
-}
-
-/// `[webhooks]`: the shared secrets push webhooks are checked against.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct WebhookSettings {
-    /// The secret of GitHub's `X-Hub-Signature-256`; without it GitHub deliveries get 401.
-    pub github_secret: Option<Secret>,
-    /// The value GitLab sends as `X-Gitlab-Token`; without it GitLab deliveries get 401.
-    pub gitlab_token: Option<Secret>,
-    /// The largest webhook body accepted.
-    pub max_body_bytes: usize,
-}
-
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        Self { github_secret: None, gitlab_token: None, max_body_bytes: 5 * 1024 * 1024 }
-    }
-}
 
 /// A repository as either host describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,81 +54,6 @@ pub struct Repo {
     pub topics: Vec<String>,
     /// GitLab's numeric project id.
     pub project_id: Option<u64>,
-}
-
-/// A compiled repository filter.
-#[derive(Debug, Clone)]
-pub struct RepoFilter {
-    include: Option<regex::Regex>,
-    exclude: Option<regex::Regex>,
-    topics: Vec<String>,
-    visibility: Vec<String>,
-    archived: bool,
-    forks: bool,
-}
-
-impl RepoFilter {
-    pub fn parse(s: &FilterSettings) -> anyhow::Result<Self> {
-        let re = |p: &Option<String>, key: &str| -> anyhow::Result<Option<regex::Regex>> {
-            p.as_deref()
-                .map(|p| {
-                    regex::Regex::new(p).with_context(|| format!("filter.{key}: invalid regular expression {p:?}"))
-                })
-                .transpose()
-        };
-        Ok(Self {
-            include: re(&s.include, "include")?,
-            exclude: re(&s.exclude, "exclude")?,
-            topics: s.topics.iter().map(|t| t.to_ascii_lowercase()).collect(),
-            visibility: s.visibility.iter().map(|t| t.to_ascii_lowercase()).collect(),
-            archived: s.archived,
-            forks: s.forks,
-        })
-    }
-
-    pub fn accepts(&self, repo: &Repo) -> bool {
-        (self.archived || !repo.archived)
-            && (self.forks || !repo.fork)
-            && self.include.as_ref().is_none_or(|r| r.is_match(&repo.name))
-            && self.exclude.as_ref().is_none_or(|r| !r.is_match(&repo.name))
-            && (self.topics.is_empty() || repo.topics.iter().any(|t| self.topics.contains(&t.to_ascii_lowercase())))
-            && (self.visibility.is_empty() || self.visibility.contains(&repo.visibility.to_ascii_lowercase()))
-    }
-}
-
-/// Where the catalog files are in each repository.
-#[derive(Debug, Clone)]
-pub enum CatalogPath {
-    Exact(String),
-    Glob(glob::Pattern),
-}
-
-impl CatalogPath {
-    pub fn parse(raw: &str) -> anyhow::Result<Self> {
-        let raw = raw.trim().trim_start_matches('/');
-        if raw.is_empty() {
-            bail!("catalog_path is empty");
-        }
-        if raw.contains(['*', '?', '[']) {
-            Ok(Self::Glob(glob::Pattern::new(raw).with_context(|| format!("catalog_path: invalid glob {raw:?}"))?))
-        } else {
-            Ok(Self::Exact(raw.to_owned()))
-        }
-    }
-
-    pub fn matches(&self, path: &str) -> bool {
-        match self {
-            Self::Exact(p) => p == path,
-            Self::Glob(g) => g.matches_with(
-                path,
-                glob::MatchOptions {
-                    case_sensitive: true,
-                    require_literal_separator: true,
-                    require_literal_leading_dot: false,
-                },
-            ),
-        }
-    }
 }
 
 /// Which host a provider speaks to.
@@ -342,47 +147,12 @@ impl Provider {
     }
 }
 
-/// Adds the raw-file hosts of the configured providers to the reading allowlist, each limited
-/// to its organisation's or group's paths, so discovered files can be read without listing the
-/// host by hand (a private address is reachable only because the provider names it).
-pub fn reading_rules(settings: &ProviderSettings) -> Vec<AllowRule> {
-    let github = settings.github.iter().filter_map(|g| raw_rule(&g.raw_base_url, &g.organization));
-    let gitlab = settings.gitlab.iter().filter_map(|g| raw_rule(&g.web_base_url, g.group.trim_matches('/')));
-    github.chain(gitlab).collect()
-}
-
-/// The rule for `{base}/{prefix}/...`: the base's host and port, limited to that path.
-fn raw_rule(base: &str, prefix: &str) -> Option<AllowRule> {
-    let u = url::Url::parse(base).ok()?;
-    let host = u.host_str()?;
-    let host = match u.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_owned(),
-    };
-    Some(AllowRule { host, paths: Some(vec![format!("{}/{prefix}/", u.path().trim_end_matches('/'))]) })
-}
-
-/// The GitHub providers' tokens, sent when reading their organisation's raw files (so private
-/// repositories can be read, on github.com and on GitHub Enterprise alike).
-pub fn reading_tokens(settings: &ProviderSettings) -> Vec<(AllowRule, Secret)> {
-    settings
-        .github
-        .iter()
-        .filter_map(|g| Some((raw_rule(&g.raw_base_url, &g.organization)?, g.token.clone()?)))
-        .collect()
-}
-
 /// The configured providers and what they need to run: shared by the scheduler loop, the API
 /// and the webhooks.
 pub struct Providers {
     pub list: Vec<Provider>,
     pub ingestor: Ingestor,
     pub webhooks: WebhookSettings,
-}
-
-/// How long a provider run holds its lease before renewing it.
-fn lease(ingestor: &Ingestor) -> Duration {
-    ingestor.lease
 }
 
 impl Providers {
@@ -439,90 +209,6 @@ impl Providers {
 
     pub fn get(&self, id: &str) -> Option<&Provider> {
         self.list.iter().find(|p| p.id == id)
-    }
-
-    /// A lease owner for one run: the instance plus a run id, so two runs never share a lease,
-    /// even on one instance.
-    fn run_owner(&self) -> String {
-        format!("{}/{}", self.ingestor.instance_id, uuid::Uuid::new_v4())
-    }
-
-    /// Runs a provider now, waiting for a run of it in progress (on any instance) to finish first.
-    pub async fn run_now(self: &Arc<Self>, id: &str, cause: &str) -> Result<RunRow, RunError> {
-        let lease = lease(&self.ingestor);
-        let owner = self.run_owner();
-        let deadline = Instant::now() + lease + Duration::from_secs(1);
-        loop {
-            let now = now_ms();
-            if store::claim(&self.ingestor.pool, id, &owner, now, now + lease.as_millis() as i64)? {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(RunError::Busy(format!("provider {id} is still being run elsewhere; try again later")));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let this = self.clone();
-        let (id_owned, cause, run_owner) = (id.to_owned(), cause.to_owned(), owner.clone());
-        let result =
-            self.ingestor.on_runtime(async move { this.run_leased(&id_owned, &cause, &run_owner).await }).await;
-        let next = self.get(id).map(|p| now_ms() + p.schedule.as_millis() as i64);
-        store::release(&self.ingestor.pool, id, &owner, next)?;
-        Ok(result??)
-    }
-
-    /// The scheduler: claims due providers through the database, one at a time, while `alive`.
-    pub fn spawn_loop(self: &Arc<Self>, alive: std::sync::Weak<()>) {
-        if self.list.is_empty() {
-            return;
-        }
-        let this = self.clone();
-        let handle = tokio::runtime::Handle::current();
-        handle.spawn(async move {
-            let mut last_prune = Instant::now();
-            while alive.upgrade().is_some() {
-                let now = now_ms();
-                let lease = lease(&this.ingestor).as_millis() as i64;
-                let owner = this.run_owner();
-                let pool = this.ingestor.pool.clone();
-                let claim_owner = owner.clone();
-                let claimed =
-                    tokio::task::spawn_blocking(move || store::claim_due(&pool, &claim_owner, now, now + lease)).await;
-                match claimed {
-                    Ok(Ok(Some(id))) => {
-                        let runner = this.clone();
-                        let (run_id, run_owner) = (id.clone(), owner.clone());
-                        let result = this
-                            .ingestor
-                            .on_runtime(async move { runner.run_leased(&run_id, "schedule", &run_owner).await })
-                            .await;
-                        if let Err(e) = result.and_then(|r| r) {
-                            tracing::error!(provider.id = %id, error.cause = format!("{e:#}"), "A provider run failed.");
-                        }
-                        let next = this.get(&id).map(|p| now_ms() + jitter(p.schedule));
-                        if let Err(e) = store::release(&this.ingestor.pool, &id, &owner, next) {
-                            tracing::error!(provider.id = %id, error.cause = format!("{e:#}"), "Releasing a provider lease failed.");
-                        }
-                    }
-                    Ok(Ok(None)) => tokio::time::sleep(Duration::from_secs(1)).await,
-                    Ok(Err(e)) => {
-                        tracing::warn!(error.cause = format!("{e:#}"), "Claiming due providers failed; retrying.");
-                        tokio::time::sleep(Duration::from_secs(2)).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(error.cause = %e, "The provider loop's database task failed.");
-                        tokio::time::sleep(Duration::from_secs(2)).await;
-                    }
-                }
-                if last_prune.elapsed() > Duration::from_secs(3600) {
-                    last_prune = Instant::now();
-                    let week = 7 * 24 * 3600 * 1000;
-                    if let Err(e) = store::prune_deliveries(&this.ingestor.pool, now_ms() - week) {
-                        tracing::warn!(error.cause = format!("{e:#}"), "Pruning webhook deliveries failed.");
-                    }
-                }
-            }
-        });
     }
 
     /// A full run of a provider whose lease this instance holds; records its outcome.
@@ -697,311 +383,8 @@ impl Providers {
     }
 }
 
-/// Why a requested run did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// Another run of the provider held its lease for longer than a lease lasts.
-    #[error("{0}")]
-    Busy(String),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
-
-/// Keeps a long run's lease alive: renews it when a third of it has passed.
-struct LeaseRenewer<'a> {
-    ingestor: &'a Ingestor,
-    id: &'a str,
-    owner: &'a str,
-    last: Mutex<Instant>,
-}
-
-impl<'a> LeaseRenewer<'a> {
-    fn new(ingestor: &'a Ingestor, id: &'a str, owner: &'a str) -> Self {
-        Self { ingestor, id, owner, last: Mutex::new(Instant::now()) }
-    }
-
-    fn renew(&self) -> anyhow::Result<()> {
-        let mut last = self.last.lock().map_err(|_| anyhow::anyhow!("lease renewer poisoned"))?;
-        if last.elapsed() < self.ingestor.lease / 3 {
-            return Ok(());
-        }
-        let now = now_ms();
-        let until = now + self.ingestor.lease.as_millis() as i64;
-        if !store::claim(&self.ingestor.pool, self.id, self.owner, now, until)? {
-            bail!("lost the lease on provider {} to another instance", self.id);
-        }
-        *last = Instant::now();
-        Ok(())
-    }
-}
-
-fn jitter(d: Duration) -> i64 {
-    let base = d.as_millis() as i64;
-    base + fastrand::i64(0..=(base / 10).max(1))
-}
-
 /// The outcome of a webhook delivery, recorded as a run of the provider it concerned.
 pub fn record_webhook(providers: &Providers, provider_id: &str, mut out: RunOutcome) -> anyhow::Result<RunRow> {
     out.finished_at = now_ms();
     store::record_run(&providers.ingestor.pool, provider_id, &out)
-}
-
-/// A GET against a host API, with the token, rate-limit handling and retries: a 403 or 429 that
-/// says the rate limit is exhausted waits for `retry-after` or `x-ratelimit-reset` (up to
-/// [`MAX_RATE_LIMIT_WAIT`], beyond which the run fails and the next one tries again); a 5xx or a
-/// connection failure is retried with exponential backoff; a response that leaves no requests
-/// (`x-ratelimit-remaining: 0`) pauses the next request until the reset.
-pub struct ApiClient {
-    client: reqwest::Client,
-    auth: Option<(&'static str, String)>,
-    extra: Vec<(&'static str, &'static str)>,
-    pause_until: Mutex<Option<Instant>>,
-}
-
-/// The longest a run waits for a rate limit to reset.
-pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
-const MAX_ATTEMPTS: u32 = 5;
-/// Listing pages and trees are capped at this size.
-const MAX_API_BODY: usize = 32 * 1024 * 1024;
-
-/// A successful (or 404/409) API answer.
-pub struct ApiResponse {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: Vec<u8>,
-}
-
-impl ApiResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-impl ApiClient {
-    pub fn new(
-        timeout: Duration,
-        auth: Option<(&'static str, String)>,
-        extra: Vec<(&'static str, &'static str)>,
-    ) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("portolan/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { client, auth, extra, pause_until: Mutex::new(None) })
-    }
-
-    fn pause(&self) -> Option<Duration> {
-        let until = (*self.pause_until.lock().ok()?)?;
-        until.checked_duration_since(Instant::now())
-    }
-
-    fn set_pause(&self, wait: Duration) {
-        if let Ok(mut p) = self.pause_until.lock() {
-            *p = Some(Instant::now() + wait);
-        }
-    }
-
-    /// GETs `url`; 2xx, 404 and 409 come back as responses, anything else is an error.
-    pub async fn get(&self, url: &str) -> anyhow::Result<ApiResponse> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            if let Some(wait) = self.pause() {
-                tokio::time::sleep(wait).await;
-            }
-            let mut req = self.client.get(url);
-            if let Some((name, value)) = &self.auth {
-                req = req.header(*name, value);
-            }
-            for (name, value) in &self.extra {
-                req = req.header(*name, *value);
-            }
-            let resp = match req.send().await {
-                Ok(r) => r,
-                Err(e) if attempt < MAX_ATTEMPTS => {
-                    tracing::warn!(url, error.cause = %e, attempt, "An API request failed; retrying.");
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
-                }
-                Err(e) => return Err(anyhow::anyhow!("GET {url}: {e}")),
-            };
-            let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
-            let wait = rate_limit_wait(status, &headers);
-            if let Some(wait) = wait {
-                if wait > MAX_RATE_LIMIT_WAIT || attempt >= MAX_ATTEMPTS {
-                    bail!("GET {url}: rate limited for {} s more", wait.as_secs());
-                }
-                tracing::warn!(url, wait_ms = wait.as_millis() as u64, "Rate limited by the API; waiting.");
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            if resp.status().is_server_error() && attempt < MAX_ATTEMPTS {
-                tracing::warn!(url, status, attempt, "The API answered a server error; retrying.");
-                tokio::time::sleep(backoff(attempt)).await;
-                continue;
-            }
-            if !(resp.status().is_success() || status == 404 || status == 409) {
-                bail!("GET {url} answered {status}");
-            }
-            if headers.get("x-ratelimit-remaining").and_then(|v| v.to_str().ok()) == Some("0")
-                && let Some(reset) = reset_wait(&headers)
-            {
-                self.set_pause(reset.min(MAX_RATE_LIMIT_WAIT));
-            }
-            if resp.content_length().is_some_and(|n| n as usize > MAX_API_BODY) {
-                bail!("GET {url}: response larger than {MAX_API_BODY} bytes");
-            }
-            let body = resp.bytes().await.with_context(|| format!("GET {url}: reading the body"))?;
-            if body.len() > MAX_API_BODY {
-                bail!("GET {url}: response larger than {MAX_API_BODY} bytes");
-            }
-            return Ok(ApiResponse { status, headers, body: body.to_vec() });
-        }
-    }
-
-    /// GETs `url` and parses a JSON body.
-    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> anyhow::Result<(ApiResponse, T)> {
-        let resp = self.get(url).await?;
-        if resp.status != 200 {
-            bail!("GET {url} answered {}", resp.status);
-        }
-        let value = serde_json::from_slice(&resp.body).with_context(|| format!("GET {url}: unexpected JSON"))?;
-        Ok((resp, value))
-    }
-}
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(250 * 2u64.pow(attempt.min(6)))
-}
-
-/// How long to wait before retrying, when this answer says the rate limit is exhausted.
-fn rate_limit_wait(status: u16, headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    if status != 403 && status != 429 {
-        return None;
-    }
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    if let Some(secs) = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
-        return Some(Duration::from_secs(secs));
-    }
-    if header("x-ratelimit-remaining") == Some("0") || header("ratelimit-remaining") == Some("0") {
-        return Some(reset_wait(headers).unwrap_or(Duration::from_secs(60)));
-    }
-    // A 429 without any hint: a short pause.
-    (status == 429).then(|| Duration::from_secs(1))
-}
-
-/// Time until `x-ratelimit-reset` (GitHub) or `ratelimit-reset` (GitLab), epoch seconds.
-fn reset_wait(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let reset = ["x-ratelimit-reset", "ratelimit-reset"]
-        .iter()
-        .find_map(|n| headers.get(*n).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok()))?;
-    let now = chrono::Utc::now().timestamp();
-    Some(Duration::from_secs((reset - now).max(1) as u64))
-}
-
-/// Appends path segments to a base URL, each percent-encoded.
-pub fn join_segments<'a>(base: &str, segments: impl IntoIterator<Item = &'a str>) -> anyhow::Result<url::Url> {
-    let mut url = url::Url::parse(base).with_context(|| format!("invalid base URL {base:?}"))?;
-    {
-        let mut path = url.path_segments_mut().map_err(|_| anyhow::anyhow!("{base:?} cannot be a base URL"))?;
-        path.pop_if_empty();
-        for s in segments {
-            path.push(s);
-        }
-    }
-    Ok(url)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn repo(name: &str) -> Repo {
-        Repo {
-            full_name: format!("acme/{name}"),
-            name: name.into(),
-            default_branch: Some("main".into()),
-            archived: false,
-            fork: false,
-            visibility: "public".into(),
-            topics: vec!["Backstage".into()],
-            project_id: None,
-        }
-    }
-
-    #[test]
-    fn archived_repositories_and_forks_are_skipped_by_default() {
-        let f = RepoFilter::parse(&FilterSettings::default()).unwrap();
-        assert!(f.accepts(&repo("svc")));
-        assert!(!f.accepts(&Repo { archived: true, ..repo("svc") }));
-        assert!(!f.accepts(&Repo { fork: true, ..repo("svc") }));
-    }
-
-    #[test]
-    fn include_exclude_topics_and_visibility_all_apply() {
-        let f = RepoFilter::parse(&FilterSettings {
-            include: Some("^svc-".into()),
-            exclude: Some("-legacy$".into()),
-            topics: vec!["backstage".into()],
-            visibility: vec!["public".into()],
-            ..Default::default()
-        })
-        .unwrap();
-        assert!(f.accepts(&repo("svc-a")));
-        assert!(!f.accepts(&repo("lib-a")));
-        assert!(!f.accepts(&repo("svc-a-legacy")));
-        assert!(!f.accepts(&Repo { topics: vec![], ..repo("svc-a") }));
-        assert!(!f.accepts(&Repo { visibility: "private".into(), ..repo("svc-a") }));
-        assert!(RepoFilter::parse(&FilterSettings { include: Some("(".into()), ..Default::default() }).is_err());
-    }
-
-    #[test]
-    fn a_glob_catalog_path_matches_at_any_depth_and_an_exact_one_only_itself() {
-        let g = CatalogPath::parse("**/catalog-info.yaml").unwrap();
-        assert!(g.matches("catalog-info.yaml"));
-        assert!(g.matches("services/a/catalog-info.yaml"));
-        assert!(!g.matches("services/a/other.yaml"));
-        let e = CatalogPath::parse("catalog-info.yaml").unwrap();
-        assert!(e.matches("catalog-info.yaml") && !e.matches("x/catalog-info.yaml"));
-    }
-
-    #[test]
-    fn the_example_configuration_parses_with_its_provider_sections_uncommented() {
-        let text = include_str!("../../portolan.example.toml");
-        toml::from_str::<crate::config::Settings>(text).unwrap();
-        let start = text.find("# [[providers.github]]").unwrap();
-        let end = text.find("[webhooks]").unwrap();
-        let uncommented: String = text[start..end]
-            .lines()
-            .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let s: crate::config::Settings = toml::from_str(&uncommented).unwrap();
-        assert_eq!(s.providers.github[0].filter.topics, vec!["backstage".to_string()]);
-        assert_eq!(s.providers.gitlab[0].group, "acme");
-        assert!(!format!("{s:?}").contains("github_pat_"), "tokens never show in debug output");
-    }
-
-    #[test]
-    fn a_secret_never_shows_in_debug_output() {
-        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret([redacted])");
-    }
-
-    #[test]
-    fn an_exhausted_rate_limit_waits_for_retry_after_or_the_reset() {
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert("retry-after", "3".parse().unwrap());
-        assert_eq!(rate_limit_wait(429, &h), Some(Duration::from_secs(3)));
-        assert_eq!(rate_limit_wait(200, &h), None);
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
-        h.insert("x-ratelimit-reset", (chrono::Utc::now().timestamp() + 30).to_string().parse().unwrap());
-        let w = rate_limit_wait(403, &h).unwrap();
-        assert!(w <= Duration::from_secs(30) && w >= Duration::from_secs(28), "{w:?}");
-        let plain_forbidden = reqwest::header::HeaderMap::new();
-        assert_eq!(rate_limit_wait(403, &plain_forbidden), None);
-    }
 }

@@ -1,15 +1,18 @@
-//! All SQL of providers and webhooks: provider leases, run outcomes, processed deliveries.
+//! All SQL of providers and webhooks: provider rows, run outcomes, processed deliveries.
 //!
-//! Provider runs are claimed like location refreshes: a row per provider with a lease, claimed
-//! with `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite has one writer and takes the claim in one
-//! `BEGIN IMMEDIATE` transaction), so two instances never scan one organisation at once.
+//! Provider runs are claimed like location refreshes, through [`crate::db::lease`]: a row per
+//! provider with a lease ([`PROVIDER_LEASES`]), claimed with `FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL (SQLite has one writer), so two instances never scan one organisation at once.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
 use serde::Serialize;
 
-use crate::db::{Backend, Pool, WriteTransaction, now_ms, placeholders, rfc3339};
+use crate::db::lease::Leases;
+use crate::db::{Pool, WriteTransaction, now_ms, rfc3339};
 use crate::with_conn;
+
+/// The leases on provider runs: a provider is due once `next_run_at` has passed.
+pub const PROVIDER_LEASES: Leases = Leases::new("providers", "next_run_at");
 
 diesel::table! {
     providers (id) {
@@ -128,73 +131,6 @@ pub fn sync_providers(pool: &Pool, configured: &[(String, String)]) -> anyhow::R
 
 pub fn get_provider(pool: &Pool, id: &str) -> anyhow::Result<Option<ProviderRow>> {
     with_conn!(pool, |c| Ok(providers::table.find(id).first(c).optional()?))
-}
-
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = Text)]
-    id: String,
-}
-
-/// Claims the most overdue provider whose lease is free, until `lease_until`.
-pub fn claim_due(pool: &Pool, owner: &str, now: i64, lease_until: i64) -> anyhow::Result<Option<String>> {
-    let backend = pool.backend();
-    let lock = if backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-    let sql = placeholders(
-        &format!(
-            "UPDATE providers SET lease_owner = ?, lease_expires_at = ? WHERE id = (SELECT id FROM providers \
-             WHERE next_run_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at < ?) \
-             ORDER BY next_run_at LIMIT 1{lock}) AND (lease_expires_at IS NULL OR lease_expires_at < ?) RETURNING id"
-        ),
-        backend,
-    );
-    let rows: Vec<IdRow> = with_conn!(pool, |c| {
-        c.write_transaction(|c| {
-            diesel::sql_query(sql.as_str())
-                .into_boxed::<Db>()
-                .bind::<Text, _>(owner.to_owned())
-                .bind::<BigInt, _>(lease_until)
-                .bind::<BigInt, _>(now)
-                .bind::<BigInt, _>(now)
-                .bind::<BigInt, _>(now)
-                .load(c)
-        })?
-    });
-    Ok(rows.into_iter().next().map(|r| r.id))
-}
-
-/// Claims one provider now (or extends this instance's own lease). False when another instance
-/// holds a live lease.
-pub fn claim(pool: &Pool, id: &str, owner: &str, now: i64, lease_until: i64) -> anyhow::Result<bool> {
-    let n = with_conn!(pool, |c| {
-        c.write_transaction(|c| {
-            diesel::update(
-                providers::table.find(id).filter(
-                    providers::lease_expires_at
-                        .is_null()
-                        .or(providers::lease_expires_at.lt(now))
-                        .or(providers::lease_owner.eq(owner)),
-                ),
-            )
-            .set((providers::lease_owner.eq(owner), providers::lease_expires_at.eq(lease_until)))
-            .execute(c)
-        })?
-    });
-    Ok(n == 1)
-}
-
-/// Gives a provider's lease back; with `next_run_at`, also schedules its next run.
-pub fn release(pool: &Pool, id: &str, owner: &str, next_run_at: Option<i64>) -> anyhow::Result<()> {
-    with_conn!(pool, |c| {
-        let target = providers::table.find(id).filter(providers::lease_owner.eq(owner));
-        diesel::update(target)
-            .set((providers::lease_owner.eq(None::<String>), providers::lease_expires_at.eq(None::<i64>)))
-            .execute(c)?;
-        if let Some(next) = next_run_at {
-            diesel::update(providers::table.find(id)).set(providers::next_run_at.eq(next)).execute(c)?;
-        }
-        Ok(())
-    })
 }
 
 /// Records a finished run; returns it as stored.

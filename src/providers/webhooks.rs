@@ -6,6 +6,7 @@
 //! in constant time. A missing, malformed or wrong signature is a 401 and changes nothing.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
@@ -17,10 +18,10 @@ use subtle::ConstantTimeEq;
 
 use super::github::GithubRepo;
 use super::store::{self, RunOutcome};
-use super::{Api, Providers, Repo, record_webhook};
+use super::{Api, Provider, Providers, Repo, Secret, WebhookSettings, record_webhook};
 use crate::db::now_ms;
 use crate::error::{ApiError, ErrorCode};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn unauthenticated(source: &'static str, message: &str) -> ApiError {
     count(source, "unauthenticated");
@@ -102,47 +103,112 @@ where
     }
 }
 
+/// What sets one sender's deliveries apart: how they are authenticated, which headers name the
+/// event and the delivery, and how the payload maps to provider work. All else (the body limit,
+/// replays, JSON, metrics, the answer) is [`receive`]'s, the same for every sender.
+trait Source {
+    /// The `source` of metrics and of remembered delivery ids.
+    const NAME: &'static str;
+    /// The sender's name in log lines.
+    const TITLE: &'static str;
+    /// The header that names the event.
+    const EVENT_HEADER: &'static str;
+    /// The headers that may carry the delivery id, the first present wins.
+    const DELIVERY_HEADERS: &'static [&'static str];
+    /// What the body must still be checked against once it is read.
+    type BodyCheck;
+
+    /// Authenticates what the headers alone can show, before the body is read; a refusal is the
+    /// 401's message.
+    fn check_headers(webhooks: &WebhookSettings, req: &HttpRequest) -> Result<Self::BodyCheck, &'static str>;
+
+    /// Authenticates the body, once read.
+    fn check_body(check: Self::BodyCheck, body: &[u8]) -> Result<(), &'static str>;
+
+    /// The work a delivery's payload asks for; the runs it recorded (none: ignored).
+    fn apply(
+        providers: Arc<Providers>,
+        event: String,
+        payload: Value,
+    ) -> impl Future<Output = anyhow::Result<Vec<Value>>> + Send + 'static;
+}
+
+/// GitHub: `X-Hub-Signature-256` signs the body under `webhooks.github_secret`.
+struct Github;
+
+impl Source for Github {
+    const NAME: &'static str = "github";
+    const TITLE: &'static str = "GitHub";
+    const EVENT_HEADER: &'static str = "x-github-event";
+    const DELIVERY_HEADERS: &'static [&'static str] = &["x-github-delivery"];
+    /// The secret and the signature header.
+    type BodyCheck = (Secret, String);
+
+    fn check_headers(webhooks: &WebhookSettings, req: &HttpRequest) -> Result<Self::BodyCheck, &'static str> {
+        let secret =
+            webhooks.github_secret.clone().ok_or("GitHub webhooks are not configured (webhooks.github_secret)")?;
+        let signature = header(req, "x-hub-signature-256").ok_or("missing X-Hub-Signature-256")?;
+        Ok((secret, signature.to_owned()))
+    }
+
+    fn check_body((secret, signature): Self::BodyCheck, body: &[u8]) -> Result<(), &'static str> {
+        if !github_signature_valid(secret.expose().as_bytes(), body, &signature) {
+            return Err("X-Hub-Signature-256 does not match the body");
+        }
+        Ok(())
+    }
+
+    async fn apply(providers: Arc<Providers>, event: String, payload: Value) -> anyhow::Result<Vec<Value>> {
+        match event.as_str() {
+            "push" => github_push(&providers, payload).await,
+            "repository" => github_repository(&providers, payload).await,
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+/// GitLab: `X-Gitlab-Token` is `webhooks.gitlab_token`, checked before the body is read.
+struct Gitlab;
+
+impl Source for Gitlab {
+    const NAME: &'static str = "gitlab";
+    const TITLE: &'static str = "GitLab";
+    const EVENT_HEADER: &'static str = "x-gitlab-event";
+    const DELIVERY_HEADERS: &'static [&'static str] = &["idempotency-key", "x-gitlab-event-uuid"];
+    type BodyCheck = ();
+
+    fn check_headers(webhooks: &WebhookSettings, req: &HttpRequest) -> Result<(), &'static str> {
+        let expected =
+            webhooks.gitlab_token.as_ref().ok_or("GitLab webhooks are not configured (webhooks.gitlab_token)")?;
+        let token = header(req, "x-gitlab-token").ok_or("missing X-Gitlab-Token")?;
+        if !bool::from(token.as_bytes().ct_eq(expected.expose().as_bytes())) {
+            return Err("X-Gitlab-Token is wrong");
+        }
+        Ok(())
+    }
+
+    fn check_body((): (), _body: &[u8]) -> Result<(), &'static str> {
+        Ok(())
+    }
+
+    async fn apply(providers: Arc<Providers>, _event: String, payload: Value) -> anyhow::Result<Vec<Value>> {
+        if payload["object_kind"] == "push" {
+            gitlab_push(&providers, payload).await
+        } else if payload["event_name"].as_str().is_some_and(|e| e.starts_with("project_")) {
+            gitlab_project(&providers, payload).await
+        } else {
+            Ok(Vec::new())
+        }
+    }
+}
+
 /// `POST /api/webhooks/github`.
 pub async fn receive_github(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let providers = state.providers.clone();
-    let Some(secret) = providers.webhooks.github_secret.clone() else {
-        return Err(unauthenticated("github", "GitHub webhooks are not configured (webhooks.github_secret)"));
-    };
-    let Some(signature) = header(&req, "x-hub-signature-256").map(str::to_owned) else {
-        return Err(unauthenticated("github", "missing X-Hub-Signature-256"));
-    };
-    let body = read_body(payload, providers.webhooks.max_body_bytes).await?;
-    if !github_signature_valid(secret.expose().as_bytes(), &body, &signature) {
-        return Err(unauthenticated("github", "X-Hub-Signature-256 does not match the body"));
-    }
-    let event = header(&req, "x-github-event").unwrap_or_default().to_owned();
-    let delivery = header(&req, "x-github-delivery").map(str::to_owned);
-    if !first_delivery(&state, "github", delivery.as_deref(), &event).await? {
-        count("github", "duplicate");
-        return Ok(answer("duplicate", Vec::new()));
-    }
-    let payload: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            if let Some(id) = &delivery {
-                store::forget_delivery(&state.pool, "github", id)?;
-            }
-            return Err(ApiError::input(format!("webhook body is not JSON: {e}")));
-        }
-    };
-    tracing::info!(webhook.event = %event, webhook.delivery = ?delivery, "Received a GitHub webhook.");
-    let work = async move {
-        match event.as_str() {
-            "push" => github_push(&providers, payload).await,
-            "repository" => github_repository(&providers, payload).await,
-            _ => Ok(Vec::new()),
-        }
-    };
-    process(&state, "github", delivery.as_deref(), work).await
+    receive::<Github>(state, req, payload).await
 }
 
 /// `POST /api/webhooks/gitlab`.
@@ -151,43 +217,37 @@ pub async fn receive_gitlab(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    receive::<Gitlab>(state, req, payload).await
+}
+
+/// One delivery from any sender: authenticated (headers, then the raw body) before anything is
+/// parsed, claimed by delivery id (a replay is answered `duplicate`), then applied.
+async fn receive<S: Source>(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let providers = state.providers.clone();
-    let Some(expected) = providers.webhooks.gitlab_token.clone() else {
-        return Err(unauthenticated("gitlab", "GitLab webhooks are not configured (webhooks.gitlab_token)"));
-    };
-    let Some(token) = header(&req, "x-gitlab-token") else {
-        return Err(unauthenticated("gitlab", "missing X-Gitlab-Token"));
-    };
-    if !bool::from(token.as_bytes().ct_eq(expected.expose().as_bytes())) {
-        return Err(unauthenticated("gitlab", "X-Gitlab-Token is wrong"));
-    }
+    let check = S::check_headers(&providers.webhooks, &req).map_err(|m| unauthenticated(S::NAME, m))?;
     let body = read_body(payload, providers.webhooks.max_body_bytes).await?;
-    let event = header(&req, "x-gitlab-event").unwrap_or_default().to_owned();
-    let delivery = header(&req, "idempotency-key").or_else(|| header(&req, "x-gitlab-event-uuid")).map(str::to_owned);
-    if !first_delivery(&state, "gitlab", delivery.as_deref(), &event).await? {
-        count("gitlab", "duplicate");
+    S::check_body(check, &body).map_err(|m| unauthenticated(S::NAME, m))?;
+    let event = header(&req, S::EVENT_HEADER).unwrap_or_default().to_owned();
+    let delivery = S::DELIVERY_HEADERS.iter().find_map(|h| header(&req, h)).map(str::to_owned);
+    if !first_delivery(&state, S::NAME, delivery.as_deref(), &event).await? {
+        count(S::NAME, "duplicate");
         return Ok(answer("duplicate", Vec::new()));
     }
     let payload: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
             if let Some(id) = &delivery {
-                store::forget_delivery(&state.pool, "gitlab", id)?;
+                store::forget_delivery(&state.pool, S::NAME, id)?;
             }
             return Err(ApiError::input(format!("webhook body is not JSON: {e}")));
         }
     };
-    tracing::info!(webhook.event = %event, webhook.delivery = ?delivery, "Received a GitLab webhook.");
-    let work = async move {
-        if payload["object_kind"] == "push" {
-            gitlab_push(&providers, payload).await
-        } else if payload["event_name"].as_str().is_some_and(|e| e.starts_with("project_")) {
-            gitlab_project(&providers, payload).await
-        } else {
-            Ok(Vec::new())
-        }
-    };
-    process(&state, "gitlab", delivery.as_deref(), work).await
+    tracing::info!(webhook.event = %event, webhook.delivery = ?delivery, "Received a {} webhook.", S::TITLE);
+    process(&state, S::NAME, delivery.as_deref(), S::apply(providers, event, payload)).await
 }
 
 #[derive(Deserialize, Default)]
@@ -214,6 +274,31 @@ fn touched(commits: &[Commit]) -> BTreeMap<String, bool> {
     out
 }
 
+/// Applies a push to one provider's repository, when it is to the branch the provider tracks;
+/// `whole`: the payload does not tell every file touched (too many commits, a deleted branch),
+/// so the whole repository is checked again. The run it recorded, if any.
+async fn push_to(
+    providers: &Providers,
+    p: &Provider,
+    repo: &Repo,
+    git_ref: &str,
+    cause: &str,
+    whole: bool,
+    commits: &[Commit],
+) -> anyhow::Result<Option<Value>> {
+    let Some(branch) = p.branch_of(repo) else { return Ok(None) };
+    if git_ref != format!("refs/heads/{branch}") {
+        return Ok(None);
+    }
+    let mut out = RunOutcome { cause: cause.to_owned(), started_at: now_ms(), ..Default::default() };
+    if whole {
+        providers.sync_repo(p, repo, &mut out).await?;
+    } else {
+        providers.apply_push(p, repo, &branch, &touched(commits), &mut out).await?;
+    }
+    Ok(Some(record_webhook(providers, &p.id, out)?.to_json()))
+}
+
 #[derive(Deserialize)]
 struct GithubPush {
     #[serde(rename = "ref")]
@@ -233,17 +318,9 @@ async fn github_push(providers: &Providers, payload: Value) -> anyhow::Result<Ve
     let repo: Repo = push.repository.into();
     let mut runs = Vec::new();
     for p in providers.list.iter().filter(|p| matches!(p.api, Api::Github(_)) && p.owns(&repo.full_name)) {
-        let Some(branch) = p.branch_of(&repo) else { continue };
-        if push.git_ref != format!("refs/heads/{branch}") {
-            continue;
-        }
-        let mut out = RunOutcome { cause: "webhook:github:push".into(), started_at: now_ms(), ..Default::default() };
-        if push.deleted || push.commits.len() >= GITHUB_MAX_PUSH_COMMITS {
-            providers.sync_repo(p, &repo, &mut out).await?;
-        } else {
-            providers.apply_push(p, &repo, &branch, &touched(&push.commits), &mut out).await?;
-        }
-        runs.push(record_webhook(providers, &p.id, out)?.to_json());
+        let whole = push.deleted || push.commits.len() >= GITHUB_MAX_PUSH_COMMITS;
+        let cause = "webhook:github:push";
+        runs.extend(push_to(providers, p, &repo, &push.git_ref, cause, whole, &push.commits).await?);
     }
     Ok(runs)
 }
@@ -318,19 +395,11 @@ async fn gitlab_push(providers: &Providers, payload: Value) -> anyhow::Result<Ve
         let Api::Gitlab(api) = &p.api else { continue };
         // The push payload lacks what the filter needs (archived, topics, forks): ask the API.
         let Some(repo) = api.project(push.project.id).await? else { continue };
-        let Some(branch) = p.branch_of(&repo) else { continue };
-        if push.git_ref != format!("refs/heads/{branch}") {
-            continue;
-        }
-        let mut out = RunOutcome { cause: "webhook:gitlab:push".into(), started_at: now_ms(), ..Default::default() };
         // GitLab lists at most 20 commits; a deleted branch has `after` all zeros.
         let partial = push.total_commits_count > push.commits.len();
-        if partial || push.after.chars().all(|c| c == '0') && !push.after.is_empty() {
-            providers.sync_repo(p, &repo, &mut out).await?;
-        } else {
-            providers.apply_push(p, &repo, &branch, &touched(&push.commits), &mut out).await?;
-        }
-        runs.push(record_webhook(providers, &p.id, out)?.to_json());
+        let whole = partial || push.after.chars().all(|c| c == '0') && !push.after.is_empty();
+        let cause = "webhook:gitlab:push";
+        runs.extend(push_to(providers, p, &repo, &push.git_ref, cause, whole, &push.commits).await?);
     }
     Ok(runs)
 }

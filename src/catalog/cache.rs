@@ -3,7 +3,8 @@
 //!
 //! Changes made by this process drop it at once (read-your-writes). Changes made by other
 //! instances sharing the database are noticed by following the catalog generation, a counter that
-//! every changing transaction bumps (`store::generation`): it is polled every
+//! every changing transaction bumps (`store::generation`), together with the change counter of
+//! the seam's status decorator (whose items are served in `status.items`): both are polled every
 //! [`FOLLOW_INTERVAL`], so another instance's write is visible here within that interval plus one
 //! query. With `server.read_cache = false` nothing is cached.
 
@@ -13,11 +14,12 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use actix_web::HttpResponse;
-use actix_web::web::{self, Bytes};
+use actix_web::web::Bytes;
 
-use crate::catalog::store;
+use super::CatalogError;
+use super::seam::Seam;
+use super::{read, store};
 use crate::db::Pool;
-use crate::error::ApiError;
 
 /// How often the catalog generation is read to notice other instances' writes.
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
@@ -56,6 +58,8 @@ pub struct ReadCache {
     enabled: bool,
     /// The pool this process writes through, and its change count when last looked at.
     pool: Pool,
+    /// The decorator whose items are served too, and whose counter is followed.
+    seam: Seam,
     local_seen: AtomicU64,
     /// Bumped by every invalidation; a read that started before one is not stored.
     epoch: AtomicU64,
@@ -66,9 +70,10 @@ pub struct ReadCache {
 }
 
 impl ReadCache {
-    pub fn new(enabled: bool, pool: Pool) -> Self {
+    pub fn new(enabled: bool, pool: Pool, seam: Seam) -> Self {
         Self {
             enabled,
+            seam,
             local_seen: AtomicU64::new(pool.changes()),
             pool,
             epoch: AtomicU64::new(0),
@@ -133,7 +138,7 @@ impl ReadCache {
     }
 
     /// One served entity by ref key, from the cache or the database.
-    pub async fn entity(&self, pool: &Pool, key: &str) -> Result<Option<Bytes>, ApiError> {
+    pub async fn entity(&self, pool: &Pool, key: &str) -> Result<Option<Bytes>, CatalogError> {
         if self.enabled {
             self.check_local_writes();
         }
@@ -145,7 +150,11 @@ impl ReadCache {
         let epoch = self.epoch();
         let pool = pool.clone();
         let lookup = key.to_owned();
-        let found = web::block(move || store::get_entity(&pool, &lookup)).await??.map(Bytes::from);
+        let seam = self.seam.clone();
+        let found = tokio::task::spawn_blocking(move || read::get_entity(&pool, &seam, &lookup))
+            .await
+            .map_err(|e| CatalogError::Storage(anyhow::anyhow!("the entity read was cancelled: {e}")))??
+            .map(Bytes::from);
         if self.enabled
             && let Some(body) = &found
             && let Ok(mut inner) = self.inner.write()
@@ -163,6 +172,7 @@ impl ReadCache {
     /// instance (or this one's refresh loop) changed the catalog.
     pub fn follow(self: &Arc<Self>, alive: Weak<()>) {
         let pool = self.pool.clone();
+        let seam = self.seam.clone();
         if !self.enabled || self.following.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -171,7 +181,9 @@ impl ReadCache {
             .name("portolan-cache".into())
             .spawn(move || {
                 while alive.upgrade().is_some() {
-                    match store::generation(&pool) {
+                    let generation = store::generation(&pool)
+                        .and_then(|g| Ok(g.wrapping_add(seam.decorator_generation(&pool)?)));
+                    match generation {
                         Ok(g) => {
                             if cache.generation.swap(g, Ordering::SeqCst) != g {
                                 cache.invalidate();

@@ -1,0 +1,106 @@
+//! The full-text filter: `fullTextFilterTerm` / `fullTextFilterFields` of a GET, `fullTextFilter`
+//! of a POST (a case-insensitive substring of the named fields, or of any searchable value).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::order::OrderField;
+use super::{describe, single_value, strings};
+
+/// A full-text filter: a term and the fields to look for it in (none: every searchable value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FullTextFilter {
+    /// Trimmed; never empty.
+    pub term: String,
+    /// Lower-cased dotted field keys; empty means every searchable value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+}
+
+impl FullTextFilter {
+    /// A filter, or `None` when the trimmed term is empty (Backstage then filters nothing).
+    pub fn new(term: &str, fields: &[String]) -> Option<Self> {
+        let term = term.trim();
+        if term.is_empty() {
+            return None;
+        }
+        Some(FullTextFilter { term: term.to_owned(), fields: normalize_fields(fields) })
+    }
+}
+
+/// Splits comma-separated field lists, trims and lower-cases each field, drops empty ones and
+/// duplicates.
+pub fn normalize_fields(fields: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for field in fields.iter().flat_map(|f| f.split(',')) {
+        let field = field.trim().to_lowercase();
+        if !field.is_empty() && !out.contains(&field) {
+            out.push(field);
+        }
+    }
+    out
+}
+
+/// The fields Backstage's `queryEntities` searches when a full-text filter names none: the first
+/// sort field, or `metadata.uid` when the query is unsorted.
+pub fn backstage_fulltext_fields(order: &[OrderField]) -> Vec<String> {
+    vec![order.first().map_or_else(|| "metadata.uid".to_owned(), |o| o.field.clone())]
+}
+
+/// Parses `fullTextFilterTerm` and `fullTextFilterFields` of `GET /entities/by-query` (all values
+/// of each). The term may be given once; fields are comma-separated and may be repeated.
+pub fn parse_fulltext_params(terms: &[String], fields: &[String]) -> Result<Option<FullTextFilter>, String> {
+    let term = single_value(terms, "fullTextFilterTerm")?.unwrap_or_default();
+    Ok(FullTextFilter::new(&term, fields))
+}
+
+/// Parses the `fullTextFilter` object of a `POST /entities/by-query` body: `{"term": "...",
+/// "fields": ["metadata.name"]}`, both optional.
+pub fn parse_fulltext_body(value: &Value) -> Result<Option<FullTextFilter>, String> {
+    let Value::Object(obj) = value else {
+        return Err(format!("Invalid fullTextFilter, expected an object with a term, got {}", describe(value)));
+    };
+    if let Some(key) = obj.keys().find(|k| !matches!(k.as_str(), "term" | "fields")) {
+        return Err(format!("Invalid fullTextFilter, unknown key \"{key}\" (expected term and fields)"));
+    }
+    let term = match obj.get("term") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => return Err(format!("Invalid fullTextFilter.term, expected a string, got {}", describe(other))),
+    };
+    let fields = match obj.get("fields") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(v) => strings(v, "fullTextFilter.fields")?,
+    };
+    Ok(FullTextFilter::new(&term, &fields))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn strs(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn backstage_searches_the_sort_field_or_the_uid_when_no_fields_are_named() {
+        assert_eq!(backstage_fulltext_fields(&[]), strs(&["metadata.uid"]));
+        assert_eq!(backstage_fulltext_fields(&[OrderField::desc("metadata.title")]), strs(&["metadata.title"]));
+    }
+
+    #[test]
+    fn full_text_parameters_parse_from_get_and_post() {
+        let ft = parse_fulltext_params(&strs(&[" Foo "]), &strs(&["metadata.name,Spec.Type"])).unwrap().unwrap();
+        assert_eq!(ft, FullTextFilter { term: "Foo".into(), fields: strs(&["metadata.name", "spec.type"]) });
+        assert_eq!(parse_fulltext_params(&strs(&[""]), &[]).unwrap(), None);
+        assert!(parse_fulltext_params(&strs(&["a", "b"]), &[]).unwrap_err().contains("given 2 times"));
+        let ft = parse_fulltext_body(&json!({"term": "x", "fields": ["metadata.title"]})).unwrap().unwrap();
+        assert_eq!(ft.fields, strs(&["metadata.title"]));
+        assert_eq!(parse_fulltext_body(&json!({})).unwrap(), None);
+        assert!(parse_fulltext_body(&json!({"term": 1})).unwrap_err().contains("fullTextFilter.term"));
+        assert!(parse_fulltext_body(&json!({"terms": "x"})).unwrap_err().contains("\"terms\""));
+    }
+}

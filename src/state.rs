@@ -1,0 +1,32 @@
+//! What every handler can reach. This module imports no handler, so handlers, routes and
+//! `startup` all depend on it and it on none of them.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::catalog::cache::ReadCache;
+use crate::catalog::ingest::Ingestor;
+use crate::config::Settings;
+use crate::db::Pool;
+
+/// The application state, shared by every worker.
+pub struct AppState {
+    pub pool: Pool,
+    /// Catalog ingestion, with the seam (listeners and decorator) it announces changes to.
+    pub ingestor: Ingestor,
+    pub settings: Arc<Settings>,
+    pub metrics: PrometheusHandle,
+    /// Served entities and repeated answers, dropped when the catalog changes.
+    pub cache: Arc<ReadCache>,
+    /// Governance: the portal engine, one of the catalog's listeners.
+    pub portal: Arc<crate::portal::Portal>,
+    /// Repository discovery providers and the webhook settings.
+    pub providers: Arc<crate::providers::Providers>,
+    /// Sign-in, tokens and the access policy.
+    pub auth: Arc<crate::auth::AuthState>,
+    /// Self-service offerings: subscriptions, keys and the gateway check (a catalog listener).
+    pub offerings: Arc<crate::offerings::Offerings>,
+    /// Background work (the refresh loop, the catch-up of listeners) runs while this lives.
+    pub alive: Arc<()>,
+}
