@@ -12,6 +12,7 @@ mod cli;
 mod corpus;
 mod entities;
 mod feed;
+mod gateway_nginx;
 mod health;
 mod instances;
 mod locations;

@@ -727,7 +727,33 @@ async fn two_instances_share_one_quota(db: Db) {
     drop(f);
 }
 
+/// The demo catalog: its consumers' descriptor-made subscriptions exist at start, one manual
+/// plan has a pending request, and one deprecated plan keeps a consumer.
+async fn the_demo_catalog_subscribes_its_consumers(db: Db) {
+    let app = crate::helpers::spawn_app(db).await;
+    let all = app.subscriptions("").await;
+    assert!(all.len() >= 15, "{}", all.len());
+    assert!(all.iter().all(|s| s["origin"] == "descriptor"));
+    let pending: Vec<&Value> = all.iter().filter(|s| s["status"] == "pending").collect();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0]["api"], "api:default/customer-profile-api");
+    assert_eq!(pending[0]["consumer"], "component:default/mobile-bff");
+    assert_eq!(pending[0]["plan"], "standard");
+    let (_, availability) = app.get_json("/api/portal/offerings/default/availability-api").await;
+    assert_eq!(plan(&availability, "batch-v0")["status"], "deprecated");
+    assert_eq!(plan(&availability, "batch-v0")["subscriptions"], 1, "{availability}");
+    let on_old: Vec<&Value> = all.iter().filter(|s| s["plan"] == "batch-v0").collect();
+    assert_eq!(on_old[0]["consumer"], "component:default/configurator-service");
+    assert_eq!(on_old[0]["status"], "active");
+    // A closed plan takes none; the gateway admin API's consumers are on its open plan.
+    assert!(all.iter().all(|s| s["plan"] != "ticketed-v1"));
+    let (status, offerings) = app.get_json("/api/portal/offerings").await;
+    assert_eq!(status, 200);
+    assert_eq!(offerings["items"].as_array().unwrap().len(), 8, "{offerings}");
+}
+
 crate::both!(
+    the_demo_catalog_subscribes_its_consumers,
     offerings_come_from_platform_descriptors_and_follow_them,
     every_transition_is_legal_or_a_409,
     one_live_subscription_per_pair_and_plan_statuses,
