@@ -104,6 +104,7 @@ impl Application {
             alive: Arc::new(()),
         });
         state.offerings.gateway.spawn_flusher(state.pool.clone(), Arc::downgrade(&state.alive));
+        state.offerings.notifier.spawn(state.pool.clone(), Arc::downgrade(&state.alive))?;
         state.ingestor.spawn_refresh_loop(Arc::downgrade(&state.alive));
         state.cache.follow(Arc::downgrade(&state.alive));
         state.ingestor.seam.spawn_catch_up(state.pool.clone(), Arc::downgrade(&state.alive));

@@ -212,5 +212,20 @@ diesel::table! {
     offerings_state (id) {
         id -> Integer,
         cursor -> BigInt,
+        audit_seq -> BigInt,
+        feed_cursor -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_targets (id) {
+        id -> Text,
+        url -> Text,
+        cursor -> BigInt,
+        next_attempt_at -> BigInt,
+        attempts -> BigInt,
+        last_error -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<BigInt>,
     }
 }

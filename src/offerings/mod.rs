@@ -14,7 +14,7 @@
 //! subscriptions.rs  requesting and moving subscriptions, and their JSON
 //! keys.rs           API keys: generation (shown once), rotation with overlap, revocation
 //! gateway.rs        the check: a short-lived key cache and batched shared counters
-//! notify.rs         audit records out: outgoing signed webhooks, key expiry notices
+//! notify.rs         audit records out: into the change feed, and outgoing signed webhooks
 //! handlers.rs       /api/portal/offerings, /api/portal/subscriptions, /api/portal/keys, /api/gateway
 //! store/            all SQL of the domain
 //! ```
@@ -24,6 +24,7 @@ pub mod gateway;
 pub mod handlers;
 pub mod keys;
 pub mod model;
+pub mod notify;
 pub mod store;
 pub mod subscriptions;
 
@@ -77,6 +78,7 @@ pub struct WebhookTarget {
 pub struct Offerings {
     pub settings: OfferingSettings,
     pub gateway: Arc<gateway::Gateway>,
+    pub notifier: Arc<notify::Notifier>,
 }
 
 impl Offerings {
@@ -84,7 +86,11 @@ impl Offerings {
         let o = settings.offerings.clone();
         let flush = Duration::from_millis(o.gateway_flush_ms.clamp(10, 1000));
         let cache = Duration::from_millis(o.gateway_key_cache_ms.clamp(10, 1000));
-        Ok(Arc::new(Self { gateway: Arc::new(gateway::Gateway::new(flush, cache)), settings: o }))
+        Ok(Arc::new(Self {
+            gateway: Arc::new(gateway::Gateway::new(flush, cache)),
+            notifier: Arc::new(notify::Notifier::new(&settings.notifications, settings.read_settings())?),
+            settings: o,
+        }))
     }
 
     fn grace_ms(&self) -> i64 {
@@ -125,7 +131,9 @@ impl ChangeListener for Offerings {
         loop {
             let events = crate::catalog::store::events_after(pool, cursor, 1000)?;
             let Some(last) = events.last().map(|e| e.id) else { break };
-            let mut refs: Vec<String> = events.iter().map(|e| e.entity_ref.to_lowercase()).collect();
+            // Only the catalog's own events; other domains' (ours too) change no entity.
+            let mut refs: Vec<String> =
+                events.iter().filter(|e| e.kind.starts_with("entity.")).map(|e| e.entity_ref.to_lowercase()).collect();
             refs.sort();
             refs.dedup();
             self.apply(pool, &refs)?;
@@ -134,15 +142,13 @@ impl ChangeListener for Offerings {
         }
         descriptors::close_due(pool)?;
         keys::notice_expiry(pool)?;
+        notify::Notifier::relay_to_feed(pool)?;
         Ok(())
     }
 
     fn on_bulk_load(&self, pool: &Pool) -> anyhow::Result<()> {
         // The feed's end first: whatever commits after it is caught up later.
-        let mut last = store::cursor(pool)?;
-        while let Some(e) = crate::catalog::store::events_after(pool, last, 1000)?.last() {
-            last = e.id;
-        }
+        let last = crate::catalog::store::last_event_id(pool)?.unwrap_or(0);
         descriptors::refresh_offerings(pool)?;
         descriptors::sync_consumers(pool, None, self.grace_ms())?;
         store::advance_cursor(pool, last)?;

@@ -1,3 +1,4 @@
+DROP TABLE webhook_targets;
 DROP TABLE offerings_state;
 DROP TABLE gateway_usage;
 DROP TABLE gateway_counters;

@@ -76,9 +76,26 @@ CREATE TABLE gateway_usage (
     PRIMARY KEY (subscription_id, minute)
 );
 
--- The offerings engine's cursor into the catalog's change feed (one row).
+-- One row: the offerings engine's cursor into the catalog's change feed; `audit_seq`, bumped
+-- first by every transaction that writes audit records (on PostgreSQL that row lock is held to
+-- commit, so audit ids commit in order); how far audit records were relayed into the change feed.
 CREATE TABLE offerings_state (
     id INTEGER NOT NULL PRIMARY KEY,
-    cursor BIGINT NOT NULL
+    cursor BIGINT NOT NULL,
+    audit_seq BIGINT NOT NULL DEFAULT 0,
+    feed_cursor BIGINT NOT NULL DEFAULT 0
 );
 INSERT INTO offerings_state (id, cursor) VALUES (1, 0);
+
+-- Outgoing webhooks ([[notifications.webhooks]]): how far each URL has been sent, leased so
+-- one instance delivers at a time, retried with backoff.
+CREATE TABLE webhook_targets (
+    id TEXT NOT NULL PRIMARY KEY,
+    url TEXT NOT NULL,
+    cursor BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    last_error TEXT,
+    lease_owner TEXT,
+    lease_expires_at BIGINT
+);

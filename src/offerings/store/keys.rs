@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
-use super::subscriptions::{INSERT_EVENT, NewEvent, event_insert};
+use super::subscriptions::{AUDIT_LOCK, INSERT_EVENT, NewEvent, event_insert};
 use crate::db::{Pool, WriteTransaction, now_ms, placeholders};
 use crate::with_conn;
 
@@ -70,6 +70,7 @@ pub fn insert(pool: &Pool, k: &NewKey, event: &NewEvent) -> anyhow::Result<()> {
     let now = now_ms();
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
+            diesel::sql_query(AUDIT_LOCK).execute(c)?;
             key_insert!(sql.as_str(), k, now).execute(c)?;
             event_insert!(ev.as_str(), &k.subscription_id, event, now).execute(c)?;
             Ok::<_, anyhow::Error>(())
@@ -90,6 +91,7 @@ pub fn rotate(pool: &Pool, old: &KeyRow, new: &NewKey, old_until: i64, event: &N
     let now = now_ms();
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
+            diesel::sql_query(AUDIT_LOCK).execute(c)?;
             let n = diesel::sql_query(update.as_str())
                 .bind::<Text, _>(&new.id)
                 .bind::<BigInt, _>(old_until)
@@ -127,6 +129,7 @@ pub fn revoke(pool: &Pool, key: &KeyRow, event: &NewEvent) -> anyhow::Result<boo
     let now = now_ms();
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
+            diesel::sql_query(AUDIT_LOCK).execute(c)?;
             let n = diesel::sql_query(sql.as_str()).bind::<BigInt, _>(now).bind::<Text, _>(&key.id).execute(c)?;
             if n > 0 {
                 event_insert!(ev.as_str(), &key.subscription_id, event, now).execute(c)?;
@@ -191,8 +194,15 @@ pub fn notice_expiry(pool: &Pool, before: i64, expiring: bool) -> anyhow::Result
     let ev = placeholders(INSERT_EVENT, pool.backend());
     let kind = if expiring { "key.expiring" } else { "key.expired" };
     let floor = if expiring { now } else { 0 };
+    let due: Vec<KeyRow> = with_conn!(pool, |c| {
+        diesel::sql_query(select.as_str()).bind::<BigInt, _>(before).bind::<BigInt, _>(floor).load(c)?
+    });
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
+            diesel::sql_query(AUDIT_LOCK).execute(c)?;
             let rows: Vec<KeyRow> =
                 diesel::sql_query(select.as_str()).bind::<BigInt, _>(before).bind::<BigInt, _>(floor).load(c)?;
             let mut out = Vec::new();

@@ -76,6 +76,10 @@ fn live_key(api: &str, consumer: &str) -> String {
 
 pub(super) const INSERT_EVENT: &str = "INSERT INTO subscription_events (subscription_id, type, from_status, to_status, key_id, plan, by_who, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
+/// Serialises writers of audit records: on PostgreSQL the row lock is held to commit, so audit
+/// ids commit in order and a reader past id *n* never misses a later-committing smaller id.
+pub(super) const AUDIT_LOCK: &str = "UPDATE offerings_state SET audit_seq = audit_seq + 1 WHERE id = 1";
+
 /// The bound INSERT of one audit record (`$sql` is [`INSERT_EVENT`] with the backend's placeholders).
 macro_rules! event_insert {
     ($sql:expr, $sub:expr, $e:expr, $at:expr) => {
@@ -116,6 +120,7 @@ pub fn insert(pool: &Pool, s: &NewSubscription, event: &NewEvent) -> anyhow::Res
     let ev = placeholders(INSERT_EVENT, pool.backend());
     let result: Result<(), DieselError> = with_conn!(pool, |c| {
         c.write_transaction(|c| {
+            diesel::sql_query(AUDIT_LOCK).execute(c)?;
             diesel::sql_query(sql.as_str())
                 .bind::<Text, _>(&id)
                 .bind::<Text, _>(&s.api)
@@ -239,6 +244,7 @@ pub fn transition(pool: &Pool, sub: &SubscriptionRow, to: &str, plan: &str, even
     let ev = placeholders(INSERT_EVENT, pool.backend());
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
+            diesel::sql_query(AUDIT_LOCK).execute(c)?;
             let n = diesel::sql_query(sql.as_str())
                 .bind::<Text, _>(to)
                 .bind::<Text, _>(plan)
