@@ -4,20 +4,21 @@
 //! and state) is cached for at most `gateway_key_cache_ms` (1 s by default), and dropped at once
 //! when this instance changes a subscription or key, so a revoked key stops passing on every
 //! instance within that time plus one check. Quota and rate-limit counters are shared through
-//! the database: each instance counts its own calls in memory and, every `gateway_flush_ms`
-//! (250 ms by default), adds them to the shared row and reads back the total, which includes
-//! every other instance's flushed calls. An instance therefore sees other instances' calls at
-//! most two flush intervals late: over a quota or rate window, N instances may together admit
-//! at most the calls the others admitted in the last 2 x flush interval beyond the limit; a
-//! single instance never exceeds it. A counter is read from the database before its first use
-//! in a window, so a fresh instance starts from the shared total, not from zero.
+//! the database. Far from a limit, each instance counts its own calls in memory and, every
+//! `gateway_flush_ms` (250 ms by default), adds them to the shared row and reads back the total,
+//! which includes every other instance's flushed calls. Near a limit (closer than twice what all
+//! instances added between the last two reads), a call is counted in the database at once, and
+//! only if every counter stays within its limit, so instances together do not overshoot; only
+//! before the first read of a window (or a sudden jump in traffic) can they, by at most what the
+//! others admitted in that flush interval. A counter is read from the database before its first
+//! use in a window, so a fresh instance starts from the shared total, not from zero.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::model::{Plan, PlanStatus, Reason, Status, window};
 use super::store::counters::{self, CounterKey};
@@ -55,19 +56,47 @@ impl Decision {
         self.reason == Reason::Ok
     }
 
-    pub fn to_json(&self) -> Value {
+    /// The answer of `POST /api/gateway/check`, ready to serialise.
+    pub fn answer(&self) -> Answer<'_> {
         let info = self.info.as_deref();
-        json!({
-            "allowed": self.allowed(),
-            "reason": self.reason,
-            "consumer": info.map(|i| &i.consumer),
-            "team": info.and_then(|i| i.team.as_ref()),
-            "subscription": info.map(|i| &i.subscription),
-            "plan": info.map(|i| &i.plan_name),
-            "quota": self.quota.map(|(limit, remaining, reset)| json!({"limit": limit, "remaining": remaining, "resetAt": rfc3339(reset)})),
-            "rateLimit": self.rate.map(|(limit, remaining)| json!({"limit": limit, "remaining": remaining})),
-        })
+        Answer {
+            allowed: self.allowed(),
+            reason: self.reason,
+            consumer: info.map(|i| i.consumer.as_str()),
+            team: info.and_then(|i| i.team.as_deref()),
+            subscription: info.map(|i| i.subscription.as_str()),
+            plan: info.map(|i| i.plan_name.as_str()),
+            quota: self.quota.map(|(limit, remaining, reset)| QuotaView { limit, remaining, reset_at: rfc3339(reset) }),
+            rate_limit: self.rate.map(|(limit, remaining)| RateView { limit, remaining }),
+        }
     }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Answer<'a> {
+    allowed: bool,
+    reason: Reason,
+    consumer: Option<&'a str>,
+    team: Option<&'a str>,
+    subscription: Option<&'a str>,
+    plan: Option<&'a str>,
+    quota: Option<QuotaView>,
+    rate_limit: Option<RateView>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaView {
+    limit: i64,
+    remaining: i64,
+    reset_at: String,
+}
+
+#[derive(Serialize)]
+pub struct RateView {
+    limit: i64,
+    remaining: i64,
 }
 
 struct Count {
@@ -79,6 +108,10 @@ struct Count {
     pending: i64,
     window_end: i64,
     touched: i64,
+    /// The shared total at the last flush, and what every instance together added between the
+    /// last two flushes (the near-limit margin; counting at once near a limit does not move it).
+    flushed_total: i64,
+    last_delta: i64,
 }
 
 #[derive(Default)]
@@ -217,6 +250,8 @@ impl Gateway {
                     pending: 0,
                     window_end: end,
                     touched: now,
+                    flushed_total: total,
+                    last_delta: 0,
                 });
             }
         }
@@ -238,15 +273,68 @@ impl Gateway {
         if reason != Reason::Ok {
             return Ok(Some(Decision { reason, info: info.clone(), quota: quota_view(0), rate: rate_view(0) }));
         }
-        for (k, _, _) in wanted {
-            if let Some(n) = c.map.get_mut(k) {
-                n.pending += 1;
-                n.touched = now;
-            }
-        }
+        // Near a limit (within twice what all instances added between the last two reads),
+        // count in the database at once and only within the limit, so instances together
+        // cannot overshoot it; far from every limit, count here and flush later.
+        let near = wanted.iter().any(|(k, l, _)| {
+            c.map.get(k).is_some_and(|n| l - (n.shared + n.in_flight + n.pending) <= 2 * n.last_delta + 1)
+        });
         let minute = now - now.rem_euclid(60_000);
-        *c.usage.entry((i.subscription.clone(), minute)).or_insert(0) += 1;
-        Ok(Some(Decision { reason, info: info.clone(), quota: quota_view(1), rate: rate_view(1) }))
+        if !near {
+            for (k, _, _) in &wanted {
+                if let Some(n) = c.map.get_mut(k) {
+                    n.pending += 1;
+                    n.touched = now;
+                }
+            }
+            *c.usage.entry((i.subscription.clone(), minute)).or_insert(0) += 1;
+            return Ok(Some(Decision { reason, info: info.clone(), quota: quota_view(1), rate: rate_view(1) }));
+        }
+        let Some(pool) = pool else { return Ok(None) };
+        let items: Vec<(CounterKey, i64, i64)> = wanted
+            .iter()
+            .map(|(k, l, _)| {
+                let carry = c.map.get_mut(k).map(|n| {
+                    n.touched = now;
+                    std::mem::take(&mut n.pending)
+                });
+                (k.clone(), carry.unwrap_or(0), *l)
+            })
+            .collect();
+        drop(c);
+        let (allowed, totals) = match counters::add_within(pool, &items) {
+            Ok(r) => r,
+            Err(e) => {
+                // Give the carried calls back to the next flush.
+                let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+                for (k, carry, _) in &items {
+                    if let Some(n) = c.map.get_mut(k) {
+                        n.pending += carry;
+                    }
+                }
+                return Err(e);
+            }
+        };
+        let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut total_of = HashMap::new();
+        for ((k, _, _), total) in items.iter().zip(&totals) {
+            if let Some(n) = c.map.get_mut(k) {
+                n.shared = n.shared.max(*total);
+            }
+            total_of.insert(k.kind, *total);
+        }
+        let view = |kind: &str, limit: i64| (limit - total_of.get(kind).copied().unwrap_or(0)).max(0);
+        let quota_view = quota.as_ref().map(|(_, l, end)| (*l, view("quota", *l), *end));
+        let rate_view = rate.as_ref().map(|(_, l, _)| (*l, view("rate", *l)));
+        let reason = if allowed {
+            *c.usage.entry((i.subscription.clone(), minute)).or_insert(0) += 1;
+            Reason::Ok
+        } else if quota.as_ref().is_some_and(|(_, l, _)| total_of.get("quota").is_some_and(|t| t + 1 > *l)) {
+            Reason::QuotaExceeded
+        } else {
+            Reason::RateLimited
+        };
+        Ok(Some(Decision { reason, info: info.clone(), quota: quota_view, rate: rate_view }))
     }
 
     /// Writes this instance's counted calls to the shared counters and reads back the totals.
@@ -271,7 +359,11 @@ impl Gateway {
                 for ((k, n), total) in increments.into_iter().zip(totals) {
                     if let Some(count) = c.map.get_mut(&k) {
                         count.in_flight -= n;
-                        count.shared = total;
+                        count.last_delta = (total - count.flushed_total).max(0);
+                        count.flushed_total = total;
+                        // Counts only grow within a window: a near-limit count may have read a
+                        // newer total than this flush.
+                        count.shared = count.shared.max(total);
                     }
                 }
                 Ok(())

@@ -416,7 +416,7 @@ pub async fn check(state: web::Data<AppState>, body: web::Json<CheckBody>) -> Re
     let b = body.into_inner();
     let api = subscriptions::api_key(&b.api)?;
     let d = decide(&state, &b.key, &api).await?;
-    Ok(HttpResponse::Ok().json(d.to_json()))
+    Ok(HttpResponse::Ok().json(d.answer()))
 }
 
 /// `GET /api/gateway/auth?api=<name>`: nginx `auth_request` (and Envoy ext_authz, HTTP mode).
@@ -468,5 +468,5 @@ pub async fn auth(state: web::Data<AppState>, identity: Identity, req: HttpReque
     if status.as_u16() == 401 {
         res.insert_header(("WWW-Authenticate", "ApiKey header=\"X-Api-Key\""));
     }
-    Ok(res.json(d.to_json()))
+    Ok(res.json(d.answer()))
 }

@@ -690,26 +690,8 @@ async fn sign_in_with_the_real_provider_ends_at_me_with_the_mapped_user(db: Db) 
     assert_eq!(res.status().as_u16(), 404);
 }
 
-/// The log of a real `portolan serve` start and sign-in holds no secret.
-async fn secrets_never_reach_the_log(db: Db) {
-    let Some(provider) = Provider::start().await else { return };
-    let dir = temp_dir();
-    let org = write_file(dir.path(), "org.yaml", ORG);
-    let database = crate::helpers::fresh_database(db, dir.path());
-    let config = write_file(
-        dir.path(),
-        "portolan.toml",
-        &format!(
-            "[server]\nbind = \"127.0.0.1:0\"\nlog_format = \"json\"\nworkers = 1\n[database]\nurl = \"{database}\"\n\
-             [catalog]\npaths = [\"{}\"]\n\
-             [auth]\nadmins = [\"group:default/platform\"]\n\
-             [auth.providers.corp]\ntype = \"oidc\"\nissuer = \"{}\"\nclient_id = \"portolan-test\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
-             [auth.tokens]\nsigning_keys = [\"{SIGNING_KEY}\"]\n\
-             [[auth.tokens.service]]\nname = \"ci\"\ntoken = \"{CONFIG_TOKEN}\"\nscopes = [\"catalog:write\"]\n",
-            org.display(),
-            provider.issuer
-        ),
-    );
+/// `portolan serve --config <file>` with debug logs captured: the child, its log so far, its port.
+async fn serve_logged(config: &Path) -> (tokio::process::Child, Arc<Mutex<String>>, u16) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portolan"))
         .args(["serve", "--config", config.to_str().unwrap()])
         .env("RUST_LOG", "debug")
@@ -744,6 +726,30 @@ async fn secrets_never_reach_the_log(db: Db) {
         .await
         .unwrap_or_else(|_| panic!("serve did not start: {}", log.lock().unwrap()))
         .unwrap();
+    (child, log, port)
+}
+
+/// The log of a real `portolan serve` start and sign-in holds no secret.
+async fn secrets_never_reach_the_log(db: Db) {
+    let Some(provider) = Provider::start().await else { return };
+    let dir = temp_dir();
+    let org = write_file(dir.path(), "org.yaml", ORG);
+    let database = crate::helpers::fresh_database(db, dir.path());
+    let config = write_file(
+        dir.path(),
+        "portolan.toml",
+        &format!(
+            "[server]\nbind = \"127.0.0.1:0\"\nlog_format = \"json\"\nworkers = 1\n[database]\nurl = \"{database}\"\n\
+             [catalog]\npaths = [\"{}\"]\n\
+             [auth]\nadmins = [\"group:default/platform\"]\n\
+             [auth.providers.corp]\ntype = \"oidc\"\nissuer = \"{}\"\nclient_id = \"portolan-test\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+             [auth.tokens]\nsigning_keys = [\"{SIGNING_KEY}\"]\n\
+             [[auth.tokens.service]]\nname = \"ci\"\ntoken = \"{CONFIG_TOKEN}\"\nscopes = [\"catalog:write\"]\n",
+            org.display(),
+            provider.issuer
+        ),
+    );
+    let (mut child, log, port) = serve_logged(&config).await;
     let base = format!("http://127.0.0.1:{port}");
     let mut browser = Browser::new();
     let (res, visited) = browser.follow(&format!("{base}/api/auth/corp/start")).await;
@@ -1119,6 +1125,7 @@ async fn every_offerings_route_answers_each_role_as_the_policy_says(db: Db) {
 /// API keys never reach the log of a real `portolan serve`: not when issued, checked (both
 /// forms), rotated or revoked.
 async fn api_keys_never_reach_the_log(db: Db) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = temp_dir();
     let f = crate::offerings::fixture();
     let database = crate::helpers::fresh_database(db, dir.path());
@@ -1132,40 +1139,7 @@ async fn api_keys_never_reach_the_log(db: Db) {
             paths.join(", ")
         ),
     );
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portolan"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let (port_tx, mut port_rx) = tokio::sync::mpsc::unbounded_channel::<u16>();
-    for out in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let log = log.clone();
-        let port_tx = port_tx.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(out).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("portolan is listening")
-                    && let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && let Some(port) = v["port"].as_u64()
-                {
-                    let _ = port_tx.send(port as u16);
-                }
-                log.lock().unwrap().push_str(&line);
-                log.lock().unwrap().push('\n');
-            }
-        });
-    }
-    let port = tokio::time::timeout(std::time::Duration::from_secs(60), port_rx.recv())
-        .await
-        .unwrap_or_else(|_| panic!("serve did not start: {}", log.lock().unwrap()))
-        .unwrap();
+    let (mut child, log, port) = serve_logged(&config).await;
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let post = |path: &str, body: Value| client.post(format!("{base}{path}")).json(&body).send();

@@ -61,6 +61,45 @@ pub fn add(pool: &Pool, increments: &[(CounterKey, i64)]) -> anyhow::Result<Vec<
     })
 }
 
+/// Counts one call (plus `carry`, calls already admitted here and not yet written) on each
+/// counter, in one transaction, only if every counter stays within its limit: `(true, totals)`.
+/// Otherwise nothing but the carries is added and `(false, totals)` says where they stand.
+pub fn add_within(pool: &Pool, items: &[(CounterKey, i64, i64)]) -> anyhow::Result<(bool, Vec<i64>)> {
+    let upsert = placeholders(
+        "INSERT INTO gateway_counters (subscription_id, kind, window_start, count) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (subscription_id, kind, window_start) DO UPDATE SET count = gateway_counters.count + excluded.count \
+         WHERE gateway_counters.count + excluded.count <= ? RETURNING count",
+        pool.backend(),
+    );
+    let counted: Result<Vec<i64>, diesel::result::Error> = with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            let mut out = Vec::with_capacity(items.len());
+            for (k, carry, limit) in items {
+                let rows: Vec<CountRow> = diesel::sql_query(upsert.as_str())
+                    .bind::<Text, _>(&k.subscription_id)
+                    .bind::<Text, _>(k.kind)
+                    .bind::<BigInt, _>(k.window_start)
+                    .bind::<BigInt, _>(carry + 1)
+                    .bind::<BigInt, _>(*limit)
+                    .load(c)?;
+                match rows.first() {
+                    Some(r) if r.count <= *limit => out.push(r.count),
+                    _ => return Err(diesel::result::Error::RollbackTransaction),
+                }
+            }
+            Ok(out)
+        })
+    });
+    match counted {
+        Ok(totals) => Ok((true, totals)),
+        Err(diesel::result::Error::RollbackTransaction) => {
+            let carries: Vec<(CounterKey, i64)> = items.iter().map(|(k, carry, _)| (k.clone(), *carry)).collect();
+            Ok((false, add(pool, &carries)?))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Adds allowed calls per subscription per minute.
 pub fn add_usage(pool: &Pool, calls: &[(String, i64, i64)]) -> anyhow::Result<()> {
     if calls.is_empty() {
