@@ -28,6 +28,10 @@ pub struct Settings {
     pub governance: GovernanceSettings,
     /// `None` when the file has no `[auth]` section: guest mode.
     pub auth: Option<AuthSettings>,
+    /// `[offerings]`: descriptor grace period, gateway batching.
+    pub offerings: crate::offerings::OfferingSettings,
+    /// `[[notifications.webhooks]]`: where subscription and key events are posted.
+    pub notifications: crate::offerings::NotificationSettings,
 }
 
 /// Governance rules: `[governance.rules.<rule-id>] enabled = bool, severity = "error"|"warning"|"info"`.

@@ -12,6 +12,8 @@
 //!   [`catalog::seam`]: it announces changes to listeners and asks a decorator for status items.
 //! - [`portal`]: products and platforms, governance findings and scorecards; a seam listener and
 //!   the decorator.
+//! - [`offerings`]: self-service API plans from Platform descriptors, subscriptions, API keys and
+//!   the gateway check; a seam listener (descriptor-made subscriptions).
 //! - [`providers`]: GitHub and GitLab discovery and push webhooks, through the catalog's ingestor.
 //! - [`auth`]: identity, tokens, sign-in and the one policy table.
 //! - [`db`]: the pool (SQLite or PostgreSQL), migrations, the backend dispatcher, leases.
@@ -25,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod offerings;
 pub mod openapi;
 pub mod ops;
 pub mod portal;

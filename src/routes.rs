@@ -10,6 +10,7 @@ use actix_web::web;
 
 use crate::auth::handlers as auth;
 use crate::catalog::{entity_api as entities, feed, handlers as catalog};
+use crate::offerings::handlers as offerings;
 use crate::portal::handlers as portal;
 use crate::providers::{handlers as providers, webhooks};
 use crate::{openapi, ops};
@@ -136,6 +137,29 @@ route_table! {
         "Governance findings", query: ["rule", "severity", "owner", "entity"], body: false, ok: 200;
     GET "/api/portal/scorecards" => portal::list_scorecards, "portal",
         "Scorecard level and checks of every product and platform", query: [], body: false, ok: 200;
+
+    GET "/api/portal/offerings" => offerings::list_offerings, "offerings",
+        "Offered APIs with their plans (every status) and live subscriber counts", query: ["platform", "domain", "q", "lifecycle"], body: false, ok: 200;
+    GET "/api/portal/offerings/{namespace}/{api}" => offerings::get_offering, "offerings",
+        "One offered API: its plans with live subscriptions per plan, and its consumers", query: [], body: false, ok: 200;
+    GET "/api/portal/subscriptions" => offerings::list_subscriptions, "offerings",
+        "Subscriptions with their history; filters combine", query: ["api", "consumer", "team", "status"], body: false, ok: 200;
+    POST "/api/portal/subscriptions" => offerings::create_subscription, "offerings",
+        "Subscribes a consumer to a plan: active at once on an auto plan, else pending (the consumer's owner)", query: [], body: true, ok: 201;
+    GET "/api/portal/subscriptions/{id}" => offerings::get_subscription, "offerings", "One subscription with its history", query: [], body: false, ok: 200;
+    GET "/api/portal/subscriptions/{id}/keys" => offerings::list_keys, "offerings",
+        "The subscription's API keys, without secrets (either party)", query: [], body: false, ok: 200;
+    POST "/api/portal/subscriptions/{id}/keys" => offerings::create_key, "offerings",
+        "Issues an API key, shown this once (the consumer's owner)", query: [], body: true, ok: 201;
+    POST "/api/portal/subscriptions/{id}/{action}" => offerings::act_on_subscription, "offerings",
+        "approve, reject, pause, resume, transfer (the platform's owner) or close (the consumer's owner)", query: [], body: true, ok: 200;
+    POST "/api/portal/keys/{id}/rotate" => offerings::rotate_key, "offerings",
+        "Replaces a key; the old one stays valid for overlapHours (default 24)", query: [], body: true, ok: 201;
+    DELETE "/api/portal/keys/{id}" => offerings::revoke_key, "offerings", "Revokes a key at once", query: [], body: false, ok: 204;
+    POST "/api/gateway/check" => offerings::check, "gateway",
+        "May this key call this API now? Always 200 with allowed and a reason (gateway:check)", query: [], body: true, ok: 200;
+    GET "/api/gateway/auth" => offerings::auth, "gateway",
+        "nginx auth_request / Envoy ext_authz: X-Api-Key in; 204, 401, 403 or 429 out (gateway:check)", query: ["api"], body: false, ok: 204;
 
     GET "/api/providers" => providers::list_providers, "providers",
         "Configured GitHub and GitLab discovery providers, with their last run", query: [], body: false, ok: 200;

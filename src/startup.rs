@@ -80,7 +80,10 @@ impl Application {
         let pool_size = settings.database.pool_size.max(2);
         let pool = tokio::task::spawn_blocking(move || Pool::connect(&url, pool_size)).await??;
         let portal = portal(&settings)?;
-        let ingestor = ingestor(&settings, pool.clone(), seam(&portal))?;
+        // Offerings follow the catalog through the seam too (offering refresh, descriptor-made
+        // subscriptions); the start-up catalog's subscriptions exist before the server answers.
+        let offerings = crate::offerings::Offerings::new(&settings)?;
+        let ingestor = ingestor(&settings, pool.clone(), seam(&portal).listen(offerings.clone()))?;
         load_static_locations(&ingestor, &settings).await?;
         let providers =
             Arc::new(crate::providers::Providers::build(&settings.providers, &settings.webhooks, ingestor.clone())?);
@@ -97,8 +100,11 @@ impl Application {
             settings: Arc::new(settings.clone()),
             metrics,
             providers,
+            offerings,
             alive: Arc::new(()),
         });
+        state.offerings.gateway.spawn_flusher(state.pool.clone(), Arc::downgrade(&state.alive));
+        state.offerings.notifier.spawn(state.pool.clone(), Arc::downgrade(&state.alive))?;
         state.ingestor.spawn_refresh_loop(Arc::downgrade(&state.alive));
         state.cache.follow(Arc::downgrade(&state.alive));
         state.ingestor.seam.spawn_catch_up(state.pool.clone(), Arc::downgrade(&state.alive));

@@ -25,6 +25,8 @@ pub struct AppState {
     pub providers: Arc<crate::providers::Providers>,
     /// Sign-in, tokens and the access policy.
     pub auth: Arc<crate::auth::AuthState>,
+    /// Self-service offerings: subscriptions, keys and the gateway check (a catalog listener).
+    pub offerings: Arc<crate::offerings::Offerings>,
     /// Background work (the refresh loop, the catch-up of listeners) runs while this lives.
     pub alive: Arc<()>,
 }

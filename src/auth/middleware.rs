@@ -28,6 +28,8 @@ async fn credentials(req: &ServiceRequest, state: &AppState) -> Result<Credentia
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(|v| v.trim().to_owned());
     let token = match bearer {
+        // An API key (for the gateway routes) is never a portal credential.
+        Some(t) if t.starts_with(crate::offerings::keys::KEY_PREFIX) => return Ok(Credentials::None),
         Some(t) => t,
         None => match req.cookie(ACCESS_COOKIE) {
             Some(c) => c.value().to_owned(),
@@ -113,7 +115,7 @@ pub async fn authenticate(
     let denied = match rule {
         None | Some(Rule::Open | Rule::SignIn | Rule::Webhook) => None,
         Some(Rule::Read) => (anonymous && !auth.anonymous_read).then(|| unauthenticated("Sign in to read.")),
-        Some(Rule::SignedIn | Rule::OwnerOrAdmin) => {
+        Some(Rule::SignedIn | Rule::OwnerOrAdmin | Rule::PartyOrAdmin) => {
             if anonymous {
                 Some(unauthenticated("Sign in to change the catalog."))
             } else if !identity.can_write_catalog() {
@@ -121,6 +123,15 @@ pub async fn authenticate(
                     Principal::Service { .. } => forbidden("This token lacks the catalog:write scope."),
                     _ => forbidden("This identity may only read."),
                 })
+            } else {
+                None
+            }
+        }
+        Some(Rule::Gateway) => {
+            if anonymous {
+                Some(unauthenticated("Send the gateway's service token (scope gateway:check)."))
+            } else if !identity.admin && !identity.has_scope("gateway:check") {
+                Some(forbidden("Only service tokens with the gateway:check scope may check keys."))
             } else {
                 None
             }

@@ -18,6 +18,12 @@ pub enum Rule {
     Admin,
     /// Webhooks check their own signature; no user auth.
     Webhook,
+    /// Like `SignedIn`, then the handler checks the owner of the subscription's party the action
+    /// needs: the consumer's (request, close, keys) or the platform's (approve, reject, pause,
+    /// resume, transfer), with [`super::require_owner`].
+    PartyOrAdmin,
+    /// API gateways: service tokens with the `gateway:check` scope, admins, and guest mode.
+    Gateway,
 }
 
 use Rule::*;
@@ -62,6 +68,18 @@ pub const POLICY: &[(&str, &str, Rule)] = &[
     ("GET", "/api/portal/graph", Read),
     ("GET", "/api/portal/findings", Read),
     ("GET", "/api/portal/scorecards", Read),
+    ("GET", "/api/portal/offerings", Read),
+    ("GET", "/api/portal/offerings/{namespace}/{api}", Read),
+    ("GET", "/api/portal/subscriptions", Read),
+    ("POST", "/api/portal/subscriptions", PartyOrAdmin),
+    ("GET", "/api/portal/subscriptions/{id}", Read),
+    ("GET", "/api/portal/subscriptions/{id}/keys", PartyOrAdmin),
+    ("POST", "/api/portal/subscriptions/{id}/keys", PartyOrAdmin),
+    ("POST", "/api/portal/subscriptions/{id}/{action}", PartyOrAdmin),
+    ("POST", "/api/portal/keys/{id}/rotate", PartyOrAdmin),
+    ("DELETE", "/api/portal/keys/{id}", PartyOrAdmin),
+    ("POST", "/api/gateway/check", Gateway),
+    ("GET", "/api/gateway/auth", Gateway),
     ("GET", "/api/providers", Read),
     ("GET", "/api/providers/{id}/runs", Read),
     ("POST", "/api/providers/{id}/run", Admin),

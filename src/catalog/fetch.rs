@@ -263,6 +263,12 @@ impl Reader {
         &self.settings
     }
 
+    /// Checks a URL against the allowlist and the private-address rule, as every read does (for
+    /// other outgoing requests made with [`Reader::client`]).
+    pub fn check(&self, url: &Url) -> Result<(), String> {
+        check_url(&self.settings, url)
+    }
+
     pub fn client(&self) -> &reqwest::Client {
         &self.client
     }

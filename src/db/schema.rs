@@ -131,3 +131,101 @@ diesel::allow_tables_to_appear_in_same_query!(
     findings,
     portal_state
 );
+
+diesel::table! {
+    offerings (api) {
+        api -> Text,
+        platform -> Text,
+        description -> Nullable<Text>,
+        plans -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Text,
+        api -> Text,
+        plan -> Text,
+        consumer -> Text,
+        team -> Nullable<Text>,
+        status -> Text,
+        origin -> Text,
+        live_key -> Nullable<Text>,
+        closes_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    subscription_events (id) {
+        id -> BigInt,
+        subscription_id -> Text,
+        #[sql_name = "type"]
+        kind -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Nullable<Text>,
+        key_id -> Nullable<Text>,
+        plan -> Nullable<Text>,
+        by_who -> Text,
+        reason -> Nullable<Text>,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        subscription_id -> Text,
+        name -> Nullable<Text>,
+        prefix -> Text,
+        key_hash -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        rotated_to -> Nullable<Text>,
+        expiring_noticed -> BigInt,
+        expired_noticed -> BigInt,
+    }
+}
+
+diesel::table! {
+    gateway_counters (subscription_id, kind, window_start) {
+        subscription_id -> Text,
+        kind -> Text,
+        window_start -> BigInt,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
+    gateway_usage (subscription_id, minute) {
+        subscription_id -> Text,
+        minute -> BigInt,
+        calls -> BigInt,
+    }
+}
+
+diesel::table! {
+    offerings_state (id) {
+        id -> Integer,
+        cursor -> BigInt,
+        audit_seq -> BigInt,
+        feed_cursor -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_targets (id) {
+        id -> Text,
+        url -> Text,
+        cursor -> BigInt,
+        next_attempt_at -> BigInt,
+        attempts -> BigInt,
+        last_error -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<BigInt>,
+    }
+}

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::catalog::seam::CatalogChange;
-use crate::db::Pool;
 use crate::db::schema::{catalog_version, events};
+use crate::db::{Pool, WriteTransaction, now_ms};
 use crate::with_conn;
 
 /// One change of the feed.
@@ -57,6 +57,21 @@ pub fn last_event_id(pool: &Pool) -> anyhow::Result<Option<i64>> {
     with_conn!(pool, |c| Ok(events::table.select(diesel::dsl::max(events::id)).first::<Option<i64>>(c)?))
 }
 
+/// Appends events other domains announce to the feed, `(type, ref key)` each, in commit order
+/// with the catalog's own. Their types are outside `entity.*` (the domain names them), so
+/// [`changes_after`] leaves them out of the catalog's changes.
+pub fn append_events(pool: &Pool, changes: &[(&str, String)]) -> anyhow::Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            record_changes!(c, changes, now_ms());
+            Ok::<_, anyhow::Error>(())
+        })
+    })
+}
+
 /// What the events after `after` (up to `limit` of them) changed, as one [`CatalogChange`], and
 /// the id of the last event read. A ref is reported once, as its last event says (an entity
 /// added then removed is removed). Relation edges are not recorded in the feed, so
@@ -66,7 +81,7 @@ pub fn changes_after(pool: &Pool, after: i64, limit: i64) -> anyhow::Result<(Cat
     let last = rows.last().map(|r| r.id);
     let mut latest: HashMap<String, String> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
-    for r in rows {
+    for r in rows.into_iter().filter(|r| r.kind.starts_with("entity.")) {
         if latest.insert(r.entity_ref.clone(), r.kind).is_none() {
             order.push(r.entity_ref);
         }

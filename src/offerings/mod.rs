@@ -1,0 +1,158 @@
+//! Self-service offerings: platforms offer APIs under plans (Platform `spec.offerings`),
+//! consumers (Components and Products) subscribe, subscriptions move through a state machine,
+//! API keys are issued per subscription, and gateways ask [`gateway`] whether a call may pass.
+//!
+//! The domain follows the catalog through the seam only ([`crate::catalog::seam`]): the
+//! [`Offerings`] engine is a [`ChangeListener`]; it reads catalog bodies and relations through
+//! `crate::catalog::store`'s public functions and owns its own tables (see [`store`]). Its
+//! cursor into the change feed lives in `offerings_state`, so every instance catches up on
+//! changes other instances committed.
+//!
+//! ```text
+//! model.rs          offerings and plans from descriptors, the state machine, reasons, windows (pure)
+//! descriptors.rs    offering refresh and descriptor-made subscriptions (the listener's work)
+//! subscriptions.rs  requesting and moving subscriptions, and their JSON
+//! keys.rs           API keys: generation (shown once), rotation with overlap, revocation
+//! gateway.rs        the check: a short-lived key cache and batched shared counters
+//! notify.rs         audit records out: into the change feed, and outgoing signed webhooks
+//! handlers.rs       /api/portal/offerings, /api/portal/subscriptions, /api/portal/keys, /api/gateway
+//! store/            all SQL of the domain
+//! ```
+
+pub mod descriptors;
+pub mod gateway;
+pub mod handlers;
+pub mod keys;
+pub mod model;
+pub mod notify;
+pub mod store;
+pub mod subscriptions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::catalog::seam::{CatalogChange, ChangeListener};
+use crate::config::Secret;
+use crate::db::Pool;
+
+/// `[offerings]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OfferingSettings {
+    /// How long a descriptor-made subscription stays after its `consumesApis` entry is removed.
+    pub descriptor_grace_days: f64,
+    /// How long the gateway batches its counter increments before writing them (at most 1000).
+    pub gateway_flush_ms: u64,
+    /// How long the gateway trusts what it read about a key (revocation shows within this).
+    pub gateway_key_cache_ms: u64,
+}
+
+impl Default for OfferingSettings {
+    fn default() -> Self {
+        Self { descriptor_grace_days: 7.0, gateway_flush_ms: 250, gateway_key_cache_ms: 1000 }
+    }
+}
+
+/// `[notifications]`: where audit events go.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationSettings {
+    pub webhooks: Vec<WebhookTarget>,
+}
+
+/// `[[notifications.webhooks]] url, secret, events`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookTarget {
+    pub url: String,
+    /// Signs each delivery (`X-Portolan-Signature-256: sha256=<hex HMAC of the body>`).
+    pub secret: Secret,
+    /// Event types (`subscription.approved`), or prefixes with `*` (`key.*`); empty: all.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+/// The offerings engine: what the listener, the handlers and the gateway share.
+pub struct Offerings {
+    pub settings: OfferingSettings,
+    pub gateway: Arc<gateway::Gateway>,
+    pub notifier: Arc<notify::Notifier>,
+}
+
+impl Offerings {
+    pub fn new(settings: &crate::config::Settings) -> anyhow::Result<Arc<Self>> {
+        let o = settings.offerings.clone();
+        let flush = Duration::from_millis(o.gateway_flush_ms.clamp(10, 1000));
+        let cache = Duration::from_millis(o.gateway_key_cache_ms.clamp(10, 1000));
+        Ok(Arc::new(Self {
+            gateway: Arc::new(gateway::Gateway::new(flush, cache)),
+            notifier: Arc::new(notify::Notifier::new(&settings.notifications, settings.read_settings())?),
+            settings: o,
+        }))
+    }
+
+    fn grace_ms(&self) -> i64 {
+        (self.settings.descriptor_grace_days.max(0.0) * 86_400_000.0) as i64
+    }
+
+    /// Applies one set of changed refs (keys): offerings follow Platforms; descriptor-made
+    /// subscriptions follow Components and Products.
+    fn apply(&self, pool: &Pool, refs: &[String]) -> anyhow::Result<()> {
+        if refs.iter().any(|r| r.starts_with("platform:")) {
+            descriptors::refresh_offerings(pool)?;
+            descriptors::sync_consumers(pool, None, self.grace_ms())?;
+        } else {
+            let consumers: Vec<String> =
+                refs.iter().filter(|r| r.starts_with("component:") || r.starts_with("product:")).cloned().collect();
+            if !consumers.is_empty() {
+                descriptors::sync_consumers(pool, Some(&consumers), self.grace_ms())?;
+            }
+        }
+        self.gateway.invalidate();
+        Ok(())
+    }
+}
+
+impl ChangeListener for Offerings {
+    fn name(&self) -> &'static str {
+        "offerings"
+    }
+
+    fn on_change(&self, pool: &Pool, change: &CatalogChange) -> anyhow::Result<()> {
+        self.apply(pool, &change.refs())
+    }
+
+    /// Applies the change-feed events after the stored cursor, then the time-driven work:
+    /// grace periods that ended, key expiry notices, webhook deliveries.
+    fn catch_up(&self, pool: &Pool) -> anyhow::Result<()> {
+        let mut cursor = store::cursor(pool)?;
+        loop {
+            let events = crate::catalog::store::events_after(pool, cursor, 1000)?;
+            let Some(last) = events.last().map(|e| e.id) else { break };
+            // Only the catalog's own events; other domains' (ours too) change no entity.
+            let mut refs: Vec<String> =
+                events.iter().filter(|e| e.kind.starts_with("entity.")).map(|e| e.entity_ref.to_lowercase()).collect();
+            refs.sort();
+            refs.dedup();
+            self.apply(pool, &refs)?;
+            store::advance_cursor(pool, last)?;
+            cursor = last;
+        }
+        descriptors::close_due(pool)?;
+        keys::notice_expiry(pool)?;
+        notify::Notifier::relay_to_feed(pool)?;
+        Ok(())
+    }
+
+    fn on_bulk_load(&self, pool: &Pool) -> anyhow::Result<()> {
+        // The feed's end first: whatever commits after it is caught up later.
+        let last = crate::catalog::store::last_event_id(pool)?.unwrap_or(0);
+        descriptors::refresh_offerings(pool)?;
+        descriptors::sync_consumers(pool, None, self.grace_ms())?;
+        store::advance_cursor(pool, last)?;
+        self.gateway.invalidate();
+        Ok(())
+    }
+}
