@@ -62,8 +62,10 @@ pub fn list_locations(pool: &Pool) -> anyhow::Result<Vec<LocationRow>> {
 /// Deletes a location; its entities, their relations and search rows go with it. Returns the
 /// refs of the entities removed, or `None` when there was no such location.
 pub fn delete_location(pool: &Pool, id: &str) -> anyhow::Result<Option<Vec<String>>> {
+    let postgres = pool.backend() == crate::db::Backend::Postgres;
     let deleted = with_conn!(pool, |c| {
         c.write_transaction(|c| {
+            lock_catalog!(c, postgres);
             let rows: Vec<(String, String)> = entities::table
                 .filter(entities::location_id.eq(id))
                 .select((entities::id, entities::entity_ref))
