@@ -169,15 +169,7 @@ pub async fn update_location(
 ) -> Result<HttpResponse, ApiError> {
     let row = location_or_404(&state, id.into_inner()).await?;
     require_location_owner(&state, &identity, &row.id, "change this location").await?;
-    let target =
-        state.ingestor.normalize_target(&body.kind, &body.target, row.origin == "api").map_err(ApiError::input)?;
-    if store::find_location(&state.pool, &body.kind, &target)?.is_some_and(|other| other.id != row.id) {
-        return Err(ApiError::conflict(format!("Location {}:{target} already exists", body.kind)));
-    }
-    store::update_location(&state.pool, &row.id, &body.kind, &target)?;
-    let updated = location_or_404(&state, row.id.clone()).await?;
-    state.ingestor.process(&updated).await?;
-    let updated = location_or_404(&state, row.id).await?;
+    let updated = state.ingestor.retarget(&row, &body.kind, &body.target).await.map_err(register_error)?;
     Ok(HttpResponse::Ok().json(location_json(&updated)))
 }
 

@@ -12,6 +12,7 @@ mod cli;
 mod corpus;
 mod entities;
 mod feed;
+mod hardening;
 mod health;
 mod instances;
 mod locations;
