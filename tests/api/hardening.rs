@@ -96,4 +96,62 @@ async fn put_on_a_location_refuses_what_post_refuses(db: Db) {
     assert_eq!(app.entity("component", "default", "secret").await.0, 404);
 }
 
-both!(put_on_a_location_refuses_what_post_refuses);
+/// 2: very long filters and full-text terms are a 400 naming the limit, not a 500; up to the
+/// limit they are answered.
+async fn filters_and_terms_past_their_limits_are_a_400_naming_the_limit(db: Db) {
+    let app = spawn_app(db).await;
+    let sets = |n: usize| (0..n).map(|i| format!("filter=metadata.name%3Dn{i}")).collect::<Vec<_>>().join("&");
+    let any = |n: usize| json!({"$any": (0..n).map(|i| json!({"metadata.name": format!("n{i}")})).collect::<Vec<_>>()});
+    let values = |n: usize| json!({"metadata.name": {"$in": (0..n).map(|i| format!("n{i}")).collect::<Vec<_>>()}});
+    let check = |status: u16, body: &Value, what: &str, limit: &str| {
+        assert_eq!(status, 400, "{what}: {body}");
+        assert_error(body, 400, "InputError", "invalid_input");
+        assert!(message(body).contains(&format!("more than the limit of {limit}")), "{what}: {body}");
+    };
+    // Filter sets: entities, by-query, entity-facets (GET and POST with ?filter).
+    for route in ["/api/catalog/entities", "/api/catalog/entities/by-query", "/api/catalog/entity-facets"] {
+        let facet = if route.ends_with("facets") { "facet=kind&" } else { "" };
+        let (status, body) = app.get_json(&format!("{route}?{facet}{}", sets(500))).await;
+        assert_eq!(status, 200, "{route} with 500 filters: {body}");
+        let (status, body) = app.get_json(&format!("{route}?{facet}{}", sets(1000))).await;
+        check(status, &body, route, "500");
+        assert!(message(&body).contains("filter"), "{body}");
+    }
+    let (status, body) =
+        app.post_json(&format!("/api/catalog/entity-facets?{}", sets(1000)), &json!({"facets": ["kind"]})).await;
+    check(status, &body, "POST entity-facets ?filter", "500");
+    // $any, $all and $in in a POST query: by-query, entity-facets, by-refs.
+    for (route, extra) in [
+        ("/api/catalog/entities/by-query", json!({})),
+        ("/api/catalog/entity-facets", json!({"facets": ["kind"]})),
+        ("/api/catalog/entities/by-refs", json!({"entityRefs": ["component:default/portolan"]})),
+    ] {
+        for (n, ok) in [(500, true), (999, false)] {
+            for query in [any(n), json!({"$all": [values(n)]}), values(n)] {
+                let mut body = extra.clone();
+                body["query"] = query;
+                let (status, answer) = app.post_json(route, &body).await;
+                if ok {
+                    assert_eq!(status, 200, "{route} with {n} items: {answer}");
+                } else {
+                    check(status, &answer, route, "500");
+                }
+            }
+        }
+    }
+    // A 100,000-character full-text term (and one just past 1,000 characters).
+    let (status, body) =
+        app.get_json(&format!("/api/catalog/entities/by-query?fullTextFilterTerm={}", "a".repeat(1000))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        app.get_json(&format!("/api/catalog/entities/by-query?fullTextFilterTerm={}", "a".repeat(1001))).await;
+    check(status, &body, "GET term", "1000");
+    assert!(message(&body).contains("fullTextFilterTerm"), "{body}");
+    let (status, body) = app
+        .post_json("/api/catalog/entities/by-query", &json!({"fullTextFilter": {"term": "a".repeat(100_000)}}))
+        .await;
+    check(status, &body, "POST term", "1000");
+    assert!(message(&body).contains("fullTextFilter.term"), "{body}");
+}
+
+both!(put_on_a_location_refuses_what_post_refuses, filters_and_terms_past_their_limits_are_a_400_naming_the_limit);
