@@ -154,4 +154,32 @@ async fn filters_and_terms_past_their_limits_are_a_400_naming_the_limit(db: Db) 
     assert!(message(&body).contains("fullTextFilter.term"), "{body}");
 }
 
-both!(put_on_a_location_refuses_what_post_refuses, filters_and_terms_past_their_limits_are_a_400_naming_the_limit);
+/// 7: an allowed path prefix is checked after percent-encoded dot segments are resolved.
+async fn encoded_dot_segments_do_not_escape_an_allowed_path(db: Db) {
+    let host = FakeHost::start().await;
+    host.file("/catalog/ok.yaml", &component("allowed"));
+    host.file("/secret.yaml", &component("secret"));
+    for literal in ["/catalog/..%2Fsecret.yaml", "/catalog/%2E%2E%2Fsecret.yaml", "/catalog/..%5Csecret.yaml"] {
+        host.file(literal, &component("secret"));
+    }
+    let allow = vec![AllowRule { host: host.host(), paths: Some(vec!["/catalog/".into()]) }];
+    let app = spawn_with(db, vec![], move |s, _| s.reading.allow = allow).await;
+    for path in ["/catalog/..%2Fsecret.yaml", "/catalog/%2E%2E%2Fsecret.yaml", "/catalog/..%5Csecret.yaml"] {
+        let (status, body) =
+            app.post_json("/api/catalog/locations", &json!({"type": "url", "target": host.url(path)})).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(message(&body).contains("allowlist"), "{body}");
+        assert!(host.hits(path).is_empty(), "{path} was requested");
+    }
+    assert!(host.hits("/secret.yaml").is_empty());
+    assert_eq!(app.entity("component", "default", "secret").await.0, 404);
+    let (status, body) =
+        app.post_json("/api/catalog/locations", &json!({"type": "url", "target": host.url("/catalog/ok.yaml")})).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+both!(
+    put_on_a_location_refuses_what_post_refuses,
+    filters_and_terms_past_their_limits_are_a_400_naming_the_limit,
+    encoded_dot_segments_do_not_escape_an_allowed_path,
+);
