@@ -63,6 +63,7 @@ pub fn ingestor(settings: &Settings, pool: Pool, seam: Seam) -> anyhow::Result<I
         lease: Duration::from_secs(settings.catalog.lease_secs.max(1)),
         refresh_interval: Duration::from_secs(settings.catalog.refresh_interval_secs.max(1)),
         file_roots,
+        startup_roots: (!settings.catalog.placeholders_anywhere).then(|| startup_roots(settings)),
         runtime: Arc::new(IngestRuntime::new()?),
         bulk: false,
         seam,
@@ -142,6 +143,25 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The folders the start-up catalog is loaded from, canonical: each configured folder, and the
+/// folder of each configured file (for a glob, its fixed leading folder).
+fn startup_roots(settings: &Settings) -> Vec<PathBuf> {
+    let files = settings.catalog.locations.iter().filter(|l| l.kind == "file").map(|l| PathBuf::from(&l.target));
+    let mut roots = Vec::new();
+    for path in settings.catalog.paths.iter().cloned().chain(files) {
+        let path = absolute(&path);
+        let fixed: PathBuf =
+            path.components().take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '['])).collect();
+        let folder = if fixed.is_dir() { fixed } else { fixed.parent().map(Path::to_path_buf).unwrap_or(fixed) };
+        if let Ok(canonical) = folder.canonicalize()
+            && !roots.contains(&canonical)
+        {
+            roots.push(canonical);
+        }
+    }
+    roots
 }
 
 /// Guest mode lets anyone do anything: refused on a non-loopback address unless written

@@ -178,7 +178,59 @@ async fn encoded_dot_segments_do_not_escape_an_allowed_path(db: Db) {
     assert_eq!(status, 201, "{body}");
 }
 
+fn described(name: &str, target: &std::path::Path) -> String {
+    format!(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n  description:\n    $text: {}\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n",
+        target.display()
+    )
+}
+
+/// 8: placeholders of start-up catalog files stay inside the folder they were loaded from,
+/// unless `catalog.placeholders_anywhere` says otherwise.
+async fn startup_placeholders_stay_inside_their_folder(db: Db) {
+    let outside = temp_dir();
+    let secret = write_file(outside.path(), "secret.txt", "TOP SECRET");
+    let catalog = temp_dir();
+    write_file(catalog.path(), "docs/readme.md", "inside the catalog folder");
+    write_file(catalog.path(), "sub/inside.yaml", &described("inside", std::path::Path::new("../docs/readme.md")));
+    write_file(catalog.path(), "sub/leaky.yaml", &described("leaky", &secret));
+    write_file(
+        catalog.path(),
+        "sub/dotdot.yaml",
+        &described("dotdot", std::path::Path::new("../../../../../../../../etc/hostname")),
+    );
+    let single = temp_dir();
+    let lone = write_file(single.path(), "lone.yaml", &described("lone", &secret));
+    let app = spawn_with(db, vec![catalog.path().to_path_buf(), lone.clone()], |_, _| {}).await;
+    let (status, inside) = app.entity("component", "default", "inside").await;
+    assert_eq!(status, 200, "{inside}");
+    assert_eq!(inside["metadata"]["description"], "inside the catalog folder");
+    for name in ["leaky", "dotdot", "lone"] {
+        let (status, body) = app.entity("component", "default", name).await;
+        assert_eq!(status, 404, "{name}: {body}");
+    }
+    let (_, errors) = app.get_json("/api/catalog/errors").await;
+    let items = errors["items"].as_array().unwrap();
+    for file in ["leaky.yaml", "lone.yaml"] {
+        let e = items.iter().find(|e| e["source"].as_str().unwrap().ends_with(file)).expect(file);
+        let m = e["message"].as_str().unwrap();
+        assert!(m.contains("outside the folder") && m.contains("catalog.placeholders_anywhere"), "{m}");
+        assert_eq!(e["path"], "/metadata/description", "{e}");
+    }
+    assert!(!errors.to_string().contains("TOP SECRET"));
+    drop(app);
+    // Allowed anywhere when configured so.
+    let app =
+        spawn_with(db, vec![catalog.path().to_path_buf(), lone], |s, _| s.catalog.placeholders_anywhere = true).await;
+    for name in ["leaky", "lone"] {
+        let (status, body) = app.entity("component", "default", name).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        assert_eq!(body["metadata"]["description"], "TOP SECRET");
+    }
+}
+
 both!(
+    startup_placeholders_stay_inside_their_folder,
     put_on_a_location_refuses_what_post_refuses,
     filters_and_terms_past_their_limits_are_a_400_naming_the_limit,
     encoded_dot_segments_do_not_escape_an_allowed_path,
