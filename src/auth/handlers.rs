@@ -257,7 +257,7 @@ fn token_json(row: &store::TokenRow) -> Value {
 pub async fn create_token(
     state: web::Data<AppState>,
     identity: Identity,
-    body: web::Json<NewToken>,
+    body: crate::error::Body<NewToken>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let name = body.name.trim().to_owned();

@@ -72,7 +72,7 @@ fn register_error(e: RegisterError) -> ApiError {
 pub async fn create_location(
     state: web::Data<AppState>,
     query: web::Query<CreateLocationQuery>,
-    body: web::Json<NewLocation>,
+    body: crate::error::Body<NewLocation>,
 ) -> Result<HttpResponse, ApiError> {
     let reg = state
         .ingestor
@@ -165,7 +165,7 @@ pub async fn update_location(
     state: web::Data<AppState>,
     identity: Identity,
     id: web::Path<String>,
-    body: web::Json<NewLocation>,
+    body: crate::error::Body<NewLocation>,
 ) -> Result<HttpResponse, ApiError> {
     let row = location_or_404(&state, id.into_inner()).await?;
     require_location_owner(&state, &identity, &row.id, "change this location").await?;
@@ -232,7 +232,7 @@ fn location_matches(row: &store::LocationRow, q: &Value) -> Result<bool, String>
 /// `POST /api/catalog/locations/by-query`: `{items, totalItems, pageInfo: {nextCursor?}}`.
 pub async fn query_locations(
     state: web::Data<AppState>,
-    body: web::Json<LocationQuery>,
+    body: crate::error::Body<LocationQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let pool = state.pool.clone();
     let rows = web::block(move || store::list_locations(&pool)).await??;
@@ -276,7 +276,7 @@ pub struct RefreshRequest {
 /// `POST /api/catalog/refresh {entityRef}`: re-reads the entity's location now; 200 when done.
 pub async fn refresh_entity(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: crate::error::Body<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let r = EntityRef::parse(&body.entity_ref, None, DEFAULT_NAMESPACE).map_err(|e| ApiError::input(e.to_string()))?;
     let key = r.key();

@@ -229,7 +229,99 @@ async fn startup_placeholders_stay_inside_their_folder(db: Db) {
     }
 }
 
+/// 5: body errors name the field and what was expected, without Rust type names or library
+/// text; YAML limits and duplicate keys are said plainly.
+async fn error_messages_name_the_field_in_the_users_words(db: Db) {
+    let app = spawn_with(db, vec![], |s, dir| s.reading.file_roots = vec![dir.to_path_buf()]).await;
+    let cases = [
+        (
+            "/api/catalog/entities/by-refs",
+            json!({"entityRefs": "component:default/x"}),
+            "at entityRefs: expected a list, got the string",
+        ),
+        (
+            "/api/catalog/entities/by-refs",
+            json!("refs"),
+            "invalid request body: expected an object, got the string \"refs\"",
+        ),
+        (
+            "/api/catalog/entities/by-refs",
+            json!({"entityRefs": [1]}),
+            "at entityRefs[0]: expected a string, got the number 1",
+        ),
+        ("/api/catalog/entities/by-refs", json!({"entityRefs": [], "x": 1}), "unknown field \"x\""),
+        ("/api/catalog/refresh", json!({}), "\"entityRef\" is required"),
+        (
+            "/api/catalog/validate-entity",
+            json!({"entity": {}, "location": 5}),
+            "at location: expected a string, got the number 5",
+        ),
+        ("/api/catalog/analyze-location", json!({"location": []}), "at location: expected an object, got a list"),
+        ("/api/catalog/entity-facets", json!({"facets": "kind"}), "at facets: expected a list, got the string"),
+        (
+            "/api/catalog/locations/by-query",
+            json!({"limit": -1}),
+            "at limit: expected a whole number, zero or greater, got the number -1",
+        ),
+        ("/api/catalog/locations", json!({"type": 1, "target": "x"}), "at type: expected a string, got the number 1"),
+        ("/api/auth/tokens", json!({"name": "ci", "scopes": "admin"}), "at scopes: expected a list, got the string"),
+    ];
+    for (route, body, expected) in cases {
+        let (status, answer) = app.post_json(route, &body).await;
+        assert_eq!(status, 400, "{route} {body}: {answer}");
+        assert_error(&answer, 400, "InputError", "invalid_input");
+        let m = message(&answer);
+        assert!(m.contains(expected), "{route} {body}: {m}");
+        for internal in [
+            "Json deserialize",
+            "struct",
+            "ByRefs",
+            "RefreshRequest",
+            "ValidateBody",
+            "AnalyzeBody",
+            "FacetsBody",
+            "LocationQuery",
+            "NewLocation",
+            "NewToken",
+            "`",
+        ] {
+            assert!(!m.contains(internal), "{route} {body}: {m}");
+        }
+    }
+    // Not JSON at all.
+    let res = app
+        .client
+        .post(app.url("/api/catalog/refresh"))
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(message(&body), "malformed request body: not valid JSON (line 1, column 2)", "{body}");
+    // YAML: a duplicate key and an alias bomb.
+    let aliases = vec!["*a"; 1001].join(", ");
+    let file = app.write(
+        "bad.yaml",
+        &format!(
+            "{}---\napiVersion: backstage.io/v1alpha1\nkind: Component\nkind: API\n---\na: &a lol\nb: [{aliases}]\n",
+            component("good")
+        ),
+    );
+    let (status, reg) = app.post_json("/api/catalog/locations", &json!({"type": "file", "target": file})).await;
+    assert_eq!(status, 201, "{reg}");
+    let (_, errors) = app.get_json("/api/catalog/errors").await;
+    let messages: Vec<&str> =
+        errors["items"].as_array().unwrap().iter().filter_map(|e| e["message"].as_str()).collect();
+    assert!(messages.contains(&"YAML error at line 12: duplicate key \"kind\""), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("document expands past the alias limit")), "{messages:?}");
+    for m in &messages {
+        assert!(!m.contains("budget") && !m.contains("DuplicateKeyPolicy") && !m.contains("Options"), "{m}");
+    }
+}
+
 both!(
+    error_messages_name_the_field_in_the_users_words,
     startup_placeholders_stay_inside_their_folder,
     put_on_a_location_refuses_what_post_refuses,
     filters_and_terms_past_their_limits_are_a_400_naming_the_limit,
