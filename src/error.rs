@@ -176,6 +176,18 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The error body of a request actix refused before any handler ran (see `wire`): the same
+/// shape, with `invalid_input`, for a 400 or 431.
+pub fn early_error_body(status: u16, message: &str, method: &str, url: &str) -> String {
+    let code = ErrorCode::InvalidInput;
+    json!({
+        "error": {"name": code.backstage_name(), "message": message, "code": code.as_str()},
+        "request": {"method": method, "url": url},
+        "response": {"statusCode": status},
+    })
+    .to_string()
+}
+
 /// Middleware: adds `request: {method, url}` to error bodies, as Backstage's bodies have.
 pub async fn add_request_to_errors(
     req: ServiceRequest,

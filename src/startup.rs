@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context;
 
 use crate::catalog::cache::ReadCache;
@@ -110,23 +110,22 @@ impl Application {
         );
         state.providers.spawn_loop(Arc::downgrade(&state.alive));
         let max_body = settings.server.max_body_bytes;
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error_handler))
-                .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
-                .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
-                .wrap(from_fn(crate::auth::middleware::authenticate))
-                .wrap(from_fn(error::add_request_to_errors))
-                .wrap(from_fn(telemetry::record_request))
-                .wrap(tracing_actix_web::TracingLogger::<telemetry::RedactingRootSpan>::new())
-                .configure(routes::config)
-        })
-        .listen(listener)?;
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
-        let server = server.run();
+        let server = crate::wire::serve(
+            move || {
+                App::new()
+                    .app_data(state.clone())
+                    .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error_handler))
+                    .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
+                    .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
+                    .wrap(from_fn(crate::auth::middleware::authenticate))
+                    .wrap(from_fn(error::add_request_to_errors))
+                    .wrap(from_fn(telemetry::record_request))
+                    .wrap(tracing_actix_web::TracingLogger::<telemetry::RedactingRootSpan>::new())
+                    .configure(routes::config)
+            },
+            listener,
+            settings.server.workers,
+        )?;
         tracing::info!(port, database = ?state_backend(&settings), "portolan is listening.");
         Ok(Self { port, server })
     }

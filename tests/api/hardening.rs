@@ -320,7 +320,73 @@ async fn error_messages_name_the_field_in_the_users_words(db: Db) {
     }
 }
 
+/// Sends raw bytes on a new connection and returns the status and body of the answer.
+async fn raw_request(app: &TestApp, request: Vec<u8>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let writing = tokio::spawn(async move {
+        let _ = writer.write_all(&request).await;
+        let _ = writer.flush().await;
+        writer
+    });
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), reader.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&chunk[..n]),
+        }
+        let text = String::from_utf8_lossy(&answer);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head.lines().find_map(|l| {
+                l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse::<usize>().unwrap())
+            });
+            if length.is_some_and(|n| body.len() >= n) {
+                break;
+            }
+        }
+    }
+    drop(writing);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// 6: what actix refuses before any handler (a huge query string, a 70,000-character path)
+/// answers in the JSON error shape under /api/.
+async fn requests_refused_before_any_handler_answer_json(db: Db) {
+    let app = spawn_with(db, vec![], |_, _| {}).await;
+    let cases = [
+        (format!("GET /api/catalog/entities?filter={} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(140_000)), &[431][..]),
+        (
+            format!("GET /api/catalog/entities?filter={} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(100_000)),
+            &[400, 431][..],
+        ),
+        (format!("GET /api/catalog/entities/{} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(70_000)), &[400][..]),
+        ("GET /api/catalog/entities HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\n".to_owned(), &[400][..]),
+    ];
+    for (request, statuses) in cases {
+        let shown: String = request.chars().take(60).collect();
+        let (status, body) = raw_request(&app, request.into_bytes()).await;
+        assert!(statuses.contains(&status), "{shown}: {status} {body}");
+        let body: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{shown}: {status} {body:?}: {e}"));
+        assert_error(&body, status, "InputError", "invalid_input");
+        assert!(body["request"]["url"].as_str().unwrap().starts_with("/api/catalog/entities"), "{body}");
+        assert!(body.to_string().len() < 2_000, "the body repeats the whole URL");
+    }
+    // The server still answers normally afterwards, on a kept-alive connection too.
+    let (status, body) = raw_request(&app, b"GET /api/catalog/entities HTTP/1.1\r\nhost: x\r\n\r\n".to_vec()).await;
+    assert_eq!((status, body.as_str()), (200, "[]"));
+    let (status, _) =
+        raw_request(&app, format!("GET /healthz?{} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(140_000)).into_bytes())
+            .await;
+    assert_eq!(status, 431, "outside /api/ actix's own answer stays");
+}
+
 both!(
+    requests_refused_before_any_handler_answer_json,
     error_messages_name_the_field_in_the_users_words,
     startup_placeholders_stay_inside_their_folder,
     put_on_a_location_refuses_what_post_refuses,
