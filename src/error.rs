@@ -279,6 +279,42 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Body<T
     }
 }
 
+/// A query string deserialized into `T`, whose errors name the parameter and what was expected
+/// (`invalid query string at dryRun: expected true or false`).
+pub struct Query<T>(pub T);
+
+impl<T> Query<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Query<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Query<T> {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let pairs = url::form_urlencoded::parse(req.query_string().as_bytes());
+        let de = serde_urlencoded::Deserializer::new(pairs);
+        std::future::ready(serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
+            let at = e.path().to_string();
+            let place = if at == "." { String::new() } else { format!(" at {at}") };
+            let message = match e.inner().to_string() {
+                m if m.starts_with("provided string was not `true` or `false`") => "expected true or false".to_owned(),
+                m => plain_serde_message(&m),
+            };
+            ApiError::input(format!("invalid query string{place}: {message}")).into()
+        }))
+    }
+}
+
 /// A serde message in the user's words: no Rust type names, no backticks, "expected X, got Y".
 pub fn plain_serde_message(msg: &str) -> String {
     use std::sync::LazyLock;
@@ -372,6 +408,7 @@ mod tests {
             ("invalid type: integer `1`, expected a string at line 1 column 9", "expected a string, got the number 1"),
             ("invalid type: boolean `true`, expected usize", "expected a whole number, zero or greater, got true"),
             ("missing field `entityRefs`", "\"entityRefs\" is required"),
+            ("invalid digit found in string", "invalid digit found in string"),
             ("invalid length 1, expected struct AnalyzeTarget with 2 elements", "expected an object, got a list"),
             ("unknown field `x`, expected `a` or `b`", "unknown field \"x\"; expected \"a\" or \"b\""),
             (

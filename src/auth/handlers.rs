@@ -70,7 +70,7 @@ pub async fn start(
     state: web::Data<AppState>,
     req: HttpRequest,
     name: web::Path<String>,
-    query: web::Query<StartQuery>,
+    query: crate::error::Query<StartQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let auth = &state.auth;
     let p = provider(auth, &name)?;
@@ -129,7 +129,7 @@ pub async fn callback(
     state: web::Data<AppState>,
     req: HttpRequest,
     name: web::Path<String>,
-    query: web::Query<CallbackQuery>,
+    query: crate::error::Query<CallbackQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let auth = &state.auth;
     let p = provider(auth, &name)?;

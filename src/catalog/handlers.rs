@@ -71,7 +71,7 @@ fn register_error(e: RegisterError) -> ApiError {
 /// `POST /api/catalog/locations[?dryRun=true][&onConflict=reject|refresh]`.
 pub async fn create_location(
     state: web::Data<AppState>,
-    query: web::Query<CreateLocationQuery>,
+    query: crate::error::Query<CreateLocationQuery>,
     body: crate::error::Body<NewLocation>,
 ) -> Result<HttpResponse, ApiError> {
     let reg = state

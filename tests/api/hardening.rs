@@ -288,6 +288,16 @@ async fn error_messages_name_the_field_in_the_users_words(db: Db) {
             assert!(!m.contains(internal), "{route} {body}: {m}");
         }
     }
+    // Query strings name the parameter too.
+    for (path, expected) in [
+        ("/api/catalog/locations?dryRun=maybe", "invalid query string at dryRun: expected true or false"),
+        ("/api/catalog/locations?onConflict=merge", "invalid query string at onConflict: unknown value \"merge\""),
+    ] {
+        let (status, answer) = app.post_json(path, &json!({"type": "url", "target": "https://github.com/a/b"})).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert!(message(&answer).starts_with(expected), "{path}: {answer}");
+        assert!(!message(&answer).contains("Query deserialize") && !message(&answer).contains('`'), "{answer}");
+    }
     // Not JSON at all.
     let res = app
         .client
