@@ -112,10 +112,15 @@ pub fn find_location(pool: &Pool, kind: &str, target: &str) -> anyhow::Result<Op
 }
 
 /// Changes a location's type and target (its entities are re-read at the next processing).
-pub fn update_location(pool: &Pool, id: &str, kind: &str, target: &str) -> anyhow::Result<bool> {
+pub fn update_location(pool: &Pool, id: &str, kind: &str, target: &str, origin: &str) -> anyhow::Result<bool> {
     with_conn!(pool, |c| {
         let n = diesel::update(locations::table.find(id))
-            .set((locations::kind.eq(kind), locations::target.eq(target), locations::next_refresh_at.eq(0i64)))
+            .set((
+                locations::kind.eq(kind),
+                locations::target.eq(target),
+                locations::origin.eq(origin),
+                locations::next_refresh_at.eq(0i64),
+            ))
             .execute(c)?;
         Ok(n == 1)
     })
