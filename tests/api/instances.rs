@@ -69,17 +69,18 @@ async fn two_processes_never_process_one_location_at_once_and_take_over_expired_
     // A crashed instance: its lease stays in the database until it expires; nobody reads meanwhile.
     let mut conn = diesel::pg::PgConnection::establish(&url).unwrap();
     let now = chrono::Utc::now().timestamp_millis();
-    let until = now + 2_500;
+    let until = now + 4_000;
     conn.batch_execute(&format!(
         "UPDATE locations SET lease_owner = 'crashed-instance', lease_expires_at = {until}, next_refresh_at = 0"
     ))
     .unwrap();
-    // Let a read in flight finish, then count.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Let a processing in flight finish (read, publish, listeners: slower on a loaded machine),
+    // then count.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
     let before = host.hits("/slow.yaml").len();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(host.hits("/slow.yaml").len(), before, "nobody reads while the crashed lease is live");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(host.hits("/slow.yaml").len() > before, "the expired lease was taken over");
     let owners: Vec<String> = diesel::sql_query("SELECT coalesce(lease_owner, '') AS id FROM locations")
         .load::<IdRow>(&mut conn)
