@@ -6,7 +6,8 @@
 #
 # Usage: benches/ingest.sh [RUNS] [SIZES...]   e.g. benches/ingest.sh 3 1000 10000 100000
 # PostgreSQL: PG_URL (default postgres://postgres@127.0.0.1:5432/test) names the server; a
-# database portolan_bench is created afresh for each run.
+# database portolan_bench is created afresh for each run. PORTOLAN_BIN names another build of
+# the server (say, the previous commit's, for a side-by-side comparison).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-3}"; shift || true
@@ -16,7 +17,7 @@ PG_BASE="${PG_URL%/*}"
 WORK="${BENCH_DIR:-/tmp/portolan-bench}"
 PORT=7190
 cargo build --release --quiet --bin portolan --example gencatalog
-BIN=target/release/portolan
+BIN="${PORTOLAN_BIN:-target/release/portolan}"
 mkdir -p "$WORK"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

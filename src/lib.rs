@@ -1,13 +1,25 @@
 //! portolan: an internal developer portal backend and software catalog.
 //!
-//! Descriptor files (Backstage's `catalog-info.yaml`, plus portolan's Product and Platform kinds)
-//! are read from locations ([`catalog::fetch`]), split and parsed ([`catalog::descriptor`]),
-//! validated against embedded JSON Schemas and Backstage's format rules ([`catalog::validate`]),
-//! turned into relations ([`catalog::relations`]) and published per location in one transaction
-//! ([`catalog::ingest`], [`catalog::store`]) on SQLite or PostgreSQL ([`db`]). The HTTP API
-//! ([`routes`]) serves Backstage's `/api/catalog` surface behind [`auth`]; [`cli`] is the command line.
-//! [`offerings`] adds self-service API plans, subscriptions, keys and the gateway check on top,
-//! following the catalog through [`catalog::seam`].
+//! The module map (docs/ARCHITECTURE.md has the dependency rules and the seam drawn):
+//!
+//! - [`catalog`]: descriptor files (Backstage's `catalog-info.yaml`, plus Product and Platform)
+//!   read from locations ([`catalog::fetch`]), split and parsed ([`catalog::descriptor`]),
+//!   validated ([`catalog::validate`]), turned into relations ([`catalog::relations`]), processed
+//!   per location tree ([`catalog::ingest`], [`catalog::register`], [`catalog::refresh`]) and
+//!   published in one transaction ([`catalog::store`]); served ([`catalog::read`],
+//!   [`catalog::cache`]) through Backstage's API ([`catalog::entity_api`], [`catalog::handlers`],
+//!   [`catalog::feed`]) with pure query values ([`catalog::query`]). Its one outward contract is
+//!   [`catalog::seam`]: it announces changes to listeners and asks a decorator for status items.
+//! - [`portal`]: products and platforms, governance findings and scorecards; a seam listener and
+//!   the decorator.
+//! - [`offerings`]: self-service API plans, subscriptions, API keys, the gateway check and
+//!   outgoing webhooks; a seam listener that owns its own tables.
+//! - [`providers`]: GitHub and GitLab discovery and push webhooks, through the catalog's ingestor.
+//! - [`auth`]: identity, tokens, sign-in and the one policy table.
+//! - [`db`]: the pool (SQLite or PostgreSQL), migrations, the backend dispatcher, leases.
+//! - The edge: [`routes`] (the one route table), [`openapi`], [`error`] (the one error type),
+//!   [`ops`], [`telemetry`]; [`state`] (what handlers reach), [`startup`] (the wiring), [`cli`]
+//!   and [`config`].
 
 pub mod auth;
 pub mod catalog;

@@ -199,15 +199,11 @@ impl Ingestor {
     async fn process_here(&self, loc: &LocationRow) -> anyhow::Result<Report> {
         let started = std::time::Instant::now();
         let deadline = started + self.lease + Duration::from_secs(1);
+        // One owner per processing, so two tasks of this instance never hold one location at once.
+        let owner = self.lease_owner();
         loop {
             let now = crate::db::now_ms();
-            if store::LOCATION_LEASES.claim(
-                &self.pool,
-                &loc.id,
-                &self.instance_id,
-                now,
-                now + self.lease.as_millis() as i64,
-            )? {
+            if store::LOCATION_LEASES.claim(&self.pool, &loc.id, &owner, now, now + self.lease.as_millis() as i64)? {
                 break;
             }
             if std::time::Instant::now() > deadline {
@@ -217,7 +213,7 @@ impl Ingestor {
         }
         let result = self.process_leased(loc).await;
         let next = crate::db::now_ms() + self.next_interval_ms();
-        store::LOCATION_LEASES.release(&self.pool, &loc.id, &self.instance_id, Some(next))?;
+        store::LOCATION_LEASES.release(&self.pool, &loc.id, &owner, Some(next))?;
         let report = result?;
         tracing::info!(
             location.id = %loc.id,
@@ -232,6 +228,12 @@ impl Ingestor {
             "Processed location."
         );
         Ok(report)
+    }
+
+    /// A lease owner for one processing: this instance's id and a fresh suffix (a lease owner
+    /// may extend its own lease, so two tasks must never share one).
+    pub fn lease_owner(&self) -> String {
+        format!("{}/{}", self.instance_id, uuid::Uuid::new_v4())
     }
 
     /// The refresh interval with up to a tenth of jitter, so instances spread their work.

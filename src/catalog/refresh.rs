@@ -17,9 +17,10 @@ impl Ingestor {
                 let now = crate::db::now_ms();
                 let lease_until = now + this.lease.as_millis() as i64;
                 let pool = this.pool.clone();
-                let owner = this.instance_id.clone();
+                let owner = this.lease_owner();
+                let claimer = owner.clone();
                 let claimed = tokio::task::spawn_blocking(move || {
-                    match store::LOCATION_LEASES.claim_due(&pool, &owner, now, lease_until)? {
+                    match store::LOCATION_LEASES.claim_due(&pool, &claimer, now, lease_until)? {
                         Some(id) => store::get_location(&pool, &id),
                         None => Ok(None),
                     }
@@ -32,7 +33,7 @@ impl Ingestor {
                             tracing::error!(location.id = %loc.id, error.cause = format!("{e:#}"), "Refreshing a location failed.");
                         }
                         let next = crate::db::now_ms() + this.next_interval_ms();
-                        if let Err(e) = store::LOCATION_LEASES.release(&this.pool, &loc.id, &this.instance_id, Some(next)) {
+                        if let Err(e) = store::LOCATION_LEASES.release(&this.pool, &loc.id, &owner, Some(next)) {
                             tracing::error!(location.id = %loc.id, error.cause = format!("{e:#}"), "Releasing a location lease failed.");
                         }
                     }

@@ -42,40 +42,32 @@ pub fn load_entities(pool: &Pool, keys: Option<&[String]>) -> anyhow::Result<Vec
         .collect())
 }
 
-type FindingRow = (String, String, String, String, String, Option<String>, Option<i64>, Option<String>);
+/// A stored finding, as the table holds it.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = findings)]
+struct FindingRow {
+    entity_ref: String,
+    rule: String,
+    severity: String,
+    message: String,
+    details: String,
+    source: Option<String>,
+    line: Option<i64>,
+    owner: Option<String>,
+}
 
 fn finding_of(r: FindingRow) -> Finding {
     Finding {
-        entity_ref: r.0,
-        rule: r.1,
-        severity: Severity::parse(&r.2).unwrap_or(Severity::Warning),
-        message: r.3,
-        details: serde_json::from_str(&r.4).unwrap_or(Value::Null),
-        file: r.5,
-        line: r.6,
-        owner: r.7,
+        entity_ref: r.entity_ref,
+        rule: r.rule,
+        severity: Severity::parse(&r.severity).unwrap_or(Severity::Warning),
+        message: r.message,
+        details: serde_json::from_str(&r.details).unwrap_or(Value::Null),
+        file: r.source,
+        line: r.line,
+        owner: r.owner,
     }
 }
-
-const FINDING_COLUMNS: (
-    findings::entity_ref,
-    findings::rule,
-    findings::severity,
-    findings::message,
-    findings::details,
-    findings::source,
-    findings::line,
-    findings::owner,
-) = (
-    findings::entity_ref,
-    findings::rule,
-    findings::severity,
-    findings::message,
-    findings::details,
-    findings::source,
-    findings::line,
-    findings::owner,
-);
 
 fn group(rows: Vec<FindingRow>) -> HashMap<String, Vec<Finding>> {
     let mut out: HashMap<String, Vec<Finding>> = HashMap::new();
@@ -91,7 +83,7 @@ fn group(rows: Vec<FindingRow>) -> HashMap<String, Vec<Finding>> {
 
 /// Every stored finding, by entity ref key.
 pub fn load_findings(pool: &Pool) -> anyhow::Result<HashMap<String, Vec<Finding>>> {
-    let rows: Vec<FindingRow> = with_conn!(pool, |c| findings::table.select(FINDING_COLUMNS).load(c)?);
+    let rows: Vec<FindingRow> = with_conn!(pool, |c| findings::table.select(FindingRow::as_select()).load(c)?);
     Ok(group(rows))
 }
 
@@ -107,7 +99,7 @@ pub fn findings_of(pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<Strin
     let mut rows: Vec<FindingRow> = Vec::new();
     for chunk in keys.chunks(500) {
         let found: Vec<FindingRow> = with_conn!(pool, |c| {
-            findings::table.filter(findings::entity_ref.eq_any(chunk)).select(FINDING_COLUMNS).load(c)?
+            findings::table.filter(findings::entity_ref.eq_any(chunk)).select(FindingRow::as_select()).load(c)?
         });
         rows.extend(found);
     }
@@ -179,7 +171,7 @@ pub struct FindingFilter {
 /// Stored findings matching the filter, ordered by entity, rule and message.
 pub fn list_findings(pool: &Pool, filter: &FindingFilter) -> anyhow::Result<Vec<Finding>> {
     let rows: Vec<FindingRow> = with_conn!(pool, |c| {
-        let mut q = findings::table.select(FINDING_COLUMNS).into_boxed();
+        let mut q = findings::table.select(FindingRow::as_select()).into_boxed();
         if let Some(r) = &filter.rule {
             q = q.filter(findings::rule.eq(r.clone()));
         }

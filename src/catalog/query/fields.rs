@@ -101,11 +101,8 @@ fn resolve_path(value: &Value, segments: &[&str]) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::query::testing::*;
     use serde_json::json;
-
-    fn strs(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
-    }
 
     #[test]
     fn fields_are_split_on_commas_and_repeatable() {

@@ -79,11 +79,8 @@ pub fn parse_fulltext_body(value: &Value) -> Result<Option<FullTextFilter>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::query::testing::*;
     use serde_json::json;
-
-    fn strs(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
-    }
 
     #[test]
     fn backstage_searches_the_sort_field_or_the_uid_when_no_fields_are_named() {

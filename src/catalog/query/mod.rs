@@ -18,6 +18,8 @@ pub mod fulltext;
 pub mod order;
 pub mod page;
 pub mod predicate;
+#[cfg(test)]
+pub mod testing;
 
 pub use fields::*;
 pub use fulltext::*;

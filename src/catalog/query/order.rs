@@ -153,11 +153,8 @@ pub fn sort_values(entity: &Value, order: &[OrderField]) -> Vec<Option<String>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::query::testing::*;
     use serde_json::json;
-
-    fn strs(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
-    }
 
     #[test]
     fn order_parameters_of_get_entities_need_a_direction_and_a_field() {

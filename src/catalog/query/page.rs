@@ -353,27 +353,8 @@ pub fn next_link(path: &str, query: &str, after: &str) -> String {
 mod tests {
     use super::*;
     use crate::catalog::query::Matcher;
+    use crate::catalog::query::testing::*;
     use serde_json::json;
-
-    fn strs(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn field(key: &str, matcher: Matcher) -> Predicate {
-        Predicate::Field { key: key.into(), matcher }
-    }
-
-    fn sample_cursor() -> Cursor {
-        Cursor {
-            filter: Some(field("kind", Matcher::Eq("component".into()))),
-            query: None,
-            full_text_filter: FullTextFilter::new("pay", &strs(&["metadata.name"])),
-            order_fields: vec![OrderField::desc("metadata.title")],
-            total_items: Some(12),
-            is_previous: false,
-            position: Some(Position { values: vec![None], entity_ref: "component:default/a".into() }),
-        }
-    }
 
     #[test]
     fn cursors_round_trip() {

@@ -281,15 +281,8 @@ fn condition_predicate(condition: &Condition) -> Predicate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::query::testing::*;
     use serde_json::json;
-
-    fn strs(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn field(key: &str, matcher: Matcher) -> Predicate {
-        Predicate::Field { key: key.into(), matcher }
-    }
 
     #[test]
     fn a_field_with_a_string_is_a_lower_cased_equality() {

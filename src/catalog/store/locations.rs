@@ -11,32 +11,6 @@ use crate::db::schema::{
 use crate::db::{Pool, WriteTransaction, now_ms};
 use crate::with_conn;
 
-const LOCATION_COLUMNS: (
-    locations::id,
-    locations::kind,
-    locations::target,
-    locations::origin,
-    locations::created_at,
-    locations::next_refresh_at,
-    locations::lease_owner,
-    locations::lease_expires_at,
-    locations::last_success_at,
-    locations::last_error,
-    locations::last_error_at,
-) = (
-    locations::id,
-    locations::kind,
-    locations::target,
-    locations::origin,
-    locations::created_at,
-    locations::next_refresh_at,
-    locations::lease_owner,
-    locations::lease_expires_at,
-    locations::last_success_at,
-    locations::last_error,
-    locations::last_error_at,
-);
-
 /// Finds the location with this type and target, or registers it. Returns it and whether it
 /// was created now.
 pub fn find_or_create_location(
@@ -50,7 +24,7 @@ pub fn find_or_create_location(
             locations::table
                 .filter(locations::kind.eq(kind))
                 .filter(locations::target.eq(target))
-                .select(LOCATION_COLUMNS)
+                .select(LocationRow::as_select())
                 .first::<LocationRow>(c)
                 .optional()
         };
@@ -75,11 +49,14 @@ pub fn find_or_create_location(
 }
 
 pub fn get_location(pool: &Pool, id: &str) -> anyhow::Result<Option<LocationRow>> {
-    with_conn!(pool, |c| Ok(locations::table.find(id).select(LOCATION_COLUMNS).first(c).optional()?))
+    with_conn!(pool, |c| Ok(locations::table.find(id).select(LocationRow::as_select()).first(c).optional()?))
 }
 
 pub fn list_locations(pool: &Pool) -> anyhow::Result<Vec<LocationRow>> {
-    with_conn!(pool, |c| Ok(locations::table.select(LOCATION_COLUMNS).order(locations::created_at.asc()).load(c)?))
+    with_conn!(pool, |c| Ok(locations::table
+        .select(LocationRow::as_select())
+        .order(locations::created_at.asc())
+        .load(c)?))
 }
 
 /// Deletes a location; its entities, their relations and search rows go with it. Returns the
@@ -126,7 +103,7 @@ pub fn find_location(pool: &Pool, kind: &str, target: &str) -> anyhow::Result<Op
         Ok(locations::table
             .filter(locations::kind.eq(kind))
             .filter(locations::target.eq(target))
-            .select(LOCATION_COLUMNS)
+            .select(LocationRow::as_select())
             .first(c)
             .optional()?)
     })

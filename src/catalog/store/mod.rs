@@ -65,7 +65,8 @@ macro_rules! mark_orphan {
 }
 
 /// A registered location as stored.
-#[derive(Debug, Clone, Queryable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = crate::db::schema::locations)]
 pub struct LocationRow {
     pub id: String,
     pub kind: String,

@@ -405,28 +405,9 @@ impl CursorSql for Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::query::{FullTextFilter, Position, decode, encode, filter_sets_to_predicate, parse_predicate};
+    use crate::catalog::query::testing::*;
+    use crate::catalog::query::{Position, decode, encode, filter_sets_to_predicate, parse_predicate};
     use serde_json::json;
-
-    fn sample_cursor() -> Cursor {
-        Cursor {
-            filter: Some(field("kind", Matcher::Eq("component".into()))),
-            query: None,
-            full_text_filter: FullTextFilter::new("pay", &strs(&["metadata.name"])),
-            order_fields: vec![OrderField::desc("metadata.title")],
-            total_items: Some(12),
-            is_previous: false,
-            position: Some(Position { values: vec![None], entity_ref: "component:default/a".into() }),
-        }
-    }
-
-    fn strs(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn field(key: &str, matcher: Matcher) -> Predicate {
-        Predicate::Field { key: key.into(), matcher }
-    }
 
     #[test]
     fn equality_reads_the_search_rows_with_binds_in_order() {

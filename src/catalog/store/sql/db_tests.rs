@@ -10,15 +10,12 @@ use serde_json::{Value, json};
 use super::super::{Incoming, OrphanStrategy};
 use super::*;
 use crate::catalog::model::EntityRef;
+use crate::catalog::query::testing::strs;
 use crate::catalog::query::*;
 use crate::catalog::relations::Relation;
 use crate::catalog::store;
 use crate::db::{Pool, placeholders};
 use crate::with_conn;
-
-fn strs(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
-}
 
 #[derive(QueryableByName)]
 struct RefRow {
