@@ -164,16 +164,17 @@ impl Gateway {
         let epoch = self.epoch.load(Ordering::SeqCst);
         let info = gateway_key(pool, hash)?.map(|row| {
             let plans: Vec<Plan> = row.plans.as_deref().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
+            let s = row.subscription;
             Arc::new(KeyInfo {
                 expires_at: row.expires_at,
                 revoked_at: row.revoked_at,
-                plan: plans.into_iter().find(|p| p.name == row.plan),
-                subscription: row.subscription_id,
-                api: row.api,
-                plan_name: row.plan,
-                consumer: row.consumer,
-                team: row.team,
-                status: Status::parse(&row.status),
+                plan: plans.into_iter().find(|p| p.name == s.plan),
+                status: Status::parse(&s.status),
+                subscription: s.id,
+                api: s.api,
+                plan_name: s.plan,
+                consumer: s.consumer,
+                team: s.team,
             })
         });
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
