@@ -295,9 +295,13 @@ impl Gateway {
         let items: Vec<(CounterKey, i64, i64)> = wanted
             .iter()
             .map(|(k, l, _)| {
+                // The carried calls and this one stay counted here (in flight) while the
+                // database counts them, so concurrent checks never see them vanish.
                 let carry = c.map.get_mut(k).map(|n| {
                     n.touched = now;
-                    std::mem::take(&mut n.pending)
+                    let carry = std::mem::take(&mut n.pending);
+                    n.in_flight += carry + 1;
+                    carry
                 });
                 (k.clone(), carry.unwrap_or(0), *l)
             })
@@ -310,6 +314,7 @@ impl Gateway {
                 let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
                 for (k, carry, _) in &items {
                     if let Some(n) = c.map.get_mut(k) {
+                        n.in_flight -= carry + 1;
                         n.pending += carry;
                     }
                 }
@@ -318,8 +323,9 @@ impl Gateway {
         };
         let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         let mut total_of = HashMap::new();
-        for ((k, _, _), total) in items.iter().zip(&totals) {
+        for ((k, carry, _), total) in items.iter().zip(&totals) {
             if let Some(n) = c.map.get_mut(k) {
+                n.in_flight -= carry + 1;
                 n.shared = n.shared.max(*total);
             }
             total_of.insert(k.kind, *total);
