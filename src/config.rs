@@ -221,6 +221,10 @@ pub struct CatalogSettings {
     pub extra_kinds: Vec<String>,
     /// How long change-feed events are kept, in days (0 keeps them forever).
     pub events_retention_days: u64,
+    /// `$text`, `$json` and `$yaml` placeholders of start-up files (`paths`, `--catalog`,
+    /// `[[catalog.locations]]`) may read local files anywhere; by default only inside the folder
+    /// the file was loaded from.
+    pub placeholders_anywhere: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -270,6 +274,7 @@ impl Default for CatalogSettings {
             orphan_strategy: OrphanStrategy::Delete,
             extra_kinds: Vec::new(),
             events_retention_days: 30,
+            placeholders_anywhere: false,
         }
     }
 }

@@ -176,6 +176,18 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The error body of a request actix refused before any handler ran (see `wire`): the same
+/// shape, with `invalid_input`, for a 400 or 431.
+pub fn early_error_body(status: u16, message: &str, method: &str, url: &str) -> String {
+    let code = ErrorCode::InvalidInput;
+    json!({
+        "error": {"name": code.backstage_name(), "message": message, "code": code.as_str()},
+        "request": {"method": method, "url": url},
+        "response": {"statusCode": status},
+    })
+    .to_string()
+}
+
 /// Middleware: adds `request: {method, url}` to error bodies, as Backstage's bodies have.
 pub async fn add_request_to_errors(
     req: ServiceRequest,
@@ -200,11 +212,22 @@ pub async fn add_request_to_errors(
 pub fn json_error_handler(err: actix_web::error::JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
     use actix_web::error::JsonPayloadError as J;
     let api = match &err {
-        J::OverflowKnownLength { .. } | J::Overflow { .. } => {
-            ApiError::with_code(ErrorCode::PayloadTooLarge, format!("request body is too large: {err}"))
-        }
+        J::OverflowKnownLength { length, limit } => ApiError::with_code(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is too large: {length} bytes, more than the limit of {limit} bytes"),
+        ),
+        J::Overflow { limit } => ApiError::with_code(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is too large: more than the limit of {limit} bytes"),
+        ),
         J::ContentType => ApiError::input("request body must be JSON (Content-Type: application/json)"),
-        _ => ApiError::input(format!("malformed request body: {err}")),
+        J::Deserialize(e) if e.is_syntax() || e.is_eof() => ApiError::input(format!(
+            "malformed request body: not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        )),
+        J::Deserialize(e) => ApiError::input(format!("invalid request body: {}", plain_serde_message(&e.to_string()))),
+        _ => ApiError::input("malformed request body: it could not be read"),
     };
     api.into()
 }
@@ -213,7 +236,152 @@ pub fn query_error_handler(
     err: actix_web::error::QueryPayloadError,
     _req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    ApiError::input(format!("malformed query: {err}")).into()
+    let message = match &err {
+        actix_web::error::QueryPayloadError::Deserialize(e) => plain_serde_message(&e.to_string()),
+        _ => "it could not be read".to_owned(),
+    };
+    ApiError::input(format!("invalid query string: {message}")).into()
+}
+
+/// A JSON request body deserialized into `T`, whose errors name the field and what was expected
+/// in the user's words (`invalid request body at entityRefs[0]: expected a string, got the
+/// number 1`). The body is read under the app's `JsonConfig` (size limit, content type).
+pub struct Body<T>(pub T);
+
+impl<T> Body<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Body<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Body<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let json = actix_web::web::Json::<Value>::from_request(req, payload);
+        Box::pin(async move {
+            let value = json.await?.into_inner();
+            serde_path_to_error::deserialize(value).map(Body).map_err(|e| {
+                let at = e.path().to_string();
+                let message = plain_serde_message(&e.inner().to_string());
+                let place = if at == "." { String::new() } else { format!(" at {at}") };
+                ApiError::input(format!("invalid request body{place}: {message}")).into()
+            })
+        })
+    }
+}
+
+/// A query string deserialized into `T`, whose errors name the parameter and what was expected
+/// (`invalid query string at dryRun: expected true or false`).
+pub struct Query<T>(pub T);
+
+impl<T> Query<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Query<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Query<T> {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let pairs = url::form_urlencoded::parse(req.query_string().as_bytes());
+        let de = serde_urlencoded::Deserializer::new(pairs);
+        std::future::ready(serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
+            let at = e.path().to_string();
+            let place = if at == "." { String::new() } else { format!(" at {at}") };
+            let message = match e.inner().to_string() {
+                m if m.starts_with("provided string was not `true` or `false`") => "expected true or false".to_owned(),
+                m => plain_serde_message(&m),
+            };
+            ApiError::input(format!("invalid query string{place}: {message}")).into()
+        }))
+    }
+}
+
+/// A serde message in the user's words: no Rust type names, no backticks, "expected X, got Y".
+pub fn plain_serde_message(msg: &str) -> String {
+    use std::sync::LazyLock;
+    static POSITION: LazyLock<regex::Regex> = LazyLock::new(|| regex::Regex::new(r" at line \d+ column \d+$").unwrap());
+    static INVALID: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"^invalid (?:type|value): (.*), expected (.*)$").unwrap());
+    let msg = POSITION.replace(msg.trim(), "");
+    let msg = msg.strip_prefix("Json deserialize error: ").unwrap_or(&msg);
+    static LENGTH: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"^invalid length (\d+), expected (.*)$").unwrap());
+    let msg = match (INVALID.captures(msg), LENGTH.captures(msg)) {
+        (Some(c), _) => format!("expected {}, got {}", expected_words(&c[2]), got_words(&c[1])),
+        (None, Some(c)) if c[2].starts_with("struct ") => "expected an object, got a list".to_owned(),
+        (None, Some(c)) => format!("expected {}, got {} item(s)", expected_words(&c[2]), &c[1]),
+        (None, None) => msg.to_owned(),
+    };
+    let msg = match msg.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+        Some(field) => format!("\"{field}\" is required"),
+        None => msg,
+    };
+    let msg = msg.replace("unknown variant", "unknown value").replace(", expected", "; expected");
+    msg.replace('`', "\"")
+}
+
+/// What serde expected, in words: `struct ByRefs` is an object, a sequence a list.
+fn expected_words(expected: &str) -> String {
+    static TYPES: &[(&str, &str)] = &[
+        ("a sequence", "a list"),
+        ("a map", "an object"),
+        ("a boolean", "true or false"),
+        ("usize", "a whole number, zero or greater"),
+        ("u64", "a whole number, zero or greater"),
+        ("u32", "a whole number, zero or greater"),
+        ("u16", "a whole number, zero or greater"),
+        ("u8", "a whole number, zero or greater"),
+        ("i64", "a whole number"),
+        ("i32", "a whole number"),
+        ("f64", "a number"),
+    ];
+    if expected.starts_with("struct ") || expected.starts_with("map ") {
+        return "an object".into();
+    }
+    if expected.starts_with("enum ") {
+        return "one of the allowed values".into();
+    }
+    TYPES.iter().find(|(k, _)| *k == expected).map_or_else(|| expected.replace('`', "\""), |(_, v)| (*v).to_owned())
+}
+
+/// What serde got, in words: `map` is an object, `integer \`1\`` the number 1.
+fn got_words(got: &str) -> String {
+    let got = got.trim();
+    match got {
+        "map" => return "an object".into(),
+        "sequence" => return "a list".into(),
+        "null" | "unit value" | "unit" | "Option value" => return "null".into(),
+        _ => {}
+    }
+    for prefix in ["integer ", "floating point ", "boolean "] {
+        if let Some(v) = got.strip_prefix(prefix) {
+            let v = v.trim_matches('`');
+            return if prefix == "boolean " { v.to_owned() } else { format!("the number {v}") };
+        }
+    }
+    if let Some(s) = got.strip_prefix("string ") {
+        return format!("the string {s}");
+    }
+    got.replace('`', "\"")
 }
 
 pub fn path_error_handler(err: actix_web::error::PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
@@ -230,6 +398,29 @@ mod tests {
         assert_eq!(names.len(), ErrorCode::ALL.len());
         for c in ErrorCode::ALL {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+    }
+
+    #[test]
+    fn serde_messages_are_said_in_the_users_words() {
+        for (serde, ours) in [
+            ("invalid type: string \"x\", expected a sequence", "expected a list, got the string \"x\""),
+            ("invalid type: integer `1`, expected a string at line 1 column 9", "expected a string, got the number 1"),
+            ("invalid type: boolean `true`, expected usize", "expected a whole number, zero or greater, got true"),
+            ("missing field `entityRefs`", "\"entityRefs\" is required"),
+            ("invalid digit found in string", "invalid digit found in string"),
+            ("invalid length 1, expected struct AnalyzeTarget with 2 elements", "expected an object, got a list"),
+            ("unknown field `x`, expected `a` or `b`", "unknown field \"x\"; expected \"a\" or \"b\""),
+            (
+                "unknown variant `x`, expected `reject` or `refresh`",
+                "unknown value \"x\"; expected \"reject\" or \"refresh\"",
+            ),
+            (
+                "Json deserialize error: invalid type: sequence, expected struct NewLocation",
+                "expected an object, got a list",
+            ),
+        ] {
+            assert_eq!(plain_serde_message(serde), ours, "{serde}");
         }
     }
 

@@ -18,8 +18,8 @@
 //! - [`auth`]: identity, tokens, sign-in and the one policy table.
 //! - [`db`]: the pool (SQLite or PostgreSQL), migrations, the backend dispatcher, leases.
 //! - The edge: [`routes`] (the one route table), [`openapi`], [`error`] (the one error type),
-//!   [`ops`], [`telemetry`]; [`state`] (what handlers reach), [`startup`] (the wiring), [`cli`]
-//!   and [`config`].
+//!   [`ops`], [`telemetry`], [`wire`] (connections: JSON bodies for errors actix raises before any
+//!   handler); [`state`] (what handlers reach), [`startup`] (the wiring), [`cli`] and [`config`].
 
 pub mod auth;
 pub mod catalog;
@@ -36,3 +36,4 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod wire;

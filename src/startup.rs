@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context;
 
 use crate::catalog::cache::ReadCache;
@@ -63,6 +63,7 @@ pub fn ingestor(settings: &Settings, pool: Pool, seam: Seam) -> anyhow::Result<I
         lease: Duration::from_secs(settings.catalog.lease_secs.max(1)),
         refresh_interval: Duration::from_secs(settings.catalog.refresh_interval_secs.max(1)),
         file_roots,
+        startup_roots: (!settings.catalog.placeholders_anywhere).then(|| startup_roots(settings)),
         runtime: Arc::new(IngestRuntime::new()?),
         bulk: false,
         seam,
@@ -115,23 +116,22 @@ impl Application {
         );
         state.providers.spawn_loop(Arc::downgrade(&state.alive));
         let max_body = settings.server.max_body_bytes;
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error_handler))
-                .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
-                .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
-                .wrap(from_fn(crate::auth::middleware::authenticate))
-                .wrap(from_fn(error::add_request_to_errors))
-                .wrap(from_fn(telemetry::record_request))
-                .wrap(tracing_actix_web::TracingLogger::<telemetry::RedactingRootSpan>::new())
-                .configure(routes::config)
-        })
-        .listen(listener)?;
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
-        let server = server.run();
+        let server = crate::wire::serve(
+            move || {
+                App::new()
+                    .app_data(state.clone())
+                    .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error_handler))
+                    .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
+                    .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
+                    .wrap(from_fn(crate::auth::middleware::authenticate))
+                    .wrap(from_fn(error::add_request_to_errors))
+                    .wrap(from_fn(telemetry::record_request))
+                    .wrap(tracing_actix_web::TracingLogger::<telemetry::RedactingRootSpan>::new())
+                    .configure(routes::config)
+            },
+            listener,
+            settings.server.workers,
+        )?;
         tracing::info!(port, database = ?state_backend(&settings), "portolan is listening.");
         Ok(Self { port, server })
     }
@@ -148,6 +148,25 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The folders the start-up catalog is loaded from, canonical: each configured folder, and the
+/// folder of each configured file (for a glob, its fixed leading folder).
+fn startup_roots(settings: &Settings) -> Vec<PathBuf> {
+    let files = settings.catalog.locations.iter().filter(|l| l.kind == "file").map(|l| PathBuf::from(&l.target));
+    let mut roots = Vec::new();
+    for path in settings.catalog.paths.iter().cloned().chain(files) {
+        let path = absolute(&path);
+        let fixed: PathBuf =
+            path.components().take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '['])).collect();
+        let folder = if fixed.is_dir() { fixed } else { fixed.parent().map(Path::to_path_buf).unwrap_or(fixed) };
+        if let Ok(canonical) = folder.canonicalize()
+            && !roots.contains(&canonical)
+        {
+            roots.push(canonical);
+        }
+    }
+    roots
 }
 
 /// Guest mode lets anyone do anything: refused on a non-loopback address unless written

@@ -70,7 +70,7 @@ pub async fn start(
     state: web::Data<AppState>,
     req: HttpRequest,
     name: web::Path<String>,
-    query: web::Query<StartQuery>,
+    query: crate::error::Query<StartQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let auth = &state.auth;
     let p = provider(auth, &name)?;
@@ -129,7 +129,7 @@ pub async fn callback(
     state: web::Data<AppState>,
     req: HttpRequest,
     name: web::Path<String>,
-    query: web::Query<CallbackQuery>,
+    query: crate::error::Query<CallbackQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let auth = &state.auth;
     let p = provider(auth, &name)?;
@@ -257,7 +257,7 @@ fn token_json(row: &store::TokenRow) -> Value {
 pub async fn create_token(
     state: web::Data<AppState>,
     identity: Identity,
-    body: web::Json<NewToken>,
+    body: crate::error::Body<NewToken>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let name = body.name.trim().to_owned();

@@ -12,6 +12,10 @@ pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_DOCUMENTS: usize = 10_000;
 /// The deepest nesting a document may have.
 pub const MAX_DEPTH: usize = 64;
+/// The most aliases (and anchors) one YAML document may use.
+const MAX_ALIASES: usize = 1_000;
+/// The most values one YAML document may have once its aliases are expanded.
+const MAX_NODES: usize = 1_000_000;
 
 /// One document of a descriptor file.
 #[derive(Debug)]
@@ -124,15 +128,15 @@ fn parse_yaml(text: &str, first_line: usize) -> Result<Value, String> {
         budget: serde_saphyr::budget! {
             max_documents: 1,
             max_depth: MAX_DEPTH,
-            max_aliases: 1_000,
-            max_anchors: 1_000,
-            max_nodes: 1_000_000,
+            max_aliases: MAX_ALIASES,
+            max_anchors: MAX_ALIASES,
+            max_nodes: MAX_NODES,
         },
         with_snippet: false,
     };
     serde_saphyr::from_str_with_options::<Value>(text, options).map_err(|e| {
         let msg = e.to_string();
-        let msg = msg.lines().next().unwrap_or("").to_owned();
+        let msg = plain_message(msg.lines().next().unwrap_or(""));
         match e.location() {
             Some(loc) => {
                 format!("YAML error at line {}: {}", loc.line() as usize + first_line - 1, strip_location(&msg))
@@ -140,6 +144,31 @@ fn parse_yaml(text: &str, first_line: usize) -> Result<Value, String> {
             None => format!("YAML error: {msg}"),
         }
     })
+}
+
+/// The parser's messages in the user's words: its budget (limits) and duplicate-key messages
+/// name library types and options.
+fn plain_message(msg: &str) -> String {
+    if let Some(breach) = msg.strip_prefix("budget breached: ") {
+        let what = breach.split([' ', '{', '(']).next().unwrap_or_default();
+        return match what {
+            "Depth" => format!("document is nested deeper than {MAX_DEPTH} levels"),
+            "Documents" => "more than one document where one was expected".to_owned(),
+            "InputBytes" | "ScalarBytes" | "CommentBytes" => "document is too large".to_owned(),
+            _ => format!(
+                "document expands past the alias limit (at most {MAX_ALIASES} aliases and anchors, and \
+                 {MAX_NODES} values once aliases are expanded)"
+            ),
+        };
+    }
+    if let Some(rest) = msg.strip_prefix("duplicate mapping key") {
+        let key = rest.split(", set DuplicateKeyPolicy").next().unwrap_or_default();
+        return match key.strip_prefix(": ") {
+            Some(k) => format!("duplicate key \"{k}\""),
+            None => "duplicate key".to_owned(),
+        };
+    }
+    msg.to_owned()
 }
 
 /// The parser's own message repeats the (document-relative) position; ours is file-relative.
@@ -216,6 +245,19 @@ mod tests {
         let d = docs(&s);
         assert!(d[0].body.is_err());
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn limit_and_duplicate_key_messages_are_in_the_users_words() {
+        let d = docs("apiVersion: v1\nkind: A\nkind: B\n");
+        assert_eq!(d[0].body.as_ref().unwrap_err(), "YAML error at line 3: duplicate key \"kind\"");
+        // Past the alias budget (the same message as a billion-laughs expansion past the node budget).
+        let bomb = format!("a: &a lol\nb: [{}]\n", vec!["*a"; MAX_ALIASES + 1].join(", "));
+        let err = docs(&bomb).remove(0).body.unwrap_err();
+        assert!(err.contains("document expands past the alias limit"), "{err}");
+        for e in [&err, d[0].body.as_ref().unwrap_err()] {
+            assert!(!e.contains("budget") && !e.contains("Events") && !e.contains("DuplicateKeyPolicy"), "{e}");
+        }
     }
 
     #[test]

@@ -176,7 +176,7 @@ pub struct ByRefs {
 pub async fn get_by_refs(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<ByRefs>,
+    body: crate::error::Body<ByRefs>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     if body.entity_refs.len() > 10_000 {
@@ -368,7 +368,7 @@ pub struct FacetsBody {
 pub async fn post_facets(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<FacetsBody>,
+    body: crate::error::Body<FacetsBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let predicate = request_predicate(&req, body.query.as_ref())?;
@@ -382,7 +382,7 @@ pub struct ValidateBody {
 }
 
 /// `POST /validate-entity {entity, location}`: 200 when valid; 400 `{errors: [...]}` when not.
-pub async fn validate_entity(state: web::Data<AppState>, body: web::Json<ValidateBody>) -> HttpResponse {
+pub async fn validate_entity(state: web::Data<AppState>, body: crate::error::Body<ValidateBody>) -> HttpResponse {
     let body = body.into_inner();
     let problem = |name: &str, message: String| {
         HttpResponse::BadRequest().json(json!({"errors": [{"name": name, "message": message}]}))
@@ -434,7 +434,7 @@ fn url_type() -> String {
 /// location and whether they are registered; when none exist, a Component to start from.
 pub async fn analyze_location(
     state: web::Data<AppState>,
-    body: web::Json<AnalyzeBody>,
+    body: crate::error::Body<AnalyzeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let AnalyzeBody { location, catalog_filename } = body.into_inner();
     let mut target = location.target.clone();

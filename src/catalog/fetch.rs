@@ -343,8 +343,46 @@ fn rule_matches(rule: &AllowRule, url: &Url) -> bool {
         None => pat_host == "*" || host == pat_host,
     };
     let port_ok = pat_port.is_none_or(|p| Some(p) == port);
-    let path_ok = rule.paths.as_ref().is_none_or(|paths| paths.iter().any(|p| url.path().starts_with(p.as_str())));
+    let path_ok = rule.paths.as_ref().is_none_or(|paths| {
+        let path = decoded_path(url);
+        paths.iter().any(|p| path.starts_with(p.as_str()))
+    });
     host_ok && port_ok && path_ok
+}
+
+/// The URL's path as a server may understand it: percent-decoded, then with its `.` and `..`
+/// segments resolved, so `/catalog/..%2Fsecret.yaml` is checked as `/secret.yaml`.
+fn decoded_path(url: &Url) -> String {
+    let raw = url.path().as_bytes();
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (raw[i], raw.get(i + 1).copied().and_then(hex), raw.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                bytes.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                bytes.push(b);
+                i += 1;
+            }
+        }
+    }
+    let decoded = String::from_utf8_lossy(&bytes).replace('\\', "/");
+    let mut segments: Vec<&str> = Vec::new();
+    let parts: Vec<&str> = decoded.split('/').skip(1).collect();
+    for (n, segment) in parts.iter().enumerate() {
+        match *segment {
+            "." | "" if n + 1 < parts.len() => {}
+            ".." => {
+                segments.pop();
+            }
+            "." => segments.push(""),
+            other => segments.push(other),
+        }
+    }
+    format!("/{}", segments.join("/"))
 }
 
 /// Refuses URLs whose scheme, host or literal address is not allowed.
@@ -485,6 +523,28 @@ mod tests {
         assert!(check_url(&s, &Url::parse("https://git.example.com/a").unwrap()).is_ok());
         assert!(check_url(&s, &Url::parse("https://example.com/a").unwrap()).is_err());
         assert!(check_url(&s, &Url::parse("https://evil.com/a").unwrap()).is_err());
+    }
+
+    #[test]
+    fn allowed_paths_are_checked_after_decoding_dot_segments() {
+        let s = ReadSettings {
+            allow: vec![AllowRule { host: "git.example.com".into(), paths: Some(vec!["/catalog/".into()]) }],
+            ..Default::default()
+        };
+        let check = |u: &str| check_url(&s, &Url::parse(u).unwrap());
+        assert!(check("https://git.example.com/catalog/a.yaml").is_ok());
+        assert!(check("https://git.example.com/catalog/sub/..%2Fb.yaml").is_ok());
+        for bad in [
+            "https://git.example.com/catalog/..%2Fsecret.yaml",
+            "https://git.example.com/catalog/%2E%2E%2Fsecret.yaml",
+            "https://git.example.com/catalog/..%5Csecret.yaml",
+            "https://git.example.com/catalog/%2e%2e/secret.yaml",
+            "https://git.example.com/catalog/a/..%2F..%2F..%2Fsecret.yaml",
+            "https://git.example.com/secret.yaml",
+        ] {
+            assert!(check(bad).unwrap_err().contains("not in the reading allowlist"), "{bad}");
+        }
+        assert_eq!(decoded_path(&Url::parse("https://h/a/./b/../c/").unwrap()), "/a/c/");
     }
 
     #[test]

@@ -16,8 +16,18 @@ pub struct Condition {
 /// Conditions that must all hold (AND); a filter is a list of sets, any of which may match (OR).
 pub type FilterSet = Vec<Condition>;
 
-/// Parses the values of every `filter` parameter.
+/// The most `filter` parameters (sets) one request may give.
+pub const MAX_FILTER_SETS: usize = 500;
+
+/// Parses the values of every `filter` parameter: at most [`MAX_FILTER_SETS`] of them, and at
+/// most [`MAX_ITEMS`](super::query::MAX_ITEMS) values for one key of a set.
 pub fn parse(params: &[String]) -> Result<Vec<FilterSet>, String> {
+    if params.len() > MAX_FILTER_SETS {
+        return Err(format!(
+            "too many filter parameters: {} given, more than the limit of {MAX_FILTER_SETS}",
+            params.len()
+        ));
+    }
     params.iter().map(|p| parse_set(p)).collect()
 }
 
@@ -39,6 +49,13 @@ fn parse_set(param: &str) -> Result<FilterSet, String> {
         let value = value.map(str::to_lowercase);
         match set.iter_mut().find(|c| c.key == key) {
             Some(existing) => match (&mut existing.values, value) {
+                (Some(vals), Some(_)) if vals.len() >= super::query::MAX_ITEMS => {
+                    let n = part_count(param, &key);
+                    return Err(format!(
+                        "invalid filter: {}",
+                        super::query::too_many_items(&format!("the key \"{key}\" (repeated in one filter)"), n)
+                    ));
+                }
                 (Some(vals), Some(v)) => vals.push(v),
                 (slot @ None, Some(v)) => *slot = Some(vec![v]),
                 (_, None) => {}
@@ -47,6 +64,11 @@ fn parse_set(param: &str) -> Result<FilterSet, String> {
         }
     }
     Ok(set)
+}
+
+/// How many conditions of a filter set name this (lower-cased) key.
+fn part_count(param: &str, key: &str) -> usize {
+    param.split(',').filter(|p| p.split('=').next().is_some_and(|k| k.trim().to_lowercase() == key)).count()
 }
 
 /// All values of a repeated query parameter, URL-decoded.
@@ -77,6 +99,22 @@ mod tests {
         let f = parse(&["spec.owner".into(), "kind=group".into()]).unwrap();
         assert_eq!(f.len(), 2);
         assert_eq!(f[0][0].values, None);
+    }
+
+    #[test]
+    fn more_than_500_sets_or_values_of_one_key_are_refused_with_the_limit() {
+        let sets = |n: usize| (0..n).map(|i| format!("metadata.name=n{i}")).collect::<Vec<_>>();
+        assert_eq!(parse(&sets(MAX_FILTER_SETS)).unwrap().len(), 500);
+        assert_eq!(
+            parse(&sets(1000)).unwrap_err(),
+            "too many filter parameters: 1000 given, more than the limit of 500"
+        );
+        let one = |n: usize| (0..n).map(|i| format!("kind=k{i}")).collect::<Vec<_>>().join(",");
+        assert!(parse(&[one(500)]).is_ok());
+        assert_eq!(
+            parse(&[one(999)]).unwrap_err(),
+            "invalid filter: the key \"kind\" (repeated in one filter) has 999 items, more than the limit of 500"
+        );
     }
 
     #[test]

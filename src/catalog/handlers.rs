@@ -71,8 +71,8 @@ fn register_error(e: RegisterError) -> ApiError {
 /// `POST /api/catalog/locations[?dryRun=true][&onConflict=reject|refresh]`.
 pub async fn create_location(
     state: web::Data<AppState>,
-    query: web::Query<CreateLocationQuery>,
-    body: web::Json<NewLocation>,
+    query: crate::error::Query<CreateLocationQuery>,
+    body: crate::error::Body<NewLocation>,
 ) -> Result<HttpResponse, ApiError> {
     let reg = state
         .ingestor
@@ -165,19 +165,11 @@ pub async fn update_location(
     state: web::Data<AppState>,
     identity: Identity,
     id: web::Path<String>,
-    body: web::Json<NewLocation>,
+    body: crate::error::Body<NewLocation>,
 ) -> Result<HttpResponse, ApiError> {
     let row = location_or_404(&state, id.into_inner()).await?;
     require_location_owner(&state, &identity, &row.id, "change this location").await?;
-    let target =
-        state.ingestor.normalize_target(&body.kind, &body.target, row.origin == "api").map_err(ApiError::input)?;
-    if store::find_location(&state.pool, &body.kind, &target)?.is_some_and(|other| other.id != row.id) {
-        return Err(ApiError::conflict(format!("Location {}:{target} already exists", body.kind)));
-    }
-    store::update_location(&state.pool, &row.id, &body.kind, &target)?;
-    let updated = location_or_404(&state, row.id.clone()).await?;
-    state.ingestor.process(&updated).await?;
-    let updated = location_or_404(&state, row.id).await?;
+    let updated = state.ingestor.retarget(&row, &body.kind, &body.target).await.map_err(register_error)?;
     Ok(HttpResponse::Ok().json(location_json(&updated)))
 }
 
@@ -240,7 +232,7 @@ fn location_matches(row: &store::LocationRow, q: &Value) -> Result<bool, String>
 /// `POST /api/catalog/locations/by-query`: `{items, totalItems, pageInfo: {nextCursor?}}`.
 pub async fn query_locations(
     state: web::Data<AppState>,
-    body: web::Json<LocationQuery>,
+    body: crate::error::Body<LocationQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let pool = state.pool.clone();
     let rows = web::block(move || store::list_locations(&pool)).await??;
@@ -284,7 +276,7 @@ pub struct RefreshRequest {
 /// `POST /api/catalog/refresh {entityRef}`: re-reads the entity's location now; 200 when done.
 pub async fn refresh_entity(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: crate::error::Body<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let r = EntityRef::parse(&body.entity_ref, None, DEFAULT_NAMESPACE).map_err(|e| ApiError::input(e.to_string()))?;
     let key = r.key();

@@ -70,6 +70,8 @@ pub struct Processed {
 pub struct TreeContext {
     pub location_id: Option<String>,
     pub restrict_files: bool,
+    /// Folders the local files of placeholders must stay inside (start-up locations), if any.
+    pub placeholder_roots: Option<Vec<PathBuf>>,
 }
 
 /// The result of processing and publishing one location.
@@ -100,6 +102,10 @@ pub struct Ingestor {
     pub refresh_interval: Duration,
     /// Canonical folders that API-registered file locations must stay inside.
     pub file_roots: Vec<PathBuf>,
+    /// Canonical folders the start-up catalog was loaded from: placeholders of configured
+    /// locations must stay inside the one holding their file. `None`: anywhere
+    /// (`catalog.placeholders_anywhere`).
+    pub startup_roots: Option<Vec<PathBuf>>,
     /// Where processing runs: its own threads, so parsing a large tree never stalls the HTTP
     /// workers.
     pub runtime: Arc<IngestRuntime>,
@@ -244,7 +250,11 @@ impl Ingestor {
 
     /// Processes a location this instance holds the lease of.
     pub async fn process_leased(&self, loc: &LocationRow) -> anyhow::Result<Report> {
-        let ctx = TreeContext { location_id: Some(loc.id.clone()), restrict_files: loc.origin == "api" };
+        let ctx = TreeContext {
+            location_id: Some(loc.id.clone()),
+            restrict_files: loc.origin == "api",
+            placeholder_roots: self.placeholder_roots(loc),
+        };
         let read_started = std::time::Instant::now();
         let processed = self.read_tree(&loc.kind, &loc.target, &ctx).await;
         let read_ms = read_started.elapsed().as_millis() as u64;
@@ -512,6 +522,16 @@ impl Ingestor {
         (nested, placeholders)
     }
 
+    /// The folders a configured file location's placeholders must stay inside: the start-up
+    /// folders that hold its file (its own folder when none does).
+    fn placeholder_roots(&self, loc: &LocationRow) -> Option<Vec<PathBuf>> {
+        let roots = self.startup_roots.as_ref().filter(|_| loc.origin == "config" && loc.kind == "file")?;
+        let file = Path::new(&loc.target);
+        let file = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+        let holding: Vec<PathBuf> = roots.iter().filter(|r| file.starts_with(r)).cloned().collect();
+        Some(if holding.is_empty() { file.parent().map(Path::to_path_buf).into_iter().collect() } else { holding })
+    }
+
     /// Refuses local files outside the file roots when the tree must stay inside them.
     fn permitted(&self, target: Target, ctx: &TreeContext) -> Result<Target, String> {
         match &target {
@@ -538,6 +558,15 @@ impl Ingestor {
                 .reader
                 .target(file.kind(), &raw_target, Some(file))
                 .and_then(|t| self.permitted(t, ctx))
+                .and_then(|t| match (&t, &ctx.placeholder_roots) {
+                    (Target::File(p), Some(roots)) if !inside_roots(p, roots)? => Err(format!(
+                        "{} is outside the folder this start-up catalog file was loaded from ({}); \
+                         set catalog.placeholders_anywhere = true to allow it",
+                        p.display(),
+                        roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
+                    )),
+                    _ => Ok(t),
+                })
                 .map_err(|e| (path.clone(), format!("{key}: {e}")))?;
             let bytes =
                 self.reader.read(&target).await.map_err(|e| (path.clone(), format!("{key} {raw_target}: {e}")))?;
@@ -593,6 +622,16 @@ pub fn check_file_root(path: &Path, roots: &[PathBuf]) -> Result<(), String> {
             "file locations cannot be registered through the API unless reading.file_roots is configured".into()
         );
     }
+    if inside_roots(path, roots)? {
+        Ok(())
+    } else {
+        Err(format!("{} is outside the configured reading.file_roots", path.display()))
+    }
+}
+
+/// Is this path (for a glob, its fixed leading folder), after symlinks and `..`, inside one of
+/// the canonical roots? An error when it cannot be resolved.
+fn inside_roots(path: &Path, roots: &[PathBuf]) -> Result<bool, String> {
     let text = path.to_string_lossy();
     let fixed: PathBuf = if text.contains(['*', '?', '[']) {
         path.components().take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '['])).collect()
@@ -600,11 +639,7 @@ pub fn check_file_root(path: &Path, roots: &[PathBuf]) -> Result<(), String> {
         path.to_path_buf()
     };
     let canonical = fixed.canonicalize().map_err(|e| format!("cannot read {}: {e}", fixed.display()))?;
-    if roots.iter().any(|r| canonical.starts_with(r)) {
-        Ok(())
-    } else {
-        Err(format!("{} is outside the configured reading.file_roots", path.display()))
-    }
+    Ok(roots.iter().any(|r| canonical.starts_with(r)))
 }
 
 /// Stamps the location annotations on an entity, as Backstage does: the two managed-by ones

@@ -55,7 +55,7 @@ impl Ingestor {
         let target = self.normalize_target(kind, target, restrict_files).map_err(RegisterError::Invalid)?;
         let existing = store::find_location(&self.pool, kind, &target)?;
         if dry_run {
-            let ctx = TreeContext { location_id: None, restrict_files };
+            let ctx = TreeContext { location_id: None, restrict_files, ..TreeContext::default() };
             let processed = self.read_tree(kind, &target, &ctx).await;
             if processed.root_failed {
                 return Err(RegisterError::Invalid(root_message(&processed.errors)));
@@ -95,6 +95,40 @@ impl Ingestor {
 }
 
 impl Ingestor {
+    /// Points a location at another target through the API (`PUT /locations/{id}`), under the
+    /// rules of [`Ingestor::register`]: the new target is normalised and read first (file roots,
+    /// allowlist, private addresses), so a refused or unreadable target stores and removes
+    /// nothing. A location from configuration cannot be retargeted; any other one becomes an
+    /// `api` location, whose tree stays inside the file roots from then on.
+    pub async fn retarget(
+        &self,
+        location: &LocationRow,
+        kind: &str,
+        target: &str,
+    ) -> Result<LocationRow, RegisterError> {
+        if location.origin == "config" {
+            return Err(RegisterError::Conflict(format!(
+                "location {} comes from configuration (catalog.paths, --catalog or [[catalog.locations]]); \
+                 change it there, not through the API",
+                location.id
+            )));
+        }
+        let target = self.normalize_target(kind, target, true).map_err(RegisterError::Invalid)?;
+        if store::find_location(&self.pool, kind, &target)?.is_some_and(|other| other.id != location.id) {
+            return Err(RegisterError::Conflict(format!("Location {kind}:{target} already exists")));
+        }
+        let ctx = TreeContext { location_id: None, restrict_files: true, ..TreeContext::default() };
+        let processed = self.read_tree(kind, &target, &ctx).await;
+        if processed.root_failed {
+            return Err(RegisterError::Invalid(root_message(&processed.errors)));
+        }
+        store::update_location(&self.pool, &location.id, kind, &target, "api")?;
+        let gone = || RegisterError::Conflict(format!("location {} was deleted meanwhile", location.id));
+        let updated = store::get_location(&self.pool, &location.id)?.ok_or_else(gone)?;
+        self.process(&updated).await?;
+        Ok(store::get_location(&self.pool, &location.id)?.unwrap_or(updated))
+    }
+
     /// The canonical target of a location: an absolute path for `file` (inside the file roots
     /// when `restrict_files`), the URL to read for `url`.
     pub fn normalize_target(&self, kind: &str, target: &str, restrict_files: bool) -> Result<String, String> {

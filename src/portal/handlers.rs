@@ -164,12 +164,18 @@ async fn list(state: web::Data<AppState>, q: ListQuery, kind: &str) -> Result<Ht
 }
 
 /// `GET /api/portal/products?owner=&domain=&lifecycle=&text=`.
-pub async fn list_products(state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_products(
+    state: web::Data<AppState>,
+    q: crate::error::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     list(state, q.into_inner(), "product").await
 }
 
 /// `GET /api/portal/platforms?owner=&domain=&lifecycle=&text=`.
-pub async fn list_platforms(state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_platforms(
+    state: web::Data<AppState>,
+    q: crate::error::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     list(state, q.into_inner(), "platform").await
 }
 
@@ -336,7 +342,10 @@ pub struct FindingsQuery {
 }
 
 /// `GET /api/portal/findings?rule=&severity=&owner=&entity=`.
-pub async fn list_findings(state: web::Data<AppState>, q: web::Query<FindingsQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_findings(
+    state: web::Data<AppState>,
+    q: crate::error::Query<FindingsQuery>,
+) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     if let Some(r) = &q.rule
         && !RULES.iter().any(|x| x.id == r.as_str())
@@ -408,7 +417,10 @@ fn graph_edges(g: &Graph, wanted: &[&str]) -> Vec<(String, &'static str, String)
 }
 
 /// `GET /api/portal/graph?entity=&depth=&relations=&direction=&format=json|dot|mermaid`.
-pub async fn get_graph(state: web::Data<AppState>, q: web::Query<GraphQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn get_graph(
+    state: web::Data<AppState>,
+    q: crate::error::Query<GraphQuery>,
+) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let wanted: Vec<&str> = match &q.relations {
         None => vec!["dependsOn", "consumesApi", "providesApi", "partOf"],

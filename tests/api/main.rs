@@ -13,6 +13,7 @@ mod corpus;
 mod entities;
 mod feed;
 mod gateway_nginx;
+mod hardening;
 mod health;
 mod instances;
 mod locations;

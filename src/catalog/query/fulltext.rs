@@ -7,6 +7,18 @@ use serde_json::Value;
 use super::order::OrderField;
 use super::{describe, single_value, strings};
 
+/// The longest full-text term, in characters.
+pub const MAX_TERM_CHARS: usize = 1_000;
+
+/// Refuses a term longer than [`MAX_TERM_CHARS`]; `name` is the parameter or field that gave it.
+pub(super) fn check_term(term: &str, name: &str) -> Result<(), String> {
+    let n = term.trim().chars().count();
+    if n > MAX_TERM_CHARS {
+        return Err(format!("Invalid {name}, the term has {n} characters, more than the limit of {MAX_TERM_CHARS}"));
+    }
+    Ok(())
+}
+
 /// A full-text filter: a term and the fields to look for it in (none: every searchable value).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +64,7 @@ pub fn backstage_fulltext_fields(order: &[OrderField]) -> Vec<String> {
 /// of each). The term may be given once; fields are comma-separated and may be repeated.
 pub fn parse_fulltext_params(terms: &[String], fields: &[String]) -> Result<Option<FullTextFilter>, String> {
     let term = single_value(terms, "fullTextFilterTerm")?.unwrap_or_default();
+    check_term(&term, "fullTextFilterTerm")?;
     Ok(FullTextFilter::new(&term, fields))
 }
 
@@ -73,6 +86,7 @@ pub fn parse_fulltext_body(value: &Value) -> Result<Option<FullTextFilter>, Stri
         None | Some(Value::Null) => Vec::new(),
         Some(v) => strings(v, "fullTextFilter.fields")?,
     };
+    check_term(&term, "fullTextFilter.term")?;
     Ok(FullTextFilter::new(&term, &fields))
 }
 
@@ -86,6 +100,19 @@ mod tests {
     fn backstage_searches_the_sort_field_or_the_uid_when_no_fields_are_named() {
         assert_eq!(backstage_fulltext_fields(&[]), strs(&["metadata.uid"]));
         assert_eq!(backstage_fulltext_fields(&[OrderField::desc("metadata.title")]), strs(&["metadata.title"]));
+    }
+
+    #[test]
+    fn a_term_longer_than_1000_characters_is_refused_with_the_limit() {
+        let ok = "é".repeat(MAX_TERM_CHARS);
+        assert!(parse_fulltext_params(std::slice::from_ref(&ok), &[]).unwrap().is_some());
+        assert!(parse_fulltext_body(&json!({ "term": ok })).unwrap().is_some());
+        let long = "x".repeat(100_000);
+        assert_eq!(
+            parse_fulltext_params(std::slice::from_ref(&long), &[]).unwrap_err(),
+            "Invalid fullTextFilterTerm, the term has 100000 characters, more than the limit of 1000"
+        );
+        assert!(parse_fulltext_body(&json!({ "term": long })).unwrap_err().starts_with("Invalid fullTextFilter.term,"));
     }
 
     #[test]

@@ -101,6 +101,9 @@ pub fn decode(text: &str) -> Result<Cursor, String> {
     let engine = if cleaned.contains(['-', '_']) { &URL_SAFE_NO_PAD } else { &STANDARD_NO_PAD };
     let bytes = engine.decode(cleaned).map_err(|_| "Malformed cursor: not base64".to_owned())?;
     let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|e| format!("Malformed cursor: {e}"))?;
+    if let Some(ft) = &cursor.full_text_filter {
+        super::fulltext::check_term(&ft.term, "cursor")?;
+    }
     if let Some(position) = &cursor.position
         && position.values.len() != cursor.order_fields.len()
     {

@@ -11,6 +11,15 @@ use crate::catalog::filter::{Condition, FilterSet};
 /// How deeply `$all`, `$any` and `$not` may nest.
 const MAX_DEPTH: usize = 64;
 
+/// The most items one `$all`, `$any` or `$in` (or one object's field conditions, or one key's
+/// values in a `filter` set) may hold: larger lists exceed what the databases can compile.
+pub const MAX_ITEMS: usize = 500;
+
+/// The message for a list longer than [`MAX_ITEMS`]; `what` names the list.
+pub fn too_many_items(what: &str, n: usize) -> String {
+    format!("{what} has {n} items, more than the limit of {MAX_ITEMS}")
+}
+
 /// A filter predicate: the `query` of `POST /entities/by-query`, or a converted `filter`.
 ///
 /// Keys and values are held lower-cased, as they are matched against the lower-cased search rows.
@@ -134,12 +143,18 @@ fn parse_node(value: &Value, path: &str, depth: usize) -> Result<Predicate, Stri
         let Value::Array(items) = inner else {
             return Err(problem(&inner_path, &format!("expected an array of predicates, got {}", describe(inner))));
         };
+        if items.len() > MAX_ITEMS {
+            return Err(problem(&inner_path, &too_many_items(&format!("\"{op}\""), items.len())));
+        }
         let parsed = items
             .iter()
             .enumerate()
             .map(|(i, item)| parse_node(item, &pointer(&inner_path, &i.to_string()), depth + 1))
             .collect::<Result<Vec<_>, _>>()?;
         return Ok(if op == "$all" { Predicate::All(parsed) } else { Predicate::Any(parsed) });
+    }
+    if obj.len() > MAX_ITEMS {
+        return Err(problem(path, &too_many_items("this object of field conditions", obj.len())));
     }
     let mut fields = Vec::with_capacity(obj.len());
     for (key, v) in obj {
@@ -188,6 +203,9 @@ fn parse_matcher(value: &Value, path: &str) -> Result<Matcher, String> {
             let Value::Array(items) = arg else {
                 return Err(problem(&op_path, &format!("expected an array of values, got {}", describe(arg))));
             };
+            if items.len() > MAX_ITEMS {
+                return Err(problem(&op_path, &too_many_items("\"$in\"", items.len())));
+            }
             let values = items
                 .iter()
                 .enumerate()
@@ -283,6 +301,22 @@ mod tests {
     use super::*;
     use crate::catalog::query::testing::*;
     use serde_json::json;
+
+    #[test]
+    fn lists_longer_than_the_limit_are_refused_with_the_limit() {
+        let items = |n: usize| (0..n).map(|i| json!({"metadata.name": format!("n{i}")})).collect::<Vec<_>>();
+        let values = |n: usize| (0..n).map(|i| json!(format!("v{i}"))).collect::<Vec<_>>();
+        for op in ["$any", "$all"] {
+            assert!(parse_predicate(&json!({ op: items(MAX_ITEMS) })).is_ok());
+            let e = parse_predicate(&json!({ op: items(999) })).unwrap_err();
+            assert_eq!(e, format!("invalid query at /{op}: \"{op}\" has 999 items, more than the limit of 500"));
+        }
+        assert!(parse_predicate(&json!({"kind": {"$in": values(MAX_ITEMS)}})).is_ok());
+        let e = parse_predicate(&json!({"$not": {"kind": {"$in": values(501)}}})).unwrap_err();
+        assert_eq!(e, "invalid query at /$not/kind/$in: \"$in\" has 501 items, more than the limit of 500");
+        let wide: Map<String, Value> = (0..501).map(|i| (format!("spec.f{i}"), json!("x"))).collect();
+        assert!(parse_predicate(&Value::Object(wide)).unwrap_err().contains("more than the limit of 500"));
+    }
 
     #[test]
     fn a_field_with_a_string_is_a_lower_cased_equality() {

@@ -205,8 +205,10 @@ pub fn entity_by_uid(pool: &Pool, uid: &str) -> anyhow::Result<Option<StoredEnti
 /// Deletes one entity by uid (its location may emit it again on its next refresh). Returns the
 /// ref key it had, or `None` when there was no such entity.
 pub fn delete_entity_by_uid(pool: &Pool, uid: &str) -> anyhow::Result<Option<String>> {
+    let postgres = pool.backend() == crate::db::Backend::Postgres;
     let deleted = with_conn!(pool, |c| {
         c.write_transaction(|c| {
+            lock_catalog!(c, postgres);
             let key: Option<String> = entities::table.find(uid).select(entities::entity_ref).first(c).optional()?;
             let Some(key) = key else { return Ok::<_, anyhow::Error>(None) };
             delete_entities!(c, [uid.to_owned()]);

@@ -62,8 +62,10 @@ pub fn list_locations(pool: &Pool) -> anyhow::Result<Vec<LocationRow>> {
 /// Deletes a location; its entities, their relations and search rows go with it. Returns the
 /// refs of the entities removed, or `None` when there was no such location.
 pub fn delete_location(pool: &Pool, id: &str) -> anyhow::Result<Option<Vec<String>>> {
+    let postgres = pool.backend() == crate::db::Backend::Postgres;
     let deleted = with_conn!(pool, |c| {
         c.write_transaction(|c| {
+            lock_catalog!(c, postgres);
             let rows: Vec<(String, String)> = entities::table
                 .filter(entities::location_id.eq(id))
                 .select((entities::id, entities::entity_ref))
@@ -110,10 +112,15 @@ pub fn find_location(pool: &Pool, kind: &str, target: &str) -> anyhow::Result<Op
 }
 
 /// Changes a location's type and target (its entities are re-read at the next processing).
-pub fn update_location(pool: &Pool, id: &str, kind: &str, target: &str) -> anyhow::Result<bool> {
+pub fn update_location(pool: &Pool, id: &str, kind: &str, target: &str, origin: &str) -> anyhow::Result<bool> {
     with_conn!(pool, |c| {
         let n = diesel::update(locations::table.find(id))
-            .set((locations::kind.eq(kind), locations::target.eq(target), locations::next_refresh_at.eq(0i64)))
+            .set((
+                locations::kind.eq(kind),
+                locations::target.eq(target),
+                locations::origin.eq(origin),
+                locations::next_refresh_at.eq(0i64),
+            ))
             .execute(c)?;
         Ok(n == 1)
     })

@@ -47,6 +47,18 @@ macro_rules! record_changes {
     }};
 }
 
+/// On PostgreSQL, takes the catalog version row lock at once (SQLite has one writer already).
+/// Every transaction that can add or remove entity rows of several locations takes it first, so
+/// two locations emitting the same new ref are checked one after the other (the second sees a
+/// conflict, not a unique-key error), and they never wait on each other in opposite orders.
+macro_rules! lock_catalog {
+    ($c:expr, $postgres:expr) => {{
+        if $postgres {
+            diesel::sql_query("SELECT generation FROM catalog_version WHERE id = 1 FOR UPDATE").execute($c)?;
+        }
+    }};
+}
+
 /// Marks an entity orphaned: `backstage.io/orphan: "true"`, as Backstage does.
 macro_rules! mark_orphan {
     ($c:expr, $id:expr) => {{

@@ -132,6 +132,9 @@ pub fn publish(
         c.write_transaction(|c| {
             // Refs new to this location may belong to another one: checked under the lock.
             let fresh: Vec<&String> = new_rows.iter().map(|r| &r.1).filter(|k| !existing.contains_key(*k)).collect();
+            if !fresh.is_empty() {
+                lock_catalog!(c, !sqlite);
+            }
             let mut taken: HashMap<String, Option<String>> = HashMap::new();
             for chunk in fresh.chunks(500) {
                 let rows: Vec<(String, Option<String>)> = entities::table

@@ -1,0 +1,210 @@
+//! The HTTP server's connections. actix answers a request it cannot parse (a request line or
+//! headers past its buffer: 431; a URL longer than 65,534 characters or another malformed head:
+//! 400) before any middleware or handler runs, with an empty body. Each connection is wrapped so
+//! that such an answer to a request under `/api/` carries the one JSON error shape instead.
+
+use std::io;
+use std::net::TcpListener;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use actix_http::{HttpService, Protocol, Request, Response, body::MessageBody};
+use actix_service::{IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, fn_service, map_config};
+use actix_web::dev::{AppConfig, Server};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// How much of a request's start is kept to name it in an error body.
+const HEAD_KEPT: usize = 512;
+/// The longest URL actix (the `http` crate) accepts.
+const MAX_URL_CHARS: usize = 65_534;
+
+/// Serves `factory` (an actix-web `App` factory) on `listener`, as `HttpServer::listen` does,
+/// through [`JsonErrors`] connections.
+pub fn serve<F, I, S, B>(factory: F, listener: TcpListener, workers: usize) -> io::Result<Server>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, Request>,
+    S: ServiceFactory<Request, Config = AppConfig> + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: std::fmt::Debug,
+    S::Response: Into<Response<B>> + 'static,
+    <S::Service as Service<Request>>::Future: 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
+    let addr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    let mut builder = actix_server::Server::build();
+    if workers > 0 {
+        builder = builder.workers(workers);
+    }
+    let server = builder
+        .listen(format!("portolan-{addr}"), listener, move || {
+            let app = factory().into_factory().map_err(|err| err.into().error_response());
+            // The same connection settings `HttpServer` gives (its `AppConfig::new` is private).
+            let http = HttpService::build()
+                .local_addr(addr)
+                .finish(map_config(app, move |_| AppConfig::__priv_test_new(false, addr.to_string(), addr)));
+            fn_service(|io: TcpStream| async move {
+                let peer = io.peer_addr().ok();
+                Ok((JsonErrors::new(io), Protocol::Http1, peer))
+            })
+            .and_then(http)
+        })?
+        .run();
+    Ok(server)
+}
+
+/// A connection whose empty-bodied 400 and 431 answers to `/api/` requests get the JSON error
+/// shape. It keeps the start of the request being read to name it.
+pub struct JsonErrors<IO> {
+    io: IO,
+    head: Vec<u8>,
+    /// A response was written since the last read: the next bytes read start a new request.
+    answered: bool,
+    pending: Vec<u8>,
+}
+
+impl<IO> JsonErrors<IO> {
+    pub fn new(io: IO) -> Self {
+        Self { io, head: Vec::new(), answered: true, pending: Vec::new() }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for JsonErrors<IO> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.io).poll_read(cx, buf))?;
+        let this = &mut *self;
+        let read = &buf.filled()[before..];
+        if !read.is_empty() {
+            if this.answered {
+                this.head.clear();
+                this.answered = false;
+            }
+            let room = HEAD_KEPT.saturating_sub(this.head.len()).min(read.len());
+            this.head.extend_from_slice(&read[..room]);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> JsonErrors<IO> {
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.pending.is_empty() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.pending))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.pending.drain(..n);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for JsonErrors<IO> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        ready!(this.poll_pending(cx))?;
+        this.answered = true;
+        match rewrite(buf, &this.head) {
+            Some(replacement) => {
+                this.pending = replacement;
+                // Accepted whole; written by this call or by the next write, flush or shutdown.
+                let _ = this.poll_pending(cx)?;
+                Poll::Ready(Ok(buf.len()))
+            }
+            None => Pin::new(&mut this.io).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_pending(cx))?;
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_pending(cx))?;
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// The JSON answer replacing `written` when it is an empty-bodied 400 or 431 to a request
+/// under `/api/` (`head` is the start of that request); `None` otherwise.
+fn rewrite(written: &[u8], head: &[u8]) -> Option<Vec<u8>> {
+    let status: u16 = match written.get(..13)? {
+        b"HTTP/1.1 400 " | b"HTTP/1.0 400 " => 400,
+        b"HTTP/1.1 431 " | b"HTTP/1.0 431 " => 431,
+        _ => return None,
+    };
+    let end = written.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let response_head = std::str::from_utf8(&written[..end]).ok()?;
+    let mut lines = response_head.split("\r\n");
+    let status_line = lines.next()?;
+    let headers: Vec<&str> = lines.collect();
+    let empty = headers.iter().any(|h| h.eq_ignore_ascii_case("content-length: 0"));
+    if !empty || headers.iter().any(|h| h.to_ascii_lowercase().starts_with("content-type:")) {
+        return None;
+    }
+    let request = String::from_utf8_lossy(head);
+    let mut parts = request.splitn(3, ' ');
+    let method = parts.next().unwrap_or_default();
+    let url_text = parts.next().unwrap_or_default();
+    let url = url_text.split(['\r', '\n']).next().unwrap_or_default();
+    if !(url == "/api" || url.starts_with("/api/") || url.starts_with("/api?")) {
+        return None;
+    }
+    let cut = head.len() >= HEAD_KEPT && !request.contains(" HTTP/1");
+    let message = match status {
+        431 => "the request line and headers are too large (at most 128 KiB); for a long query, send \
+                POST /api/catalog/entities/by-query with a JSON body"
+            .to_owned(),
+        _ if cut => format!(
+            "the request URL is too long (at most {MAX_URL_CHARS} characters); for a long query, send \
+             POST /api/catalog/entities/by-query with a JSON body"
+        ),
+        _ => "malformed HTTP request: its request line or headers could not be parsed".to_owned(),
+    };
+    let shown = if url.chars().count() > 200 || cut {
+        format!("{}...", url.chars().take(200).collect::<String>())
+    } else {
+        url.to_owned()
+    };
+    let body = crate::error::early_error_body(status, &message, method, &shown);
+    let mut out = Vec::with_capacity(end + body.len() + 64);
+    out.extend_from_slice(status_line.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for h in headers.iter().filter(|h| !h.to_ascii_lowercase().starts_with("content-length:")) {
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(
+        format!("content-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len()).as_bytes(),
+    );
+    out.extend_from_slice(body.as_bytes());
+    out.extend_from_slice(&written[end + 4..]);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_errors_under_api_get_the_json_shape_and_others_stay() {
+        let written = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let out = rewrite(written, b"GET /api/catalog/entities?filter=").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 431 ") && head.contains("content-type: application/json"), "{head}");
+        assert!(head.contains(&format!("content-length: {}", body.len())) && head.contains("date: x"), "{head}");
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["response"]["statusCode"], 431);
+        assert_eq!(body["request"]["method"], "GET");
+        assert!(rewrite(written, b"GET /ui/page HTTP/1.1\r\n").is_none());
+        let with_body = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\ncontent-type: application/json\r\n\r\n{}";
+        assert!(rewrite(with_body, b"GET /api/x HTTP/1.1\r\n").is_none());
+        assert!(rewrite(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", b"GET /api/x HTTP/1.1\r\n").is_none());
+    }
+}
