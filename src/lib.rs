@@ -12,8 +12,8 @@
 //!   [`catalog::seam`]: it announces changes to listeners and asks a decorator for status items.
 //! - [`portal`]: products and platforms, governance findings and scorecards; a seam listener and
 //!   the decorator.
-//! - [`offerings`]: self-service API plans from Platform descriptors, subscriptions, API keys and
-//!   the gateway check; a seam listener (descriptor-made subscriptions).
+//! - [`offerings`]: self-service API plans, subscriptions, API keys, the gateway check and
+//!   outgoing webhooks; a seam listener that owns its own tables.
 //! - [`providers`]: GitHub and GitLab discovery and push webhooks, through the catalog's ingestor.
 //! - [`auth`]: identity, tokens, sign-in and the one policy table.
 //! - [`db`]: the pool (SQLite or PostgreSQL), migrations, the backend dispatcher, leases.

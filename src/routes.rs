@@ -62,6 +62,13 @@ macro_rules! route_table {
 
 // Order matters where patterns overlap: fixed segments (`by-query`) come before `{id}`.
 route_table! {
+    // The gateway checks first: actix tries patterns in order (dynamic ones with a regex), and
+    // these are the hottest routes by far.
+    POST "/api/gateway/check" => offerings::check, "gateway",
+        "May this key call this API now? Always 200 with allowed and a reason (gateway:check)", query: [], body: true, ok: 200;
+    GET "/api/gateway/auth" => offerings::auth, "gateway",
+        "nginx auth_request / Envoy ext_authz: X-Api-Key in; 204, 401, 403 or 429 out (gateway:check)", query: ["api"], body: false, ok: 204;
+
     GET "/healthz" => ops::healthz, "operations", "Liveness: the process answers", query: [], body: false, ok: 200;
     GET "/readyz" => ops::readyz, "operations", "Readiness: the database answers", query: [], body: false, ok: 200;
     GET "/metrics" => ops::metrics, "operations", "Prometheus metrics", query: [], body: false, ok: 200;
@@ -156,10 +163,6 @@ route_table! {
     POST "/api/portal/keys/{id}/rotate" => offerings::rotate_key, "offerings",
         "Replaces a key; the old one stays valid for overlapHours (default 24)", query: [], body: true, ok: 201;
     DELETE "/api/portal/keys/{id}" => offerings::revoke_key, "offerings", "Revokes a key at once", query: [], body: false, ok: 204;
-    POST "/api/gateway/check" => offerings::check, "gateway",
-        "May this key call this API now? Always 200 with allowed and a reason (gateway:check)", query: [], body: true, ok: 200;
-    GET "/api/gateway/auth" => offerings::auth, "gateway",
-        "nginx auth_request / Envoy ext_authz: X-Api-Key in; 204, 401, 403 or 429 out (gateway:check)", query: ["api"], body: false, ok: 204;
 
     GET "/api/providers" => providers::list_providers, "providers",
         "Configured GitHub and GitLab discovery providers, with their last run", query: [], body: false, ok: 200;

@@ -164,16 +164,17 @@ impl Gateway {
         let epoch = self.epoch.load(Ordering::SeqCst);
         let info = gateway_key(pool, hash)?.map(|row| {
             let plans: Vec<Plan> = row.plans.as_deref().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
+            let s = row.subscription;
             Arc::new(KeyInfo {
                 expires_at: row.expires_at,
                 revoked_at: row.revoked_at,
-                plan: plans.into_iter().find(|p| p.name == row.plan),
-                subscription: row.subscription_id,
-                api: row.api,
-                plan_name: row.plan,
-                consumer: row.consumer,
-                team: row.team,
-                status: Status::parse(&row.status),
+                plan: plans.into_iter().find(|p| p.name == s.plan),
+                status: Status::parse(&s.status),
+                subscription: s.id,
+                api: s.api,
+                plan_name: s.plan,
+                consumer: s.consumer,
+                team: s.team,
             })
         });
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
@@ -294,9 +295,13 @@ impl Gateway {
         let items: Vec<(CounterKey, i64, i64)> = wanted
             .iter()
             .map(|(k, l, _)| {
+                // The carried calls and this one stay counted here (in flight) while the
+                // database counts them, so concurrent checks never see them vanish.
                 let carry = c.map.get_mut(k).map(|n| {
                     n.touched = now;
-                    std::mem::take(&mut n.pending)
+                    let carry = std::mem::take(&mut n.pending);
+                    n.in_flight += carry + 1;
+                    carry
                 });
                 (k.clone(), carry.unwrap_or(0), *l)
             })
@@ -309,6 +314,7 @@ impl Gateway {
                 let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
                 for (k, carry, _) in &items {
                     if let Some(n) = c.map.get_mut(k) {
+                        n.in_flight -= carry + 1;
                         n.pending += carry;
                     }
                 }
@@ -317,8 +323,9 @@ impl Gateway {
         };
         let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         let mut total_of = HashMap::new();
-        for ((k, _, _), total) in items.iter().zip(&totals) {
+        for ((k, carry, _), total) in items.iter().zip(&totals) {
             if let Some(n) = c.map.get_mut(k) {
+                n.in_flight -= carry + 1;
                 n.shared = n.shared.max(*total);
             }
             total_of.insert(k.kind, *total);

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
-use super::subscriptions::{AUDIT_LOCK, INSERT_EVENT, NewEvent, event_insert};
+use super::subscriptions::{AUDIT_LOCK, INSERT_EVENT, NewEvent, SubscriptionRow, event_insert};
 use crate::db::{Pool, WriteTransaction, now_ms, placeholders};
 use crate::with_conn;
 
@@ -149,25 +149,16 @@ pub struct GatewayKeyRow {
     pub expires_at: Option<i64>,
     #[diesel(sql_type = Nullable<BigInt>)]
     pub revoked_at: Option<i64>,
-    #[diesel(sql_type = Text)]
-    pub subscription_id: String,
-    #[diesel(sql_type = Text)]
-    pub api: String,
-    #[diesel(sql_type = Text)]
-    pub plan: String,
-    #[diesel(sql_type = Text)]
-    pub consumer: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub team: Option<String>,
-    #[diesel(sql_type = Text)]
-    pub status: String,
+    #[diesel(embed)]
+    pub subscription: SubscriptionRow,
     #[diesel(sql_type = Nullable<Text>)]
     pub plans: Option<String>,
 }
 
 pub fn gateway_key(pool: &Pool, hash: &str) -> anyhow::Result<Option<GatewayKeyRow>> {
     let sql = placeholders(
-        "SELECT k.id AS key_id, k.expires_at, k.revoked_at, s.id AS subscription_id, s.api, s.plan, s.consumer, s.team, s.status, o.plans \
+        "SELECT k.id AS key_id, k.expires_at, k.revoked_at, s.id, s.api, s.plan, s.consumer, s.team, s.status, s.origin, \
+         s.closes_at, s.created_at, s.updated_at, o.plans \
          FROM api_keys k JOIN subscriptions s ON s.id = k.subscription_id LEFT JOIN offerings o ON o.api = s.api \
          WHERE k.key_hash = ?",
         pool.backend(),
