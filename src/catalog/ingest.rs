@@ -18,7 +18,7 @@ use super::descriptor;
 use super::fetch::{Read, Reader, Target};
 use super::model::DEFAULT_NAMESPACE;
 pub use super::register::{OnConflict, RegisterError, Registration};
-use super::seam::{CatalogChange, Seam};
+use super::seam::Seam;
 use super::store::{self, Incoming, LocationRow, OrphanStrategy, PublishOutcome};
 use super::validate::{self, Problem};
 use crate::db::Pool;
@@ -304,9 +304,7 @@ impl Ingestor {
     /// no such location.
     pub fn delete_location(&self, id: &str) -> anyhow::Result<bool> {
         match store::delete_location(&self.pool, id)? {
-            Some(removed) => {
-                let relations_changed = !removed.is_empty();
-                let change = CatalogChange { removed, relations_changed, ..CatalogChange::default() };
+            Some(change) => {
                 self.seam.announce(&self.pool, &change)?;
                 Ok(true)
             }
@@ -318,8 +316,7 @@ impl Ingestor {
     /// announces its removal. False when there is no such entity.
     pub fn delete_entity(&self, uid: &str) -> anyhow::Result<bool> {
         match store::delete_entity_by_uid(&self.pool, uid)? {
-            Some(key) => {
-                let change = CatalogChange { removed: vec![key], relations_changed: true, ..CatalogChange::default() };
+            Some(change) => {
                 self.seam.announce(&self.pool, &change)?;
                 Ok(true)
             }

@@ -14,7 +14,7 @@ use super::{keys, subscriptions};
 use crate::auth::{Identity, Principal, require_owner, tokens::hash_token};
 use crate::catalog::store as catalog;
 use crate::db::Pool;
-use crate::error::ApiError;
+use crate::error::{ApiError, Body, Query};
 use crate::state::AppState;
 
 /// Who the audit trail names for a caller.
@@ -96,10 +96,7 @@ fn offering_items(pool: &Pool) -> anyhow::Result<Vec<(Value, super::model::Offer
 }
 
 /// `GET /api/portal/offerings?platform=&domain=&q=&lifecycle=`.
-pub async fn list_offerings(
-    state: web::Data<AppState>,
-    query: web::Query<OfferingQuery>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_offerings(state: web::Data<AppState>, query: Query<OfferingQuery>) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let platform = match &q.platform {
         Some(p) => {
@@ -172,7 +169,7 @@ pub struct SubscribeBody {
 pub async fn create_subscription(
     state: web::Data<AppState>,
     identity: Identity,
-    body: web::Json<SubscribeBody>,
+    body: Body<SubscribeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let api = subscriptions::api_key(&b.api)?;
@@ -200,7 +197,7 @@ pub struct SubscriptionQuery {
 /// `GET /api/portal/subscriptions?api=&consumer=&team=&status=`.
 pub async fn list_subscriptions(
     state: web::Data<AppState>,
-    query: web::Query<SubscriptionQuery>,
+    query: Query<SubscriptionQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let filter = subs::Filter {
@@ -277,13 +274,13 @@ pub async fn act_on_subscription(
     state: web::Data<AppState>,
     identity: Identity,
     path: web::Path<(String, String)>,
-    body: Option<web::Json<ActionBody>>,
+    body: Option<Body<ActionBody>>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, action) = path.into_inner();
     let action = Action::parse(&action).ok_or_else(|| {
         ApiError::not_found(format!("No action {action:?}: use approve, reject, pause, resume, transfer or close"))
     })?;
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = body.map(Body::into_inner).unwrap_or_default();
     let sub = load_subscription(&state.pool, id).await?;
     let what = format!("{} this subscription", action.as_str());
     require_party(&state, &identity, &sub, action.party(), &what).await?;
@@ -310,9 +307,9 @@ pub async fn create_key(
     state: web::Data<AppState>,
     identity: Identity,
     path: web::Path<String>,
-    body: Option<web::Json<KeyBody>>,
+    body: Option<Body<KeyBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = body.map(Body::into_inner).unwrap_or_default();
     let sub = load_subscription(&state.pool, path.into_inner()).await?;
     require_party(&state, &identity, &sub, Party::Consumer, "issue keys for this subscription").await?;
     let pool = state.pool.clone();
@@ -359,7 +356,7 @@ pub async fn rotate_key(
     state: web::Data<AppState>,
     identity: Identity,
     path: web::Path<String>,
-    body: Option<web::Json<RotateBody>>,
+    body: Option<Body<RotateBody>>,
 ) -> Result<HttpResponse, ApiError> {
     let overlap = body.and_then(|b| b.into_inner().overlap_hours).unwrap_or(24.0);
     let (key, sub) = load_key(&state, path.into_inner()).await?;
@@ -412,7 +409,7 @@ async fn decide(state: &AppState, key: &str, api: &str) -> Result<super::gateway
 }
 
 /// `POST /api/gateway/check` `{key, api, method?, path?}`: always 200 with the decision.
-pub async fn check(state: web::Data<AppState>, body: web::Json<CheckBody>) -> Result<HttpResponse, ApiError> {
+pub async fn check(state: web::Data<AppState>, body: Body<CheckBody>) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let api = subscriptions::api_key(&b.api)?;
     let d = decide(&state, &b.key, &api).await?;

@@ -79,6 +79,9 @@ pub struct Offerings {
     pub settings: OfferingSettings,
     pub gateway: Arc<gateway::Gateway>,
     pub notifier: Arc<notify::Notifier>,
+    /// Held while following the change feed, so an announcement and a catch-up tick never apply
+    /// the same events at once.
+    following: std::sync::Mutex<()>,
 }
 
 impl Offerings {
@@ -90,6 +93,7 @@ impl Offerings {
             gateway: Arc::new(gateway::Gateway::new(flush, cache)),
             notifier: Arc::new(notify::Notifier::new(&settings.notifications, settings.read_settings())?),
             settings: o,
+            following: std::sync::Mutex::new(()),
         }))
     }
 
@@ -115,22 +119,14 @@ impl Offerings {
     }
 }
 
-impl ChangeListener for Offerings {
-    fn name(&self) -> &'static str {
-        "offerings"
-    }
-
-    fn on_change(&self, pool: &Pool, change: &CatalogChange) -> anyhow::Result<()> {
-        self.apply(pool, &change.refs())
-    }
-
-    /// Applies the change-feed events after the stored cursor, then the time-driven work:
-    /// grace periods that ended, key expiry notices, webhook deliveries.
-    fn catch_up(&self, pool: &Pool) -> anyhow::Result<()> {
+impl Offerings {
+    /// Applies the change-feed events after the stored cursor, moving the cursor past each batch.
+    fn follow(&self, pool: &Pool) -> anyhow::Result<()> {
+        let _following = self.following.lock().unwrap_or_else(|e| e.into_inner());
         let mut cursor = store::cursor(pool)?;
         loop {
             let events = crate::catalog::store::events_after(pool, cursor, 1000)?;
-            let Some(last) = events.last().map(|e| e.id) else { break };
+            let Some(last) = events.last().map(|e| e.id) else { return Ok(()) };
             // Only the catalog's own events; other domains' (ours too) change no entity.
             let mut refs: Vec<String> =
                 events.iter().filter(|e| e.kind.starts_with("entity.")).map(|e| e.entity_ref.to_lowercase()).collect();
@@ -140,6 +136,24 @@ impl ChangeListener for Offerings {
             store::advance_cursor(pool, last)?;
             cursor = last;
         }
+    }
+}
+
+impl ChangeListener for Offerings {
+    fn name(&self) -> &'static str {
+        "offerings"
+    }
+
+    /// The feed holds the change (and any this instance missed): one path for both, and each
+    /// event is applied once, as the cursor moves past it.
+    fn on_change(&self, pool: &Pool, _change: &CatalogChange) -> anyhow::Result<()> {
+        self.follow(pool)
+    }
+
+    /// Applies the change-feed events after the stored cursor, then the time-driven work:
+    /// grace periods that ended, key expiry notices, webhook deliveries.
+    fn catch_up(&self, pool: &Pool) -> anyhow::Result<()> {
+        self.follow(pool)?;
         descriptors::close_due(pool)?;
         keys::notice_expiry(pool)?;
         notify::Notifier::relay_to_feed(pool)?;

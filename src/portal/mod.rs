@@ -160,6 +160,17 @@ impl Portal {
             } else {
                 Some(catalog_store::changes_after(pool, cursor, FULL_RECOMPUTE_AFTER)?)
             };
+            if let Some((change, Some(read_to))) = &patch
+                && change.is_empty()
+            {
+                // Only other domains' events (subscriptions, keys): nothing to judge, and the
+                // model and findings stay as they are; the cursor moves alone.
+                store::advance_cursor(pool, cursor, *read_to)?;
+                if *read_to >= last {
+                    return Ok(());
+                }
+                continue;
+            }
             let current = guard.take().filter(|s| s.generation == generation);
             let (state, writes, read_to) = match (patch, current) {
                 (Some((change, Some(read_to))), Some(mut state)) => {
@@ -412,8 +423,7 @@ impl ChangeListener for Portal {
 /// Served entities show their findings in `status.items`.
 impl StatusDecorator for Portal {
     fn status_items(&self, pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<String, Vec<Value>>> {
-        let found = store::findings_of(pool, keys)?;
-        Ok(found.into_iter().map(|(k, list)| (k, list.iter().map(Finding::status_item).collect())).collect())
+        store::status_items_of(pool, keys)
     }
 
     fn generation(&self, pool: &Pool) -> anyhow::Result<i64> {

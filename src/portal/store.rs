@@ -87,23 +87,58 @@ pub fn load_findings(pool: &Pool) -> anyhow::Result<HashMap<String, Vec<Finding>
     Ok(group(rows))
 }
 
-/// The stored findings of these entities, by ref key, each list in its stored order.
-pub fn findings_of(pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<String, Vec<Finding>>> {
-    // Findings are few next to entities: past a few thousand keys one scan beats many lookups.
+/// The findings of these entities as Backstage status items, by ref key, each list in its
+/// stored order. Served with every entity page, so it reads only the columns an item shows.
+pub fn status_items_of(pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<String, Vec<Value>>> {
+    type ItemRow = (String, String, String, String);
+    let columns = (findings::entity_ref, findings::rule, findings::severity, findings::message);
+    let mut rows: Vec<ItemRow> = Vec::new();
     if keys.len() > 2000 {
-        let mut all = load_findings(pool)?;
+        // Findings are few next to entities: past a few thousand keys one scan beats many lookups.
         let wanted: std::collections::HashSet<&String> = keys.iter().collect();
-        all.retain(|k, _| wanted.contains(k));
-        return Ok(all);
+        let all: Vec<ItemRow> = with_conn!(pool, |c| findings::table.select(columns).load(c)?);
+        rows.extend(all.into_iter().filter(|r| wanted.contains(&r.0)));
+    } else {
+        for chunk in keys.chunks(500) {
+            let found: Vec<ItemRow> = with_conn!(pool, |c| findings::table
+                .filter(findings::entity_ref.eq_any(chunk))
+                .select(columns)
+                .load(c)?);
+            rows.extend(found);
+        }
     }
-    let mut rows: Vec<FindingRow> = Vec::new();
-    for chunk in keys.chunks(500) {
-        let found: Vec<FindingRow> = with_conn!(pool, |c| {
-            findings::table.filter(findings::entity_ref.eq_any(chunk)).select(FindingRow::as_select()).load(c)?
-        });
-        rows.extend(found);
+    let mut by_key: HashMap<String, Vec<Finding>> = HashMap::new();
+    for (entity_ref, rule, severity, message) in rows {
+        let f = Finding {
+            entity_ref,
+            rule,
+            severity: Severity::parse(&severity).unwrap_or(Severity::Warning),
+            message,
+            details: Value::Null,
+            file: None,
+            line: None,
+            owner: None,
+        };
+        by_key.entry(f.entity_ref.clone()).or_default().push(f);
     }
-    Ok(group(rows))
+    Ok(by_key
+        .into_iter()
+        .map(|(k, mut list)| {
+            super::sort_findings(&mut list);
+            (k, list.iter().map(Finding::status_item).collect())
+        })
+        .collect())
+}
+
+/// Moves the cursor past events that change nothing governance judges, unless another instance
+/// moved it first (the generation stays: findings and the model are unchanged).
+pub fn advance_cursor(pool: &Pool, from: i64, to: i64) -> anyhow::Result<()> {
+    with_conn!(pool, |c| {
+        diesel::update(portal_state::table.filter(portal_state::id.eq(1)).filter(portal_state::event_id.eq(from)))
+            .set(portal_state::event_id.eq(to))
+            .execute(c)?;
+        Ok(())
+    })
 }
 
 /// Commits one recomputation: replaces the findings of every entity in `writes` and records the
@@ -127,27 +162,29 @@ pub fn commit(
             .get_result(c)
             .optional()?;
             let Some(generation) = generation else { return Ok::<_, anyhow::Error>(None) };
-            for (key, list) in writes {
-                diesel::delete(findings::table.filter(findings::entity_ref.eq(key))).execute(c)?;
-                let rows: Vec<_> = list
-                    .iter()
-                    .map(|f| {
-                        (
-                            findings::entity_ref.eq(key),
-                            findings::rule.eq(&f.rule),
-                            findings::severity.eq(f.severity.as_str()),
-                            findings::message.eq(&f.message),
-                            findings::details.eq(f.details.to_string()),
-                            findings::source.eq(&f.file),
-                            findings::line.eq(f.line),
-                            findings::owner.eq(&f.owner),
-                            findings::created_at.eq(now),
-                        )
-                    })
-                    .collect();
-                for chunk in rows.chunks(500) {
-                    diesel::insert_into(findings::table).values(chunk).execute(c)?;
-                }
+            let keys: Vec<&String> = writes.iter().map(|(k, _)| k).collect();
+            for chunk in keys.chunks(500) {
+                diesel::delete(findings::table.filter(findings::entity_ref.eq_any(chunk))).execute(c)?;
+            }
+            let rows: Vec<_> = writes
+                .iter()
+                .flat_map(|(key, list)| list.iter().map(move |f| (key, f)))
+                .map(|(key, f)| {
+                    (
+                        findings::entity_ref.eq(key),
+                        findings::rule.eq(&f.rule),
+                        findings::severity.eq(f.severity.as_str()),
+                        findings::message.eq(&f.message),
+                        findings::details.eq(f.details.to_string()),
+                        findings::source.eq(&f.file),
+                        findings::line.eq(f.line),
+                        findings::owner.eq(&f.owner),
+                        findings::created_at.eq(now),
+                    )
+                })
+                .collect();
+            for chunk in rows.chunks(500) {
+                diesel::insert_into(findings::table).values(chunk).execute(c)?;
             }
             Ok(Some(generation))
         })

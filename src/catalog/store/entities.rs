@@ -9,6 +9,7 @@ use diesel::sql_types::{Nullable, Text};
 
 use super::sql::{QuerySql, predicate_sql};
 use crate::catalog::query::Predicate;
+use crate::catalog::seam::CatalogChange;
 use crate::db::schema::{catalog_version, entities, events, relations, search as search_t};
 use crate::db::{Pool, WriteTransaction, now_ms, placeholders};
 use crate::with_conn;
@@ -202,18 +203,18 @@ pub fn entity_by_uid(pool: &Pool, uid: &str) -> anyhow::Result<Option<StoredEnti
     Ok(load_stored(pool, sql, &[uid.to_owned()])?.into_iter().next())
 }
 
-/// Deletes one entity by uid (its location may emit it again on its next refresh). Returns the
-/// ref key it had, or `None` when there was no such entity.
-pub fn delete_entity_by_uid(pool: &Pool, uid: &str) -> anyhow::Result<Option<String>> {
+/// Deletes one entity by uid (its location may emit it again on its next refresh). Returns what
+/// that changed, or `None` when there was no such entity.
+pub fn delete_entity_by_uid(pool: &Pool, uid: &str) -> anyhow::Result<Option<CatalogChange>> {
     let postgres = pool.backend() == crate::db::Backend::Postgres;
     let deleted = with_conn!(pool, |c| {
         c.write_transaction(|c| {
             lock_catalog!(c, postgres);
             let key: Option<String> = entities::table.find(uid).select(entities::entity_ref).first(c).optional()?;
             let Some(key) = key else { return Ok::<_, anyhow::Error>(None) };
-            delete_entities!(c, [uid.to_owned()]);
+            let relation_rows = delete_entities!(c, [uid.to_owned()]);
             record_changes!(c, [("entity.removed", key.clone())], now_ms());
-            Ok(Some(key))
+            Ok(Some(CatalogChange { removed: vec![key], relations_changed: relation_rows > 0, ..Default::default() }))
         })
     })?;
     pool.note_change();

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::LocationRow;
+use crate::catalog::seam::CatalogChange;
 use crate::db::schema::{
     catalog_version, conflicts, entities, events, locations, read_cache, relations, search as search_t,
 };
@@ -59,9 +60,9 @@ pub fn list_locations(pool: &Pool) -> anyhow::Result<Vec<LocationRow>> {
         .load(c)?))
 }
 
-/// Deletes a location; its entities, their relations and search rows go with it. Returns the
-/// refs of the entities removed, or `None` when there was no such location.
-pub fn delete_location(pool: &Pool, id: &str) -> anyhow::Result<Option<Vec<String>>> {
+/// Deletes a location; its entities, their relations and search rows go with it. Returns what
+/// that changed, or `None` when there was no such location.
+pub fn delete_location(pool: &Pool, id: &str) -> anyhow::Result<Option<CatalogChange>> {
     let postgres = pool.backend() == crate::db::Backend::Postgres;
     let deleted = with_conn!(pool, |c| {
         c.write_transaction(|c| {
@@ -71,13 +72,14 @@ pub fn delete_location(pool: &Pool, id: &str) -> anyhow::Result<Option<Vec<Strin
                 .select((entities::id, entities::entity_ref))
                 .load(c)?;
             let (ids, refs): (Vec<String>, Vec<String>) = rows.into_iter().unzip();
-            delete_entities!(c, &ids);
+            let relation_rows = delete_entities!(c, &ids);
             let n = diesel::delete(locations::table.find(id)).execute(c)?;
             if !refs.is_empty() {
                 let changes: Vec<(&str, String)> = refs.iter().map(|key| ("entity.removed", key.clone())).collect();
                 record_changes!(c, changes, now_ms());
             }
-            Ok::<_, anyhow::Error>((n > 0).then_some(refs))
+            let change = CatalogChange { removed: refs, relations_changed: relation_rows > 0, ..Default::default() };
+            Ok::<_, anyhow::Error>((n > 0).then_some(change))
         })
     })?;
     pool.note_change();

@@ -17,14 +17,17 @@ use super::relations::Relation;
 use super::seam::CatalogChange;
 use crate::db::lease::Leases;
 
-/// Deletes entities and everything derived from them (works on either backend's connection).
+/// Deletes entities and everything derived from them (works on either backend's connection);
+/// evaluates to how many relation rows went with them.
 macro_rules! delete_entities {
     ($c:expr, $ids:expr) => {{
+        let mut relation_rows = 0usize;
         for chunk in $ids.chunks(500) {
-            diesel::delete(relations::table.filter(relations::entity_id.eq_any(chunk))).execute($c)?;
+            relation_rows += diesel::delete(relations::table.filter(relations::entity_id.eq_any(chunk))).execute($c)?;
             diesel::delete(search_t::table.filter(search_t::entity_id.eq_any(chunk))).execute($c)?;
             diesel::delete(entities::table.filter(entities::id.eq_any(chunk))).execute($c)?;
         }
+        relation_rows
     }};
 }
 

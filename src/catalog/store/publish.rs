@@ -160,46 +160,44 @@ pub fn publish(
             out.added = new_rows.len() - rewritten.len();
             out.relations = rel_rows.len();
             let rewritten_set: HashSet<&String> = rewritten.iter().collect();
+            let mut changes: Vec<(&str, String)> = Vec::with_capacity(new_rows.len());
             for r in &new_rows {
                 if rewritten_set.contains(&r.0) {
                     out.change.updated.push(r.1.clone());
+                    changes.push(("entity.updated", r.1.clone()));
                 } else {
                     out.change.added.push(r.1.clone());
+                    changes.push(("entity.added", r.1.clone()));
                 }
+            }
+
+            // Rewritten entities: drop the old row and its derived rows, keep the uid. The old
+            // relation rows come back from the delete, to tell whether any edge moved.
+            let mut before: HashSet<(String, String, String, String)> = HashSet::new();
+            for chunk in rewritten.chunks(500) {
+                let old: Vec<(String, String, String, String)> =
+                    diesel::delete(relations::table.filter(relations::entity_id.eq_any(chunk)))
+                        .returning((
+                            relations::entity_id,
+                            relations::source_key,
+                            relations::kind,
+                            relations::target_key,
+                        ))
+                        .get_results(c)?;
+                before.extend(old);
+                diesel::delete(search_t::table.filter(search_t::entity_id.eq_any(chunk))).execute(c)?;
+                diesel::delete(entities::table.filter(entities::id.eq_any(chunk))).execute(c)?;
             }
             // Did any relation edge move? New entities' edges appear; a rewritten entity's move
             // when its set of edges differs from the stored one.
             let added_ids: HashSet<&String> =
                 new_rows.iter().map(|r| &r.0).filter(|id| !rewritten_set.contains(id)).collect();
-            let mut moved = rel_rows.iter().any(|r| added_ids.contains(&r.0));
-            if !moved && !rewritten.is_empty() {
-                let mut before: HashSet<(String, String, String, String)> = HashSet::new();
-                for chunk in rewritten.chunks(500) {
-                    let rows: Vec<(String, String, String, String)> = relations::table
-                        .filter(relations::entity_id.eq_any(chunk))
-                        .select((relations::entity_id, relations::source_key, relations::kind, relations::target_key))
-                        .load(c)?;
-                    before.extend(rows);
-                }
-                let after: HashSet<(String, String, String, String)> = rel_rows
-                    .iter()
-                    .filter(|r| rewritten_set.contains(&r.0))
-                    .map(|r| (r.0.clone(), r.1.clone(), r.2.clone(), r.4.clone()))
-                    .collect();
-                moved = before != after;
-            }
-            out.change.relations_changed = moved;
-            let mut changes: Vec<(&str, String)> = new_rows
+            let after: HashSet<(String, String, String, String)> = rel_rows
                 .iter()
-                .map(|r| (if rewritten_set.contains(&r.0) { "entity.updated" } else { "entity.added" }, r.1.clone()))
+                .filter(|r| rewritten_set.contains(&r.0))
+                .map(|r| (r.0.clone(), r.1.clone(), r.2.clone(), r.4.clone()))
                 .collect();
-
-            // Rewritten entities: drop the old row and its derived rows, keep the uid.
-            for chunk in rewritten.chunks(500) {
-                diesel::delete(relations::table.filter(relations::entity_id.eq_any(chunk))).execute(c)?;
-                diesel::delete(search_t::table.filter(search_t::entity_id.eq_any(chunk))).execute(c)?;
-                diesel::delete(entities::table.filter(entities::id.eq_any(chunk))).execute(c)?;
-            }
+            out.change.relations_changed = rel_rows.iter().any(|r| added_ids.contains(&r.0)) || before != after;
             for chunk in new_rows.chunks(500) {
                 let values: Vec<_> = chunk
                     .iter()
@@ -291,15 +289,9 @@ pub fn publish(
                 OrphanStrategy::Delete => {
                     let ids: Vec<String> = orphan_rows.iter().map(|(_, id, _)| (*id).clone()).collect();
                     out.removed = ids.len();
-                    if !out.change.relations_changed {
-                        for chunk in ids.chunks(500) {
-                            let n: i64 =
-                                relations::table.filter(relations::entity_id.eq_any(chunk)).count().get_result(c)?;
-                            out.change.relations_changed |= n > 0;
-                        }
-                    }
                     out.change.removed.extend(orphan_rows.iter().map(|(key, _, _)| (*key).clone()));
-                    delete_entities!(c, &ids);
+                    let relation_rows = delete_entities!(c, &ids);
+                    out.change.relations_changed |= relation_rows > 0;
                     changes.extend(orphan_rows.iter().map(|(key, _, _)| ("entity.removed", (*key).clone())));
                 }
                 OrphanStrategy::Keep => {
