@@ -122,9 +122,37 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::Client { code, .. } => *code,
+            ApiError::Internal(cause) if is_connection_loss(cause) => ErrorCode::Unavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
+}
+
+/// Whether an error comes from losing the database (a restart, a failover, a pool that cannot
+/// connect) rather than from a defect: such a request is answered 503 `unavailable`, never a
+/// 500, because a write it made may well have committed before the connection went.
+pub fn is_connection_loss(e: &anyhow::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+    const SIGNS: [&str; 7] = [
+        "terminating connection",
+        "server closed the connection",
+        "connection to server",
+        "no connection to the server",
+        "could not connect to server",
+        "the database system is starting up",
+        "the database system is shutting down",
+    ];
+    e.chain().any(|cause| {
+        if cause.downcast_ref::<r2d2::Error>().is_some() || cause.downcast_ref::<diesel::ConnectionError>().is_some() {
+            return true;
+        }
+        if let Some(DieselError::DatabaseError(kind, info)) = cause.downcast_ref::<DieselError>() {
+            return matches!(kind, DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand)
+                || SIGNS.iter().any(|s| info.message().contains(s));
+        }
+        let text = cause.to_string();
+        SIGNS.iter().any(|s| text.contains(s))
+    })
 }
 
 impl From<r2d2::Error> for ApiError {
@@ -160,6 +188,12 @@ impl ResponseError for ApiError {
         let code = self.code();
         let message = match self {
             ApiError::Client { message, .. } => message.clone(),
+            ApiError::Internal(cause) if code == ErrorCode::Unavailable => {
+                tracing::warn!(error.cause = format!("{cause:#}"), "Request failed: the database connection was lost.");
+                "The database connection was lost while answering: a change this request made may have been \
+                 saved. Check before retrying (a retried create may answer 409)."
+                    .to_owned()
+            }
             ApiError::Internal(cause) => {
                 tracing::error!(error.cause = format!("{cause:#}"), "Request failed with an internal error.");
                 "Internal server error".to_owned()
@@ -170,7 +204,11 @@ impl ResponseError for ApiError {
             error["details"] = d.clone();
         }
         let body = json!({"error": error, "response": {"statusCode": code.status().as_u16()}});
-        let mut res = HttpResponse::build(code.status()).content_type("application/json").body(body.to_string());
+        let mut res = HttpResponse::build(code.status());
+        if code == ErrorCode::Unavailable {
+            res.insert_header(("retry-after", "1"));
+        }
+        let mut res = res.content_type("application/json").body(body.to_string());
         res.extensions_mut().insert(ErrorParts(body));
         res
     }

@@ -85,6 +85,12 @@ impl Application {
         // subscriptions); the start-up catalog's subscriptions exist before the server answers.
         let offerings = crate::offerings::Offerings::new(&settings)?;
         let ingestor = ingestor(&settings, pool.clone(), seam(&portal).listen(offerings.clone()))?;
+        // Beating before the start-up load, so its leases are this live instance's; a
+        // predecessor that crashed mid-load stopped beating, and its leases are free.
+        let heartbeat = {
+            let (pool, id) = (pool.clone(), ingestor.instance_id.clone());
+            tokio::task::spawn_blocking(move || crate::db::instances::Heartbeat::start(pool, &id)).await??
+        };
         load_static_locations(&ingestor, &settings).await?;
         let providers =
             Arc::new(crate::providers::Providers::build(&settings.providers, &settings.webhooks, ingestor.clone())?);
@@ -103,6 +109,7 @@ impl Application {
             providers,
             offerings,
             alive: Arc::new(()),
+            heartbeat,
         });
         state.offerings.gateway.spawn_flusher(state.pool.clone(), Arc::downgrade(&state.alive));
         state.offerings.notifier.spawn(state.pool.clone(), Arc::downgrade(&state.alive))?;

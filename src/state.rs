@@ -29,4 +29,6 @@ pub struct AppState {
     pub offerings: Arc<crate::offerings::Offerings>,
     /// Background work (the refresh loop, the catch-up of listeners) runs while this lives.
     pub alive: Arc<()>,
+    /// This instance's heartbeat, so others take over its leases only once it stopped.
+    pub heartbeat: crate::db::instances::Heartbeat,
 }

@@ -99,10 +99,11 @@ impl EntityRef {
 }
 
 impl fmt::Display for EntityRef {
-    /// Formats the ref as Backstage does in `relations[].targetRef`: lower-case kind and
-    /// namespace, the name as written.
+    /// Formats the ref as Backstage's `stringifyEntityRef` does (in `relations[].targetRef`,
+    /// events and every view): `kind:namespace/name`, all lower-cased. The entity's own fields
+    /// keep their case.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}/{}", self.kind.to_ascii_lowercase(), self.namespace.to_ascii_lowercase(), self.name)
+        f.write_str(&self.key())
     }
 }
 
@@ -188,6 +189,13 @@ mod tests {
         let r = EntityRef::parse("User:Dev/Guest", Some("group"), "default").unwrap();
         assert_eq!(r.key(), "user:dev/guest");
         assert_eq!(r.name, "Guest");
+    }
+
+    #[test]
+    fn refs_are_written_lower_cased_whole_as_backstage_does() {
+        let r = EntityRef::parse("LENDING", Some("System"), "Default").unwrap();
+        assert_eq!(r.to_string(), "system:default/lending");
+        assert_eq!(r.name, "LENDING", "the parsed parts keep their case");
     }
 
     #[test]

@@ -190,6 +190,9 @@ pub fn validate(mut value: Value, opts: &Options) -> Result<ValidEntity, Vec<Pro
     let name = meta["name"].as_str().unwrap_or_default();
     let namespace = meta["namespace"].as_str().unwrap_or(DEFAULT_NAMESPACE);
     let entity_ref = EntityRef::new(&kind, namespace, name);
+    if let Some(spec) = value.get_mut("spec") {
+        sort_ref_lists(spec);
+    }
     let relations = if opts.placeholders_unresolved {
         relations::derive(&entity_ref, &kind, value.get("spec")).unwrap_or_default()
     } else {
@@ -205,6 +208,27 @@ pub fn validate(mut value: Value, opts: &Options) -> Result<ValidEntity, Vec<Pro
         }
     }
     Ok(ValidEntity { entity_ref, value, relations })
+}
+
+/// The `spec` lists Backstage sorts before storing an entity, when every item is a string.
+const SORTED_REF_LISTS: [&str; 7] =
+    ["providesApis", "consumesApis", "dependsOn", "dependencyOf", "memberOf", "children", "members"];
+
+/// Sorts the ref lists of `spec` as Backstage does: JavaScript's default `sort()`, which compares
+/// UTF-16 code units (so case-sensitive, upper case first). Lists holding anything but strings
+/// stay as written.
+pub fn sort_ref_lists(spec: &mut Value) {
+    let Some(spec) = spec.as_object_mut() else { return };
+    for field in SORTED_REF_LISTS {
+        if let Some(Value::Array(items)) = spec.get_mut(field)
+            && items.iter().all(Value::is_string)
+        {
+            items.sort_by(|a, b| {
+                let (a, b) = (a.as_str().unwrap_or_default(), b.as_str().unwrap_or_default());
+                a.encode_utf16().cmp(b.encode_utf16())
+            });
+        }
+    }
 }
 
 fn schema_problems(validator: &Validator, value: &Value) -> Vec<Problem> {
@@ -367,4 +391,28 @@ pub fn placeholders(v: &Value) -> Vec<FoundPlaceholder> {
     let mut out = Vec::new();
     walk(v, &mut String::new(), &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ref_lists_sort_like_javascript_and_mixed_lists_stay() {
+        // UTF-16 code units: upper case before lower case; U+FF21 (BMP) after U+1F600 (a
+        // surrogate pair starting 0xD83D), unlike UTF-8 byte order.
+        let mut spec = json!({
+            "dependsOn": ["component:b", "Component:a", "component:a"],
+            "providesApis": ["\u{ff21}", "\u{1f600}", "z"],
+            "consumesApis": ["b", {"$text": "x"}, "a"],
+            "owner": "team-b",
+            "tags": ["b", "a"],
+        });
+        sort_ref_lists(&mut spec);
+        assert_eq!(spec["dependsOn"], json!(["Component:a", "component:a", "component:b"]));
+        assert_eq!(spec["providesApis"], json!(["z", "\u{1f600}", "\u{ff21}"]));
+        assert_eq!(spec["consumesApis"], json!(["b", {"$text": "x"}, "a"]));
+        assert_eq!(spec["tags"], json!(["b", "a"]), "only the ref lists");
+    }
 }

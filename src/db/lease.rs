@@ -5,11 +5,14 @@
 //! due column (`BIGINT`, when the row wants work next). The domain that owns the table declares
 //! its [`Leases`]; this module only runs the statements. On PostgreSQL the most overdue row is
 //! picked with `FOR UPDATE SKIP LOCKED`, so instances never claim the same one; SQLite has one
-//! writer, which gives the same guarantee. An expired lease (a crashed holder) is claimable again.
+//! writer, which gives the same guarantee. An expired lease is claimable again, and so is the
+//! lease of an instance that stopped beating (`db::instances`): a crashed holder's work is taken
+//! over within seconds.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
+use super::instances::{LEASE_FREE, STALE_MS, instance_of};
 use super::{Backend, Pool, WriteTransaction, placeholders};
 use crate::with_conn;
 
@@ -40,11 +43,11 @@ impl Leases {
         let sql = placeholders(
             &format!(
                 "UPDATE {table} SET lease_owner = ?, lease_expires_at = ? WHERE id = (SELECT id FROM {table} \
-                 WHERE {due} <= ? AND (lease_expires_at IS NULL OR lease_expires_at < ?) \
-                 ORDER BY {due} LIMIT 1{lock}) AND (lease_expires_at IS NULL OR lease_expires_at < ?) RETURNING id"
+                 WHERE {due} <= ? AND {LEASE_FREE} ORDER BY {due} LIMIT 1{lock}) AND {LEASE_FREE} RETURNING id"
             ),
             backend,
         );
+        let (stale, me) = (now - STALE_MS, instance_of(owner).to_owned());
         let rows: Vec<IdRow> = with_conn!(pool, |c| {
             c.write_transaction(|c| {
                 diesel::sql_query(sql.as_str())
@@ -53,7 +56,11 @@ impl Leases {
                     .bind::<BigInt, _>(lease_until)
                     .bind::<BigInt, _>(now)
                     .bind::<BigInt, _>(now)
+                    .bind::<BigInt, _>(stale)
+                    .bind::<Text, _>(me.clone())
                     .bind::<BigInt, _>(now)
+                    .bind::<BigInt, _>(stale)
+                    .bind::<Text, _>(me.clone())
                     .load(c)
             })?
         });
@@ -65,12 +72,12 @@ impl Leases {
     pub fn claim(&self, pool: &Pool, id: &str, owner: &str, now: i64, lease_until: i64) -> anyhow::Result<bool> {
         let sql = placeholders(
             &format!(
-                "UPDATE {} SET lease_owner = ?, lease_expires_at = ? WHERE id = ? \
-                 AND (lease_expires_at IS NULL OR lease_expires_at < ? OR lease_owner = ?)",
+                "UPDATE {} SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND ({LEASE_FREE} OR lease_owner = ?)",
                 self.table
             ),
             pool.backend(),
         );
+        let me = instance_of(owner).to_owned();
         let n = with_conn!(pool, |c| {
             diesel::sql_query(sql.as_str())
                 .into_boxed::<Db>()
@@ -78,6 +85,8 @@ impl Leases {
                 .bind::<BigInt, _>(lease_until)
                 .bind::<Text, _>(id.to_owned())
                 .bind::<BigInt, _>(now)
+                .bind::<BigInt, _>(now - STALE_MS)
+                .bind::<Text, _>(me.clone())
                 .bind::<Text, _>(owner.to_owned())
                 .execute(c)?
         });

@@ -4,6 +4,7 @@
 //! backend through [`with_conn!`], which expands the body once per backend; the few statements
 //! that must differ branch on the variant inside the store modules.
 
+pub mod instances;
 pub mod lease;
 pub mod schema;
 

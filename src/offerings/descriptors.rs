@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::model::{Approval, Offering, PlanStatus, Status, offerings_of_platform};
+use super::model::{Approval, Offering, Plan, PlanStatus, Status, offerings_of_platform};
 use super::store::{self, subscriptions as subs};
 use crate::catalog::store as catalog;
 use crate::db::{Pool, now_ms};
@@ -133,6 +133,9 @@ pub fn sync_consumers(pool: &Pool, keys: Option<&[String]>, grace_ms: i64) -> an
                 if existing.origin == "descriptor" && existing.closes_at.is_some() {
                     subs::set_closes_at(pool, &existing.id, None)?;
                 }
+                if let Some(plan) = plan.filter(|_| c.annotations.contains_key(api_name)) {
+                    follow_annotation(pool, &existing, plan)?;
+                }
                 continue;
             }
             let Some(plan) = plan else {
@@ -177,6 +180,33 @@ pub fn sync_consumers(pool: &Pool, keys: Option<&[String]>, grace_ms: i64) -> an
             None if grace_ms == 0 => close(pool, &s, "the consumesApis entry was removed")?,
             None => subs::set_closes_at(pool, &s.id, Some(now + grace_ms))?,
         }
+    }
+    Ok(())
+}
+
+/// Moves a live descriptor-made subscription to the plan its annotation now names: an active
+/// one is transferred (keys kept) when that plan approves automatically; a manual plan needs its
+/// platform owner, so the subscription stays where it is until they transfer it. Subscriptions
+/// made through the API follow their owners, not annotations.
+fn follow_annotation(pool: &Pool, s: &subs::SubscriptionRow, plan: &Plan) -> anyhow::Result<()> {
+    if s.origin != "descriptor" || s.plan == plan.name || s.status != Status::Active.as_str() {
+        return Ok(());
+    }
+    if plan.approval != Approval::Auto {
+        tracing::info!(subscription = %s.id, plan = %plan.name, "The plan annotation names a manual plan; the platform owner transfers it.");
+        return Ok(());
+    }
+    let event = subs::NewEvent {
+        kind: "subscription.transferred".into(),
+        from: Some(s.status.clone()),
+        to: Some(s.status.clone()),
+        plan: Some(plan.name.clone()),
+        by: CATALOG_ACTOR.into(),
+        reason: Some(format!("the {PLAN_ANNOTATION}<api> annotation names the plan {}", plan.name)),
+        ..Default::default()
+    };
+    if subs::transition(pool, s, &s.status, &plan.name, &event)? {
+        tracing::info!(subscription = %s.id, plan = %plan.name, "Moved to the plan its annotation names.");
     }
     Ok(())
 }

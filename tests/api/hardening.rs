@@ -395,7 +395,46 @@ async fn requests_refused_before_any_handler_answer_json(db: Db) {
     assert_eq!(status, 431, "outside /api/ actix's own answer stays");
 }
 
+/// 9 and 10: refs are written lower-cased whole, as Backstage's `stringifyEntityRef` does
+/// (relation targets, the change feed, portal views), while the entity's own fields keep their
+/// case; string ref lists are sorted as JavaScript's `sort()` sorts them.
+async fn refs_are_lower_cased_whole_and_ref_lists_sorted_as_backstage_does(db: Db) {
+    let dir = temp_dir();
+    let file = write_file(
+        dir.path(),
+        "billing.yaml",
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: Billing-Svc\nspec:\n  type: service\n  lifecycle: production\n  owner: Team-A\n  system: LENDING\n  dependsOn: [resource:zeta, Resource:Alpha, resource:alpha]\n  providesApis: [Pay, billing]\n",
+    );
+    let app = spawn_with(db, vec![file], |_, _| {}).await;
+    let (status, e) = app.entity("component", "default", "billing-svc").await;
+    assert_eq!(status, 200, "lookups stay case-insensitive: {e}");
+    assert_eq!(e["metadata"]["name"], "Billing-Svc");
+    assert_eq!(e["spec"]["system"], "LENDING", "the body stays as written");
+    let rels = relation_pairs(&e);
+    for rel in [
+        "ownedBy>group:default/team-a",
+        "partOf>system:default/lending",
+        "dependsOn>resource:default/alpha",
+        "providesApi>api:default/pay",
+    ] {
+        assert!(rels.contains(&rel.to_owned()), "{rel} in {rels:?}");
+    }
+    assert!(!rels.iter().any(|r| r.split('>').nth(1).unwrap().chars().any(|c| c.is_ascii_uppercase())), "{rels:?}");
+    assert_eq!(e["spec"]["dependsOn"], json!(["Resource:Alpha", "resource:alpha", "resource:zeta"]));
+    assert_eq!(e["spec"]["providesApis"], json!(["Pay", "billing"]), "upper case sorts first");
+    let (_, feed) = app.get_json("/api/catalog/events?limit=1000").await;
+    let refs: Vec<&str> = feed["items"].as_array().unwrap().iter().filter_map(|i| i["entityRef"].as_str()).collect();
+    assert!(refs.contains(&"component:default/billing-svc"), "{refs:?}");
+    let (_, findings) = app.get_json("/api/portal/findings?entity=component:default/billing-svc").await;
+    let findings = findings["items"].as_array().unwrap();
+    assert!(!findings.is_empty(), "the dangling owner and system are findings");
+    for f in findings {
+        assert_eq!(f["entityRef"], "component:default/billing-svc", "{f}");
+    }
+}
+
 both!(
+    refs_are_lower_cased_whole_and_ref_lists_sorted_as_backstage_does,
     requests_refused_before_any_handler_answer_json,
     error_messages_name_the_field_in_the_users_words,
     startup_placeholders_stay_inside_their_folder,

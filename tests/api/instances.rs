@@ -98,3 +98,93 @@ struct IdRow {
     #[diesel(sql_type = diesel::sql_types::Text)]
     id: String,
 }
+
+/// Issue 16, defect 3: a process killed (`kill -9`) during its start-up load leaves its lease
+/// behind; the restarted process takes it over as soon as the dead one's heartbeat is stale,
+/// instead of waiting for `catalog.lease_secs` (set to 5 minutes here), and answers `/healthz`
+/// with every entity there.
+async fn a_restart_after_a_kill_during_the_start_up_load_takes_over_at_once(db: Db) {
+    let dir = temp_dir();
+    let url = fresh_database(db, dir.path());
+    let catalog = dir.path().join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    for f in 0..100 {
+        let mut text = String::new();
+        for i in 0..200 {
+            text.push_str(&format!(
+                "---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: svc-{f:03}-{i:03}}}\nspec: {{type: service, lifecycle: production, owner: team-{f}}}\n"
+            ));
+        }
+        write_file(&catalog, &format!("f{f:03}.yaml"), &text);
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = write_file(
+        dir.path(),
+        "portolan.toml",
+        &format!("[server]\nbind = \"127.0.0.1:{port}\"\n[database]\nurl = \"{url}\"\n[catalog]\nlease_secs = 300\n"),
+    );
+    let serve = || {
+        Server(
+            Command::new(env!("CARGO_BIN_EXE_portolan"))
+                .args(["serve", "--config", config.to_str().unwrap(), "--catalog", catalog.to_str().unwrap()])
+                .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start portolan"),
+        )
+    };
+    let held = || -> bool {
+        let sql = "SELECT coalesce(lease_owner, '') AS id FROM locations";
+        let owners: Vec<IdRow> = match db {
+            Db::Sqlite => {
+                let Ok(mut c) = diesel::sqlite::SqliteConnection::establish(url.trim_start_matches("sqlite://")) else {
+                    return false;
+                };
+                diesel::sql_query(sql).load(&mut c).unwrap_or_default()
+            }
+            Db::Postgres => {
+                let mut c = diesel::pg::PgConnection::establish(&url).unwrap();
+                diesel::sql_query(sql).load(&mut c).unwrap_or_default()
+            }
+        };
+        owners.iter().any(|r| !r.id.is_empty())
+    };
+    let client = reqwest::Client::new();
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    let mut first = serve();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !held() {
+        assert!(std::time::Instant::now() < deadline, "the start-up load never took its lease");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.0.kill().unwrap(); // SIGKILL: no clean-up at all
+    first.0.wait().unwrap();
+    assert!(client.get(&health).send().await.is_err(), "killed before the start-up load finished");
+    assert!(held(), "the dead process's lease is still in the database");
+
+    let restarted = std::time::Instant::now();
+    let _second = serve();
+    loop {
+        if client.get(&health).send().await.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(90),
+            "the restart waited for the dead lease (lease_secs = 300)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body: serde_json::Value = client
+        .get(format!("http://127.0.0.1:{port}/api/catalog/entities/by-query?filter=kind=component&limit=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["totalItems"], 20_000, "every entity is there at the first /healthz");
+}
+
+crate::both!(a_restart_after_a_kill_during_the_start_up_load_takes_over_at_once);

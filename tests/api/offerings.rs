@@ -452,6 +452,35 @@ async fn descriptor_made_subscriptions_follow_consumes_apis(db: Db) {
     })
     .await;
 
+    // A changed plan annotation moves the descriptor-made subscription (same id, same keys) to
+    // an auto plan it names; a manual plan waits for the platform owner.
+    let before = app.subscriptions("?consumer=shop-legacy").await.remove(0);
+    let key = app.new_key(before["id"].as_str().unwrap(), json!({})).await;
+    std::fs::write(&consumers_file, consumers(true).replace("plan.pay-api: old", "plan.pay-api: spare")).unwrap();
+    assert_eq!(
+        app.send("POST", "/api/catalog/refresh", Some(&json!({"entityRef": "component:shop-legacy"}))).await.0,
+        200
+    );
+    let moved = eventually("the subscription to follow its annotation", || async {
+        let s = app.subscriptions("?consumer=shop-legacy").await.pop()?;
+        (s["plan"] == "spare").then_some(s)
+    })
+    .await;
+    assert_eq!(moved["id"], before["id"], "transferred, not replaced");
+    assert_eq!(moved["status"], "active");
+    let last = moved["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["by"].as_str(), last["plan"].as_str()), (Some("catalog"), Some("spare")), "{last}");
+    let (_, check) = app.post_json("/api/gateway/check", &json!({"key": key["key"], "api": "pay-api"})).await;
+    assert_eq!((check["allowed"].as_bool(), check["plan"].as_str()), (Some(true), Some("spare")), "{check}");
+    std::fs::write(&consumers_file, consumers(true).replace("plan.pay-api: old", "plan.pay-api: gold")).unwrap();
+    assert_eq!(
+        app.send("POST", "/api/catalog/refresh", Some(&json!({"entityRef": "component:shop-legacy"}))).await.0,
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let stayed = app.subscriptions("?consumer=shop-legacy").await;
+    assert_eq!((stayed.len(), stayed[0]["plan"].as_str()), (1, Some("spare")), "{stayed:?}");
+
     drop(app);
     drop(f);
 

@@ -233,12 +233,13 @@ pub fn events_after(pool: &Pool, after: i64, limit: i64) -> anyhow::Result<Vec<E
 }
 
 /// Moves a subscription from `from` to `to` (and onto `plan`), recording the event, only if it
-/// is still in `from`: `false` when another request changed it first.
+/// is still in the state and on the plan `sub` says: `false` when another request changed it first.
 pub fn transition(pool: &Pool, sub: &SubscriptionRow, to: &str, plan: &str, event: &NewEvent) -> anyhow::Result<bool> {
     let now = now_ms();
     let live = super::super::model::Status::parse(to).is_some_and(|st| st.is_live());
     let sql = placeholders(
-        "UPDATE subscriptions SET status = ?, plan = ?, live_key = ?, closes_at = NULL, updated_at = ? WHERE id = ? AND status = ?",
+        "UPDATE subscriptions SET status = ?, plan = ?, live_key = ?, closes_at = NULL, updated_at = ? \
+         WHERE id = ? AND status = ? AND plan = ?",
         pool.backend(),
     );
     let ev = placeholders(INSERT_EVENT, pool.backend());
@@ -252,6 +253,7 @@ pub fn transition(pool: &Pool, sub: &SubscriptionRow, to: &str, plan: &str, even
                 .bind::<BigInt, _>(now)
                 .bind::<Text, _>(&sub.id)
                 .bind::<Text, _>(&sub.status)
+                .bind::<Text, _>(&sub.plan)
                 .execute(c)?;
             if n == 0 {
                 return Ok(false);
