@@ -395,6 +395,79 @@ async fn requests_refused_before_any_handler_answer_json(db: Db) {
     assert_eq!(status, 431, "outside /api/ actix's own answer stays");
 }
 
+/// 4: connections lost mid-request (PostgreSQL terminating them, as it does on a restart) are
+/// answered 503 `unavailable` with Retry-After, never 500; every location answered 201 is
+/// stored, and nothing answered 503 was half-stored.
+async fn a_lost_database_connection_is_a_503_never_a_500() {
+    use diesel::{Connection, RunQueryDsl};
+    if postgres_url().is_none() {
+        return;
+    }
+    let app = spawn_with(Db::Postgres, vec![], |s, dir| {
+        s.reading.file_roots = vec![dir.to_path_buf()];
+        s.database.pool_size = 8;
+    })
+    .await;
+    let files: Vec<_> = (0..40).map(|i| app.write(&format!("c{i}.yaml"), &component(&format!("lost-{i}")))).collect();
+    let name = app.database_url.rsplit('/').next().unwrap().to_owned();
+    let base = postgres_url().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let killer = std::thread::spawn(move || {
+        let mut admin = diesel::pg::PgConnection::establish(&base).unwrap();
+        let sql = format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        );
+        let mut rounds = 0;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = diesel::sql_query(&sql).execute(&mut admin);
+            rounds += 1;
+            std::thread::sleep(std::time::Duration::from_millis(120));
+        }
+        rounds
+    });
+    let posts = files.iter().enumerate().map(|(i, f)| {
+        let app = &app;
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(25 * i as u64)).await;
+            let res = app
+                .client
+                .post(app.url("/api/catalog/locations"))
+                .json(&json!({"type": "file", "target": f}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let retry = res.headers().get("retry-after").is_some();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            (status, retry, body)
+        }
+    });
+    let answers = futures_util::future::join_all(posts).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(killer.join().unwrap() > 3, "connections were terminated while the requests ran");
+    let mut unavailable = 0;
+    for (i, (status, retry, body)) in answers.iter().enumerate() {
+        assert!(matches!(status, 201 | 503), "post {i}: {status} {body}");
+        if *status == 503 {
+            unavailable += 1;
+            assert!(*retry, "post {i}: a 503 says when to retry");
+            assert_eq!(body["error"]["code"], "unavailable", "{body}");
+        }
+    }
+    // Afterwards every 201 is there.
+    let (_, locations) = app.get_json("/api/catalog/locations").await;
+    let stored: Vec<String> =
+        locations.as_array().unwrap().iter().filter_map(|l| l["data"]["target"].as_str().map(str::to_owned)).collect();
+    for (i, (status, _, _)) in answers.iter().enumerate() {
+        if *status == 201 {
+            assert!(stored.iter().any(|t| t.ends_with(&format!("c{i}.yaml"))), "post {i} answered 201 and is stored");
+        }
+    }
+    assert!(unavailable < 40, "some requests got through between the terminations");
+    eprintln!("{unavailable} of 40 answered 503");
+}
+
 /// 9 and 10: refs are written lower-cased whole, as Backstage's `stringifyEntityRef` does
 /// (relation targets, the change feed, portal views), while the entity's own fields keep their
 /// case; string ref lists are sorted as JavaScript's `sort()` sorts them.
@@ -431,6 +504,11 @@ async fn refs_are_lower_cased_whole_and_ref_lists_sorted_as_backstage_does(db: D
     for f in findings {
         assert_eq!(f["entityRef"], "component:default/billing-svc", "{f}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_lost_database_connection_is_a_503_never_a_500() {
+    a_lost_database_connection_is_a_503_never_a_500().await
 }
 
 both!(
