@@ -6,12 +6,16 @@
 //! instance within that time plus one check. Quota and rate-limit counters are shared through
 //! the database. Far from a limit, each instance counts its own calls in memory and, every
 //! `gateway_flush_ms` (250 ms by default), adds them to the shared row and reads back the total,
-//! which includes every other instance's flushed calls. Near a limit (closer than twice what all
-//! instances added between the last two reads), a call is counted in the database at once, and
-//! only if every counter stays within its limit, so instances together do not overshoot; only
-//! before the first read of a window (or a sudden jump in traffic) can they, by at most what the
-//! others admitted in that flush interval. A counter is read from the database before its first
-//! use in a window, so a fresh instance starts from the shared total, not from zero.
+//! which includes every other instance's flushed calls. The calls an instance admitted and the
+//! database has not confirmed stay below an eighth of what was left at its last read; the call
+//! that would pass that share is counted in the database at once together with them, and only if
+//! every counter stays within its limit, which also reads back the others' counts. Near a limit
+//! (closer than twice what all instances added between the last two reads) every call is counted
+//! so. Instances therefore learn of each other at least every eighth of the remaining quota, not
+//! only at flushes (which a loaded database can delay by seconds), and their unconfirmed calls
+//! together stay within what is left while there are at most eight of them. A counter is read
+//! from the database before its first use in a window, so a fresh instance starts from the
+//! shared total, not from zero.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -135,6 +139,8 @@ pub struct Gateway {
 
 /// Cached keys beyond this are dropped wholesale (unknown keys are cached too).
 const MAX_CACHED_KEYS: usize = 100_000;
+/// Unconfirmed calls an instance admits on its own: at most this fraction of what was left.
+const LOCAL_SHARE: i64 = 8;
 /// An idle counter is forgotten after this (and read again on its next use).
 const IDLE_COUNTER_MS: i64 = 60_000;
 
@@ -277,8 +283,15 @@ impl Gateway {
         // Near a limit (within twice what all instances added between the last two reads),
         // count in the database at once and only within the limit, so instances together
         // cannot overshoot it; far from every limit, count here and flush later.
+        // Calls admitted here and not yet confirmed by the database stay within a share of what
+        // was left at the last read, so instances that have not heard of each other since still
+        // cannot together go past the limit; past that share, this call confirms them (and reads
+        // the others' counts) on its way through the database.
         let near = wanted.iter().any(|(k, l, _)| {
-            c.map.get(k).is_some_and(|n| l - (n.shared + n.in_flight + n.pending) <= 2 * n.last_delta + 1)
+            c.map.get(k).is_some_and(|n| {
+                let unconfirmed = n.in_flight + n.pending;
+                l - (n.shared + unconfirmed) <= 2 * n.last_delta + 1 || unconfirmed + 1 > (l - n.shared) / LOCAL_SHARE
+            })
         });
         let minute = now - now.rem_euclid(60_000);
         if !near {
