@@ -1,0 +1,1 @@
+//! Product KPI values (`usage_kpis`).
