@@ -175,6 +175,8 @@ route_table! {
         query: ["api", "platform", "weeks"], body: false, ok: 200;
     GET "/api/portal/declared-vs-observed" => usage::declared_vs_observed, "usage",
         "consumesApis declared but not called in 28 days, and calls in 28 days not declared", query: ["api", "platform"], body: false, ok: 200;
+    POST "/api/portal/products/{namespace}/{name}/kpis" => usage::post_kpis, "usage",
+        "Records values of the product's declared KPIs, [{kpi, time, value}] (kpi:write or the product's owner)", query: [], body: true, ok: 200;
 
     GET "/api/providers" => providers::list_providers, "providers",
         "Configured GitHub and GitLab discovery providers, with their last run", query: [], body: false, ok: 200;

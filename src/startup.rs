@@ -92,6 +92,7 @@ impl Application {
         // Consumption: resolves names against the portal's model; the gateway check feeds it.
         let usage = crate::usage::Usage::new(&settings, portal.clone());
         offerings.gateway.feed(usage.clone());
+        portal.measure_with(usage.clone());
 
         let listener =
             TcpListener::bind(&settings.server.bind).with_context(|| format!("binding {}", settings.server.bind))?;

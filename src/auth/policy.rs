@@ -103,6 +103,7 @@ pub const POLICY: &[(&str, &str, Rule)] = &[
     ("GET", "/api/portal/consumption", Read),
     ("GET", "/api/portal/adoption", Read),
     ("GET", "/api/portal/declared-vs-observed", Read),
+    ("POST", "/api/portal/products/{namespace}/{name}/kpis", KpiWrite),
 ];
 
 /// The rule of a route, by method and the route's path pattern.

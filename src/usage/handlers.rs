@@ -166,3 +166,32 @@ pub async fn declared_vs_observed(state: web::Data<AppState>, q: Query<ScopeQuer
     let c = web::block(move || views::compare(&pool, &g, scoped.apis.as_deref(), crate::db::now_ms())).await??;
     Ok(HttpResponse::Ok().json(views::comparison_json(&c)))
 }
+
+/// `POST /api/portal/products/{namespace}/{name}/kpis`: `[{kpi, time, value}]` (tokens with
+/// `kpi:write`, admins, or the product's owner).
+pub async fn post_kpis(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: crate::error::Body<Vec<serde_json::Value>>,
+    identity: Identity,
+) -> Result<HttpResponse, ApiError> {
+    let (namespace, name) = path.into_inner();
+    let product = crate::catalog::model::EntityRef::new("product", &namespace, &name).key();
+    let g = graph(&state).await?;
+    if g.get(&product).is_none_or(|p| !p.is("product")) {
+        return Err(ApiError::not_found(format!("No product named '{product}' found")));
+    }
+    if !identity.admin && !identity.has_scope("kpi:write") {
+        crate::auth::require_owner(&state.pool, &identity, vec![product.clone()], "report this product's KPIs").await?;
+    }
+    let rows = body.into_inner();
+    if rows.len() > super::MAX_EVENTS {
+        return Err(ApiError::with_code(
+            ErrorCode::PayloadTooLarge,
+            format!("at most {} values per request", super::MAX_EVENTS),
+        ));
+    }
+    let pool = state.pool.clone();
+    let v = web::block(move || super::kpis::record(&pool, &g, &product, rows)).await??;
+    Ok(HttpResponse::Ok().json(v))
+}

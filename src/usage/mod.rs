@@ -68,7 +68,6 @@ pub struct Usage {
     /// Set when pairs appeared here, so governance looks again at its next tick.
     dirty: AtomicBool,
     /// What the findings were last computed from: (pairs version, portal generation, when).
-    #[allow(dead_code)]
     last_findings: std::sync::Mutex<Option<(i64, i64, std::time::Instant)>>,
 }
 

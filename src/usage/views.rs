@@ -284,6 +284,7 @@ pub fn adoption(pool: &Pool, apis: Option<&[String]>, weeks: i64, now: i64) -> a
             })),
         }
     }
+    never.sort_by(|a, b| (a["api"].as_str(), a["consumer"].as_str()).cmp(&(b["api"].as_str(), b["consumer"].as_str())));
     Ok(json!({
         "weeks": out,
         "timeToFirstCall": median(hours).map(|h| (h * 100.0).round() / 100.0),
