@@ -628,4 +628,48 @@ crate::both!(
     the_two_findings_appear_and_clear,
     percentiles_after_rollup_stay_within_two_percent_of_exact,
     product_kpis_are_recorded_and_shown,
+    demo_traffic_fills_every_view_of_the_readme,
 );
+
+/// After `portolan demo-traffic`, every view the README shows returns data.
+async fn demo_traffic_fills_every_view_of_the_readme(db: Db) {
+    let app = crate::helpers::spawn_app(db).await;
+    let (code, out, err) = crate::helpers::portolan(&["demo-traffic", "--days", "90", "--url", &app.address]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("0 rejected"), "{out}");
+    let platform = out.lines().find_map(|l| l.strip_prefix("  growing platform:")).unwrap().trim().to_owned();
+    let (_, name) = platform.split_once('/').unwrap();
+    let c = app.consumption(&format!("platform={name}&bucket=week&from={}", ago(90 * 86_400))).await;
+    assert!(c["totals"]["calls"].as_i64().unwrap() > 0, "{c}");
+    assert!(c["totals"]["p95"].is_number(), "{c}");
+    assert!(!c["top"].as_array().unwrap().is_empty(), "{c}");
+    let weekly: Vec<i64> = c["series"].as_array().unwrap().iter().map(|s| s["calls"].as_i64().unwrap()).collect();
+    assert!(weekly[weekly.len() - 2] > weekly[1], "the platform grows: {weekly:?}");
+    let (_, a) = app.get_json(&format!("/api/portal/adoption?platform={name}&weeks=12")).await;
+    assert!(a["weeks"].as_array().unwrap().iter().any(|w| w["active"].as_i64().unwrap() > 0), "{a}");
+    let (_, all) = app.get_json("/api/portal/adoption?weeks=12").await;
+    assert!(all["weeks"].as_array().unwrap().iter().any(|w| w["churned"].as_i64().unwrap() > 0), "{all}");
+    assert!(!all["approvedNeverCalled"].as_array().unwrap().is_empty(), "{all}");
+    let (_, d) = app.get_json("/api/portal/declared-vs-observed").await;
+    assert!(!d["observedNotDeclared"].as_array().unwrap().is_empty(), "{d}");
+    assert!(!d["declaredNotObserved"].as_array().unwrap().is_empty(), "{d}");
+    eventually(5.0, "undeclared-consumption", || async {
+        !findings_of(&app, "undeclared-consumption").await.is_empty()
+    })
+    .await;
+    let (_, p) = app.get_json(&format!("/api/portal/platforms/{platform}")).await;
+    let targets = p["targets"].as_array().unwrap();
+    assert!(!targets.is_empty() && targets.iter().any(|t| t["current"].is_number()), "{p}");
+    let (_, products) = app.get_json("/api/portal/products").await;
+    for item in products["items"].as_array().unwrap() {
+        let r = item["entityRef"].as_str().unwrap();
+        let (_, path) = r.split_once(':').unwrap();
+        let (_, prod) = app.get_json(&format!("/api/portal/products/{path}")).await;
+        for k in prod["kpis"].as_array().unwrap() {
+            assert!(k["current"].is_number(), "{r}: {k}");
+            assert_eq!(k["series"].as_array().unwrap().len(), 90, "{r}: {k}");
+        }
+    }
+    let res = app.get(&format!("/api/portal/consumption?platform={name}&format=csv")).await;
+    assert!(res.text().await.unwrap().lines().count() > 1);
+}
