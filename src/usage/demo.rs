@@ -88,6 +88,8 @@ pub async fn run(base: &str, days: i64, token: Option<String>) -> anyhow::Result
     let mut pairs: Vec<Pair> = Vec::new();
     let mut apis: BTreeSet<String> = BTreeSet::new();
     let mut consumers: BTreeSet<String> = BTreeSet::new();
+    // (api, consumer, product or the consumer itself): declarations compare per product.
+    let mut units: Vec<(String, String, String)> = Vec::new();
     for p in platforms["items"].as_array().into_iter().flatten() {
         let Some(pref) = p["entityRef"].as_str() else { continue };
         let Some(path) = path_of(pref) else { continue };
@@ -99,6 +101,8 @@ pub async fn run(base: &str, days: i64, token: Option<String>) -> anyhow::Result
                 if con["relation"] == "consumesApi"
                     && let Some(who) = con["entityRef"].as_str()
                 {
+                    let unit = con["product"].as_str().unwrap_or(who).to_lowercase();
+                    units.push((api.to_owned(), who.to_owned(), unit));
                     pairs.push((pref.to_owned(), api.to_owned(), who.to_owned()));
                     consumers.insert(who.to_owned());
                 }
@@ -110,7 +114,18 @@ pub async fn run(base: &str, days: i64, token: Option<String>) -> anyhow::Result
     anyhow::ensure!(!pairs.is_empty(), "the catalog declares no consumesApis towards any platform's API");
     let growing = pairs[0].0.clone();
     let churned = pairs.iter().find(|p| p.0 != growing).or(pairs.get(1)).cloned();
-    let unused = pairs.iter().rev().find(|p| Some(*p) != churned.as_ref() && p.0 != growing).cloned();
+    // Never used: a declared pair no other consumer of the same product declares too.
+    let unit_of = |api: &str, who: &str| units.iter().find(|u| u.0 == api && u.1 == who).map(|u| u.2.clone());
+    let alone = |p: &Pair| {
+        let unit = unit_of(&p.1, &p.2);
+        units.iter().filter(|u| u.0 == p.1 && Some(&u.2) == unit.as_ref()).count() == 1
+    };
+    let unused = pairs
+        .iter()
+        .rev()
+        .find(|p| Some(*p) != churned.as_ref() && p.0 != growing && alone(p))
+        .or_else(|| pairs.iter().rev().find(|p| Some(*p) != churned.as_ref() && p.0 != growing))
+        .cloned();
     let regressed = pairs.iter().rev().find(|p| p.0 != growing).map(|p| p.1.clone()).unwrap_or(pairs[0].1.clone());
     // A consumer calling an API it does not declare: the first consumer with an API it lacks.
     let undeclared = consumers.iter().find_map(|who| {
@@ -133,7 +148,8 @@ pub async fn run(base: &str, days: i64, token: Option<String>) -> anyhow::Result
         }
         let base_calls = 200.0 + (i % 7) as f64 * 150.0;
         let base_ms = 15.0 + (i % 5) as f64 * 12.0;
-        let stops = churned.as_ref().is_some_and(|c| c.1 == *api && c.2 == *who).then_some(today - 35 * DAY_MS);
+        // The churned consumer stops calling everything.
+        let stops = churned.as_ref().is_some_and(|c| c.2 == *who).then_some(today - 35 * DAY_MS);
         traffic.push((api.clone(), who.clone(), base_calls, base_ms, stops));
     }
     if let Some((who, api)) = &undeclared {
