@@ -36,6 +36,22 @@ pub enum Command {
     Import(ImportArgs),
     /// Validate descriptor files and run the governance rules over them (for CI).
     Lint(LintArgs),
+    /// Write days of believable usage and KPI values for the demo catalog through a running
+    /// portal's public intake (an admin token, or guest mode).
+    DemoTraffic(DemoTrafficArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoTrafficArgs {
+    /// How many days back.
+    #[arg(long, default_value_t = 90)]
+    pub days: i64,
+    /// The portal to write to.
+    #[arg(long, default_value = "http://127.0.0.1:7007")]
+    pub url: String,
+    /// An admin's token (none in guest mode).
+    #[arg(long, env = "PORTOLAN_TOKEN")]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +164,37 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate_files(settings, args),
         Command::Import(args) => import(settings, args),
         Command::Lint(args) => lint(settings, args),
+        Command::DemoTraffic(args) => demo_traffic(args),
+    }
+}
+
+fn demo_traffic(args: DemoTrafficArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::usage::demo::run(&args.url, args.days, args.token)) {
+        Ok(s) => {
+            println!(
+                "Wrote {} of {} events ({} rejected) and {} KPI values over {} days to {}.",
+                s.accepted, s.events, s.rejected, s.kpi_values, args.days, args.url
+            );
+            let pair =
+                |p: &Option<(String, String)>| p.as_ref().map(|(c, a)| format!("{c} on {a}")).unwrap_or("-".into());
+            println!("  growing platform:      {}", s.growing.as_deref().unwrap_or("-"));
+            println!("  churned consumer:      {}", pair(&s.churned));
+            println!("  undeclared consumer:   {}", pair(&s.undeclared));
+            println!("  approved, never used:  {}", pair(&s.unused));
+            println!("  p95 regressed on:      {}", s.regressed.as_deref().unwrap_or("-"));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Settings {
     pub offerings: crate::offerings::OfferingSettings,
     /// `[[notifications.webhooks]]`: where subscription and key events are posted.
     pub notifications: crate::offerings::NotificationSettings,
+    /// `[usage]`: consumption intake and retention.
+    pub usage: crate::usage::UsageSettings,
 }
 
 /// Governance rules: `[governance.rules.<rule-id>] enabled = bool, severity = "error"|"warning"|"info"`.

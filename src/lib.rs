@@ -14,6 +14,8 @@
 //!   the decorator.
 //! - [`offerings`]: self-service API plans, subscriptions, API keys, the gateway check and
 //!   outgoing webhooks; a seam listener that owns its own tables.
+//! - [`usage`]: consumption (who calls which API, how much, how well) rolled up per minute, hour
+//!   and day; the views, product KPIs and platform targets; findings handed to governance.
 //! - [`providers`]: GitHub and GitLab discovery and push webhooks, through the catalog's ingestor.
 //! - [`auth`]: identity, tokens, sign-in and the one policy table.
 //! - [`db`]: the pool (SQLite or PostgreSQL), migrations, the backend dispatcher, leases.
@@ -36,4 +38,5 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod usage;
 pub mod wire;

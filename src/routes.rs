@@ -13,6 +13,7 @@ use crate::catalog::{entity_api as entities, feed, handlers as catalog};
 use crate::offerings::handlers as offerings;
 use crate::portal::handlers as portal;
 use crate::providers::{handlers as providers, webhooks};
+use crate::usage::handlers as usage;
 use crate::{openapi, ops};
 
 /// One served route, as the OpenAPI document describes it.
@@ -163,6 +164,19 @@ route_table! {
     POST "/api/portal/keys/{id}/rotate" => offerings::rotate_key, "offerings",
         "Replaces a key; the old one stays valid for overlapHours (default 24)", query: [], body: true, ok: 201;
     DELETE "/api/portal/keys/{id}" => offerings::revoke_key, "offerings", "Revokes a key at once", query: [], body: false, ok: 204;
+
+    POST "/api/usage/events" => usage::post_events, "usage",
+        "Usage events (JSON array or NDJSON): per-row rejections, Idempotency-Key, ?backfill=true for admins (usage:write)", query: ["backfill"], body: true, ok: 200;
+    GET "/api/portal/consumption" => usage::consumption, "usage",
+        "Calls, errors and latency percentiles over time, totals and top consumers; filters combine; format=csv for the series",
+        query: ["api", "platform", "consumer", "team", "from", "to", "bucket", "format"], body: false, ok: 200;
+    GET "/api/portal/adoption" => usage::adoption, "usage",
+        "Weekly active, new, retained and churned consumers; median hours to first call; approved subscriptions never called",
+        query: ["api", "platform", "weeks"], body: false, ok: 200;
+    GET "/api/portal/declared-vs-observed" => usage::declared_vs_observed, "usage",
+        "consumesApis declared but not called in 28 days, and calls in 28 days not declared", query: ["api", "platform"], body: false, ok: 200;
+    POST "/api/portal/products/{namespace}/{name}/kpis" => usage::post_kpis, "usage",
+        "Records values of the product's declared KPIs, [{kpi, time, value}] (kpi:write or the product's owner)", query: [], body: true, ok: 200;
 
     GET "/api/providers" => providers::list_providers, "providers",
         "Configured GitHub and GitLab discovery providers, with their last run", query: [], body: false, ok: 200;

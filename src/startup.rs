@@ -95,6 +95,11 @@ impl Application {
         let providers =
             Arc::new(crate::providers::Providers::build(&settings.providers, &settings.webhooks, ingestor.clone())?);
 
+        // Consumption: resolves names against the portal's model; the gateway check feeds it.
+        let usage = crate::usage::Usage::new(&settings, portal.clone());
+        offerings.gateway.feed(usage.clone());
+        portal.measure_with(usage.clone());
+
         let listener =
             TcpListener::bind(&settings.server.bind).with_context(|| format!("binding {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
@@ -108,9 +113,11 @@ impl Application {
             metrics,
             providers,
             offerings,
+            usage,
             alive: Arc::new(()),
             heartbeat,
         });
+        state.usage.spawn_retention(state.pool.clone(), Arc::downgrade(&state.alive));
         state.offerings.gateway.spawn_flusher(state.pool.clone(), Arc::downgrade(&state.alive));
         state.offerings.notifier.spawn(state.pool.clone(), Arc::downgrade(&state.alive))?;
         state.ingestor.spawn_refresh_loop(Arc::downgrade(&state.alive));

@@ -27,6 +27,8 @@ pub struct AppState {
     pub auth: Arc<crate::auth::AuthState>,
     /// Self-service offerings: subscriptions, keys and the gateway check (a catalog listener).
     pub offerings: Arc<crate::offerings::Offerings>,
+    /// Consumption: the usage intake, its views and product KPIs.
+    pub usage: Arc<crate::usage::Usage>,
     /// Background work (the refresh loop, the catch-up of listeners) runs while this lives.
     pub alive: Arc<()>,
     /// This instance's heartbeat, so others take over its leases only once it stopped.

@@ -136,6 +136,29 @@ pub async fn authenticate(
                 None
             }
         }
+        Some(Rule::UsageWrite) => {
+            if anonymous {
+                Some(unauthenticated("Send a service token with the usage:write scope."))
+            } else if !identity.admin && !identity.has_scope("usage:write") {
+                Some(forbidden("Only service tokens with the usage:write scope (or admins) may send usage."))
+            } else {
+                None
+            }
+        }
+        Some(Rule::KpiWrite) => {
+            if anonymous {
+                Some(unauthenticated("Sign in as the product's owner, or send a token with the kpi:write scope."))
+            } else if matches!(identity.principal, Principal::Service { .. })
+                && !identity.admin
+                && !identity.has_scope("kpi:write")
+            {
+                Some(forbidden("This token lacks the kpi:write scope."))
+            } else if identity.reader_only && !matches!(identity.principal, Principal::Service { .. }) {
+                Some(forbidden("This identity may only read."))
+            } else {
+                None
+            }
+        }
         Some(Rule::Admin) => {
             if anonymous {
                 Some(unauthenticated("Sign in as an admin."))

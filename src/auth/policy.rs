@@ -24,6 +24,11 @@ pub enum Rule {
     PartyOrAdmin,
     /// API gateways: service tokens with the `gateway:check` scope, admins, and guest mode.
     Gateway,
+    /// Usage intake: service tokens with the `usage:write` scope, admins, and guest mode.
+    UsageWrite,
+    /// KPI values: service tokens with `kpi:write` (or admin), and signed-in users, whom the
+    /// handler checks as the product's owner with [`super::require_owner`].
+    KpiWrite,
 }
 
 use Rule::*;
@@ -93,6 +98,12 @@ pub const POLICY: &[(&str, &str, Rule)] = &[
     ("GET", "/api/auth/tokens", Admin),
     ("POST", "/api/auth/tokens", Admin),
     ("DELETE", "/api/auth/tokens/{id}", Admin),
+    // Consumption (usage).
+    ("POST", "/api/usage/events", UsageWrite),
+    ("GET", "/api/portal/consumption", Read),
+    ("GET", "/api/portal/adoption", Read),
+    ("GET", "/api/portal/declared-vs-observed", Read),
+    ("POST", "/api/portal/products/{namespace}/{name}/kpis", KpiWrite),
 ];
 
 /// The rule of a route, by method and the route's path pattern.

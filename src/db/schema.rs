@@ -229,3 +229,59 @@ diesel::table! {
         lease_expires_at -> Nullable<BigInt>,
     }
 }
+
+// The usage domain (usage/store/ only).
+macro_rules! usage_level {
+    ($name:ident) => {
+        diesel::table! {
+            $name (api, consumer, subscription, t) {
+                api -> Text,
+                consumer -> Text,
+                subscription -> Text,
+                t -> BigInt,
+                calls -> BigInt,
+                errors -> BigInt,
+                hist -> Binary,
+            }
+        }
+    };
+}
+usage_level!(usage_minutes);
+usage_level!(usage_hours);
+usage_level!(usage_days);
+
+diesel::table! {
+    usage_pairs (api, consumer) {
+        api -> Text,
+        consumer -> Text,
+        first_seen -> BigInt,
+        last_seen -> BigInt,
+    }
+}
+
+diesel::table! {
+    usage_batches (id) {
+        id -> Text,
+        at -> BigInt,
+        accepted -> BigInt,
+        rejected -> Text,
+    }
+}
+
+diesel::table! {
+    usage_kpis (product, kpi, t) {
+        product -> Text,
+        kpi -> Text,
+        t -> BigInt,
+        value -> Double,
+        recorded_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    usage_state (id) {
+        id -> Integer,
+        seq -> BigInt,
+        pairs_version -> BigInt,
+    }
+}

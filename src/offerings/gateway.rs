@@ -29,6 +29,23 @@ use super::store::counters::{self, CounterKey};
 use super::store::keys::gateway_key;
 use crate::db::{Pool, now_ms, rfc3339};
 
+/// Calls the gateway allowed, for whoever counts consumption: one subscription, one minute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedCalls {
+    pub subscription: String,
+    pub api: String,
+    pub consumer: String,
+    /// The minute's start (ms).
+    pub minute: i64,
+    pub calls: i64,
+}
+
+/// Where the gateway's allowed calls go besides its own counters (consumption registers one in
+/// `startup.rs`; this domain names no other). Called from the flusher thread.
+pub trait UsageSink: Send + Sync {
+    fn record(&self, pool: &Pool, calls: &[AllowedCalls]) -> anyhow::Result<()>;
+}
+
 /// What a key stands for, as last read.
 #[derive(Debug, Clone)]
 pub struct KeyInfo {
@@ -123,6 +140,8 @@ struct Counters {
     map: HashMap<CounterKey, Count>,
     /// Allowed calls per (subscription, minute start).
     usage: HashMap<(String, i64), i64>,
+    /// The API and consumer of each subscription counted in `usage`.
+    parties: HashMap<String, (String, String)>,
 }
 
 /// When a key was read, and what it stands for (`None`: no such key).
@@ -135,6 +154,9 @@ pub struct Gateway {
     counters: Mutex<Counters>,
     flush: Duration,
     key_ttl: Duration,
+    sink: std::sync::OnceLock<Arc<dyn UsageSink>>,
+    /// Calls the sink failed to take, offered again at the next flush.
+    unsunk: Mutex<Vec<AllowedCalls>>,
 }
 
 /// Cached keys beyond this are dropped wholesale (unknown keys are cached too).
@@ -152,7 +174,14 @@ impl Gateway {
             counters: Mutex::new(Counters::default()),
             flush,
             key_ttl,
+            sink: std::sync::OnceLock::new(),
+            unsunk: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Sends allowed calls to `sink` too, at every flush (set once, at start).
+    pub fn feed(&self, sink: Arc<dyn UsageSink>) {
+        let _ = self.sink.set(sink);
     }
 
     /// Forgets every cached key (after this instance changed a subscription, a key or an offering).
@@ -302,6 +331,7 @@ impl Gateway {
                 }
             }
             *c.usage.entry((i.subscription.clone(), minute)).or_insert(0) += 1;
+            c.parties.entry(i.subscription.clone()).or_insert_with(|| (i.api.clone(), i.consumer.clone()));
             return Ok(Some(Decision { reason, info: info.clone(), quota: quota_view(1), rate: rate_view(1) }));
         }
         let Some(pool) = pool else { return Ok(None) };
@@ -348,6 +378,7 @@ impl Gateway {
         let rate_view = rate.as_ref().map(|(_, l, _)| (*l, view("rate", *l)));
         let reason = if allowed {
             *c.usage.entry((i.subscription.clone(), minute)).or_insert(0) += 1;
+            c.parties.entry(i.subscription.clone()).or_insert_with(|| (i.api.clone(), i.consumer.clone()));
             Reason::Ok
         } else if quota.as_ref().is_some_and(|(_, l, _)| total_of.get("quota").is_some_and(|t| t + 1 > *l)) {
             Reason::QuotaExceeded
@@ -360,7 +391,7 @@ impl Gateway {
     /// Writes this instance's counted calls to the shared counters and reads back the totals.
     pub fn flush(&self, pool: &Pool) -> anyhow::Result<()> {
         let now = now_ms();
-        let (increments, usage) = {
+        let (increments, usage, parties) = {
             let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
             c.map.retain(|_, n| n.window_end > now && (n.pending > 0 || now - n.touched < IDLE_COUNTER_MS));
             let mut inc = Vec::with_capacity(c.map.len());
@@ -369,8 +400,21 @@ impl Gateway {
                 inc.push((k.clone(), n.pending));
                 n.pending = 0;
             }
-            (inc, std::mem::take(&mut c.usage))
+            (inc, std::mem::take(&mut c.usage), std::mem::take(&mut c.parties))
         };
+        let allowed: Vec<AllowedCalls> = usage
+            .iter()
+            .filter_map(|((s, m), n)| {
+                let (api, consumer) = parties.get(s)?;
+                Some(AllowedCalls {
+                    subscription: s.clone(),
+                    api: api.clone(),
+                    consumer: consumer.clone(),
+                    minute: *m,
+                    calls: *n,
+                })
+            })
+            .collect();
         let usage: Vec<(String, i64, i64)> = usage.into_iter().map(|((s, m), n)| (s, m, n)).collect();
         let result = counters::add(pool, &increments).and_then(|t| counters::add_usage(pool, &usage).map(|_| t));
         let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
@@ -386,6 +430,8 @@ impl Gateway {
                         count.shared = count.shared.max(total);
                     }
                 }
+                drop(c);
+                self.sink_calls(pool, allowed);
                 Ok(())
             }
             Err(e) => {
@@ -399,8 +445,28 @@ impl Gateway {
                 for (s, m, n) in usage {
                     *c.usage.entry((s, m)).or_insert(0) += n;
                 }
+                for (s, who) in parties {
+                    c.parties.entry(s).or_insert(who);
+                }
                 Err(e)
             }
+        }
+    }
+
+    /// Hands allowed calls (and any the sink refused before) to the sink, keeping them for the
+    /// next flush when it fails.
+    fn sink_calls(&self, pool: &Pool, mut calls: Vec<AllowedCalls>) {
+        let Some(sink) = self.sink.get() else { return };
+        let mut unsunk = self.unsunk.lock().unwrap_or_else(|e| e.into_inner());
+        calls.append(&mut unsunk);
+        if calls.is_empty() {
+            return;
+        }
+        if let Err(e) = sink.record(pool, &calls) {
+            tracing::warn!(error.cause = format!("{e:#}"), "Recording gateway calls as consumption failed; retrying.");
+            // Bounded: a sink that keeps failing does not grow memory without end.
+            calls.truncate(100_000);
+            *unsunk = calls;
         }
     }
 

@@ -13,6 +13,7 @@
 //! descriptors.rs    offering refresh and descriptor-made subscriptions (the listener's work)
 //! subscriptions.rs  requesting and moving subscriptions, and their JSON
 //! keys.rs           API keys: generation (shown once), rotation with overlap, revocation
+//! lookup.rs         what other domains may ask: subscriptions by id or key, active ones
 //! gateway.rs        the check: a short-lived key cache and batched shared counters
 //! notify.rs         audit records out: into the change feed, and outgoing signed webhooks
 //! handlers.rs       /api/portal/offerings, /api/portal/subscriptions, /api/portal/keys, /api/gateway
@@ -23,6 +24,7 @@ pub mod descriptors;
 pub mod gateway;
 pub mod handlers;
 pub mod keys;
+pub mod lookup;
 pub mod model;
 pub mod notify;
 pub mod store;

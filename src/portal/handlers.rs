@@ -15,14 +15,20 @@ use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The model and the stored finding counts, read off the HTTP workers.
-async fn model(state: &web::Data<AppState>) -> Result<(Arc<Graph>, Counts), ApiError> {
+/// Products with KPI values in the last 30 days, from the measuring domain (`None` without one).
+type Reported = Option<std::collections::HashSet<String>>;
+
+/// The model, the stored finding counts and the products that reported KPIs lately, read off
+/// the HTTP workers.
+async fn model(state: &web::Data<AppState>) -> Result<(Arc<Graph>, Counts, Reported), ApiError> {
     let pool = state.pool.clone();
     let portal = state.portal.clone();
     Ok(web::block(move || {
         let g = portal.snapshot(&pool)?;
         let counts = store::finding_counts(&pool)?;
-        anyhow::Ok((g, counts))
+        let since = crate::db::now_ms() - scorecards::KPI_REPORT_WINDOW_MS;
+        let reported = portal.measures().map(|m| m.kpis_reported_since(&pool, since)).transpose()?;
+        anyhow::Ok((g, counts, reported))
     })
     .await??)
 }
@@ -92,10 +98,10 @@ fn consumers(g: &Graph, api: &str) -> Vec<Value> {
 }
 
 /// The summary of a product or platform, as listed.
-fn summary(g: &Graph, e: &Entity, counts: &Counts) -> Value {
+fn summary(g: &Graph, e: &Entity, counts: &Counts, reported: &Reported) -> Value {
     let parts = g.descendants(&e.key);
     let apis = g.apis_of(&e.key);
-    let level = scorecards::scorecard(g, &e.key, counts).map(|s| s.level);
+    let level = scorecards::scorecard(g, &e.key, counts, reported.as_ref()).map(|s| s.level);
     let mut v = json!({
         "entityRef": e.entity_ref,
         "kind": e.kind,
@@ -141,7 +147,7 @@ async fn list(state: web::Data<AppState>, q: ListQuery, kind: &str) -> Result<Ht
     let owner = q.owner.as_deref().map(|o| parse_ref(o, Some("group"), "owner")).transpose()?;
     let domain = q.domain.as_deref().map(|d| parse_ref(d, Some("domain"), "domain")).transpose()?;
     let text = q.text.as_deref().map(str::to_lowercase);
-    let (g, counts) = model(&state).await?;
+    let (g, counts, reported) = model(&state).await?;
     let mut items: Vec<&Entity> = g
         .entities
         .values()
@@ -159,7 +165,7 @@ async fn list(state: web::Data<AppState>, q: ListQuery, kind: &str) -> Result<Ht
         })
         .collect();
     items.sort_by(|a, b| a.key.cmp(&b.key));
-    let items: Vec<Value> = items.into_iter().map(|e| summary(&g, e, &counts)).collect();
+    let items: Vec<Value> = items.into_iter().map(|e| summary(&g, e, &counts, &reported)).collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
@@ -221,16 +227,16 @@ fn part_list(g: &Graph, key: &str) -> Vec<Value> {
 
 async fn detail(state: web::Data<AppState>, path: (String, String), kind: &str) -> Result<HttpResponse, ApiError> {
     let key = EntityRef::new(kind, &path.0, &path.1).key();
-    let (g, counts) = model(&state).await?;
+    let (g, counts, reported) = model(&state).await?;
     let Some(e) = g.get(&key) else {
         return Err(ApiError::not_found(format!("No {kind} named '{key}' found")));
     };
-    let mut v = summary(&g, e, &counts);
+    let mut v = summary(&g, e, &counts, &reported);
     v["parts"] = json!(part_list(&g, &key));
     let (deps, platforms) = dependencies(&g, &key);
     v["dependencies"] = json!(deps);
     v["platforms"] = json!(platforms);
-    v["scorecard"] = json!(scorecards::scorecard(&g, &key, &counts));
+    v["scorecard"] = json!(scorecards::scorecard(&g, &key, &counts, reported.as_ref()));
     let apis: Vec<Value> = g
         .apis_of(&key)
         .iter()
@@ -248,11 +254,25 @@ async fn detail(state: web::Data<AppState>, path: (String, String), kind: &str) 
         })
         .collect();
     v["apis"] = json!(apis);
+    // KPI values and target measurements come from the measuring domain, when one is registered.
+    let measured =
+        match state.portal.measures().cloned() {
+            Some(m) => {
+                let (pool, g, key, product) = (state.pool.clone(), g.clone(), key.clone(), kind == "product");
+                Some(
+                    web::block(move || {
+                        if product { m.product_kpis(&pool, &g, &key) } else { m.platform_targets(&pool, &g, &key) }
+                    })
+                    .await??,
+                )
+            }
+            None => None,
+        };
     if kind == "product" {
-        v["kpis"] = json!(e.kpis);
+        v["kpis"] = measured.unwrap_or_else(|| json!(e.kpis));
     } else {
         v["offerings"] = json!(e.offerings);
-        v["targets"] = json!(e.targets);
+        v["targets"] = measured.unwrap_or_else(|| json!(e.targets));
     }
     Ok(HttpResponse::Ok().json(v))
 }
@@ -277,7 +297,7 @@ pub async fn get_platform(
 pub async fn get_team(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (namespace, name) = path.into_inner();
     let key = EntityRef::new("group", &namespace, &name).key();
-    let (g, _) = model(&state).await?;
+    let (g, _, _) = model(&state).await?;
     let Some(team) = g.get(&key) else {
         return Err(ApiError::not_found(format!("No group named '{key}' found")));
     };
@@ -375,11 +395,12 @@ pub async fn list_findings(
 
 /// `GET /api/portal/scorecards`: every product and platform with its level and checks.
 pub async fn list_scorecards(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (g, counts) = model(&state).await?;
+    let (g, counts, reported) = model(&state).await?;
     let mut keys: Vec<&String> =
         g.entities.values().filter(|e| e.is("product") || e.is("platform")).map(|e| &e.key).collect();
     keys.sort();
-    let items: Vec<_> = keys.into_iter().filter_map(|k| scorecards::scorecard(&g, k, &counts)).collect();
+    let items: Vec<_> =
+        keys.into_iter().filter_map(|k| scorecards::scorecard(&g, k, &counts, reported.as_ref())).collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
@@ -448,7 +469,7 @@ pub async fn get_graph(
         return Err(ApiError::input("depth: at most 20"));
     }
     let start = q.entity.as_deref().map(|e| parse_ref(e, None, "entity")).transpose()?;
-    let (g, _) = model(&state).await?;
+    let (g, _, _) = model(&state).await?;
     if let Some(s) = &start
         && g.get(s).is_none()
     {

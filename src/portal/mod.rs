@@ -12,6 +12,7 @@
 //! reloads it whole. It is also the seam's decorator: served entities carry their findings in
 //! `status.items`.
 
+pub mod external;
 pub mod handlers;
 pub mod lint;
 pub mod model;
@@ -45,6 +46,8 @@ pub fn sort_findings(list: &mut [Finding]) {
 pub struct Portal {
     pub rules: RuleConfig,
     state: Mutex<Option<State>>,
+    /// The domain that measures (registered at start), if any.
+    measures: std::sync::OnceLock<Arc<dyn external::Measures>>,
 }
 
 #[derive(Clone)]
@@ -134,7 +137,42 @@ fn cycle_touched(g: &Graph, changed: &HashSet<String>) -> HashSet<String> {
 
 impl Portal {
     pub fn new(rules: RuleConfig) -> Self {
-        Self { rules, state: Mutex::new(None) }
+        Self { rules, state: Mutex::new(None), measures: std::sync::OnceLock::new() }
+    }
+
+    /// Takes findings, targets and KPIs from a domain that measures (set once, at start).
+    pub fn measure_with(&self, m: Arc<dyn external::Measures>) {
+        let _ = self.measures.set(m);
+    }
+
+    /// The registered measuring domain.
+    pub fn measures(&self) -> Option<&Arc<dyn external::Measures>> {
+        self.measures.get()
+    }
+
+    /// Asks the measuring domain for its findings and stores them when they changed (on every
+    /// catch-up tick; the source answers `None` cheaply when nothing moved).
+    pub fn sync_external(&self, pool: &Pool) -> anyhow::Result<()> {
+        let Some(m) = self.measures.get() else { return Ok(()) };
+        let generation = store::generation(pool)?;
+        let g = self.snapshot(pool)?;
+        let Some(found) = m.findings(pool, &g, generation)? else { return Ok(()) };
+        let list: Vec<Finding> = found
+            .into_iter()
+            .filter(|f| self.rules.enabled(&f.rule))
+            .filter_map(|f| {
+                let e = g.get(&f.entity_ref)?;
+                Some(Finding {
+                    severity: self.rules.severity(&f.rule),
+                    file: e.file.clone(),
+                    line: e.line,
+                    owner: e.owner.clone(),
+                    ..f
+                })
+            })
+            .collect();
+        store::replace_external(pool, &list)?;
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<State>> {
@@ -412,7 +450,8 @@ impl ChangeListener for Portal {
     }
 
     fn catch_up(&self, pool: &Pool) -> anyhow::Result<()> {
-        self.follow(pool)
+        self.follow(pool)?;
+        self.sync_external(pool)
     }
 
     fn on_bulk_load(&self, pool: &Pool) -> anyhow::Result<()> {

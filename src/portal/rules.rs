@@ -54,6 +54,9 @@ pub const DEPRECATED_API_CONSUMED: &str = "deprecated-api-consumed";
 pub const PRODUCT_WITHOUT_KPIS: &str = "product-without-kpis";
 pub const PLATFORM_WITHOUT_OFFERINGS: &str = "platform-without-offerings";
 pub const PLATFORM_WITHOUT_TARGETS: &str = "platform-without-targets";
+/// Computed from consumption by a [`super::external::Measures`] source.
+pub const UNDECLARED_CONSUMPTION: &str = "undeclared-consumption";
+pub const UNUSED_DECLARED_DEPENDENCY: &str = "unused-declared-dependency";
 
 /// Every rule portolan knows.
 pub static RULES: &[RuleInfo] = &[
@@ -82,6 +85,16 @@ pub static RULES: &[RuleInfo] = &[
     RuleInfo { id: PRODUCT_WITHOUT_KPIS, severity: Severity::Info, summary: "a product declares no KPIs" },
     RuleInfo { id: PLATFORM_WITHOUT_OFFERINGS, severity: Severity::Info, summary: "a platform declares no offerings" },
     RuleInfo { id: PLATFORM_WITHOUT_TARGETS, severity: Severity::Info, summary: "a platform declares no targets" },
+    RuleInfo {
+        id: UNDECLARED_CONSUMPTION,
+        severity: Severity::Warning,
+        summary: "calls to an API in the last 28 days that the consumer (or its product) does not declare in consumesApis",
+    },
+    RuleInfo {
+        id: UNUSED_DECLARED_DEPENDENCY,
+        severity: Severity::Info,
+        summary: "a declared consumesApis entry with no call in the last 28 days (on APIs whose consumption is measured)",
+    },
 ];
 
 /// How one rule is configured: `[governance.rules.<id>] enabled = bool, severity = "..."`.
@@ -150,7 +163,8 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn on(e: &Entity, rule: &str, cfg: &RuleConfig, message: String, details: Value) -> Finding {
+    /// A finding on an entity of the model (file, line and owner from it).
+    pub fn on(e: &Entity, rule: &str, cfg: &RuleConfig, message: String, details: Value) -> Finding {
         Finding {
             entity_ref: e.key.clone(),
             rule: rule.to_owned(),

@@ -41,8 +41,17 @@ pub fn findings_within(g: &Graph, key: &str, counts: &Counts, severity: &str) ->
     keys.iter().filter_map(|k| counts.get(k)).filter_map(|c| c.get(severity)).sum()
 }
 
-/// The scorecard of one product or platform.
-pub fn scorecard(g: &Graph, key: &str, counts: &Counts) -> Option<Scorecard> {
+/// A product passes `kpis-reported` with a KPI value in this window.
+pub const KPI_REPORT_WINDOW_MS: i64 = 30 * 86_400_000;
+
+/// The scorecard of one product or platform. `kpis_reported` (products with KPI values in the
+/// last 30 days, when a measuring domain is registered) adds the gold check `kpis-reported`.
+pub fn scorecard(
+    g: &Graph,
+    key: &str,
+    counts: &Counts,
+    kpis_reported: Option<&std::collections::HashSet<String>>,
+) -> Option<Scorecard> {
     let e = g.get(key)?;
     let platform = e.is("platform");
     if !platform && !e.is("product") {
@@ -63,6 +72,9 @@ pub fn scorecard(g: &Graph, key: &str, counts: &Counts) -> Option<Scorecard> {
         checks.push(Check { id: "has-offerings", level: Level::Gold, passed: !e.offerings.is_empty() });
     } else {
         checks.push(Check { id: "has-kpis", level: Level::Gold, passed: !e.kpis.is_empty() });
+        if let Some(reported) = kpis_reported {
+            checks.push(Check { id: "kpis-reported", level: Level::Gold, passed: reported.contains(key) });
+        }
     }
     checks.push(Check { id: "apis-have-definitions", level: Level::Gold, passed: apis_defined });
     checks.push(Check {
@@ -100,16 +112,16 @@ mod tests {
     fn levels_climb_with_the_checks() {
         let counts = Counts::new();
         let none = g(json!({"owner": "ghost"}), json!({}));
-        assert_eq!(scorecard(&none, "product:default/p", &counts).unwrap().level, Level::None);
+        assert_eq!(scorecard(&none, "product:default/p", &counts, None).unwrap().level, Level::None);
         let bronze = g(json!({"owner": "team", "lifecycle": "production"}), json!({}));
-        assert_eq!(scorecard(&bronze, "product:default/p", &counts).unwrap().level, Level::Bronze);
+        assert_eq!(scorecard(&bronze, "product:default/p", &counts, None).unwrap().level, Level::Bronze);
         let meta = json!({"description": "d", "links": [{"url": "https://x"}]});
         let silver = g(json!({"owner": "team", "lifecycle": "production"}), meta.clone());
-        assert_eq!(scorecard(&silver, "product:default/p", &counts).unwrap().level, Level::Silver);
+        assert_eq!(scorecard(&silver, "product:default/p", &counts, None).unwrap().level, Level::Silver);
         let gold = g(json!({"owner": "team", "lifecycle": "production", "kpis": [{"name": "k"}]}), meta);
-        assert_eq!(scorecard(&gold, "product:default/p", &counts).unwrap().level, Level::Gold);
+        assert_eq!(scorecard(&gold, "product:default/p", &counts, None).unwrap().level, Level::Gold);
         let mut errors = Counts::new();
         errors.entry("product:default/p".into()).or_default().insert("error".into(), 1);
-        assert_eq!(scorecard(&gold, "product:default/p", &errors).unwrap().level, Level::Bronze);
+        assert_eq!(scorecard(&gold, "product:default/p", &errors, None).unwrap().level, Level::Bronze);
     }
 }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use serde_json::Value;
 
+use super::external::EXTERNAL_RULES;
 use super::model::Entity;
 use super::rules::{Finding, Severity};
 use crate::catalog::store as catalog_store;
@@ -81,10 +82,64 @@ fn group(rows: Vec<FindingRow>) -> HashMap<String, Vec<Finding>> {
     out
 }
 
-/// Every stored finding, by entity ref key.
+/// Every stored finding of governance's own rules (not [`EXTERNAL_RULES`]), by entity ref key.
 pub fn load_findings(pool: &Pool) -> anyhow::Result<HashMap<String, Vec<Finding>>> {
-    let rows: Vec<FindingRow> = with_conn!(pool, |c| findings::table.select(FindingRow::as_select()).load(c)?);
+    let rows: Vec<FindingRow> = with_conn!(pool, |c| findings::table
+        .filter(findings::rule.ne_all(EXTERNAL_RULES))
+        .select(FindingRow::as_select())
+        .load(c)?);
     Ok(group(rows))
+}
+
+/// Replaces the stored findings of the external rules with `list` when they differ, moving the
+/// generation (served entities and views follow). Returns whether anything changed.
+pub fn replace_external(pool: &Pool, list: &[Finding]) -> anyhow::Result<bool> {
+    let mut wanted: Vec<&Finding> = list.iter().collect();
+    wanted.sort_by(|a, b| (&a.entity_ref, &a.rule, &a.message).cmp(&(&b.entity_ref, &b.rule, &b.message)));
+    let now = now_ms();
+    let changed = with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            let mut stored: Vec<Finding> = findings::table
+                .filter(findings::rule.eq_any(EXTERNAL_RULES))
+                .select(FindingRow::as_select())
+                .load(c)?
+                .into_iter()
+                .map(finding_of)
+                .collect();
+            stored.sort_by(|a, b| (&a.entity_ref, &a.rule, &a.message).cmp(&(&b.entity_ref, &b.rule, &b.message)));
+            if stored.len() == wanted.len() && stored.iter().zip(&wanted).all(|(a, b)| a == *b) {
+                return Ok::<_, anyhow::Error>(false);
+            }
+            diesel::update(portal_state::table.filter(portal_state::id.eq(1)))
+                .set(portal_state::generation.eq(portal_state::generation + 1))
+                .execute(c)?;
+            diesel::delete(findings::table.filter(findings::rule.eq_any(EXTERNAL_RULES))).execute(c)?;
+            let rows: Vec<_> = wanted
+                .iter()
+                .map(|f| {
+                    (
+                        findings::entity_ref.eq(&f.entity_ref),
+                        findings::rule.eq(&f.rule),
+                        findings::severity.eq(f.severity.as_str()),
+                        findings::message.eq(&f.message),
+                        findings::details.eq(f.details.to_string()),
+                        findings::source.eq(&f.file),
+                        findings::line.eq(f.line),
+                        findings::owner.eq(&f.owner),
+                        findings::created_at.eq(now),
+                    )
+                })
+                .collect();
+            for chunk in rows.chunks(500) {
+                diesel::insert_into(findings::table).values(chunk).execute(c)?;
+            }
+            Ok(true)
+        })
+    })?;
+    if changed {
+        pool.note_change();
+    }
+    Ok(changed)
 }
 
 /// The findings of these entities as Backstage status items, by ref key, each list in its
@@ -164,7 +219,13 @@ pub fn commit(
             let Some(generation) = generation else { return Ok::<_, anyhow::Error>(None) };
             let keys: Vec<&String> = writes.iter().map(|(k, _)| k).collect();
             for chunk in keys.chunks(500) {
-                diesel::delete(findings::table.filter(findings::entity_ref.eq_any(chunk))).execute(c)?;
+                // Findings of external rules belong to their source.
+                diesel::delete(
+                    findings::table
+                        .filter(findings::entity_ref.eq_any(chunk))
+                        .filter(findings::rule.ne_all(EXTERNAL_RULES)),
+                )
+                .execute(c)?;
             }
             let rows: Vec<_> = writes
                 .iter()

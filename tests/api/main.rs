@@ -21,3 +21,4 @@ mod offerings;
 mod portal;
 mod providers;
 mod queries;
+mod usage;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::both;
 use crate::helpers::*;
@@ -426,6 +426,15 @@ async fn a_team_shows_what_it_owns_and_whom_it_depends_on(db: Db) {
 
 async fn scorecards_reach_their_levels(db: Db) {
     let (app, _) = spawn_fixture(db).await;
+    // Gold needs KPI values reported in the last 30 days: silver until then.
+    let level_of = |body: &Value| body["scorecard"]["level"].as_str().unwrap_or("").to_owned();
+    let (_, gold) = app.get_json("/api/portal/products/default/p-gold").await;
+    assert_eq!(level_of(&gold), "silver", "{gold}");
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (status, b) = app
+        .post_json("/api/portal/products/default/p-gold/kpis", &json!([{"kpi": "k", "time": now, "value": 1}]))
+        .await;
+    assert_eq!(status, 200, "{b}");
     let (status, body) = app.get_json("/api/portal/scorecards").await;
     assert_eq!(status, 200);
     let level = |r: &str| {

@@ -216,3 +216,15 @@ pub fn notice_expiry(pool: &Pool, before: i64, expiring: bool) -> anyhow::Result
         })
     })
 }
+
+/// The subscription of the key with this visible prefix.
+pub fn subscription_of_prefix(pool: &Pool, prefix: &str) -> anyhow::Result<Option<SubscriptionRow>> {
+    let sql = placeholders(
+        "SELECT s.id, s.api, s.plan, s.consumer, s.team, s.status, s.origin, s.closes_at, s.created_at, s.updated_at \
+         FROM api_keys k JOIN subscriptions s ON s.id = k.subscription_id WHERE k.prefix = ? LIMIT 1",
+        pool.backend(),
+    );
+    let rows: Vec<SubscriptionRow> =
+        with_conn!(pool, |c| diesel::sql_query(sql.as_str()).bind::<Text, _>(prefix).load(c)?);
+    Ok(rows.into_iter().next())
+}

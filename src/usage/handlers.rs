@@ -1,0 +1,197 @@
+//! HTTP handlers of consumption: the intake, the views and product KPIs. Thin: extract, call
+//! the domain off the async workers, shape the answer.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use super::intake::{self, Options};
+use super::model::Bucket;
+use super::views::{self, Filters};
+use crate::auth::Identity;
+use crate::error::{ApiError, ErrorCode, Query};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    backfill: Option<bool>,
+}
+
+/// Reads a body up to `limit` bytes; beyond it, 413.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::input(format!("the body could not be read: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::with_code(
+                ErrorCode::PayloadTooLarge,
+                format!("the body is larger than server.max_body_bytes ({limit} bytes); split the batch"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// `POST /api/usage/events[?backfill=true]`: a JSON array or NDJSON of events; an
+/// `Idempotency-Key` header makes a retried batch count once.
+pub async fn post_events(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+    q: Query<EventsQuery>,
+    identity: Identity,
+) -> Result<HttpResponse, ApiError> {
+    let backfill = q.backfill.unwrap_or(false);
+    if backfill && !identity.admin {
+        return Err(ApiError::with_code(
+            ErrorCode::Forbidden,
+            "backfill: only admins may send events older than usage.late_days",
+        ));
+    }
+    let batch_id = match req.headers().get("idempotency-key") {
+        Some(v) => {
+            let v = v.to_str().map_err(|_| ApiError::input("Idempotency-Key: printable ASCII only"))?.trim();
+            if v.is_empty() || v.len() > 200 {
+                return Err(ApiError::input("Idempotency-Key: between 1 and 200 characters"));
+            }
+            Some(format!("http:{v}"))
+        }
+        None => None,
+    };
+    let ndjson = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("ndjson") || v.contains("jsonlines"));
+    let body = read_body(payload, state.settings.server.max_body_bytes).await?;
+    let events = web::block(move || intake::parse_body(&body, ndjson)).await??;
+    let pool = state.pool.clone();
+    let usage = state.usage.clone();
+    let outcome =
+        web::block(move || intake::record_batch(&usage, &pool, batch_id.as_deref(), events, Options { backfill }))
+            .await??;
+    Ok(HttpResponse::Ok().json(outcome))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumptionQuery {
+    api: Option<String>,
+    platform: Option<String>,
+    consumer: Option<String>,
+    team: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    bucket: Option<String>,
+    format: Option<String>,
+}
+
+/// The portal model, read off the async workers.
+async fn graph(state: &web::Data<AppState>) -> Result<std::sync::Arc<crate::portal::model::Graph>, ApiError> {
+    let pool = state.pool.clone();
+    let portal = state.portal.clone();
+    Ok(web::block(move || portal.snapshot(&pool)).await??)
+}
+
+/// `GET /api/portal/consumption?api=|platform=|consumer=|team=&from=&to=&bucket=&format=csv`.
+pub async fn consumption(state: web::Data<AppState>, q: Query<ConsumptionQuery>) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let bucket = match q.bucket.as_deref() {
+        None => Bucket::Day,
+        Some(b) => Bucket::parse(b)
+            .ok_or_else(|| ApiError::input(format!("bucket: {b:?} is not minute, hour, day or week")))?,
+    };
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(f) => return Err(ApiError::input(format!("format: {f:?} is not json or csv"))),
+    };
+    let to = views::parse_time(q.to.as_deref(), "to")?.unwrap_or_else(crate::db::now_ms);
+    let from = views::parse_time(q.from.as_deref(), "from")?.unwrap_or(to - views::default_span(bucket));
+    if from >= to {
+        return Err(ApiError::input("from: must be before to"));
+    }
+    let width = bucket.next(0) - bucket.start(0);
+    if (to - from) / width > 20_000 {
+        return Err(ApiError::input("bucket: more than 20,000 buckets between from and to; pick a larger bucket"));
+    }
+    let g = graph(&state).await?;
+    let filters = Filters { api: q.api, platform: q.platform, consumer: q.consumer, team: q.team };
+    let scoped = views::scope(&g, &filters)?;
+    let pool = state.pool.clone();
+    let c = web::block(move || views::consumption(&pool, &scoped, from, to, bucket)).await??;
+    if csv {
+        return Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(views::consumption_csv(&c)));
+    }
+    Ok(HttpResponse::Ok().json(views::consumption_json(&g, &c)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdoptionQuery {
+    api: Option<String>,
+    platform: Option<String>,
+    weeks: Option<i64>,
+}
+
+/// `GET /api/portal/adoption?platform=|api=&weeks=12`.
+pub async fn adoption(state: web::Data<AppState>, q: Query<AdoptionQuery>) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let weeks = q.weeks.unwrap_or(12);
+    if !(1..=104).contains(&weeks) {
+        return Err(ApiError::input("weeks: between 1 and 104"));
+    }
+    let g = graph(&state).await?;
+    let scoped = views::scope(&g, &Filters { api: q.api, platform: q.platform, ..Default::default() })?;
+    let pool = state.pool.clone();
+    let v = web::block(move || views::adoption(&pool, scoped.apis.as_deref(), weeks, crate::db::now_ms())).await??;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeQuery {
+    api: Option<String>,
+    platform: Option<String>,
+}
+
+/// `GET /api/portal/declared-vs-observed?platform=|api=`.
+pub async fn declared_vs_observed(state: web::Data<AppState>, q: Query<ScopeQuery>) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let g = graph(&state).await?;
+    let scoped = views::scope(&g, &Filters { api: q.api, platform: q.platform, ..Default::default() })?;
+    let pool = state.pool.clone();
+    let c = web::block(move || views::compare(&pool, &g, scoped.apis.as_deref(), crate::db::now_ms())).await??;
+    Ok(HttpResponse::Ok().json(views::comparison_json(&c)))
+}
+
+/// `POST /api/portal/products/{namespace}/{name}/kpis`: `[{kpi, time, value}]` (tokens with
+/// `kpi:write`, admins, or the product's owner).
+pub async fn post_kpis(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: crate::error::Body<Vec<serde_json::Value>>,
+    identity: Identity,
+) -> Result<HttpResponse, ApiError> {
+    let (namespace, name) = path.into_inner();
+    let product = crate::catalog::model::EntityRef::new("product", &namespace, &name).key();
+    let g = graph(&state).await?;
+    if g.get(&product).is_none_or(|p| !p.is("product")) {
+        return Err(ApiError::not_found(format!("No product named '{product}' found")));
+    }
+    if !identity.admin && !identity.has_scope("kpi:write") {
+        crate::auth::require_owner(&state.pool, &identity, vec![product.clone()], "report this product's KPIs").await?;
+    }
+    let rows = body.into_inner();
+    if rows.len() > super::MAX_EVENTS {
+        return Err(ApiError::with_code(
+            ErrorCode::PayloadTooLarge,
+            format!("at most {} values per request", super::MAX_EVENTS),
+        ));
+    }
+    let pool = state.pool.clone();
+    let v = web::block(move || super::kpis::record(&pool, &g, &product, rows)).await??;
+    Ok(HttpResponse::Ok().json(v))
+}

@@ -1,0 +1,401 @@
+//! The intake: a batch of events is parsed, each event checked and attributed on its own (a bad
+//! one is rejected with its index and reason, the good ones kept), everything is added up in
+//! memory per rollup key, and written in one transaction with the batch id. Blocking.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::model::{Counts, Level, MINUTE_MS, RawEvent, floor};
+use super::store::{self, Committed, RowKey, Write};
+use super::{FUTURE_MS, HOUR_RETENTION_MS, MAX_EVENTS, OBSERVED_WINDOW_MS, Usage};
+use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
+use crate::db::{Pool, now_ms};
+use crate::error::{ApiError, ErrorCode};
+use crate::offerings::gateway::{AllowedCalls, UsageSink};
+use crate::offerings::lookup;
+use crate::portal::model::Graph;
+
+/// One rejected event.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Rejection {
+    pub index: usize,
+    pub message: String,
+}
+
+/// The answer to a batch.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Outcome {
+    pub accepted: usize,
+    pub rejected: Vec<Rejection>,
+    pub duplicate: bool,
+}
+
+/// How a batch may be taken.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Lets events older than `usage.late_days` through (admins and guests only).
+    pub backfill: bool,
+}
+
+/// An event as parsed: the event, or why it could not be read.
+pub type Parsed = Result<RawEvent, String>;
+
+/// Reads a body: a JSON array of events, or NDJSON (one event per line, blank lines skipped).
+/// More than [`MAX_EVENTS`] events is a 413.
+pub fn parse_body(bytes: &[u8], ndjson: bool) -> Result<Vec<Parsed>, ApiError> {
+    let too_many = || {
+        ApiError::with_code(
+            ErrorCode::PayloadTooLarge,
+            format!("a batch holds at most {MAX_EVENTS} events; split it into smaller batches"),
+        )
+    };
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if !ndjson || first == Some(b'[') {
+        if first != Some(b'[') {
+            return Err(ApiError::input(
+                "the body must be a JSON array of events (or NDJSON with Content-Type: application/x-ndjson)",
+            ));
+        }
+        let items: Vec<serde_json::Value> = serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::input(format!(
+                "the body is not a JSON array of events: {}",
+                crate::error::plain_serde_message(&e.to_string())
+            ))
+        })?;
+        if items.len() > MAX_EVENTS {
+            return Err(too_many());
+        }
+        return Ok(items.into_iter().map(|v| serde_json::from_value(v).map_err(|e| plain(&e))).collect());
+    }
+    let mut out = Vec::new();
+    for line in bytes.split(|b| *b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if out.len() == MAX_EVENTS {
+            return Err(too_many());
+        }
+        out.push(serde_json::from_slice::<RawEvent>(line).map_err(|e| plain(&e)));
+    }
+    Ok(out)
+}
+
+fn plain(e: &serde_json::Error) -> String {
+    crate::error::plain_serde_message(&e.to_string())
+}
+
+/// Parses an RFC 3339 time into ms.
+pub fn parse_time(raw: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(raw.trim()).ok().map(|t| t.timestamp_millis())
+}
+
+/// An API ref or name as a key of an API in the model.
+pub fn resolve_api(g: &Graph, raw: &str) -> Result<String, String> {
+    let r = EntityRef::parse(raw.trim(), Some("api"), DEFAULT_NAMESPACE)
+        .map_err(|e| format!("api: {raw:?} is not an entity reference ({e})"))?;
+    let key = r.key();
+    match g.get(&key) {
+        Some(e) if e.is("api") => Ok(key),
+        Some(e) => Err(format!("api: {} is a {}, not an API", e.entity_ref, e.kind)),
+        None => Err(format!("api: no API {key} in the catalog")),
+    }
+}
+
+/// Kinds a consumer may be, tried in this order for a plain name.
+pub const CONSUMER_KINDS: &[&str] = &["component", "product", "system", "platform"];
+
+/// A consumer ref or name as a key of an entity in the model (a plain name: a component, else
+/// a product, system or platform of that name).
+pub fn resolve_consumer(g: &Graph, raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    let explicit = raw.contains(':');
+    for kind in CONSUMER_KINDS {
+        let Ok(r) = EntityRef::parse(raw, Some(kind), DEFAULT_NAMESPACE) else {
+            return Err(format!("consumer: {raw:?} is not an entity reference"));
+        };
+        let key = r.key();
+        if g.get(&key).is_some() {
+            return Ok(key);
+        }
+        if explicit {
+            return Err(format!("consumer: no entity {key} in the catalog"));
+        }
+    }
+    Err(format!("consumer: no component, product, system or platform named {raw:?} in the catalog"))
+}
+
+/// What one batch resolves, asked once per distinct value.
+struct Resolver<'a> {
+    pool: &'a Pool,
+    g: &'a Graph,
+    apis: HashMap<String, Result<String, String>>,
+    consumers: HashMap<String, Result<String, String>>,
+    keys: HashMap<String, Result<Option<lookup::SubscriptionRow>, String>>,
+    subs: HashMap<String, Result<Option<lookup::SubscriptionRow>, String>>,
+}
+
+impl Resolver<'_> {
+    fn api(&mut self, raw: &str) -> Result<String, String> {
+        if let Some(r) = self.apis.get(raw) {
+            return r.clone();
+        }
+        let r = resolve_api(self.g, raw);
+        self.apis.insert(raw.to_owned(), r.clone());
+        r
+    }
+
+    fn consumer(&mut self, raw: &str) -> Result<String, String> {
+        if let Some(r) = self.consumers.get(raw) {
+            return r.clone();
+        }
+        let r = resolve_consumer(self.g, raw);
+        self.consumers.insert(raw.to_owned(), r.clone());
+        r
+    }
+
+    fn by_key(&mut self, raw: &str) -> Result<lookup::SubscriptionRow, String> {
+        let Some(prefix) = lookup::key_prefix(raw) else {
+            return Err("key: not an API key or key prefix".into());
+        };
+        if !self.keys.contains_key(prefix) {
+            let r = lookup::subscription_of_key(self.pool, prefix).map_err(|e| format!("key: {e:#}"));
+            self.keys.insert(prefix.to_owned(), r);
+        }
+        match &self.keys[prefix] {
+            Ok(Some(s)) => Ok(s.clone()),
+            Ok(None) => Err(format!("key: no API key with the prefix {prefix}")),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    fn by_subscription(&mut self, id: &str) -> Result<lookup::SubscriptionRow, String> {
+        let id = id.trim();
+        if !self.subs.contains_key(id) {
+            let r = lookup::subscription(self.pool, id).map_err(|e| format!("subscription: {e:#}"));
+            self.subs.insert(id.to_owned(), r);
+        }
+        match &self.subs[id] {
+            Ok(Some(s)) => Ok(s.clone()),
+            Ok(None) => Err(format!("subscription: no subscription {id}")),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}
+
+/// One event, checked and attributed: (api, consumer, subscription, time, counts).
+type Checked = (String, String, String, i64, Counts);
+
+fn check(r: &mut Resolver, e: &RawEvent, now: i64, earliest: i64) -> Result<Checked, String> {
+    let t = parse_time(&e.time).ok_or_else(|| format!("time: {:?} is not an RFC 3339 time", e.time))?;
+    if t > now + FUTURE_MS {
+        return Err(format!("time: {} is more than 5 minutes in the future", e.time));
+    }
+    if t < earliest {
+        return Err(format!(
+            "time: {} is older than the intake takes (usage.late_days); admins may send it with ?backfill=true",
+            e.time
+        ));
+    }
+    let api = r.api(&e.api)?;
+    let mut consumer: Option<String> = None;
+    let mut subscription = String::new();
+    let for_api = |s: &lookup::SubscriptionRow, what: &str| {
+        if s.api == api {
+            Ok(())
+        } else {
+            Err(format!("{what}: it belongs to a subscription to {}, not to {api}", s.api))
+        }
+    };
+    if let Some(k) = &e.key {
+        let s = r.by_key(k)?;
+        for_api(&s, "key")?;
+        subscription = s.id;
+        consumer = Some(s.consumer);
+    }
+    if let Some(id) = &e.subscription {
+        let s = r.by_subscription(id)?;
+        for_api(&s, "subscription")?;
+        if !subscription.is_empty() && s.id != subscription {
+            return Err("subscription: the key belongs to another subscription".into());
+        }
+        subscription = s.id;
+        consumer = Some(s.consumer);
+    }
+    if let Some(c) = &e.consumer {
+        let named = r.consumer(c)?;
+        if let Some(found) = &consumer
+            && *found != named
+        {
+            return Err(format!("consumer: {named} is not the consumer of the subscription ({found})"));
+        }
+        consumer = Some(named);
+    }
+    let Some(consumer) = consumer else {
+        return Err("name the caller: consumer, key or subscription".into());
+    };
+    let calls = e.calls.unwrap_or(1);
+    if !(0..=1_000_000_000).contains(&calls) {
+        return Err("calls: between 0 and 1,000,000,000".into());
+    }
+    let errors = match (e.errors, e.status) {
+        (Some(n), _) => n,
+        (None, Some(s)) if s >= 500 => calls,
+        (None, _) => 0,
+    };
+    if errors < 0 || errors > calls {
+        return Err(format!("errors: between 0 and calls ({calls})"));
+    }
+    if let Some(s) = e.status
+        && !(100..=599).contains(&s)
+    {
+        return Err("status: an HTTP status between 100 and 599".into());
+    }
+    let mut counts = Counts { calls, errors, ..Default::default() };
+    if let Some(ms) = e.latency_ms {
+        if !(ms.is_finite() && ms >= 0.0) {
+            return Err("latencyMs: a number of milliseconds, 0 or more".into());
+        }
+        counts.hist.add(ms, calls as u64);
+    }
+    if let Some(l) = &e.latency {
+        for (k, n) in &l.buckets {
+            let ms: f64 = k
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| format!("latency.buckets: {k:?} is not a number of milliseconds"))?;
+            counts.hist.add(ms, *n);
+        }
+    }
+    Ok((api, consumer, subscription, t, counts))
+}
+
+/// Everything a batch adds up to.
+#[derive(Default)]
+pub struct Sums {
+    pub rows: HashMap<(Level, RowKey), Counts>,
+    pub pairs: HashMap<(String, String), (i64, i64)>,
+    /// Calls and errors per API (for `/metrics`).
+    pub per_api: HashMap<String, (i64, i64)>,
+}
+
+impl Sums {
+    /// Adds one attributed count at minute `t` (already floored); `minutes_from` and
+    /// `hours_from` are where those levels' retention starts.
+    pub fn add(&mut self, api: &str, consumer: &str, subscription: &str, t: i64, c: &Counts, from: (i64, i64)) {
+        let (minutes_from, hours_from) = from;
+        for level in Level::ALL {
+            if (level == Level::Minute && t < minutes_from) || (level == Level::Hour && t < hours_from) {
+                continue;
+            }
+            let start = floor(t, level.width());
+            for (who, sub) in [(consumer, subscription), ("", "")] {
+                let key =
+                    RowKey { api: api.to_owned(), consumer: who.to_owned(), subscription: sub.to_owned(), t: start };
+                self.rows.entry((level, key)).or_default().add(c);
+            }
+        }
+        let pair = self.pairs.entry((api.to_owned(), consumer.to_owned())).or_insert((t, t));
+        pair.0 = pair.0.min(t);
+        pair.1 = pair.1.max(t);
+        let m = self.per_api.entry(api.to_owned()).or_default();
+        m.0 += c.calls;
+        m.1 += c.errors;
+    }
+}
+
+impl Usage {
+    fn retention_starts(&self, now: i64) -> (i64, i64) {
+        (now - self.minute_retention_ms(), now - HOUR_RETENTION_MS)
+    }
+
+    /// Commits what a batch adds up to, with its batch id and answer, in one transaction.
+    fn commit(
+        &self,
+        pool: &Pool,
+        sums: &Sums,
+        batch: Option<(&str, i64, &str)>,
+        now: i64,
+    ) -> anyhow::Result<Committed> {
+        let w = Write { rows: &sums.rows, pairs: &sums.pairs, batch, now, silent_before: now - OBSERVED_WINDOW_MS };
+        let committed = store::commit(pool, &w)?;
+        if let Committed::Written { new_pairs } = &committed {
+            if *new_pairs {
+                self.mark_dirty();
+            }
+            for (api, (calls, errors)) in &sums.per_api {
+                metrics::counter!("portolan_usage_calls_total", "api" => api.clone()).increment(*calls as u64);
+                metrics::counter!("portolan_usage_errors_total", "api" => api.clone()).increment(*errors as u64);
+            }
+        }
+        Ok(committed)
+    }
+}
+
+/// Takes one batch: checks and attributes each event, adds them up in memory, and commits the
+/// rollup rows and the batch id (when given) in one transaction. A batch id already recorded
+/// counts nothing again and answers what it answered the first time, with `duplicate: true`.
+pub fn record_batch(
+    usage: &Usage,
+    pool: &Pool,
+    batch_id: Option<&str>,
+    events: Vec<Parsed>,
+    options: Options,
+) -> anyhow::Result<Outcome> {
+    let now = now_ms();
+    let g = usage.portal.snapshot(pool)?;
+    let earliest = if options.backfill { i64::MIN } else { now - usage.late_ms() };
+    let mut resolver = Resolver {
+        pool,
+        g: &g,
+        apis: HashMap::new(),
+        consumers: HashMap::new(),
+        keys: HashMap::new(),
+        subs: HashMap::new(),
+    };
+    // First per (api, consumer, subscription, minute), then into every level.
+    let mut minutes: HashMap<(String, String, String, i64), Counts> = HashMap::new();
+    let mut rejected = Vec::new();
+    let mut accepted = 0;
+    for (index, e) in events.into_iter().enumerate() {
+        let checked = e.and_then(|e| check(&mut resolver, &e, now, earliest));
+        match checked {
+            Ok((api, consumer, sub, t, counts)) => {
+                accepted += 1;
+                minutes.entry((api, consumer, sub, floor(t, MINUTE_MS))).or_default().add(&counts);
+            }
+            Err(message) => rejected.push(Rejection { index, message }),
+        }
+    }
+    let mut sums = Sums::default();
+    let from = usage.retention_starts(now);
+    for ((api, consumer, sub, t), c) in &minutes {
+        sums.add(api, consumer, sub, *t, c, from);
+    }
+    let rejected_json = serde_json::to_string(&rejected)?;
+    let batch = batch_id.map(|id| (id, accepted as i64, rejected_json.as_str()));
+    match usage.commit(pool, &sums, batch, now)? {
+        Committed::Duplicate { accepted, rejected } => Ok(Outcome {
+            accepted: accepted as usize,
+            rejected: serde_json::from_str(&rejected).unwrap_or_default(),
+            duplicate: true,
+        }),
+        Committed::Written { .. } => Ok(Outcome { accepted, rejected, duplicate: false }),
+    }
+}
+
+/// The gateway check's allowed calls count like events attributed to their subscription.
+impl UsageSink for Usage {
+    fn record(&self, pool: &Pool, calls: &[AllowedCalls]) -> anyhow::Result<()> {
+        let now = now_ms();
+        let from = self.retention_starts(now);
+        let mut sums = Sums::default();
+        for c in calls {
+            let counts = Counts { calls: c.calls, errors: 0, ..Default::default() };
+            sums.add(&c.api, &c.consumer, &c.subscription, floor(c.minute, MINUTE_MS), &counts, from);
+        }
+        self.commit(pool, &sums, None, now).map(|_| ())
+    }
+}

@@ -1,0 +1,268 @@
+//! What consumption measures for governance and the portal views: the two findings, platform
+//! targets computed from the rollups, and product KPI values. [`Usage`] is the portal's
+//! [`Measures`] source (registered in `startup.rs`). Blocking.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::model::{Counts, DAY_MS, Level, floor};
+use super::store::{self, kpis as kpi_store, read};
+use super::{Usage, views};
+use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
+use crate::db::{Pool, now_ms, rfc3339};
+use crate::portal::external::Measures;
+use crate::portal::model::Graph;
+use crate::portal::rules::{Finding, Severity, UNDECLARED_CONSUMPTION, UNUSED_DECLARED_DEPENDENCY};
+
+/// Findings are recomputed at least this often (declared pairs fall silent as time passes).
+const FINDINGS_EVERY: Duration = Duration::from_secs(60);
+/// Targets are measured over the last 30 days (today included).
+const TARGET_DAYS: i64 = 30;
+
+fn finding(entity: &str, rule: &str, message: String, details: Value) -> Finding {
+    Finding {
+        entity_ref: entity.to_owned(),
+        rule: rule.to_owned(),
+        severity: Severity::Info,
+        message,
+        details,
+        file: None,
+        line: None,
+        owner: None,
+    }
+}
+
+/// The two findings of a comparison.
+pub fn findings_of(c: &views::Comparison) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (consumer, api, calls, _) in &c.observed_not_declared {
+        out.push(finding(
+            consumer,
+            UNDECLARED_CONSUMPTION,
+            format!(
+                "{consumer} called {api} {calls} times in the last 28 days without declaring it; add {api} to spec.consumesApis of {consumer}"
+            ),
+            json!({"api": api, "calls": calls, "fix": format!("add {api} to spec.consumesApis")}),
+        ));
+    }
+    for (consumer, api, last) in &c.declared_not_observed {
+        let when = match last {
+            Some(t) => format!("since {}", rfc3339(*t)),
+            None => "ever".to_owned(),
+        };
+        out.push(finding(
+            consumer,
+            UNUSED_DECLARED_DEPENDENCY,
+            format!(
+                "{consumer} declares {api} in spec.consumesApis but has not called it in 28 days (last call: {when}); remove the entry if it is no longer needed"
+            ),
+            json!({"api": api, "lastCall": last.map(rfc3339), "fix": format!("remove {api} from spec.consumesApis, or start calling it")}),
+        ));
+    }
+    out
+}
+
+#[derive(Debug, Deserialize)]
+struct Target {
+    metric: String,
+    target: f64,
+    api: Option<String>,
+    direction: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Kpi {
+    name: String,
+    unit: Option<String>,
+    target: Option<f64>,
+    direction: Option<String>,
+}
+
+fn on_track(current: Option<f64>, target: Option<f64>, increase: bool) -> (Value, Value) {
+    match (current, target) {
+        (Some(c), Some(t)) => {
+            let progress = if increase {
+                if t == 0.0 { 1.0 } else { c / t }
+            } else if c == 0.0 {
+                1.0
+            } else {
+                t / c
+            };
+            (json!((progress * 1000.0).round() / 1000.0), json!(if increase { c >= t } else { c <= t }))
+        }
+        (None, Some(_)) => (Value::Null, json!(false)),
+        _ => (Value::Null, Value::Null),
+    }
+}
+
+/// The current value of one platform target over the last 30 days.
+fn measure(pool: &Pool, g: &Graph, metric: &str, apis: &[String], now: i64) -> anyhow::Result<Option<f64>> {
+    let from = floor(now, DAY_MS) - (TARGET_DAYS - 1) * DAY_MS;
+    let to = floor(now, DAY_MS) + DAY_MS;
+    let totals = || -> anyhow::Result<Counts> {
+        let mut c = Counts::default();
+        for r in read::rows(pool, Level::Day, &read::Scope { apis: Some(apis), consumers: None, from, to })? {
+            c.add(&r.counts());
+        }
+        Ok(c)
+    };
+    Ok(match metric {
+        "activeConsumers" => {
+            let consumers: HashSet<String> = read::pairs(pool, Some(apis))?
+                .into_iter()
+                .filter(|p| p.last_seen >= from)
+                .map(|p| p.consumer)
+                .collect();
+            Some(consumers.len() as f64)
+        }
+        "monthlyCalls" => Some(totals()?.calls as f64),
+        "errorRate" => {
+            let c = totals()?;
+            (c.calls > 0).then(|| (c.errors as f64 / c.calls as f64 * 1e6).round() / 1e6)
+        }
+        "p95LatencyMs" => totals()?.hist.quantile(0.95).map(|v| (v * 1000.0).round() / 1000.0),
+        "adoption" => {
+            // The share of declaring consumers (through their products) that called in 28 days.
+            let c = views::compare(pool, g, Some(apis), now)?;
+            let declared: usize = apis.iter().map(|a| g.declarers(a, "consumesApi").count()).sum();
+            let silent = c.declared_not_observed.len();
+            (declared > 0)
+                .then(|| ((declared - silent.min(declared)) as f64 / declared as f64 * 1000.0).round() / 1000.0)
+        }
+        _ => None,
+    })
+}
+
+impl Usage {
+    /// `targets` of a platform view.
+    pub fn targets(&self, pool: &Pool, g: &Graph, platform: &str) -> anyhow::Result<Value> {
+        let Some(p) = g.get(platform) else { return Ok(json!([])) };
+        let now = now_ms();
+        let mut out = Vec::new();
+        for raw in &p.targets {
+            let Ok(t) = serde_json::from_value::<Target>(raw.clone()) else { continue };
+            let api = t
+                .api
+                .as_deref()
+                .and_then(|a| EntityRef::parse(a, Some("api"), DEFAULT_NAMESPACE).ok())
+                .map(|r| r.key());
+            let apis = match &api {
+                Some(a) => vec![a.clone()],
+                None => g.apis_of(platform),
+            };
+            let increase = match t.direction.as_deref() {
+                Some(d) => d == "increase",
+                None => !matches!(t.metric.as_str(), "errorRate" | "p95LatencyMs"),
+            };
+            let current = measure(pool, g, &t.metric, &apis, now)?;
+            let (progress, on) = on_track(current, Some(t.target), increase);
+            out.push(json!({
+                "metric": t.metric, "api": api, "target": t.target,
+                "direction": if increase { "increase" } else { "decrease" },
+                "current": current, "progress": progress, "onTrack": on,
+            }));
+        }
+        Ok(json!(out))
+    }
+
+    /// `kpis` of a product view.
+    pub fn kpis(&self, pool: &Pool, g: &Graph, product: &str) -> anyhow::Result<Value> {
+        let Some(p) = g.get(product) else { return Ok(json!([])) };
+        let values = kpi_store::values_of(pool, product)?;
+        let mut out = Vec::new();
+        for raw in &p.kpis {
+            let Ok(k) = serde_json::from_value::<Kpi>(raw.clone()) else { continue };
+            let mine: Vec<&kpi_store::KpiValue> = values.iter().filter(|v| v.kpi == k.name).collect();
+            let current = mine.last().map(|v| v.value);
+            let previous = mine.len().checked_sub(2).map(|i| mine[i].value);
+            let increase = k.direction.as_deref() != Some("decrease");
+            let (_, on) = on_track(current, k.target, increase);
+            let series: Vec<Value> = mine.iter().map(|v| json!({"t": rfc3339(v.t), "value": v.value})).collect();
+            out.push(json!({
+                "name": k.name, "unit": k.unit, "target": k.target,
+                "direction": if increase { "increase" } else { "decrease" },
+                "current": current, "previous": previous, "onTrack": on, "series": series,
+            }));
+        }
+        Ok(json!(out))
+    }
+}
+
+impl Measures for Usage {
+    fn findings(&self, pool: &Pool, g: &Graph, generation: i64) -> anyhow::Result<Option<Vec<Finding>>> {
+        let version = store::pairs_version(pool)?;
+        let dirty = self.dirty.swap(false, std::sync::atomic::Ordering::SeqCst);
+        {
+            let mut last = self.last_findings.lock().unwrap_or_else(|e| e.into_inner());
+            let fresh =
+                last.is_some_and(|(v, gen_, at)| v == version && gen_ == generation && at.elapsed() < FINDINGS_EVERY);
+            if fresh && !dirty {
+                return Ok(None);
+            }
+            *last = Some((version, generation, Instant::now()));
+        }
+        let c = views::compare(pool, g, None, now_ms())?;
+        Ok(Some(findings_of(&c)))
+    }
+
+    fn platform_targets(&self, pool: &Pool, g: &Graph, platform: &str) -> anyhow::Result<Value> {
+        self.targets(pool, g, platform)
+    }
+
+    fn product_kpis(&self, pool: &Pool, g: &Graph, product: &str) -> anyhow::Result<Value> {
+        self.kpis(pool, g, product)
+    }
+
+    fn kpis_reported_since(&self, pool: &Pool, since: i64) -> anyhow::Result<HashSet<String>> {
+        Ok(kpi_store::reported_since(pool, since)?.into_iter().collect())
+    }
+}
+
+/// One KPI value as posted.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KpiPost {
+    pub kpi: String,
+    pub time: String,
+    pub value: f64,
+}
+
+/// Records posted values of a product's declared KPIs; each bad row is rejected with its index.
+pub fn record(pool: &Pool, g: &Graph, product: &str, rows: Vec<serde_json::Value>) -> anyhow::Result<Value> {
+    let declared: HashSet<String> = g
+        .get(product)
+        .map(|p| p.kpis.iter().filter_map(|k| k["name"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let mut good = Vec::new();
+    let mut rejected = Vec::new();
+    let now = now_ms();
+    for (index, raw) in rows.into_iter().enumerate() {
+        let checked = serde_json::from_value::<KpiPost>(raw)
+            .map_err(|e| crate::error::plain_serde_message(&e.to_string()))
+            .and_then(|p| {
+                if !declared.contains(&p.kpi) {
+                    let mut known: Vec<&String> = declared.iter().collect();
+                    known.sort();
+                    return Err(format!("kpi: {product} declares no KPI named {:?} (it declares {known:?})", p.kpi));
+                }
+                let t = super::intake::parse_time(&p.time)
+                    .ok_or_else(|| format!("time: {:?} is not an RFC 3339 time", p.time))?;
+                if t > now + super::FUTURE_MS {
+                    return Err(format!("time: {} is in the future", p.time));
+                }
+                if !p.value.is_finite() {
+                    return Err("value: a finite number".into());
+                }
+                Ok((p.kpi, t, p.value))
+            });
+        match checked {
+            Ok(v) => good.push(v),
+            Err(message) => rejected.push(json!({"index": index, "message": message})),
+        }
+    }
+    kpi_store::record(pool, product, &good, now)?;
+    Ok(json!({"accepted": good.len(), "rejected": rejected}))
+}

@@ -1,0 +1,100 @@
+//! Consumption: who calls which API, how much and how well; product KPIs.
+//!
+//! Events come in over HTTP (`POST /api/usage/events`) and from the gateway check (through
+//! [`crate::offerings::gateway::UsageSink`]), are attributed to a consumer (named, or through a
+//! subscription or one of its keys, resolved by `crate::offerings::lookup`), added up in memory
+//! per batch, and written in one transaction into rollup rows per (API, consumer, subscription)
+//! and minute, hour and day, with a mergeable latency histogram ([`model::Histogram`]). The
+//! views read those rows; governance takes this domain's findings through
+//! [`crate::portal::external::Measures`], which [`Usage`] implements (registered in `startup.rs`).
+//!
+//! ```text
+//! model.rs      events, the latency histogram, bucket arithmetic (pure)
+//! intake.rs     parsing, checking and attributing events; one batch, one transaction
+//! rollup.rs     retention of the levels (background, idempotent)
+//! views.rs      consumption, adoption, declared versus observed
+//! kpis.rs       product KPI values; platform targets; the findings governance shows
+//! handlers.rs   /api/usage/events, /api/portal/consumption, adoption, declared-vs-observed, kpis
+//! demo.rs       `portolan demo-traffic`: 90 days of believable traffic through the intake
+//! store/        all SQL of the domain
+//! ```
+
+pub mod demo;
+pub mod handlers;
+pub mod intake;
+pub mod kpis;
+pub mod model;
+pub mod rollup;
+pub mod store;
+pub mod views;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Deserialize;
+
+use crate::db::Pool;
+use crate::portal::Portal;
+
+/// `[usage]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsageSettings {
+    /// Events older than this many days are rejected (except backfills by admins).
+    pub late_days: f64,
+    /// How long minute rows are kept.
+    pub minute_retention_hours: f64,
+}
+
+impl Default for UsageSettings {
+    fn default() -> Self {
+        Self { late_days: 7.0, minute_retention_hours: 48.0 }
+    }
+}
+
+/// Hour rows are kept this long.
+pub const HOUR_RETENTION_MS: i64 = 90 * model::DAY_MS;
+/// Declared-versus-observed looks this far back.
+pub const OBSERVED_WINDOW_MS: i64 = 28 * model::DAY_MS;
+/// Events may be this far in the future (clock skew).
+pub const FUTURE_MS: i64 = 5 * model::MINUTE_MS;
+/// At most this many events per batch.
+pub const MAX_EVENTS: usize = 10_000;
+
+/// The consumption engine: settings and the portal model it resolves names against.
+pub struct Usage {
+    pub settings: UsageSettings,
+    pub portal: Arc<Portal>,
+    /// Set when pairs appeared here, so governance looks again at its next tick.
+    dirty: AtomicBool,
+    /// What the findings were last computed from: (pairs version, portal generation, when).
+    last_findings: std::sync::Mutex<Option<(i64, i64, std::time::Instant)>>,
+}
+
+impl Usage {
+    pub fn new(settings: &crate::config::Settings, portal: Arc<Portal>) -> Arc<Self> {
+        Arc::new(Self {
+            settings: settings.usage.clone(),
+            portal,
+            dirty: AtomicBool::new(false),
+            last_findings: std::sync::Mutex::new(None),
+        })
+    }
+
+    pub fn late_ms(&self) -> i64 {
+        (self.settings.late_days.max(0.0) * model::DAY_MS as f64) as i64
+    }
+
+    pub fn minute_retention_ms(&self) -> i64 {
+        (self.settings.minute_retention_hours.max(1.0) * model::HOUR_MS as f64) as i64
+    }
+
+    fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+    }
+
+    /// Prunes rows past their retention every minute on a thread of its own while `alive` lives.
+    pub fn spawn_retention(self: &Arc<Self>, pool: Pool, alive: std::sync::Weak<()>) {
+        rollup::spawn(self.clone(), pool, alive);
+    }
+}

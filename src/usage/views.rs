@@ -1,0 +1,367 @@
+//! The consumption views: consumption (series, totals, top consumers), adoption (weekly active,
+//! new, retained, churned consumers; time to first call; approved but never called) and
+//! declared versus observed. Blocking; refs in and out are lower-cased ref keys.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde_json::{Value, json};
+
+use super::model::{Bucket, Counts, DAY_MS, HOUR_MS, Level, MINUTE_MS, WEEK_MS, week_of};
+use super::store::read::{self, Scope};
+use super::{OBSERVED_WINDOW_MS, intake};
+use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
+use crate::db::{Pool, rfc3339};
+use crate::error::ApiError;
+use crate::offerings::lookup;
+use crate::portal::model::Graph;
+
+/// What a view is about; filters combine (AND).
+#[derive(Debug, Default, Clone)]
+pub struct Filters {
+    pub api: Option<String>,
+    pub platform: Option<String>,
+    pub consumer: Option<String>,
+    pub team: Option<String>,
+}
+
+/// The APIs (`None`: every API) and consumers (`None`: every consumer) in scope.
+#[derive(Debug, Clone, Default)]
+pub struct Scoped {
+    pub apis: Option<Vec<String>>,
+    pub consumers: Option<Vec<String>>,
+}
+
+fn resolve(g: &Graph, raw: &str, kind: &str, what: &str) -> Result<String, ApiError> {
+    let key = EntityRef::parse(raw.trim(), Some(kind), DEFAULT_NAMESPACE)
+        .map_err(|e| ApiError::input(format!("{what}: {e}")))?
+        .key();
+    match g.get(&key) {
+        Some(e) if e.is(kind) => Ok(key),
+        Some(e) => Err(ApiError::input(format!("{what}: {} is a {}, not a {kind}", e.entity_ref, e.kind))),
+        None => Err(ApiError::not_found(format!("{what}: no {kind} {key} in the catalog"))),
+    }
+}
+
+/// The product a consumer belongs to (itself when it is one).
+pub fn product_of(g: &Graph, key: &str) -> Option<String> {
+    Graph::of_kind(&g.membership(key), "product").into_iter().next()
+}
+
+/// The team of a consumer: its product's owner, else its own.
+pub fn team_of(g: &Graph, key: &str) -> Option<String> {
+    product_of(g, key).and_then(|p| g.get(&p).and_then(|p| p.owner.clone())).or_else(|| g.get(key)?.owner.clone())
+}
+
+fn is_consumer_kind(kind: &str) -> bool {
+    intake::CONSUMER_KINDS.contains(&kind)
+}
+
+/// Resolves the filters against the model.
+pub fn scope(g: &Graph, f: &Filters) -> Result<Scoped, ApiError> {
+    let mut apis: Option<Vec<String>> = None;
+    if let Some(a) = &f.api {
+        apis = Some(vec![resolve(g, a, "api", "api")?]);
+    }
+    if let Some(p) = &f.platform {
+        let key = resolve(g, p, "platform", "platform")?;
+        let of: Vec<String> = g.apis_of(&key);
+        apis = Some(match apis {
+            Some(a) => a.into_iter().filter(|x| of.contains(x)).collect(),
+            None => of,
+        });
+    }
+    let mut consumers: Option<Vec<String>> = None;
+    if let Some(c) = &f.consumer {
+        let key = intake::resolve_consumer(g, c).map_err(ApiError::not_found)?;
+        let mut list = g.descendants(&key);
+        list.push(key);
+        consumers = Some(list);
+    }
+    if let Some(t) = &f.team {
+        let key = resolve(g, t, "group", "team")?;
+        let mut of: Vec<String> = g
+            .entities
+            .values()
+            .filter(|e| is_consumer_kind(&e.kind) && team_of(g, &e.key).as_deref() == Some(key.as_str()))
+            .map(|e| e.key.clone())
+            .collect();
+        of.sort();
+        consumers = Some(match consumers {
+            Some(c) => c.into_iter().filter(|x| of.contains(x)).collect(),
+            None => of,
+        });
+    }
+    Ok(Scoped { apis, consumers })
+}
+
+/// A time query parameter (RFC 3339).
+pub fn parse_time(raw: Option<&str>, what: &str) -> Result<Option<i64>, ApiError> {
+    raw.map(|r| intake::parse_time(r).ok_or_else(|| ApiError::input(format!("{what}: {r:?} is not an RFC 3339 time"))))
+        .transpose()
+}
+
+fn round(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn percentiles(c: &Counts) -> (Value, Value, Value) {
+    let q = |p: f64| c.hist.quantile(p).map(round).map(Value::from).unwrap_or(Value::Null);
+    (q(0.5), q(0.95), q(0.99))
+}
+
+/// The consumption view's numbers.
+pub struct Consumption {
+    pub series: Vec<(i64, Counts)>,
+    pub totals: Counts,
+    /// (consumer, calls, errors), most calls first.
+    pub top: Vec<(String, i64, i64)>,
+}
+
+/// How many consumers `top` lists.
+pub const TOP: usize = 20;
+
+/// The level a bucket is read from.
+fn level_of(bucket: Bucket) -> Level {
+    match bucket {
+        Bucket::Minute => Level::Minute,
+        Bucket::Hour => Level::Hour,
+        Bucket::Day | Bucket::Week => Level::Day,
+    }
+}
+
+/// The default span of a bucket when `from` is left out.
+pub fn default_span(bucket: Bucket) -> i64 {
+    match bucket {
+        Bucket::Minute => HOUR_MS,
+        Bucket::Hour => DAY_MS,
+        Bucket::Day => 30 * DAY_MS,
+        Bucket::Week => 12 * WEEK_MS,
+    }
+}
+
+/// Series, totals and top consumers over `[from, to)` (both rounded down to the bucket).
+pub fn consumption(pool: &Pool, s: &Scoped, from: i64, to: i64, bucket: Bucket) -> anyhow::Result<Consumption> {
+    let level = level_of(bucket);
+    let (from, to) = (bucket.start(from), bucket.next(bucket.start(to - 1).max(bucket.start(from))));
+    let scope = Scope { apis: s.apis.as_deref(), consumers: s.consumers.as_deref(), from, to };
+    let rows = read::rows(pool, level, &scope)?;
+    let mut by_t: BTreeMap<i64, Counts> = BTreeMap::new();
+    let mut t = from;
+    while t < to {
+        by_t.insert(t, Counts::default());
+        t = bucket.next(t);
+    }
+    let mut per_consumer: HashMap<String, (i64, i64)> = HashMap::new();
+    for r in &rows {
+        by_t.entry(bucket.start(r.t)).or_default().add(&r.counts());
+        if s.consumers.is_some() {
+            let e = per_consumer.entry(r.consumer.clone()).or_default();
+            e.0 += r.calls;
+            e.1 += r.errors;
+        }
+    }
+    if s.consumers.is_none() {
+        for c in read::sums_by_consumer(pool, level, s.apis.as_deref(), from, to)? {
+            per_consumer.insert(c.consumer, (c.calls, c.errors));
+        }
+    }
+    let mut totals = Counts::default();
+    for c in by_t.values() {
+        totals.add(c);
+    }
+    let mut top: Vec<(String, i64, i64)> =
+        per_consumer.into_iter().map(|(k, (c, e))| (k, c, e)).filter(|t| t.1 > 0).collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    top.truncate(TOP);
+    Ok(Consumption { series: by_t.into_iter().collect(), totals, top })
+}
+
+fn error_rate(calls: i64, errors: i64) -> Value {
+    if calls == 0 { Value::Null } else { json!((errors as f64 / calls as f64 * 1e6).round() / 1e6) }
+}
+
+/// The consumption view as JSON.
+pub fn consumption_json(g: &Graph, c: &Consumption) -> Value {
+    let series: Vec<Value> = c
+        .series
+        .iter()
+        .map(|(t, n)| {
+            let (p50, p95, p99) = percentiles(n);
+            json!({"t": rfc3339(*t), "calls": n.calls, "errors": n.errors, "p50": p50, "p95": p95, "p99": p99})
+        })
+        .collect();
+    let (p50, p95, p99) = percentiles(&c.totals);
+    let total = c.totals.calls;
+    let top: Vec<Value> = c
+        .top
+        .iter()
+        .map(|(consumer, calls, errors)| {
+            json!({
+                "consumer": consumer,
+                "product": product_of(g, consumer),
+                "team": team_of(g, consumer),
+                "calls": calls,
+                "errors": errors,
+                "share": if total > 0 { (*calls as f64 / total as f64 * 1e6).round() / 1e6 } else { 0.0 },
+            })
+        })
+        .collect();
+    json!({
+        "series": series,
+        "totals": {
+            "calls": total, "errors": c.totals.errors, "errorRate": error_rate(total, c.totals.errors),
+            "p50": p50, "p95": p95, "p99": p99,
+        },
+        "top": top,
+    })
+}
+
+/// The series as CSV: `t,calls,errors,p50,p95,p99`.
+pub fn consumption_csv(c: &Consumption) -> String {
+    let mut out = String::from("t,calls,errors,p50,p95,p99\n");
+    for (t, n) in &c.series {
+        let q = |p: f64| n.hist.quantile(p).map(|v| round(v).to_string()).unwrap_or_default();
+        out.push_str(&format!("{},{},{},{},{},{}\n", rfc3339(*t), n.calls, n.errors, q(0.5), q(0.95), q(0.99)));
+    }
+    out
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+}
+
+/// Adoption over the last `weeks` weeks (the current one included).
+pub fn adoption(pool: &Pool, apis: Option<&[String]>, weeks: i64, now: i64) -> anyhow::Result<Value> {
+    let this_week = week_of(now);
+    let first = this_week - (weeks - 1) * WEEK_MS;
+    let mut active: BTreeMap<i64, HashSet<String>> = BTreeMap::new();
+    for d in read::active_days(pool, apis, first - WEEK_MS)? {
+        active.entry(week_of(d.t)).or_default().insert(d.consumer);
+    }
+    let pairs = read::pairs(pool, apis)?;
+    let mut first_week: HashMap<&str, i64> = HashMap::new();
+    for p in &pairs {
+        let w = week_of(p.first_seen);
+        let e = first_week.entry(p.consumer.as_str()).or_insert(w);
+        *e = (*e).min(w);
+    }
+    let empty = HashSet::new();
+    let mut out = Vec::new();
+    let mut w = first;
+    while w <= this_week {
+        let now_set = active.get(&w).unwrap_or(&empty);
+        let before = active.get(&(w - WEEK_MS)).unwrap_or(&empty);
+        out.push(json!({
+            "week": rfc3339(w),
+            "active": now_set.len(),
+            "new": now_set.iter().filter(|c| first_week.get(c.as_str()) == Some(&w)).count(),
+            "retained": now_set.intersection(before).count(),
+            "churned": before.difference(now_set).count(),
+        }));
+        w += WEEK_MS;
+    }
+    let seen: HashMap<(&str, &str), (i64, i64)> =
+        pairs.iter().map(|p| ((p.api.as_str(), p.consumer.as_str()), (p.first_seen, p.last_seen))).collect();
+    let mut hours = Vec::new();
+    let mut never = Vec::new();
+    for (sub, activated) in lookup::active_subscriptions(pool)? {
+        if apis.is_some_and(|a| !a.contains(&sub.api)) {
+            continue;
+        }
+        match seen.get(&(sub.api.as_str(), sub.consumer.as_str())) {
+            Some((first_seen, _)) if *first_seen >= activated - MINUTE_MS => {
+                hours.push(((first_seen - activated).max(0)) as f64 / HOUR_MS as f64);
+            }
+            Some((_, last_seen)) if *last_seen >= activated - MINUTE_MS => {}
+            _ => never.push(json!({
+                "subscription": sub.id, "api": sub.api, "consumer": sub.consumer, "plan": sub.plan,
+                "since": rfc3339(activated),
+            })),
+        }
+    }
+    never.sort_by(|a, b| (a["api"].as_str(), a["consumer"].as_str()).cmp(&(b["api"].as_str(), b["consumer"].as_str())));
+    Ok(json!({
+        "weeks": out,
+        "timeToFirstCall": median(hours).map(|h| (h * 100.0).round() / 100.0),
+        "approvedNeverCalled": never,
+    }))
+}
+
+/// Declared versus observed pairs.
+#[derive(Debug, Default)]
+pub struct Comparison {
+    /// (consumer, api, last call if any).
+    pub declared_not_observed: Vec<(String, String, Option<i64>)>,
+    /// (consumer, api, calls in the window, first seen).
+    pub observed_not_declared: Vec<(String, String, i64, i64)>,
+}
+
+/// What an entity is compared as: its product when it has one, else itself.
+fn unit(g: &Graph, key: &str) -> String {
+    product_of(g, key).unwrap_or_else(|| key.to_owned())
+}
+
+/// Declared (`consumesApis`, resolved to products through membership) against observed (calls
+/// in the last 28 days) for the APIs in scope. Only APIs with any observed call are compared.
+pub fn compare(pool: &Pool, g: &Graph, apis: Option<&[String]>, now: i64) -> anyhow::Result<Comparison> {
+    let since = now - OBSERVED_WINDOW_MS;
+    let pairs = read::pairs(pool, apis)?;
+    let measured: BTreeSet<&str> = pairs.iter().map(|p| p.api.as_str()).collect();
+    // Declared, per API: the declaring entities and the units they stand for.
+    let mut declared: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
+    for api in &measured {
+        let list: BTreeSet<&str> = g.declarers(api, "consumesApi").collect();
+        declared.insert(api, list.into_iter().map(|d| (d.to_owned(), unit(g, d))).collect());
+    }
+    let mut observed_units: HashMap<(&str, String), i64> = HashMap::new();
+    let mut undeclared: Vec<&read::Pair> = Vec::new();
+    for p in &pairs {
+        let u = unit(g, &p.consumer);
+        let last = observed_units.entry((p.api.as_str(), u.clone())).or_insert(p.last_seen);
+        *last = (*last).max(p.last_seen);
+        if p.last_seen < since || g.get(&p.consumer).is_none() {
+            continue;
+        }
+        let is_declared = declared.get(p.api.as_str()).is_some_and(|d| d.iter().any(|(_, du)| *du == u));
+        if !is_declared {
+            undeclared.push(p);
+        }
+    }
+    let mut out = Comparison::default();
+    for (api, list) in &declared {
+        for (d, u) in list {
+            let last = observed_units.get(&(*api, u.clone())).copied();
+            if last.is_none_or(|l| l < since) {
+                out.declared_not_observed.push((d.clone(), (*api).to_owned(), last));
+            }
+        }
+    }
+    let wanted: Vec<(String, String)> = undeclared.iter().map(|p| (p.api.clone(), p.consumer.clone())).collect();
+    let calls: HashMap<(String, String), i64> =
+        read::pair_calls(pool, &wanted, since)?.into_iter().map(|s| ((s.api, s.consumer), s.calls)).collect();
+    for p in undeclared {
+        let n = calls.get(&(p.api.clone(), p.consumer.clone())).copied().unwrap_or(0);
+        if n > 0 {
+            out.observed_not_declared.push((p.consumer.clone(), p.api.clone(), n, p.first_seen));
+        }
+    }
+    out.declared_not_observed.sort();
+    out.observed_not_declared.sort();
+    Ok(out)
+}
+
+pub fn comparison_json(c: &Comparison) -> Value {
+    json!({
+        "declaredNotObserved": c.declared_not_observed.iter().map(|(consumer, api, last)| json!({
+            "consumer": consumer, "api": api, "since": last.map(rfc3339),
+        })).collect::<Vec<_>>(),
+        "observedNotDeclared": c.observed_not_declared.iter().map(|(consumer, api, calls, first)| json!({
+            "consumer": consumer, "api": api, "calls": calls, "firstSeen": rfc3339(*first),
+        })).collect::<Vec<_>>(),
+    })
+}
