@@ -18,6 +18,31 @@ use crate::db::schema::{findings, portal_state};
 use crate::db::{Pool, WriteTransaction, now_ms};
 use crate::with_conn;
 
+/// Inserts `(entity ref, finding)` pairs into `findings`, 500 rows a statement (inside a
+/// transaction of either backend).
+macro_rules! insert_findings {
+    ($c:expr, $pairs:expr, $now:expr) => {{
+        let rows: Vec<_> = $pairs
+            .map(|(key, f)| {
+                (
+                    findings::entity_ref.eq(key),
+                    findings::rule.eq(&f.rule),
+                    findings::severity.eq(f.severity.as_str()),
+                    findings::message.eq(&f.message),
+                    findings::details.eq(f.details.to_string()),
+                    findings::source.eq(&f.file),
+                    findings::line.eq(f.line),
+                    findings::owner.eq(&f.owner),
+                    findings::created_at.eq($now),
+                )
+            })
+            .collect();
+        for chunk in rows.chunks(500) {
+            diesel::insert_into(findings::table).values(chunk).execute($c)?;
+        }
+    }};
+}
+
 /// The stored state: `(generation, event id)`. The generation moves with every committed
 /// recomputation; the event id is the last catalog event whose changes the findings reflect.
 pub fn state(pool: &Pool) -> anyhow::Result<(i64, i64)> {
@@ -114,25 +139,7 @@ pub fn replace_external(pool: &Pool, list: &[Finding]) -> anyhow::Result<bool> {
                 .set(portal_state::generation.eq(portal_state::generation + 1))
                 .execute(c)?;
             diesel::delete(findings::table.filter(findings::rule.eq_any(EXTERNAL_RULES))).execute(c)?;
-            let rows: Vec<_> = wanted
-                .iter()
-                .map(|f| {
-                    (
-                        findings::entity_ref.eq(&f.entity_ref),
-                        findings::rule.eq(&f.rule),
-                        findings::severity.eq(f.severity.as_str()),
-                        findings::message.eq(&f.message),
-                        findings::details.eq(f.details.to_string()),
-                        findings::source.eq(&f.file),
-                        findings::line.eq(f.line),
-                        findings::owner.eq(&f.owner),
-                        findings::created_at.eq(now),
-                    )
-                })
-                .collect();
-            for chunk in rows.chunks(500) {
-                diesel::insert_into(findings::table).values(chunk).execute(c)?;
-            }
+            insert_findings!(c, wanted.iter().map(|f| (&f.entity_ref, f)), now);
             Ok(true)
         })
     })?;
@@ -227,26 +234,7 @@ pub fn commit(
                 )
                 .execute(c)?;
             }
-            let rows: Vec<_> = writes
-                .iter()
-                .flat_map(|(key, list)| list.iter().map(move |f| (key, f)))
-                .map(|(key, f)| {
-                    (
-                        findings::entity_ref.eq(key),
-                        findings::rule.eq(&f.rule),
-                        findings::severity.eq(f.severity.as_str()),
-                        findings::message.eq(&f.message),
-                        findings::details.eq(f.details.to_string()),
-                        findings::source.eq(&f.file),
-                        findings::line.eq(f.line),
-                        findings::owner.eq(&f.owner),
-                        findings::created_at.eq(now),
-                    )
-                })
-                .collect();
-            for chunk in rows.chunks(500) {
-                diesel::insert_into(findings::table).values(chunk).execute(c)?;
-            }
+            insert_findings!(c, writes.iter().flat_map(|(key, list)| list.iter().map(move |f| (key, f))), now);
             Ok(Some(generation))
         })
     })?;
