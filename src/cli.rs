@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `validate`, `import`, `lint`.
+//! The command line: `serve`, `migrate`, `validate`, `import`, `lint`, `demo-traffic`, `usage ship`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +39,49 @@ pub enum Command {
     /// Write days of believable usage and KPI values for the demo catalog through a running
     /// portal's public intake (an admin token, or guest mode).
     DemoTraffic(DemoTrafficArgs),
+    /// Usage intake tools.
+    #[command(subcommand)]
+    Usage(UsageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsageCommand {
+    /// Post a gateway's access log (nginx JSON log_format, or NDJSON events) to a portal's
+    /// usage intake in idempotent batches; bad lines are reported with their line number.
+    Ship(ShipArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    /// How the lines are written.
+    #[arg(long, value_enum, default_value = "nginx-json")]
+    pub format: ShipFormat,
+    /// The log file, or `-` for standard input.
+    pub source: String,
+    /// Keep reading as the file grows, across rotation (until interrupted).
+    #[arg(long)]
+    pub follow: bool,
+    /// The portal to post to.
+    #[arg(long, default_value = "http://127.0.0.1:7007")]
+    pub url: String,
+    /// A service token with the `usage:write` scope (none in guest mode).
+    #[arg(long, env = "PORTOLAN_TOKEN")]
+    pub token: Option<String>,
+    /// Lines per batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// The API of lines that name none.
+    #[arg(long)]
+    pub api: Option<String>,
+    /// Let events older than `usage.late_days` through (an admin's token, or guest mode).
+    #[arg(long)]
+    pub backfill: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ShipFormat {
+    NginxJson,
+    Ndjson,
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +155,10 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "PORTOLAN_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// After start-up, write 90 days of demo usage and KPI values through this server's own
+    /// intake, as `portolan demo-traffic` does (guest mode only).
+    #[arg(long)]
+    pub demo_traffic: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -165,6 +212,44 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Import(args) => import(settings, args),
         Command::Lint(args) => lint(settings, args),
         Command::DemoTraffic(args) => demo_traffic(args),
+        Command::Usage(UsageCommand::Ship(args)) => ship(args),
+    }
+}
+
+fn ship(args: ShipArgs) -> ExitCode {
+    use crate::usage::ship;
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = ship::Options {
+        format: match args.format {
+            ShipFormat::NginxJson => ship::Format::NginxJson,
+            ShipFormat::Ndjson => ship::Format::Ndjson,
+        },
+        source: args.source,
+        follow: args.follow,
+        url: args.url,
+        token: args.token,
+        batch: args.batch,
+        api: args.api,
+        backfill: args.backfill,
+    };
+    match runtime.block_on(ship::run(opts)) {
+        Ok(r) => {
+            println!(
+                "Shipped {} lines in {} batches: {} events accepted, {} rejected, {} bad lines, {} without a caller, {} batches already counted.",
+                r.lines, r.batches, r.accepted, r.rejected, r.bad, r.skipped, r.duplicates
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -213,8 +298,14 @@ fn serve(mut settings: Settings, args: ServeArgs) -> ExitCode {
         };
     }
     crate::telemetry::init_logging(&settings.server.log_format);
+    let demo = args.demo_traffic;
     let result = actix_web::rt::System::new().block_on(async move {
+        let guest = settings.guest();
+        let bind = settings.server.bind.clone();
         let app = Application::build(settings).await?;
+        if demo {
+            spawn_demo_traffic(&bind, app.port(), guest);
+        }
         app.run_until_stopped().await?;
         anyhow::Ok(())
     });
@@ -225,6 +316,39 @@ fn serve(mut settings: Settings, args: ServeArgs) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `serve --demo-traffic`: runs `demo-traffic` against this server once it answers, on a
+/// thread of its own (the listener is bound already, so its first requests just wait).
+fn spawn_demo_traffic(bind: &str, port: u16, guest: bool) {
+    if !guest {
+        tracing::warn!("--demo-traffic needs guest mode (no [auth]); run `portolan demo-traffic --token` instead.");
+        return;
+    }
+    let host = match bind.parse::<std::net::SocketAddr>() {
+        Ok(a) if !a.ip().is_unspecified() => a.ip().to_string(),
+        _ => "127.0.0.1".to_owned(),
+    };
+    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    let url = format!("http://{host}:{port}");
+    let started = std::thread::Builder::new().name("portolan-demo-traffic".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(r) => r,
+            Err(e) => return tracing::warn!(error.cause = %e, "Demo traffic could not start."),
+        };
+        match runtime.block_on(crate::usage::demo::run(&url, 90, None)) {
+            Ok(s) => tracing::info!(
+                events = s.accepted,
+                rejected = s.rejected,
+                kpi_values = s.kpi_values,
+                "Demo traffic written: 90 days of usage and KPI values."
+            ),
+            Err(e) => tracing::warn!(error.cause = format!("{e:#}"), "Demo traffic failed."),
+        }
+    });
+    if let Err(e) = started {
+        tracing::warn!(error.cause = %e, "Demo traffic could not start.");
     }
 }
 

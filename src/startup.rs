@@ -97,7 +97,9 @@ impl Application {
 
         // Consumption: resolves names against the portal's model; the gateway check feeds it.
         let usage = crate::usage::Usage::new(&settings, portal.clone());
-        offerings.gateway.feed(usage.clone());
+        if settings.usage.gateway_counts {
+            offerings.gateway.feed(usage.clone());
+        }
         portal.measure_with(usage.clone());
 
         let listener =
@@ -117,7 +119,7 @@ impl Application {
             alive: Arc::new(()),
             heartbeat,
         });
-        state.usage.spawn_retention(state.pool.clone(), Arc::downgrade(&state.alive));
+        state.usage.spawn_background(state.pool.clone(), Arc::downgrade(&state.alive));
         state.offerings.gateway.spawn_flusher(state.pool.clone(), Arc::downgrade(&state.alive));
         state.offerings.notifier.spawn(state.pool.clone(), Arc::downgrade(&state.alive))?;
         state.ingestor.spawn_refresh_loop(Arc::downgrade(&state.alive));

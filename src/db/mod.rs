@@ -126,7 +126,7 @@ impl Pool {
         }
     }
 
-    /// Runs every pending migration; returns how many ran.
+    /// Runs every pending migration; returns how many ran (on PostgreSQL under an advisory lock).
     pub fn migrate(&self) -> anyhow::Result<usize> {
         let ran = match self {
             Pool::Sqlite(p, _) => {
@@ -134,10 +134,15 @@ impl Pool {
                 c.run_pending_migrations(SQLITE_MIGRATIONS).map_err(|e| anyhow::anyhow!("migrating SQLite: {e}"))?.len()
             }
             Pool::Postgres(p, _) => {
+                use diesel::connection::SimpleConnection;
                 let mut c = p.get()?;
-                c.run_pending_migrations(POSTGRES_MIGRATIONS)
-                    .map_err(|e| anyhow::anyhow!("migrating PostgreSQL: {e}"))?
-                    .len()
+                // Instances started at once on a fresh database: one migrates, the others wait
+                // here and then find nothing pending (without it, both create the same tables
+                // and one dies on a duplicate key).
+                c.batch_execute(MIGRATION_LOCK).map_err(|e| anyhow::anyhow!("migrating PostgreSQL: {e}"))?;
+                let ran = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|m| m.len());
+                let _ = c.batch_execute(MIGRATION_UNLOCK);
+                ran.map_err(|e| anyhow::anyhow!("migrating PostgreSQL: {e}"))?
             }
         };
         Ok(ran)
@@ -235,6 +240,10 @@ impl WriteTransaction for PgConnection {
         diesel::Connection::transaction(self, f)
     }
 }
+
+/// The session-level advisory lock migrations run under on PostgreSQL (any constant of ours).
+const MIGRATION_LOCK: &str = "SELECT pg_advisory_lock(70070013)";
+const MIGRATION_UNLOCK: &str = "SELECT pg_advisory_unlock(70070013)";
 
 #[cfg(test)]
 mod tests {

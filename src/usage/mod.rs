@@ -15,6 +15,8 @@
 //! views.rs      consumption, adoption, declared versus observed
 //! kpis.rs       product KPI values; platform targets; the findings governance shows
 //! handlers.rs   /api/usage/events, /api/portal/consumption, adoption, declared-vs-observed, kpis
+//! nats.rs       `[usage] nats_url`: batches from a JetStream durable pull consumer
+//! ship.rs       `portolan usage ship`: an access log (nginx JSON, NDJSON) into idempotent batches
 //! demo.rs       `portolan demo-traffic`: 90 days of believable traffic through the intake
 //! store/        all SQL of the domain
 //! ```
@@ -24,7 +26,9 @@ pub mod handlers;
 pub mod intake;
 pub mod kpis;
 pub mod model;
+pub mod nats;
 pub mod rollup;
+pub mod ship;
 pub mod store;
 pub mod views;
 
@@ -44,11 +48,34 @@ pub struct UsageSettings {
     pub late_days: f64,
     /// How long minute rows are kept.
     pub minute_retention_hours: f64,
+    /// The gateway check's allowed calls count as usage (without latency or status). Turn it
+    /// off when `portolan usage ship` sends the same gateway's access log, or calls count twice.
+    pub gateway_counts: bool,
+    /// A NATS server with JetStream (`nats://127.0.0.1:4222`): when set, this instance also takes
+    /// usage batches from the stream below; unset, nothing of NATS runs.
+    pub nats_url: Option<String>,
+    /// The JetStream stream, created if missing.
+    pub nats_stream: String,
+    /// The subjects the stream holds (created with the stream).
+    pub nats_subjects: String,
+    /// The durable pull consumer every instance shares, so they split the messages.
+    pub nats_consumer: String,
+    /// A message not acknowledged within this many seconds is redelivered (to any instance).
+    pub nats_ack_wait_secs: f64,
 }
 
 impl Default for UsageSettings {
     fn default() -> Self {
-        Self { late_days: 7.0, minute_retention_hours: 48.0 }
+        Self {
+            late_days: 7.0,
+            minute_retention_hours: 48.0,
+            gateway_counts: true,
+            nats_url: None,
+            nats_stream: "PORTOLAN_USAGE".into(),
+            nats_subjects: "portolan.usage.>".into(),
+            nats_consumer: "portolan-usage".into(),
+            nats_ack_wait_secs: 30.0,
+        }
     }
 }
 
@@ -93,8 +120,10 @@ impl Usage {
         self.dirty.store(true, Ordering::SeqCst);
     }
 
-    /// Prunes rows past their retention every minute on a thread of its own while `alive` lives.
-    pub fn spawn_retention(self: &Arc<Self>, pool: Pool, alive: std::sync::Weak<()>) {
-        rollup::spawn(self.clone(), pool, alive);
+    /// Prunes rows past their retention every minute on a thread of its own while `alive` lives,
+    /// and takes batches from NATS when `nats_url` is set.
+    pub fn spawn_background(self: &Arc<Self>, pool: Pool, alive: std::sync::Weak<()>) {
+        rollup::spawn(self.clone(), pool.clone(), alive.clone());
+        nats::spawn(self.clone(), pool, alive);
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Db, TestApp, spawn_with, temp_dir, write_file};
 use crate::offerings::fixture;
 
-fn nginx_binary() -> Option<PathBuf> {
+pub fn nginx_binary() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("PORTOLAN_TEST_NGINX")
         && !p.is_empty()
     {
@@ -31,19 +31,19 @@ fn nginx_binary() -> Option<PathBuf> {
 }
 
 /// The ```nginx block of the README's offerings walk-through.
-fn readme_example() -> String {
+pub fn readme_example() -> String {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let start = readme.find("```nginx\n").expect("README has an nginx example") + "```nginx\n".len();
     let end = start + readme[start..].find("```").unwrap();
     readme[start..end].to_owned()
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A tiny upstream: answers every path with what it was asked and who nginx says is calling.
-async fn upstream() -> (u16, actix_web::dev::ServerHandle) {
+pub async fn upstream() -> (u16, actix_web::dev::ServerHandle) {
     use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
     async fn answer(req: HttpRequest) -> HttpResponse {
         let h = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
@@ -63,7 +63,7 @@ async fn upstream() -> (u16, actix_web::dev::ServerHandle) {
     (port, handle)
 }
 
-struct Nginx(tokio::process::Child);
+pub struct Nginx(pub tokio::process::Child);
 
 impl Drop for Nginx {
     fn drop(&mut self) {
@@ -71,7 +71,7 @@ impl Drop for Nginx {
     }
 }
 
-async fn start_nginx(bin: &Path, dir: &Path, server_block: &str, port: u16) -> Nginx {
+pub async fn start_nginx(bin: &Path, dir: &Path, server_block: &str, port: u16) -> Nginx {
     for sub in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
     }
@@ -101,7 +101,7 @@ async fn start_nginx(bin: &Path, dir: &Path, server_block: &str, port: u16) -> N
     Nginx(child)
 }
 
-async fn post(app: &TestApp, path: &str, body: Value) -> Value {
+pub async fn post(app: &TestApp, path: &str, body: Value) -> Value {
     let (status, out) = app.send("POST", path, Some(&body)).await;
     assert!(status == 201 || status == 200, "{path}: {status} {out}");
     out

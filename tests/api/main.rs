@@ -22,3 +22,5 @@ mod portal;
 mod providers;
 mod queries;
 mod usage;
+mod usage_nats;
+mod usage_ship;

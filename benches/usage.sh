@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Usage benchmark (issue 13), three figures on one backend (run it once per backend):
+#  1. HTTP intake: events/s with batches of 5,000 events from 4 concurrent posters (curl), an
+#     event counted only once its batch is committed (the answer comes after the commit); the
+#     totals are checked against what was sent.
+#  2. NATS intake: events/s with two instances sharing the durable consumer on the NATS at
+#     NATS_URL (127.0.0.1:4222); one instance is killed (kill -9) half-way, and the totals must
+#     be exact after the redelivery (the run fails otherwise).
+#  3. Views: a 90-day consumption summary and a 12-week adoption for a platform with 1,000
+#     consumers and 50 APIs (5,000 active pairs; 90 days of daily traffic backfilled), curl's
+#     time_total, median of 11 requests after a warm-up.
+# Each of 1 and 2 runs RUNS times (default 3) and prints every run and the median.
+#
+# Usage: benches/usage.sh [RUNS]
+# BACKEND=postgres (PG_URL, default postgres://postgres@127.0.0.1:5432/test) for PostgreSQL.
+# BIN=path/to/portolan to use a binary already built (default: cargo build --release).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${1:-3}"
+BACKEND="${BACKEND:-sqlite}"
+PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
+NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
+BATCHES="${BATCHES:-80}"          # batches of 5,000 per run (HTTP and NATS)
+WORK="${BENCH_DIR:-/tmp/portolan-bench-usage-$BACKEND}"
+PORT=7391
+PORT2=7392
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet --bin portolan
+  BIN="${CARGO_TARGET_DIR:-target}/release/portolan"
+fi
+rm -rf "$WORK"; mkdir -p "$WORK/catalog" "$WORK/batches"
+
+# The platform: 50 APIs, 1,000 consumers declaring 5 each (5,000 pairs).
+python3 - "$WORK" <<'PY'
+import json, sys, datetime, random
+work = sys.argv[1]
+out = ["apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: bench-team}\nspec: {type: team, children: []}\n"]
+apis = [f"api-{a:02d}" for a in range(50)]
+for a in apis:
+    out.append(f"apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata: {{name: {a}}}\nspec: {{type: openapi, lifecycle: production, owner: bench-team, definition: \"openapi: 3.0.0\"}}\n")
+out.append("apiVersion: portolan.dev/v1alpha1\nkind: Platform\nmetadata: {name: bench-platform}\nspec:\n  owner: bench-team\n  providesApis: [" + ", ".join(apis) + "]\n")
+pairs = []
+for c in range(1000):
+    mine = [apis[(c + 10 * k) % 50] for k in range(5)]
+    pairs += [(f"client-{c:04d}", a) for a in mine]
+    out.append(f"apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: client-{c:04d}}}\nspec: {{type: service, lifecycle: production, owner: bench-team, consumesApis: [{', '.join(mine)}]}}\n")
+open(f"{work}/catalog/bench.yaml", "w").write("---\n".join(out))
+rnd = random.Random(13)
+now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+fmt = lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")
+# Eight distinct live batches of 5,000 events (the last 30 minutes, every pair once).
+for b in range(8):
+    events = []
+    for i, (c, a) in enumerate(pairs):
+        t = now - datetime.timedelta(seconds=60 + rnd.randrange(1800))
+        events.append({"time": fmt(t), "api": a, "consumer": c, "calls": 1, "errors": int(rnd.random() < 0.02), "latencyMs": round(5 + rnd.expovariate(1 / 30), 2)})
+    json.dump(events, open(f"{work}/batches/live-{b}.json", "w"))
+# 90 days of daily traffic for every pair (backfill), one batch of 5,000 per day.
+for d in range(1, 91):
+    day = (now - datetime.timedelta(days=d)).replace(hour=12, minute=0, second=0)
+    events = [{"time": fmt(day), "api": a, "consumer": c, "calls": 100 + rnd.randrange(100), "errors": rnd.randrange(3),
+               "latency": {"buckets": {"12": 50, "40": 40, "180": 10}}} for (c, a) in pairs]
+    json.dump(events, open(f"{work}/batches/day-{d}.json", "w"))
+PY
+
+# A few NATS client operations over the plain protocol (no client library needed).
+cat >"$WORK/nats.py" <<'PY'
+import json, socket, sys, time
+op, host = sys.argv[1], sys.argv[2]
+h, p = host.split(":")
+s = socket.create_connection((h, int(p)))
+s.recv(4096)
+s.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB _INBOX.bench 1\r\n')
+def request(subject, body=b""):
+    s.sendall(b"PUB %s _INBOX.bench %d\r\n%s\r\n" % (subject.encode(), len(body), body))
+    buf = b""
+    while True:
+        buf += s.recv(65536)
+        i = buf.find(b"MSG _INBOX.bench")
+        j = buf.find(b"\r\n", i) if i >= 0 else -1
+        if j >= 0:
+            n = int(buf[i:j].split()[-1])
+            if len(buf) >= j + 2 + n:
+                return buf[j + 2 : j + 2 + n]
+if op == "wait":
+    for _ in range(600):
+        if b'"error"' not in request("$JS.API.STREAM.INFO." + sys.argv[3]):
+            break
+        time.sleep(0.1)
+    else:
+        sys.exit("the stream was never created")
+elif op == "delete":
+    request("$JS.API.STREAM.DELETE." + sys.argv[3])
+elif op == "publish":
+    subject, folder, n, tag = sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6]
+    bodies = [json.load(open(f"{folder}/live-{b}.json")) for b in range(8)]
+    for i in range(n):
+        msg = json.dumps({"id": f"{tag}-{i}", "events": bodies[i % 8]}).encode()
+        s.sendall(b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(msg), msg))
+    s.sendall(b"PING\r\n")
+    buf = b""
+    while b"PONG" not in buf:
+        buf += s.recv(4096)
+PY
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+now() { date +%s.%N; }
+
+database() {
+  if [ "$BACKEND" = postgres ]; then
+    psql "$PG_URL" -qc "drop database if exists portolan_usage_bench with (force)" -c "create database portolan_usage_bench" >/dev/null
+    echo "${PG_URL%/*}/portolan_usage_bench"
+  else
+    echo "sqlite://$WORK/data/portolan.db"
+  fi
+}
+
+PIDS=()
+start() { # port url [config]
+  mkdir -p "$WORK/data"
+  local extra=()
+  [ -n "${3:-}" ] && extra=(--config "$3")
+  RUST_LOG=warn "$BIN" serve "${extra[@]}" --bind "127.0.0.1:$1" --database-url "$2" --data-dir "$WORK/data" \
+    --catalog "$WORK/catalog" 2>>"$WORK/server-$1.log" &
+  PIDS+=($!)
+  until curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1; do sleep 0.05; done
+}
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+calls() { # port -> total calls of the platform over 91 days
+  local from; from=$(date -u -d '91 days ago' +%Y-%m-%dT%H:%M:%SZ)
+  curl -sf "http://127.0.0.1:$1/api/portal/consumption?platform=bench-platform&bucket=day&from=$from" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"]["calls"])'
+}
+
+post() { # port file [query]
+  curl -sf -o /dev/null -H 'content-type: application/json' --data-binary "@$2" "http://127.0.0.1:$1/api/usage/events${3:-}"
+}
+
+URL=$(database)
+start "$PORT" "$URL"
+echo "backend: $BACKEND, binary: $BIN, machine: $(nproc) cores"
+
+# 1. HTTP intake.
+http_rates=()
+for run in $(seq "$RUNS"); do
+  before=$(calls "$PORT")
+  t0=$(now)
+  posters=()
+  for poster in 0 1 2 3; do
+    ( for i in $(seq "$poster" 4 $((BATCHES - 1))); do post "$PORT" "$WORK/batches/live-$((i % 8)).json"; done ) &
+    posters+=($!)
+  done
+  wait "${posters[@]}"
+  t1=$(now)
+  after=$(calls "$PORT")
+  sent=$((BATCHES * 5000))
+  [ $((after - before)) -eq "$sent" ] || { echo "HTTP run $run: counted $((after - before)) of $sent" >&2; exit 1; }
+  rate=$(python3 -c "print(round($sent / ($t1 - $t0)))")
+  http_rates+=("$rate")
+  echo "http intake run $run: $sent events in $(python3 -c "print(round($t1 - $t0, 2))") s = $rate events/s"
+done
+echo "HTTP intake median: $(printf '%s\n' "${http_rates[@]}" | median) events/s (batches of 5000, 4 posters)"
+
+# 3. Views (before NATS, on the same server): backfill 90 days, then time the two views.
+for d in $(seq 1 90); do post "$PORT" "$WORK/batches/day-$d.json" "?backfill=true"; done
+from=$(date -u -d '90 days ago' +%Y-%m-%dT%H:%M:%SZ)
+view() { # path -> median ms of 11
+  curl -sf -o /dev/null "http://127.0.0.1:$PORT$1"
+  for _ in $(seq 11); do curl -sf -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$PORT$1"; done |
+    awk '{printf "%.1f\n", $1 * 1000}' | median
+}
+c_ms=$(view "/api/portal/consumption?platform=bench-platform&from=$from&bucket=day")
+a_ms=$(view "/api/portal/adoption?platform=bench-platform&weeks=12")
+echo "views: 90-day consumption summary $c_ms ms, 12-week adoption $a_ms ms (median of 11; 1000 consumers, 50 APIs, 5000 pairs)"
+cleanup; PIDS=()
+
+# 2. NATS intake: two instances on one durable consumer, one killed half-way.
+nats_rates=()
+host=${NATS_URL#nats://}
+for run in $(seq "$RUNS"); do
+  URL=$(database)
+  tag="B$$R$run"
+  cat >"$WORK/nats.toml" <<TOML
+[usage]
+nats_url = "$NATS_URL"
+nats_stream = "PORTOLAN_USAGE_$tag"
+nats_subjects = "bench$tag.usage.>"
+nats_consumer = "bench-$tag"
+nats_ack_wait_secs = 2
+TOML
+  start "$PORT" "$URL" "$WORK/nats.toml"
+  start "$PORT2" "$URL" "$WORK/nats.toml"
+  # The stream exists once an instance has connected; publish when it does.
+  python3 "$WORK/nats.py" wait "$host" "PORTOLAN_USAGE_$tag"
+  before=$(calls "$PORT2")
+  t0=$(now)
+  python3 "$WORK/nats.py" publish "$host" "bench$tag.usage.gw" "$WORK/batches" "$BATCHES" "$tag"
+  sent=$((BATCHES * 5000))
+  killed=
+  while :; do
+    got=$(( $(calls "$PORT2") - before ))
+    if [ -z "$killed" ] && [ "$got" -ge $((sent / 2)) ]; then kill -9 "${PIDS[0]}"; killed=1; fi
+    [ "$got" -ge "$sent" ] && break
+    sleep 0.1
+  done
+  t1=$(now)
+  sleep 3 # past another ack wait: any redelivery is in
+  got=$(( $(calls "$PORT2") - before ))
+  [ "$got" -eq "$sent" ] || { echo "NATS run $run: counted $got of $sent" >&2; exit 1; }
+  rate=$(python3 -c "print(round($sent / ($t1 - $t0)))")
+  nats_rates+=("$rate")
+  echo "nats intake run $run: $sent events in $(python3 -c "print(round($t1 - $t0, 2))") s = $rate events/s (one instance killed half-way; totals exact)"
+  cleanup; PIDS=()
+  python3 "$WORK/nats.py" delete "$host" "PORTOLAN_USAGE_$tag"
+done
+echo "NATS intake median: $(printf '%s\n' "${nats_rates[@]}" | median) events/s (2 instances, kill -9 of one half-way, totals exact)"

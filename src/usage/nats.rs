@@ -1,0 +1,249 @@
+//! Usage intake from a NATS JetStream stream (`[usage] nats_url`): every instance pulls from one
+//! shared durable consumer, so N instances split the messages between them. A message is one
+//! batch with an id; it goes through the same [`intake::record_batch`] as an HTTP batch with an
+//! `Idempotency-Key`, so the rollup rows and the batch id commit in one transaction, and the
+//! message is acknowledged only after that commit. A message redelivered after a crash (or
+//! after its ack was lost) finds its id recorded and counts nothing again.
+//!
+//! Runs on a thread of its own with a small tokio runtime, while the application lives; a lost
+//! connection is retried with a growing pause. Without `nats_url` nothing here runs.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::{self, AckKind, consumer, stream};
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use super::Usage;
+use super::intake::{self, Options, Parsed};
+use crate::db::Pool;
+
+/// Messages asked for per pull request.
+const PULL: usize = 8;
+/// How long one pull request waits for messages (the loop looks at `alive` in between).
+const PULL_WAIT: Duration = Duration::from_secs(1);
+
+/// The envelope form of a message: `{"id": "...", "events": [...]}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    id: Option<String>,
+    events: Vec<serde_json::Value>,
+}
+
+/// A message read: its batch id and its events.
+#[derive(Debug)]
+pub struct Batch {
+    pub id: String,
+    pub events: Vec<Parsed>,
+}
+
+/// Reads a message body: the envelope `{"id", "events"}`, or a JSON array or NDJSON of events
+/// whose id is the `Nats-Msg-Id` header, else the message's stream sequence (stable across
+/// redeliveries). The id is recorded as `nats:<id>`, apart from HTTP idempotency keys.
+pub fn read_message(body: &[u8], msg_id: Option<&str>, stream_seq: Option<u64>) -> Result<Batch, String> {
+    let fallback = || match (msg_id.map(str::trim).filter(|s| !s.is_empty()), stream_seq) {
+        (Some(id), _) => Ok(id.to_owned()),
+        (None, Some(seq)) => Ok(format!("seq:{seq}")),
+        (None, None) => Err("the message has no batch id (an \"id\", a Nats-Msg-Id header)".to_owned()),
+    };
+    let envelope = serde_json::from_slice::<Envelope>(body).ok();
+    let (id, events) = match envelope {
+        Some(e) => {
+            if e.events.len() > super::MAX_EVENTS {
+                return Err(format!("a batch holds at most {} events", super::MAX_EVENTS));
+            }
+            let id = match e.id.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
+                Some(id) => id,
+                None => fallback()?,
+            };
+            let events = e
+                .events
+                .into_iter()
+                .map(|v| serde_json::from_value(v).map_err(|e| crate::error::plain_serde_message(&e.to_string())))
+                .collect();
+            (id, events)
+        }
+        None => {
+            let events = intake::parse_body(body, true).map_err(|e| e.to_string())?;
+            (fallback()?, events)
+        }
+    };
+    if id.len() > 200 {
+        return Err("the batch id is longer than 200 characters".into());
+    }
+    Ok(Batch { id: format!("nats:{id}"), events })
+}
+
+/// Starts the consumer thread when `usage.nats_url` is set.
+pub(super) fn spawn(usage: Arc<Usage>, pool: Pool, alive: Weak<()>) {
+    let Some(url) = usage.settings.nats_url.clone() else {
+        return;
+    };
+    let started = std::thread::Builder::new().name("portolan-usage-nats".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(2)
+            .thread_name("portolan-usage-nats")
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error.cause = %e, "The NATS usage intake could not start its runtime.");
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            let mut pause = Duration::from_secs(1);
+            while alive.upgrade().is_some() {
+                match consume(&usage, &pool, &url, &alive).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(
+                            error.cause = format!("{e:#}"),
+                            nats.url = %url,
+                            retry_in_secs = pause.as_secs(),
+                            "The NATS usage intake lost its connection; retrying."
+                        );
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(30));
+                    }
+                }
+            }
+        });
+    });
+    if let Err(e) = started {
+        tracing::error!(error.cause = %e, "The NATS usage intake could not start its thread.");
+    }
+}
+
+/// Connects, makes sure the stream and the durable consumer exist, and takes messages until the
+/// application stops (`Ok`) or the connection fails (`Err`).
+async fn consume(usage: &Arc<Usage>, pool: &Pool, url: &str, alive: &Weak<()>) -> anyhow::Result<()> {
+    let s = &usage.settings;
+    let client = async_nats::ConnectOptions::new()
+        .name("portolan-usage")
+        .connect(url)
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
+    let js = jetstream::new(client);
+    let stream = js
+        .get_or_create_stream(stream::Config {
+            name: s.nats_stream.clone(),
+            subjects: vec![s.nats_subjects.clone()],
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("opening the stream {}", s.nats_stream))?;
+    let consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            &s.nats_consumer,
+            consumer::pull::Config {
+                durable_name: Some(s.nats_consumer.clone()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs_f64(s.nats_ack_wait_secs.max(1.0)),
+                ..Default::default()
+            },
+        )
+        .await
+        .with_context(|| format!("opening the durable consumer {}", s.nats_consumer))?;
+    tracing::info!(
+        nats.stream = %s.nats_stream,
+        nats.subjects = %s.nats_subjects,
+        nats.consumer = %s.nats_consumer,
+        "Taking usage batches from NATS JetStream."
+    );
+    while alive.upgrade().is_some() {
+        let mut messages =
+            consumer.fetch().max_messages(PULL).expires(PULL_WAIT).messages().await.context("asking for messages")?;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(|e| anyhow::anyhow!("receiving a message: {e}"))?;
+            take(usage, pool, message).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One message: read, record (batch id and rollups in one transaction), then acknowledge. A
+/// message that can never be read is terminated (not redelivered); a failed commit is handed
+/// back for redelivery.
+async fn take(usage: &Arc<Usage>, pool: &Pool, message: jetstream::Message) -> anyhow::Result<()> {
+    let seq = message.info().ok().map(|i| i.stream_sequence);
+    let msg_id = message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.as_str().to_owned());
+    let subject = message.subject.to_string();
+    let batch = match read_message(&message.payload, msg_id.as_deref(), seq) {
+        Ok(b) => b,
+        Err(reason) => {
+            tracing::warn!(nats.subject = %subject, nats.seq = seq, reason, "A usage message could not be read; dropped.");
+            message.ack_with(AckKind::Term).await.map_err(|e| anyhow::anyhow!("terminating a message: {e}"))?;
+            return Ok(());
+        }
+    };
+    let (u, p, id) = (usage.clone(), pool.clone(), batch.id.clone());
+    let recorded =
+        tokio::task::spawn_blocking(move || intake::record_batch(&u, &p, Some(&id), batch.events, Options::default()))
+            .await
+            .context("the intake task")?;
+    match recorded {
+        Ok(outcome) => {
+            if let Some(first) = outcome.rejected.first() {
+                tracing::warn!(
+                    nats.subject = %subject,
+                    batch.id = %batch.id,
+                    rejected = outcome.rejected.len(),
+                    accepted = outcome.accepted,
+                    first.index = first.index,
+                    first.message = %first.message,
+                    "Some events of a usage batch were rejected."
+                );
+            }
+            message.ack().await.map_err(|e| anyhow::anyhow!("acknowledging a message: {e}"))?;
+        }
+        Err(e) => {
+            tracing::warn!(error.cause = format!("{e:#}"), batch.id = %batch.id, "Recording a usage batch failed; it will be redelivered.");
+            message
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await
+                .map_err(|e| anyhow::anyhow!("handing a message back: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_names_its_own_id() {
+        let b = read_message(
+            br#"{"id": "b-1", "events": [{"time": "2026-12-02T10:00:00Z", "api": "x", "consumer": "y"}]}"#,
+            Some("h"),
+            Some(3),
+        )
+        .unwrap();
+        assert_eq!(b.id, "nats:b-1");
+        assert_eq!(b.events.len(), 1);
+        assert!(b.events[0].is_ok());
+    }
+
+    #[test]
+    fn ndjson_takes_the_header_id_else_the_stream_sequence() {
+        let body = b"{\"time\": \"2026-12-02T10:00:00Z\", \"api\": \"x\", \"consumer\": \"y\"}\n{\"bad\": 1}\n";
+        let b = read_message(body, Some("h-7"), Some(3)).unwrap();
+        assert_eq!(b.id, "nats:h-7");
+        assert_eq!(b.events.len(), 2);
+        assert!(b.events[1].is_err());
+        assert_eq!(read_message(body, None, Some(3)).unwrap().id, "nats:seq:3");
+    }
+
+    #[test]
+    fn an_unreadable_body_is_refused_with_a_reason() {
+        let b = read_message(b"not json", None, Some(1)).unwrap();
+        assert!(b.events[0].is_err(), "a line that is no event is one rejected event");
+        assert!(read_message(b"[]", None, None).is_err(), "no id anywhere");
+    }
+}
