@@ -21,4 +21,5 @@ mod offerings;
 mod portal;
 mod providers;
 mod queries;
+mod ui;
 mod usage;
