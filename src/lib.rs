@@ -20,7 +20,7 @@
 //! - [`auth`]: identity, tokens, sign-in and the one policy table.
 //! - [`db`]: the pool (SQLite or PostgreSQL), migrations, the backend dispatcher, leases.
 //! - The edge: [`routes`] (the one route table), [`openapi`], [`error`] (the one error type),
-//!   [`ops`], [`telemetry`], [`wire`] (connections: JSON bodies for errors actix raises before any
+//!   [`ops`], [`telemetry`], [`ui`] (the web UI's pages), [`wire`] (connections: JSON bodies for errors actix raises before any
 //!   handler); [`state`] (what handlers reach), [`startup`] (the wiring), [`cli`] and [`config`].
 
 pub mod auth;
@@ -38,5 +38,6 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod ui;
 pub mod usage;
 pub mod wire;

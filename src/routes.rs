@@ -14,7 +14,7 @@ use crate::offerings::handlers as offerings;
 use crate::portal::handlers as portal;
 use crate::providers::{handlers as providers, webhooks};
 use crate::usage::handlers as usage;
-use crate::{openapi, ops};
+use crate::{openapi, ops, ui};
 
 /// One served route, as the OpenAPI document describes it.
 #[derive(Debug, Clone, Copy)]
@@ -202,4 +202,30 @@ route_table! {
     POST "/api/auth/tokens" => auth::create_token, "auth",
         "Creates a service token; its value is shown once (admins)", query: [], body: true, ok: 201;
     DELETE "/api/auth/tokens/{id}" => auth::revoke_token, "auth", "Revokes a service token (admins)", query: [], body: false, ok: 204;
+
+    // The web UI (tag "ui": HTML pages, left out of the OpenAPI document). Pages render what
+    // the API's handlers answer; every POST carries the CSRF token (ui::CsrfForm).
+    GET "/" => ui::home::page_home, "ui", "Home: search, what you own, what needs you", query: [], body: false, ok: 200;
+    GET "/ui/assets/{version}/{file}" => ui::assets::serve, "ui", "The UI's embedded CSS and scripts", query: [], body: false, ok: 200;
+    GET "/signin" => ui::layout::signin, "ui", "Sign-in providers", query: ["redirect"], body: false, ok: 200;
+    POST "/signout" => ui::layout::signout, "ui", "Signs out", query: [], body: true, ok: 303;
+    GET "/catalog" => ui::catalog::list, "ui", "The catalog with facets, paged", query: [], body: false, ok: 200;
+    GET "/catalog/{kind}/{namespace}/{name}" => ui::catalog::entity, "ui", "One entity", query: [], body: false, ok: 200;
+    GET "/approvals" => ui::approvals::list, "ui", "Pending subscription requests", query: [], body: false, ok: 200;
+    POST "/approvals/{id}" => ui::approvals::decide, "ui", "Approves or rejects a request", query: [], body: true, ok: 303;
+    GET "/products" => ui::portal::list_products, "ui", "Products", query: [], body: false, ok: 200;
+    GET "/products/{namespace}/{name}" => ui::portal::product, "ui", "One product", query: [], body: false, ok: 200;
+    GET "/platforms" => ui::portal::list_platforms, "ui", "Platforms", query: [], body: false, ok: 200;
+    GET "/platforms/{namespace}/{name}" => ui::portal::platform, "ui", "One platform", query: [], body: false, ok: 200;
+    GET "/apis" => ui::apis::marketplace, "ui", "The API marketplace", query: [], body: false, ok: 200;
+    GET "/apis/{namespace}/{api}" => ui::apis::api_page, "ui", "One offered API with its plans", query: [], body: false, ok: 200;
+    POST "/apis/{namespace}/{api}/subscribe" => ui::apis::subscribe, "ui", "Subscribes a consumer", query: [], body: true, ok: 303;
+    GET "/subscriptions" => ui::subscriptions::list, "ui", "Your subscriptions", query: [], body: false, ok: 200;
+    GET "/subscriptions/{id}" => ui::subscriptions::one, "ui", "One subscription and its keys", query: [], body: false, ok: 200;
+    POST "/subscriptions/{id}/keys" => ui::subscriptions::create_key, "ui", "Creates a key, shown once", query: [], body: true, ok: 200;
+    POST "/keys/{id}/rotate" => ui::subscriptions::rotate_key, "ui", "Rotates a key", query: [], body: true, ok: 200;
+    POST "/keys/{id}/revoke" => ui::subscriptions::revoke_key, "ui", "Revokes a key", query: [], body: true, ok: 303;
+    GET "/dashboard" => ui::dashboard::dashboard, "ui", "The consumption dashboard", query: [], body: false, ok: 200;
+    GET "/governance" => ui::governance::findings, "ui", "Governance findings", query: [], body: false, ok: 200;
+    GET "/governance/graph" => ui::governance::graph, "ui", "An entity's dependency graph", query: [], body: false, ok: 200;
 }

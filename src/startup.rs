@@ -140,6 +140,7 @@ impl Application {
                     .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
                     .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
                     .wrap(from_fn(crate::auth::middleware::authenticate))
+                    .wrap(from_fn(crate::ui::middleware::ui_pages))
                     .wrap(from_fn(error::add_request_to_errors))
                     .wrap(from_fn(telemetry::record_request))
                     .wrap(tracing_actix_web::TracingLogger::<telemetry::RedactingRootSpan>::new())

@@ -104,6 +104,31 @@ pub const POLICY: &[(&str, &str, Rule)] = &[
     ("GET", "/api/portal/adoption", Read),
     ("GET", "/api/portal/declared-vs-observed", Read),
     ("POST", "/api/portal/products/{namespace}/{name}/kpis", KpiWrite),
+    // The web UI: pages read like the API; its forms act through the API's handlers, which
+    // check ownership as they do for the API.
+    ("GET", "/", Read),
+    ("GET", "/ui/assets/{version}/{file}", Open),
+    ("GET", "/signin", SignIn),
+    ("POST", "/signout", SignIn),
+    ("GET", "/catalog", Read),
+    ("GET", "/catalog/{kind}/{namespace}/{name}", Read),
+    ("GET", "/approvals", Read),
+    ("POST", "/approvals/{id}", PartyOrAdmin),
+    ("GET", "/products", Read),
+    ("GET", "/products/{namespace}/{name}", Read),
+    ("GET", "/platforms", Read),
+    ("GET", "/platforms/{namespace}/{name}", Read),
+    ("GET", "/apis", Read),
+    ("GET", "/apis/{namespace}/{api}", Read),
+    ("POST", "/apis/{namespace}/{api}/subscribe", PartyOrAdmin),
+    ("GET", "/subscriptions", Read),
+    ("GET", "/subscriptions/{id}", Read),
+    ("POST", "/subscriptions/{id}/keys", PartyOrAdmin),
+    ("POST", "/keys/{id}/rotate", PartyOrAdmin),
+    ("POST", "/keys/{id}/revoke", PartyOrAdmin),
+    ("GET", "/dashboard", Read),
+    ("GET", "/governance", Read),
+    ("GET", "/governance/graph", Read),
 ];
 
 /// The rule of a route, by method and the route's path pattern.

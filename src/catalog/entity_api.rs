@@ -155,6 +155,25 @@ pub async fn query_entities_get(state: web::Data<AppState>, req: HttpRequest) ->
     Ok(cached.into_response())
 }
 
+/// A by-query page for a query string (`filter`, `fullTextFilterTerm`, `limit`, `offset`,
+/// `orderField`, `cursor`), as JSON: what `GET /entities/by-query` answers. For the web UI.
+pub async fn query_page(state: &AppState, query_string: &str) -> Result<Value, ApiError> {
+    let request = QueryRequest::from_query_string(query_string).map_err(ApiError::input)?;
+    Ok(serde_json::from_str(&run_query(state, request).await?).map_err(anyhow::Error::from)?)
+}
+
+/// Facet counts over the entities the `filter` parameters of a query string match, as JSON:
+/// what `GET /entity-facets` answers. For the web UI.
+pub async fn facet_counts(state: &AppState, names: Vec<String>, query_string: &str) -> Result<Value, ApiError> {
+    let params = filter::query_values(query_string, "filter");
+    let predicate = if params.is_empty() {
+        None
+    } else {
+        Some(query::filter_sets_to_predicate(&filter::parse(&params).map_err(ApiError::input)?))
+    };
+    Ok(serde_json::from_str(&facets(state, names, predicate).await?).map_err(anyhow::Error::from)?)
+}
+
 /// `POST /entities/by-query` with Backstage's body.
 pub async fn query_entities_post(state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     let request = QueryRequest::from_body(&body).map_err(ApiError::input)?;

@@ -21,6 +21,7 @@ mod offerings;
 mod portal;
 mod providers;
 mod queries;
+mod ui;
 mod usage;
 mod usage_nats;
 mod usage_ship;

@@ -1,0 +1,193 @@
+//! The API marketplace (product teams): offered APIs searchable by platform, domain and text;
+//! an API's page with its plans, docs and consumers, and the Subscribe form.
+
+use std::collections::BTreeSet;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::catalog::{entity_href, entity_link, params};
+use super::layout::{Ctx, page, urlencode};
+use super::{CsrfForm, html as respond, json_of, query, s, see_other};
+use crate::catalog::entity_api;
+use crate::error::ApiError;
+use crate::offerings::handlers as offerings;
+use crate::state::AppState;
+
+/// Most consumers a picker lists as options; past it, a text field with suggestions.
+const PICKER_MAX: usize = 300;
+
+fn plan_line(p: &Value) -> Markup {
+    html! {
+        (s(p, "/approval")) " approval"
+        @if let Some(q) = p.get("quota").filter(|q| q.is_object()) { ", quota " (super::chart::short(q["requests"].as_f64().unwrap_or(0.0))) " per " (s(q, "/period")) }
+        @if let Some(r) = p.get("rateLimit").filter(|r| r.is_object()) { ", " (r["requests"]) " per " (s(r, "/period")) }
+    }
+}
+
+/// `GET /apis?q=&platform=&domain=`.
+pub async fn marketplace(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let ctx = Ctx::new(&req, &state);
+    let p = params(&req);
+    let g = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
+    let all = json_of(offerings::list_offerings(state.clone(), query(&[])?).await).await?;
+    let v = json_of(
+        offerings::list_offerings(
+            state.clone(),
+            query(&[("q", g("q")), ("platform", g("platform")), ("domain", g("domain"))])?,
+        )
+        .await,
+    )
+    .await?;
+    let items = all["items"].as_array().cloned().unwrap_or_default();
+    let platforms: BTreeSet<&str> = items.iter().map(|o| s(o, "/platform")).filter(|x| !x.is_empty()).collect();
+    let domains: BTreeSet<&str> = items.iter().map(|o| s(o, "/domain")).filter(|x| !x.is_empty()).collect();
+    let found = v["items"].as_array().cloned().unwrap_or_default();
+    let body = html! {
+        form class="search" method="get" action="/apis" role="search" {
+            label { "Search APIs" input type="search" name="q" value=(g("q")); }
+            label { "Platform" select name="platform" { option value="" { "any" } @for x in &platforms { option value=(x) selected[g("platform") == *x] { (x) } } } }
+            label { "Domain" select name="domain" { option value="" { "any" } @for x in &domains { option value=(x) selected[g("domain") == *x] { (x) } } } }
+            button type="submit" { "Search" }
+        }
+        p class="muted" { (found.len()) " offered APIs" }
+        ul class="cards" {
+            @for o in &found {
+                @let (ns, name) = split_ref(s(o, "/api"));
+                li class="card" {
+                    h3 { a href={ "/apis/" (urlencode(ns)) "/" (urlencode(name)) } { (if s(o, "/title").is_empty() { name } else { s(o, "/title") }) } }
+                    p { (s(o, "/description")) }
+                    p class="muted" { (s(o, "/platform")) " · " (o["plans"].as_array().map_or(0, Vec::len)) " plans · " (o["subscribers"]) " subscribers" }
+                }
+            }
+        }
+    };
+    Ok(respond(page(&ctx, "API marketplace", body)))
+}
+
+/// `api:ns/name` -> (ns, name).
+pub fn split_ref(r: &str) -> (&str, &str) {
+    let rest = r.split_once(':').map_or(r, |(_, x)| x);
+    rest.split_once('/').unwrap_or(("default", rest))
+}
+
+/// Components and products the person may subscribe: their own, or every one for admins and guests.
+async fn consumer_choices(state: &AppState, ctx: &Ctx) -> Result<(Vec<String>, u64), ApiError> {
+    if !ctx.identity.can_write_catalog() {
+        return Ok((Vec::new(), 0));
+    }
+    let mut pairs: Vec<(&str, String)> = vec![
+        ("limit", PICKER_MAX.to_string()),
+        ("orderField", "metadata.name,asc".into()),
+        ("fields", "kind,metadata.name,metadata.namespace".into()),
+    ];
+    if ctx.identity.admin {
+        pairs.push(("filter", "kind=component".into()));
+        pairs.push(("filter", "kind=product".into()));
+    } else {
+        for o in &ctx.identity.ownership {
+            pairs.push(("filter", format!("kind=component,relations.ownedBy={o}")));
+            pairs.push(("filter", format!("kind=product,relations.ownedBy={o}")));
+        }
+        if ctx.identity.ownership.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+    }
+    let qs = serde_urlencoded::to_string(&pairs).map_err(anyhow::Error::from)?;
+    let v = entity_api::query_page(state, &qs).await?;
+    let refs = v["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| format!("{}:{}/{}", s(e, "/kind").to_lowercase(), s(e, "/metadata/namespace"), s(e, "/metadata/name")))
+        .collect();
+    Ok((refs, v["totalItems"].as_u64().unwrap_or(0)))
+}
+
+/// `GET /apis/{namespace}/{api}`.
+pub async fn api_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = Ctx::new(&req, &state);
+    let (ns, name) = path.into_inner();
+    let o = json_of(offerings::get_offering(state.clone(), web::Path::from((ns.clone(), name.clone()))).await).await?;
+    let api_ref = s(&o, "/api").to_owned();
+    let published: Vec<&Value> =
+        o["plans"].as_array().into_iter().flatten().filter(|p| s(p, "/status") == "published").collect();
+    let (choices, total) = consumer_choices(&state, &ctx).await?;
+    let title = if s(&o, "/title").is_empty() { name.clone() } else { s(&o, "/title").to_owned() };
+    let body = html! {
+        p { (s(&o, "/description")) }
+        dl class="meta" {
+            dt { "API" } dd { (entity_link(&api_ref)) }
+            dt { "Platform" } dd { (entity_link(s(&o, "/platform"))) }
+            dt { "Owner" } dd { (s(&o, "/owner")) }
+            dt { "Lifecycle" } dd { (s(&o, "/lifecycle")) }
+            dt { "Docs" } dd { a href=(entity_href(&api_ref)) { @if o["hasDefinition"] == Value::Bool(true) { "Definition and details" } @else { "Details" } } }
+        }
+        h2 { "Plans" }
+        table {
+            thead { tr { th { "Plan" } th { "Terms" } th { "Status" } th class="num" { "Subscriptions" } th { "Description" } } }
+            tbody { @for p in o["plans"].as_array().into_iter().flatten() {
+                tr { td { (s(p, "/name")) } td { (plan_line(p)) } td { (s(p, "/status")) } td class="num" { (p["subscriptions"]) } td { (s(p, "/description")) } }
+            } }
+        }
+        h2 { "Subscribe" }
+        @if choices.is_empty() {
+            p class="muted" { @if ctx.identity.is_anonymous() { a href={ "/signin?redirect=" (urlencode(&ctx.path)) } { "Sign in" } " to subscribe." } @else { "You own no component or product that could subscribe." } }
+        } @else if published.is_empty() {
+            p class="muted" { "No plan is open for new subscriptions." }
+        } @else {
+            form method="post" action={ "/apis/" (urlencode(&ns)) "/" (urlencode(&name)) "/subscribe" } class="search" {
+                (ctx.csrf_field())
+                label { "Plan" select name="plan" { @for p in &published { option value=(s(p, "/name")) { (s(p, "/name")) " (" (s(p, "/approval")) ")" } } } }
+                @if (total as usize) <= choices.len() {
+                    label { "Consumer" select name="consumer" { @for c in &choices { option value=(c) { (c) } } } }
+                } @else {
+                    label { "Consumer (a component or product ref)" input type="text" name="consumer" list="consumers" required; }
+                    datalist id="consumers" { @for c in &choices { option value=(c) {} } }
+                }
+                label { "Reason (for manual plans)" input type="text" name="reason"; }
+                button type="submit" { "Subscribe" }
+            }
+        }
+        h2 { "Consumers" }
+        table {
+            thead { tr { th { "Consumer" } th { "Team" } th { "Plan" } th { "Status" } } }
+            tbody { @for c in o["consumers"].as_array().into_iter().flatten() {
+                tr { td { (entity_link(s(c, "/consumer"))) } td { (s(c, "/team")) } td { (s(c, "/plan")) } td { (s(c, "/status")) } }
+            } }
+        }
+    };
+    Ok(respond(page(&ctx, &title, body)))
+}
+
+#[derive(Deserialize)]
+pub struct SubscribeForm {
+    plan: String,
+    consumer: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /apis/{namespace}/{api}/subscribe`: the API's create_subscription (it checks the
+/// consumer's owner), then the new subscription's page.
+pub async fn subscribe(
+    state: web::Data<AppState>,
+    identity: crate::auth::Identity,
+    path: web::Path<(String, String)>,
+    form: CsrfForm<SubscribeForm>,
+) -> Result<HttpResponse, ApiError> {
+    let (ns, name) = path.into_inner();
+    let f = form.0;
+    let reason = f.reason.filter(|r| !r.trim().is_empty());
+    let body = super::body(
+        json!({"api": format!("api:{ns}/{name}"), "plan": f.plan, "consumer": f.consumer.trim(), "reason": reason}),
+    )?;
+    let sub = json_of(offerings::create_subscription(state, identity, body).await).await?;
+    Ok(see_other(&format!("/subscriptions/{}", s(&sub, "/id"))))
+}

@@ -1,0 +1,260 @@
+//! Catalog pages: the list with facets and paging, and one entity's page.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use maud::{Markup, html};
+use serde_json::Value;
+
+use super::layout::{Ctx, page, urlencode};
+use super::{html as respond, json_of, s};
+use crate::catalog::{entity_api, handlers as catalog};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const PAGE_SIZE: u64 = 25;
+
+/// The facets the list offers: (query parameter, catalog field, label).
+const FACETS: &[(&str, &str, &str)] = &[
+    ("kind", "kind", "Kind"),
+    ("type", "spec.type", "Type"),
+    ("owner", "relations.ownedBy", "Owner"),
+    ("lifecycle", "spec.lifecycle", "Lifecycle"),
+    ("tag", "metadata.tags", "Tag"),
+];
+
+/// The UI's query parameters.
+pub fn params(req: &HttpRequest) -> HashMap<String, String> {
+    req.uri()
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().filter(|(_, v)| !v.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+/// The link to an entity's page from its ref (`kind:namespace/name`).
+pub fn entity_href(entity_ref: &str) -> String {
+    let (kind, rest) = entity_ref.split_once(':').unwrap_or(("component", entity_ref));
+    let (namespace, name) = rest.split_once('/').unwrap_or(("default", rest));
+    format!("/catalog/{}/{}/{}", urlencode(&kind.to_lowercase()), urlencode(namespace), urlencode(name))
+}
+
+/// A ref as a link to its page.
+pub fn entity_link(entity_ref: &str) -> Markup {
+    html! { a href=(entity_href(entity_ref)) { (entity_ref) } }
+}
+
+/// The `filter=` value of the chosen facets (one AND-ed set).
+fn filter_of(p: &HashMap<String, String>) -> Option<String> {
+    let conds: Vec<String> =
+        FACETS.iter().filter_map(|(param, field, _)| p.get(*param).map(|v| format!("{field}={v}"))).collect();
+    (!conds.is_empty()).then(|| conds.join(","))
+}
+
+/// Everything but `skip` (and the page), as a query string, for facet and pager links.
+fn link_with(p: &HashMap<String, String>, set: &[(&str, Option<&str>)]) -> String {
+    let mut pairs: Vec<(String, String)> = p
+        .iter()
+        .filter(|(k, _)| k.as_str() != "page" && !set.iter().any(|(s, _)| s == k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in set {
+        if let Some(v) = v {
+            pairs.push(((*k).to_owned(), (*v).to_owned()));
+        }
+    }
+    pairs.sort();
+    let qs = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    if qs.is_empty() { "/catalog".into() } else { format!("/catalog?{qs}") }
+}
+
+/// `GET /catalog?q=&kind=&type=&owner=&lifecycle=&tag=&page=`.
+pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let ctx = Ctx::new(&req, &state);
+    let p = params(&req);
+    let page_no: u64 = p.get("page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+    let mut q: Vec<(&str, String)> = vec![
+        ("limit", PAGE_SIZE.to_string()),
+        ("offset", ((page_no - 1) * PAGE_SIZE).to_string()),
+        ("orderField", "metadata.name,asc".into()),
+        ("fields", "kind,metadata.name,metadata.namespace,metadata.title,metadata.description,spec.type,spec.lifecycle,spec.owner,metadata.tags".into()),
+    ];
+    let filter = filter_of(&p);
+    if let Some(f) = &filter {
+        q.push(("filter", f.clone()));
+    }
+    if let Some(text) = p.get("q") {
+        q.push(("fullTextFilterTerm", text.clone()));
+    }
+    let qs = serde_urlencoded::to_string(&q).map_err(anyhow::Error::from)?;
+    let result = entity_api::query_page(&state, &qs).await?;
+    let facet_qs =
+        filter.as_ref().map(|f| serde_urlencoded::to_string([("filter", f)]).unwrap_or_default()).unwrap_or_default();
+    let facets =
+        entity_api::facet_counts(&state, FACETS.iter().map(|(_, f, _)| (*f).to_owned()).collect(), &facet_qs).await?;
+    let total = result["totalItems"].as_u64().unwrap_or(0);
+    let items = result["items"].as_array().cloned().unwrap_or_default();
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let body = html! {
+        form class="search" method="get" action="/catalog" role="search" {
+            label { "Search the catalog" input type="search" name="q" value=(p.get("q").map(String::as_str).unwrap_or("")); }
+            @for (param, _, _) in FACETS {
+                @if let Some(v) = p.get(*param) { input type="hidden" name=(param) value=(v); }
+            }
+            button type="submit" { "Search" }
+        }
+        div class="layout" {
+            aside class="facets" aria-label="Facets" {
+                @for (param, field, label) in FACETS {
+                    fieldset {
+                        legend { (label) }
+                        @if let Some(v) = p.get(*param) {
+                            p { strong { (v) } " · " a href=(link_with(&p, &[(param, None)])) { "any " (label.to_lowercase()) } }
+                        } @else {
+                            @for f in facets["facets"][field].as_array().map(|a| &a[..a.len().min(12)]).unwrap_or(&[]) {
+                                a href=(link_with(&p, &[(param, f["value"].as_str())])) { (s(f, "/value")) } " "
+                                span class="muted" { "(" (f["count"]) ")" } br;
+                            }
+                        }
+                    }
+                }
+            }
+            section aria-label="Entities" {
+                p class="muted" { (total) " entities" @if pages > 1 { ", page " (page_no) " of " (pages) } }
+                table {
+                    thead { tr { th { "Name" } th { "Kind" } th { "Type" } th { "Owner" } th { "Lifecycle" } th { "Description" } } }
+                    tbody {
+                        @for e in &items {
+                            @let r = format!("{}:{}/{}", s(e, "/kind").to_lowercase(), s(e, "/metadata/namespace"), s(e, "/metadata/name"));
+                            tr {
+                                td { a href=(entity_href(&r)) { (title_of(e)) } }
+                                td { (s(e, "/kind")) }
+                                td { (s(e, "/spec/type")) }
+                                td { (s(e, "/spec/owner")) }
+                                td { (s(e, "/spec/lifecycle")) }
+                                td { (s(e, "/metadata/description")) }
+                            }
+                        }
+                    }
+                }
+                nav class="pager" aria-label="Pages" {
+                    @if page_no > 1 { a href=(page_link(&p, page_no - 1)) rel="prev" { "← Previous" } }
+                    @if page_no < pages { a href=(page_link(&p, page_no + 1)) rel="next" { "Next →" } }
+                }
+            }
+        }
+    };
+    Ok(respond(page(&ctx, "Catalog", body)))
+}
+
+fn page_link(p: &HashMap<String, String>, n: u64) -> String {
+    let base = link_with(p, &[]);
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}page={n}")
+}
+
+/// An entity's title, else its name.
+pub fn title_of(e: &Value) -> &str {
+    let t = s(e, "/metadata/title");
+    if t.is_empty() { s(e, "/metadata/name") } else { t }
+}
+
+/// `GET /catalog/{kind}/{namespace}/{name}`.
+pub async fn entity(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = Ctx::new(&req, &state);
+    let (kind, namespace, name) = path.into_inner();
+    let e = json_of(
+        entity_api::get_by_name(state.clone(), web::Path::from((kind.clone(), namespace.clone(), name.clone()))).await,
+    )
+    .await?;
+    let entity_ref = format!("{}:{}/{}", kind.to_lowercase(), namespace, name);
+    let location = json_of(
+        catalog::get_location_by_entity(
+            state.clone(),
+            web::Path::from((kind.clone(), namespace.clone(), name.clone())),
+        )
+        .await,
+    )
+    .await
+    .ok();
+    let errors = json_of(catalog::list_errors(state.clone()).await).await?;
+    let location_id = location.as_ref().map(|l| s(l, "/id").to_owned()).unwrap_or_default();
+    let errors: Vec<&Value> =
+        errors["items"].as_array().into_iter().flatten().filter(|x| s(x, "/locationId") == location_id).collect();
+    let kind_l = kind.to_lowercase();
+    let scorecard = if kind_l == "product" || kind_l == "platform" {
+        let all = json_of(crate::portal::handlers::list_scorecards(state.clone()).await).await?;
+        all["items"].as_array().and_then(|a| a.iter().find(|c| s(c, "/entityRef") == entity_ref).cloned())
+    } else {
+        None
+    };
+    let findings: Vec<&Value> = e["status"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| s(i, "/type") == "portolan.dev/finding")
+        .collect();
+    let definition = e.pointer("/spec/definition").map(|d| match d {
+        Value::String(t) => t.clone(),
+        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+    });
+    let body = html! {
+        @if !s(&e, "/metadata/description").is_empty() { p { (s(&e, "/metadata/description")) } }
+        dl class="meta" {
+            dt { "Ref" } dd { code { (entity_ref) } }
+            dt { "Kind" } dd { (s(&e, "/kind")) }
+            @for (label, ptr) in [("Type", "/spec/type"), ("Lifecycle", "/spec/lifecycle"), ("Owner", "/spec/owner"), ("System", "/spec/system"), ("Domain", "/spec/domain")] {
+                @if !s(&e, ptr).is_empty() { dt { (label) } dd { (s(&e, ptr)) } }
+            }
+            @if let Some(tags) = e.pointer("/metadata/tags").and_then(Value::as_array) {
+                dt { "Tags" } dd { @for t in tags { span class="tag" { (t.as_str().unwrap_or("")) } } }
+            }
+        }
+        p {
+            @if kind_l == "product" { a href={ "/products/" (urlencode(&namespace)) "/" (urlencode(&name)) } { "Product page" } " · " }
+            @if kind_l == "platform" { a href={ "/platforms/" (urlencode(&namespace)) "/" (urlencode(&name)) } { "Platform page" } " · " a href={ "/dashboard?platform=" (urlencode(&entity_ref)) } { "Consumption dashboard" } " · " }
+            @if kind_l == "api" { a href={ "/apis/" (urlencode(&namespace)) "/" (urlencode(&name)) } { "In the API marketplace" } " · " }
+            a href={ "/governance/graph?entity=" (urlencode(&entity_ref)) } { "Dependency graph" }
+        }
+        @if let Some(links) = e.pointer("/metadata/links").and_then(Value::as_array) {
+            h2 { "Links" }
+            ul { @for l in links { li { a href=(s(l, "/url")) rel="noopener" { (if s(l, "/title").is_empty() { s(l, "/url") } else { s(l, "/title") }) } } } }
+        }
+        h2 { "Governance findings" }
+        @if findings.is_empty() { p class="muted" { "None." } } @else {
+            ul {
+                @for f in &findings {
+                    li { span class={ "sev-" (s(f, "/level")) } { (s(f, "/level")) } " "
+                        a href={ "/governance?rule=" (urlencode(s(f, "/error/name"))) } { (s(f, "/error/name")) } ": " (s(f, "/message")) }
+                }
+            }
+        }
+        @if let Some(card) = &scorecard {
+            h2 { "Scorecard: " (s(card, "/level")) }
+            ul { @for c in card["checks"].as_array().into_iter().flatten() {
+                li { @if c["passed"] == Value::Bool(true) { span class="ok" { "✓ " } } @else { span class="bad" { "✗ " } } (s(c, "/id")) " " span class="muted" { "(" (s(c, "/level")) ")" } }
+            } }
+        }
+        h2 { "Relations" }
+        @if let Some(rels) = e["relations"].as_array().filter(|r| !r.is_empty()) {
+            table { thead { tr { th { "Relation" } th { "Target" } } } tbody {
+                @for r in rels { tr { td { (s(r, "/type")) } td { (entity_link(s(r, "/targetRef"))) } } }
+            } }
+        } @else { p class="muted" { "None." } }
+        h2 { "Location" }
+        @if let Some(l) = &location { p { code { (s(l, "/type")) ":" (s(l, "/target")) } } } @else { p class="muted" { "Unknown." } }
+        @if !errors.is_empty() {
+            h2 { "Processing errors" }
+            ul { @for x in &errors { li class="error" { (s(x, "/message")) } } }
+        }
+        @if let Some(d) = &definition {
+            h2 { "Definition" }
+            @if s(&e, "/spec/type") == "openapi" { p { a href="/api/docs/" { "Swagger UI" } " (portolan's own API); this API's document:" } }
+            pre tabindex="0" { code { (d) } }
+        }
+    };
+    Ok(respond(page(&ctx, title_of(&e), body)))
+}

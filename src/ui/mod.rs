@@ -1,0 +1,150 @@
+//! The web UI: server-rendered HTML pages (maud) for people, served by the same binary.
+//!
+//! Pages get their data by calling the API's handlers and domain functions in-process (never
+//! HTTP to itself) and render the JSON those answer. Assets (CSS, htmx, our own small script)
+//! are embedded in the binary ([`assets`]). [`middleware`] gives every UI path its
+//! Content-Security-Policy, the CSRF cookie and HTML error pages; `/api/*` keeps JSON errors.
+//! Mutating UI routes are rows of the one route table and the one policy table, like the API's,
+//! and every form carries the CSRF token ([`CsrfForm`]).
+
+pub mod apis;
+pub mod approvals;
+pub mod assets;
+pub mod catalog;
+pub mod chart;
+pub mod dashboard;
+pub mod governance;
+pub mod home;
+pub mod layout;
+pub mod middleware;
+pub mod portal;
+pub mod subscriptions;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::auth::{Identity, Principal};
+use crate::error::{ApiError, ErrorCode, Query};
+use crate::state::AppState;
+
+pub use layout::Ctx;
+
+pub const CSRF_COOKIE: &str = "portolan_csrf";
+pub const CSRF_FIELD: &str = "csrf";
+
+/// The CSRF token of this request (the cookie's, or the one the middleware just made).
+#[derive(Debug, Clone)]
+pub struct CsrfToken(pub String);
+
+/// Paths that are the UI's (HTML pages, CSP, HTML errors): everything but the API and the
+/// operational endpoints.
+pub fn is_ui_path(path: &str) -> bool {
+    !["/api/", "/healthz", "/readyz", "/metrics", "/schemas/"]
+        .iter()
+        .any(|p| path.starts_with(p) || path == p.trim_end_matches('/'))
+}
+
+/// The JSON a handler answered (`Null` for an empty body).
+pub async fn json_of(res: Result<HttpResponse, ApiError>) -> Result<Value, ApiError> {
+    let res = res?;
+    let bytes = actix_web::body::to_bytes(res.into_body())
+        .await
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("could not read a handler's answer")))?;
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    Ok(serde_json::from_slice(&bytes).map_err(anyhow::Error::from)?)
+}
+
+/// A handler's query value from name/value pairs (empty values left out).
+pub fn query<T: DeserializeOwned>(pairs: &[(&str, &str)]) -> Result<Query<T>, ApiError> {
+    let kept: Vec<(&str, &str)> = pairs.iter().copied().filter(|(_, v)| !v.is_empty()).collect();
+    let text = serde_urlencoded::to_string(&kept).map_err(anyhow::Error::from)?;
+    serde_urlencoded::from_str(&text)
+        .map(Query)
+        .map_err(|e| ApiError::input(crate::error::plain_serde_message(&e.to_string())))
+}
+
+/// A handler's JSON body value from a JSON value.
+pub fn body<T: DeserializeOwned>(value: Value) -> Result<crate::error::Body<T>, ApiError> {
+    serde_json::from_value(value)
+        .map(crate::error::Body)
+        .map_err(|e| ApiError::input(crate::error::plain_serde_message(&e.to_string())))
+}
+
+/// May this person act as the owner of these entities (admins and guests always may)?
+pub async fn may_own(state: &AppState, identity: &Identity, keys: Vec<String>) -> bool {
+    if !identity.can_write_catalog() {
+        return false;
+    }
+    crate::auth::require_owner(&state.pool, identity, keys, "act").await.is_ok()
+}
+
+/// A string field of a JSON value, or "".
+pub fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+/// An HTML page answer.
+pub fn html(markup: maud::Markup) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(markup.into_string())
+}
+
+/// After a form: back to a page (303, so a reload does not post again).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header(("Location", location)).finish()
+}
+
+/// The display name of a person.
+pub fn who(identity: &Identity) -> String {
+    match &identity.principal {
+        Principal::Anonymous => "not signed in".into(),
+        Principal::Guest => "guest".into(),
+        Principal::User { sub, email } => email.clone().unwrap_or_else(|| sub.clone()),
+        Principal::Service { name, .. } => format!("service {name}"),
+    }
+}
+
+/// A form body checked against the CSRF cookie: the `csrf` field must equal it. Every UI POST
+/// handler takes one, so a form posted from another site (which cannot read the cookie) is refused.
+pub struct CsrfForm<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let cookie = req.cookie(CSRF_COOKIE).map(|c| c.value().to_owned());
+        let form = web::Form::<Vec<(String, String)>>::from_request(req, payload);
+        Box::pin(async move {
+            let refused = || {
+                actix_web::Error::from(ApiError::with_code(
+                    ErrorCode::Forbidden,
+                    "This form was not sent from a page of this portal (its CSRF token is missing or stale): reload the page and try again.",
+                ))
+            };
+            let pairs = form.await.map_err(|_| ApiError::input("The form could not be read."))?.into_inner();
+            let sent = pairs.iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v.clone());
+            match (cookie, sent) {
+                (Some(c), Some(s))
+                    if !c.is_empty() && subtle::ConstantTimeEq::ct_eq(c.as_bytes(), s.as_bytes()).into() => {}
+                _ => return Err(refused()),
+            }
+            let rest: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| k != CSRF_FIELD).collect();
+            let text = serde_urlencoded::to_string(&rest).map_err(anyhow::Error::from).map_err(ApiError::from)?;
+            let value = serde_urlencoded::from_str(&text).map_err(|e| {
+                ApiError::input(format!("The form: {}", crate::error::plain_serde_message(&e.to_string())))
+            })?;
+            Ok(CsrfForm(value))
+        })
+    }
+}
+
+/// The CSRF token the middleware left in the request.
+pub fn csrf_of(req: &HttpRequest) -> String {
+    req.extensions().get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default()
+}

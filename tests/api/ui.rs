@@ -1,0 +1,350 @@
+//! The web UI over HTTP: every page answers HTML with the CSP header and no external request,
+//! under the weight budget; UI errors are HTML while /api keeps JSON; forms need the CSRF token;
+//! the policy refuses what a page hides; the subscribe -> key journey works through the forms.
+
+use std::path::Path;
+
+use portolan::auth::policy::{POLICY, Rule};
+use portolan::auth::tokens::Keys;
+use portolan::config::{AuthSettings, Secret, Settings, TokenSettings};
+use reqwest::redirect::Policy;
+
+use crate::helpers::{Db, TestApp, spawn_app, spawn_with};
+
+const SIGNING_KEY: &str = "ui-test-signing-key-0a1b2c3d4e5f6789";
+
+/// Pages of the demo catalog, each reachable from `/`.
+const PAGES: &[&str] = &[
+    "/",
+    "/catalog",
+    "/catalog?kind=api&page=1",
+    "/catalog?q=cart",
+    "/catalog/component/default/cart-service",
+    "/catalog/api/default/availability-api",
+    "/products",
+    "/products/default/checkout",
+    "/platforms",
+    "/platforms/default/inventory",
+    "/apis",
+    "/apis?q=stock",
+    "/apis/default/availability-api",
+    "/subscriptions",
+    "/approvals",
+    "/dashboard",
+    "/dashboard?platform=platform%3Adefault%2Finventory&range=7d",
+    "/governance",
+    "/governance?severity=error",
+    "/governance/graph?entity=component%3Adefault%2Fcart-service",
+    "/signin",
+];
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+/// Every `src=` and stylesheet `href=` of a page (what a browser would fetch by itself).
+fn fetched_urls(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in ["src=\"", "rel=\"stylesheet\" href=\"", "rel=\"icon\" href=\""] {
+        for part in html.split(attr).skip(1) {
+            out.push(part.split('"').next().unwrap_or("").to_owned());
+        }
+    }
+    out
+}
+
+/// The value of the CSRF cookie a response set, and the token its forms carry.
+fn csrf(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("portolan_csrf=").map(|v| v.split(';').next().unwrap_or("").to_owned()))
+}
+
+fn form_token(html: &str) -> Option<String> {
+    html.split("name=\"csrf\" value=\"").nth(1).map(|r| r.split('"').next().unwrap_or("").to_owned())
+}
+
+async fn pages_are_html_with_csp_no_external_request_and_light(db: Db) {
+    let app = spawn_app(db).await;
+    let c = client();
+    let home = c.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    for nav in
+        ["/catalog", "/products", "/platforms", "/apis", "/subscriptions", "/approvals", "/dashboard", "/governance"]
+    {
+        assert!(home.contains(&format!("href=\"{nav}\"")), "/ links to {nav}");
+    }
+    for page in PAGES {
+        let res = c.get(app.url(page)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{page}");
+        let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("text/html"), "{page}: {ct}");
+        let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(csp.contains("default-src 'self'"), "{page}: {csp}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains("<main"), "{page}");
+        assert!(!html.contains("<script>") && !html.contains(" style=\""), "{page}: no inline script or style");
+        let mut weight = html.len();
+        for url in fetched_urls(&html) {
+            assert!(url.starts_with('/') && !url.starts_with("//"), "{page} fetches {url}");
+            let asset = c.get(app.url(&url)).send().await.unwrap();
+            assert_eq!(asset.status().as_u16(), 200, "{page}: {url}");
+            assert!(asset.headers()["cache-control"].to_str().unwrap().contains("max-age="), "{url}");
+            weight += asset.bytes().await.unwrap().len();
+        }
+        assert!(weight < 300_000, "{page} weighs {weight} bytes with its assets");
+    }
+    // The guest banner says so.
+    assert!(home.contains("Guest mode."), "the guest banner shows");
+    // Charts are drawn by the server.
+    let dash = c
+        .get(app.url("/dashboard?platform=platform%3Adefault%2Finventory"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(dash.matches("<svg class=\"chart\"").count() >= 3, "the dashboard draws its charts");
+}
+
+async fn ui_errors_are_html_and_api_errors_stay_json(db: Db) {
+    let app = spawn_app(db).await;
+    let c = client();
+    for path in ["/no-such-page", "/catalog/component/default/no-such-thing", "/apis/default/no-such-api"] {
+        let res = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 404, "{path}");
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
+        assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+        let body = res.text().await.unwrap();
+        assert!(body.contains("Not found") && body.contains("no-such"), "{path}: {body}");
+    }
+    let res = c.get(app.url("/api/no-such-route")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(res.headers().get("content-security-policy").is_none(), "the API is left alone");
+}
+
+async fn forms_need_the_csrf_token(db: Db) {
+    let app = spawn_app(db).await;
+    let c = client();
+    let res = c.get(app.url("/approvals")).send().await.unwrap();
+    let cookie = csrf(&res).expect("a CSRF cookie on the first page");
+    assert!(cookie.len() >= 32);
+    let post = |cookie: Option<String>, token: Option<&str>| {
+        let mut req = c.post(app.url("/approvals/no-such-id"));
+        if let Some(v) = cookie {
+            req = req.header("cookie", format!("portolan_csrf={v}"));
+        }
+        let mut form = vec![("decision", "approve")];
+        if let Some(t) = token {
+            form.push(("csrf", t));
+        }
+        req.header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(&form).unwrap())
+            .send()
+    };
+    for (what, res) in [
+        ("no token", post(Some(cookie.clone()), None).await.unwrap()),
+        ("no cookie", post(None, Some(&cookie)).await.unwrap()),
+        ("another token", post(Some(cookie.clone()), Some("0123456789abcdef0123456789abcdef")).await.unwrap()),
+    ] {
+        assert_eq!(res.status().as_u16(), 403, "{what}");
+        assert!(res.text().await.unwrap().contains("CSRF"), "{what}: the page says why");
+    }
+    // With the token the form gets through to the action (no such subscription here).
+    let res = post(Some(cookie.clone()), Some(&cookie)).await.unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+}
+
+/// Guest mode: subscribe on an auto plan through the form, create a key (shown once), and the
+/// gateway accepts it.
+async fn subscribe_and_key_through_the_forms(db: Db) {
+    let app = spawn_app(db).await;
+    let c = client();
+    let res = c.get(app.url("/apis/default/availability-api")).send().await.unwrap();
+    let cookie = csrf(&res).unwrap();
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("action=\"/apis/default/availability-api/subscribe\""),
+        "the Subscribe form shows in guest mode"
+    );
+    let token = form_token(&page).unwrap();
+    assert_eq!(token, cookie);
+    let res = c
+        .post(app.url("/apis/default/availability-api/subscribe"))
+        .header("cookie", format!("portolan_csrf={cookie}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            serde_urlencoded::to_string(&[
+                ("csrf", token.as_str()),
+                ("plan", "standard"),
+                ("consumer", "component:default/gift-card-service"),
+            ])
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303, "{}", res.text().await.unwrap());
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/subscriptions/"), "{location}");
+    let sub = c
+        .get(app.url(&location))
+        .header("cookie", format!("portolan_csrf={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(sub.contains("active"), "an auto plan is active at once");
+    let res = c
+        .post(app.url(&format!("{location}/keys")))
+        .header("cookie", format!("portolan_csrf={cookie}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(&[("csrf", token.as_str()), ("name", "prod")]).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let shown = res.text().await.unwrap();
+    let key = shown.split("id=\"new-key\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    assert!(key.starts_with("ptl_"), "{key}");
+    let again = c.get(app.url(&location)).send().await.unwrap().text().await.unwrap();
+    assert!(!again.contains(&key), "the key is shown once");
+    let (status, d) = app
+        .post_json("/api/gateway/check", &serde_json::json!({"key": key, "api": "api:default/availability-api"}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(d["allowed"], true, "{d}");
+}
+
+fn secured(s: &mut Settings, _: &Path) {
+    s.auth = Some(AuthSettings {
+        guest: Some(false),
+        anonymous_read: Some(false),
+        tokens: TokenSettings { signing_keys: vec![Secret(SIGNING_KEY.into())], ..TokenSettings::default() },
+        ..AuthSettings::default()
+    });
+}
+
+fn token(user: &str, group: &str) -> String {
+    let keys = Keys::from_settings(&TokenSettings {
+        signing_keys: vec![Secret(SIGNING_KEY.into())],
+        ..TokenSettings::default()
+    });
+    keys.issue(
+        &format!("user:default/{user}"),
+        &[format!("user:default/{user}"), format!("group:default/{group}")],
+        false,
+        None,
+        false,
+    )
+    .unwrap()
+}
+
+/// Signed-in people through the cookie, like a browser: the page hides what the policy refuses,
+/// and the server refuses it anyway; anonymous people get an HTML 401 with a sign-in link.
+async fn the_policy_refuses_what_pages_hide(db: Db) {
+    let f = crate::offerings::fixture();
+    let mut app: TestApp = spawn_with(db, f.files.clone(), secured).await;
+    app.keep.push(f.dir);
+    let c = client();
+    let res = c.get(app.url("/")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(res.text().await.unwrap().contains("href=\"/signin\""));
+
+    let shop = token("sam", "shop-team");
+    let outsider = token("eve", "other-team");
+    let owner = token("pat", "platform-team");
+    let get = |t: &str, path: &str| {
+        c.get(app.url(path)).header("cookie", format!("portolan_token={t}; portolan_csrf={}", "c".repeat(32))).send()
+    };
+    let post = |t: &str, path: &str, form: Vec<(&'static str, String)>| {
+        let mut form = form;
+        form.push(("csrf", "c".repeat(32)));
+        c.post(app.url(path))
+            .header("cookie", format!("portolan_token={t}; portolan_csrf={}", "c".repeat(32)))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(&form).unwrap())
+            .send()
+    };
+    let api_page = get(&shop, "/apis/default/pay-api").await.unwrap().text().await.unwrap();
+    assert!(
+        api_page.contains("/subscribe\"") && api_page.contains("component:default/shop-app"),
+        "the owner may subscribe"
+    );
+    let api_page = get(&outsider, "/apis/default/pay-api").await.unwrap().text().await.unwrap();
+    assert!(!api_page.contains("/subscribe\""), "no Subscribe form for someone who owns no consumer");
+
+    let mut covered: Vec<(&str, &str)> = Vec::new();
+    // Subscribing someone else's component: refused; one's own: done (manual plan: pending).
+    let sub = |plan: &str| vec![("plan", plan.to_owned()), ("consumer", "component:default/shop-app".to_owned())];
+    let res = post(&outsider, "/apis/default/pay-api/subscribe", sub("gold")).await.unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let res = post(&shop, "/apis/default/pay-api/subscribe", sub("gold")).await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let id = res.headers()["location"].to_str().unwrap().trim_start_matches("/subscriptions/").to_owned();
+    covered.push(("POST", "/apis/{namespace}/{api}/subscribe"));
+
+    // Approvals: only the platform's owner sees the request and may decide it.
+    let waiting = get(&shop, "/approvals").await.unwrap().text().await.unwrap();
+    assert!(!waiting.contains(&format!("/approvals/{id}")), "the consumer does not decide");
+    let res = post(&shop, &format!("/approvals/{id}"), vec![("decision", "approve".into())]).await.unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let waiting = get(&owner, "/approvals").await.unwrap().text().await.unwrap();
+    assert!(waiting.contains(&format!("/approvals/{id}")), "the platform's owner sees the request");
+    let res = post(
+        &owner,
+        &format!("/approvals/{id}"),
+        vec![("decision", "approve".into()), ("reason", "capacity ok".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    covered.push(("POST", "/approvals/{id}"));
+
+    // Keys: the consumer's owner only.
+    let res = post(&outsider, &format!("/subscriptions/{id}/keys"), vec![]).await.unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let res = post(&shop, &format!("/subscriptions/{id}/keys"), vec![("name", "k".into())]).await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let page = res.text().await.unwrap();
+    let key_id = page.split("action=\"/keys/").nth(1).unwrap().split('/').next().unwrap().to_owned();
+    covered.push(("POST", "/subscriptions/{id}/keys"));
+    let outsider_view = get(&outsider, &format!("/subscriptions/{id}")).await.unwrap().text().await.unwrap();
+    assert!(!outsider_view.contains("/rotate\""), "no key buttons for others");
+    for action in ["rotate", "revoke"] {
+        let form = vec![("subscription", id.clone())];
+        let res = post(&outsider, &format!("/keys/{key_id}/{action}"), form.clone()).await.unwrap();
+        assert_eq!(res.status().as_u16(), 403, "{action} by an outsider");
+        let res = post(&shop, &format!("/keys/{key_id}/{action}"), form).await.unwrap();
+        assert!(matches!(res.status().as_u16(), 200 | 303), "{action} by the owner");
+    }
+    covered.push(("POST", "/keys/{id}/rotate"));
+    covered.push(("POST", "/keys/{id}/revoke"));
+    // Signing out drops the cookie.
+    let res = post(&shop, "/signout", vec![]).await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    assert!(res.headers().get_all("set-cookie").iter().any(|v| v.to_str().unwrap().starts_with("portolan_token=;")));
+    covered.push(("POST", "/signout"));
+
+    // Every UI form row of the policy table is covered here.
+    for (m, p, r) in POLICY.iter().filter(|(m, p, _)| *m == "POST" && !p.starts_with("/api/")) {
+        assert!(covered.contains(&(*m, *p)), "the UI matrix does not cover {m} {p} ({r:?})");
+        assert!(matches!(r, Rule::PartyOrAdmin | Rule::SignIn), "{m} {p}");
+    }
+}
+
+crate::both!(
+    pages_are_html_with_csp_no_external_request_and_light,
+    ui_errors_are_html_and_api_errors_stay_json,
+    forms_need_the_csrf_token,
+    subscribe_and_key_through_the_forms,
+    the_policy_refuses_what_pages_hide,
+);

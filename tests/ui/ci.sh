@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# portolan's browser tests. Builds nothing: runs the release binary already built
+# (${CARGO_TARGET_DIR:-target}/release/portolan, or $PORTOLAN_BIN) twice on random ports:
+#   1. guest mode on the demo catalog after `demo-traffic`: every page, the subscribe -> key ->
+#      gateway -> dashboard journey, the platform dashboard's charts, a finding's link;
+#   2. OIDC sign-in through tests/oidc's oauth2-mock-server: a manual plan requested by one
+#      person and approved by the platform's owner.
+# Needs: node >= 20, /usr/bin/chromium (apt-get install -y chromium), `npm ci` here and in
+# tests/oidc (done below when node_modules is missing). Screenshots: target/ui-screenshots/.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+bin="${PORTOLAN_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/portolan}"
+[ -x "$bin" ] || { echo "ci.sh: no release binary at $bin (cargo build --release first)" >&2; exit 1; }
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || { echo "ci.sh: no chromium (apt-get install -y chromium)" >&2; exit 1; }
+[ -d "$here/node_modules" ] || (cd "$here" && npm ci --no-audit --no-fund)
+[ -d "$root/tests/oidc/node_modules" ] || (cd "$root/tests/oidc" && npm ci --no-audit --no-fund)
+export SCREENSHOTS="${SCREENSHOTS:-$root/target/ui-screenshots}"
+rm -rf "$SCREENSHOTS"; mkdir -p "$SCREENSHOTS"
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+wait_ready() { # url log
+  for _ in $(seq 1 100); do
+    curl -fsS "$1/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "ci.sh: portolan did not start; its log:" >&2; cat "$2" >&2; exit 1
+}
+
+# 1. Guest mode.
+port="$(free_port)"
+base="http://127.0.0.1:$port"
+mkdir -p "$work/guest"
+(cd "$root" && PORTOLAN_DATA_DIR="$work/guest" PORTOLAN_BIND="127.0.0.1:$port" PORTOLAN_CATALOG="$root/catalog-info" \
+  exec "$bin" serve >"$work/guest.log" 2>&1) &
+pids+=($!)
+wait_ready "$base" "$work/guest.log"
+"$bin" demo-traffic --url "$base" --days 30 >"$work/demo-traffic.log" 2>&1 || { cat "$work/demo-traffic.log" >&2; exit 1; }
+node "$here/journeys.mjs" guest "$base"
+
+# 2. OIDC sign-in.
+control="$work/oidc-control"
+: >"$control"
+(tail -f "$control" | node "$root/tests/oidc/server.mjs" 0 >"$work/oidc.log" 2>&1) &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q '^issuer ' "$work/oidc.log" 2>/dev/null && break; sleep 0.1; done
+issuer="$(sed -n 's/^issuer //p' "$work/oidc.log" | head -1)"
+[ -n "$issuer" ] || { echo "ci.sh: the OIDC mock did not start" >&2; cat "$work/oidc.log" >&2; exit 1; }
+port="$(free_port)"
+base="http://127.0.0.1:$port"
+mkdir -p "$work/oidc"
+cat >"$work/oidc.toml" <<TOML
+[server]
+bind = "127.0.0.1:$port"
+[database]
+data_dir = "$work/oidc"
+[catalog]
+paths = ["$root/catalog-info"]
+[auth]
+anonymous_read = true
+[auth.providers.corp]
+type = "oidc"
+issuer = "$issuer"
+client_id = "portolan-ui-test"
+client_secret = "ui-test-client-secret"
+[auth.tokens]
+signing_keys = ["ui-test-signing-key-9f8e7d6c5b4a3210"]
+TOML
+(cd "$root" && exec "$bin" serve --config "$work/oidc.toml" >"$work/oidc-portolan.log" 2>&1) &
+pids+=($!)
+wait_ready "$base" "$work/oidc-portolan.log"
+OIDC_CONTROL="$control" node "$here/journeys.mjs" oidc "$base" "$issuer"
+echo "ui: browser tests passed; screenshots in $SCREENSHOTS"
