@@ -17,7 +17,7 @@ PG_BASE="${PG_URL%/*}"
 WORK="${BENCH_DIR:-/tmp/portolan-bench}"
 PORT=7190
 cargo build --release --quiet --bin portolan --example gencatalog
-BIN="${PORTOLAN_BIN:-target/release/portolan}"
+BIN="${PORTOLAN_BIN:-${CARGO_TARGET_DIR:-target}/release/portolan}"
 mkdir -p "$WORK"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -46,7 +46,7 @@ run_once() { # backend size -> "seconds rss_kib entities"
 
 printf '%-9s %8s %12s %14s %10s\n' backend entities "median (s)" "runs (s)" "RSS (MiB)"
 for n in "${SIZES[@]}"; do
-  [ -d "$WORK/cat-$n" ] || target/release/examples/gencatalog "$n" "$WORK/cat-$n" >/dev/null
+  [ -d "$WORK/cat-$n" ] || "${CARGO_TARGET_DIR:-target}"/release/examples/gencatalog "$n" "$WORK/cat-$n" >/dev/null
   for backend in sqlite postgres; do
     times=(); rss=0; count=0
     for _ in $(seq 1 "$RUNS"); do

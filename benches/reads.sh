@@ -19,7 +19,7 @@ WORK="${BENCH_DIR:-/tmp/portolan-bench}"
 PORT=7191
 command -v wrk >/dev/null || { sudo -n true 2>/dev/null && SUDO=sudo || SUDO=; $SUDO apt-get install -y -qq wrk >/dev/null; }
 cargo build --release --quiet --bin portolan --example gencatalog
-BIN=target/release/portolan
+BIN="${BIN:-${CARGO_TARGET_DIR:-target}/release/portolan}"
 mkdir -p "$WORK"
 cat > "$WORK/byname.lua" <<'LUA'
 -- Random component lookups by name; C = number of components.
@@ -83,7 +83,7 @@ single() { # name path -> median ms of 15 requests
 }
 
 for N in "${SIZES[@]}"; do
-  [ -d "$WORK/cat-$N" ] || target/release/examples/gencatalog "$N" "$WORK/cat-$N" >/dev/null
+  [ -d "$WORK/cat-$N" ] || "${CARGO_TARGET_DIR:-target}"/release/examples/gencatalog "$N" "$WORK/cat-$N" >/dev/null
   C=$((N / 2))
   for cache in true false; do
     echo "== $N entities, $BACKEND, read_cache = $cache"

@@ -86,7 +86,7 @@ pub async fn list_entities(state: web::Data<AppState>, req: HttpRequest) -> Resu
     };
     let fields = query::parse_fields(&values(&req, "fields")).map_err(ApiError::input)?;
     let page = PageParams::from_query_string(req.query_string()).map_err(ApiError::input)?;
-    let sql = cursor.sql();
+    let sql = cursor.sql(state.pool.backend());
     let pool = state.pool.clone();
     let seam = state.ingestor.seam.clone();
     let (rows, _) =
@@ -110,7 +110,7 @@ pub async fn list_entities(state: web::Data<AppState>, req: HttpRequest) -> Resu
 /// Runs one by-query request: `{items, totalItems, pageInfo: {nextCursor?, prevCursor?}}`.
 async fn run_query(state: &AppState, request: QueryRequest) -> Result<String, ApiError> {
     let QueryRequest { cursor, fields, limit, offset, count, .. } = request;
-    let sql = cursor.sql();
+    let sql = cursor.sql(state.pool.backend());
     let pool = state.pool.clone();
     let seam = state.ingestor.seam.clone();
     let must_count = count && cursor.total_items.is_none();
@@ -219,7 +219,7 @@ pub async fn get_by_refs(
             None => None,
             Some(p) => {
                 let cursor = Cursor { filter: Some(p), ..Cursor::default() };
-                let (rows, _) = store::query_entities(&pool, &cursor.sql(), None, 0, false)?;
+                let (rows, _) = store::query_entities(&pool, &cursor.sql(pool.backend()), None, 0, false)?;
                 Some(rows.into_iter().map(|e| e.key).collect::<std::collections::HashSet<_>>())
             }
         };

@@ -10,8 +10,13 @@ use super::{describe, single_value, strings};
 /// The longest full-text term, in characters.
 pub const MAX_TERM_CHARS: usize = 1_000;
 
-/// Refuses a term longer than [`MAX_TERM_CHARS`]; `name` is the parameter or field that gave it.
+/// Refuses a term longer than [`MAX_TERM_CHARS`], or holding a NUL character (no stored value
+/// can hold one: PostgreSQL refuses it in text, and SQLite's `LIKE` would stop reading the
+/// pattern there); `name` is the parameter or field that gave it.
 pub(super) fn check_term(term: &str, name: &str) -> Result<(), String> {
+    if term.contains('\0') {
+        return Err(format!("Invalid {name}, the term holds a NUL character"));
+    }
     let n = term.trim().chars().count();
     if n > MAX_TERM_CHARS {
         return Err(format!("Invalid {name}, the term has {n} characters, more than the limit of {MAX_TERM_CHARS}"));
@@ -113,6 +118,10 @@ mod tests {
             "Invalid fullTextFilterTerm, the term has 100000 characters, more than the limit of 1000"
         );
         assert!(parse_fulltext_body(&json!({ "term": long })).unwrap_err().starts_with("Invalid fullTextFilter.term,"));
+        assert_eq!(
+            parse_fulltext_params(&["a\0b".to_owned()], &[]).unwrap_err(),
+            "Invalid fullTextFilterTerm, the term holds a NUL character"
+        );
     }
 
     #[test]

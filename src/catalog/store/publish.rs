@@ -18,6 +18,35 @@ fn hash_of(value: &Value) -> String {
     digest.iter().take(20).map(|b| format!("{b:02x}")).collect()
 }
 
+/// Entities per statement filling SQLite's full-text index.
+const TEXT_CHUNK: usize = 250;
+
+/// An entity's line in SQLite's full-text index (`entity_text`): its distinct non-empty search
+/// values, one per line. Any value containing a term makes the line contain it, so the index
+/// never misses a match; the query checks the search rows themselves afterwards.
+fn entity_text(rows: &[(String, String, String, Option<String>)]) -> String {
+    let mut seen: HashSet<&str> = HashSet::with_capacity(rows.len());
+    let mut out = String::new();
+    for (_, _, value, _) in rows {
+        if !value.is_empty() && seen.insert(value.as_str()) {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(value);
+        }
+    }
+    out
+}
+
+/// `INSERT INTO entity_text` for `n` `(uid, text)` pairs, each row under its entity's rowid.
+fn entity_text_insert(n: usize) -> String {
+    let values = vec!["(?, ?)"; n].join(", ");
+    format!(
+        "INSERT INTO entity_text (rowid, terms) SELECT e.rowid, v.column2 FROM (VALUES {values}) AS v \
+         JOIN entities e ON e.id = v.column1"
+    )
+}
+
 type EntityRow = (
     String,
     String,
@@ -79,6 +108,8 @@ pub fn publish(
         let mut new_rows: Vec<EntityRow> = Vec::new();
         let mut rel_rows = Vec::new();
         let mut search_rows = Vec::new();
+        // SQLite's full-text index: each entity's distinct non-empty values, one per line.
+        let mut texts: Vec<(String, String)> = Vec::new();
         let mut rewritten: Vec<String> = Vec::new();
         let mut emitted = HashSet::new();
         let mut sources: HashMap<String, String> = HashMap::new();
@@ -99,8 +130,12 @@ pub fn publish(
                 meta.insert("uid".into(), Value::String(uid.clone()));
                 meta.insert("etag".into(), Value::String(hash.clone()));
             }
+            let first_row = search_rows.len();
             for (k, v, original) in search::rows_with_original(&value) {
                 search_rows.push((uid.clone(), k, v, original));
+            }
+            if sqlite {
+                texts.push((uid.clone(), entity_text(&search_rows[first_row..])));
             }
             let mut seen_rels = HashSet::new();
             for r in inc.relations.iter().filter(|r| seen_rels.insert((r.source.key(), r.kind, r.target.key()))) {
@@ -155,6 +190,7 @@ pub fn publish(
                 new_rows.retain(|r| !lost.contains(&r.0));
                 rel_rows.retain(|r| !lost.contains(&r.0));
                 search_rows.retain(|r| !lost.contains(&r.0));
+                texts.retain(|r| !lost.contains(&r.0));
             }
             out.updated = rewritten.len();
             out.added = new_rows.len() - rewritten.len();
@@ -246,6 +282,14 @@ pub fn publish(
                             search_t::original_value.eq(&r.3),
                         ))
                         .execute(c)?;
+                }
+                // The full-text rows take the rowid of their entity row (inserted above).
+                for chunk in texts.chunks(TEXT_CHUNK) {
+                    let mut q = diesel::sql_query(entity_text_insert(chunk.len())).into_boxed::<Db>();
+                    for (uid, text) in chunk {
+                        q = q.bind::<diesel::sql_types::Text, _>(uid).bind::<diesel::sql_types::Text, _>(text);
+                    }
+                    q.execute(c)?;
                 }
             } else {
                 for chunk in rel_rows.chunks(2000) {

@@ -8,6 +8,7 @@
 
 use crate::catalog::query::{Cursor, Matcher, OrderField, Predicate, normalize_fields};
 use crate::catalog::relations::{canonical_type, inverse_of};
+use crate::db::Backend;
 
 /// The SQL literal that makes a backslash the escape character of a `LIKE` pattern.
 const LIKE_ESCAPE: &str = "ESCAPE '\\'";
@@ -159,6 +160,10 @@ fn and_sql(parts: Vec<(String, Vec<String>)>) -> (String, Vec<String>) {
     }
 }
 
+/// Terms of at least this many characters are looked up in SQLite's trigram index first; shorter
+/// ones (no trigram to look up) are matched by the scan alone.
+pub const INDEXED_TERM_CHARS: usize = 3;
+
 /// The WHERE fragment of a full-text filter over `entities e`: some value of the named fields
 /// contains the trimmed, lower-cased term (a `LIKE '%term%'` with `%`, `_` and `\` escaped).
 ///
@@ -166,7 +171,15 @@ fn and_sql(parts: Vec<(String, Vec<String>)>) -> (String, Vec<String>) {
 /// falls back to the first sort field, or to `metadata.uid` when unsorted; see
 /// [`backstage_fulltext_fields`] for that choice.) `relations.<type>` fields search the target
 /// refs of that relation type. A blank term filters nothing (`1 = 1`).
-pub fn fulltext_sql(term: &str, fields: &[String]) -> (String, Vec<String>) {
+///
+/// Through an index, with exactly the matches of the substring scan: on SQLite, a term of
+/// [`INDEXED_TERM_CHARS`] or more searched in every value first reads the candidate entities
+/// from the trigram index `entity_text` (a phrase query: every value containing the term puts it
+/// in its entity's text), then checks the candidates' own search rows with the same `LIKE`; on
+/// PostgreSQL the `LIKE` itself reads the trigram GIN index of `search.value`, which PostgreSQL
+/// rechecks. Named fields read the `(key, value)` index's range of each key on SQLite (checking
+/// every candidate's rows for one key costs more than the range when a term is common).
+pub fn fulltext_sql(term: &str, fields: &[String], backend: Backend) -> (String, Vec<String>) {
     let term = term.trim().to_lowercase();
     if term.is_empty() {
         return ("1 = 1".into(), Vec::new());
@@ -174,6 +187,17 @@ pub fn fulltext_sql(term: &str, fields: &[String]) -> (String, Vec<String>) {
     let pattern = format!("%{}%", escape_like(&term));
     let fields = normalize_fields(fields);
     if fields.is_empty() {
+        if backend == Backend::Sqlite && term.chars().count() >= INDEXED_TERM_CHARS {
+            // An FTS5 phrase: the term in double quotes, its own double quotes doubled.
+            let phrase = format!("\"{}\"", term.replace('"', "\"\""));
+            return (
+                format!(
+                    "(e.rowid IN (SELECT rowid FROM entity_text WHERE entity_text MATCH ?) AND \
+                     EXISTS (SELECT 1 FROM search s WHERE s.entity_id = e.id AND s.value LIKE ? {LIKE_ESCAPE}))"
+                ),
+                vec![phrase, pattern],
+            );
+        }
         return (format!("e.id IN (SELECT entity_id FROM search WHERE value LIKE ? {LIKE_ESCAPE})"), vec![pattern]);
     }
     let mut keys: Vec<String> = Vec::new();
@@ -379,23 +403,23 @@ pub fn seek_sql(cursor: &Cursor, order: &[OrderField]) -> (String, Vec<String>) 
 pub trait CursorSql {
     /// The WHERE fragment of the query's filters (predicate and full text), without the seek:
     /// what `totalItems` counts.
-    fn filter_sql(&self) -> (String, Vec<String>);
-    /// Every SQL part of this cursor's page.
-    fn sql(&self) -> QuerySql;
+    fn filter_sql(&self, backend: Backend) -> (String, Vec<String>);
+    /// Every SQL part of this cursor's page, for that backend (full text differs).
+    fn sql(&self, backend: Backend) -> QuerySql;
 }
 
 impl CursorSql for Cursor {
-    fn filter_sql(&self) -> (String, Vec<String>) {
+    fn filter_sql(&self, backend: Backend) -> (String, Vec<String>) {
         let mut parts = vec![predicate_sql(&self.predicate())];
         if let Some(ft) = &self.full_text_filter {
-            parts.push(fulltext_sql(&ft.term, &ft.fields));
+            parts.push(fulltext_sql(&ft.term, &ft.fields, backend));
         }
         and_sql(parts)
     }
 
-    fn sql(&self) -> QuerySql {
+    fn sql(&self, backend: Backend) -> QuerySql {
         let (joins, forward_order, join_binds) = order_sql(&self.order_fields);
-        let (filter, filter_binds) = self.filter_sql();
+        let (filter, filter_binds) = self.filter_sql(backend);
         let (seek, seek_binds) = seek_sql(self, &self.order_fields);
         let order_by = if self.is_backward() { order_by_sql(&self.order_fields, true) } else { forward_order };
         QuerySql { joins, join_binds, filter, filter_binds, seek, seek_binds, order_by }
@@ -483,25 +507,41 @@ mod tests {
 
     #[test]
     fn full_text_trims_lowercases_and_escapes_the_term() {
-        let (sql, binds) = fulltext_sql("  50%_Off ", &strs(&["Metadata.Title, metadata.name", "metadata.title"]));
+        let (sql, binds) =
+            fulltext_sql("  50%_Off ", &strs(&["Metadata.Title, metadata.name", "metadata.title"]), Backend::Postgres);
         assert_eq!(sql, "e.id IN (SELECT entity_id FROM search WHERE key IN (?, ?) AND value LIKE ? ESCAPE '\\')");
         assert_eq!(binds, strs(&["metadata.title", "metadata.name", "%50\\%\\_off%"]));
     }
 
     #[test]
     fn full_text_without_fields_searches_every_value_and_a_blank_term_nothing() {
-        let (sql, binds) = fulltext_sql("x", &[]);
+        let (sql, binds) = fulltext_sql("x", &[], Backend::Postgres);
         assert_eq!(sql, "e.id IN (SELECT entity_id FROM search WHERE value LIKE ? ESCAPE '\\')");
         assert_eq!(binds, strs(&["%x%"]));
-        assert_eq!(fulltext_sql("   ", &strs(&["metadata.name"])), ("1 = 1".into(), vec![]));
+        assert_eq!(fulltext_sql("   ", &strs(&["metadata.name"]), Backend::Postgres), ("1 = 1".into(), vec![]));
+    }
+
+    #[test]
+    fn full_text_of_3_characters_or_more_reads_sqlite_trigram_index_then_checks_the_rows() {
+        let (sql, binds) = fulltext_sql(" Say \"Hi\"% ", &[], Backend::Sqlite);
+        assert_eq!(
+            sql,
+            "(e.rowid IN (SELECT rowid FROM entity_text WHERE entity_text MATCH ?) AND \
+             EXISTS (SELECT 1 FROM search s WHERE s.entity_id = e.id AND s.value LIKE ? ESCAPE '\\'))"
+        );
+        assert_eq!(binds, strs(&["\"say \"\"hi\"\"%\"", "%say \"hi\"\\%%"]));
+        // Two characters hold no trigram: the scan; PostgreSQL's LIKE finds its own index.
+        assert_eq!(fulltext_sql("ab", &[], Backend::Sqlite), fulltext_sql("ab", &[], Backend::Postgres));
+        assert!(fulltext_sql("abc", &[], Backend::Postgres).0.starts_with("e.id IN (SELECT entity_id FROM search"));
     }
 
     #[test]
     fn full_text_on_relation_fields_searches_target_refs() {
-        let (sql, binds) = fulltext_sql("team", &strs(&["metadata.name", "relations.ownedBy", "relations.nope"]));
+        let (sql, binds) =
+            fulltext_sql("team", &strs(&["metadata.name", "relations.ownedBy", "relations.nope"]), Backend::Postgres);
         assert!(sql.starts_with("(e.id IN") && sql.contains(" OR e.entity_ref IN (SELECT source_key FROM relations"));
         assert_eq!(binds, strs(&["metadata.name", "%team%", "ownedBy", "%team%"]));
-        assert_eq!(fulltext_sql("team", &strs(&["relations.nope"])).0, "1 = 0");
+        assert_eq!(fulltext_sql("team", &strs(&["relations.nope"]), Backend::Postgres).0, "1 = 0");
     }
 
     #[test]
@@ -555,7 +595,7 @@ mod tests {
     #[test]
     fn the_page_sql_puts_binds_in_statement_order() {
         let c = sample_cursor();
-        let q = c.sql();
+        let q = c.sql(Backend::Sqlite);
         let (sql, binds) = q.page_sql("e.entity_ref", Some(10), 0);
         assert!(sql.ends_with(" LIMIT 11"), "{sql}");
         assert_eq!(sql.matches('?').count(), binds.len());
@@ -573,9 +613,9 @@ mod tests {
     #[test]
     fn a_previous_cursor_reverses_the_order() {
         let c = Cursor { is_previous: true, ..sample_cursor() };
-        assert!(c.sql().order_by.ends_with("e.entity_ref DESC"));
+        assert!(c.sql(Backend::Sqlite).order_by.ends_with("e.entity_ref DESC"));
         let first = Cursor { is_previous: true, position: None, ..sample_cursor() };
-        assert!(first.sql().order_by.ends_with("e.entity_ref ASC"));
+        assert!(first.sql(Backend::Sqlite).order_by.ends_with("e.entity_ref ASC"));
     }
 }
 

@@ -299,7 +299,7 @@ fn full_text_matches_substrings_case_insensitively() {
         let pool = db.pool();
         seed(pool);
         assert_eq!(
-            matching(pool, fulltext_sql(" TEAM-a ", &[])),
+            matching(pool, fulltext_sql(" TEAM-a ", &[], pool.backend())),
             strs(&[
                 "api:default/payments",
                 "component:default/alpha",
@@ -308,17 +308,17 @@ fn full_text_matches_substrings_case_insensitively() {
             ])
         );
         assert_eq!(
-            matching(pool, fulltext_sql("GAMMA", &strs(&["metadata.name"]))),
+            matching(pool, fulltext_sql("GAMMA", &strs(&["metadata.name"]), pool.backend())),
             strs(&["component:default/gamma_1", "component:default/gammax1"])
         );
         // Escaped wildcards: "a_1" must not match "gammax1", "0%" must not match "2.0 site".
         assert_eq!(
-            matching(pool, fulltext_sql("a_1", &strs(&["metadata.name"]))),
+            matching(pool, fulltext_sql("a_1", &strs(&["metadata.name"]), pool.backend())),
             strs(&["component:default/gamma_1"])
         );
-        assert_eq!(matching(pool, fulltext_sql("0%", &[])), strs(&["system:default/shop"]));
+        assert_eq!(matching(pool, fulltext_sql("0%", &[], pool.backend())), strs(&["system:default/shop"]));
         assert_eq!(
-            matching(pool, fulltext_sql("team-b", &strs(&["relations.ownedBy"]))),
+            matching(pool, fulltext_sql("team-b", &strs(&["relations.ownedBy"]), pool.backend())),
             strs(&["component:default/beta", "system:default/shop"])
         );
     }
@@ -392,7 +392,7 @@ fn all_rows(pool: &Pool) -> Vec<(String, Value)> {
 /// Runs one page of `cursor` and returns its refs and cursors, as a handler would.
 fn page(pool: &Pool, cursor: &Cursor, limit: u64) -> Page<String> {
     let bodies: std::collections::HashMap<String, Value> = all_rows(pool).into_iter().collect();
-    let q = cursor.sql();
+    let q = cursor.sql(pool.backend());
     let total = match cursor.total_items {
         Some(t) => t,
         None => {
@@ -479,7 +479,285 @@ fn the_count_and_page_follow_filters_and_full_text() {
         let p = page(pool, p.next_cursor.as_ref().unwrap(), 2);
         assert_eq!(p.items, strs(&["component:default/beta", "component:default/alpha"]));
         assert!(p.next_cursor.is_none());
-        let (sql, binds) = start.sql().page_sql("e.entity_ref", Some(1), 3);
+        let (sql, binds) = start.sql(pool.backend()).page_sql("e.entity_ref", Some(1), 3);
         assert_eq!(refs(pool, &sql, &binds), strs(&["component:default/alpha"]));
     }
+}
+
+#[path = "../../../../examples/gencatalog/generate.rs"]
+mod gencatalog;
+
+/// Loads the synthetic catalog of `examples/gencatalog` (`n` entities, 250 per file) through the
+/// real ingestion path, as `serve --catalog` does.
+fn load_generated(pool: &Pool, n: usize, dir: &std::path::Path) {
+    let (files, _) = gencatalog::generate(n, 250);
+    for (i, body) in files.iter().enumerate() {
+        std::fs::write(dir.join(format!("catalog-{i:03}.yaml")), body).unwrap();
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::catalog::validate::init();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let settings = crate::config::Settings::default();
+        let mut ing = crate::startup::ingestor(&settings, pool.clone(), Default::default()).unwrap();
+        ing.bulk = true;
+        let mut rows = Vec::new();
+        for f in crate::startup::descriptor_files(dir).unwrap() {
+            let target = crate::catalog::ingest::absolute(&f).display().to_string();
+            rows.push(store::find_or_create_location(pool, "file", &target, "test").unwrap().0);
+        }
+        for (_, r) in ing.process_all(rows).await {
+            r.unwrap();
+        }
+    });
+}
+
+#[derive(QueryableByName)]
+struct Leaf {
+    #[diesel(sql_type = Text)]
+    entity_ref: String,
+    #[diesel(sql_type = Text)]
+    key: String,
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+/// Every search row and relation row as `(ref, key, value)`, relations as `relations.<type>`.
+fn leaves(pool: &Pool) -> Vec<Leaf> {
+    (|| -> anyhow::Result<Vec<Leaf>> {
+        with_conn!(pool, |c| {
+            let mut rows: Vec<Leaf> = diesel::sql_query(
+                "SELECT e.entity_ref, s.key, s.value FROM search s JOIN entities e ON e.id = s.entity_id",
+            )
+            .load(c)?;
+            rows.extend(
+                diesel::sql_query(
+                    "SELECT source_key AS entity_ref, 'relations.' || LOWER(type) AS key, target_key AS value FROM relations",
+                )
+                .load::<Leaf>(c)?,
+            );
+            Ok(rows)
+        })
+    })()
+    .unwrap()
+}
+
+/// Today's substring semantics, computed without SQL from [`leaves`]: the entities (by ref) some
+/// value of the named fields (any field when none) contains the trimmed, lower-cased term;
+/// `relations.<type>` fields by target ref.
+fn substring_oracle(leaves: &[Leaf], term: &str, fields: &[String]) -> Vec<String> {
+    let term = term.trim().to_lowercase();
+    let fields = normalize_fields(fields);
+    let wanted = |key: &str| {
+        if fields.is_empty() {
+            return !key.starts_with("relations.");
+        }
+        fields.iter().any(|f| match f.strip_prefix("relations.") {
+            Some(t) => canonical_type(t).is_some_and(|t| key == format!("relations.{}", t.to_lowercase())),
+            None => f == key,
+        })
+    };
+    let mut out: Vec<String> = leaves
+        .iter()
+        .filter(|l| wanted(&l.key) && l.value.contains(&term))
+        .map(|l| l.entity_ref.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    out.sort();
+    out
+}
+
+/// The terms the equality test asks for: substrings of 1 to 8 characters at several offsets of a
+/// spread of the stored values, the values whole, and terms chosen to trip an index up (LIKE
+/// wildcards, FTS5 syntax, quotes, the line separator of the index, non-ASCII text, misses).
+fn probe_terms(pool: &Pool) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct V {
+        #[diesel(sql_type = Text)]
+        value: String,
+    }
+    let values: Vec<String> = (|| -> anyhow::Result<Vec<String>> {
+        with_conn!(pool, |c| {
+            let rows: Vec<V> =
+                diesel::sql_query("SELECT DISTINCT value FROM search WHERE value <> '' ORDER BY value").load(c)?;
+            Ok(rows.into_iter().map(|v| v.value).collect())
+        })
+    })()
+    .unwrap();
+    let mut terms: Vec<String> = Vec::new();
+    let step = (values.len() / 16).max(1);
+    for v in values.iter().step_by(step) {
+        let chars: Vec<char> = v.chars().collect();
+        terms.push(v.clone());
+        for len in 1..=8usize.min(chars.len()) {
+            for start in [0, chars.len().saturating_sub(len) / 2, chars.len() - len] {
+                terms.push(chars[start..start + len].iter().collect());
+            }
+        }
+    }
+    for t in [
+        "comp-0001",
+        "COMP-00010",
+        "team-0000",
+        "api-00001",
+        "tru",
+        "true",
+        "dir:.",
+        "rust",
+        "java",
+        "bench",
+        "component 1",
+        "production",
+        "group:default/team-000001",
+        "%",
+        "_",
+        "\\",
+        "0%",
+        "a_1",
+        "%_%",
+        "\"",
+        "\"\"x",
+        "e\"x",
+        "NEAR(a b)",
+        "a OR b",
+        "*",
+        "^comp",
+        "comp*",
+        "o'brien",
+        "straße",
+        "STRASSE",
+        "ürün",
+        "日本語",
+        "本語",
+        "line\none",
+        "e\nl",
+        "zzzqqq",
+        "  spaced term  ",
+    ] {
+        terms.push(t.to_owned());
+    }
+    // A blank term filters nothing (not a substring question).
+    terms.retain(|t| !t.trim().is_empty());
+    terms.sort();
+    terms.dedup();
+    terms
+}
+
+#[test]
+fn indexed_full_text_equals_the_substring_scan_on_a_generated_catalog() {
+    for db in databases() {
+        let pool = db.pool();
+        let dir = tempfile::tempdir().unwrap();
+        load_generated(pool, 1_200, dir.path());
+        // Values the generated catalog lacks: non-ASCII, quotes, a line break, one over-long value
+        // (not searchable), and one entity rewritten and one deleted (the index follows both).
+        let odd =
+            json!({"title": "Straße ÜRÜN 日本語", "description": "O'Brien said \"hi\"\nline one", "tags": ["e-x"]});
+        insert(pool, &entity("Component", "odd-one", odd, json!({"type": "service", "owner": "team-000001"})), &[]);
+        let long = "a".repeat(300) + " needle-in-long";
+        insert(pool, &entity("Component", "long-one", json!({ "description": long }), json!({"type": "x"})), &[]);
+        insert(pool, &entity("Component", "gone-one", json!({"title": "vanishing"}), json!({"type": "x"})), &[]);
+        let renamed = json!({"title": "Renamed Title"});
+        insert(pool, &entity("Component", "odd-one", renamed, json!({"type": "service"})), &[]);
+        let gone = store::get_entity(pool, "component:default/gone-one").unwrap().unwrap();
+        let uid: Value = serde_json::from_str(&gone.body).unwrap();
+        store::delete_entity_by_uid(pool, uid["metadata"]["uid"].as_str().unwrap()).unwrap();
+
+        let field_sets =
+            [strs(&[]), strs(&["metadata.name"]), strs(&["metadata.description", "spec.owner", "relations.ownedBy"])];
+        let terms = probe_terms(pool);
+        let leaves = leaves(pool);
+        assert!(terms.len() > 150, "{} terms", terms.len());
+        let (mut empty, mut some, mut many) = (0, 0, 0);
+        for term in &terms {
+            for fields in &field_sets {
+                let expected = substring_oracle(&leaves, term, fields);
+                let got = matching(pool, fulltext_sql(term, fields, pool.backend()));
+                assert_eq!(got, expected, "term {term:?}, fields {fields:?}, on {:?}", pool.backend());
+                match expected.len() {
+                    0 => empty += 1,
+                    1..=20 => some += 1,
+                    _ => many += 1,
+                }
+            }
+        }
+        // The probes cover misses, selective terms and broad ones.
+        assert!(empty > 20 && some > 100 && many > 100, "{empty} empty, {some} selective, {many} broad");
+        assert!(substring_oracle(&leaves, "vanishing", &[]).is_empty());
+        assert_eq!(
+            matching(pool, fulltext_sql("renamed title", &[], pool.backend())),
+            strs(&["component:default/odd-one"])
+        );
+        assert!(matching(pool, fulltext_sql("straße", &[], pool.backend())).is_empty());
+        assert!(matching(pool, fulltext_sql("needle-in-long", &[], pool.backend())).is_empty());
+
+        // Whole pages in Backstage's order too, the first one and the next, sorted both ways.
+        for order in [vec![], vec![OrderField::desc("metadata.name")], vec![OrderField::asc("spec.type")]] {
+            for term in ["comp-0001", "team", "api-00001", "e"] {
+                let ft = FullTextFilter::new(term, &[]);
+                let cursor = Cursor { full_text_filter: ft, order_fields: order.clone(), ..Cursor::default() };
+                let first = page(pool, &cursor, 7);
+                let mut all = substring_oracle(&leaves, term, &[]);
+                all.sort();
+                assert_eq!(first.items.len(), 7.min(all.len()), "{term}");
+                let scan = cursor.sql(Backend::Postgres);
+                let (sql, binds) = scan.page_sql("e.entity_ref", Some(6), 0);
+                let plain = refs(pool, &sql, &binds);
+                assert_eq!(first.items, plain, "{term} {order:?}");
+                if let Some(next) = &first.next_cursor {
+                    let second = page(pool, next, 7);
+                    assert!(second.items.iter().all(|k| all.binary_search(k).is_ok() && !first.items.contains(k)));
+                }
+            }
+        }
+
+        // And the index is what answers a term of 3 characters or more.
+        let (cond, binds) = fulltext_sql("comp-0001", &[], pool.backend());
+        let plan = explain(pool, &format!("SELECT e.entity_ref FROM entities e WHERE {cond}"), &binds);
+        let index = if pool.backend() == Backend::Sqlite { "VIRTUAL TABLE INDEX" } else { "search_value_trgm_idx" };
+        assert!(plan.contains(index), "{plan}");
+    }
+}
+
+/// The query plan of a statement, as text.
+fn explain(pool: &Pool, sql: &str, binds: &[String]) -> String {
+    #[derive(QueryableByName)]
+    struct SqlitePlan {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+    #[derive(QueryableByName)]
+    struct PgPlan {
+        #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    let sql = placeholders(sql, pool.backend());
+    let run = || -> anyhow::Result<String> {
+        match pool {
+            Pool::Sqlite(p, _) => {
+                let c = &mut *p.get()?;
+                let mut q =
+                    diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}")).into_boxed::<diesel::sqlite::Sqlite>();
+                for b in binds {
+                    q = q.bind::<Text, _>(b.clone());
+                }
+                Ok(q.load::<SqlitePlan>(c)?.into_iter().map(|r| r.detail).collect::<Vec<_>>().join("\n"))
+            }
+            Pool::Postgres(p, _) => {
+                let c = &mut *p.get()?;
+                // The test catalog is small enough for a sequential scan to win: the question
+                // here is whether the index can answer.
+                diesel::sql_query("SET enable_seqscan = off").execute(c)?;
+                let mut q = diesel::sql_query(format!("EXPLAIN {sql}")).into_boxed::<diesel::pg::Pg>();
+                for b in binds {
+                    q = q.bind::<Text, _>(b.clone());
+                }
+                let plan = q.load::<PgPlan>(c)?.into_iter().map(|r| r.line).collect::<Vec<_>>().join("\n");
+                diesel::sql_query("RESET enable_seqscan").execute(c)?;
+                Ok(plan)
+            }
+        }
+    };
+    run().unwrap()
 }

@@ -1,12 +1,6 @@
-//! Writes a synthetic catalog for benchmarks, with the same mix and links as
-//! `../shared/bench/backstage/gen.js` (the files Backstage was measured on):
-//! 10% Group, 20% System, 20% API, 50% Component; owner, system, providesApis, consumesApis and
-//! dependsOn links; entities interleaved by an FNV hash of their names; 1000 per file.
-//!
-//! Usage: cargo run --release --example gencatalog -- N OUTDIR [PER_FILE]
+// The generator of `gencatalog` (its own file, so tests can build the same catalog).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 fn fnv(s: &str) -> u32 {
     let mut h: u32 = 2166136261;
@@ -17,11 +11,9 @@ fn fnv(s: &str) -> u32 {
     h
 }
 
-fn main() -> std::io::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let n: usize = args.get(1).and_then(|s| s.parse().ok()).expect("usage: gencatalog N OUTDIR [PER_FILE]");
-    let out = PathBuf::from(args.get(2).expect("usage: gencatalog N OUTDIR [PER_FILE]"));
-    let per_file: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1000);
+/// The synthetic catalog of `n` entities: the YAML text of each file (`per_file` entities each),
+/// and the summary `gencatalog` prints.
+pub fn generate(n: usize, per_file: usize) -> (Vec<String>, String) {
     let round = |x: f64| (x.round() as usize).max(1);
     let (g, s, a) = (round(n as f64 * 0.1), round(n as f64 * 0.2), round(n as f64 * 0.2));
     let c = n - g - s - a;
@@ -75,13 +67,10 @@ fn main() -> std::io::Result<()> {
         ents.push((name("comp", i), y));
     }
     ents.sort_by_key(|(n, _)| fnv(n));
-    std::fs::create_dir_all(&out)?;
-    let mut files = 0;
-    for (f, chunk) in ents.chunks(per_file).enumerate() {
-        let body: Vec<&str> = chunk.iter().map(|(_, y)| y.as_str()).collect();
-        std::fs::write(out.join(format!("catalog-{f:03}.yaml")), body.join("---\n"))?;
-        files += 1;
-    }
-    println!("{{\"N\":{n},\"G\":{g},\"S\":{s},\"A\":{a},\"C\":{c},\"files\":{files}}}");
-    Ok(())
+    let files: Vec<String> = ents
+        .chunks(per_file)
+        .map(|chunk| chunk.iter().map(|(_, y)| y.as_str()).collect::<Vec<_>>().join("---\n"))
+        .collect();
+    let summary = format!("{{\"N\":{n},\"G\":{g},\"S\":{s},\"A\":{a},\"C\":{c},\"files\":{}}}", files.len());
+    (files, summary)
 }

@@ -1,0 +1,1 @@
+DROP INDEX search_value_trgm_idx;

@@ -1,0 +1,2 @@
+DROP TRIGGER entity_text_delete;
+DROP TABLE entity_text;
