@@ -8,6 +8,7 @@
 # and scripts it loads, uncompressed.
 #
 # Usage: benches/ui.sh [RUNS] [SIZE]   e.g. benches/ui.sh 21 10000
+# BIN=path/to/portolan skips the build and runs that binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-21}"
@@ -15,8 +16,8 @@ SIZE="${2:-10000}"
 WORK="${BENCH_DIR:-/tmp/portolan-bench-ui}"
 PORT="${PORT:-7192}"
 TARGET="${CARGO_TARGET_DIR:-target}"
-cargo build --release --quiet --bin portolan --example gencatalog
-BIN="$TARGET/release/portolan"
+[ -n "${BIN:-}" ] || cargo build --release --quiet --bin portolan --example gencatalog
+BIN="${BIN:-$TARGET/release/portolan}"
 mkdir -p "$WORK"
 [ -d "$WORK/cat-$SIZE" ] || "$TARGET/release/examples/gencatalog" "$SIZE" "$WORK/cat-$SIZE" >/dev/null
 data="$WORK/data-$SIZE"; rm -rf "$data"; mkdir -p "$data"

@@ -177,7 +177,7 @@ async fn subscribe_and_key_through_the_forms(db: Db) {
         .header("cookie", format!("portolan_csrf={cookie}"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(
-            serde_urlencoded::to_string(&[
+            serde_urlencoded::to_string([
                 ("csrf", token.as_str()),
                 ("plan", "standard"),
                 ("consumer", "component:default/gift-card-service"),
@@ -204,7 +204,7 @@ async fn subscribe_and_key_through_the_forms(db: Db) {
         .post(app.url(&format!("{location}/keys")))
         .header("cookie", format!("portolan_csrf={cookie}"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string(&[("csrf", token.as_str()), ("name", "prod")]).unwrap())
+        .body(serde_urlencoded::to_string([("csrf", token.as_str()), ("name", "prod")]).unwrap())
         .send()
         .await
         .unwrap();

@@ -64,7 +64,15 @@ async function check(name) {
 /** Tab from the top: the skip link comes first, every link of the main navigation is reached,
  * each focused element shows a focus outline, and Enter on the skip link moves into main. */
 async function keyboard() {
-  await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+  // Start sequential focus navigation from the top of the document.
+  await page.evaluate(() => {
+    document.activeElement?.blur();
+    const root = document.documentElement;
+    root.setAttribute('tabindex', '-1');
+    root.focus();
+    root.removeAttribute('tabindex');
+    window.scrollTo(0, 0);
+  });
   await page.keyboard.press('Tab');
   const first = await page.evaluate(() => document.activeElement?.className);
   if (first !== 'skip') fail(`the first Tab lands on "${first}", not the skip link`);
@@ -189,16 +197,16 @@ async function signIn(email, login) {
   await page.waitForLoadState('load');
   await page.getByRole('link', { name: /Sign in with/ }).click();
   await page.waitForLoadState('load');
-  await expectText(page.locator('header .who'), email, 'signed in');
+  await expectText(page.locator('header .who'), login, 'signed in');
 }
 
 async function oidcJourneys() {
-  // Request a manual plan as one person (checkout-team owns cart-service)...
+  // Request a manual plan as one person (checkout-team owns checkout-web)...
   await signIn('grace.adeyemi@example.com', 'grace.adeyemi');
   await check('signed-in-home');
   await page.goto(new URL('/apis/default/availability-api', base).href);
   await page.locator('select[name=plan]').selectOption('high-volume');
-  await page.locator('select[name=consumer]').selectOption('component:default/cart-service');
+  await page.locator('select[name=consumer]').selectOption('component:default/checkout-web');
   await page.locator('input[name=reason]').fill('peak season');
   await page.getByRole('button', { name: 'Subscribe' }).click();
   await page.waitForLoadState('load');
@@ -213,7 +221,7 @@ async function oidcJourneys() {
   await signIn('oliver.brennan@example.com', 'oliver.brennan');
   await page.goto(new URL('/approvals', base).href);
   await check('approvals');
-  const row = page.locator('main table tbody tr', { hasText: 'component:default/cart-service' }).filter({ hasText: 'high-volume' });
+  const row = page.locator('main table tbody tr', { hasText: 'component:default/checkout-web' }).filter({ hasText: 'high-volume' });
   await row.locator('input[name=reason]').fill('capacity reserved');
   await row.getByRole('button', { name: 'Approve' }).click();
   await page.waitForLoadState('load');
