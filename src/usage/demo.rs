@@ -75,6 +75,23 @@ fn path_of(entity_ref: &str) -> Option<String> {
 /// A declared pair: (platform, api, consumer).
 type Pair = (String, String, String);
 
+/// A published plan with automatic approval: a subscription to it is active at once.
+fn self_service(plan: &Value) -> bool {
+    plan["approval"] != "manual" && plan["status"].as_str().is_none_or(|s| s == "published")
+}
+
+/// Subscribes `who` to `api` on its first published plan with automatic approval, if there is
+/// one (best effort: an existing subscription, or none to be had, changes nothing here).
+async fn subscribe(c: &Client, api: &str, who: &str) {
+    let Some(path) = path_of(api) else { return };
+    let Ok(offering) = c.get(&format!("/api/portal/offerings/{path}")).await else { return };
+    let plan =
+        offering["plans"].as_array().into_iter().flatten().find(|p| self_service(p)).and_then(|p| p["name"].as_str());
+    if let Some(plan) = plan {
+        let _ = c.post("/api/portal/subscriptions", &json!({"api": api, "plan": plan, "consumer": who}), None).await;
+    }
+}
+
 /// Writes `days` days of traffic and KPI values to the portal at `base`.
 pub async fn run(base: &str, days: i64, token: Option<String>) -> anyhow::Result<Summary> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -113,13 +130,21 @@ pub async fn run(base: &str, days: i64, token: Option<String>) -> anyhow::Result
     pairs.dedup();
     anyhow::ensure!(!pairs.is_empty(), "the catalog declares no consumesApis towards any platform's API");
     let growing = pairs[0].0.clone();
-    let churned = pairs.iter().find(|p| p.0 != growing).or(pairs.get(1)).cloned();
-    // Never used: a declared pair no other consumer of the same product declares too.
+    // Declarations compare per product: a pair shows as declared-but-silent only when no other
+    // part of the same product declares that API too ("alone").
     let unit_of = |api: &str, who: &str| units.iter().find(|u| u.0 == api && u.1 == who).map(|u| u.2.clone());
     let alone = |p: &Pair| {
         let unit = unit_of(&p.1, &p.2);
         units.iter().filter(|u| u.0 == p.1 && Some(&u.2) == unit.as_ref()).count() == 1
     };
+    // The churned consumer stops calling everything; one of its pairs is alone, so the silence
+    // shows in declared-versus-observed.
+    let churned = pairs
+        .iter()
+        .find(|p| p.0 != growing && alone(p))
+        .or_else(|| pairs.iter().find(|p| p.0 != growing))
+        .or(pairs.get(1))
+        .cloned();
     let unused = pairs
         .iter()
         .rev()
@@ -127,12 +152,27 @@ pub async fn run(base: &str, days: i64, token: Option<String>) -> anyhow::Result
         .or_else(|| pairs.iter().rev().find(|p| Some(*p) != churned.as_ref() && p.0 != growing))
         .cloned();
     let regressed = pairs.iter().rev().find(|p| p.0 != growing).map(|p| p.1.clone()).unwrap_or(pairs[0].1.clone());
-    // A consumer calling an API it does not declare: the first consumer with an API it lacks.
-    let undeclared = consumers.iter().find_map(|who| {
-        apis.iter()
-            .find(|a| !pairs.iter().any(|p| &p.1 == *a && &p.2 == who) && Some(*a) != unused.as_ref().map(|u| &u.1))
-            .map(|a| (who.clone(), a.clone()))
-    });
+    // A consumer calling an API it does not declare: the first consumer with an API it lacks,
+    // preferably one offered under a plan it can take at once (it subscribes before its first
+    // call).
+    let offerings = c.get("/api/portal/offerings").await?;
+    let offered: BTreeSet<String> = offerings["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["plans"].as_array().into_iter().flatten().any(self_service))
+        .filter_map(|o| o["api"].as_str().map(str::to_lowercase))
+        .collect();
+    let lacks = |who: &String, a: &String| {
+        !pairs.iter().any(|p| &p.1 == a && &p.2 == who)
+            && Some(a) != unused.as_ref().map(|u| &u.1)
+            && Some(who) != churned.as_ref().map(|c| &c.2)
+    };
+    let undeclared = consumers
+        .iter()
+        .find_map(|who| apis.iter().find(|a| lacks(who, a) && offered.contains(&a.to_lowercase())).map(|a| (who, a)))
+        .or_else(|| consumers.iter().find_map(|who| apis.iter().find(|a| lacks(who, a)).map(|a| (who, a))))
+        .map(|(who, a)| (who.clone(), a.clone()));
     summary.growing = Some(growing.clone());
     summary.churned = churned.as_ref().map(|p| (p.2.clone(), p.1.clone()));
     summary.unused = unused.as_ref().map(|p| (p.2.clone(), p.1.clone()));
@@ -152,9 +192,8 @@ pub async fn run(base: &str, days: i64, token: Option<String>) -> anyhow::Result
         let stops = churned.as_ref().is_some_and(|c| c.2 == *who).then_some(today - 35 * DAY_MS);
         traffic.push((api.clone(), who.clone(), base_calls, base_ms, stops));
     }
-    if let Some((who, api)) = &undeclared {
-        traffic.push((api.clone(), who.clone(), 120.0, 40.0, None));
-    }
+    // The undeclared consumer is new: it subscribes today and starts calling after that (its
+    // time to first call is the adoption view's timeToFirstCall).
 
     let mut events: Vec<Value> = Vec::new();
     for d in (0..days).rev() {
@@ -194,6 +233,11 @@ pub async fn run(base: &str, days: i64, token: Option<String>) -> anyhow::Result
         if stops.is_none() {
             events.push(json!({"time": time(now), "api": api, "consumer": who, "calls": 3, "latencyMs": base_ms}));
         }
+    }
+    if let Some((who, api)) = &undeclared {
+        subscribe(&c, api, who).await;
+        let t = time(crate::db::now_ms());
+        events.push(json!({"time": t, "api": api, "consumer": who, "calls": 120, "errors": 1, "latencyMs": 40.0}));
     }
     summary.events = events.len();
     for (n, chunk) in events.chunks(5000).enumerate() {

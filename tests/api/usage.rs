@@ -629,6 +629,7 @@ crate::both!(
     percentiles_after_rollup_stay_within_two_percent_of_exact,
     product_kpis_are_recorded_and_shown,
     demo_traffic_fills_every_view_of_the_readme,
+    serve_with_demo_traffic_fills_the_views,
 );
 
 /// After `portolan demo-traffic`, every view the README shows returns data.
@@ -650,10 +651,10 @@ async fn demo_traffic_fills_every_view_of_the_readme(db: Db) {
     let (_, all) = app.get_json("/api/portal/adoption?weeks=12").await;
     assert!(all["weeks"].as_array().unwrap().iter().any(|w| w["churned"].as_i64().unwrap() > 0), "{all}");
     assert!(!all["approvedNeverCalled"].as_array().unwrap().is_empty(), "{all}");
+    assert!(all["timeToFirstCall"].is_number(), "the new consumer's first call after subscribing: {all}");
     let (_, d) = app.get_json("/api/portal/declared-vs-observed").await;
     assert!(!d["observedNotDeclared"].as_array().unwrap().is_empty(), "{d}");
-    // Not yet: the demo's silent pairs are covered by calls of other parts of their products
-    // (declarations compare per product), so declaredNotObserved stays empty here.
+    assert!(!d["declaredNotObserved"].as_array().unwrap().is_empty(), "the churned consumer's silence: {d}");
     eventually(5.0, "undeclared-consumption", || async {
         !findings_of(&app, "undeclared-consumption").await.is_empty()
     })
@@ -673,4 +674,36 @@ async fn demo_traffic_fills_every_view_of_the_readme(db: Db) {
     }
     let res = app.get(&format!("/api/portal/consumption?platform={name}&format=csv")).await;
     assert!(res.text().await.unwrap().lines().count() > 1);
+}
+
+/// `serve --demo-traffic` writes the demo's usage through its own intake after start-up.
+async fn serve_with_demo_traffic_fills_the_views(db: Db) {
+    let dir = temp_dir();
+    let url = crate::helpers::fresh_database(db, dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let catalog = crate::helpers::demo_catalog();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portolan"))
+        .args(["serve", "--demo-traffic", "--bind", &format!("127.0.0.1:{port}"), "--database-url", &url])
+        .args(["--data-dir", dir.path().to_str().unwrap(), "--catalog", catalog.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(120), "no demo usage after two minutes");
+        let res = client.get(format!("http://127.0.0.1:{port}/api/portal/adoption?weeks=12")).send().await;
+        if let Ok(res) = res
+            && let Ok(a) = res.json::<Value>().await
+            && a["timeToFirstCall"].is_number()
+            && a["weeks"].as_array().is_some_and(|w| w.iter().any(|w| w["active"].as_i64() > Some(0)))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = child.start_kill();
 }

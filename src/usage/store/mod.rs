@@ -118,11 +118,15 @@ macro_rules! write_batch {
                 rows.sort_by(|a, b| a.0.cmp(b.0));
                 let table = level.table();
                 for chunk in rows.chunks(CHUNK) {
+                    // A join on the keys, not `(..) IN (VALUES ..)`: SQLite answers the latter
+                    // with a scan of the whole table, the join with primary-key lookups.
                     let tuples = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
                     let sql = placeholders(
                         &format!(
-                            "SELECT api, consumer, subscription, t, calls, errors, hist FROM {table} \
-                             WHERE (api, consumer, subscription, t) IN (VALUES {tuples})"
+                            "WITH k (api, consumer, subscription, t) AS (VALUES {tuples}) \
+                             SELECT r.api, r.consumer, r.subscription, r.t, r.calls, r.errors, r.hist FROM k \
+                             JOIN {table} r ON r.api = k.api AND r.consumer = k.consumer \
+                             AND r.subscription = k.subscription AND r.t = k.t"
                         ),
                         backend,
                     );
@@ -175,7 +179,10 @@ macro_rules! write_batch {
             for chunk in pairs.chunks(CHUNK) {
                 let tuples = vec!["(?, ?)"; chunk.len()].join(", ");
                 let sql = placeholders(
-                    &format!("SELECT api, consumer, first_seen, last_seen FROM usage_pairs WHERE (api, consumer) IN (VALUES {tuples})"),
+                    &format!(
+                        "WITH k (api, consumer) AS (VALUES {tuples}) SELECT p.api, p.consumer, p.first_seen, p.last_seen \
+                         FROM k JOIN usage_pairs p ON p.api = k.api AND p.consumer = k.consumer"
+                    ),
                     backend,
                 );
                 let mut q = diesel::sql_query(sql).into_boxed();
