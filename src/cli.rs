@@ -215,7 +215,7 @@ fn serve(mut settings: Settings, args: ServeArgs) -> ExitCode {
     crate::telemetry::init_logging(&settings.server.log_format);
     let result = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await?;
-        app.run_until_stopped().await?;
+        app.run_until_signalled().await?;
         anyhow::Ok(())
     });
     match result {
