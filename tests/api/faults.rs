@@ -281,14 +281,16 @@ async fn serve(dir: &Path, extra: &str, host: &FakeHost) -> Serve {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("start portolan");
+    // Killed and waited for when dropped, also when it never starts.
+    let server = Serve { child, log, port };
     let client = reqwest::Client::new();
     for _ in 0..300 {
         if client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
-            return Serve { child, log, port };
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("portolan did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    panic!("portolan did not start: {}", std::fs::read_to_string(&server.log).unwrap_or_default());
 }
 
 fn sigterm(child: &Child) {
