@@ -306,7 +306,7 @@ fn serve(mut settings: Settings, args: ServeArgs) -> ExitCode {
         if demo {
             spawn_demo_traffic(&bind, app.port(), guest);
         }
-        app.run_until_stopped().await?;
+        app.run_until_signalled().await?;
         anyhow::Ok(())
     });
     match result {

@@ -185,6 +185,9 @@ pub struct ServerSettings {
     /// Serve repeated reads from memory (dropped on every change; other instances' changes are
     /// seen within 250 ms).
     pub read_cache: bool,
+    /// On SIGTERM or SIGINT, how long in-flight requests may take to finish before their
+    /// connections are closed.
+    pub shutdown_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,6 +259,7 @@ impl Default for ServerSettings {
             workers: 0,
             max_body_bytes: 4 * 1024 * 1024,
             read_cache: true,
+            shutdown_timeout_secs: 30,
         }
     }
 }

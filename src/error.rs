@@ -26,11 +26,13 @@ pub enum ErrorCode {
     InvalidInput,
     InvalidEntity,
     NotFound,
+    MethodNotAllowed,
     Conflict,
     Unauthenticated,
     Forbidden,
     PayloadTooLarge,
     Unavailable,
+    StorageFull,
     Internal,
 }
 
@@ -39,11 +41,13 @@ impl ErrorCode {
         ErrorCode::InvalidInput,
         ErrorCode::InvalidEntity,
         ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
         ErrorCode::Conflict,
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::PayloadTooLarge,
         ErrorCode::Unavailable,
+        ErrorCode::StorageFull,
         ErrorCode::Internal,
     ];
 
@@ -52,11 +56,13 @@ impl ErrorCode {
             ErrorCode::InvalidInput => "invalid_input",
             ErrorCode::InvalidEntity => "invalid_entity",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::StorageFull => "storage_full",
             ErrorCode::Internal => "internal",
         }
     }
@@ -65,11 +71,13 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidInput | ErrorCode::InvalidEntity => StatusCode::BAD_REQUEST,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,11 +87,13 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidInput | ErrorCode::InvalidEntity => "InputError",
             ErrorCode::NotFound => "NotFoundError",
+            ErrorCode::MethodNotAllowed => "MethodNotAllowedError",
             ErrorCode::Conflict => "ConflictError",
             ErrorCode::Unauthenticated => "AuthenticationError",
             ErrorCode::Forbidden => "NotAllowedError",
             ErrorCode::PayloadTooLarge => "PayloadTooLargeError",
             ErrorCode::Unavailable => "ServiceUnavailableError",
+            ErrorCode::StorageFull => "InsufficientStorageError",
             ErrorCode::Internal => "Error",
         }
     }
@@ -123,6 +133,7 @@ impl ApiError {
         match self {
             ApiError::Client { code, .. } => *code,
             ApiError::Internal(cause) if is_connection_loss(cause) => ErrorCode::Unavailable,
+            ApiError::Internal(cause) if is_storage_full(cause) => ErrorCode::StorageFull,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -151,6 +162,20 @@ pub fn is_connection_loss(e: &anyhow::Error) -> bool {
                 || SIGNS.iter().any(|s| info.message().contains(s));
         }
         let text = cause.to_string();
+        SIGNS.iter().any(|s| text.contains(s))
+    })
+}
+
+/// Whether an error comes from the database's disk being full (SQLite's `SQLITE_FULL`,
+/// PostgreSQL's `53100 disk_full`): the transaction was rolled back, nothing changed, and the
+/// request can succeed once space is freed.
+pub fn is_storage_full(e: &anyhow::Error) -> bool {
+    const SIGNS: [&str; 3] = ["database or disk is full", "No space left on device", "could not extend file"];
+    e.chain().any(|cause| {
+        let text = match cause.downcast_ref::<diesel::result::Error>() {
+            Some(diesel::result::Error::DatabaseError(_, info)) => info.message().to_owned(),
+            _ => cause.to_string(),
+        };
         SIGNS.iter().any(|s| text.contains(s))
     })
 }
@@ -192,6 +217,12 @@ impl ResponseError for ApiError {
                 tracing::warn!(error.cause = format!("{cause:#}"), "Request failed: the database connection was lost.");
                 "The database connection was lost while answering: a change this request made may have been \
                  saved. Check before retrying (a retried create may answer 409)."
+                    .to_owned()
+            }
+            ApiError::Internal(cause) if code == ErrorCode::StorageFull => {
+                tracing::error!(error.cause = format!("{cause:#}"), "Request failed: the database's disk is full.");
+                "The database's disk is full: nothing this request would have changed was saved. Free space \
+                 on the database's disk and retry."
                     .to_owned()
             }
             ApiError::Internal(cause) => {
@@ -307,6 +338,11 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Body<T
         let json = actix_web::web::Json::<Value>::from_request(req, payload);
         Box::pin(async move {
             let value = json.await?.into_inner();
+            // serde reads a struct from a JSON array too (field by field); a body documented as
+            // an object must be one. Only list bodies (`Vec<_>`) take an array.
+            if value.is_array() && !std::any::type_name::<T>().starts_with("alloc::vec::Vec<") {
+                return Err(ApiError::input("invalid request body: expected an object, got a list").into());
+            }
             serde_path_to_error::deserialize(value).map(Body).map_err(|e| {
                 let at = e.path().to_string();
                 let message = plain_serde_message(&e.inner().to_string());

@@ -96,7 +96,7 @@ fn operation(route: &Route) -> Value {
     } else if route.ok == 302 {
         json!({"description": "Redirect (Location header)"})
     } else {
-        json!({"description": "Success", "content": {"application/json": {"schema": {}}}})
+        json!({"description": "Success", "content": success_content(route)})
     };
     responses.insert(ok, success);
     responses.insert("default".into(), json!({"$ref": "#/components/responses/Error"}));
@@ -109,9 +109,29 @@ fn operation(route: &Route) -> Value {
         "responses": responses,
     });
     if route.body {
-        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+        let schema = if route.handler == "usage::post_kpis" || route.handler == "usage::post_events" {
+            json!({"type": "array", "items": {"type": "object"}})
+        } else {
+            json!({"type": "object"})
+        };
+        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema}}});
     }
     op
+}
+
+/// The media types a successful answer of the route may have.
+fn success_content(route: &Route) -> Value {
+    let any = json!({"schema": {}});
+    let text = json!({"schema": {"type": "string"}});
+    match route.path {
+        "/metrics" => json!({"text/plain": text}),
+        "/api/docs" | "/api/docs/{file:.*}" => json!({"*/*": any}),
+        "/schemas/{file}" => json!({"application/schema+json": any}),
+        "/api/catalog/events" => json!({"application/json": any, "text/event-stream": text}),
+        "/api/portal/consumption" => json!({"application/json": any, "text/csv": text}),
+        "/api/portal/graph" => json!({"application/json": any, "text/vnd.graphviz": text, "text/plain": text}),
+        _ => json!({"application/json": any}),
+    }
 }
 
 fn schema_is_array(schema: &Value) -> bool {

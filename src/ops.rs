@@ -1,6 +1,6 @@
 //! Operational endpoints: health, readiness, metrics, the JSON Schemas, and the fallback 404.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::catalog::{store, validate};
 use crate::error::ApiError;
@@ -43,5 +43,25 @@ pub async fn get_schema(path: web::Path<String>) -> Result<HttpResponse, ApiErro
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    // A path that is served, with another method: 405 with the methods it has, as HTTP asks.
+    let allowed: Vec<&str> = crate::routes::ROUTES
+        .iter()
+        .filter(|r| actix_web::dev::ResourceDef::new(r.path).is_match(req.path()))
+        .map(|r| r.method)
+        .collect();
+    if !allowed.is_empty() {
+        let allow = allowed.join(", ");
+        let mut res = ApiError::with_code(
+            crate::error::ErrorCode::MethodNotAllowed,
+            format!("{} is not served on {}; it answers {allow}", req.method(), req.path()),
+        )
+        .error_response();
+        res.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_str(&allow)
+                .unwrap_or(actix_web::http::header::HeaderValue::from_static("GET")),
+        );
+        return Ok(res);
+    }
     Err(ApiError::not_found(format!("no route for {} {}", req.method(), req.path())))
 }

@@ -28,6 +28,7 @@ use crate::{error, routes, telemetry};
 pub struct Application {
     port: u16,
     server: Server,
+    shutdown_timeout: Duration,
 }
 
 /// The portal engine from settings: governance rules.
@@ -148,9 +149,10 @@ impl Application {
             },
             listener,
             settings.server.workers,
+            settings.server.shutdown_timeout_secs,
         )?;
         tracing::info!(port, database = ?state_backend(&settings), "portolan is listening.");
-        Ok(Self { port, server })
+        Ok(Self { port, server, shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs) })
     }
 
     pub fn port(&self) -> u16 {
@@ -162,8 +164,68 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serves until stopped through [`handle`](Self::handle) (how tests run it: no signal
+    /// handlers in their process).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Serves until stopped, or until SIGTERM or SIGINT (`portolan serve`): then no new
+    /// connection is accepted, in-flight requests get up to `server.shutdown_timeout_secs` to
+    /// finish, and one line says how the drain went.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let timeout = self.shutdown_timeout;
+        let stopping: Arc<std::sync::Mutex<Option<(&'static str, std::time::Instant)>>> = Arc::default();
+        let watcher = {
+            let stopping = stopping.clone();
+            tokio::spawn(async move {
+                let signal = stop_signal().await;
+                *stopping.lock().unwrap_or_else(|e| e.into_inner()) = Some((signal, std::time::Instant::now()));
+                handle.stop(true).await;
+            })
+        };
+        let served = self.server.await;
+        watcher.abort();
+        let stopped = *stopping.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((signal, since)) = stopped {
+            let took = since.elapsed();
+            if took >= timeout {
+                tracing::warn!(
+                    signal,
+                    shutdown_timeout_secs = timeout.as_secs(),
+                    "Stopped on {signal}: requests still in flight after server.shutdown_timeout_secs were cut off."
+                );
+            } else {
+                tracing::info!(
+                    signal,
+                    drained_ms = took.as_millis() as u64,
+                    "Stopped on {signal}: in-flight requests drained in {} ms.",
+                    took.as_millis()
+                );
+            }
+        }
+        served
+    }
+}
+
+/// The first of SIGTERM and SIGINT (Ctrl-C), by name.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }
 

@@ -21,7 +21,7 @@ const MAX_URL_CHARS: usize = 65_534;
 
 /// Serves `factory` (an actix-web `App` factory) on `listener`, as `HttpServer::listen` does,
 /// through [`JsonErrors`] connections.
-pub fn serve<F, I, S, B>(factory: F, listener: TcpListener, workers: usize) -> io::Result<Server>
+pub fn serve<F, I, S, B>(factory: F, listener: TcpListener, workers: usize, shutdown_timeout: u64) -> io::Result<Server>
 where
     F: Fn() -> I + Send + Clone + 'static,
     I: IntoServiceFactory<S, Request>,
@@ -35,7 +35,9 @@ where
 {
     let addr = listener.local_addr()?;
     listener.set_nonblocking(true)?;
-    let mut builder = actix_server::Server::build();
+    // Signals are the application's (`startup::Application::run_until_signalled`), which says what
+    // the drain took.
+    let mut builder = actix_server::Server::build().disable_signals().shutdown_timeout(shutdown_timeout);
     if workers > 0 {
         builder = builder.workers(workers);
     }

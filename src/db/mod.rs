@@ -148,14 +148,22 @@ impl Pool {
         Ok(ran)
     }
 
-    /// True when the database answers a trivial query.
+    /// True when the database answers a trivial query within [`PING_TIMEOUT`] (a readiness
+    /// probe must answer quickly, not after the pool's whole connection timeout).
     pub fn ping(&self) -> bool {
         match self {
-            Pool::Sqlite(p, _) => p.get().map(|mut c| c.batch_execute("SELECT 1").is_ok()).unwrap_or(false),
-            Pool::Postgres(p, _) => p.get().map(|mut c| c.batch_execute("SELECT 1").is_ok()).unwrap_or(false),
+            Pool::Sqlite(p, _) => {
+                p.get_timeout(PING_TIMEOUT).map(|mut c| c.batch_execute("SELECT 1").is_ok()).unwrap_or(false)
+            }
+            Pool::Postgres(p, _) => {
+                p.get_timeout(PING_TIMEOUT).map(|mut c| c.batch_execute("SELECT 1").is_ok()).unwrap_or(false)
+            }
         }
     }
 }
+
+/// How long `/readyz` waits for a database connection before answering 503.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs `$body` with `$conn` bound to a pooled connection of whichever backend the pool has.
 /// The body is compiled once per backend, so it must be valid diesel for both.

@@ -125,12 +125,8 @@ trait Source {
     /// Authenticates the body, once read.
     fn check_body(check: Self::BodyCheck, body: &[u8]) -> Result<(), &'static str>;
 
-    /// The work a delivery's payload asks for; the runs it recorded (none: ignored).
-    fn apply(
-        providers: Arc<Providers>,
-        event: String,
-        payload: Value,
-    ) -> impl Future<Output = anyhow::Result<Vec<Value>>> + Send + 'static;
+    /// What a delivery asks for, from its event name and body; a refusal is the 400's message.
+    fn read(event: &str, body: &[u8]) -> Result<Delivery, String>;
 }
 
 /// GitHub: `X-Hub-Signature-256` signs the body under `webhooks.github_secret`.
@@ -158,12 +154,8 @@ impl Source for Github {
         Ok(())
     }
 
-    async fn apply(providers: Arc<Providers>, event: String, payload: Value) -> anyhow::Result<Vec<Value>> {
-        match event.as_str() {
-            "push" => github_push(&providers, payload).await,
-            "repository" => github_repository(&providers, payload).await,
-            _ => Ok(Vec::new()),
-        }
+    fn read(event: &str, body: &[u8]) -> Result<Delivery, String> {
+        read_github(event, body)
     }
 }
 
@@ -191,14 +183,8 @@ impl Source for Gitlab {
         Ok(())
     }
 
-    async fn apply(providers: Arc<Providers>, _event: String, payload: Value) -> anyhow::Result<Vec<Value>> {
-        if payload["object_kind"] == "push" {
-            gitlab_push(&providers, payload).await
-        } else if payload["event_name"].as_str().is_some_and(|e| e.starts_with("project_")) {
-            gitlab_project(&providers, payload).await
-        } else {
-            Ok(Vec::new())
-        }
+    fn read(_event: &str, body: &[u8]) -> Result<Delivery, String> {
+        read_gitlab(body)
     }
 }
 
@@ -237,17 +223,85 @@ async fn receive<S: Source>(
         count(S::NAME, "duplicate");
         return Ok(answer("duplicate", Vec::new()));
     }
-    let payload: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
+    let work = match S::read(&event, &body) {
+        Ok(work) => work,
+        Err(message) => {
             if let Some(id) = &delivery {
                 store::forget_delivery(&state.pool, S::NAME, id)?;
             }
-            return Err(ApiError::input(format!("webhook body is not JSON: {e}")));
+            count(S::NAME, "refused");
+            return Err(ApiError::input(message));
         }
     };
     tracing::info!(webhook.event = %event, webhook.delivery = ?delivery, "Received a {} webhook.", S::TITLE);
-    process(&state, S::NAME, delivery.as_deref(), S::apply(providers, event, payload)).await
+    process(&state, S::NAME, delivery.as_deref(), apply(providers, work)).await
+}
+
+/// What a delivery asks for, read and checked before any work starts: a payload that does not
+/// have the shape its event promises is the sender's mistake (a 400), not the server's.
+pub enum Delivery {
+    GithubPush(GithubPush),
+    GithubRepository(GithubRepositoryEvent),
+    GitlabPush(GitlabPush),
+    GitlabProject(GitlabProjectEvent),
+    /// An event portolan does not act on.
+    Ignored,
+}
+
+/// Reads a typed payload, saying what is wrong in the sender's words.
+fn typed<T: serde::de::DeserializeOwned>(what: &str, value: Value) -> Result<T, String> {
+    serde_json::from_value(value).map_err(|e| {
+        format!("the {what} payload is not as documented: {}", crate::error::plain_serde_message(&e.to_string()))
+    })
+}
+
+fn json_body(body: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(body)
+        .map_err(|e| format!("webhook body is not JSON: {}", crate::error::plain_serde_message(&e.to_string())))
+}
+
+/// A GitHub delivery: the `X-GitHub-Event` name and the body.
+pub fn read_github(event: &str, body: &[u8]) -> Result<Delivery, String> {
+    let payload = json_body(body)?;
+    Ok(match event {
+        "push" => Delivery::GithubPush(typed("GitHub push", payload)?),
+        "repository" => Delivery::GithubRepository(typed("GitHub repository", payload)?),
+        _ => Delivery::Ignored,
+    })
+}
+
+/// A GitLab delivery: the body names its kind (`object_kind`, `event_name`).
+pub fn read_gitlab(body: &[u8]) -> Result<Delivery, String> {
+    let payload = json_body(body)?;
+    Ok(if payload["object_kind"] == "push" {
+        Delivery::GitlabPush(typed("GitLab push", payload)?)
+    } else if payload["event_name"].as_str().is_some_and(|e| e.starts_with("project_")) {
+        Delivery::GitlabProject(typed("GitLab project", payload)?)
+    } else {
+        Delivery::Ignored
+    })
+}
+
+impl Delivery {
+    /// The final state of each path a push's commits touched (empty for other deliveries).
+    pub fn touched(&self) -> BTreeMap<String, bool> {
+        match self {
+            Delivery::GithubPush(p) => touched(&p.commits),
+            Delivery::GitlabPush(p) => touched(&p.commits),
+            _ => BTreeMap::new(),
+        }
+    }
+}
+
+/// The work a delivery asks for; the runs it recorded (none: ignored).
+async fn apply(providers: Arc<Providers>, delivery: Delivery) -> anyhow::Result<Vec<Value>> {
+    match delivery {
+        Delivery::GithubPush(push) => github_push(&providers, push).await,
+        Delivery::GithubRepository(event) => github_repository(&providers, event).await,
+        Delivery::GitlabPush(push) => gitlab_push(&providers, push).await,
+        Delivery::GitlabProject(event) => gitlab_project(&providers, event).await,
+        Delivery::Ignored => Ok(Vec::new()),
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -300,7 +354,7 @@ async fn push_to(
 }
 
 #[derive(Deserialize)]
-struct GithubPush {
+pub struct GithubPush {
     #[serde(rename = "ref")]
     git_ref: String,
     repository: GithubRepo,
@@ -313,8 +367,7 @@ struct GithubPush {
 /// GitHub lists at most this many commits in a push payload.
 const GITHUB_MAX_PUSH_COMMITS: usize = 2048;
 
-async fn github_push(providers: &Providers, payload: Value) -> anyhow::Result<Vec<Value>> {
-    let push: GithubPush = serde_json::from_value(payload)?;
+async fn github_push(providers: &Providers, push: GithubPush) -> anyhow::Result<Vec<Value>> {
     let repo: Repo = push.repository.into();
     let mut runs = Vec::new();
     for p in providers.list.iter().filter(|p| matches!(p.api, Api::Github(_)) && p.owns(&repo.full_name)) {
@@ -326,15 +379,14 @@ async fn github_push(providers: &Providers, payload: Value) -> anyhow::Result<Ve
 }
 
 #[derive(Deserialize)]
-struct GithubRepositoryEvent {
+pub struct GithubRepositoryEvent {
     action: String,
     repository: GithubRepo,
     #[serde(default)]
     changes: Value,
 }
 
-async fn github_repository(providers: &Providers, payload: Value) -> anyhow::Result<Vec<Value>> {
-    let event: GithubRepositoryEvent = serde_json::from_value(payload)?;
+async fn github_repository(providers: &Providers, event: GithubRepositoryEvent) -> anyhow::Result<Vec<Value>> {
     let repo: Repo = event.repository.into();
     let (owner, name) = repo.full_name.split_once('/').unwrap_or(("", repo.full_name.as_str()));
     // The name the repository had before a rename or transfer.
@@ -376,7 +428,7 @@ struct GitlabPushProject {
 }
 
 #[derive(Deserialize)]
-struct GitlabPush {
+pub struct GitlabPush {
     #[serde(rename = "ref")]
     git_ref: String,
     project: GitlabPushProject,
@@ -388,8 +440,7 @@ struct GitlabPush {
     after: String,
 }
 
-async fn gitlab_push(providers: &Providers, payload: Value) -> anyhow::Result<Vec<Value>> {
-    let push: GitlabPush = serde_json::from_value(payload)?;
+async fn gitlab_push(providers: &Providers, push: GitlabPush) -> anyhow::Result<Vec<Value>> {
     let mut runs = Vec::new();
     for p in providers.list.iter().filter(|p| p.owns(&push.project.path_with_namespace)) {
         let Api::Gitlab(api) = &p.api else { continue };
@@ -405,7 +456,7 @@ async fn gitlab_push(providers: &Providers, payload: Value) -> anyhow::Result<Ve
 }
 
 #[derive(Deserialize)]
-struct GitlabProjectEvent {
+pub struct GitlabProjectEvent {
     event_name: String,
     path_with_namespace: String,
     #[serde(default)]
@@ -413,8 +464,7 @@ struct GitlabProjectEvent {
     project_id: u64,
 }
 
-async fn gitlab_project(providers: &Providers, payload: Value) -> anyhow::Result<Vec<Value>> {
-    let event: GitlabProjectEvent = serde_json::from_value(payload)?;
+async fn gitlab_project(providers: &Providers, event: GitlabProjectEvent) -> anyhow::Result<Vec<Value>> {
     let mut runs = Vec::new();
     for p in providers.list.iter() {
         let Api::Gitlab(api) = &p.api else { continue };

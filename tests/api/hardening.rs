@@ -511,7 +511,27 @@ async fn postgres_a_lost_database_connection_is_a_503_never_a_500() {
     a_lost_database_connection_is_a_503_never_a_500().await
 }
 
+/// Found by schemathesis: a served path asked with another method answers 405 with `Allow` (it
+/// was a 404), and a body documented as an object is refused when it is a list (serde read
+/// `[]` as an empty struct, so it was a 200).
+async fn other_methods_are_405_and_list_bodies_are_refused_where_an_object_is_documented(db: Db) {
+    let app = spawn_app(db).await;
+    let res = app.client.request(reqwest::Method::PATCH, app.url("/api/catalog/entities")).send().await.unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET");
+    let body: Value = res.json().await.unwrap();
+    assert_error(&body, 405, "MethodNotAllowedError", "method_not_allowed");
+    let res = app.client.request(reqwest::Method::PATCH, app.url("/api/no-such-route")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let (status, body) = app.post_json("/api/catalog/locations/by-query", &json!([])).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(message(&body).contains("expected an object, got a list"), "{body}");
+    let (status, body) = app.post_json("/api/catalog/locations/by-query", &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 both!(
+    other_methods_are_405_and_list_bodies_are_refused_where_an_object_is_documented,
     refs_are_lower_cased_whole_and_ref_lists_sorted_as_backstage_does,
     requests_refused_before_any_handler_answer_json,
     error_messages_name_the_field_in_the_users_words,

@@ -11,6 +11,7 @@ mod auth;
 mod cli;
 mod corpus;
 mod entities;
+mod faults;
 mod feed;
 mod gateway_nginx;
 mod hardening;

@@ -447,6 +447,21 @@ async fn a_bad_signature_gets_401_and_changes_nothing(db: Db) {
     let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(100 * 1024));
     let (status, res) = app.github_hook("push", "huge", &huge, None).await;
     assert_eq!(status, 413, "{res}");
+    // A signed JSON body without the fields its event has is a 400 naming the field (it was a
+    // 500 before the payload was read ahead of the work); the delivery id is not kept.
+    for (event, body, field) in [
+        ("push", json!({"ref": "refs/heads/main"}).to_string(), "repository"),
+        ("push", json!({"ref": 7, "repository": {"name": "svc-a", "full_name": "acme/svc-a"}}).to_string(), "string"),
+        ("repository", json!({"repository": {"name": "svc-a", "full_name": "acme/svc-a"}}).to_string(), "action"),
+    ] {
+        let (status, res) = app.github_hook(event, "misshapen", &body, None).await;
+        assert_eq!(status, 400, "{event} {body}: {res}");
+        assert_error(&res, 400, "InputError", "invalid_input");
+        let message = res["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field) && !message.contains("struct"), "{message}");
+    }
+    let (status, res) = app.github_hook("push", "misshapen", &body, None).await;
+    assert_eq!(status, 200, "the refused delivery id was forgotten: {res}");
 }
 
 async fn a_ping_gets_200_and_changes_nothing(db: Db) {

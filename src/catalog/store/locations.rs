@@ -42,8 +42,13 @@ pub fn find_or_create_location(
                 locations::next_refresh_at.eq(0i64),
             ))
             .execute(c);
-        // Another instance may have registered the same target meanwhile: take its row.
-        let created = inserted.is_ok();
+        // Another instance may have registered the same target meanwhile: take its row. Any
+        // other failure (a full disk, a lost connection) is the caller's error, as it is.
+        let created = match inserted {
+            Ok(_) => true,
+            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => false,
+            Err(e) => return Err(anyhow::Error::new(e).context("registering the location")),
+        };
         let row = find(c)?.context("location vanished right after it was registered")?;
         Ok((row, created))
     })

@@ -1,0 +1,7 @@
+//! The `cursor` fuzz target: see `bodies::cursor`.
+#![no_main]
+
+#[path = "../bodies.rs"]
+mod bodies;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bodies::cursor(data));

@@ -1,0 +1,7 @@
+//! The `webhook` fuzz target: see `bodies::webhook`.
+#![no_main]
+
+#[path = "../bodies.rs"]
+mod bodies;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bodies::webhook(data));
