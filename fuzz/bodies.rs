@@ -8,6 +8,7 @@ use portolan::catalog::query::page::{QueryRequest, decode, encode};
 use portolan::catalog::query::predicate::parse_predicate;
 use portolan::catalog::store::sql;
 use portolan::catalog::{descriptor, validate};
+use portolan::db::Backend;
 use portolan::providers::webhooks::{read_github, read_gitlab};
 use portolan::usage::intake::{parse_body, parse_time};
 
@@ -41,7 +42,9 @@ fn sql_of(request: &QueryRequest) {
         assert!(parse_predicate(&json).is_ok(), "a parsed predicate reads back: {json}");
     }
     if let Some(ft) = &cursor.full_text_filter {
-        let _ = sql::fulltext_sql(&ft.term, &ft.fields);
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            let _ = sql::fulltext_sql(&ft.term, &ft.fields, backend);
+        }
     }
     let _ = sql::order_sql(&cursor.order_fields);
     let _ = sql::seek_sql(cursor, &cursor.order_fields);

@@ -30,7 +30,9 @@ fn parameter_doc(name: &str) -> (&'static str, Value) {
         "fullTextFilterFields" => {
             ("Comma-separated fields the term is looked for in (default: all string fields)", string)
         }
-        "totalItems" => ("include (default) or exclude", json!({"type": "string", "enum": ["include", "exclude", "true", "false"]})),
+        "totalItems" => {
+            ("include (default) or exclude", json!({"type": "string", "enum": ["include", "exclude", "true", "false"]}))
+        }
         "facet" => ("Repeatable; a field to count values of", strings),
         "owner" => ("An owner ref, such as group:default/team-a", string),
         "domain" => ("A domain ref", string),
