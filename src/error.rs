@@ -134,6 +134,7 @@ impl ApiError {
             ApiError::Client { code, .. } => *code,
             ApiError::Internal(cause) if is_connection_loss(cause) => ErrorCode::Unavailable,
             ApiError::Internal(cause) if is_storage_full(cause) => ErrorCode::StorageFull,
+            ApiError::Internal(cause) if is_nul_in_text(cause) => ErrorCode::InvalidInput,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -164,6 +165,12 @@ pub fn is_connection_loss(e: &anyhow::Error) -> bool {
         let text = cause.to_string();
         SIGNS.iter().any(|s| text.contains(s))
     })
+}
+
+/// Whether PostgreSQL refused a text value for holding a NUL character (SQLSTATE 22021, "invalid
+/// byte sequence for encoding \"UTF8\": 0x00"): the request's input, not a defect, so a 400.
+pub fn is_nul_in_text(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| cause.to_string().contains("invalid byte sequence for encoding \"UTF8\": 0x00"))
 }
 
 /// Whether an error comes from the database's disk being full (SQLite's `SQLITE_FULL`,
@@ -223,6 +230,11 @@ impl ResponseError for ApiError {
                 tracing::error!(error.cause = format!("{cause:#}"), "Request failed: the database's disk is full.");
                 "The database's disk is full: nothing this request would have changed was saved. Free space \
                  on the database's disk and retry."
+                    .to_owned()
+            }
+            ApiError::Internal(_) if code == ErrorCode::InvalidInput => {
+                "A value in this request (a query parameter or a body field) contains the NUL character \
+                 (\\u0000 or %00), which text cannot hold here; remove it."
                     .to_owned()
             }
             ApiError::Internal(cause) => {
