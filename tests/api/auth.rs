@@ -544,7 +544,7 @@ pub struct Browser {
 
 impl Browser {
     pub fn new() -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::helpers::install_tls();
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self { client, jar: HashMap::new() }
     }
@@ -1126,7 +1126,6 @@ async fn every_offerings_route_answers_each_role_as_the_policy_says(db: Db) {
 /// API keys never reach the log of a real `portolan serve`: not when issued, checked (both
 /// forms), rotated or revoked.
 async fn api_keys_never_reach_the_log(db: Db) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = temp_dir();
     let f = crate::offerings::fixture();
     let database = crate::helpers::fresh_database(db, dir.path());

@@ -339,7 +339,7 @@ fn slow_registrations(
 /// says that instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_requests_within_the_shutdown_timeout() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::helpers::install_tls();
     let host = FakeHost::start().await;
     let dir = temp_dir();
     let mut server = serve(dir.path(), "", &host).await;

@@ -23,6 +23,7 @@ macro_rules! both {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
+                    $crate::helpers::install_tls();
                     super::$name($crate::helpers::Db::Sqlite).await
                 }
             )*
@@ -32,12 +33,19 @@ macro_rules! both {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     if $crate::helpers::postgres_url().is_some() {
+                        $crate::helpers::install_tls();
                         super::$name($crate::helpers::Db::Postgres).await
                     }
                 }
             )*
         }
     };
+}
+
+/// Installs the TLS provider reqwest's clients need (rustls without a default provider). Every
+/// `both!` test calls it; a test defined otherwise calls it before building a client.
+pub fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 static WARNED: Once = Once::new();

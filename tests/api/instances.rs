@@ -151,7 +151,6 @@ async fn a_restart_after_a_kill_during_the_start_up_load_takes_over_at_once(db: 
         };
         owners.iter().any(|r| !r.id.is_empty())
     };
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let health = format!("http://127.0.0.1:{port}/healthz");
     let mut first = serve();
