@@ -131,7 +131,7 @@ fn success_content(route: &Route) -> Value {
     let text = json!({"schema": {"type": "string"}});
     match route.path {
         "/metrics" => json!({"text/plain": text}),
-        "/api/docs" | "/api/docs/{file:.*}" => json!({"*/*": any}),
+        "/api/docs" | "/api/docs/{file:.*}" | "/api/docs/apis/{namespace}/{name}/{file:.*}" => json!({"*/*": any}),
         "/schemas/{file}" => json!({"application/schema+json": any}),
         "/api/catalog/events" => json!({"application/json": any, "text/event-stream": text}),
         "/api/portal/consumption" => json!({"application/json": any, "text/csv": text}),
@@ -211,6 +211,9 @@ pub async fn document() -> HttpResponse {
 static SWAGGER_CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
     LazyLock::new(|| Arc::new(utoipa_swagger_ui::Config::from("/api/openapi.json")));
 
+static API_SWAGGER_CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
+    LazyLock::new(|| Arc::new(utoipa_swagger_ui::Config::from("definition")));
+
 /// `GET /api/docs`: Swagger UI needs the trailing slash for its relative file names.
 pub async fn swagger_ui_root() -> HttpResponse {
     HttpResponse::Found().insert_header(("Location", "/api/docs/")).finish()
@@ -218,12 +221,44 @@ pub async fn swagger_ui_root() -> HttpResponse {
 
 /// `GET /api/docs/{file}`: Swagger UI's files, from the binary.
 pub async fn swagger_ui(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let file = file.into_inner();
-    match utoipa_swagger_ui::serve(&file, SWAGGER_CONFIG.clone()) {
+    swagger_file(&file.into_inner(), SWAGGER_CONFIG.clone())
+}
+
+fn swagger_file(file: &str, config: Arc<utoipa_swagger_ui::Config<'static>>) -> Result<HttpResponse, ApiError> {
+    match utoipa_swagger_ui::serve(file, config) {
         Ok(Some(f)) => Ok(HttpResponse::Ok().content_type(f.content_type).body(f.bytes.into_owned())),
         Ok(None) => Err(ApiError::not_found(format!("no Swagger UI file named {file}"))),
         Err(e) => Err(ApiError::Internal(anyhow::anyhow!("Swagger UI: {e}"))),
     }
+}
+
+/// `GET /api/docs/apis/{namespace}/{name}/{file}`: Swagger UI on one API entity's own
+/// definition. `definition` is the document as the descriptor wrote it (`spec.definition`,
+/// placeholders resolved); every other file is Swagger UI's, pointed at it. The page of an
+/// OpenAPI entity in the UI embeds it.
+pub async fn api_swagger_ui(
+    state: web::Data<crate::state::AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (namespace, name, file) = path.into_inner();
+    if file != "definition" {
+        // Relative to the page (`.../{name}/`), so no name needs encoding.
+        return swagger_file(&file, API_SWAGGER_CONFIG.clone());
+    }
+    let key = crate::catalog::model::EntityRef::new("api", &namespace, &name).key();
+    let Some(body) = state.cache.entity(&state.pool, &key).await? else {
+        return Err(ApiError::not_found(format!("No entity named '{key}' found")));
+    };
+    let entity: Value = serde_json::from_slice(&body).map_err(anyhow::Error::from)?;
+    let (text, json) = match entity.pointer("/spec/definition") {
+        Some(Value::String(t)) => (t.clone(), t.trim_start().starts_with('{')),
+        Some(Value::Null) | None => {
+            return Err(ApiError::not_found(format!("The API '{key}' has no definition")));
+        }
+        Some(other) => (other.to_string(), true),
+    };
+    let content_type = if json { "application/json" } else { "application/yaml" };
+    Ok(HttpResponse::Ok().content_type(content_type).body(text))
 }
 
 #[cfg(test)]

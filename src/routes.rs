@@ -76,6 +76,7 @@ route_table! {
     GET "/schemas/{file}" => ops::get_schema, "operations", "One of the JSON Schemas descriptors are validated against", query: [], body: false, ok: 200;
     GET "/api/openapi.json" => openapi::document, "operations", "This OpenAPI 3.1 document", query: [], body: false, ok: 200;
     GET "/api/docs" => openapi::swagger_ui_root, "operations", "Swagger UI", query: [], body: false, ok: 200;
+    GET "/api/docs/apis/{namespace}/{name}/{file:.*}" => openapi::api_swagger_ui, "operations", "Swagger UI on one API entity's definition (file `definition`: the document itself)", query: [], body: false, ok: 200;
     GET "/api/docs/{file:.*}" => openapi::swagger_ui, "operations", "Swagger UI's files", query: [], body: false, ok: 200;
 
     GET "/api/catalog/entities" => entities::list_entities, "entities",

@@ -42,6 +42,8 @@ pub const POLICY: &[(&str, &str, Rule)] = &[
     ("GET", "/api/openapi.json", Open),
     ("GET", "/api/docs", Open),
     ("GET", "/api/docs/{file:.*}", Open),
+    // Swagger UI on an API entity's definition: the definition is catalog data.
+    ("GET", "/api/docs/apis/{namespace}/{name}/{file:.*}", Read),
     ("GET", "/api/catalog/entities", Read),
     ("GET", "/api/catalog/entities/by-query", Read),
     ("POST", "/api/catalog/entities/by-query", Read),

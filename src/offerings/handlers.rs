@@ -86,6 +86,7 @@ fn offering_items(pool: &Pool) -> anyhow::Result<Vec<(Value, super::model::Offer
             "title": body_of(&bodies, &o.api, "/metadata/title"),
             "description": o.description.clone().or_else(|| body_of(&bodies, &o.api, "/metadata/description")),
             "lifecycle": body_of(&bodies, &o.api, "/spec/lifecycle"),
+            "apiType": body_of(&bodies, &o.api, "/spec/type"),
             "hasDefinition": definition.is_some_and(|d| !d.is_null() && d.as_str() != Some("")),
             "plans": plans,
             "subscribers": subscribers,

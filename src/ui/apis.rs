@@ -127,7 +127,12 @@ pub async fn api_page(
             dt { "Platform" } dd { (entity_link(s(&o, "/platform"))) }
             dt { "Owner" } dd { (s(&o, "/owner")) }
             dt { "Lifecycle" } dd { (s(&o, "/lifecycle")) }
-            dt { "Docs" } dd { a href=(entity_href(&api_ref)) { @if o["hasDefinition"] == Value::Bool(true) { "Definition and details" } @else { "Details" } } }
+            dt { "Docs" } dd {
+                a href=(entity_href(&api_ref)) { @if o["hasDefinition"] == Value::Bool(true) { "Definition and details" } @else { "Details" } }
+                @if o["hasDefinition"] == Value::Bool(true) && s(&o, "/apiType").eq_ignore_ascii_case("openapi") {
+                    " · " a href=(swagger_href(&api_ref)) { "Swagger UI" }
+                }
+            }
         }
         h2 { "Plans" }
         table {
@@ -190,4 +195,11 @@ pub async fn subscribe(
     )?;
     let sub = json_of(offerings::create_subscription(state, identity, body).await).await?;
     Ok(see_other(&format!("/subscriptions/{}", s(&sub, "/id"))))
+}
+
+/// Swagger UI on an API's own definition, from its ref (`api:namespace/name`).
+fn swagger_href(api_ref: &str) -> String {
+    let rest = api_ref.split_once(':').map_or(api_ref, |(_, r)| r);
+    let (namespace, name) = rest.split_once('/').unwrap_or(("default", rest));
+    format!("/api/docs/apis/{}/{}/", super::layout::urlencode(namespace), super::layout::urlencode(name))
 }

@@ -252,8 +252,14 @@ pub async fn entity(
         }
         @if let Some(d) = &definition {
             h2 { "Definition" }
-            @if s(&e, "/spec/type") == "openapi" { p { a href="/api/docs/" { "Swagger UI" } " (portolan's own API); this API's document:" } }
-            pre tabindex="0" { code { (d) } }
+            @if kind_l == "api" && s(&e, "/spec/type").eq_ignore_ascii_case("openapi") {
+                @let swagger = format!("/api/docs/apis/{}/{}/", urlencode(&namespace), urlencode(&name));
+                p { a href=(swagger) { "Open in Swagger UI" } " · " a href={ (swagger) "definition" } { "the document itself" } }
+                iframe class="swagger" title={ "Swagger UI: " (title_of(&e)) } src=(swagger) loading="lazy" {}
+                details { summary { "Source" } (super::highlight::render(d)) }
+            } @else {
+                (super::highlight::render(d))
+            }
         }
     };
     Ok(respond(page(&ctx, title_of(&e), body)))

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod chart;
 pub mod dashboard;
 pub mod governance;
+pub mod highlight;
 pub mod home;
 pub mod layout;
 pub mod middleware;

@@ -198,7 +198,37 @@ async fn openapi_lists_every_route_and_swagger_ui_is_served(db: Db) {
     }
 }
 
+/// Issue 14: an OpenAPI entity's definition in the embedded Swagger UI: the document as the
+/// descriptor wrote it, Swagger UI's files pointed at it, and clear 404s.
+async fn swagger_ui_shows_an_api_entitys_own_definition(db: Db) {
+    let dir = temp_dir();
+    write_file(
+        dir.path(),
+        "apis.yaml",
+        "apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata: {name: pets}\nspec: {type: openapi, lifecycle: production, owner: t, definition: \"openapi: 3.0.0\\ninfo: {title: Pets, version: '1'}\\npaths: {}\\n\"}\n---\napiVersion: backstage.io/v1alpha1\nkind: API\nmetadata: {name: pets-json}\nspec: {type: openapi, lifecycle: production, owner: t, definition: '{\"openapi\": \"3.0.0\"}'}\n",
+    );
+    let app = spawn_with(db, vec![dir.path().to_path_buf()], |_, _| {}).await;
+    let res = app.get("/api/docs/apis/default/pets/definition").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/yaml");
+    assert!(res.text().await.unwrap().starts_with("openapi: 3.0.0\ninfo: {title: Pets"));
+    let res = app.get("/api/docs/apis/default/pets-json/definition").await;
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let html = app.get("/api/docs/apis/default/pets/").await.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    let init = app.get("/api/docs/apis/default/pets/swagger-initializer.js").await.text().await.unwrap();
+    assert!(init.contains("\"definition\"") && !init.contains("/api/openapi.json"), "{init}");
+    let (status, body) = app.get_json("/api/docs/apis/default/nope/definition").await;
+    assert_error(&body, status, "NotFoundError", "not_found");
+    assert!(body["error"]["message"].as_str().unwrap().contains("api:default/nope"), "{body}");
+    // The UI's entity page embeds it.
+    let page = app.get("/catalog/api/default/pets").await.text().await.unwrap();
+    assert!(page.contains("<iframe class=\"swagger\""), "{page}");
+    assert!(page.contains("src=\"/api/docs/apis/default/pets/\""), "{page}");
+}
+
 both!(
+    swagger_ui_shows_an_api_entitys_own_definition,
     the_feed_lists_changes_and_resumes_after_a_restart,
     the_feed_streams_as_server_sent_events,
     another_instances_writes_show_within_a_second,

@@ -182,6 +182,14 @@ async function guestJourneys() {
   await go('/catalog?kind=api', 'catalog-facet');
   await go('/governance/graph?entity=component%3Adefault%2Fcart-service', 'graph');
   await go('/catalog/api/default/availability-api', 'api-entity');
+  // The OpenAPI definition is rendered by the embedded Swagger UI, in the page.
+  const swagger = page.frameLocator('iframe.swagger');
+  await swagger.locator('.swagger-ui .info .title').waitFor({ timeout: 15000 });
+  await expectText(swagger.locator('.swagger-ui .info .title'), 'Availability', 'Swagger UI on the API definition');
+  if ((await swagger.locator('.opblock').count()) === 0) fail('Swagger UI shows no operation of the definition');
+  // Other definitions are highlighted text.
+  await go('/catalog/api/default/mobile-bff-api', 'api-entity-graphql');
+  if ((await page.locator('pre.definition .hl-kw').count()) === 0) fail('the GraphQL definition is not highlighted');
 }
 
 /** Writes a line to the mock provider's stdin. */
