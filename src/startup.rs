@@ -79,6 +79,7 @@ impl Application {
         let metrics = telemetry::metrics_handle();
         validate::init();
         let url = settings.database_url();
+        let liveness_url = url.clone();
         let pool_size = settings.database.pool_size.max(2);
         let pool = tokio::task::spawn_blocking(move || Pool::connect(&url, pool_size)).await??;
         let portal = portal(&settings)?;
@@ -90,7 +91,8 @@ impl Application {
         // predecessor that crashed mid-load stopped beating, and its leases are free.
         let heartbeat = {
             let (pool, id) = (pool.clone(), ingestor.instance_id.clone());
-            tokio::task::spawn_blocking(move || crate::db::instances::Heartbeat::start(pool, &id)).await??
+            tokio::task::spawn_blocking(move || crate::db::instances::Heartbeat::start(pool, &liveness_url, &id))
+                .await??
         };
         load_static_locations(&ingestor, &settings).await?;
         let providers =

@@ -3,7 +3,8 @@
 //! [`STALE_MS`] is free at once (see `db::lease`), so a process restarted after a crash (`kill
 //! -9`, a lost machine) takes over its predecessor's work in seconds instead of waiting for
 //! `catalog.lease_secs`. Owners that never registered (older versions, the CLI) keep the expiry
-//! rule alone.
+//! rule alone. Faster still, a starting process asks each instance that still looks alive for
+//! its liveness lock (`db::liveness`): one whose lock is free died, and is marked so at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
+use super::liveness::Liveness;
 use super::{Pool, WriteTransaction, now_ms, placeholders};
 use crate::with_conn;
 
@@ -29,9 +31,15 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// Registers `id` (synchronously, so leases taken next are covered) and starts beating.
-    pub fn start(pool: Pool, id: &str) -> anyhow::Result<Self> {
+    /// Takes this instance's liveness lock, registers `id` (synchronously, so leases taken
+    /// next are covered), marks dead the instances whose lock is free, and starts beating.
+    pub fn start(pool: Pool, url: &str, id: &str) -> anyhow::Result<Self> {
+        let mut liveness = Liveness::hold(url, id)?;
         beat(&pool, id)?;
+        let reaped = mark_dead(&pool, id, &liveness)?;
+        if reaped > 0 {
+            tracing::info!(instances = reaped, "Taking over the leases of instances that stopped without a word.");
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let id = id.to_owned();
@@ -41,6 +49,12 @@ impl Heartbeat {
                 std::thread::sleep(BEAT);
                 if flag.load(Ordering::Relaxed) {
                     break;
+                }
+                if let Err(e) = liveness.ensure() {
+                    tracing::warn!(
+                        error.cause = format!("{e:#}"),
+                        "Holding this instance's liveness lock failed; retrying."
+                    );
                 }
                 if let Err(e) = beat(&pool, &id) {
                     tracing::warn!(
@@ -54,6 +68,7 @@ impl Heartbeat {
                 }
             }
             let _ = remove(&pool, &id);
+            liveness.release();
         })?;
         Ok(Self { stop })
     }
@@ -82,6 +97,37 @@ fn beat(pool: &Pool, id: &str) -> anyhow::Result<()> {
             Ok::<_, anyhow::Error>(())
         })
     })
+}
+
+#[derive(QueryableByName)]
+struct Beat {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = BigInt)]
+    heartbeat_at: i64,
+}
+
+/// Marks dead (heartbeat 0) every other instance that still looks alive but whose liveness lock
+/// is free. A row is changed only if it did not beat since it was read. Returns how many.
+fn mark_dead(pool: &Pool, me: &str, liveness: &Liveness) -> anyhow::Result<usize> {
+    let b = pool.backend();
+    let select = placeholders("SELECT id, heartbeat_at FROM instances WHERE id <> ? AND heartbeat_at >= ?", b);
+    let rows: Vec<Beat> = with_conn!(pool, |c| diesel::sql_query(select.as_str())
+        .bind::<Text, _>(me)
+        .bind::<BigInt, _>(now_ms() - STALE_MS)
+        .load(c)?);
+    let update = placeholders("UPDATE instances SET heartbeat_at = 0 WHERE id = ? AND heartbeat_at = ?", b);
+    let mut n = 0;
+    for r in rows {
+        if liveness.is_dead(pool, &r.id) {
+            n += with_conn!(pool, |c| diesel::sql_query(update.as_str())
+                .bind::<Text, _>(&r.id)
+                .bind::<BigInt, _>(r.heartbeat_at)
+                .execute(c)?);
+            liveness.forget(&r.id);
+        }
+    }
+    Ok(n)
 }
 
 fn remove(pool: &Pool, id: &str) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@
 
 pub mod instances;
 pub mod lease;
+pub mod liveness;
 pub mod schema;
 
 use std::time::Duration;
