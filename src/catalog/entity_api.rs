@@ -158,20 +158,46 @@ pub async fn query_entities_get(state: web::Data<AppState>, req: HttpRequest) ->
 /// A by-query page for a query string (`filter`, `fullTextFilterTerm`, `limit`, `offset`,
 /// `orderField`, `cursor`), as JSON: what `GET /entities/by-query` answers. For the web UI.
 pub async fn query_page(state: &AppState, query_string: &str) -> Result<Value, ApiError> {
-    let request = QueryRequest::from_query_string(query_string).map_err(ApiError::input)?;
-    Ok(serde_json::from_str(&run_query(state, request).await?).map_err(anyhow::Error::from)?)
+    // The same cache entry as `GET /entities/by-query` with this query string.
+    let cache_key = format!("by-query?{query_string}");
+    let body = match state.cache.response(&cache_key) {
+        Some(hit) => hit.body,
+        None => {
+            let epoch = state.cache.epoch();
+            let request = QueryRequest::from_query_string(query_string).map_err(ApiError::input)?;
+            let body: web::Bytes = run_query(state, request).await?.into();
+            state.cache.store_response_at(epoch, cache_key, super::cache::Cached { body: body.clone(), link: None });
+            body
+        }
+    };
+    Ok(serde_json::from_slice(&body).map_err(anyhow::Error::from)?)
 }
 
 /// Facet counts over the entities the `filter` parameters of a query string match, as JSON:
 /// what `GET /entity-facets` answers. For the web UI.
 pub async fn facet_counts(state: &AppState, names: Vec<String>, query_string: &str) -> Result<Value, ApiError> {
+    // The same cache entry as `GET /entity-facets?facet=..&facet=..&<query string>`.
+    let facet_qs = serde_urlencoded::to_string(names.iter().map(|n| ("facet", n)).collect::<Vec<_>>())
+        .map_err(anyhow::Error::from)?;
+    let cache_key = if query_string.is_empty() {
+        format!("facets?{facet_qs}")
+    } else {
+        format!("facets?{facet_qs}&{query_string}")
+    };
+    if let Some(hit) = state.cache.response(&cache_key) {
+        return Ok(serde_json::from_slice(&hit.body).map_err(anyhow::Error::from)?);
+    }
+    let epoch = state.cache.epoch();
     let params = filter::query_values(query_string, "filter");
     let predicate = if params.is_empty() {
         None
     } else {
         Some(query::filter_sets_to_predicate(&filter::parse(&params).map_err(ApiError::input)?))
     };
-    Ok(serde_json::from_str(&facets(state, names, predicate).await?).map_err(anyhow::Error::from)?)
+    let body = facets(state, names, predicate).await?;
+    let value = serde_json::from_str(&body).map_err(anyhow::Error::from)?;
+    state.cache.store_response_at(epoch, cache_key, super::cache::Cached { body: body.into(), link: None });
+    Ok(value)
 }
 
 /// `POST /entities/by-query` with Backstage's body.

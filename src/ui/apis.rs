@@ -74,12 +74,14 @@ pub fn split_ref(r: &str) -> (&str, &str) {
 }
 
 /// Components and products the person may subscribe: their own, or every one for admins and guests.
-async fn consumer_choices(state: &AppState, ctx: &Ctx) -> Result<(Vec<String>, u64), ApiError> {
+async fn consumer_choices(state: &AppState, ctx: &Ctx) -> Result<(Vec<String>, bool), ApiError> {
     if !ctx.identity.can_write_catalog() {
-        return Ok((Vec::new(), 0));
+        return Ok((Vec::new(), false));
     }
     let mut pairs: Vec<(&str, String)> = vec![
-        ("limit", PICKER_MAX.to_string()),
+        // One more than shown, uncounted: enough to tell whether there are more.
+        ("limit", (PICKER_MAX + 1).to_string()),
+        ("totalItems", "exclude".into()),
         ("orderField", "metadata.name,asc".into()),
         ("fields", "kind,metadata.name,metadata.namespace".into()),
     ];
@@ -92,18 +94,20 @@ async fn consumer_choices(state: &AppState, ctx: &Ctx) -> Result<(Vec<String>, u
             pairs.push(("filter", format!("kind=product,relations.ownedBy={o}")));
         }
         if ctx.identity.ownership.is_empty() {
-            return Ok((Vec::new(), 0));
+            return Ok((Vec::new(), false));
         }
     }
     let qs = serde_urlencoded::to_string(&pairs).map_err(anyhow::Error::from)?;
     let v = entity_api::query_page(state, &qs).await?;
-    let refs = v["items"]
+    let mut refs: Vec<String> = v["items"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|e| format!("{}:{}/{}", s(e, "/kind").to_lowercase(), s(e, "/metadata/namespace"), s(e, "/metadata/name")))
         .collect();
-    Ok((refs, v["totalItems"].as_u64().unwrap_or(0)))
+    let more = refs.len() > PICKER_MAX;
+    refs.truncate(PICKER_MAX);
+    Ok((refs, more))
 }
 
 /// `GET /apis/{namespace}/{api}`.
@@ -118,7 +122,7 @@ pub async fn api_page(
     let api_ref = s(&o, "/api").to_owned();
     let published: Vec<&Value> =
         o["plans"].as_array().into_iter().flatten().filter(|p| s(p, "/status") == "published").collect();
-    let (choices, total) = consumer_choices(&state, &ctx).await?;
+    let (choices, more) = consumer_choices(&state, &ctx).await?;
     let title = if s(&o, "/title").is_empty() { name.clone() } else { s(&o, "/title").to_owned() };
     let body = html! {
         p { (s(&o, "/description")) }
@@ -150,7 +154,7 @@ pub async fn api_page(
             form method="post" action={ "/apis/" (urlencode(&ns)) "/" (urlencode(&name)) "/subscribe" } class="search" {
                 (ctx.csrf_field())
                 label { "Plan" select name="plan" { @for p in &published { option value=(s(p, "/name")) { (s(p, "/name")) " (" (s(p, "/approval")) ")" } } } }
-                @if (total as usize) <= choices.len() {
+                @if !more {
                     label { "Consumer" select name="consumer" { @for c in &choices { option value=(c) { (c) } } } }
                 } @else {
                     label { "Consumer (a component or product ref)" input type="text" name="consumer" list="consumers" required; }
@@ -199,7 +203,6 @@ pub async fn subscribe(
 
 /// Swagger UI on an API's own definition, from its ref (`api:namespace/name`).
 fn swagger_href(api_ref: &str) -> String {
-    let rest = api_ref.split_once(':').map_or(api_ref, |(_, r)| r);
-    let (namespace, name) = rest.split_once('/').unwrap_or(("default", rest));
+    let (namespace, name) = split_ref(api_ref);
     format!("/api/docs/apis/{}/{}/", super::layout::urlencode(namespace), super::layout::urlencode(name))
 }
