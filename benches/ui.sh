@@ -8,7 +8,8 @@
 # and scripts it loads, uncompressed.
 #
 # Usage: benches/ui.sh [RUNS] [SIZE]   e.g. benches/ui.sh 21 10000
-# BIN=path/to/portolan skips the build and runs that binary.
+# BIN=path/to/portolan skips the build and runs that binary. READ_CACHE=false turns the read
+# cache off (what a render costs right after a catalog change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-21}"
@@ -21,7 +22,12 @@ BIN="${BIN:-$TARGET/release/portolan}"
 mkdir -p "$WORK"
 [ -d "$WORK/cat-$SIZE" ] || "$TARGET/release/examples/gencatalog" "$SIZE" "$WORK/cat-$SIZE" >/dev/null
 data="$WORK/data-$SIZE"; rm -rf "$data"; mkdir -p "$data"
-RUST_LOG=warn "$BIN" serve --bind 127.0.0.1:$PORT --data-dir "$data" --catalog "$WORK/cat-$SIZE,catalog-info" >"$WORK/serve.log" 2>&1 &
+# READ_CACHE=false: every render reads the database (the first render after a catalog change).
+extra=()
+if [ "${READ_CACHE:-true}" = false ]; then
+  printf '[server]\nread_cache = false\n' > "$WORK/no-cache.toml"; extra=(--config "$WORK/no-cache.toml")
+fi
+RUST_LOG=warn "$BIN" serve "${extra[@]}" --bind 127.0.0.1:$PORT --data-dir "$data" --catalog "$WORK/cat-$SIZE,catalog-info" >"$WORK/serve.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 until curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; do sleep 0.1; done

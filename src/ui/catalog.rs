@@ -95,14 +95,16 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     let items = result["items"].as_array().cloned().unwrap_or_default();
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let body = html! {
-        form class="search" method="get" action="/catalog" role="search" {
+        // htmx (vendored) swaps the page in place for searches, facets and pages when scripts
+        // run; without them these are plain links and a plain form.
+        form class="search" method="get" action="/catalog" role="search" hx-boost="true" {
             label { "Search the catalog" input type="search" name="q" value=(p.get("q").map(String::as_str).unwrap_or("")); }
             @for (param, _, _) in FACETS {
                 @if let Some(v) = p.get(*param) { input type="hidden" name=(param) value=(v); }
             }
             button type="submit" { "Search" }
         }
-        div class="layout" {
+        div class="layout" hx-boost="true" {
             aside class="facets" aria-label="Facets" {
                 @for (param, field, label) in FACETS {
                     fieldset {

@@ -180,6 +180,17 @@ async function guestJourneys() {
   await go('/products/default/checkout', 'product');
   await go('/platforms/default/inventory', 'platform');
   await go('/catalog?kind=api', 'catalog-facet');
+  // With scripts on, htmx swaps the page in place for a facet link (hx-boost), and the address follows.
+  await go('/catalog', 'catalog');
+  let boosted = false;
+  const seeBoost = (r) => { if (r.headers()['hx-request'] === 'true') boosted = true; };
+  page.on('request', seeBoost);
+  await page.locator('aside.facets fieldset', { hasText: 'Lifecycle' }).getByRole('link', { name: 'production' }).click();
+  await page.waitForURL(/lifecycle=production/);
+  await page.locator('main table tbody tr').first().waitFor();
+  page.off('request', seeBoost);
+  if (!boosted) fail('the facet link was not followed through htmx');
+  await expectText(page.locator('aside.facets'), 'any lifecycle', 'the chosen facet after the in-place swap');
   await go('/governance/graph?entity=component%3Adefault%2Fcart-service', 'graph');
   await go('/catalog/api/default/availability-api', 'api-entity');
   // The OpenAPI definition is rendered by the embedded Swagger UI, in the page.
