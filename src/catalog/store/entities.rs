@@ -223,13 +223,18 @@ pub fn delete_entity_by_uid(pool: &Pool, uid: &str) -> anyhow::Result<Option<Cat
 
 /// The ref that emitted each of these entities (`None` for a root), by ref key.
 pub fn parents_of(pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<String, Option<String>>> {
-    with_conn!(pool, |c| {
-        let rows: Vec<(String, Option<String>)> = entities::table
-            .filter(entities::entity_ref.eq_any(keys))
-            .select((entities::entity_ref, entities::parent_ref))
-            .load(c)?;
-        Ok(rows.into_iter().collect())
-    })
+    let mut out = HashMap::new();
+    // In chunks: SQLite binds at most 32,766 values in one statement.
+    for chunk in keys.chunks(500) {
+        let rows: Vec<(String, Option<String>)> = with_conn!(pool, |c| {
+            entities::table
+                .filter(entities::entity_ref.eq_any(chunk))
+                .select((entities::entity_ref, entities::parent_ref))
+                .load(c)?
+        });
+        out.extend(rows);
+    }
+    Ok(out)
 }
 
 /// For each facet key, its values (as written) and how many entities matching `filter` have them.
@@ -305,16 +310,19 @@ pub fn facets(pool: &Pool, facets: &[String], predicate: &Predicate) -> anyhow::
 /// `(source key, target key)` of every relation of this type from these entities (for
 /// ownership: `ownedBy`, `memberOf`, `childOf`).
 pub fn relation_targets(pool: &Pool, keys: &[String], kind: &str) -> anyhow::Result<Vec<(String, String)>> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
+    let mut out = Vec::new();
+    // In chunks: SQLite binds at most 32,766 values in one statement.
+    for chunk in keys.chunks(500) {
+        let rows: Vec<(String, String)> = with_conn!(pool, |c| {
+            relations::table
+                .filter(relations::source_key.eq_any(chunk))
+                .filter(relations::kind.eq(kind))
+                .select((relations::source_key, relations::target_key))
+                .load(c)?
+        });
+        out.extend(rows);
     }
-    with_conn!(pool, |c| {
-        Ok(relations::table
-            .filter(relations::source_key.eq_any(keys))
-            .filter(relations::kind.eq(kind))
-            .select((relations::source_key, relations::target_key))
-            .load(c)?)
-    })
+    Ok(out)
 }
 
 /// The ref keys of the entities of a kind whose search leaf `key` equals `value` (lower-cased),
@@ -385,5 +393,22 @@ pub fn entity_sources(pool: &Pool, keys: Option<&[String]>) -> anyhow::Result<Ve
             }
             Ok(out)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 100k catalog asks for the owners and parents of every component at start-up: more keys
+    /// than SQLite binds in one statement (32,766) must still be one answer.
+    #[test]
+    fn lookups_by_many_keys_stay_under_the_bind_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::connect(&format!("sqlite://{}", dir.path().join("p.db").display()), 2).unwrap();
+        let keys: Vec<String> = (0..40_000).map(|i| format!("component:default/c-{i}")).collect();
+        assert!(relation_targets(&pool, &keys, "ownedBy").unwrap().is_empty());
+        assert!(parents_of(&pool, &keys).unwrap().is_empty());
+        assert!(bodies_by_keys(&pool, &keys).unwrap().is_empty());
     }
 }
