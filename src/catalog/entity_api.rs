@@ -52,7 +52,12 @@ fn ok_json(body: String) -> HttpResponse {
 
 /// The filter parameters of a request as a predicate (`None` without any).
 fn filter_predicate(req: &HttpRequest) -> Result<Option<query::Predicate>, ApiError> {
-    let params = values(req, "filter");
+    predicate_of(req.query_string())
+}
+
+/// The `filter` parameters of a query string as one predicate (`None` without any).
+fn predicate_of(query_string: &str) -> Result<Option<query::Predicate>, ApiError> {
+    let params = filter::query_values(query_string, "filter");
     if params.is_empty() {
         return Ok(None);
     }
@@ -143,61 +148,37 @@ async fn run_query(state: &AppState, request: QueryRequest) -> Result<String, Ap
 
 /// `GET /entities/by-query`.
 pub async fn query_entities_get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let cache_key = format!("by-query?{}", req.query_string());
+    let body = by_query_body(&state, req.query_string()).await?;
+    Ok(super::cache::Cached { body, link: None }.into_response())
+}
+
+/// The answer of `GET /entities/by-query?<query string>`, from the read cache or run and cached.
+async fn by_query_body(state: &AppState, query_string: &str) -> Result<web::Bytes, ApiError> {
+    let cache_key = format!("by-query?{query_string}");
     if let Some(hit) = state.cache.response(&cache_key) {
-        return Ok(hit.into_response());
+        return Ok(hit.body);
     }
     let epoch = state.cache.epoch();
-    let request = QueryRequest::from_query_string(req.query_string()).map_err(ApiError::input)?;
-    let body = run_query(&state, request).await?;
-    let cached = super::cache::Cached { body: body.into(), link: None };
-    state.cache.store_response_at(epoch, cache_key, cached.clone());
-    Ok(cached.into_response())
+    let request = QueryRequest::from_query_string(query_string).map_err(ApiError::input)?;
+    let body: web::Bytes = run_query(state, request).await?.into();
+    state.cache.store_response_at(epoch, cache_key, super::cache::Cached { body: body.clone(), link: None });
+    Ok(body)
 }
 
 /// A by-query page for a query string (`filter`, `fullTextFilterTerm`, `limit`, `offset`,
 /// `orderField`, `cursor`), as JSON: what `GET /entities/by-query` answers. For the web UI.
 pub async fn query_page(state: &AppState, query_string: &str) -> Result<Value, ApiError> {
-    // The same cache entry as `GET /entities/by-query` with this query string.
-    let cache_key = format!("by-query?{query_string}");
-    let body = match state.cache.response(&cache_key) {
-        Some(hit) => hit.body,
-        None => {
-            let epoch = state.cache.epoch();
-            let request = QueryRequest::from_query_string(query_string).map_err(ApiError::input)?;
-            let body: web::Bytes = run_query(state, request).await?.into();
-            state.cache.store_response_at(epoch, cache_key, super::cache::Cached { body: body.clone(), link: None });
-            body
-        }
-    };
-    Ok(serde_json::from_slice(&body).map_err(anyhow::Error::from)?)
+    Ok(serde_json::from_slice(&by_query_body(state, query_string).await?).map_err(anyhow::Error::from)?)
 }
 
 /// Facet counts over the entities the `filter` parameters of a query string match, as JSON:
 /// what `GET /entity-facets` answers. For the web UI.
 pub async fn facet_counts(state: &AppState, names: Vec<String>, query_string: &str) -> Result<Value, ApiError> {
-    // The same cache entry as `GET /entity-facets?facet=..&facet=..&<query string>`.
-    let facet_qs = serde_urlencoded::to_string(names.iter().map(|n| ("facet", n)).collect::<Vec<_>>())
-        .map_err(anyhow::Error::from)?;
-    let cache_key = if query_string.is_empty() {
-        format!("facets?{facet_qs}")
-    } else {
-        format!("facets?{facet_qs}&{query_string}")
-    };
-    if let Some(hit) = state.cache.response(&cache_key) {
-        return Ok(serde_json::from_slice(&hit.body).map_err(anyhow::Error::from)?);
-    }
-    let epoch = state.cache.epoch();
-    let params = filter::query_values(query_string, "filter");
-    let predicate = if params.is_empty() {
-        None
-    } else {
-        Some(query::filter_sets_to_predicate(&filter::parse(&params).map_err(ApiError::input)?))
-    };
-    let body = facets(state, names, predicate).await?;
-    let value = serde_json::from_str(&body).map_err(anyhow::Error::from)?;
-    state.cache.store_response_at(epoch, cache_key, super::cache::Cached { body: body.into(), link: None });
-    Ok(value)
+    let mut pairs: Vec<(&str, &str)> = names.iter().map(|n| ("facet", n.as_str())).collect();
+    let filters = filter::query_values(query_string, "filter");
+    pairs.extend(filters.iter().map(|f| ("filter", f.as_str())));
+    let qs = serde_urlencoded::to_string(&pairs).map_err(anyhow::Error::from)?;
+    Ok(serde_json::from_slice(&facets_body(state, &qs).await?).map_err(anyhow::Error::from)?)
 }
 
 /// `POST /entities/by-query` with Backstage's body.
@@ -390,15 +371,21 @@ async fn facets(state: &AppState, names: Vec<String>, predicate: Option<query::P
 
 /// `GET /entity-facets?facet=kind&facet=spec.type&filter=...`.
 pub async fn get_facets(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let cache_key = format!("facets?{}", req.query_string());
+    let body = facets_body(&state, req.query_string()).await?;
+    Ok(super::cache::Cached { body, link: None }.into_response())
+}
+
+/// The answer of `GET /entity-facets?<query string>`, from the read cache or counted and cached.
+async fn facets_body(state: &AppState, query_string: &str) -> Result<web::Bytes, ApiError> {
+    let cache_key = format!("facets?{query_string}");
     if let Some(hit) = state.cache.response(&cache_key) {
-        return Ok(hit.into_response());
+        return Ok(hit.body);
     }
     let epoch = state.cache.epoch();
-    let body = facets(&state, values(&req, "facet"), filter_predicate(&req)?).await?;
-    let cached = super::cache::Cached { body: body.into(), link: None };
-    state.cache.store_response_at(epoch, cache_key, cached.clone());
-    Ok(cached.into_response())
+    let names = filter::query_values(query_string, "facet");
+    let body: web::Bytes = facets(state, names, predicate_of(query_string)?).await?.into();
+    state.cache.store_response_at(epoch, cache_key, super::cache::Cached { body: body.clone(), link: None });
+    Ok(body)
 }
 
 #[derive(Debug, Deserialize)]

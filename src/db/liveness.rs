@@ -35,7 +35,7 @@ struct Locked {
 }
 
 /// The advisory lock key of an instance (FNV-1a of its id, in a namespace of portolan's own).
-pub fn key(id: &str) -> i64 {
+fn key(id: &str) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in "portolan-instance:".bytes().chain(id.bytes()) {
         h ^= u64::from(b);

@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::catalog::{entity_href, entity_link, params};
+use super::catalog::{entity_href, entity_link, params, swagger_href};
 use super::layout::{Ctx, page, urlencode};
 use super::{CsrfForm, html as respond, json_of, query, s, see_other};
 use crate::catalog::entity_api;
@@ -134,7 +134,8 @@ pub async fn api_page(
             dt { "Docs" } dd {
                 a href=(entity_href(&api_ref)) { @if o["hasDefinition"] == Value::Bool(true) { "Definition and details" } @else { "Details" } }
                 @if o["hasDefinition"] == Value::Bool(true) && s(&o, "/apiType").eq_ignore_ascii_case("openapi") {
-                    " · " a href=(swagger_href(&api_ref)) { "Swagger UI" }
+                    @let (api_ns, api_name) = split_ref(&api_ref);
+                    " · " a href=(swagger_href(api_ns, api_name)) { "Swagger UI" }
                 }
             }
         }
@@ -199,10 +200,4 @@ pub async fn subscribe(
     )?;
     let sub = json_of(offerings::create_subscription(state, identity, body).await).await?;
     Ok(see_other(&format!("/subscriptions/{}", s(&sub, "/id"))))
-}
-
-/// Swagger UI on an API's own definition, from its ref (`api:namespace/name`).
-fn swagger_href(api_ref: &str) -> String {
-    let (namespace, name) = split_ref(api_ref);
-    format!("/api/docs/apis/{}/{}/", super::layout::urlencode(namespace), super::layout::urlencode(name))
 }

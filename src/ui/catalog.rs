@@ -38,6 +38,11 @@ pub fn entity_href(entity_ref: &str) -> String {
     format!("/catalog/{}/{}/{}", urlencode(&kind.to_lowercase()), urlencode(namespace), urlencode(name))
 }
 
+/// Swagger UI on an API entity's own definition.
+pub fn swagger_href(namespace: &str, name: &str) -> String {
+    format!("/api/docs/apis/{}/{}/", urlencode(namespace), urlencode(name))
+}
+
 /// A ref as a link to its page.
 pub fn entity_link(entity_ref: &str) -> Markup {
     html! { a href=(entity_href(entity_ref)) { (entity_ref) } }
@@ -255,7 +260,7 @@ pub async fn entity(
         @if let Some(d) = &definition {
             h2 { "Definition" }
             @if kind_l == "api" && s(&e, "/spec/type").eq_ignore_ascii_case("openapi") {
-                @let swagger = format!("/api/docs/apis/{}/{}/", urlencode(&namespace), urlencode(&name));
+                @let swagger = swagger_href(&namespace, &name);
                 p { a href=(swagger) { "Open in Swagger UI" } " · " a href={ (swagger) "definition" } { "the document itself" } }
                 iframe class="swagger" title={ "Swagger UI: " (title_of(&e)) } src=(swagger) loading="lazy" {}
                 details { summary { "Source" } (super::highlight::render(d)) }

@@ -113,7 +113,7 @@ fn load_stored(pool: &Pool, sql: &str, binds: &[String]) -> anyhow::Result<Vec<S
         let rows: Vec<EntityText> = q.load(c)?;
         let mut rels: Vec<(String, String, String)> = Vec::new();
         let keys: Vec<&String> = rows.iter().map(|r| &r.entity_ref).collect();
-        for chunk in keys.chunks(500) {
+        for chunk in keys.chunks(KEY_CHUNK) {
             rels.extend(
                 relations::table
                     .filter(relations::source_key.eq_any(chunk))
@@ -186,15 +186,29 @@ pub fn query_entities(
     Ok((rows, total))
 }
 
-/// The stored entities with these ref keys (missing ones are absent from the map).
-pub fn entities_by_keys(pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<String, StoredEntity>> {
-    let mut out = HashMap::new();
-    for chunk in keys.chunks(500) {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let sql = format!("SELECT e.entity_ref, e.body, e.status FROM entities e WHERE e.entity_ref IN ({marks})");
-        out.extend(load_stored(pool, &sql, chunk)?.into_iter().map(|e| (e.key.clone(), e)));
+/// Keys per statement in lookups by many keys: SQLite binds at most 32,766 values in one.
+const KEY_CHUNK: usize = 500;
+
+/// Runs `load` on the keys a chunk at a time and gathers the rows.
+fn by_key_chunks<T>(
+    keys: &[String],
+    mut load: impl FnMut(&[String]) -> anyhow::Result<Vec<T>>,
+) -> anyhow::Result<Vec<T>> {
+    let mut out = Vec::new();
+    for chunk in keys.chunks(KEY_CHUNK) {
+        out.extend(load(chunk)?);
     }
     Ok(out)
+}
+
+/// The stored entities with these ref keys (missing ones are absent from the map).
+pub fn entities_by_keys(pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<String, StoredEntity>> {
+    let found = by_key_chunks(keys, |chunk| {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!("SELECT e.entity_ref, e.body, e.status FROM entities e WHERE e.entity_ref IN ({marks})");
+        load_stored(pool, &sql, chunk)
+    })?;
+    Ok(found.into_iter().map(|e| (e.key.clone(), e)).collect())
 }
 
 /// The stored entity with this uid.
@@ -223,18 +237,13 @@ pub fn delete_entity_by_uid(pool: &Pool, uid: &str) -> anyhow::Result<Option<Cat
 
 /// The ref that emitted each of these entities (`None` for a root), by ref key.
 pub fn parents_of(pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<String, Option<String>>> {
-    let mut out = HashMap::new();
-    // In chunks: SQLite binds at most 32,766 values in one statement.
-    for chunk in keys.chunks(500) {
-        let rows: Vec<(String, Option<String>)> = with_conn!(pool, |c| {
-            entities::table
-                .filter(entities::entity_ref.eq_any(chunk))
-                .select((entities::entity_ref, entities::parent_ref))
-                .load(c)?
-        });
-        out.extend(rows);
-    }
-    Ok(out)
+    let rows = by_key_chunks(keys, |chunk| {
+        with_conn!(pool, |c| Ok(entities::table
+            .filter(entities::entity_ref.eq_any(chunk))
+            .select((entities::entity_ref, entities::parent_ref))
+            .load(c)?))
+    })?;
+    Ok(rows.into_iter().collect())
 }
 
 /// For each facet key, its values (as written) and how many entities matching `filter` have them.
@@ -310,19 +319,13 @@ pub fn facets(pool: &Pool, facets: &[String], predicate: &Predicate) -> anyhow::
 /// `(source key, target key)` of every relation of this type from these entities (for
 /// ownership: `ownedBy`, `memberOf`, `childOf`).
 pub fn relation_targets(pool: &Pool, keys: &[String], kind: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    // In chunks: SQLite binds at most 32,766 values in one statement.
-    for chunk in keys.chunks(500) {
-        let rows: Vec<(String, String)> = with_conn!(pool, |c| {
-            relations::table
-                .filter(relations::source_key.eq_any(chunk))
-                .filter(relations::kind.eq(kind))
-                .select((relations::source_key, relations::target_key))
-                .load(c)?
-        });
-        out.extend(rows);
-    }
-    Ok(out)
+    by_key_chunks(keys, |chunk| {
+        with_conn!(pool, |c| Ok(relations::table
+            .filter(relations::source_key.eq_any(chunk))
+            .filter(relations::kind.eq(kind))
+            .select((relations::source_key, relations::target_key))
+            .load(c)?))
+    })
 }
 
 /// The ref keys of the entities of a kind whose search leaf `key` equals `value` (lower-cased),
@@ -364,17 +367,12 @@ pub fn bodies_of_kind(pool: &Pool, kind: &str) -> anyhow::Result<Vec<(String, St
 
 /// The stored bodies of the entities with these ref keys (missing ones are left out).
 pub fn bodies_by_keys(pool: &Pool, keys: &[String]) -> anyhow::Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for chunk in keys.chunks(500) {
-        let rows: Vec<(String, String)> = with_conn!(pool, |c| {
-            entities::table
-                .filter(entities::entity_ref.eq_any(chunk))
-                .select((entities::entity_ref, entities::body))
-                .load(c)?
-        });
-        out.extend(rows);
-    }
-    Ok(out)
+    by_key_chunks(keys, |chunk| {
+        with_conn!(pool, |c| Ok(entities::table
+            .filter(entities::entity_ref.eq_any(chunk))
+            .select((entities::entity_ref, entities::body))
+            .load(c)?))
+    })
 }
 
 /// Every entity (or those with these ref keys) as `(body, source, line)`: what a domain that
@@ -383,16 +381,12 @@ pub fn entity_sources(pool: &Pool, keys: Option<&[String]>) -> anyhow::Result<Ve
     let columns = (entities::body, entities::source, entities::line);
     match keys {
         None => with_conn!(pool, |c| Ok(entities::table.select(columns).load(c)?)),
-        Some(keys) => {
-            let mut out = Vec::new();
-            for chunk in keys.chunks(500) {
-                let found: Vec<(String, String, Option<i64>)> = with_conn!(pool, |c| {
-                    entities::table.filter(entities::entity_ref.eq_any(chunk)).select(columns).load(c)?
-                });
-                out.extend(found);
-            }
-            Ok(out)
-        }
+        Some(keys) => by_key_chunks(keys, |chunk| {
+            with_conn!(pool, |c| Ok(entities::table
+                .filter(entities::entity_ref.eq_any(chunk))
+                .select(columns)
+                .load(c)?))
+        }),
     }
 }
 
