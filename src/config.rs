@@ -185,6 +185,8 @@ pub struct ServerSettings {
     /// Serve repeated reads from memory (dropped on every change; other instances' changes are
     /// seen within 250 ms).
     pub read_cache: bool,
+    /// The most memory the read cache holds, in MiB; past it, it starts over.
+    pub read_cache_mib: usize,
     /// On SIGTERM or SIGINT, how long in-flight requests may take to finish before their
     /// connections are closed.
     pub shutdown_timeout_secs: u64,
@@ -198,6 +200,8 @@ pub struct DatabaseSettings {
     /// Holds the default SQLite file.
     pub data_dir: PathBuf,
     pub pool_size: u32,
+    /// SQLite's page cache per pooled connection, in MiB.
+    pub sqlite_cache_mib: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -259,6 +263,7 @@ impl Default for ServerSettings {
             workers: 0,
             max_body_bytes: 4 * 1024 * 1024,
             read_cache: true,
+            read_cache_mib: crate::catalog::cache::DEFAULT_MIB,
             shutdown_timeout_secs: 30,
         }
     }
@@ -266,7 +271,12 @@ impl Default for ServerSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: String::new(), data_dir: PathBuf::from("./data"), pool_size: 8 }
+        Self {
+            url: String::new(),
+            data_dir: PathBuf::from("./data"),
+            pool_size: 8,
+            sqlite_cache_mib: crate::db::DEFAULT_SQLITE_CACHE_MIB,
+        }
     }
 }
 

@@ -29,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod memory;
 pub mod offerings;
 pub mod openapi;
 pub mod ops;

@@ -81,7 +81,8 @@ impl Application {
         let url = settings.database_url();
         let liveness_url = url.clone();
         let pool_size = settings.database.pool_size.max(2);
-        let pool = tokio::task::spawn_blocking(move || Pool::connect(&url, pool_size)).await??;
+        let cache_mib = settings.database.sqlite_cache_mib;
+        let pool = tokio::task::spawn_blocking(move || Pool::connect_with(&url, pool_size, cache_mib)).await??;
         let portal = portal(&settings)?;
         // Offerings follow the catalog through the seam too (offering refresh, descriptor-made
         // subscriptions); the start-up catalog's subscriptions exist before the server answers.
@@ -109,7 +110,12 @@ impl Application {
             TcpListener::bind(&settings.server.bind).with_context(|| format!("binding {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
-            cache: Arc::new(ReadCache::new(settings.server.read_cache, pool.clone(), ingestor.seam.clone())),
+            cache: Arc::new(ReadCache::new(
+                settings.server.read_cache,
+                settings.server.read_cache_mib,
+                pool.clone(),
+                ingestor.seam.clone(),
+            )),
             pool,
             portal,
             auth,
@@ -358,10 +364,14 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
     let seam = ingestor.seam.clone();
     let listeners_pool = pool.clone();
     tokio::task::spawn_blocking(move || seam.bulk_loaded(&listeners_pool)).await??;
+    // What the load allocated and freed goes back to the operating system before serving.
+    pool.shrink_memory();
+    crate::memory::release();
     tracing::info!(
         locations = wanted.len(),
         entities,
         duration_ms = started.elapsed().as_millis() as u64,
+        rss_kib = crate::memory::rss_kib(),
         "Loaded the start-up catalog."
     );
     Ok(())

@@ -24,10 +24,10 @@ use crate::db::Pool;
 /// How often the catalog generation is read to notice other instances' writes.
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
 
-/// The most cached answers of list queries; past this the map starts over.
-const MAX_RESPONSES: usize = 2048;
-/// The most cached entities.
-const MAX_ENTITIES: usize = 200_000;
+/// The default budget of the cache, `server.read_cache_mib`: past it, the cache starts over.
+pub const DEFAULT_MIB: usize = 32;
+/// What one cached item costs besides its bytes (map slot, key, `Bytes` header), roughly.
+const ITEM_OVERHEAD: usize = 96;
 
 /// A cached answer of a list route.
 #[derive(Debug, Clone)]
@@ -52,10 +52,35 @@ impl Cached {
 struct Inner {
     entities: HashMap<String, Bytes>,
     responses: HashMap<String, Cached>,
+    /// What the two maps hold, in bytes (keys, bodies, links and [`ITEM_OVERHEAD`] each).
+    bytes: usize,
+}
+
+impl Inner {
+    fn clear(&mut self) {
+        // Fresh maps: clearing keeps the capacity, which is what the budget is about.
+        self.entities = HashMap::new();
+        self.responses = HashMap::new();
+        self.bytes = 0;
+    }
+
+    /// Makes room for `size` more bytes under `budget`, starting over when they do not fit.
+    fn make_room(&mut self, size: usize, budget: usize) -> bool {
+        if size > budget {
+            return false;
+        }
+        if self.bytes + size > budget {
+            self.clear();
+        }
+        self.bytes += size;
+        true
+    }
 }
 
 pub struct ReadCache {
     enabled: bool,
+    /// The most bytes the cache holds (`server.read_cache_mib`).
+    budget: usize,
     /// The pool this process writes through, and its change count when last looked at.
     pool: Pool,
     /// The decorator whose items are served too, and whose counter is followed.
@@ -70,9 +95,10 @@ pub struct ReadCache {
 }
 
 impl ReadCache {
-    pub fn new(enabled: bool, pool: Pool, seam: Seam) -> Self {
+    pub fn new(enabled: bool, budget_mib: usize, pool: Pool, seam: Seam) -> Self {
         Self {
-            enabled,
+            enabled: enabled && budget_mib > 0,
+            budget: budget_mib.saturating_mul(1024 * 1024),
             seam,
             local_seen: AtomicU64::new(pool.changes()),
             pool,
@@ -94,8 +120,7 @@ impl ReadCache {
         }
         self.epoch.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut inner) = self.inner.write() {
-            inner.entities.clear();
-            inner.responses.clear();
+            inner.clear();
         }
     }
 
@@ -124,10 +149,12 @@ impl ReadCache {
         if let Ok(mut inner) = self.inner.write()
             && self.epoch.load(Ordering::SeqCst) == epoch
         {
-            if inner.responses.len() >= MAX_RESPONSES {
-                inner.responses.clear();
+            let size = key.len() + value.body.len() + value.link.as_ref().map_or(0, String::len) + ITEM_OVERHEAD;
+            if inner.make_room(size, self.budget)
+                && let Some(old) = inner.responses.insert(key, value)
+            {
+                inner.bytes = inner.bytes.saturating_sub(old.body.len() + ITEM_OVERHEAD);
             }
-            inner.responses.insert(key, value);
         }
     }
 
@@ -160,10 +187,12 @@ impl ReadCache {
             && let Ok(mut inner) = self.inner.write()
             && self.epoch.load(Ordering::SeqCst) == epoch
         {
-            if inner.entities.len() >= MAX_ENTITIES {
-                inner.entities.clear();
+            let size = key.len() + body.len() + ITEM_OVERHEAD;
+            if inner.make_room(size, self.budget)
+                && let Some(old) = inner.entities.insert(key.to_owned(), body.clone())
+            {
+                inner.bytes = inner.bytes.saturating_sub(old.len() + ITEM_OVERHEAD);
             }
-            inner.entities.insert(key.to_owned(), body.clone());
         }
         Ok(found)
     }

@@ -113,8 +113,16 @@ impl Seam {
 
     /// Tells every listener that a bulk load finished.
     pub fn bulk_loaded(&self, pool: &Pool) -> anyhow::Result<()> {
+        tracing::info!(rss_kib = crate::memory::rss_kib(), "The bulk load is written; the listeners rebuild.");
         for l in &self.listeners {
+            let started = std::time::Instant::now();
             l.on_bulk_load(pool)?;
+            tracing::info!(
+                listener = l.name(),
+                duration_ms = started.elapsed().as_millis() as u64,
+                rss_kib = crate::memory::rss_kib(),
+                "A listener rebuilt after the bulk load."
+            );
         }
         Ok(())
     }

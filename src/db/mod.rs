@@ -54,17 +54,24 @@ pub fn backend_of(url: &str) -> anyhow::Result<(Backend, String)> {
     Ok((Backend::Sqlite, url.to_owned()))
 }
 
+/// SQLite's page cache per pooled connection unless `database.sqlite_cache_mib` says otherwise.
+pub const DEFAULT_SQLITE_CACHE_MIB: u32 = 4;
+
 #[derive(Debug)]
-struct SqlitePragmas;
+struct SqlitePragmas {
+    cache_mib: u32,
+}
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         // busy_timeout first: otherwise parallel pool set-up races on the WAL switch.
-        conn.batch_execute(
+        // A negative cache_size is in KiB.
+        conn.batch_execute(&format!(
             "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             PRAGMA foreign_keys = ON; PRAGMA cache_size = -4000; PRAGMA temp_store = MEMORY; \
+             PRAGMA foreign_keys = ON; PRAGMA cache_size = -{}; PRAGMA temp_store = MEMORY; \
              PRAGMA wal_autocheckpoint = 40000;",
-        )
+            u64::from(self.cache_mib) * 1024
+        ))
         .map_err(diesel::r2d2::Error::QueryError)
     }
 }
@@ -72,6 +79,11 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
 impl Pool {
     /// Opens a pool and runs pending migrations.
     pub fn connect(url: &str, max_size: u32) -> anyhow::Result<Self> {
+        Self::connect_with(url, max_size, DEFAULT_SQLITE_CACHE_MIB)
+    }
+
+    /// [`Pool::connect`] with SQLite's page cache per connection in MiB.
+    pub fn connect_with(url: &str, max_size: u32, sqlite_cache_mib: u32) -> anyhow::Result<Self> {
         let (backend, target) = backend_of(url)?;
         let pool = match backend {
             Backend::Sqlite => {
@@ -85,7 +97,7 @@ impl Pool {
                     .max_size(max_size)
                     .min_idle(Some(1))
                     .connection_timeout(Duration::from_secs(10))
-                    .connection_customizer(Box::new(SqlitePragmas))
+                    .connection_customizer(Box::new(SqlitePragmas { cache_mib: sqlite_cache_mib }))
                     .build(ConnectionManager::<SqliteConnection>::new(&target))
                     .with_context(|| format!("opening SQLite database {target}"))?;
                 Pool::Sqlite(pool, Changes::default())
@@ -147,6 +159,18 @@ impl Pool {
             }
         };
         Ok(ran)
+    }
+
+    /// Hands back the memory SQLite's idle connections hold (their page caches) after bulk work;
+    /// the pages are read again on demand. PostgreSQL keeps its caches in the server.
+    pub fn shrink_memory(&self) {
+        if let Pool::Sqlite(p, _) = self {
+            let idle = p.state().idle_connections;
+            let held: Vec<_> = (0..idle).filter_map(|_| p.try_get()).collect();
+            for mut c in held {
+                let _ = c.batch_execute("PRAGMA shrink_memory;");
+            }
+        }
     }
 
     /// True when the database answers a trivial query within [`PING_TIMEOUT`] (a readiness
