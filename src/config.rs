@@ -234,6 +234,9 @@ pub struct CatalogSettings {
     /// `[[catalog.locations]]`) may read local files anywhere; by default only inside the folder
     /// the file was loaded from.
     pub placeholders_anywhere: bool,
+    /// A start-up load into an empty catalog builds the search and relation indexes once at
+    /// the end instead of row by row.
+    pub defer_indexes: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -291,6 +294,7 @@ impl Default for CatalogSettings {
             extra_kinds: Vec::new(),
             events_retention_days: 30,
             placeholders_anywhere: false,
+            defer_indexes: true,
         }
     }
 }

@@ -350,6 +350,7 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
     for w in &wanted {
         rows.push(store::find_or_create_location(&pool, &w.kind, &w.target, "config")?.0);
     }
+    let deferred = settings.catalog.defer_indexes && store::bulk::defer_indexes(&pool)?;
     let bulk = Ingestor { bulk: true, ..ingestor.clone() };
     for report in bulk.process_all(rows).await {
         let (loc, report) = report;
@@ -358,6 +359,12 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
         for e in &report.errors {
             tracing::warn!(location.target = %loc.target, source = %e.source, document = ?e.document, path = ?e.path, "{}", e.message);
         }
+    }
+    if deferred {
+        let pool = pool.clone();
+        let started = std::time::Instant::now();
+        tokio::task::spawn_blocking(move || store::bulk::build_indexes(&pool)).await??;
+        tracing::info!(duration_ms = started.elapsed().as_millis() as u64, "Built the search and relation indexes.");
     }
     // The listeners rebuild once (governance recomputes every finding: configuration may have
     // changed since they were stored).

@@ -139,6 +139,7 @@ pub struct PublishOutcome {
     pub served_changed: bool,
 }
 
+pub mod bulk;
 pub mod entities;
 pub mod events;
 pub mod locations;

@@ -1,0 +1,134 @@
+//! A first load into an empty catalog writes its rows without the secondary indexes of the
+//! search and relations tables, and builds them once at the end: one sort per index instead of
+//! B-trees grown row by row (and, on PostgreSQL, a trigram GIN index updated per row).
+//!
+//! Nothing reads the catalog meanwhile: the start-up load finishes before the server answers.
+//! An index missing after a crash mid-load is built at the next start ([`build_indexes`] runs
+//! after the migrations), so a catalog is never left without them.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+use crate::db::schema::entities;
+use crate::db::{Backend, Pool};
+use crate::with_conn;
+
+/// The deferred indexes as the migrations create them (`catalog`, `fulltext_index`); the test
+/// below holds these to the migrated schema.
+const SQLITE_INDEXES: &[(&str, &str)] = &[
+    ("search_key_value_idx", "ON search (key, value, original_value, entity_id)"),
+    ("search_entity_idx", "ON search (entity_id)"),
+    ("relations_source_idx", "ON relations (source_key)"),
+    ("relations_entity_idx", "ON relations (entity_id)"),
+];
+const POSTGRES_INDEXES: &[(&str, &str)] = &[
+    ("search_key_value_idx", "ON search (key, value, original_value, entity_id)"),
+    ("search_value_trgm_idx", "ON search USING gin (value gin_trgm_ops)"),
+    ("relations_entity_idx", "ON relations (entity_id)"),
+];
+
+/// Serialises index builds of instances starting together on one PostgreSQL database.
+const BUILD_LOCK: i64 = 0x706f_7274_6f6c_0002;
+
+fn indexes(backend: Backend) -> &'static [(&'static str, &'static str)] {
+    match backend {
+        Backend::Sqlite => SQLITE_INDEXES,
+        Backend::Postgres => POSTGRES_INDEXES,
+    }
+}
+
+/// Drops the deferred indexes when the catalog holds no entity yet; true when it did.
+pub fn defer_indexes(pool: &Pool) -> anyhow::Result<bool> {
+    let drops: String =
+        indexes(pool.backend()).iter().map(|(name, _)| format!("DROP INDEX IF EXISTS {name};")).collect();
+    let deferred = with_conn!(pool, |c| {
+        c.transaction(|c| {
+            let any: Option<String> = entities::table.select(entities::id).first(c).optional()?;
+            if any.is_some() {
+                return Ok::<_, anyhow::Error>(false);
+            }
+            c.batch_execute(&drops)?;
+            Ok(true)
+        })
+    })?;
+    if deferred {
+        tracing::info!("The catalog is empty: its search and relation indexes are built after the load.");
+    }
+    Ok(deferred)
+}
+
+/// Creates whichever deferred index is missing. On PostgreSQL each index builds on a connection
+/// of its own, at the same time (building different indexes of one table does not conflict), and
+/// under a lock of its own, so two instances starting together never create the same one twice.
+pub fn build_indexes(pool: &Pool) -> anyhow::Result<()> {
+    let create = |name: &str, def: &str| format!("CREATE INDEX IF NOT EXISTS {name} {def};");
+    match pool {
+        Pool::Sqlite(p, _) => {
+            let all: String = SQLITE_INDEXES.iter().map(|(name, def)| create(name, def)).collect();
+            p.get()?.transaction(|c| c.batch_execute(&all))?;
+        }
+        Pool::Postgres(p, _) => std::thread::scope(|s| {
+            let builds: Vec<_> = POSTGRES_INDEXES
+                .iter()
+                .enumerate()
+                .map(|(i, (name, def))| {
+                    // A GIN index builds faster with more than the default 64 MB of sort memory.
+                    let sql = format!(
+                        "SELECT pg_advisory_xact_lock({}); SET LOCAL maintenance_work_mem = '256MB'; {}",
+                        BUILD_LOCK + i as i64,
+                        create(name, def)
+                    );
+                    s.spawn(move || -> anyhow::Result<()> {
+                        p.get()?.transaction(|c| c.batch_execute(&sql))?;
+                        Ok(())
+                    })
+                })
+                .collect();
+            builds.into_iter().try_for_each(|b| b.join().map_err(|_| anyhow::anyhow!("an index build panicked"))?)
+        })?,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::sql_types::Text;
+
+    #[derive(QueryableByName)]
+    struct Sql {
+        #[diesel(sql_type = Text)]
+        sql: String,
+    }
+
+    /// The definitions here are those the migrations create, and a drop and build restore them.
+    #[test]
+    fn deferred_indexes_are_the_migrated_ones_and_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::connect(&format!("sqlite://{}", dir.path().join("p.db").display()), 2).unwrap();
+        let read = |pool: &Pool| -> Vec<String> {
+            let Pool::Sqlite(p, _) = pool else { unreachable!() };
+            let mut c = p.get().unwrap();
+            let mut out: Vec<String> = diesel::sql_query(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('search', 'relations') \
+                 AND sql IS NOT NULL ORDER BY name",
+            )
+            .load::<Sql>(&mut c)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.sql)
+            .collect();
+            out.sort();
+            out
+        };
+        let migrated = read(&pool);
+        let mut ours: Vec<String> =
+            SQLITE_INDEXES.iter().map(|(name, def)| format!("CREATE INDEX {name} {def}")).collect();
+        ours.sort();
+        assert_eq!(migrated, ours);
+        assert!(defer_indexes(&pool).unwrap());
+        assert!(read(&pool).is_empty());
+        build_indexes(&pool).unwrap();
+        assert_eq!(read(&pool).len(), ours.len());
+    }
+}
