@@ -229,3 +229,23 @@ impl ReadCache {
             .ok();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_counts_bytes_and_starts_over_when_full() {
+        let mut inner = Inner::default();
+        assert!(inner.make_room(600, 1000));
+        inner.entities.insert("a".into(), Bytes::from_static(b"x"));
+        assert_eq!(inner.bytes, 600);
+        // 600 + 500 > 1000: the cache starts over, then holds the new item alone.
+        assert!(inner.make_room(500, 1000));
+        assert!(inner.entities.is_empty());
+        assert_eq!(inner.bytes, 500);
+        // An item bigger than the whole budget is never stored, and nothing is dropped for it.
+        assert!(!inner.make_room(1001, 1000));
+        assert_eq!(inner.bytes, 500);
+    }
+}
