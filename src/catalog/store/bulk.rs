@@ -27,6 +27,24 @@ const POSTGRES_INDEXES: &[(&str, &str)] = &[
     ("relations_entity_idx", "ON relations (entity_id)"),
 ];
 
+#[derive(QueryableByName)]
+struct IndexName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+fn present_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('search', 'relations')"
+        }
+        Backend::Postgres => {
+            "SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema() \
+             AND tablename IN ('search', 'relations')"
+        }
+    }
+}
+
 /// Serialises index builds of instances starting together on one PostgreSQL database.
 const BUILD_LOCK: i64 = 0x706f_7274_6f6c_0002;
 
@@ -62,16 +80,30 @@ pub fn defer_indexes(pool: &Pool) -> anyhow::Result<bool> {
 /// under a lock of its own, so two instances starting together never create the same one twice.
 pub fn build_indexes(pool: &Pool) -> anyhow::Result<()> {
     let create = |name: &str, def: &str| format!("CREATE INDEX IF NOT EXISTS {name} {def};");
+    // Looked up first: even a CREATE INDEX that finds its index takes the table's share lock,
+    // which would make a starting instance wait for (and hold up) another one's writes.
+    let present: Vec<String> = with_conn!(pool, |c| diesel::sql_query(present_sql(pool.backend()))
+        .load::<IndexName>(c))?
+    .into_iter()
+    .map(|r| r.name)
+    .collect();
+    let missing: Vec<(usize, &(&str, &str))> = indexes(pool.backend())
+        .iter()
+        .enumerate()
+        .filter(|(_, (name, _))| !present.iter().any(|p| p == name))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
     match pool {
         Pool::Sqlite(p, _) => {
-            let all: String = SQLITE_INDEXES.iter().map(|(name, def)| create(name, def)).collect();
+            let all: String = missing.iter().map(|(_, (name, def))| create(name, def)).collect();
             p.get()?.transaction(|c| c.batch_execute(&all))?;
         }
         Pool::Postgres(p, _) => std::thread::scope(|s| {
-            let builds: Vec<_> = POSTGRES_INDEXES
+            let builds: Vec<_> = missing
                 .iter()
-                .enumerate()
-                .map(|(i, (name, def))| {
+                .map(|&(i, (name, def))| {
                     // A GIN index builds faster with more than the default 64 MB of sort memory.
                     let sql = format!(
                         "SELECT pg_advisory_xact_lock({}); SET LOCAL maintenance_work_mem = '256MB'; {}",
