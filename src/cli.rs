@@ -525,6 +525,7 @@ fn import(mut settings: Settings, args: ImportArgs) -> ExitCode {
             let _ = rustls::crypto::ring::default_provider().install_default();
             validate::init();
             let pool = crate::db::Pool::connect(&settings.database_url(), settings.database.pool_size.max(2))?;
+            crate::catalog::store::bulk::prepare(&pool, false)?;
             let portal = crate::startup::portal(&settings)?;
             let mut ingestor = crate::startup::ingestor(&settings, pool.clone(), crate::startup::seam(&portal))?;
             ingestor.bulk = true;

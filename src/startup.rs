@@ -350,7 +350,7 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
     for w in &wanted {
         rows.push(store::find_or_create_location(&pool, &w.kind, &w.target, "config")?.0);
     }
-    let deferred = settings.catalog.defer_indexes && store::bulk::defer_indexes(&pool)?;
+    let deferred = store::bulk::prepare(&pool, settings.catalog.defer_indexes)?;
     let bulk = Ingestor { bulk: true, ..ingestor.clone() };
     for report in bulk.process_all(rows).await {
         let (loc, report) = report;

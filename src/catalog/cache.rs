@@ -64,6 +64,11 @@ impl Inner {
         self.bytes = 0;
     }
 
+    /// What one item counts against the budget.
+    fn cost(key: &str, body: &[u8], link: Option<&String>) -> usize {
+        key.len() + body.len() + link.map_or(0, String::len) + ITEM_OVERHEAD
+    }
+
     /// Makes room for `size` more bytes under `budget`, starting over when they do not fit.
     fn make_room(&mut self, size: usize, budget: usize) -> bool {
         if size > budget {
@@ -149,11 +154,11 @@ impl ReadCache {
         if let Ok(mut inner) = self.inner.write()
             && self.epoch.load(Ordering::SeqCst) == epoch
         {
-            let size = key.len() + value.body.len() + value.link.as_ref().map_or(0, String::len) + ITEM_OVERHEAD;
-            if inner.make_room(size, self.budget)
-                && let Some(old) = inner.responses.insert(key, value)
-            {
-                inner.bytes = inner.bytes.saturating_sub(old.body.len() + ITEM_OVERHEAD);
+            if let Some(old) = inner.responses.remove(&key) {
+                inner.bytes = inner.bytes.saturating_sub(Inner::cost(&key, &old.body, old.link.as_ref()));
+            }
+            if inner.make_room(Inner::cost(&key, &value.body, value.link.as_ref()), self.budget) {
+                inner.responses.insert(key, value);
             }
         }
     }
@@ -187,11 +192,11 @@ impl ReadCache {
             && let Ok(mut inner) = self.inner.write()
             && self.epoch.load(Ordering::SeqCst) == epoch
         {
-            let size = key.len() + body.len() + ITEM_OVERHEAD;
-            if inner.make_room(size, self.budget)
-                && let Some(old) = inner.entities.insert(key.to_owned(), body.clone())
-            {
-                inner.bytes = inner.bytes.saturating_sub(old.len() + ITEM_OVERHEAD);
+            if let Some(old) = inner.entities.remove(key) {
+                inner.bytes = inner.bytes.saturating_sub(Inner::cost(key, &old, None));
+            }
+            if inner.make_room(Inner::cost(key, body, None), self.budget) {
+                inner.entities.insert(key.to_owned(), body.clone());
             }
         }
         Ok(found)

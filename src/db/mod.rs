@@ -113,8 +113,6 @@ impl Pool {
             }
         };
         pool.migrate()?;
-        // A start-up load cut off before it built its indexes left them missing.
-        crate::catalog::store::bulk::build_indexes(&pool)?;
         Ok(pool)
     }
 

@@ -3,8 +3,8 @@
 //! B-trees grown row by row (and, on PostgreSQL, a trigram GIN index updated per row).
 //!
 //! Nothing reads the catalog meanwhile: the start-up load finishes before the server answers.
-//! An index missing after a crash mid-load is built at the next start ([`build_indexes`] runs
-//! after the migrations), so a catalog is never left without them.
+//! An index missing after a crash mid-load is built before the next load ([`prepare`]), so a
+//! catalog is never left without them.
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -55,8 +55,19 @@ fn indexes(backend: Backend) -> &'static [(&'static str, &'static str)] {
     }
 }
 
+/// Readies the catalog for a load: with `defer`, drops the deferred indexes if the catalog holds
+/// no entity yet and answers true (the caller builds them after the load); otherwise builds any
+/// index a load cut off earlier left missing, and answers false.
+pub fn prepare(pool: &Pool, defer: bool) -> anyhow::Result<bool> {
+    if defer && defer_indexes(pool)? {
+        return Ok(true);
+    }
+    build_indexes(pool)?;
+    Ok(false)
+}
+
 /// Drops the deferred indexes when the catalog holds no entity yet; true when it did.
-pub fn defer_indexes(pool: &Pool) -> anyhow::Result<bool> {
+fn defer_indexes(pool: &Pool) -> anyhow::Result<bool> {
     let drops: String =
         indexes(pool.backend()).iter().map(|(name, _)| format!("DROP INDEX IF EXISTS {name};")).collect();
     let deferred = with_conn!(pool, |c| {
