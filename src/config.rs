@@ -126,6 +126,32 @@ pub struct ProviderSettings {
     pub github_url: Option<String>,
     #[serde(default)]
     pub github_api_url: Option<String>,
+    /// How a signed-in person is matched to a catalog User.
+    #[serde(default)]
+    pub sign_in: SignInSettings,
+}
+
+/// `[auth.providers.<name>.sign_in]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignInSettings {
+    /// Backstage's resolver names, tried in order. Empty: `userAnnotation` (when
+    /// `user_annotation` is set), then `emailMatchingUserEntityProfileEmail`.
+    pub resolvers: Vec<SignInResolver>,
+}
+
+/// One way of matching a person to a User entity (named as Backstage names its resolvers).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum SignInResolver {
+    /// The person's verified email equals the User's `spec.profile.email` (case-insensitive).
+    EmailMatchingUserEntityProfileEmail,
+    /// `user:default/<local part of the email>`.
+    EmailLocalPartMatchingUserEntityName,
+    /// `user:default/<login>` (OIDC `preferred_username`, GitHub login).
+    UsernameMatchingUserEntityName,
+    /// The User whose `user_annotation` annotation equals the login.
+    UserAnnotation,
 }
 
 /// `[auth.tokens]`.
@@ -237,6 +263,9 @@ pub struct CatalogSettings {
     /// A start-up load into an empty catalog builds the search and relation indexes once at
     /// the end instead of row by row.
     pub defer_indexes: bool,
+    /// Which kinds locations registered through the API or by discovery may hold
+    /// (`[[catalog.rules]]`); empty: Component, System, API, Resource and Location.
+    pub rules: Vec<crate::catalog::rules::RuleSetting>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -295,6 +324,7 @@ impl Default for CatalogSettings {
             events_retention_days: 30,
             placeholders_anywhere: false,
             defer_indexes: true,
+            rules: Vec::new(),
         }
     }
 }

@@ -17,6 +17,7 @@ use anyhow::Context;
 use crate::catalog::cache::ReadCache;
 use crate::catalog::fetch::Reader;
 use crate::catalog::ingest::{IngestRuntime, Ingestor, absolute};
+use crate::catalog::rules::CatalogRules;
 use crate::catalog::seam::Seam;
 use crate::catalog::{store, validate};
 use crate::config::{Settings, StaticLocation};
@@ -66,6 +67,7 @@ pub fn ingestor(settings: &Settings, pool: Pool, seam: Seam) -> anyhow::Result<I
         file_roots,
         startup_roots: (!settings.catalog.placeholders_anywhere).then(|| startup_roots(settings)),
         runtime: Arc::new(IngestRuntime::new()?),
+        rules: Arc::new(CatalogRules::new(&settings.catalog.rules)?),
         bulk: false,
         seam,
     })

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use super::middleware::ACCESS_COOKIE;
 use super::{AuthState, Identity, Principal, Resolved, store, tokens};
-use crate::catalog::store as catalog_store;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -150,8 +149,8 @@ pub async fn callback(
     let person = p.finish(&callback_url(&req, auth, p), &code, &saved.verifier, &saved.nonce).await?;
     let pool = state.pool.clone();
     let app = state.clone();
-    let annotation = p.settings.user_annotation.clone();
-    let who = web::block(move || super::resolve(&pool, &app.auth, annotation.as_deref(), &person)).await??;
+    let settings = p.settings.clone();
+    let who = web::block(move || super::resolve(&pool, &app.auth, &settings, &person)).await??;
     tracing::info!(provider = %p.name, user = %who.sub, reader_only = who.reader_only, "Signed in.");
     let mut res = HttpResponse::Found();
     res.insert_header(("location", saved.redirect)).cookie(removal(STATE_COOKIE, "/api/auth"));
@@ -174,7 +173,7 @@ pub async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<Htt
         let app = state.clone();
         let sub = claims.sub.clone();
         let ownership = web::block(move || {
-            if catalog_store::entity_exists(&pool, &sub)? {
+            if super::is_trusted_user(&pool, &app.auth, &sub)? {
                 super::ownership_of(&pool, &app.auth, &sub).map(Some)
             } else {
                 Ok(None)

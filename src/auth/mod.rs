@@ -16,8 +16,9 @@ use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
+use crate::catalog::rules::{CatalogRules, Provenance};
 use crate::catalog::store as catalog_store;
-use crate::config::{Settings, UnmappedPolicy};
+use crate::config::{ProviderSettings, Settings, SignInResolver, UnmappedPolicy};
 use crate::db::Pool;
 use crate::error::{ApiError, ErrorCode};
 
@@ -107,6 +108,8 @@ pub struct AuthState {
     pub keys: tokens::Keys,
     pub config_tokens: Vec<ConfigToken>,
     pub providers: HashMap<String, oidc::Provider>,
+    /// The catalog rules: only Users and Groups from locations allowed to hold them count.
+    pub rules: CatalogRules,
 }
 
 /// `kind:namespace/name`, lower-cased, with `default` for a missing namespace.
@@ -153,6 +156,10 @@ impl AuthState {
         }
         let mut providers = HashMap::new();
         for (name, p) in &auth.providers {
+            anyhow::ensure!(
+                p.user_annotation.is_some() || !p.sign_in.resolvers.contains(&SignInResolver::UserAnnotation),
+                "auth.providers.{name}: the userAnnotation resolver needs user_annotation"
+            );
             providers.insert(name.clone(), oidc::Provider::new(name, p.clone())?);
         }
         Ok(Self {
@@ -165,6 +172,7 @@ impl AuthState {
             keys: tokens::Keys::from_settings(&auth.tokens),
             config_tokens,
             providers,
+            rules: CatalogRules::new(&settings.catalog.rules)?,
         })
     }
 
@@ -247,38 +255,128 @@ pub struct Resolved {
     pub email: Option<String>,
 }
 
-/// The User (by annotation, then email, then name), its groups and, when configured, their
-/// parent groups. Blocking (database).
-pub fn resolve(pool: &Pool, auth: &AuthState, annotation: Option<&str>, person: &Person) -> Result<Resolved, ApiError> {
-    let mut user: Option<String> = None;
-    if let (Some(a), Some(login)) = (annotation, person.login.as_deref()) {
-        user = catalog_store::entities_by_leaf(
-            pool,
-            "user",
-            &format!("metadata.annotations.{}", a.to_lowercase()),
-            login,
-        )?
+/// The resolvers a provider tries, in order: its `sign_in.resolvers`, else the annotation (when
+/// `user_annotation` is set) and then the email.
+pub fn resolvers_of(p: &ProviderSettings) -> Vec<SignInResolver> {
+    if !p.sign_in.resolvers.is_empty() {
+        return p.sign_in.resolvers.clone();
+    }
+    let mut out = Vec::new();
+    if p.user_annotation.is_some() {
+        out.push(SignInResolver::UserAnnotation);
+    }
+    out.push(SignInResolver::EmailMatchingUserEntityProfileEmail);
+    out
+}
+
+/// Keeps the entities of `kind` among `keys` that came from a location the catalog rules let
+/// hold that kind: data anyone may register never stands for a person or a team.
+pub fn trusted(pool: &Pool, auth: &AuthState, kind: &str, keys: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut ok: Vec<String> = catalog_store::provenance_of(pool, keys)?
         .into_iter()
-        .next();
+        .filter(|p| {
+            let from =
+                Provenance { origin: &p.origin, location: (&p.location_kind, &p.location_target), source: &p.source };
+            auth.rules.check(kind, from).is_ok()
+        })
+        .map(|p| p.entity_ref)
+        .collect();
+    ok.sort();
+    ok.dedup();
+    Ok(ok)
+}
+
+/// The User entities one resolver finds for a person (trusted ones only).
+fn candidates(
+    pool: &Pool,
+    auth: &AuthState,
+    provider: &ProviderSettings,
+    resolver: SignInResolver,
+    person: &Person,
+) -> anyhow::Result<Vec<String>> {
+    let email = person.email.as_deref().map(str::to_lowercase);
+    let by_name = |name: Option<String>| -> anyhow::Result<Vec<String>> {
+        let Some(name) = name.filter(|n| !n.is_empty()) else { return Ok(Vec::new()) };
+        let key = format!("user:default/{}", name.to_lowercase());
+        let found = trusted(pool, auth, "User", std::slice::from_ref(&key))?;
+        // A name never maps onto a User that declares another person's email.
+        let bodies = catalog_store::bodies_by_keys(pool, &found)?;
+        Ok(bodies
+            .into_iter()
+            .filter(|(_, body)| {
+                let declared = serde_json::from_str::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| v.pointer("/spec/profile/email").and_then(|e| e.as_str()).map(str::to_lowercase));
+                match declared {
+                    None => true,
+                    Some(declared) => email.as_deref() == Some(declared.as_str()),
+                }
+            })
+            .map(|(key, _)| key)
+            .collect())
+    };
+    match resolver {
+        SignInResolver::EmailMatchingUserEntityProfileEmail => match &email {
+            Some(e) => {
+                trusted(pool, auth, "User", &catalog_store::entities_by_leaf(pool, "user", "spec.profile.email", e)?)
+            }
+            None => Ok(Vec::new()),
+        },
+        SignInResolver::EmailLocalPartMatchingUserEntityName => {
+            by_name(email.as_deref().and_then(|e| e.split('@').next()).map(str::to_owned))
+        }
+        SignInResolver::UsernameMatchingUserEntityName => by_name(person.login.clone()),
+        SignInResolver::UserAnnotation => match (&provider.user_annotation, &person.login) {
+            (Some(a), Some(login)) => trusted(
+                pool,
+                auth,
+                "User",
+                &catalog_store::entities_by_leaf(
+                    pool,
+                    "user",
+                    &format!("metadata.annotations.{}", a.to_lowercase()),
+                    login,
+                )?,
+            ),
+            _ => Ok(Vec::new()),
+        },
     }
-    if user.is_none()
-        && let Some(email) = person.email.as_deref()
-    {
-        user = catalog_store::entities_by_leaf(pool, "user", "spec.profile.email", email)?.into_iter().next();
-    }
-    if user.is_none() {
-        let name = person
-            .login
-            .clone()
-            .or_else(|| person.email.as_deref().and_then(|e| e.split('@').next()).map(str::to_owned));
-        if let Some(name) = name {
-            let key = format!("user:default/{}", name.to_lowercase());
-            if catalog_store::entity_exists(pool, &key)? {
-                user = Some(key);
+}
+
+/// Maps a signed-in person to a User with the provider's resolvers, in order: the first that
+/// finds exactly one User wins; one that finds several refuses the sign-in (never "the
+/// first"). Then the user's groups and, when configured, their parents. Blocking (database).
+pub fn resolve(
+    pool: &Pool,
+    auth: &AuthState,
+    provider: &ProviderSettings,
+    person: &Person,
+) -> Result<Resolved, ApiError> {
+    let who = person.email.clone().or_else(|| person.login.clone()).unwrap_or_else(|| "unknown".into());
+    let mut user: Option<String> = None;
+    for resolver in resolvers_of(provider) {
+        let found = candidates(pool, auth, provider, resolver, person)?;
+        match found.as_slice() {
+            [] => continue,
+            [one] => {
+                user = Some(one.clone());
+                break;
+            }
+            many => {
+                tracing::warn!(
+                    resolver = ?resolver,
+                    users = %many.join(", "),
+                    "Sign-in refused: several User entities match one person."
+                );
+                return Err(forbidden(format!(
+                    "Signed in as {who}, but {} User entities match ({}): {}. An admin must make the match unique.",
+                    many.len(),
+                    resolver_name(resolver),
+                    many.join(", ")
+                )));
             }
         }
     }
-    let who = person.email.clone().or_else(|| person.login.clone()).unwrap_or_else(|| "unknown".into());
     let Some(user) = user else {
         return match auth.unmapped {
             UnmappedPolicy::Reader => Ok(Resolved {
@@ -288,7 +386,8 @@ pub fn resolve(pool: &Pool, auth: &AuthState, annotation: Option<&str>, person: 
                 email: person.email.clone(),
             }),
             UnmappedPolicy::Deny => Err(forbidden(format!(
-                "Signed in as {who}, but no User entity in the catalog matches (by spec.profile.email, by annotation or by name); ask an admin to add one."
+                "Signed in as {who}, but no User entity in the catalog matches ({}); ask an admin to add one.",
+                resolvers_of(provider).into_iter().map(resolver_name).collect::<Vec<_>>().join(", ")
             ))),
         };
     };
@@ -296,8 +395,21 @@ pub fn resolve(pool: &Pool, auth: &AuthState, annotation: Option<&str>, person: 
     Ok(Resolved { sub: user, ownership, reader_only: false, email: person.email.clone() })
 }
 
-/// The user, its groups (memberOf) and, when configured, their ancestors (childOf).
+fn resolver_name(r: SignInResolver) -> &'static str {
+    match r {
+        SignInResolver::EmailMatchingUserEntityProfileEmail => "by spec.profile.email",
+        SignInResolver::EmailLocalPartMatchingUserEntityName => "by the email's local part as the User's name",
+        SignInResolver::UsernameMatchingUserEntityName => "by the login as the User's name",
+        SignInResolver::UserAnnotation => "by the user annotation",
+    }
+}
+
+/// The user, its groups (memberOf) and, when configured, their ancestors (childOf). Only Users
+/// and Groups from locations allowed to hold them count.
 pub fn ownership_of(pool: &Pool, auth: &AuthState, user: &str) -> anyhow::Result<Vec<String>> {
+    if trusted(pool, auth, "User", &[user.to_owned()])?.is_empty() {
+        anyhow::bail!("{user} does not come from a location allowed to hold Users");
+    }
     let mut out = vec![user.to_owned()];
     let mut frontier: Vec<String> =
         catalog_store::relation_targets(pool, &[user.to_owned()], "memberOf")?.into_iter().map(|(_, t)| t).collect();
@@ -306,14 +418,21 @@ pub fn ownership_of(pool: &Pool, auth: &AuthState, user: &str) -> anyhow::Result
         frontier.retain(|g| !out.contains(g));
         frontier.sort();
         frontier.dedup();
-        out.extend(frontier.iter().cloned());
+        let groups = trusted(pool, auth, "Group", &frontier)?;
+        out.extend(groups.iter().cloned());
         if !auth.parent_groups {
             break;
         }
-        frontier = catalog_store::relation_targets(pool, &frontier, "childOf")?.into_iter().map(|(_, t)| t).collect();
+        frontier = catalog_store::relation_targets(pool, &groups, "childOf")?.into_iter().map(|(_, t)| t).collect();
         depth += 1;
     }
     Ok(out)
+}
+
+/// Whether `user` is a User entity sign-in may still stand for (it exists and comes from a
+/// location allowed to hold Users).
+pub fn is_trusted_user(pool: &Pool, auth: &AuthState, user: &str) -> anyhow::Result<bool> {
+    Ok(!trusted(pool, auth, "User", &[user.to_owned()])?.is_empty())
 }
 
 #[cfg(test)]

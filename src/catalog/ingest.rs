@@ -18,6 +18,7 @@ use super::descriptor;
 use super::fetch::{Read, Reader, Target};
 use super::model::DEFAULT_NAMESPACE;
 pub use super::register::{OnConflict, RegisterError, Registration};
+use super::rules::{CatalogRules, Provenance};
 use super::seam::Seam;
 use super::store::{self, Incoming, LocationRow, OrphanStrategy, PublishOutcome};
 use super::validate::{self, Problem};
@@ -62,6 +63,8 @@ pub struct Processed {
     pub files_read: usize,
     /// The registered target itself could not be read (so registering it is refused).
     pub root_failed: bool,
+    /// Ref keys of entities a catalog rule forbids here: not stored, and dropped if stored.
+    pub forbidden: HashSet<String>,
 }
 
 /// How a tree is read: for which registered location (for the ETag cache), and whether local
@@ -72,6 +75,9 @@ pub struct TreeContext {
     pub restrict_files: bool,
     /// Folders the local files of placeholders must stay inside (start-up locations), if any.
     pub placeholder_roots: Option<Vec<PathBuf>>,
+    /// The registered location's origin (`config`, `cli`, `api`, `provider:...`): the catalog
+    /// rules say which kinds it may hold.
+    pub origin: String,
 }
 
 /// The result of processing and publishing one location.
@@ -111,6 +117,8 @@ pub struct Ingestor {
     pub runtime: Arc<IngestRuntime>,
     /// The listeners told of every committed change, and the decorator of served entities.
     pub seam: Seam,
+    /// Which kinds untrusted locations may hold (`[[catalog.rules]]`).
+    pub rules: Arc<CatalogRules>,
     /// Bulk loads (start-up, `import`) announce no per-publish changes; the listeners rebuild
     /// once at the end instead ([`Seam::bulk_loaded`]).
     pub bulk: bool,
@@ -254,6 +262,7 @@ impl Ingestor {
             location_id: Some(loc.id.clone()),
             restrict_files: loc.origin == "api",
             placeholder_roots: self.placeholder_roots(loc),
+            origin: loc.origin.clone(),
         };
         let read_started = std::time::Instant::now();
         let processed = self.read_tree(&loc.kind, &loc.target, &ctx).await;
@@ -264,12 +273,13 @@ impl Ingestor {
         let orphans = self.orphans;
         let mut keep = processed.failed_sources.clone();
         keep.extend(processed.unchanged_sources.iter().cloned());
+        let forbidden = processed.forbidden;
         let failing = status_items(&processed.errors);
         let root_failed = processed.root_failed;
         let entities = processed.entities;
         let seam = (!self.bulk).then(|| self.seam.clone());
         let (outcome, listeners_ms) = tokio::task::spawn_blocking(move || {
-            let outcome = store::publish(&pool, &id, entities, &keep, orphans, &failing)?;
+            let outcome = store::publish(&pool, &id, entities, &keep, &forbidden, orphans, &failing)?;
             let started = std::time::Instant::now();
             if let Some(seam) = seam {
                 seam.announce(&pool, &outcome.change)?;
@@ -492,6 +502,15 @@ impl Ingestor {
                     continue;
                 }
             };
+            let (root_kind, root_target) = origin.split_once(':').unwrap_or(("", origin));
+            let from = Provenance { origin: &ctx.origin, location: (root_kind, root_target), source: &source };
+            if let Err(message) = self.rules.check(&validated.entity_ref.kind, from) {
+                // Not stored, and dropped if it was: the file itself is fine, so its other
+                // entities are published as usual.
+                out.errors.push(fail(Some("/kind".into()), message, &validated.value));
+                out.forbidden.insert(validated.entity_ref.key());
+                continue;
+            }
             if validated.entity_ref.kind == "Location" {
                 let spec = validated.value.get("spec").cloned().unwrap_or(Value::Null);
                 let kind = spec.get("type").and_then(Value::as_str).unwrap_or(file.kind());

@@ -55,7 +55,8 @@ impl Ingestor {
         let target = self.normalize_target(kind, target, restrict_files).map_err(RegisterError::Invalid)?;
         let existing = store::find_location(&self.pool, kind, &target)?;
         if dry_run {
-            let ctx = TreeContext { location_id: None, restrict_files, ..TreeContext::default() };
+            let ctx =
+                TreeContext { location_id: None, restrict_files, origin: origin.to_owned(), ..TreeContext::default() };
             let processed = self.read_tree(kind, &target, &ctx).await;
             if processed.root_failed {
                 return Err(RegisterError::Invalid(root_message(&processed.errors)));
@@ -117,7 +118,8 @@ impl Ingestor {
         if store::find_location(&self.pool, kind, &target)?.is_some_and(|other| other.id != location.id) {
             return Err(RegisterError::Conflict(format!("Location {kind}:{target} already exists")));
         }
-        let ctx = TreeContext { location_id: None, restrict_files: true, ..TreeContext::default() };
+        let ctx =
+            TreeContext { location_id: None, restrict_files: true, origin: "api".into(), ..TreeContext::default() };
         let processed = self.read_tree(kind, &target, &ctx).await;
         if processed.root_failed {
             return Err(RegisterError::Invalid(root_message(&processed.errors)));

@@ -103,7 +103,7 @@ fn secured(s: &mut Settings, dir: &Path) {
     });
 }
 
-async fn spawn_secured(db: Db, tweak: impl FnOnce(&mut Settings, &Path)) -> TestApp {
+pub async fn spawn_secured(db: Db, tweak: impl FnOnce(&mut Settings, &Path)) -> TestApp {
     let org_dir = temp_dir();
     let org = write_file(org_dir.path(), "org.yaml", ORG);
     let mut app = spawn_with(db, vec![org], |s, d| {
@@ -533,6 +533,7 @@ pub fn oidc_provider(issuer: &str) -> ProviderSettings {
         redirect_base_url: None,
         github_url: None,
         github_api_url: None,
+        sign_in: Default::default(),
     }
 }
 
@@ -875,6 +876,7 @@ async fn github_sign_in_maps_the_login_by_annotation(db: Db) {
                 redirect_base_url: None,
                 github_url: Some(gh.clone()),
                 github_api_url: Some(format!("{gh}/api")),
+                sign_in: Default::default(),
             },
         );
     })

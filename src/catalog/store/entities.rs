@@ -344,6 +344,40 @@ pub fn entities_by_leaf(pool: &Pool, kind: &str, key: &str, value: &str) -> anyh
     })
 }
 
+/// Where an entity came from: its location's origin, type and target, and the file it was read
+/// from. What the catalog rules judge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityProvenance {
+    pub entity_ref: String,
+    pub origin: String,
+    pub location_kind: String,
+    pub location_target: String,
+    pub source: String,
+}
+
+/// The provenance of each of these entities (missing ones, and entities without a location,
+/// are left out).
+pub fn provenance_of(pool: &Pool, keys: &[String]) -> anyhow::Result<Vec<EntityProvenance>> {
+    use crate::db::schema::locations;
+    let rows = by_key_chunks(keys, |chunk| {
+        with_conn!(pool, |c| Ok(entities::table
+            .inner_join(locations::table)
+            .filter(entities::entity_ref.eq_any(chunk))
+            .select((entities::entity_ref, locations::origin, locations::kind, locations::target, entities::source))
+            .load::<(String, String, String, String, String)>(c)?))
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(entity_ref, origin, location_kind, location_target, source)| EntityProvenance {
+            entity_ref,
+            origin,
+            location_kind,
+            location_target,
+            source,
+        })
+        .collect())
+}
+
 /// Whether an entity with this ref key exists.
 pub fn entity_exists(pool: &Pool, key: &str) -> anyhow::Result<bool> {
     with_conn!(pool, |c| {

@@ -77,6 +77,7 @@ pub fn publish(
     location_id: &str,
     incoming: Vec<Incoming>,
     keep_sources: &HashSet<String>,
+    forbidden: &HashSet<String>,
     orphans: OrphanStrategy,
     failing: &HashMap<String, Value>,
 ) -> anyhow::Result<PublishOutcome> {
@@ -323,16 +324,33 @@ pub fn publish(
                 }
             }
 
+            // Entities a catalog rule now forbids here go, whatever the orphan strategy and
+            // even when their file failed for another reason.
+            let dropped: Vec<(&String, &String)> = existing
+                .iter()
+                .filter(|(key, _)| forbidden.contains(*key) && !emitted.contains(*key))
+                .map(|(key, (id, _, _, _))| (key, id))
+                .collect();
+            if !dropped.is_empty() {
+                let ids: Vec<String> = dropped.iter().map(|(_, id)| (*id).clone()).collect();
+                out.removed += ids.len();
+                out.change.removed.extend(dropped.iter().map(|(key, _)| (*key).clone()));
+                let relation_rows = delete_entities!(c, &ids);
+                out.change.relations_changed |= relation_rows > 0;
+                changes.extend(dropped.iter().map(|(key, _)| ("entity.removed", (*key).clone())));
+            }
             // Orphans: what this location owned and did not emit this time.
             let orphan_rows: Vec<(&String, &String, bool)> = existing
                 .iter()
-                .filter(|(key, (_, _, source, _))| !emitted.contains(*key) && !keep_sources.contains(source))
+                .filter(|(key, (_, _, source, _))| {
+                    !emitted.contains(*key) && !keep_sources.contains(source) && !forbidden.contains(*key)
+                })
                 .map(|(key, (id, hash, _, _))| (key, id, hash == "orphan"))
                 .collect();
             match orphans {
                 OrphanStrategy::Delete => {
                     let ids: Vec<String> = orphan_rows.iter().map(|(_, id, _)| (*id).clone()).collect();
-                    out.removed = ids.len();
+                    out.removed += ids.len();
                     out.change.removed.extend(orphan_rows.iter().map(|(key, _, _)| (*key).clone()));
                     let relation_rows = delete_entities!(c, &ids);
                     out.change.relations_changed |= relation_rows > 0;

@@ -101,8 +101,16 @@ fn insert(pool: &Pool, entity: &Value, relations: &[(&'static str, &str)]) {
         relations: rels,
         parent: None,
     };
-    store::publish(pool, &location.id, vec![incoming], &HashSet::new(), OrphanStrategy::Delete, &HashMap::new())
-        .unwrap();
+    store::publish(
+        pool,
+        &location.id,
+        vec![incoming],
+        &HashSet::new(),
+        &HashSet::new(),
+        OrphanStrategy::Delete,
+        &HashMap::new(),
+    )
+    .unwrap();
 }
 
 fn refs(pool: &Pool, sql: &str, binds: &[String]) -> Vec<String> {
