@@ -13,6 +13,10 @@ use serde::Deserialize;
 /// The kinds untrusted locations may hold when no `[[catalog.rules]]` is configured.
 pub const DEFAULT_ALLOWED: &[&str] = &["Component", "System", "API", "Resource", "Location"];
 
+/// `*` and `?` stay inside one path segment; `**` crosses segments.
+const SEGMENTS: glob::MatchOptions =
+    glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: false };
+
 /// One `[[catalog.rules]]` entry as written in the configuration.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -24,7 +28,8 @@ pub struct RuleSetting {
     pub locations: Option<Vec<RuleLocation>>,
 }
 
-/// A location a rule is limited to: its type and target (a glob: `*`, `**`, `?`, `[..]`).
+/// A location a rule is limited to: its type and target (a glob: `*` and `?` within one path
+/// segment, `**` across segments, `[..]`).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RuleLocation {
@@ -130,7 +135,7 @@ impl CatalogRules {
         self.rules.iter().filter(|r| r.allow.contains(&kind)).any(|r| match &r.locations {
             None => true,
             Some(list) => list.iter().any(|(t, pattern)| {
-                let hit = |k: &str, target: &str| k.eq_ignore_ascii_case(t) && pattern.matches(target);
+                let hit = |k: &str, target: &str| k.eq_ignore_ascii_case(t) && pattern.matches_with(target, SEGMENTS);
                 hit(from.location.0, from.location.1) || hit(source_kind, source_target)
             }),
         })
@@ -178,6 +183,13 @@ mod tests {
         ])
         .unwrap();
         assert!(rules.check("User", api("url:https://github.com/acme/people/blob/main/all.yaml")).is_ok());
+        // `*` stays inside its segment.
+        let deeper = Provenance {
+            origin: "api",
+            location: ("url", "https://github.com/acme/people/blob/main/x/all.yaml"),
+            source: "url:https://github.com/acme/people/blob/main/x/all.yaml",
+        };
+        assert!(rules.check("User", deeper).is_err());
         let elsewhere = Provenance {
             origin: "api",
             location: ("url", "https://github.com/evil/people/blob/main/all.yaml"),

@@ -80,9 +80,19 @@ async fn registering_backstages_roots_gives_backstages_entities_and_relations(db
     ];
     let root_dir = corpus.clone();
     let app = spawn_with(db, vec![], move |s, _| {
-        s.reading.file_roots = vec![root_dir];
+        s.reading.file_roots = vec![root_dir.clone()];
         // Offline: GitHub is not reachable here, so do not even try.
         s.reading.allow = vec![];
+        // As Backstage's demo configures its example locations: every kind from them.
+        s.catalog.rules = vec![portolan::catalog::rules::RuleSetting {
+            allow: ["Component", "System", "API", "Resource", "Location", "User", "Group", "Domain", "Template"]
+                .map(String::from)
+                .to_vec(),
+            locations: Some(vec![portolan::catalog::rules::RuleLocation {
+                kind: "file".into(),
+                target: format!("{}/**/*", root_dir.display()),
+            }]),
+        }];
     })
     .await;
     for r in roots {

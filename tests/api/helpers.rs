@@ -236,3 +236,26 @@ pub fn portolan(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A catalog rule letting locations registered through the API under `dir` hold every kind
+/// (for tests about something else than the catalog rules).
+pub fn allow_every_kind_from(settings: &mut Settings, dir: &Path) {
+    use portolan::catalog::rules::{RuleLocation, RuleSetting};
+    let kinds = [
+        "Component",
+        "System",
+        "API",
+        "Resource",
+        "Location",
+        "User",
+        "Group",
+        "Domain",
+        "Product",
+        "Platform",
+        "Template",
+    ];
+    settings.catalog.rules = vec![RuleSetting {
+        allow: kinds.map(String::from).to_vec(),
+        locations: Some(vec![RuleLocation { kind: "file".into(), target: format!("{}/**/*", dir.display()) }]),
+    }];
+}

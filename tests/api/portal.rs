@@ -289,7 +289,11 @@ const CONSUMER: &str = "apiVersion: backstage.io/v1alpha1\nkind: Component\nmeta
 const TARGET_API: &str = "---\napiVersion: backstage.io/v1alpha1\nkind: API\nmetadata: {name: target-api}\nspec: {type: openapi, lifecycle: LIFECYCLE, owner: team, definition: x}\n";
 
 async fn findings_follow_descriptor_changes_and_removal(db: Db) {
-    let app = spawn_with(db, vec![], |s, dir| s.reading.file_roots = vec![dir.to_path_buf()]).await;
+    let app = spawn_with(db, vec![], |s, dir| {
+        s.reading.file_roots = vec![dir.to_path_buf()];
+        allow_every_kind_from(s, dir);
+    })
+    .await;
     let file = app.write("svc.yaml", CONSUMER);
     let (status, body) = app.register("file", file.to_str().unwrap()).await;
     assert_eq!(status, 201, "{body}");
