@@ -382,7 +382,9 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Body<T
 pub fn has_body(headers: &actix_web::http::header::HeaderMap) -> bool {
     use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
     headers.contains_key(TRANSFER_ENCODING)
-        || headers.get(CONTENT_LENGTH).is_some_and(|v| v.to_str().ok().and_then(|n| n.trim().parse::<u64>().ok()) != Some(0))
+        || headers
+            .get(CONTENT_LENGTH)
+            .is_some_and(|v| v.to_str().ok().and_then(|n| n.trim().parse::<u64>().ok()) != Some(0))
 }
 
 /// A JSON body a route may go without (`None` when the request has none). A body that is

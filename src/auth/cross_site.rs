@@ -109,9 +109,8 @@ fn check_media_type(req: &ServiceRequest, route: &crate::routes::Route) -> Resul
     }
     let accepted = if route.path == "/api/usage/events" { JSON_OR_NDJSON } else { JSON };
     let sent = req.headers().get(header::CONTENT_TYPE);
-    let essence = sent
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+    let essence =
+        sent.and_then(|v| v.to_str().ok()).map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
     let ok = match &essence {
         Some(e) => accepted.contains(&e.as_str()),
         None => sent.is_none() && !crate::error::has_body(req.headers()),

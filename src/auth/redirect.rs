@@ -22,7 +22,8 @@ pub fn is_local(redirect: &str) -> bool {
     }
     let path = redirect.split(['?', '#']).next().unwrap_or_default();
     let decoded = percent_decoded(path);
-    !decoded.chars().any(refused) && !strip_dot_segments(path).starts_with("//")
+    !decoded.chars().any(refused)
+        && !strip_dot_segments(path).starts_with("//")
         && !strip_dot_segments(&decoded).starts_with("//")
 }
 
@@ -67,7 +68,15 @@ mod tests {
 
     #[test]
     fn only_paths_on_this_portal_are_accepted() {
-        for ok in ["/", "/catalog", "/catalog?filter=kind%3Dapi", "/api/auth/me", "/apis/default/x#plans", "/a//b", "/x?q=%09"] {
+        for ok in [
+            "/",
+            "/catalog",
+            "/catalog?filter=kind%3Dapi",
+            "/api/auth/me",
+            "/apis/default/x#plans",
+            "/a//b",
+            "/x?q=%09",
+        ] {
             assert!(is_local(ok), "{ok}");
         }
         for bad in [

@@ -119,7 +119,9 @@ impl Keys {
 
     /// Whether `tag` is the MAC of `message` under any configured key (constant time).
     pub fn mac_matches(&self, message: &[u8], tag: &str) -> bool {
-        self.keys.iter().any(|k| subtle::ConstantTimeEq::ct_eq(b64(&Self::mac_with(k, message)).as_bytes(), tag.as_bytes()).into())
+        self.keys
+            .iter()
+            .any(|k| subtle::ConstantTimeEq::ct_eq(b64(&Self::mac_with(k, message)).as_bytes(), tag.as_bytes()).into())
     }
 
     fn mac_with(key: &[u8], message: &[u8]) -> Vec<u8> {

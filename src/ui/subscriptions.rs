@@ -160,7 +160,8 @@ pub async fn rotate_key(
     path: web::Path<String>,
     form: CsrfForm<KeyAction>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = json_of(offerings::rotate_key(state.clone(), identity, path, crate::error::OptionalBody(None)).await).await?;
+    let key =
+        json_of(offerings::rotate_key(state.clone(), identity, path, crate::error::OptionalBody(None)).await).await?;
     render(&state, &req, form.0.subscription, Some(key)).await
 }
 

@@ -370,7 +370,10 @@ async fn requests_refused_before_any_handler_answer_json(db: Db) {
     // Guest mode answers loopback host names only.
     let app = spawn_with(db, vec![], |_, _| {}).await;
     let cases = [
-        (format!("GET /api/catalog/entities?filter={} HTTP/1.1\r\nhost: localhost\r\n\r\n", "a".repeat(140_000)), &[431][..]),
+        (
+            format!("GET /api/catalog/entities?filter={} HTTP/1.1\r\nhost: localhost\r\n\r\n", "a".repeat(140_000)),
+            &[431][..],
+        ),
         (
             format!("GET /api/catalog/entities?filter={} HTTP/1.1\r\nhost: localhost\r\n\r\n", "a".repeat(100_000)),
             &[400, 431][..],
@@ -388,11 +391,14 @@ async fn requests_refused_before_any_handler_answer_json(db: Db) {
         assert!(body.to_string().len() < 2_000, "the body repeats the whole URL");
     }
     // The server still answers normally afterwards, on a kept-alive connection too.
-    let (status, body) = raw_request(&app, b"GET /api/catalog/entities HTTP/1.1\r\nhost: localhost\r\n\r\n".to_vec()).await;
+    let (status, body) =
+        raw_request(&app, b"GET /api/catalog/entities HTTP/1.1\r\nhost: localhost\r\n\r\n".to_vec()).await;
     assert_eq!((status, body.as_str()), (200, "[]"));
-    let (status, _) =
-        raw_request(&app, format!("GET /healthz?{} HTTP/1.1\r\nhost: localhost\r\n\r\n", "a".repeat(140_000)).into_bytes())
-            .await;
+    let (status, _) = raw_request(
+        &app,
+        format!("GET /healthz?{} HTTP/1.1\r\nhost: localhost\r\n\r\n", "a".repeat(140_000)).into_bytes(),
+    )
+    .await;
     assert_eq!(status, 431, "outside /api/ actix's own answer stays");
 }
 

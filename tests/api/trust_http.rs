@@ -108,11 +108,9 @@ async fn a_form_encoded_cross_site_approve_is_refused_with_415(db: Db) {
     assert_eq!(status, 415, "{body}");
     assert_error(&body, 415, "UnsupportedMediaTypeError", "unsupported_media_type");
     assert!(body["error"]["message"].as_str().unwrap().contains("application/json"), "names the type: {body}");
-    for headers in [
-        vec![("content-type", "text/plain")],
-        vec![("content-type", "multipart/form-data; boundary=x")],
-        vec![],
-    ] {
+    for headers in
+        [vec![("content-type", "text/plain")], vec![("content-type", "multipart/form-data; boundary=x")], vec![]]
+    {
         let (status, body) = send(&app, "POST", &approve, &headers, Some(r#"{"reason": "ok"}"#)).await;
         assert_eq!(status, 415, "{headers:?}: {body}");
     }
@@ -187,9 +185,14 @@ async fn a_present_body_must_parse_where_it_is_optional(db: Db) {
     assert_eq!(status, 413, "{out}");
     assert_error(&out, 413, "PayloadTooLargeError", "payload_too_large");
     for action in ["reject", "pause", "resume", "close"] {
-        let (status, out) =
-            send(&app, "POST", &format!("/api/portal/subscriptions/{id}/{action}"), &[JSON_TYPE], Some(r#"{"reason": true}"#))
-                .await;
+        let (status, out) = send(
+            &app,
+            "POST",
+            &format!("/api/portal/subscriptions/{id}/{action}"),
+            &[JSON_TYPE],
+            Some(r#"{"reason": true}"#),
+        )
+        .await;
         assert_eq!(status, 400, "{action}: {out}");
     }
     assert_eq!(status_of(&app, &id).await, "pending", "nothing happened");
@@ -288,7 +291,8 @@ async fn cookie_changes_need_the_portals_origin(db: Db) {
     )
     .await;
     assert_eq!(status, 204, "{body}");
-    let (status, body) = send(&app, "DELETE", &delete, &[("cookie", cookie.as_str()), ("origin", own.as_str())], None).await;
+    let (status, body) =
+        send(&app, "DELETE", &delete, &[("cookie", cookie.as_str()), ("origin", own.as_str())], None).await;
     assert_eq!(status, 204, "{body}");
     assert!(uid(&app, &root, "shop-app").await.is_none());
 }
@@ -376,7 +380,11 @@ async fn the_csrf_token_is_bound_to_the_browser_and_the_session(db: Db) {
                 app,
                 "POST",
                 "/apis/default/pay-api/subscribe",
-                &[("cookie", cookie.as_str()), ("origin", own.as_str()), ("content-type", "application/x-www-form-urlencoded")],
+                &[
+                    ("cookie", cookie.as_str()),
+                    ("origin", own.as_str()),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                ],
                 Some(&form),
             )
             .await
@@ -420,7 +428,8 @@ async fn the_csrf_cookie_is_secure_over_https_and_never_on_assets(db: Db) {
     let res = request(&app, "GET", "/", &[("x-forwarded-proto", "https")], None).await;
     let secure = set_cookie(&res, "portolan_csrf").expect("a seed cookie");
     assert!(secure.contains("; Secure"), "over https: {secure}");
-    let assets: Vec<&str> = page.split("href=\"/ui/assets/").skip(1).chain(page.split("src=\"/ui/assets/").skip(1)).collect();
+    let assets: Vec<&str> =
+        page.split("href=\"/ui/assets/").skip(1).chain(page.split("src=\"/ui/assets/").skip(1)).collect();
     assert!(!assets.is_empty());
     for rest in assets {
         let path = format!("/ui/assets/{}", rest.split('"').next().unwrap());
