@@ -216,6 +216,9 @@ pub struct ServerSettings {
     /// On SIGTERM or SIGINT, how long in-flight requests may take to finish before their
     /// connections are closed.
     pub shutdown_timeout_secs: u64,
+    /// Guest mode: host names (or addresses) besides loopback ones a request's `Host` may name;
+    /// any other is refused (421), so a DNS-rebinding name cannot reach the portal.
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -297,6 +300,7 @@ impl Default for ServerSettings {
             read_cache: true,
             read_cache_mib: crate::catalog::cache::DEFAULT_MIB,
             shutdown_timeout_secs: 30,
+            allowed_hosts: Vec::new(),
         }
     }
 }

@@ -34,6 +34,8 @@ pub enum ErrorCode {
     Unavailable,
     StorageFull,
     Internal,
+    UnsupportedMediaType,
+    MisdirectedRequest,
 }
 
 impl ErrorCode {
@@ -49,6 +51,8 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::StorageFull,
         ErrorCode::Internal,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::MisdirectedRequest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +68,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::Internal => "internal",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::MisdirectedRequest => "misdirected_request",
         }
     }
 
@@ -79,6 +85,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
         }
     }
 
@@ -95,6 +103,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "ServiceUnavailableError",
             ErrorCode::StorageFull => "InsufficientStorageError",
             ErrorCode::Internal => "Error",
+            ErrorCode::UnsupportedMediaType => "UnsupportedMediaTypeError",
+            ErrorCode::MisdirectedRequest => "MisdirectedRequestError",
         }
     }
 }
@@ -301,7 +311,10 @@ pub fn json_error_handler(err: actix_web::error::JsonPayloadError, _req: &actix_
             ErrorCode::PayloadTooLarge,
             format!("request body is too large: more than the limit of {limit} bytes"),
         ),
-        J::ContentType => ApiError::input("request body must be JSON (Content-Type: application/json)"),
+        J::ContentType => ApiError::with_code(
+            ErrorCode::UnsupportedMediaType,
+            "this route takes a JSON body: send it with Content-Type: application/json",
+        ),
         J::Deserialize(e) if e.is_syntax() || e.is_eof() => ApiError::input(format!(
             "malformed request body: not valid JSON (line {}, column {})",
             e.line(),
@@ -362,6 +375,39 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Body<T
                 ApiError::input(format!("invalid request body{place}: {message}")).into()
             })
         })
+    }
+}
+
+/// Whether a request carries a body: a `Content-Length` other than 0, or a `Transfer-Encoding`.
+pub fn has_body(headers: &actix_web::http::header::HeaderMap) -> bool {
+    use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+    headers.contains_key(TRANSFER_ENCODING)
+        || headers
+            .get(CONTENT_LENGTH)
+            .is_some_and(|v| v.to_str().ok().and_then(|n| n.trim().parse::<u64>().ok()) != Some(0))
+}
+
+/// A JSON body a route may go without (`None` when the request has none). A body that is
+/// present is read exactly as a [`Body`]: wrong types, bad JSON or a body too large are errors,
+/// never a silent default.
+pub struct OptionalBody<T>(pub Option<T>);
+
+impl<T> OptionalBody<T> {
+    pub fn into_inner(self) -> Option<T> {
+        self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for OptionalBody<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        if !has_body(req.headers()) {
+            return Box::pin(std::future::ready(Ok(OptionalBody(None))));
+        }
+        let body = <Body<T> as actix_web::FromRequest>::from_request(req, payload);
+        Box::pin(async move { Ok(OptionalBody(Some(body.await?.into_inner()))) })
     }
 }
 

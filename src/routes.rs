@@ -61,6 +61,11 @@ macro_rules! route_table {
     };
 }
 
+/// The route of a method and a path pattern (as `HttpRequest::match_pattern` gives it).
+pub fn find(method: &str, pattern: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.method == method && r.path == pattern)
+}
+
 // Order matters where patterns overlap: fixed segments (`by-query`) come before `{id}`.
 route_table! {
     // The gateway checks first: actix tries patterns in order (dynamic ones with a regex), and

@@ -151,6 +151,7 @@ impl Application {
                     .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
                     .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
                     .wrap(from_fn(crate::auth::middleware::authenticate))
+                    .wrap(from_fn(crate::auth::cross_site::guard))
                     .wrap(from_fn(crate::ui::middleware::ui_pages))
                     .wrap(from_fn(error::add_request_to_errors))
                     .wrap(from_fn(telemetry::record_request))
@@ -275,6 +276,13 @@ fn check_guest_mode(settings: &Settings) -> anyhow::Result<()> {
             "refusing to serve in guest mode (no [auth] section: anyone may change everything) on the non-loopback address {}; \
              configure [auth] (see README, \"Sign-in and access\"), or write [auth] guest = true to accept an open portal",
             settings.server.bind
+        );
+    }
+    if !loopback && settings.server.allowed_hosts.is_empty() {
+        tracing::warn!(
+            bind = %settings.server.bind,
+            "Guest mode answers only requests whose Host is a loopback name (localhost, 127.0.0.1, [::1]); \
+             list the names this portal is reached by in server.allowed_hosts."
         );
     }
     tracing::warn!(

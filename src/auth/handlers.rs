@@ -11,7 +11,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 const STATE_COOKIE: &str = "portolan_auth_state";
-const REFRESH_COOKIE: &str = "portolan_refresh";
+pub const REFRESH_COOKIE: &str = "portolan_refresh";
 const STATE_TTL_SECS: u64 = 600;
 
 /// The sign-in state kept in a signed, short-lived cookie between start and callback.
@@ -74,8 +74,8 @@ pub async fn start(
     let auth = &state.auth;
     let p = provider(auth, &name)?;
     let redirect = query.into_inner().redirect.unwrap_or_else(|| "/api/auth/me".into());
-    if !redirect.starts_with('/') || redirect.starts_with("//") || redirect.contains('\\') {
-        return Err(ApiError::input("redirect must be a path on this server, such as /catalog"));
+    if !super::redirect::is_local(&redirect) {
+        return Err(ApiError::input(super::redirect::RULE));
     }
     let nonce = tokens::random_token();
     let started = p.start(&callback_url(&req, auth, p), &nonce).await?;
@@ -152,8 +152,10 @@ pub async fn callback(
     let settings = p.settings.clone();
     let who = web::block(move || super::resolve(&pool, &app.auth, &settings, &person)).await??;
     tracing::info!(provider = %p.name, user = %who.sub, reader_only = who.reader_only, "Signed in.");
+    // The start checked the redirect; a state signed before that check existed goes home instead.
+    let location = if super::redirect::is_local(&saved.redirect) { saved.redirect } else { "/".to_owned() };
     let mut res = HttpResponse::Found();
-    res.insert_header(("location", saved.redirect)).cookie(removal(STATE_COOKIE, "/api/auth"));
+    res.insert_header(("location", location)).cookie(removal(STATE_COOKIE, "/api/auth"));
     signed_in(auth, &who, &mut res)?;
     Ok(res.finish())
 }

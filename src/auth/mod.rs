@@ -4,10 +4,12 @@
 //! The [`middleware::authenticate`] middleware runs before routing and before any body is read;
 //! handlers of owner-only actions call [`require_owner`].
 
+pub mod cross_site;
 pub mod handlers;
 pub mod middleware;
 pub mod oidc;
 pub mod policy;
+pub mod redirect;
 pub mod store;
 pub mod tokens;
 

@@ -111,6 +111,26 @@ impl Keys {
             .map(|d| d.claims)
     }
 
+    /// A MAC of `message` under the current key (URL-safe base64), for values the server hands
+    /// out and checks itself (the UI's CSRF token).
+    pub fn mac(&self, message: &[u8]) -> String {
+        b64(&Self::mac_with(&self.keys[0], message))
+    }
+
+    /// Whether `tag` is the MAC of `message` under any configured key (constant time).
+    pub fn mac_matches(&self, message: &[u8], tag: &str) -> bool {
+        self.keys
+            .iter()
+            .any(|k| subtle::ConstantTimeEq::ct_eq(b64(&Self::mac_with(k, message)).as_bytes(), tag.as_bytes()).into())
+    }
+
+    fn mac_with(key: &[u8], message: &[u8]) -> Vec<u8> {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+        Mac::update(&mut mac, message);
+        Mac::finalize(mac).into_bytes().to_vec()
+    }
+
     /// An access or refresh token for this person.
     pub fn issue(
         &self,

@@ -14,7 +14,7 @@ use super::{keys, subscriptions};
 use crate::auth::{Identity, Principal, require_owner, tokens::hash_token};
 use crate::catalog::store as catalog;
 use crate::db::Pool;
-use crate::error::{ApiError, Body, Query};
+use crate::error::{ApiError, Body, OptionalBody, Query};
 use crate::state::AppState;
 
 /// Who the audit trail names for a caller.
@@ -275,13 +275,13 @@ pub async fn act_on_subscription(
     state: web::Data<AppState>,
     identity: Identity,
     path: web::Path<(String, String)>,
-    body: Option<Body<ActionBody>>,
+    body: OptionalBody<ActionBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, action) = path.into_inner();
     let action = Action::parse(&action).ok_or_else(|| {
         ApiError::not_found(format!("No action {action:?}: use approve, reject, pause, resume, transfer or close"))
     })?;
-    let body = body.map(Body::into_inner).unwrap_or_default();
+    let body = body.into_inner().unwrap_or_default();
     let sub = load_subscription(&state.pool, id).await?;
     let what = format!("{} this subscription", action.as_str());
     require_party(&state, &identity, &sub, action.party(), &what).await?;
@@ -308,9 +308,9 @@ pub async fn create_key(
     state: web::Data<AppState>,
     identity: Identity,
     path: web::Path<String>,
-    body: Option<Body<KeyBody>>,
+    body: OptionalBody<KeyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.map(Body::into_inner).unwrap_or_default();
+    let body = body.into_inner().unwrap_or_default();
     let sub = load_subscription(&state.pool, path.into_inner()).await?;
     require_party(&state, &identity, &sub, Party::Consumer, "issue keys for this subscription").await?;
     let pool = state.pool.clone();
@@ -357,9 +357,9 @@ pub async fn rotate_key(
     state: web::Data<AppState>,
     identity: Identity,
     path: web::Path<String>,
-    body: Option<Body<RotateBody>>,
+    body: OptionalBody<RotateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let overlap = body.and_then(|b| b.into_inner().overlap_hours).unwrap_or(24.0);
+    let overlap = body.into_inner().and_then(|b| b.overlap_hours).unwrap_or(24.0);
     let (key, sub) = load_key(&state, path.into_inner()).await?;
     require_party(&state, &identity, &sub, Party::Consumer, "rotate this key").await?;
     let pool = state.pool.clone();

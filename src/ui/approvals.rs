@@ -102,12 +102,12 @@ pub async fn decide(
         other => return Err(ApiError::input(format!("decision: \"{other}\" is not approve or reject"))),
     };
     let reason = d.reason.filter(|r| !r.trim().is_empty());
-    let body = super::body(json!({ "reason": reason }))?;
+    let body: crate::error::Body<offerings::ActionBody> = super::body(json!({ "reason": reason }))?;
     offerings::act_on_subscription(
         state,
         identity,
         web::Path::from((path.into_inner(), action.to_owned())),
-        Some(body),
+        crate::error::OptionalBody(Some(body.into_inner())),
     )
     .await?;
     Ok(see_other(&format!("/approvals?done={}", if action == "approve" { "approved" } else { "rejected" })))

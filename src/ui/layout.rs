@@ -129,7 +129,7 @@ pub fn urlencode(s: &str) -> String {
 }
 
 /// `GET /signin`: the configured providers.
-pub async fn signin(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub async fn signin(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, crate::error::ApiError> {
     let ctx = Ctx::new(&req, &state);
     let redirect = req
         .uri()
@@ -137,8 +137,10 @@ pub async fn signin(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         .and_then(|q| {
             url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "redirect").map(|(_, v)| v.into_owned())
         })
-        .filter(|r| r.starts_with('/') && !r.starts_with("//"))
         .unwrap_or_else(|| "/".into());
+    if !crate::auth::redirect::is_local(&redirect) {
+        return Err(crate::error::ApiError::input(crate::auth::redirect::RULE));
+    }
     let body = html! {
         @if ctx.providers.is_empty() {
             p { "No sign-in provider is configured." }
@@ -152,7 +154,7 @@ pub async fn signin(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
             }
         }
     };
-    super::html(page(&ctx, "Sign in", body))
+    Ok(super::html(page(&ctx, "Sign in", body)))
 }
 
 /// `POST /signout`: drops the session cookies (the API's logout) and goes home.

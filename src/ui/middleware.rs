@@ -1,15 +1,17 @@
-//! For UI paths only: the Content-Security-Policy header, the CSRF cookie, and HTML error pages
-//! (a JSON error from a handler, the policy check or the fallback becomes a page). `/api/*`
-//! and the operational endpoints pass through untouched.
+//! For UI paths only: the Content-Security-Policy header, the CSRF seed cookie (`Secure` over
+//! https, never on assets), and HTML error pages (a JSON error from a handler, the policy check
+//! or the fallback becomes a page). `/api/*` and the operational endpoints pass through untouched.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpResponse};
+use actix_web::{HttpMessage, HttpResponse, web};
 
-use super::{CSRF_COOKIE, CsrfToken};
+use crate::state::AppState;
+
+use super::{CSRF_COOKIE, CsrfSeed};
 
 /// Everything from this server, nothing inline, no framing.
 pub const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
@@ -21,11 +23,19 @@ pub async fn ui_pages(
     if !super::is_ui_path(req.path()) {
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     }
+    // Assets are the same for everyone and cached: they never set the cookie.
+    let asset = req.path().starts_with("/ui/assets/");
     let existing = req.cookie(CSRF_COOKIE).map(|c| c.value().to_owned()).filter(|v| v.len() >= 32);
-    let fresh = existing.is_none();
-    let token = existing
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string());
-    req.extensions_mut().insert(CsrfToken(token.clone()));
+    let fresh = existing.is_none() && !asset;
+    let seed = existing.unwrap_or_else(crate::auth::tokens::random_token);
+    let https = req.connection_info().scheme() == "https"
+        || req
+            .app_data::<web::Data<AppState>>()
+            .and_then(|s| s.auth.base_url.as_deref())
+            .is_some_and(|u| u.starts_with("https://"));
+    if !asset {
+        req.extensions_mut().insert(CsrfSeed(seed.clone()));
+    }
     let res = next.call(req).await?.map_into_boxed_body();
     let res = if res.status().as_u16() >= 400 && is_json(&res) { html_error(res).await } else { res };
     let mut res = res;
@@ -34,7 +44,12 @@ pub async fn ui_pages(
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if fresh {
-        let cookie = Cookie::build(CSRF_COOKIE, token).path("/").http_only(true).same_site(SameSite::Strict).finish();
+        let cookie = Cookie::build(CSRF_COOKIE, seed)
+            .path("/")
+            .http_only(true)
+            .secure(https)
+            .same_site(SameSite::Strict)
+            .finish();
         if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
             res.headers_mut().append(header::SET_COOKIE, v);
         }

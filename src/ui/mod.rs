@@ -34,12 +34,13 @@ use crate::state::AppState;
 
 pub use layout::Ctx;
 
+/// The browser's random CSRF seed; the token forms carry is derived from it and the session.
 pub const CSRF_COOKIE: &str = "portolan_csrf";
 pub const CSRF_FIELD: &str = "csrf";
 
-/// The CSRF token of this request (the cookie's, or the one the middleware just made).
+/// The CSRF seed of this request's browser (the cookie's, or the one the middleware just made).
 #[derive(Debug, Clone)]
-pub struct CsrfToken(pub String);
+pub struct CsrfSeed(pub String);
 
 /// Paths that are the UI's (HTML pages, CSP, HTML errors): everything but the API and the
 /// operational endpoints.
@@ -110,8 +111,23 @@ pub fn who(identity: &Identity) -> String {
     }
 }
 
-/// A form body checked against the CSRF cookie: the `csrf` field must equal it. Every UI POST
-/// handler takes one, so a form posted from another site (which cannot read the cookie) is refused.
+/// What the CSRF token of a browser's seed and a session authenticates: the token is its MAC
+/// under the server's signing key. Another site can neither read a token nor make one (setting
+/// the seed cookie, even to a seed it holds a token for, does not give it one for the visitor's
+/// session), and signing in as someone else changes it.
+fn csrf_message(seed: &str, req: &HttpRequest) -> Vec<u8> {
+    let session = match req.extensions().get::<Identity>().map(|i| i.principal.clone()) {
+        Some(Principal::User { sub, .. }) => format!("user {sub}"),
+        Some(Principal::Service { name, .. }) => format!("service {name}"),
+        Some(Principal::Guest) => "guest".to_owned(),
+        Some(Principal::Anonymous) | None => "anonymous".to_owned(),
+    };
+    format!("portolan-csrf\n{seed}\n{session}").into_bytes()
+}
+
+/// A form body checked against the CSRF token: the `csrf` field must be the token of the
+/// browser's seed cookie and of the session. Every UI POST handler takes one, so a form posted
+/// from another site (which can neither read nor make the token) is refused.
 pub struct CsrfForm<T>(pub T);
 
 impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
@@ -119,7 +135,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let cookie = req.cookie(CSRF_COOKIE).map(|c| c.value().to_owned());
+        let message = req.cookie(CSRF_COOKIE).map(|c| csrf_message(c.value(), req));
+        let state = req.app_data::<web::Data<AppState>>().cloned();
         let form = web::Form::<Vec<(String, String)>>::from_request(req, payload);
         Box::pin(async move {
             let refused = || {
@@ -130,9 +147,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
             };
             let pairs = form.await.map_err(|_| ApiError::input("The form could not be read."))?.into_inner();
             let sent = pairs.iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v.clone());
-            match (cookie, sent) {
-                (Some(c), Some(s))
-                    if !c.is_empty() && subtle::ConstantTimeEq::ct_eq(c.as_bytes(), s.as_bytes()).into() => {}
+            match (message, sent, state) {
+                (Some(m), Some(s), Some(state)) if state.auth.keys.mac_matches(&m, &s) => {}
                 _ => return Err(refused()),
             }
             let rest: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| k != CSRF_FIELD).collect();
@@ -145,7 +161,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
     }
 }
 
-/// The CSRF token the middleware left in the request.
+/// The CSRF token of this request's browser and session, for its forms.
 pub fn csrf_of(req: &HttpRequest) -> String {
-    req.extensions().get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default()
+    let seed = req.extensions().get::<CsrfSeed>().map(|t| t.0.clone());
+    match (seed, req.app_data::<web::Data<AppState>>()) {
+        (Some(seed), Some(state)) => state.auth.keys.mac(&csrf_message(&seed, req)),
+        _ => String::new(),
+    }
 }

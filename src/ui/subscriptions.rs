@@ -141,9 +141,9 @@ pub async fn create_key(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let name = form.0.name.filter(|n| !n.trim().is_empty());
-    let body = super::body(json!({ "name": name }))?;
-    let key =
-        json_of(offerings::create_key(state.clone(), identity, web::Path::from(id.clone()), Some(body)).await).await?;
+    let body: crate::error::Body<offerings::KeyBody> = super::body(json!({ "name": name }))?;
+    let body = crate::error::OptionalBody(Some(body.into_inner()));
+    let key = json_of(offerings::create_key(state.clone(), identity, web::Path::from(id.clone()), body).await).await?;
     render(&state, &req, id, Some(key)).await
 }
 
@@ -160,7 +160,8 @@ pub async fn rotate_key(
     path: web::Path<String>,
     form: CsrfForm<KeyAction>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = json_of(offerings::rotate_key(state.clone(), identity, path, None).await).await?;
+    let key =
+        json_of(offerings::rotate_key(state.clone(), identity, path, crate::error::OptionalBody(None)).await).await?;
     render(&state, &req, form.0.subscription, Some(key)).await
 }
 

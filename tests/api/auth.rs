@@ -563,6 +563,10 @@ impl Browser {
     pub async fn request(&mut self, method: &str, url: &str) -> reqwest::Response {
         let host = Self::host_of(url);
         let mut req = self.client.request(method.parse().unwrap(), url);
+        // Like a browser, a change names the page's origin (here: the portal's own).
+        if !matches!(method, "GET" | "HEAD") {
+            req = req.header("origin", url::Url::parse(url).unwrap().origin().ascii_serialization());
+        }
         if let Some(cookies) = self.jar.get(&host).filter(|c| !c.is_empty()) {
             let header: Vec<String> = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
             req = req.header("cookie", header.join("; "));
@@ -635,6 +639,7 @@ async fn sign_in_with_the_real_provider_ends_at_me_with_the_mapped_user(db: Db) 
         .client
         .post(app.url("/api/catalog/locations"))
         .header("cookie", format!("portolan_token={cookie}"))
+        .header("origin", &app.address)
         .json(&json!({"type": "file", "target": target}))
         .send()
         .await

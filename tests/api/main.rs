@@ -22,6 +22,7 @@ mod offerings;
 mod portal;
 mod providers;
 mod queries;
+mod trust_http;
 mod trust_identity;
 mod ui;
 mod usage;

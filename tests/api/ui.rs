@@ -133,9 +133,10 @@ async fn ui_errors_are_html_and_api_errors_stay_json(db: Db) {
 async fn forms_need_the_csrf_token(db: Db) {
     let app = spawn_app(db).await;
     let c = client();
-    let res = c.get(app.url("/approvals")).send().await.unwrap();
+    let res = c.get(app.url("/apis/default/availability-api")).send().await.unwrap();
     let cookie = csrf(&res).expect("a CSRF cookie on the first page");
     assert!(cookie.len() >= 32);
+    let token = form_token(&res.text().await.unwrap()).expect("a form with the token");
     let post = |cookie: Option<String>, token: Option<&str>| {
         let mut req = c.post(app.url("/approvals/no-such-id"));
         if let Some(v) = cookie {
@@ -153,12 +154,13 @@ async fn forms_need_the_csrf_token(db: Db) {
         ("no token", post(Some(cookie.clone()), None).await.unwrap()),
         ("no cookie", post(None, Some(&cookie)).await.unwrap()),
         ("another token", post(Some(cookie.clone()), Some("0123456789abcdef0123456789abcdef")).await.unwrap()),
+        ("the cookie's own value", post(Some(cookie.clone()), Some(&cookie)).await.unwrap()),
     ] {
         assert_eq!(res.status().as_u16(), 403, "{what}");
         assert!(res.text().await.unwrap().contains("CSRF"), "{what}: the page says why");
     }
     // With the token the form gets through to the action (no such subscription here).
-    let res = post(Some(cookie.clone()), Some(&cookie)).await.unwrap();
+    let res = post(Some(cookie.clone()), Some(&token)).await.unwrap();
     assert_eq!(res.status().as_u16(), 404);
 }
 
@@ -175,7 +177,7 @@ async fn subscribe_and_key_through_the_forms(db: Db) {
         "the Subscribe form shows in guest mode"
     );
     let token = form_token(&page).unwrap();
-    assert_eq!(token, cookie);
+    assert_ne!(token, cookie, "the token is derived from the cookie, not a copy of it");
     let res = c
         .post(app.url("/apis/default/availability-api/subscribe"))
         .header("cookie", format!("portolan_csrf={cookie}"))
@@ -268,14 +270,23 @@ async fn the_policy_refuses_what_pages_hide(db: Db) {
     let get = |t: &str, path: &str| {
         c.get(app.url(path)).header("cookie", format!("portolan_token={t}; portolan_csrf={}", "c".repeat(32))).send()
     };
+    // Like a browser: the form's token comes from a page of the same session, and the post names
+    // the portal as its origin.
     let post = |t: &str, path: &str, form: Vec<(&'static str, String)>| {
-        let mut form = form;
-        form.push(("csrf", "c".repeat(32)));
-        c.post(app.url(path))
-            .header("cookie", format!("portolan_token={t}; portolan_csrf={}", "c".repeat(32)))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(serde_urlencoded::to_string(&form).unwrap())
-            .send()
+        let cookie = format!("portolan_token={t}; portolan_csrf={}", "c".repeat(32));
+        let (c, app, path) = (&c, &app, path.to_owned());
+        async move {
+            let page = c.get(app.url("/")).header("cookie", &cookie).send().await?.text().await?;
+            let mut form = form;
+            form.push(("csrf", form_token(&page).expect("the page's forms carry the token")));
+            c.post(app.url(&path))
+                .header("cookie", &cookie)
+                .header("origin", &app.address)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(serde_urlencoded::to_string(&form).unwrap())
+                .send()
+                .await
+        }
     };
     let api_page = get(&shop, "/apis/default/pay-api").await.unwrap().text().await.unwrap();
     assert!(
