@@ -34,6 +34,8 @@ pub enum ErrorCode {
     Unavailable,
     StorageFull,
     Internal,
+    /// An `Idempotency-Key` sent again with another body (409).
+    IdempotencyConflict,
 }
 
 impl ErrorCode {
@@ -49,6 +51,7 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::StorageFull,
         ErrorCode::Internal,
+        ErrorCode::IdempotencyConflict,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +67,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::Internal => "internal",
+            ErrorCode::IdempotencyConflict => "idempotency_conflict",
         }
     }
 
@@ -72,7 +76,7 @@ impl ErrorCode {
             ErrorCode::InvalidInput | ErrorCode::InvalidEntity => StatusCode::BAD_REQUEST,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::Conflict | ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -88,7 +92,7 @@ impl ErrorCode {
             ErrorCode::InvalidInput | ErrorCode::InvalidEntity => "InputError",
             ErrorCode::NotFound => "NotFoundError",
             ErrorCode::MethodNotAllowed => "MethodNotAllowedError",
-            ErrorCode::Conflict => "ConflictError",
+            ErrorCode::Conflict | ErrorCode::IdempotencyConflict => "ConflictError",
             ErrorCode::Unauthenticated => "AuthenticationError",
             ErrorCode::Forbidden => "NotAllowedError",
             ErrorCode::PayloadTooLarge => "PayloadTooLargeError",
