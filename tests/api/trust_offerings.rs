@@ -182,7 +182,8 @@ async fn a_catalog_write_token_may_not_act_on_subscriptions_or_keys(db: Db) {
         .client
         .post(app.url(&format!("/approvals/{pending}")))
         .bearer_auth(CATALOG_WRITER)
-        .form(&[("decision", "approve")])
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("decision=approve")
         .send()
         .await
         .unwrap();
