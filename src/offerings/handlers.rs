@@ -266,7 +266,12 @@ fn require_offerings_scope(identity: &Identity) -> Result<(), ApiError> {
 
 /// Allows the caller to act for the consumer (requesting a subscription), as
 /// [`require_party`] does for an existing one.
-async fn require_consumer_owner(state: &AppState, identity: &Identity, consumer: &str, action: &str) -> Result<(), ApiError> {
+async fn require_consumer_owner(
+    state: &AppState,
+    identity: &Identity,
+    consumer: &str,
+    action: &str,
+) -> Result<(), ApiError> {
     require_offerings_scope(identity)?;
     if matches!(identity.principal, Principal::Service { .. }) {
         return Ok(());

@@ -414,7 +414,8 @@ pub fn record_batch(
         let checked = e.and_then(|e| check(&mut resolver, &e, now, earliest)).and_then(|(api, consumer, sub, t, c)| {
             // Sums stay exact: an event that would overflow its minute's sum is refused.
             let sum = minutes.entry((api, consumer, sub, floor(t, MINUTE_MS))).or_default();
-            sum.checked_add(&c).ok_or_else(|| "calls: the batch's calls for this minute add up past what can be counted".to_owned())
+            sum.checked_add(&c)
+                .ok_or_else(|| "calls: the batch's calls for this minute add up past what can be counted".to_owned())
         });
         match checked {
             Ok(()) => accepted += 1,

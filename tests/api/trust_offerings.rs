@@ -134,7 +134,8 @@ async fn subscribe(app: &TestApp, token: Option<&str>, plan: &str, consumer: &st
 
 /// Issues a key (as `token`, or the guest): `(key id, key)`.
 async fn new_key(app: &TestApp, token: Option<&str>, sub: &str) -> (String, String) {
-    let (status, k) = call(app, "POST", &format!("/api/portal/subscriptions/{sub}/keys"), token, Some(&json!({}))).await;
+    let (status, k) =
+        call(app, "POST", &format!("/api/portal/subscriptions/{sub}/keys"), token, Some(&json!({}))).await;
     assert_eq!(status, 201, "{k}");
     (k["id"].as_str().unwrap().to_owned(), k["key"].as_str().unwrap().to_owned())
 }
@@ -194,7 +195,8 @@ async fn a_catalog_write_token_may_not_act_on_subscriptions_or_keys(db: Db) {
     let (_, s) = call(&app, "GET", &format!("/api/portal/subscriptions/{active}"), ci, None).await;
     assert_eq!(s["status"], "active", "{s}");
     // The token may still do what catalog:write is for.
-    let (status, out) = call(&app, "POST", "/api/catalog/refresh", ci, Some(&json!({"entityRef": "component:shop-web"}))).await;
+    let (status, out) =
+        call(&app, "POST", "/api/catalog/refresh", ci, Some(&json!({"entityRef": "component:shop-web"}))).await;
     assert_eq!(status, 200, "{out}");
 
     // offerings:write takes every one of them.
@@ -213,12 +215,18 @@ async fn a_catalog_write_token_may_not_act_on_subscriptions_or_keys(db: Db) {
     let (status, out) = call(&app, "POST", &format!("/api/portal/subscriptions/{active}/close"), offers, None).await;
     assert_eq!((status, out["status"].as_str()), (200, Some("closed")), "{out}");
     // ...and nothing of the catalog.
-    let (status, _) = call(&app, "POST", "/api/catalog/refresh", offers, Some(&json!({"entityRef": "component:shop-web"}))).await;
+    let (status, _) =
+        call(&app, "POST", "/api/catalog/refresh", offers, Some(&json!({"entityRef": "component:shop-web"}))).await;
     assert_eq!(status, 403);
     // A token may be given the new scope.
-    let (status, out) =
-        call(&app, "POST", "/api/auth/tokens", Some(ADMIN), Some(&json!({"name": "portal-bot", "scopes": ["offerings:write"]})))
-            .await;
+    let (status, out) = call(
+        &app,
+        "POST",
+        "/api/auth/tokens",
+        Some(ADMIN),
+        Some(&json!({"name": "portal-bot", "scopes": ["offerings:write"]})),
+    )
+    .await;
     assert_eq!(status, 201, "{out}");
 }
 
@@ -238,7 +246,11 @@ async fn closing_and_subscribing_again_keeps_the_used_quota(db: Db) {
     assert_ne!(first, second);
     let (_, k2) = new_key(&app, None, &second).await;
     let c = check(&app, &k2).await;
-    assert_eq!((c["reason"].as_str(), c["quota"]["remaining"].as_i64()), (Some("ok"), Some(0)), "the window goes on: {c}");
+    assert_eq!(
+        (c["reason"].as_str(), c["quota"]["remaining"].as_i64()),
+        (Some("ok"), Some(0)),
+        "the window goes on: {c}"
+    );
     let c = check(&app, &k2).await;
     assert_eq!((c["allowed"].as_bool(), c["reason"].as_str()), (Some(false), Some("quota_exceeded")), "{c}");
     assert_eq!(c["quota"]["remaining"], 0, "{c}");
@@ -280,7 +292,11 @@ async fn a_team_scoped_quota_is_shared_by_the_teams_consumers(db: Db) {
         assert_eq!(check(&app, &kw).await["reason"], "ok");
     }
     let c = check(&app, &ka).await;
-    assert_eq!((c["reason"].as_str(), c["quota"]["remaining"].as_i64()), (Some("ok"), Some(0)), "shop-team's 4th call: {c}");
+    assert_eq!(
+        (c["reason"].as_str(), c["quota"]["remaining"].as_i64()),
+        (Some("ok"), Some(0)),
+        "shop-team's 4th call: {c}"
+    );
     let c = check(&app, &ka).await;
     assert_eq!(c["reason"], "quota_exceeded", "{c}");
     assert_eq!(check(&app, &kw).await["reason"], "quota_exceeded");
@@ -349,7 +365,11 @@ async fn idempotency_keys_are_scoped_to_the_caller(db: Db) {
     let (status, b) = post_events(&app, Some(USAGE_A), Some("nightly-1"), &batch).await;
     assert_eq!((status, b["accepted"].as_i64(), b["duplicate"].as_bool()), (200, Some(1), Some(false)), "{b}");
     let (status, b) = post_events(&app, Some(USAGE_B), Some("nightly-1"), &batch).await;
-    assert_eq!((status, b["accepted"].as_i64(), b["duplicate"].as_bool()), (200, Some(1), Some(false)), "B's own batch: {b}");
+    assert_eq!(
+        (status, b["accepted"].as_i64(), b["duplicate"].as_bool()),
+        (200, Some(1), Some(false)),
+        "B's own batch: {b}"
+    );
     let other = json!([{"time": t, "api": "pay-api", "consumer": "reports", "calls": 4}]);
     let (status, b) = post_events(&app, Some(USAGE_B), Some("nightly-2"), &other).await;
     assert_eq!(status, 200, "{b}");
