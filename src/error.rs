@@ -36,6 +36,8 @@ pub enum ErrorCode {
     Internal,
     UnsupportedMediaType,
     MisdirectedRequest,
+    /// An `Idempotency-Key` sent again with another body (409).
+    IdempotencyConflict,
 }
 
 impl ErrorCode {
@@ -53,6 +55,7 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::MisdirectedRequest,
+        ErrorCode::IdempotencyConflict,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +73,7 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::MisdirectedRequest => "misdirected_request",
+            ErrorCode::IdempotencyConflict => "idempotency_conflict",
         }
     }
 
@@ -78,7 +82,7 @@ impl ErrorCode {
             ErrorCode::InvalidInput | ErrorCode::InvalidEntity => StatusCode::BAD_REQUEST,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::Conflict | ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -96,7 +100,7 @@ impl ErrorCode {
             ErrorCode::InvalidInput | ErrorCode::InvalidEntity => "InputError",
             ErrorCode::NotFound => "NotFoundError",
             ErrorCode::MethodNotAllowed => "MethodNotAllowedError",
-            ErrorCode::Conflict => "ConflictError",
+            ErrorCode::Conflict | ErrorCode::IdempotencyConflict => "ConflictError",
             ErrorCode::Unauthenticated => "AuthenticationError",
             ErrorCode::Forbidden => "NotAllowedError",
             ErrorCode::PayloadTooLarge => "PayloadTooLargeError",

@@ -115,12 +115,24 @@ pub async fn authenticate(
     let denied = match rule {
         None | Some(Rule::Open | Rule::SignIn | Rule::Webhook) => None,
         Some(Rule::Read) => (anonymous && !auth.anonymous_read).then(|| unauthenticated("Sign in to read.")),
-        Some(Rule::SignedIn | Rule::OwnerOrAdmin | Rule::PartyOrAdmin) => {
+        Some(Rule::SignedIn | Rule::OwnerOrAdmin) => {
             if anonymous {
                 Some(unauthenticated("Sign in to change the catalog."))
             } else if !identity.can_write_catalog() {
                 Some(match identity.principal {
                     Principal::Service { .. } => forbidden("This token lacks the catalog:write scope."),
+                    _ => forbidden("This identity may only read."),
+                })
+            } else {
+                None
+            }
+        }
+        Some(Rule::PartyOrAdmin) => {
+            if anonymous {
+                Some(unauthenticated("Sign in to act on subscriptions and keys."))
+            } else if !identity.can_act_on_offerings() {
+                Some(match identity.principal {
+                    Principal::Service { .. } => forbidden("This token lacks the offerings:write scope."),
                     _ => forbidden("This identity may only read."),
                 })
             } else {

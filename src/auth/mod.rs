@@ -80,6 +80,14 @@ impl Identity {
             Principal::Service { .. } => self.admin || self.has_scope("catalog:write"),
         }
     }
+    /// May act on subscriptions and keys at all (the party checks come on top): service tokens
+    /// need `offerings:write` (or `admin`); `catalog:write` is not enough.
+    pub fn can_act_on_offerings(&self) -> bool {
+        match self.principal {
+            Principal::Service { .. } => self.admin || self.has_scope("offerings:write"),
+            _ => self.can_write_catalog(),
+        }
+    }
 }
 
 impl FromRequest for Identity {

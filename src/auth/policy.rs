@@ -18,9 +18,10 @@ pub enum Rule {
     Admin,
     /// Webhooks check their own signature; no user auth.
     Webhook,
-    /// Like `SignedIn`, then the handler checks the owner of the subscription's party the action
-    /// needs: the consumer's (request, close, keys) or the platform's (approve, reject, pause,
-    /// resume, transfer), with [`super::require_owner`].
+    /// Subscriptions and keys: signed-in users (not reader-only), admins, and service tokens
+    /// with `offerings:write` (`catalog:write` is not enough). The handler then checks the owner
+    /// of the subscription's party the action needs: the consumer's (request, close, keys) or the
+    /// platform's (approve, reject, pause, resume, transfer), with [`super::require_owner`].
     PartyOrAdmin,
     /// API gateways: service tokens with the `gateway:check` scope, admins, and guest mode.
     Gateway,

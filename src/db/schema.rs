@@ -192,8 +192,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    gateway_counters (subscription_id, kind, window_start) {
-        subscription_id -> Text,
+    gateway_counters (scope, kind, window_start) {
+        scope -> Text,
         kind -> Text,
         window_start -> BigInt,
         count -> BigInt,
@@ -265,6 +265,7 @@ diesel::table! {
         at -> BigInt,
         accepted -> BigInt,
         rejected -> Text,
+        body_hash -> Nullable<Text>,
     }
 }
 

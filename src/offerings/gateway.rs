@@ -1,21 +1,22 @@
 //! The gateway check: may this key call this API now?
 //!
-//! A check is answered from memory when it can: what a key stands for (its subscription, plan
-//! and state) is cached for at most `gateway_key_cache_ms` (1 s by default), and dropped at once
-//! when this instance changes a subscription or key, so a revoked key stops passing on every
-//! instance within that time plus one check. Quota and rate-limit counters are shared through
-//! the database. Far from a limit, each instance counts its own calls in memory and, every
-//! `gateway_flush_ms` (250 ms by default), adds them to the shared row and reads back the total,
-//! which includes every other instance's flushed calls. The calls an instance admitted and the
-//! database has not confirmed stay below an eighth of what was left at its last read; the call
-//! that would pass that share is counted in the database at once together with them, and only if
-//! every counter stays within its limit, which also reads back the others' counts. Near a limit
-//! (closer than twice what all instances added between the last two reads) every call is counted
-//! so. Instances therefore learn of each other at least every eighth of the remaining quota, not
-//! only at flushes (which a loaded database can delay by seconds), and their unconfirmed calls
-//! together stay within what is left while there are at most eight of them. A counter is read
-//! from the database before its first use in a window, so a fresh instance starts from the
-//! shared total, not from zero.
+//! A check is answered from memory when it can: what a key stands for (its subscription, plan and
+//! state) is cached for at most `gateway_key_cache_ms` (1 s by default), and dropped at once when
+//! this instance changes a subscription or key, so a revoked key stops passing on every instance
+//! within that time plus one check. Quota and rate-limit counters are shared through the database,
+//! one per consumer and API (or team and API, for a quota with `quotaScope: team`) and window,
+//! whatever subscription the call came through. Far from a limit, each instance counts its own
+//! calls in memory and, every `gateway_flush_ms` (250 ms by default), adds them to the shared row
+//! and reads back the total, which includes every other instance's flushed calls. The calls an
+//! instance admitted and the database has not confirmed stay below an eighth of what was left at
+//! its last read; the call that would pass that share is counted in the database at once together
+//! with them, and only if every counter stays within its limit, which also reads back the others'
+//! counts. Near a limit (closer than twice what all instances added between the last two reads)
+//! every call is counted so. Instances therefore learn of each other at least every eighth of the
+//! remaining quota, not only at flushes (which a loaded database can delay by seconds), and their
+//! unconfirmed calls together stay within what is left while there are at most eight of them. A
+//! counter is read from the database before its first use in a window, so a fresh instance starts
+//! from the shared total, not from zero.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::model::{Plan, PlanStatus, Reason, Status, window};
+use super::model::{Plan, PlanStatus, QuotaScope, Reason, Status, counter_scope, window};
 use super::store::counters::{self, CounterKey};
 use super::store::keys::gateway_key;
 use crate::db::{Pool, now_ms, rfc3339};
@@ -256,17 +257,17 @@ impl Gateway {
         let Some(plan) = i.plan.as_ref().filter(|p| p.status != PlanStatus::Closed) else {
             return refuse(Reason::PlanClosed);
         };
+        // Counted per consumer and API across its subscriptions (or per team, for a quota so
+        // scoped), so closing and subscribing again continues the window.
         let quota = plan.quota.as_ref().map(|q| {
             let (start, end) = window(&q.period, now);
-            (
-                CounterKey { subscription_id: i.subscription.clone(), kind: "quota", window_start: start },
-                q.requests,
-                end,
-            )
+            let scope = counter_scope(&i.api, &i.consumer, i.team.as_deref(), plan.quota_scope);
+            (CounterKey { scope, kind: "quota", window_start: start }, q.requests, end)
         });
         let rate = plan.rate_limit.as_ref().map(|r| {
             let (start, end) = window(&r.period, now);
-            (CounterKey { subscription_id: i.subscription.clone(), kind: "rate", window_start: start }, r.requests, end)
+            let scope = counter_scope(&i.api, &i.consumer, None, QuotaScope::Consumer);
+            (CounterKey { scope, kind: "rate", window_start: start }, r.requests, end)
         });
         let wanted: Vec<&(CounterKey, i64, i64)> = quota.iter().chain(rate.iter()).collect();
         // Counters not yet known here are read from the database first.

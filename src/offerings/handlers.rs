@@ -14,7 +14,7 @@ use super::{keys, subscriptions};
 use crate::auth::{Identity, Principal, require_owner, tokens::hash_token};
 use crate::catalog::store as catalog;
 use crate::db::Pool;
-use crate::error::{ApiError, Body, OptionalBody, Query};
+use crate::error::{ApiError, Body, ErrorCode, OptionalBody, Query};
 use crate::state::AppState;
 
 /// Who the audit trail names for a caller.
@@ -175,7 +175,7 @@ pub async fn create_subscription(
     let b = body.into_inner();
     let api = subscriptions::api_key(&b.api)?;
     let consumer = subscriptions::consumer_key(&b.consumer)?;
-    require_owner(&state.pool, &identity, vec![consumer.clone()], "subscribe this consumer").await?;
+    require_consumer_owner(&state, &identity, &consumer, "subscribe this consumer").await?;
     let pool = state.pool.clone();
     let by = actor(&identity);
     let out = blocking(move || {
@@ -248,7 +248,39 @@ async fn platform_of(pool: &Pool, api: &str) -> Result<Option<String>, ApiError>
     blocking(move || Ok(store::get_offering(&pool, &api)?.map(|o| o.platform))).await
 }
 
-/// Allows the caller to act as this party of the subscription (admins always may).
+/// Allows the caller to act on subscriptions and keys at all: a service token needs the
+/// `offerings:write` scope (or `admin`), whatever else it may do; [`require_owner`] alone would
+/// let any `catalog:write` token through.
+fn require_offerings_scope(identity: &Identity) -> Result<(), ApiError> {
+    if identity.can_act_on_offerings() {
+        return Ok(());
+    }
+    Err(ApiError::with_code(
+        ErrorCode::Forbidden,
+        match identity.principal {
+            Principal::Service { .. } => "This token lacks the offerings:write scope.",
+            _ => "This identity may only read.",
+        },
+    ))
+}
+
+/// Allows the caller to act for the consumer (requesting a subscription), as
+/// [`require_party`] does for an existing one.
+async fn require_consumer_owner(
+    state: &AppState,
+    identity: &Identity,
+    consumer: &str,
+    action: &str,
+) -> Result<(), ApiError> {
+    require_offerings_scope(identity)?;
+    if matches!(identity.principal, Principal::Service { .. }) {
+        return Ok(());
+    }
+    require_owner(&state.pool, identity, vec![consumer.to_owned()], action).await
+}
+
+/// Allows the caller to act as this party of the subscription: its owner, an admin, or a
+/// service token with `offerings:write`.
 async fn require_party(
     state: &AppState,
     identity: &Identity,
@@ -256,6 +288,10 @@ async fn require_party(
     party: Party,
     action: &str,
 ) -> Result<(), ApiError> {
+    require_offerings_scope(identity)?;
+    if matches!(identity.principal, Principal::Service { .. }) {
+        return Ok(());
+    }
     let keys = match party {
         Party::Consumer => vec![sub.consumer.clone()],
         Party::Platform => platform_of(&state.pool, &sub.api).await?.into_iter().collect(),

@@ -25,6 +25,16 @@ pub enum PlanStatus {
     Closed,
 }
 
+/// Who shares one quota: a consumer (across its subscriptions to the API), or every consumer
+/// owned by the same team.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuotaScope {
+    #[default]
+    Consumer,
+    Team,
+}
+
 /// `requests` per `period` (quota: minute|hour|day|month; rate limit: second|minute|hour).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limit {
@@ -39,6 +49,9 @@ pub struct Plan {
     pub description: Option<String>,
     pub approval: Approval,
     pub quota: Option<Limit>,
+    /// Stored plans written before it existed read as `consumer`.
+    #[serde(default)]
+    pub quota_scope: QuotaScope,
     pub rate_limit: Option<Limit>,
     pub credential_lifetime_days: Option<i64>,
     pub status: PlanStatus,
@@ -84,6 +97,11 @@ fn plan(v: &Value) -> Option<Plan> {
             Approval::Auto
         },
         quota: v.get("quota").and_then(limit),
+        quota_scope: if v.get("quotaScope").and_then(Value::as_str) == Some("team") {
+            QuotaScope::Team
+        } else {
+            QuotaScope::Consumer
+        },
         rate_limit: v.get("rateLimit").and_then(limit),
         credential_lifetime_days: v.get("credentialLifetimeDays").and_then(Value::as_i64),
         status,
@@ -255,6 +273,17 @@ impl Reason {
     }
 }
 
+/// What one quota or rate-limit counter counts for: a consumer's calls of an API across its
+/// subscriptions (closing and subscribing again continues the window), or, for a quota with
+/// `quotaScope: team`, the calls of every consumer its team owns (a consumer with no owner
+/// counts on its own).
+pub fn counter_scope(api: &str, consumer: &str, team: Option<&str>, scope: QuotaScope) -> String {
+    match (scope, team) {
+        (QuotaScope::Team, Some(team)) => format!("team {team} {api}"),
+        _ => format!("consumer {consumer} {api}"),
+    }
+}
+
 /// The fixed window holding `now_ms` for a period: its start and its end (milliseconds, UTC).
 /// Months are calendar months.
 pub fn window(period: &str, now_ms: i64) -> (i64, i64) {
@@ -320,7 +349,25 @@ mod tests {
         assert_eq!(o[0].plans[0].status, PlanStatus::Published);
         assert_eq!(o[0].plans[1].status, PlanStatus::Staging);
         assert_eq!(o[0].plans[1].quota, Some(Limit { requests: 5, period: "day".into() }));
+        assert_eq!(o[0].plans[1].quota_scope, QuotaScope::Consumer);
         assert_eq!(o[0].default_plan().unwrap().name, "free");
+    }
+
+    #[test]
+    fn quota_scope_is_read_and_old_stored_plans_default_to_consumer() {
+        let body = json!({"spec": {"offerings": [{"api": "a", "plans": [{"name": "t", "quotaScope": "team"}]}]}});
+        assert_eq!(offerings_of_platform("platform:default/p", &body)[0].plans[0].quota_scope, QuotaScope::Team);
+        let stored: Plan = serde_json::from_value(json!({"name": "old", "approval": "auto", "status": "published"}))
+            .expect("a plan stored before quotaScope");
+        assert_eq!(stored.quota_scope, QuotaScope::Consumer);
+        assert_eq!(
+            counter_scope("api:default/a", "component:default/c", Some("group:default/t"), QuotaScope::Team),
+            "team group:default/t api:default/a"
+        );
+        assert_eq!(
+            counter_scope("api:default/a", "component:default/c", None, QuotaScope::Team),
+            "consumer component:default/c api:default/a"
+        );
     }
 
     #[test]

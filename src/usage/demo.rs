@@ -57,6 +57,11 @@ impl Client {
         let res = r.send().await?;
         let status = res.status();
         let body: Value = res.json().await.unwrap_or(Value::Null);
+        // A batch of today's sent by an earlier run (its latest events carry another time):
+        // counted then, so nothing to add now.
+        if status == reqwest::StatusCode::CONFLICT && body["error"]["code"] == "idempotency_conflict" {
+            return Ok(json!({"accepted": 0, "rejected": [], "duplicate": true}));
+        }
         anyhow::ensure!(status.is_success(), "POST {path}: {status} {body}");
         Ok(body)
     }
@@ -215,11 +220,22 @@ pub async fn run(base: &str, days: i64, token: Option<String>) -> anyhow::Result
                 let ms = base_ms * slow * (0.9 + 0.2 * rng.f64());
                 let split = [(0.7, 0.5), (1.0, 0.4), (2.2, 0.08), (5.0, 0.02)];
                 let mut buckets = serde_json::Map::new();
+                // Rounded on the running share, so the counts add up to `calls` exactly (the
+                // intake refuses buckets that do not).
+                let (mut share_so_far, mut counted) = (0.0, 0);
                 for (factor, share) in split {
-                    let n = ((calls as f64) * share).round() as i64;
+                    share_so_far += share;
+                    let upto = ((calls as f64) * share_so_far).round().min(calls as f64) as i64;
+                    let n = upto - counted;
+                    counted = upto;
                     if n > 0 {
-                        buckets.insert(format!("{:.2}", ms * factor), json!(n));
+                        let slot = buckets.entry(format!("{:.2}", ms * factor)).or_insert(json!(0));
+                        *slot = json!(slot.as_i64().unwrap_or(0) + n);
                     }
+                }
+                if counted < calls {
+                    let slot = buckets.entry(format!("{:.2}", ms * split[0].0)).or_insert(json!(0));
+                    *slot = json!(slot.as_i64().unwrap_or(0) + calls - counted);
                 }
                 events.push(json!({
                     "time": time(t), "api": api, "consumer": who, "calls": calls, "errors": errors,

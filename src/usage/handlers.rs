@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::intake::{self, Options};
+use super::intake::{self, BatchId, Options, Recorded};
 use super::model::Bucket;
 use super::views::{self, Filters};
 use crate::auth::Identity;
@@ -35,7 +35,8 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
 }
 
 /// `POST /api/usage/events[?backfill=true]`: a JSON array or NDJSON of events; an
-/// `Idempotency-Key` header makes a retried batch count once.
+/// `Idempotency-Key` header (the caller's own: keys of different callers never meet) makes a
+/// retried batch count once, and the same key with another body is a 409.
 pub async fn post_events(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -56,7 +57,7 @@ pub async fn post_events(
             if v.is_empty() || v.len() > 200 {
                 return Err(ApiError::input("Idempotency-Key: between 1 and 200 characters"));
             }
-            Some(format!("http:{v}"))
+            Some(intake::http_batch_id(&identity, v))
         }
         None => None,
     };
@@ -66,13 +67,22 @@ pub async fn post_events(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("ndjson") || v.contains("jsonlines"));
     let body = read_body(payload, state.settings.server.max_body_bytes).await?;
-    let events = web::block(move || intake::parse_body(&body, ndjson)).await??;
+    let (events, body_hash) =
+        web::block(move || intake::parse_body(&body, ndjson).map(|e| (e, intake::body_hash(&body)))).await??;
     let pool = state.pool.clone();
     let usage = state.usage.clone();
-    let outcome =
-        web::block(move || intake::record_batch(&usage, &pool, batch_id.as_deref(), events, Options { backfill }))
-            .await??;
-    Ok(HttpResponse::Ok().json(outcome))
+    let recorded = web::block(move || {
+        let batch = batch_id.as_deref().map(|id| BatchId { id, body_hash: &body_hash });
+        intake::record_batch(&usage, &pool, batch, events, Options { backfill })
+    })
+    .await??;
+    match recorded {
+        Recorded::Counted(outcome) => Ok(HttpResponse::Ok().json(outcome)),
+        Recorded::Conflict => Err(ApiError::with_code(
+            ErrorCode::IdempotencyConflict,
+            "Idempotency-Key: this key was already used for a batch with another body; send a new key for a new batch",
+        )),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::model::{Counts, Level, MINUTE_MS, RawEvent, floor};
-use super::store::{self, Committed, RowKey, Write};
+use super::store::{self, BatchRecord, Committed, RowKey, Write};
 use super::{FUTURE_MS, HOUR_RETENTION_MS, MAX_EVENTS, OBSERVED_WINDOW_MS, Usage};
+use crate::auth::{Identity, Principal};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::{Pool, now_ms};
 use crate::error::{ApiError, ErrorCode};
@@ -29,6 +30,42 @@ pub struct Outcome {
     pub accepted: usize,
     pub rejected: Vec<Rejection>,
     pub duplicate: bool,
+}
+
+/// A batch's id (an HTTP `Idempotency-Key` scoped to its caller, or a NATS message id) and the
+/// hash of the body it came in.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchId<'a> {
+    pub id: &'a str,
+    pub body_hash: &'a str,
+}
+
+/// What became of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    /// Counted now, or (`duplicate: true`) before under the same id and body.
+    Counted(Outcome),
+    /// Its id was recorded before with another body: nothing was counted.
+    Conflict,
+}
+
+/// The batch id of an HTTP batch: the `Idempotency-Key` within the caller's own space (its
+/// service token, user or guest), so one caller's keys never answer for another's batches.
+pub fn http_batch_id(identity: &Identity, key: &str) -> String {
+    let caller = match &identity.principal {
+        Principal::Service { id, .. } => format!("token:{id}"),
+        Principal::User { sub, .. } => format!("user:{sub}"),
+        Principal::Guest => "guest".to_owned(),
+        Principal::Anonymous => "anonymous".to_owned(),
+    };
+    // The caller's length first, so no caller and key can spell another's.
+    format!("http:{}:{caller}:{key}", caller.len())
+}
+
+/// The hex SHA-256 of a batch's body, kept with its id.
+pub fn body_hash(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// How a batch may be taken.
@@ -106,7 +143,7 @@ pub fn resolve_api(g: &Graph, raw: &str) -> Result<String, String> {
 pub const CONSUMER_KINDS: &[&str] = &["component", "product", "system", "platform"];
 
 /// A consumer ref or name as a key of an entity in the model (a plain name: a component, else
-/// a product, system or platform of that name).
+/// a product, system or platform of that name). Other kinds are no consumers.
 pub fn resolve_consumer(g: &Graph, raw: &str) -> Result<String, String> {
     let raw = raw.trim();
     let explicit = raw.contains(':');
@@ -115,6 +152,12 @@ pub fn resolve_consumer(g: &Graph, raw: &str) -> Result<String, String> {
             return Err(format!("consumer: {raw:?} is not an entity reference"));
         };
         let key = r.key();
+        if explicit && !CONSUMER_KINDS.contains(&r.kind.to_lowercase().as_str()) {
+            return Err(format!(
+                "consumer: {key} is a {}; a consumer is a Component, Product, System or Platform",
+                r.kind
+            ));
+        }
         if g.get(&key).is_some() {
             return Ok(key);
         }
@@ -252,6 +295,9 @@ fn check(r: &mut Resolver, e: &RawEvent, now: i64, earliest: i64) -> Result<Chec
         return Err("status: an HTTP status between 100 and 599".into());
     }
     let mut counts = Counts { calls, errors, ..Default::default() };
+    if e.latency_ms.is_some() && e.latency.is_some() {
+        return Err("latency: give latencyMs or latency.buckets, not both".into());
+    }
     if let Some(ms) = e.latency_ms {
         if !(ms.is_finite() && ms >= 0.0) {
             return Err("latencyMs: a number of milliseconds, 0 or more".into());
@@ -259,6 +305,8 @@ fn check(r: &mut Resolver, e: &RawEvent, now: i64, earliest: i64) -> Result<Chec
         counts.hist.add(ms, calls as u64);
     }
     if let Some(l) = &e.latency {
+        // The buckets describe the event's calls: their counts add up to `calls`, exactly.
+        let mut total: u64 = 0;
         for (k, n) in &l.buckets {
             let ms: f64 = k
                 .trim()
@@ -266,7 +314,14 @@ fn check(r: &mut Resolver, e: &RawEvent, now: i64, earliest: i64) -> Result<Chec
                 .ok()
                 .filter(|v: &f64| v.is_finite() && *v >= 0.0)
                 .ok_or_else(|| format!("latency.buckets: {k:?} is not a number of milliseconds"))?;
+            total = total
+                .checked_add(*n)
+                .filter(|t| *t <= calls as u64)
+                .ok_or_else(|| format!("latency.buckets: the counts add up to more than calls ({calls})"))?;
             counts.hist.add(ms, *n);
+        }
+        if total != calls as u64 {
+            return Err(format!("latency.buckets: the counts add up to {total}, not to calls ({calls})"));
         }
     }
     Ok((api, consumer, subscription, t, counts))
@@ -312,13 +367,7 @@ impl Usage {
     }
 
     /// Commits what a batch adds up to, with its batch id and answer, in one transaction.
-    fn commit(
-        &self,
-        pool: &Pool,
-        sums: &Sums,
-        batch: Option<(&str, i64, &str)>,
-        now: i64,
-    ) -> anyhow::Result<Committed> {
+    fn commit(&self, pool: &Pool, sums: &Sums, batch: Option<BatchRecord>, now: i64) -> anyhow::Result<Committed> {
         let w = Write { rows: &sums.rows, pairs: &sums.pairs, batch, now, silent_before: now - OBSERVED_WINDOW_MS };
         let committed = store::commit(pool, &w)?;
         if let Committed::Written { new_pairs } = &committed {
@@ -336,14 +385,16 @@ impl Usage {
 
 /// Takes one batch: checks and attributes each event, adds them up in memory, and commits the
 /// rollup rows and the batch id (when given) in one transaction. A batch id already recorded
-/// counts nothing again and answers what it answered the first time, with `duplicate: true`.
+/// counts nothing again and answers what it answered the first time, with `duplicate: true`;
+/// with another body, it is a [`Recorded::Conflict`]. A batch that counted nothing (every event
+/// rejected) leaves its id unused, so the corrected batch may be sent under it.
 pub fn record_batch(
     usage: &Usage,
     pool: &Pool,
-    batch_id: Option<&str>,
+    batch_id: Option<BatchId>,
     events: Vec<Parsed>,
     options: Options,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<Recorded> {
     let now = now_ms();
     let g = usage.portal.snapshot(pool)?;
     let earliest = if options.backfill { i64::MIN } else { now - usage.late_ms() };
@@ -360,12 +411,14 @@ pub fn record_batch(
     let mut rejected = Vec::new();
     let mut accepted = 0;
     for (index, e) in events.into_iter().enumerate() {
-        let checked = e.and_then(|e| check(&mut resolver, &e, now, earliest));
+        let checked = e.and_then(|e| check(&mut resolver, &e, now, earliest)).and_then(|(api, consumer, sub, t, c)| {
+            // Sums stay exact: an event that would overflow its minute's sum is refused.
+            let sum = minutes.entry((api, consumer, sub, floor(t, MINUTE_MS))).or_default();
+            sum.checked_add(&c)
+                .ok_or_else(|| "calls: the batch's calls for this minute add up past what can be counted".to_owned())
+        });
         match checked {
-            Ok((api, consumer, sub, t, counts)) => {
-                accepted += 1;
-                minutes.entry((api, consumer, sub, floor(t, MINUTE_MS))).or_default().add(&counts);
-            }
+            Ok(()) => accepted += 1,
             Err(message) => rejected.push(Rejection { index, message }),
         }
     }
@@ -375,14 +428,23 @@ pub fn record_batch(
         sums.add(api, consumer, sub, *t, c, from);
     }
     let rejected_json = serde_json::to_string(&rejected)?;
-    let batch = batch_id.map(|id| (id, accepted as i64, rejected_json.as_str()));
+    let batch = batch_id.map(|b| BatchRecord {
+        id: b.id,
+        body_hash: b.body_hash,
+        accepted: accepted as i64,
+        rejected: rejected_json.as_str(),
+        keep: accepted > 0,
+    });
     match usage.commit(pool, &sums, batch, now)? {
-        Committed::Duplicate { accepted, rejected } => Ok(Outcome {
+        Committed::Duplicate { body_hash: Some(h), .. } if batch_id.is_some_and(|b| b.body_hash != h) => {
+            Ok(Recorded::Conflict)
+        }
+        Committed::Duplicate { accepted, rejected, .. } => Ok(Recorded::Counted(Outcome {
             accepted: accepted as usize,
             rejected: serde_json::from_str(&rejected).unwrap_or_default(),
             duplicate: true,
-        }),
-        Committed::Written { .. } => Ok(Outcome { accepted, rejected, duplicate: false }),
+        })),
+        Committed::Written { .. } => Ok(Recorded::Counted(Outcome { accepted, rejected, duplicate: false })),
     }
 }
 

@@ -56,7 +56,7 @@ impl Histogram {
     }
 
     pub fn count(&self) -> u64 {
-        self.buckets.iter().map(|(_, n)| n).sum()
+        self.buckets.iter().fold(0u64, |sum, (_, n)| sum.saturating_add(*n))
     }
 
     /// Counts `n` calls of `ms` milliseconds.
@@ -69,7 +69,7 @@ impl Histogram {
             return;
         }
         match self.buckets.binary_search_by_key(&b, |(k, _)| *k) {
-            Ok(i) => self.buckets[i].1 += n,
+            Ok(i) => self.buckets[i].1 = self.buckets[i].1.saturating_add(n),
             Err(i) => self.buckets.insert(i, (b, n)),
         }
     }
@@ -85,7 +85,7 @@ impl Histogram {
         loop {
             match (a.peek(), b.peek()) {
                 (Some(x), Some(y)) if x.0 == y.0 => {
-                    out.push((x.0, x.1 + y.1));
+                    out.push((x.0, x.1.saturating_add(y.1)));
                     a.next();
                     b.next();
                 }
@@ -121,7 +121,7 @@ impl Histogram {
         let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
         let mut seen = 0;
         for (b, c) in &self.buckets {
-            seen += c;
+            seen = c.saturating_add(seen);
             if seen >= rank {
                 return Some(value_of(*b));
             }
@@ -298,10 +298,22 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Adds another count; a sum past `i64::MAX` stays there (stored rows never wrap).
     pub fn add(&mut self, other: &Counts) {
-        self.calls += other.calls;
-        self.errors += other.errors;
+        self.calls = self.calls.saturating_add(other.calls);
+        self.errors = self.errors.saturating_add(other.errors);
         self.hist.merge(&other.hist);
+    }
+
+    /// Adds another count only if no sum overflows; `None` (and nothing added) otherwise.
+    pub fn checked_add(&mut self, other: &Counts) -> Option<()> {
+        let calls = self.calls.checked_add(other.calls)?;
+        let errors = self.errors.checked_add(other.errors)?;
+        self.hist.count().checked_add(other.hist.count())?;
+        self.calls = calls;
+        self.errors = errors;
+        self.hist.merge(&other.hist);
+        Some(())
     }
 }
 

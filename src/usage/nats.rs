@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::Usage;
-use super::intake::{self, Options, Parsed};
+use super::intake::{self, BatchId, Options, Parsed, Recorded};
 use crate::db::Pool;
 
 /// Messages asked for per pull request.
@@ -183,12 +183,23 @@ async fn take(usage: &Arc<Usage>, pool: &Pool, message: jetstream::Message) -> a
         }
     };
     let (u, p, id) = (usage.clone(), pool.clone(), batch.id.clone());
-    let recorded =
-        tokio::task::spawn_blocking(move || intake::record_batch(&u, &p, Some(&id), batch.events, Options::default()))
-            .await
-            .context("the intake task")?;
+    let body_hash = intake::body_hash(&message.payload);
+    let recorded = tokio::task::spawn_blocking(move || {
+        let batch_id = BatchId { id: &id, body_hash: &body_hash };
+        intake::record_batch(&u, &p, Some(batch_id), batch.events, Options::default())
+    })
+    .await
+    .context("the intake task")?;
     match recorded {
-        Ok(outcome) => {
+        Ok(Recorded::Conflict) => {
+            tracing::warn!(
+                nats.subject = %subject,
+                batch.id = %batch.id,
+                "A usage message reuses the id of a batch with another body; dropped."
+            );
+            message.ack_with(AckKind::Term).await.map_err(|e| anyhow::anyhow!("terminating a message: {e}"))?;
+        }
+        Ok(Recorded::Counted(outcome)) => {
             if let Some(first) = outcome.rejected.first() {
                 tracing::warn!(
                     nats.subject = %subject,

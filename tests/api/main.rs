@@ -24,6 +24,7 @@ mod providers;
 mod queries;
 mod trust_http;
 mod trust_identity;
+mod trust_offerings;
 mod ui;
 mod usage;
 mod usage_nats;

@@ -1,4 +1,5 @@
-//! The gateway's shared counters (`gateway_counters`) and call counts (`gateway_usage`).
+//! The gateway's shared counters (`gateway_counters`, per consumer or team, API, kind and window)
+//! and call counts (`gateway_usage`, per subscription).
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -6,10 +7,11 @@ use diesel::sql_types::{BigInt, Text};
 use crate::db::{Pool, WriteTransaction, placeholders};
 use crate::with_conn;
 
-/// One counter: a subscription's calls of one kind (`quota` or `rate`) in one window.
+/// One counter: the calls of one kind (`quota` or `rate`) in one window of whoever it counts
+/// for (a consumer and API, or a team and API: see [`crate::offerings::model::counter_scope`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CounterKey {
-    pub subscription_id: String,
+    pub scope: String,
     pub kind: &'static str,
     pub window_start: i64,
 }
@@ -27,13 +29,13 @@ pub fn add(pool: &Pool, increments: &[(CounterKey, i64)]) -> anyhow::Result<Vec<
         return Ok(Vec::new());
     }
     let upsert = placeholders(
-        "INSERT INTO gateway_counters (subscription_id, kind, window_start, count) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (subscription_id, kind, window_start) DO UPDATE SET count = gateway_counters.count + excluded.count \
+        "INSERT INTO gateway_counters (scope, kind, window_start, count) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (scope, kind, window_start) DO UPDATE SET count = gateway_counters.count + excluded.count \
          RETURNING count",
         pool.backend(),
     );
     let read = placeholders(
-        "SELECT count FROM gateway_counters WHERE subscription_id = ? AND kind = ? AND window_start = ?",
+        "SELECT count FROM gateway_counters WHERE scope = ? AND kind = ? AND window_start = ?",
         pool.backend(),
     );
     with_conn!(pool, |c| {
@@ -42,14 +44,14 @@ pub fn add(pool: &Pool, increments: &[(CounterKey, i64)]) -> anyhow::Result<Vec<
             for (k, n) in increments {
                 let rows: Vec<CountRow> = if *n > 0 {
                     diesel::sql_query(upsert.as_str())
-                        .bind::<Text, _>(&k.subscription_id)
+                        .bind::<Text, _>(&k.scope)
                         .bind::<Text, _>(k.kind)
                         .bind::<BigInt, _>(k.window_start)
                         .bind::<BigInt, _>(*n)
                         .load(c)?
                 } else {
                     diesel::sql_query(read.as_str())
-                        .bind::<Text, _>(&k.subscription_id)
+                        .bind::<Text, _>(&k.scope)
                         .bind::<Text, _>(k.kind)
                         .bind::<BigInt, _>(k.window_start)
                         .load(c)?
@@ -66,8 +68,8 @@ pub fn add(pool: &Pool, increments: &[(CounterKey, i64)]) -> anyhow::Result<Vec<
 /// Otherwise nothing but the carries is added and `(false, totals)` says where they stand.
 pub fn add_within(pool: &Pool, items: &[(CounterKey, i64, i64)]) -> anyhow::Result<(bool, Vec<i64>)> {
     let upsert = placeholders(
-        "INSERT INTO gateway_counters (subscription_id, kind, window_start, count) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (subscription_id, kind, window_start) DO UPDATE SET count = gateway_counters.count + excluded.count \
+        "INSERT INTO gateway_counters (scope, kind, window_start, count) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (scope, kind, window_start) DO UPDATE SET count = gateway_counters.count + excluded.count \
          WHERE gateway_counters.count + excluded.count <= ? RETURNING count",
         pool.backend(),
     );
@@ -76,7 +78,7 @@ pub fn add_within(pool: &Pool, items: &[(CounterKey, i64, i64)]) -> anyhow::Resu
             let mut out = Vec::with_capacity(items.len());
             for (k, carry, limit) in items {
                 let rows: Vec<CountRow> = diesel::sql_query(upsert.as_str())
-                    .bind::<Text, _>(&k.subscription_id)
+                    .bind::<Text, _>(&k.scope)
                     .bind::<Text, _>(k.kind)
                     .bind::<BigInt, _>(k.window_start)
                     .bind::<BigInt, _>(carry + 1)

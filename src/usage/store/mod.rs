@@ -13,7 +13,7 @@ pub mod read;
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Binary, Text};
+use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 
 use super::model::{Counts, Histogram, Level};
 use crate::db::{Backend, Pool, WriteTransaction, placeholders};
@@ -71,6 +71,20 @@ struct BatchRow {
     accepted: i64,
     #[diesel(sql_type = Text)]
     rejected: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    body_hash: Option<String>,
+}
+
+/// A batch id with its body's hash and its answer.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRecord<'a> {
+    pub id: &'a str,
+    pub body_hash: &'a str,
+    pub accepted: i64,
+    /// The rejections as JSON.
+    pub rejected: &'a str,
+    /// Whether to record the id: a batch that counted nothing leaves it unused.
+    pub keep: bool,
 }
 
 /// What one intake transaction writes: rows per level (already added up per key), the pairs
@@ -78,7 +92,7 @@ struct BatchRow {
 pub struct Write<'a> {
     pub rows: &'a HashMap<(Level, RowKey), Counts>,
     pub pairs: &'a HashMap<(String, String), (i64, i64)>,
-    pub batch: Option<(&'a str, i64, &'a str)>,
+    pub batch: Option<BatchRecord<'a>>,
     pub now: i64,
     /// A pair whose last call is older than this counts as new again when it calls.
     pub silent_before: i64,
@@ -87,8 +101,9 @@ pub struct Write<'a> {
 /// How the transaction ended.
 #[derive(Debug)]
 pub enum Committed {
-    /// The batch id was already recorded: nothing was written; its answer as stored.
-    Duplicate { accepted: i64, rejected: String },
+    /// The batch id was already recorded: nothing was written; its answer and body hash as
+    /// stored (no hash for batches recorded before hashes were kept).
+    Duplicate { accepted: i64, rejected: String, body_hash: Option<String> },
     /// Written; `new_pairs` when a pair appeared or came back.
     Written { new_pairs: bool },
 }
@@ -105,11 +120,15 @@ macro_rules! write_batch {
             // Serialises intake transactions (SQLite's BEGIN IMMEDIATE already does): histograms
             // are merged in memory, so no two may read the same row at once.
             diesel::sql_query(LOCK).execute(c)?;
-            if let Some((id, _, _)) = w.batch {
-                let sql = placeholders("SELECT accepted, rejected FROM usage_batches WHERE id = ?", backend);
-                let found: Vec<BatchRow> = diesel::sql_query(sql.as_str()).bind::<Text, _>(id).load(c)?;
+            if let Some(b) = w.batch {
+                let sql = placeholders("SELECT accepted, rejected, body_hash FROM usage_batches WHERE id = ?", backend);
+                let found: Vec<BatchRow> = diesel::sql_query(sql.as_str()).bind::<Text, _>(b.id).load(c)?;
                 if let Some(b) = found.into_iter().next() {
-                    return Ok::<_, anyhow::Error>(Committed::Duplicate { accepted: b.accepted, rejected: b.rejected });
+                    return Ok::<_, anyhow::Error>(Committed::Duplicate {
+                        accepted: b.accepted,
+                        rejected: b.rejected,
+                        body_hash: b.body_hash,
+                    });
                 }
             }
             for level in Level::ALL {
@@ -224,13 +243,17 @@ macro_rules! write_batch {
             if new_pairs {
                 diesel::sql_query("UPDATE usage_state SET pairs_version = pairs_version + 1 WHERE id = 1").execute(c)?;
             }
-            if let Some((id, accepted, rejected)) = w.batch {
-                let sql = placeholders("INSERT INTO usage_batches (id, at, accepted, rejected) VALUES (?, ?, ?, ?)", backend);
+            if let Some(b) = w.batch.filter(|b| b.keep) {
+                let sql = placeholders(
+                    "INSERT INTO usage_batches (id, at, accepted, rejected, body_hash) VALUES (?, ?, ?, ?, ?)",
+                    backend,
+                );
                 diesel::sql_query(sql.as_str())
-                    .bind::<Text, _>(id)
+                    .bind::<Text, _>(b.id)
                     .bind::<BigInt, _>(w.now)
-                    .bind::<BigInt, _>(accepted)
-                    .bind::<Text, _>(rejected)
+                    .bind::<BigInt, _>(b.accepted)
+                    .bind::<Text, _>(b.rejected)
+                    .bind::<Text, _>(b.body_hash)
                     .execute(c)?;
             }
             Ok(Committed::Written { new_pairs })
@@ -239,7 +262,8 @@ macro_rules! write_batch {
 }
 
 /// The intake's one transaction: every level's rows merged into what is stored, the pairs, and
-/// the batch id (a batch id already recorded writes nothing and answers `Duplicate`).
+/// the batch id (a batch id already recorded writes nothing and answers `Duplicate`; a batch
+/// that counted nothing leaves its id unrecorded).
 pub fn commit(pool: &Pool, w: &Write) -> anyhow::Result<Committed> {
     let backend = pool.backend();
     with_conn!(pool, |c| write_batch!(c, w, backend))
