@@ -107,6 +107,10 @@ pub struct AuthState {
     pub keys: tokens::Keys,
     pub config_tokens: Vec<ConfigToken>,
     pub providers: HashMap<String, oidc::Provider>,
+    /// `auth.tokens.max_days`: the longest lifetime of a service token made through the API.
+    pub max_token_days: u32,
+    /// `server.metrics_public`: `/metrics` answers anyone.
+    pub metrics_public: bool,
 }
 
 /// `kind:namespace/name`, lower-cased, with `default` for a missing namespace.
@@ -165,6 +169,8 @@ impl AuthState {
             keys: tokens::Keys::from_settings(&auth.tokens),
             config_tokens,
             providers,
+            max_token_days: auth.tokens.max_days.max(1),
+            metrics_public: settings.server.metrics_public,
         })
     }
 
