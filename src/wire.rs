@@ -17,7 +17,7 @@ use std::time::Duration;
 use actix_http::error::PayloadError;
 use actix_http::{BoxedPayloadStream, ConnectionType, HttpService, Payload, Protocol, Request, Response};
 use actix_service::{IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, fn_service, map_config};
-use actix_web::ResponseError;
+use actix_web::{HttpMessage, ResponseError};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{AppConfig, Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
