@@ -17,12 +17,12 @@ use std::time::Duration;
 use actix_http::error::PayloadError;
 use actix_http::{BoxedPayloadStream, ConnectionType, HttpService, Payload, Protocol, Request, Response};
 use actix_service::{IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, fn_service, map_config};
-use actix_web::{HttpMessage, ResponseError};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{AppConfig, Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
+use actix_web::{HttpMessage, ResponseError};
 use futures_util::Stream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -218,11 +218,7 @@ pub async fn body_deadline(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let secs = req.app_data::<web::Data<AppState>>().map(|s| s.settings.server.body_timeout_secs);
     let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
-        || req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim() != "0");
+        || req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0");
     let Some(secs) = secs.filter(|s| *s > 0 && has_body) else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };

@@ -216,7 +216,7 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Result<Http
 
 /// Records the sessions of the request's refresh and access cookies (the UI's sign-out only
 /// sees the access cookie) as logged out, for as long as a refresh token of theirs could live.
-pub async fn end_session(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+async fn end_session(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     let keys = &state.auth.keys;
     let mut sids: Vec<String> = [REFRESH_COOKIE, ACCESS_COOKIE]
         .iter()

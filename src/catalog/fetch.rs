@@ -377,10 +377,7 @@ fn url_host(url: &Url) -> Option<String> {
 /// rule never opens other ports of a host that was allowed for one.
 fn allowed_rule<'a>(settings: &'a ReadSettings, url: &Url) -> Option<&'a AllowRule> {
     let named = url_host(url).is_some_and(|h| names_host(settings, &h));
-    settings
-        .allow
-        .iter()
-        .find(|rule| rule_matches(rule, url) && !(named && HostPattern::parse(&rule.host).wildcard))
+    settings.allow.iter().find(|rule| rule_matches(rule, url) && !(named && HostPattern::parse(&rule.host).wildcard))
 }
 
 /// Does the rule's host (and port, and path prefixes) match the URL?
@@ -597,7 +594,8 @@ mod tests {
         ] {
             assert!(is_private(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["198.17.255.255", "198.20.0.1", "239.255.255.250", "64:ff9b::8.8.8.8", "2002:808:808::", "2606:4700::1"]
+        for ip in
+            ["198.17.255.255", "198.20.0.1", "239.255.255.250", "64:ff9b::8.8.8.8", "2002:808:808::", "2606:4700::1"]
         {
             let private = is_private(ip.parse().unwrap());
             // 239.255.255.250 is multicast: private; the rest are public.
@@ -617,7 +615,8 @@ mod tests {
         assert!(check("http://[::1]:9000/x.yaml").is_ok());
         assert!(check("http://[::1]:9001/x.yaml").is_err());
         // Other private literals are reached by no rule: the wildcard does not.
-        for u in ["http://10.0.0.1/", "http://[64:ff9b::7f00:1]/", "http://[::ffff:127.0.0.1]:8080/", "http://0.0.0.0:8080/"]
+        for u in
+            ["http://10.0.0.1/", "http://[64:ff9b::7f00:1]/", "http://[::ffff:127.0.0.1]:8080/", "http://0.0.0.0:8080/"]
         {
             assert!(check(u).is_err(), "{u}");
         }

@@ -175,10 +175,12 @@ pub fn same_origin_link(base: &str, link: &str) -> anyhow::Result<url::Url> {
             "the API answered a next-page link to {}://{} outside the configured API base {base}; \
              not followed, so the token is sent nowhere else",
             next.scheme(),
-            next.host_str().map(|h| match next.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_owned(),
-            }).unwrap_or_default()
+            next.host_str()
+                .map(|h| match next.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_owned(),
+                })
+                .unwrap_or_default()
         );
     }
     Ok(next)

@@ -17,7 +17,7 @@ use crate::fake_host::FakeHost;
 use crate::helpers::*;
 
 const SIGNING_KEY: &str = "trust-net-signing-key-0123456789";
-const ADMIN_TOKEN: &str = "trust-net-admin-token-0123456789";
+const ADMIN_TOKEN: &str = "ptk_trust-net-admin-token-0123456789";
 
 fn component(name: &str) -> String {
     format!(
@@ -323,7 +323,9 @@ async fn logout_revokes_the_refresh_token(db: Db) {
         .expect("a renewed refresh cookie");
     let (status, _) = cookie_post(&app, "/api/auth/logout", &cookie).await;
     assert_eq!(status, 204);
-    for (what, cookie) in [("the logged-out token", cookie), ("the session's renewed token", format!("portolan_refresh={renewed}"))] {
+    for (what, cookie) in
+        [("the logged-out token", cookie), ("the session's renewed token", format!("portolan_refresh={renewed}"))]
+    {
         let (status, body) = cookie_post(&app, "/api/auth/refresh", &cookie).await;
         assert_eq!(status, 401, "{what}: {body}");
         assert_error(&body, 401, "AuthenticationError", "unauthenticated");
@@ -507,7 +509,8 @@ async fn hammer(url: String, key: String, callers: usize, run: Duration) -> (usi
 /// checks at full speed, a kill -9 mid-stream, a restart on the same database, then checks
 /// until the quota says no; the overshoot is what was allowed in all past the quota.
 async fn a_killed_gateway_overshoots_its_quota_by_at_most_the_local_share(db: Db) {
-    const QUOTA: usize = 2000;
+    const QUOTA: usize = 20_000;
+    const CALLERS: usize = 8;
     let f = crate::offerings::fixture();
     let platform = crate::offerings::PLATFORM.replace(
         "{name: spare, approval: auto}",
@@ -528,7 +531,8 @@ async fn a_killed_gateway_overshoots_its_quota_by_at_most_the_local_share(db: Db
     let first = Serve::start(&config, f.dir.path(), dir.path().join("first.log"), port).await;
     let client = reqwest::Client::new();
     let body = json!({"api": "pay-api", "plan": "spare", "consumer": "shop-app"});
-    let sub: Value = client.post(first.url("/api/portal/subscriptions")).json(&body).send().await.unwrap().json().await.unwrap();
+    let sub: Value =
+        client.post(first.url("/api/portal/subscriptions")).json(&body).send().await.unwrap().json().await.unwrap();
     let id = sub["id"].as_str().unwrap_or_else(|| panic!("{sub}"));
     let key: Value = client
         .post(first.url(&format!("/api/portal/subscriptions/{id}/keys")))
@@ -542,21 +546,24 @@ async fn a_killed_gateway_overshoots_its_quota_by_at_most_the_local_share(db: Db
     let key = key["key"].as_str().unwrap().to_owned();
     // Full speed for a while, then SIGKILL while the callers are still going.
     let check = first.url("/api/gateway/check");
-    let running = tokio::spawn(hammer(check, key.clone(), 8, Duration::from_secs(30)));
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let running = tokio::spawn(hammer(check, key.clone(), CALLERS, Duration::from_secs(30)));
+    tokio::time::sleep(Duration::from_millis(400)).await;
     first.kill9();
     let (before, exhausted) = running.await.unwrap();
     assert!(!exhausted, "the quota was met before the kill: raise QUOTA");
     let second = Serve::start(&config, f.dir.path(), dir.path().join("second.log"), port).await;
-    let (after, exhausted) = hammer(second.url("/api/gateway/check"), key, 8, Duration::from_secs(60)).await;
+    let (after, exhausted) = hammer(second.url("/api/gateway/check"), key, CALLERS, Duration::from_secs(60)).await;
     assert!(exhausted, "the quota was never met");
     let allowed = before + after;
     let overshoot = allowed.saturating_sub(QUOTA);
     eprintln!(
-        "kill -9 measurement ({db:?}): quota {QUOTA}, flush 250 ms, 8 callers: {before} allowed before the kill, \
-         {after} after; overshoot {overshoot}"
+        "kill -9 measurement ({db:?}): quota {QUOTA}, flush 250 ms, {CALLERS} callers: {before} allowed before \
+         the kill, {after} after; overshoot {overshoot}"
     );
-    assert!(allowed >= QUOTA, "fewer calls than the quota were allowed: {allowed}");
+    // Calls in flight at the kill may have been counted without their answer arriving.
+    assert!(allowed + CALLERS >= QUOTA, "fewer calls than the quota were allowed: {allowed}");
+    // What was lost is at most the local share of what was left at the last read: an eighth
+    // of the quota at most (the kill comes early in the window).
     assert!(overshoot <= QUOTA / 8, "overshoot {overshoot} is past the local share ({})", QUOTA / 8);
     drop(second);
     drop(f);
