@@ -113,7 +113,7 @@ async fn an_allow_rule_for_a_private_host_holds_only_on_its_port(db: Db) {
         format!("http://[64:ff9b::7f00:1]:{q}/ok.yaml"),
         format!("http://[::127.0.0.1]:{q}/ok.yaml"),
         format!("http://[2002:7f00:1::]:{q}/ok.yaml"),
-        format!("http://[64:ff9b::a9fe:a9fe]/latest/meta-data"),
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data".to_owned(),
         "http://198.18.0.1/ok.yaml".to_owned(),
         "http://240.0.0.1/ok.yaml".to_owned(),
     ] {
