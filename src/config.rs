@@ -166,6 +166,8 @@ pub struct TokenSettings {
     pub refresh_ttl_secs: u64,
     /// Service tokens from config (hashed at load).
     pub service: Vec<ConfigServiceToken>,
+    /// The longest lifetime a service token made through the API may ask for (`expiresInDays`).
+    pub max_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -181,7 +183,13 @@ pub struct ConfigServiceToken {
 
 impl Default for TokenSettings {
     fn default() -> Self {
-        Self { signing_keys: Vec::new(), ttl_secs: 900, refresh_ttl_secs: 7 * 24 * 3600, service: Vec::new() }
+        Self {
+            signing_keys: Vec::new(),
+            ttl_secs: 900,
+            refresh_ttl_secs: 7 * 24 * 3600,
+            service: Vec::new(),
+            max_days: 365,
+        }
     }
 }
 
@@ -219,6 +227,10 @@ pub struct ServerSettings {
     /// Guest mode: host names (or addresses) besides loopback ones a request's `Host` may name;
     /// any other is refused (421), so a DNS-rebinding name cannot reach the portal.
     pub allowed_hosts: Vec<String>,
+    /// `/metrics` answers anyone. Off: it needs credentials when anonymous reads are off.
+    pub metrics_public: bool,
+    /// The longest a request body may take to arrive, in seconds; a slower one is cut off with 408.
+    pub body_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -301,6 +313,8 @@ impl Default for ServerSettings {
             read_cache_mib: crate::catalog::cache::DEFAULT_MIB,
             shutdown_timeout_secs: 30,
             allowed_hosts: Vec::new(),
+            metrics_public: false,
+            body_timeout_secs: 30,
         }
     }
 }

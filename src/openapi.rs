@@ -214,9 +214,29 @@ static SWAGGER_CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
 static API_SWAGGER_CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
     LazyLock::new(|| Arc::new(utoipa_swagger_ui::Config::from("definition")));
 
+/// Swagger UI's pages: scripts and styles from this server only (its bundle sets inline styles),
+/// requests to this server and, for "Try it out", to an API's own https servers; framed only by
+/// this server's own pages (an API entity's page embeds it).
+pub const SWAGGER_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; font-src 'self' data:; connect-src 'self' https:; object-src 'none'; \
+     base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
+
+/// A definition as the descriptor wrote it: data, never a page.
+const DEFINITION_CSP: &str = "default-src 'none'; frame-ancestors 'self'; sandbox";
+
+/// Sets the headers every Swagger UI answer carries: the policy, and no content sniffing.
+fn with_headers(mut res: HttpResponse, csp: &'static str) -> HttpResponse {
+    use actix_web::http::header::{self, HeaderValue};
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
+    res
+}
+
 /// `GET /api/docs`: Swagger UI needs the trailing slash for its relative file names.
 pub async fn swagger_ui_root() -> HttpResponse {
-    HttpResponse::Found().insert_header(("Location", "/api/docs/")).finish()
+    with_headers(HttpResponse::Found().insert_header(("Location", "/api/docs/")).finish(), SWAGGER_CSP)
 }
 
 /// `GET /api/docs/{file}`: Swagger UI's files, from the binary.
@@ -226,7 +246,9 @@ pub async fn swagger_ui(file: web::Path<String>) -> Result<HttpResponse, ApiErro
 
 fn swagger_file(file: &str, config: Arc<utoipa_swagger_ui::Config<'static>>) -> Result<HttpResponse, ApiError> {
     match utoipa_swagger_ui::serve(file, config) {
-        Ok(Some(f)) => Ok(HttpResponse::Ok().content_type(f.content_type).body(f.bytes.into_owned())),
+        Ok(Some(f)) => {
+            Ok(with_headers(HttpResponse::Ok().content_type(f.content_type).body(f.bytes.into_owned()), SWAGGER_CSP))
+        }
         Ok(None) => Err(ApiError::not_found(format!("no Swagger UI file named {file}"))),
         Err(e) => Err(ApiError::Internal(anyhow::anyhow!("Swagger UI: {e}"))),
     }
@@ -258,7 +280,7 @@ pub async fn api_swagger_ui(
         Some(other) => (other.to_string(), true),
     };
     let content_type = if json { "application/json" } else { "application/yaml" };
-    Ok(HttpResponse::Ok().content_type(content_type).body(text))
+    Ok(with_headers(HttpResponse::Ok().content_type(content_type).body(text), DEFINITION_CSP))
 }
 
 #[cfg(test)]

@@ -47,12 +47,16 @@ pub fn seam(portal: &Arc<Portal>) -> Seam {
 /// Builds the ingestion engine from settings (shared by the server and the CLI), announcing its
 /// changes to `seam`.
 pub fn ingestor(settings: &Settings, pool: Pool, seam: Seam) -> anyhow::Result<Ingestor> {
+    // Each root as written (for the check on a path as given, before the file system is asked)
+    // and resolved (for the check after symlinks).
     let mut file_roots = Vec::new();
     for root in &settings.reading.file_roots {
-        file_roots.push(
-            root.canonicalize().with_context(|| format!("reading.file_roots: cannot resolve {}", root.display()))?,
-        );
+        let canonical =
+            root.canonicalize().with_context(|| format!("reading.file_roots: cannot resolve {}", root.display()))?;
+        file_roots.push(crate::catalog::ingest::absolute(root));
+        file_roots.push(canonical);
     }
+    file_roots.dedup();
     Ok(Ingestor {
         pool,
         reader: Reader::new(settings.read_settings())?,
@@ -150,6 +154,7 @@ impl Application {
                     .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error_handler))
                     .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
                     .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
+                    .wrap(from_fn(crate::wire::body_deadline))
                     .wrap(from_fn(crate::auth::middleware::authenticate))
                     .wrap(from_fn(crate::auth::cross_site::guard))
                     .wrap(from_fn(crate::ui::middleware::ui_pages))

@@ -1,18 +1,34 @@
 //! The HTTP server's connections. actix answers a request it cannot parse (a request line or
 //! headers past its buffer: 431; a URL longer than 65,534 characters or another malformed head:
 //! 400) before any middleware or handler runs, with an empty body. Each connection is wrapped so
-//! that such an answer to a request under `/api/` carries the one JSON error shape instead.
+//! that such an answer carries a body instead: the one JSON error shape for `/api/` and the
+//! operational endpoints, the HTML error page for the UI's pages.
 
 use std::io;
 use std::net::TcpListener;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use actix_http::{HttpService, Protocol, Request, Response, body::MessageBody};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use actix_http::error::PayloadError;
+use actix_http::{BoxedPayloadStream, ConnectionType, HttpService, Payload, Protocol, Request, Response};
 use actix_service::{IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, fn_service, map_config};
-use actix_web::dev::{AppConfig, Server};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{AppConfig, Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpMessage, ResponseError};
+use futures_util::Stream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
 
 /// How much of a request's start is kept to name it in an error body.
 const HEAD_KEPT: usize = 512;
@@ -58,8 +74,7 @@ where
     Ok(server)
 }
 
-/// A connection whose empty-bodied 400 and 431 answers to `/api/` requests get the JSON error
-/// shape. It keeps the start of the request being read to name it.
+/// A connection whose empty-bodied 400 and 431 answers get an error body (JSON or HTML). It keeps the start of the request being read to name it.
 pub struct JsonErrors<IO> {
     io: IO,
     head: Vec<u8>,
@@ -132,8 +147,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for JsonErrors<IO> {
     }
 }
 
-/// The JSON answer replacing `written` when it is an empty-bodied 400 or 431 to a request
-/// under `/api/` (`head` is the start of that request); `None` otherwise.
+/// The answer replacing `written` when it is an empty-bodied 400 or 431 (`head` is the start of
+/// that request): the JSON error shape, or the HTML error page for a UI path; `None` otherwise.
 fn rewrite(written: &[u8], head: &[u8]) -> Option<Vec<u8>> {
     let status: u16 = match written.get(..13)? {
         b"HTTP/1.1 400 " | b"HTTP/1.0 400 " => 400,
@@ -154,18 +169,12 @@ fn rewrite(written: &[u8], head: &[u8]) -> Option<Vec<u8>> {
     let method = parts.next().unwrap_or_default();
     let url_text = parts.next().unwrap_or_default();
     let url = url_text.split(['\r', '\n']).next().unwrap_or_default();
-    if !(url == "/api" || url.starts_with("/api/") || url.starts_with("/api?")) {
-        return None;
-    }
+    let api = url == "/api" || url.starts_with("/api/") || url.starts_with("/api?");
     let cut = head.len() >= HEAD_KEPT && !request.contains(" HTTP/1");
+    let hint = if api { "; for a long query, send POST /api/catalog/entities/by-query with a JSON body" } else { "" };
     let message = match status {
-        431 => "the request line and headers are too large (at most 128 KiB); for a long query, send \
-                POST /api/catalog/entities/by-query with a JSON body"
-            .to_owned(),
-        _ if cut => format!(
-            "the request URL is too long (at most {MAX_URL_CHARS} characters); for a long query, send \
-             POST /api/catalog/entities/by-query with a JSON body"
-        ),
+        431 => format!("the request line and headers are too large (at most 128 KiB){hint}"),
+        _ if cut => format!("the request URL is too long (at most {MAX_URL_CHARS} characters){hint}"),
         _ => "malformed HTTP request: its request line or headers could not be parsed".to_owned(),
     };
     let shown = if url.chars().count() > 200 || cut {
@@ -173,7 +182,14 @@ fn rewrite(written: &[u8], head: &[u8]) -> Option<Vec<u8>> {
     } else {
         url.to_owned()
     };
-    let body = crate::error::early_error_body(status, &message, method, &shown);
+    // The UI's pages get the HTML error page (as the UI's own errors), the API and the
+    // operational endpoints the JSON shape.
+    let path = url.split(['?', '#']).next().unwrap_or_default();
+    let (body, content_type) = if api || !crate::ui::is_ui_path(path) {
+        (crate::error::early_error_body(status, &message, method, &shown), "application/json")
+    } else {
+        (crate::ui::layout::error_page(status, &message, false), "text/html; charset=utf-8")
+    };
     let mut out = Vec::with_capacity(end + body.len() + 64);
     out.extend_from_slice(status_line.as_bytes());
     out.extend_from_slice(b"\r\n");
@@ -182,11 +198,76 @@ fn rewrite(written: &[u8], head: &[u8]) -> Option<Vec<u8>> {
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(
-        format!("content-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len()).as_bytes(),
+        format!(
+            "content-type: {content_type}\r\nx-content-type-options: nosniff\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
     );
     out.extend_from_slice(body.as_bytes());
     out.extend_from_slice(&written[end + 4..]);
     Some(out)
+}
+
+/// Middleware: a request body must arrive whole within `server.body_timeout_secs` of the
+/// request's head. A body that trickles in slower is cut off: the handler's read fails, and the
+/// answer is 408 (`request_timeout`), on a connection that is then closed.
+pub async fn body_deadline(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let secs = req.app_data::<web::Data<AppState>>().map(|s| s.settings.server.body_timeout_secs);
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0");
+    let Some(secs) = secs.filter(|s| *s > 0 && has_body) else {
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    };
+    let expired = Arc::new(AtomicBool::new(false));
+    let body = Deadline {
+        inner: req.take_payload(),
+        sleep: Box::pin(tokio::time::sleep(Duration::from_secs(secs))),
+        expired: expired.clone(),
+        secs,
+    };
+    let stream: BoxedPayloadStream = Box::pin(body);
+    req.set_payload(Payload::from(stream));
+    let res = next.call(req).await?.map_into_boxed_body();
+    if !expired.load(Ordering::Relaxed) {
+        return Ok(res);
+    }
+    let (req, _) = res.into_parts();
+    let mut answer = ApiError::with_code(
+        ErrorCode::RequestTimeout,
+        format!("the request body did not arrive within {secs} s (server.body_timeout_secs)"),
+    )
+    .error_response();
+    answer.head_mut().set_connection_type(ConnectionType::Close);
+    Ok(ServiceResponse::new(req, answer))
+}
+
+/// A request body with a deadline: past it, the read fails with a timeout.
+struct Deadline {
+    inner: Payload,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    expired: Arc<AtomicBool>,
+    secs: u64,
+}
+
+impl Stream for Deadline {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.expired.load(Ordering::Relaxed) {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(item) = Pin::new(&mut self.inner).poll_next(cx) {
+            return Poll::Ready(item);
+        }
+        ready!(self.sleep.as_mut().poll(cx));
+        self.expired.store(true, Ordering::Relaxed);
+        let message = format!("the request body did not arrive within {} s", self.secs);
+        Poll::Ready(Some(Err(PayloadError::Io(io::Error::new(io::ErrorKind::TimedOut, message)))))
+    }
 }
 
 #[cfg(test)]
@@ -204,7 +285,11 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(body["response"]["statusCode"], 431);
         assert_eq!(body["request"]["method"], "GET");
-        assert!(rewrite(written, b"GET /ui/page HTTP/1.1\r\n").is_none());
+        let page = String::from_utf8(rewrite(written, b"GET /catalog?q=x HTTP/1.1\r\n").unwrap()).unwrap();
+        let (head, body) = page.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains("content-type: text/html") && body.contains("<html"), "{page}");
+        let ops = String::from_utf8(rewrite(written, b"GET /metrics HTTP/1.1\r\n").unwrap()).unwrap();
+        assert!(ops.contains("content-type: application/json") && ops.contains("\"statusCode\":431"), "{ops}");
         let with_body = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\ncontent-type: application/json\r\n\r\n{}";
         assert!(rewrite(with_body, b"GET /api/x HTTP/1.1\r\n").is_none());
         assert!(rewrite(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", b"GET /api/x HTTP/1.1\r\n").is_none());

@@ -110,10 +110,16 @@ fn bad_state() -> ApiError {
     )
 }
 
-/// Sets the access and refresh cookies for a resolved person.
-fn signed_in(auth: &AuthState, who: &Resolved, res: &mut actix_web::HttpResponseBuilder) -> Result<String, ApiError> {
-    let access = auth.keys.issue(&who.sub, &who.ownership, who.reader_only, who.email.as_deref(), false)?;
-    let refresh = auth.keys.issue(&who.sub, &who.ownership, who.reader_only, who.email.as_deref(), true)?;
+/// Sets the access and refresh cookies for a resolved person, in the sign-in session `sid`.
+fn signed_in(
+    auth: &AuthState,
+    who: &Resolved,
+    sid: &str,
+    res: &mut actix_web::HttpResponseBuilder,
+) -> Result<String, ApiError> {
+    let email = who.email.as_deref();
+    let access = auth.keys.issue_in_session(&who.sub, &who.ownership, who.reader_only, email, false, sid)?;
+    let refresh = auth.keys.issue_in_session(&who.sub, &who.ownership, who.reader_only, email, true, sid)?;
     res.cookie(cookie(ACCESS_COOKIE, access.clone(), "/", auth.keys.ttl_secs)).cookie(cookie(
         REFRESH_COOKIE,
         refresh,
@@ -156,7 +162,7 @@ pub async fn callback(
     let location = if super::redirect::is_local(&saved.redirect) { saved.redirect } else { "/".to_owned() };
     let mut res = HttpResponse::Found();
     res.insert_header(("location", location)).cookie(removal(STATE_COOKIE, "/api/auth"));
-    signed_in(auth, &who, &mut res)?;
+    signed_in(auth, &who, &tokens::random_token(), &mut res)?;
     Ok(res.finish())
 }
 
@@ -168,6 +174,13 @@ pub async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<Htt
         .and_then(|c| auth.keys.verify(c.value()))
         .filter(|c: &tokens::Claims| c.typ == "refresh")
         .ok_or_else(|| ApiError::with_code(ErrorCode::Unauthenticated, "No valid refresh cookie; sign in again."))?;
+    // A session logged out (or one from before sessions were recorded) refreshes no more.
+    let logged_out = || ApiError::with_code(ErrorCode::Unauthenticated, "This session was logged out; sign in again.");
+    let sid = claims.sid.clone().ok_or_else(logged_out)?;
+    let (pool, lookup) = (state.pool.clone(), sid.clone());
+    if web::block(move || store::session_revoked(&pool, &lookup)).await?? {
+        return Err(logged_out());
+    }
     let who = if claims.ro {
         Resolved { sub: claims.sub, ownership: Vec::new(), reader_only: true, email: claims.email }
     } else {
@@ -188,13 +201,38 @@ pub async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<Htt
         Resolved { sub: claims.sub, ownership, reader_only: false, email: claims.email }
     };
     let mut res = HttpResponse::Ok();
-    let token = signed_in(auth, &who, &mut res)?;
+    let token = signed_in(auth, &who, &sid, &mut res)?;
     Ok(res.json(json!({"token": token, "expiresInSeconds": auth.keys.ttl_secs})))
 }
 
-/// `POST /api/auth/logout`: drops the cookies.
-pub async fn logout() -> HttpResponse {
-    HttpResponse::NoContent().cookie(removal(ACCESS_COOKIE, "/")).cookie(removal(REFRESH_COOKIE, "/api/auth")).finish()
+/// `POST /api/auth/logout`: ends the sign-in session server-side (its refresh tokens get 401
+/// from now on) and drops the cookies.
+pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    end_session(&state, &req).await?;
+    Ok(HttpResponse::NoContent()
+        .cookie(removal(ACCESS_COOKIE, "/"))
+        .cookie(removal(REFRESH_COOKIE, "/api/auth"))
+        .finish())
+}
+
+/// Records the sessions of the request's refresh and access cookies (the UI's sign-out only
+/// sees the access cookie) as logged out, for as long as a refresh token of theirs could live.
+async fn end_session(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    let keys = &state.auth.keys;
+    let mut sids: Vec<String> = [REFRESH_COOKIE, ACCESS_COOKIE]
+        .iter()
+        .filter_map(|name| req.cookie(name))
+        .filter_map(|c| keys.verify::<tokens::Claims>(c.value()))
+        .filter_map(|c| c.sid)
+        .collect();
+    sids.dedup();
+    if sids.is_empty() {
+        return Ok(());
+    }
+    let until = crate::db::now_ms() + (keys.refresh_ttl_secs as i64 + 60) * 1000;
+    let pool = state.pool.clone();
+    web::block(move || sids.iter().try_for_each(|sid| store::revoke_session(&pool, sid, until))).await??;
+    Ok(())
 }
 
 /// `GET /api/auth/me`: the identity, its User entity, groups and ownership refs.
@@ -270,6 +308,12 @@ pub async fn create_token(
     }
     if let Some(s) = body.scopes.iter().find(|s| !tokens::SCOPES.contains(&s.as_str())) {
         return Err(ApiError::input(format!("unknown scope '{s}'; known: {}", tokens::SCOPES.join(", "))));
+    }
+    let max_days = state.auth.max_token_days;
+    if body.expires_in_days.is_some_and(|d| !(1..=max_days).contains(&d)) {
+        return Err(ApiError::input(format!(
+            "expiresInDays must be from 1 to {max_days} (auth.tokens.max_days); leave it out for a token that does not expire"
+        )));
     }
     let now = crate::db::now_ms();
     let created_by = match &identity.principal {

@@ -115,6 +115,8 @@ pub async fn authenticate(
     let denied = match rule {
         None | Some(Rule::Open | Rule::SignIn | Rule::Webhook) => None,
         Some(Rule::Read) => (anonymous && !auth.anonymous_read).then(|| unauthenticated("Sign in to read.")),
+        Some(Rule::Metrics) => (anonymous && !auth.anonymous_read && !auth.metrics_public)
+            .then(|| unauthenticated("Send credentials for /metrics, or set server.metrics_public.")),
         Some(Rule::SignedIn | Rule::OwnerOrAdmin) => {
             if anonymous {
                 Some(unauthenticated("Sign in to change the catalog."))

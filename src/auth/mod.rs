@@ -120,6 +120,10 @@ pub struct AuthState {
     pub providers: HashMap<String, oidc::Provider>,
     /// The catalog rules: only Users and Groups from locations allowed to hold them count.
     pub rules: CatalogRules,
+    /// `auth.tokens.max_days`: the longest lifetime of a service token made through the API.
+    pub max_token_days: u32,
+    /// `server.metrics_public`: `/metrics` answers anyone.
+    pub metrics_public: bool,
 }
 
 /// `kind:namespace/name`, lower-cased, with `default` for a missing namespace.
@@ -183,6 +187,8 @@ impl AuthState {
             config_tokens,
             providers,
             rules: CatalogRules::new(&settings.catalog.rules)?,
+            max_token_days: auth.tokens.max_days.max(1),
+            metrics_public: settings.server.metrics_public,
         })
     }
 

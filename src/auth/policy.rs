@@ -27,6 +27,8 @@ pub enum Rule {
     Gateway,
     /// Usage intake: service tokens with the `usage:write` scope, admins, and guest mode.
     UsageWrite,
+    /// `/metrics`: like `Read`, unless `server.metrics_public` opens it to anyone.
+    Metrics,
     /// KPI values: service tokens with `kpi:write` (or admin), and signed-in users, whom the
     /// handler checks as the product's owner with [`super::require_owner`].
     KpiWrite,
@@ -38,7 +40,7 @@ use Rule::*;
 pub const POLICY: &[(&str, &str, Rule)] = &[
     ("GET", "/healthz", Open),
     ("GET", "/readyz", Open),
-    ("GET", "/metrics", Open),
+    ("GET", "/metrics", Metrics),
     ("GET", "/schemas/{file}", Open),
     ("GET", "/api/openapi.json", Open),
     ("GET", "/api/docs", Open),
@@ -184,9 +186,10 @@ mod tests {
         assert_eq!(rule_for("POST", "/api/catalog/locations"), Some(SignedIn));
         assert_eq!(rule_for("DELETE", "/api/catalog/locations/{id}"), Some(OwnerOrAdmin));
         assert_eq!(rule_for("POST", "/api/auth/tokens"), Some(Admin));
-        for open in ["/healthz", "/readyz", "/metrics"] {
+        for open in ["/healthz", "/readyz"] {
             assert_eq!(rule_for("GET", open), Some(Open));
         }
+        assert_eq!(rule_for("GET", "/metrics"), Some(Metrics));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Service tokens in the database. Only hashes are stored.
+//! Service tokens in the database (only hashes are stored), and the sign-in sessions logged out
+//! (their refresh tokens are refused until they expire).
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
@@ -83,5 +84,42 @@ pub fn revoke_token(pool: &Pool, id: &str) -> anyhow::Result<bool> {
                 .execute(c)?;
             Ok::<_, anyhow::Error>(n > 0)
         })
+    })
+}
+
+/// Records a sign-in session as logged out until `expires_at` (epoch ms: when the last refresh
+/// token it could have issued expires), and drops records past their own expiry.
+pub fn revoke_session(pool: &Pool, sid: &str, expires_at: i64) -> anyhow::Result<()> {
+    let insert = placeholders(
+        "INSERT INTO revoked_sessions (sid, revoked_at, expires_at) VALUES (?, ?, ?) ON CONFLICT (sid) DO NOTHING",
+        pool.backend(),
+    );
+    let purge = placeholders("DELETE FROM revoked_sessions WHERE expires_at < ?", pool.backend());
+    let now = now_ms();
+    with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            diesel::sql_query(purge.as_str()).bind::<BigInt, _>(now).execute(c)?;
+            diesel::sql_query(insert.as_str())
+                .bind::<Text, _>(sid.to_owned())
+                .bind::<BigInt, _>(now)
+                .bind::<BigInt, _>(expires_at)
+                .execute(c)?;
+            Ok::<_, anyhow::Error>(())
+        })
+    })
+}
+
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Was this sign-in session logged out?
+pub fn session_revoked(pool: &Pool, sid: &str) -> anyhow::Result<bool> {
+    let sql = placeholders("SELECT COUNT(*) AS n FROM revoked_sessions WHERE sid = ?", pool.backend());
+    with_conn!(pool, |c| {
+        let rows: Vec<Found> = diesel::sql_query(sql.as_str()).bind::<Text, _>(sid.to_owned()).load(c)?;
+        Ok(rows.first().is_some_and(|r| r.n > 0))
     })
 }

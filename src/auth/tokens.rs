@@ -27,6 +27,10 @@ pub struct Claims {
     pub ro: bool,
     #[serde(default)]
     pub email: Option<String>,
+    /// The sign-in session: one id from sign-in on, kept by every refresh; logging out revokes
+    /// it, and a refresh token of a revoked session gets 401.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// `access` or `refresh`.
     pub typ: String,
     pub iss: String,
@@ -131,7 +135,7 @@ impl Keys {
         Mac::finalize(mac).into_bytes().to_vec()
     }
 
-    /// An access or refresh token for this person.
+    /// An access or refresh token for this person, in a new session.
     pub fn issue(
         &self,
         sub: &str,
@@ -140,6 +144,19 @@ impl Keys {
         email: Option<&str>,
         refresh: bool,
     ) -> anyhow::Result<String> {
+        self.issue_in_session(sub, ent, ro, email, refresh, &random_token())
+    }
+
+    /// An access or refresh token for this person in the sign-in session `sid`.
+    pub fn issue_in_session(
+        &self,
+        sub: &str,
+        ent: &[String],
+        ro: bool,
+        email: Option<&str>,
+        refresh: bool,
+        sid: &str,
+    ) -> anyhow::Result<String> {
         let now = now_secs();
         let ttl = if refresh { self.refresh_ttl_secs } else { self.ttl_secs };
         self.sign(&Claims {
@@ -147,6 +164,7 @@ impl Keys {
             ent: ent.to_vec(),
             ro,
             email: email.map(str::to_owned),
+            sid: Some(sid.to_owned()),
             typ: if refresh { "refresh" } else { "access" }.into(),
             iss: ISSUER.into(),
             exp: now + ttl,

@@ -321,33 +321,73 @@ pub fn rewrite_git_url(url: Url) -> Url {
     url
 }
 
-/// Is this host (and port) allowed, and by which rule?
+/// A rule's host pattern, parsed: the host (lower case; an IPv6 address without brackets, in
+/// its canonical form), the port when one is named, and whether it is a wildcard.
+struct HostPattern {
+    host: String,
+    port: Option<u16>,
+    wildcard: bool,
+    /// A port was written but is not one (`host:99999`): the rule matches nothing.
+    broken: bool,
+}
+
+impl HostPattern {
+    fn parse(pattern: &str) -> Self {
+        let p = pattern.trim().to_ascii_lowercase();
+        let (host, port_text) = match p.strip_prefix('[') {
+            Some(rest) => match rest.split_once(']') {
+                Some((h, tail)) => (h.to_owned(), tail.strip_prefix(':').map(str::to_owned)),
+                None => (rest.to_owned(), None),
+            },
+            None => match p.rsplit_once(':') {
+                Some((h, port)) if !h.contains(':') => (h.to_owned(), Some(port.to_owned())),
+                _ => (p.clone(), None),
+            },
+        };
+        let port = port_text.as_deref().map(str::parse::<u16>);
+        let host = match host.parse::<std::net::Ipv6Addr>() {
+            Ok(v6) => v6.to_string(),
+            Err(_) => host,
+        };
+        Self {
+            wildcard: host == "*" || host.starts_with("*."),
+            broken: matches!(port, Some(Err(_))),
+            port: port.and_then(Result::ok),
+            host,
+        }
+    }
+
+    /// Does the pattern's host (and port) match this host and port?
+    fn matches(&self, host: &str, port: Option<u16>) -> bool {
+        let host_ok = match self.host.strip_prefix("*.") {
+            Some(suffix) => host.ends_with(&format!(".{suffix}")),
+            None => self.host == "*" || self.host == host,
+        };
+        !self.broken && host_ok && self.port.is_none_or(|p| Some(p) == port)
+    }
+}
+
+/// The URL's host as rules name it: lower case, an IPv6 address without brackets.
+fn url_host(url: &Url) -> Option<String> {
+    Some(url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase())
+}
+
+/// Is this host (and port) allowed, and by which rule? A host that a rule names exactly (not
+/// through a wildcard) is allowed only by such rules: on the ports they name, so a wildcard
+/// rule never opens other ports of a host that was allowed for one.
 fn allowed_rule<'a>(settings: &'a ReadSettings, url: &Url) -> Option<&'a AllowRule> {
-    settings.allow.iter().find(|rule| rule_matches(rule, url))
+    let named = url_host(url).is_some_and(|h| names_host(settings, &h));
+    settings.allow.iter().find(|rule| rule_matches(rule, url) && !(named && HostPattern::parse(&rule.host).wildcard))
 }
 
 /// Does the rule's host (and port, and path prefixes) match the URL?
 fn rule_matches(rule: &AllowRule, url: &Url) -> bool {
-    let Some(host) = url.host_str() else { return false };
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-    let port = url.port_or_known_default();
-    let pattern = rule.host.to_ascii_lowercase();
-    let (pat_host, pat_port) = match pattern.rsplit_once(':') {
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => {
-            (h.to_owned(), p.parse::<u16>().ok())
-        }
-        _ => (pattern.clone(), None),
-    };
-    let host_ok = match pat_host.strip_prefix("*.") {
-        Some(suffix) => host.ends_with(&format!(".{suffix}")),
-        None => pat_host == "*" || host == pat_host,
-    };
-    let port_ok = pat_port.is_none_or(|p| Some(p) == port);
+    let Some(host) = url_host(url) else { return false };
     let path_ok = rule.paths.as_ref().is_none_or(|paths| {
         let path = decoded_path(url);
         paths.iter().any(|p| path.starts_with(p.as_str()))
     });
-    host_ok && port_ok && path_ok
+    HostPattern::parse(&rule.host).matches(&host, url.port_or_known_default()) && path_ok
 }
 
 /// The URL's path as a server may understand it: percent-decoded, then with its `.` and `..`
@@ -404,29 +444,32 @@ fn check_url(settings: &ReadSettings, url: &Url) -> Result<(), String> {
         url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
         url::Host::Domain(_) => None,
     };
+    // The rule that allowed a private literal names it exactly, port included (see
+    // `allowed_rule`); a wildcard never reaches one.
     if let Some(ip) = literal
         && is_private(ip)
-        && !explicitly_allows_host(settings, &ip.to_string())
+        && !names_host(settings, &ip.to_string())
     {
         return Err(format!("{url}: address {ip} is private, loopback or link-local"));
     }
     Ok(())
 }
 
-/// True when an allow rule names this exact host (not through a wildcard).
-fn explicitly_allows_host(settings: &ReadSettings, host: &str) -> bool {
+/// True when an allow rule names this exact host (not through a wildcard), on any port. Such a
+/// host may resolve to a private address; `allowed_rule` holds it to the named ports.
+fn names_host(settings: &ReadSettings, host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
     settings.allow.iter().any(|r| {
-        let h = r.host.to_ascii_lowercase();
-        let h = match h.rsplit_once(':') {
-            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => h.to_owned(),
-            _ => h,
-        };
-        h.trim_start_matches('[').trim_end_matches(']') == host.to_ascii_lowercase()
+        let p = HostPattern::parse(&r.host);
+        !p.wildcard && !p.broken && p.host == host
     })
 }
 
 /// Addresses a catalog reader must not reach unless told to: loopback, private, link-local,
-/// unspecified, multicast, shared (CGNAT), documentation and unique-local ranges.
+/// unspecified, broadcast, multicast, shared (CGNAT), benchmarking (198.18.0.0/15), reserved
+/// (240.0.0.0/4), documentation and unique-local ranges. An IPv6 address that carries an IPv4
+/// one (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4
+/// `2002::/16`) is judged by that IPv4 address; local-use NAT64 (`64:ff9b:1::/48`) always counts.
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -439,10 +482,12 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.is_documentation()
                 || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || (o[0] & 0xf0) == 240
                 || o[0] == 0
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return is_private(IpAddr::V4(v4));
             }
             let s = v6.segments();
@@ -451,8 +496,26 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
         }
     }
+}
+
+/// The IPv4 address an IPv6 address carries: IPv4-mapped (`::ffff:0:0/96`), IPv4-compatible
+/// (`::/96`, which also holds `::` and `::1`, judged as 0.0.0.0 and 0.0.0.1), NAT64's
+/// well-known prefix (`64:ff9b::/96`) and 6to4 (`2002::/16`, the address in bits 16 to 48).
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let o = v6.octets();
+    let last = std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    if s[..6] == [0, 0, 0, 0, 0, 0] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Some(last);
+    }
+    (s[0] == 0x2002).then(|| std::net::Ipv4Addr::new(o[2], o[3], o[4], o[5]))
 }
 
 /// A DNS resolver that drops private answers unless the name is explicitly allowed, so neither a
@@ -467,7 +530,7 @@ impl reqwest::dns::Resolve for CheckedResolver {
         let settings = self.settings.clone();
         Box::pin(async move {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed = explicitly_allows_host(&settings, &host);
+            let allowed = names_host(&settings, &host);
             let good: Vec<SocketAddr> = addrs.into_iter().filter(|a| allowed || !is_private(a.ip())).collect();
             if good.is_empty() {
                 let err: Box<dyn std::error::Error + Send + Sync> =
@@ -507,6 +570,71 @@ mod tests {
             assert!(is_private(ip.parse().unwrap()), "{ip}");
         }
         assert!(!is_private("140.82.112.3".parse().unwrap()));
+    }
+
+    #[test]
+    fn reserved_ranges_and_ipv6_forms_of_private_ipv4_addresses_are_private() {
+        for ip in [
+            "198.18.0.1",
+            "198.19.255.255",
+            "240.0.0.1",
+            "255.255.255.254",
+            // NAT64 (well-known prefix), 6to4 and IPv4-compatible forms of private addresses.
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::10.0.0.1",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "2002:c0a8:101::",
+            "::127.0.0.1",
+            "::169.254.169.254",
+            "::10.0.0.1",
+            "64:ff9b:1::8.8.8.8",
+            "2001:db8::1",
+        ] {
+            assert!(is_private(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in
+            ["198.17.255.255", "198.20.0.1", "239.255.255.250", "64:ff9b::8.8.8.8", "2002:808:808::", "2606:4700::1"]
+        {
+            let private = is_private(ip.parse().unwrap());
+            // 239.255.255.250 is multicast: private; the rest are public.
+            assert_eq!(private, ip == "239.255.255.250", "{ip}");
+        }
+    }
+
+    #[test]
+    fn an_allow_rule_for_a_host_holds_only_on_its_port_even_beside_a_wildcard() {
+        let s = settings(&["*", "127.0.0.1:8080", "internal.corp:8443", "[::1]:9000"]);
+        let check = |u: &str| check_url(&s, &Url::parse(u).unwrap());
+        assert!(check("http://127.0.0.1:8080/x.yaml").is_ok());
+        assert!(check("http://127.0.0.1:9090/x.yaml").is_err());
+        assert!(check("http://127.0.0.1/x.yaml").is_err());
+        assert!(check("https://internal.corp:8443/x.yaml").is_ok());
+        assert!(check("https://internal.corp/x.yaml").is_err());
+        assert!(check("http://[::1]:9000/x.yaml").is_ok());
+        assert!(check("http://[::1]:9001/x.yaml").is_err());
+        // Other private literals are reached by no rule: the wildcard does not.
+        for u in
+            ["http://10.0.0.1/", "http://[64:ff9b::7f00:1]/", "http://[::ffff:127.0.0.1]:8080/", "http://0.0.0.0:8080/"]
+        {
+            assert!(check(u).is_err(), "{u}");
+        }
+        assert!(check("https://example.org/x.yaml").is_ok());
+        // A port that is no port makes the rule match nothing.
+        assert!(check_url(&settings(&["127.0.0.1:99999"]), &Url::parse("http://127.0.0.1/").unwrap()).is_err());
+    }
+
+    #[tokio::test]
+    async fn names_allowed_only_by_a_wildcard_never_resolve_to_private_addresses() {
+        use reqwest::dns::Resolve;
+        let resolve = |hosts: &[&str]| {
+            let r = CheckedResolver { settings: Arc::new(settings(hosts)) };
+            r.resolve("localhost".parse().unwrap())
+        };
+        let err = resolve(&["*", "*.localhost"]).await.err().expect("a wildcard never reaches loopback");
+        assert!(err.to_string().contains("private"), "{err}");
+        assert!(resolve(&["localhost:8080"]).await.is_ok(), "a rule naming the host lets it resolve");
     }
 
     #[test]

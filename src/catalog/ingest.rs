@@ -393,7 +393,13 @@ impl Ingestor {
                     (Target::Url(u), Some(id)) => store::cached_read(&self.pool, id, u.as_str()).ok().flatten(),
                     _ => None,
                 };
-                let read = match self.reader.read_conditional(&file, cached.as_ref().map(|(e, _)| e.as_str())).await {
+                // A glob's matches are checked one by one (a link inside the roots may lead out).
+                let checked = self.permitted(file.clone(), ctx);
+                let read = match checked {
+                    Ok(file) => self.reader.read_conditional(&file, cached.as_ref().map(|(e, _)| e.as_str())).await,
+                    Err(e) => Err(e),
+                };
+                let read = match read {
                     Ok(r) => r,
                     Err(e) => {
                         out.errors.push(LocationError::read(&source, e));
@@ -630,30 +636,36 @@ fn status_items(errors: &[LocationError]) -> HashMap<String, Value> {
     out.into_iter().map(|(k, items)| (k, serde_json::json!({ "items": items }))).collect()
 }
 
-/// Is this path, after symlinks and `..`, inside one of the (canonical) roots? For a glob, its
-/// fixed leading folder is checked.
+/// Is this path inside one of the roots? Checked on the path itself first (`.` and `..`
+/// resolved lexically), before the file system is asked, so a path outside gets the same answer
+/// whether or not it exists; then again after symlinks, so a link inside cannot lead out. For a
+/// glob, its fixed leading folder is checked.
 pub fn check_file_root(path: &Path, roots: &[PathBuf]) -> Result<(), String> {
     if roots.is_empty() {
         return Err(
             "file locations cannot be registered through the API unless reading.file_roots is configured".into()
         );
     }
-    if inside_roots(path, roots)? {
-        Ok(())
+    let outside = || format!("{} is outside the configured reading.file_roots", path.display());
+    if !roots.iter().any(|r| absolute(&fixed_part(path)).starts_with(r)) {
+        return Err(outside());
+    }
+    if inside_roots(path, roots)? { Ok(()) } else { Err(outside()) }
+}
+
+/// A glob's fixed leading folder; any other path itself.
+fn fixed_part(path: &Path) -> PathBuf {
+    if path.to_string_lossy().contains(['*', '?', '[']) {
+        path.components().take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '['])).collect()
     } else {
-        Err(format!("{} is outside the configured reading.file_roots", path.display()))
+        path.to_path_buf()
     }
 }
 
 /// Is this path (for a glob, its fixed leading folder), after symlinks and `..`, inside one of
 /// the canonical roots? An error when it cannot be resolved.
 fn inside_roots(path: &Path, roots: &[PathBuf]) -> Result<bool, String> {
-    let text = path.to_string_lossy();
-    let fixed: PathBuf = if text.contains(['*', '?', '[']) {
-        path.components().take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '['])).collect()
-    } else {
-        path.to_path_buf()
-    };
+    let fixed = fixed_part(path);
     let canonical = fixed.canonicalize().map_err(|e| format!("cannot read {}: {e}", fixed.display()))?;
     Ok(roots.iter().any(|r| canonical.starts_with(r)))
 }

@@ -79,6 +79,10 @@ pub fn rotate(
     by: &str,
 ) -> Result<Value, ApiError> {
     let now = now_ms();
+    // A closed (or otherwise not live) subscription takes no new keys, rotated or not.
+    if !Status::parse(&sub.status).is_some_and(Status::is_live) {
+        return Err(ApiError::conflict(format!("The subscription is {}: it takes no new keys", sub.status)));
+    }
     if old.revoked_at.is_some() || old.rotated_to.is_some() || old.expires_at.is_some_and(|e| e <= now) {
         return Err(ApiError::conflict("The key is revoked, expired or already rotated: issue a new one instead"));
     }

@@ -162,6 +162,30 @@ fn reset_wait(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs((reset - now).max(1) as u64))
 }
 
+/// The pagination link a host API answered, when it stays on the API base's scheme, host and
+/// port (compared as parsed URLs, not as text): the token goes with every request, so a link
+/// anywhere else is an error, never followed.
+pub fn same_origin_link(base: &str, link: &str) -> anyhow::Result<url::Url> {
+    let base_url = url::Url::parse(base).with_context(|| format!("invalid base URL {base:?}"))?;
+    let next = url::Url::parse(link)
+        .map_err(|e| anyhow::anyhow!("the API answered a next-page link that is not a URL ({link:?}: {e})"))?;
+    let origin = |u: &url::Url| (u.scheme().to_owned(), u.host_str().map(str::to_owned), u.port_or_known_default());
+    if origin(&next) != origin(&base_url) || next.host_str().is_none() {
+        bail!(
+            "the API answered a next-page link to {}://{} outside the configured API base {base}; \
+             not followed, so the token is sent nowhere else",
+            next.scheme(),
+            next.host_str()
+                .map(|h| match next.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_owned(),
+                })
+                .unwrap_or_default()
+        );
+    }
+    Ok(next)
+}
+
 /// Appends path segments to a base URL, each percent-encoded.
 pub fn join_segments<'a>(base: &str, segments: impl IntoIterator<Item = &'a str>) -> anyhow::Result<url::Url> {
     let mut url = url::Url::parse(base).with_context(|| format!("invalid base URL {base:?}"))?;
@@ -178,6 +202,30 @@ pub fn join_segments<'a>(base: &str, segments: impl IntoIterator<Item = &'a str>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_page_links_are_followed_only_on_the_api_bases_scheme_host_and_port() {
+        let base = "https://api.github.com";
+        assert!(same_origin_link(base, "https://api.github.com/organizations/1/repos?page=2").is_ok());
+        assert!(same_origin_link(base, "https://api.github.com:443/x").is_ok());
+        let local = "http://127.0.0.1:8080/api/v3";
+        assert!(same_origin_link(local, "http://127.0.0.1:8080/api/v3/orgs/a/repos?page=2").is_ok());
+        for bad in [
+            "https://api.github.com.evil.example/x",
+            "https://api.github.com@evil.example/x",
+            "http://api.github.com/x",
+            "https://api.github.com:8443/x",
+            "https://evil.example/api.github.com",
+            "/relative?page=2",
+            "mailto:x@api.github.com",
+        ] {
+            let err = same_origin_link(base, bad).unwrap_err().to_string();
+            assert!(err.contains("not followed") || err.contains("not a URL"), "{bad}: {err}");
+        }
+        for bad in ["http://127.0.0.1:8080@127.0.0.2:9/x", "http://127.0.0.1:80801/x", "http://127.0.0.1/x"] {
+            assert!(same_origin_link(local, bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn an_exhausted_rate_limit_waits_for_retry_after_or_the_reset() {

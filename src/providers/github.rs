@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 
+use super::client::same_origin_link;
 use super::{ApiClient, GithubSettings, Repo, join_segments};
 
 /// A repository as GitHub's REST API and webhook payloads describe it.
@@ -99,8 +100,12 @@ impl GithubApi {
             }
             let (resp, repos) = self.client.get_json::<Vec<GithubRepo>>(&url).await?;
             out.extend(repos.into_iter().map(Repo::from));
-            // Only follow links on the API host: the token must not travel anywhere else.
-            next = resp.header("link").and_then(next_link).filter(|n| n.starts_with(&self.api_base));
+            // Only follow links on the API base's scheme, host and port: the token must not
+            // travel anywhere else; a link elsewhere fails the run.
+            next = match resp.header("link").and_then(next_link) {
+                Some(link) => Some(same_origin_link(&self.api_base, &link)?.to_string()),
+                None => None,
+            };
         }
         Ok(out)
     }

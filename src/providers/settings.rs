@@ -206,11 +206,12 @@ pub fn reading_rules(settings: &ProviderSettings) -> Vec<AllowRule> {
     github.chain(gitlab).collect()
 }
 
-/// The rule for `{base}/{prefix}/...`: the base's host and port, limited to that path.
+/// The rule for `{base}/{prefix}/...`: the base's host and port (the scheme's default when it
+/// names none), limited to that path, so the provider's token goes to no other port.
 fn raw_rule(base: &str, prefix: &str) -> Option<AllowRule> {
     let u = url::Url::parse(base).ok()?;
     let host = u.host_str()?;
-    let host = match u.port() {
+    let host = match u.port_or_known_default() {
         Some(p) => format!("{host}:{p}"),
         None => host.to_owned(),
     };

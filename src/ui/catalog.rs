@@ -55,6 +55,22 @@ fn filter_of(p: &HashMap<String, String>) -> Option<String> {
     (!conds.is_empty()).then(|| conds.join(","))
 }
 
+/// An entity's link (`metadata.links`): an `href` only for http, https and mailto URLs; any
+/// other scheme (`javascript:`, `data:`, ...) or text that is no URL is shown as text.
+pub fn link_item(url: &str, title: &str) -> Markup {
+    let label = if title.is_empty() { url } else { title };
+    match safe_href(url) {
+        Some(href) => html! { a href=(href) rel="noopener noreferrer" { (label) } },
+        None => html! { span class="muted" { (label) @if !title.is_empty() { " (" code { (url) } ")" } } },
+    }
+}
+
+/// The URL as an `href`, when its scheme is http, https or mailto (as browsers parse it).
+pub fn safe_href(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url.trim()).ok()?;
+    matches!(parsed.scheme(), "http" | "https" | "mailto").then(|| parsed.to_string())
+}
+
 /// Everything but `skip` (and the page), as a query string, for facet and pager links.
 fn link_with(p: &HashMap<String, String>, set: &[(&str, Option<&str>)]) -> String {
     let mut pairs: Vec<(String, String)> = p
@@ -228,7 +244,7 @@ pub async fn entity(
         }
         @if let Some(links) = e.pointer("/metadata/links").and_then(Value::as_array) {
             h2 { "Links" }
-            ul { @for l in links { li { a href=(s(l, "/url")) rel="noopener" { (if s(l, "/title").is_empty() { s(l, "/url") } else { s(l, "/title") }) } } } }
+            ul { @for l in links { li { (link_item(s(l, "/url"), s(l, "/title"))) } } }
         }
         h2 { "Governance findings" }
         @if findings.is_empty() { p class="muted" { "None." } } @else {

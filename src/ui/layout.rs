@@ -157,14 +157,19 @@ pub async fn signin(state: web::Data<AppState>, req: HttpRequest) -> Result<Http
     Ok(super::html(page(&ctx, "Sign in", body)))
 }
 
-/// `POST /signout`: drops the session cookies (the API's logout) and goes home.
-pub async fn signout(_form: super::CsrfForm<std::collections::HashMap<String, String>>) -> HttpResponse {
-    let dropped = crate::auth::handlers::logout().await;
+/// `POST /signout`: the API's logout (the session ends server-side, the cookies are dropped),
+/// then home.
+pub async fn signout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    _form: super::CsrfForm<std::collections::HashMap<String, String>>,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    let dropped = crate::auth::handlers::logout(state, req).await?;
     let mut res = super::see_other("/");
     for cookie in dropped.cookies() {
         let _ = res.add_cookie(&cookie);
     }
-    res
+    Ok(res)
 }
 
 /// The HTML error page for a status and message.

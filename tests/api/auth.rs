@@ -333,9 +333,12 @@ async fn anonymous_and_forged_calls_get_401_under_the_api(db: Db) {
     let (status, _) = call(&app, "GET", "/api/catalog/entities", Some("ptk_not-a-real-token-at-all"), None).await;
     assert_eq!(status, 401);
     // Open routes stay open; readers read, including Backstage's POST reads.
-    for path in ["/healthz", "/readyz", "/metrics", "/api/openapi.json"] {
+    for path in ["/healthz", "/readyz", "/api/openapi.json"] {
         assert_eq!(call(&app, "GET", path, None, None).await.0, 200, "{path}");
     }
+    // /metrics is read like the catalog (issue 24; `server.metrics_public` opens it).
+    assert_eq!(call(&app, "GET", "/metrics", None, None).await.0, 401);
+    assert_eq!(call(&app, "GET", "/metrics", Some(&roles.reader), None).await.0, 200);
     let (status, body) = call(&app, "GET", "/api/catalog/entities?filter=kind=user", Some(&roles.reader), None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body.as_array().unwrap().len(), 3);

@@ -34,6 +34,8 @@ struct State {
     fail: Option<(String, u16)>,
     /// Requests whose URI contains this are answered after this delay.
     slow: Option<(String, std::time::Duration)>,
+    /// What GitHub's `Link` headers start with instead of this server's own address.
+    link_base: Option<String>,
     hits: Vec<Hit>,
 }
 
@@ -100,7 +102,8 @@ async fn serve(req: HttpRequest, state: web::Data<Arc<Mutex<State>>>, port: web:
     let raw_path = req.uri().path().to_owned();
     let segs: Vec<String> = raw_path.trim_start_matches('/').split('/').map(decode).collect();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let base = format!("http://127.0.0.1:{}", port.get_ref());
+    let own = format!("http://127.0.0.1:{}", port.get_ref());
+    let base = state.lock().unwrap().link_base.clone().unwrap_or(own);
     let slow = state.lock().unwrap().slow.clone().filter(|(m, _)| uri.contains(m.as_str()));
     if let Some((_, delay)) = slow {
         tokio::time::sleep(delay).await;
@@ -289,6 +292,11 @@ impl FakeGit {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Makes GitHub's `Link` headers point at `base` (another host) instead of this server.
+    pub fn set_link_base(&self, base: &str) {
+        self.state.lock().unwrap().link_base = Some(base.to_owned());
     }
 
     pub fn set_page_size(&self, n: usize) {

@@ -25,6 +25,7 @@ mod queries;
 mod trust_http;
 mod trust_identity;
 mod trust_offerings;
+mod trust_net;
 mod ui;
 mod usage;
 mod usage_nats;
