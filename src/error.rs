@@ -34,6 +34,7 @@ pub enum ErrorCode {
     Unavailable,
     StorageFull,
     Internal,
+    QueryTimeout,
 }
 
 impl ErrorCode {
@@ -49,6 +50,7 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::StorageFull,
         ErrorCode::Internal,
+        ErrorCode::QueryTimeout,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +66,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::Internal => "internal",
+            ErrorCode::QueryTimeout => "query_timeout",
         }
     }
 
@@ -76,7 +79,7 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable | ErrorCode::QueryTimeout => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -92,7 +95,7 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => "AuthenticationError",
             ErrorCode::Forbidden => "NotAllowedError",
             ErrorCode::PayloadTooLarge => "PayloadTooLargeError",
-            ErrorCode::Unavailable => "ServiceUnavailableError",
+            ErrorCode::Unavailable | ErrorCode::QueryTimeout => "ServiceUnavailableError",
             ErrorCode::StorageFull => "InsufficientStorageError",
             ErrorCode::Internal => "Error",
         }
@@ -132,6 +135,7 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::Client { code, .. } => *code,
+            ApiError::Internal(cause) if crate::db::read::is_read_timeout(cause).is_some() => ErrorCode::QueryTimeout,
             ApiError::Internal(cause) if is_connection_loss(cause) => ErrorCode::Unavailable,
             ApiError::Internal(cause) if is_storage_full(cause) => ErrorCode::StorageFull,
             ApiError::Internal(cause) if is_nul_in_text(cause) => ErrorCode::InvalidInput,
@@ -232,6 +236,14 @@ impl ResponseError for ApiError {
                  on the database's disk and retry."
                     .to_owned()
             }
+            ApiError::Internal(cause) if code == ErrorCode::QueryTimeout => {
+                let ms = crate::db::read::is_read_timeout(cause).map_or(0, |t| t.ms);
+                tracing::warn!(timeout_ms = ms, "A reader's query ran past the read timeout and was cancelled.");
+                format!(
+                    "The query ran longer than the read timeout of {ms} ms (database.read_timeout_ms) and was \
+                     cancelled: narrow it (fewer conditions or sort terms, a smaller page) or retry later."
+                )
+            }
             ApiError::Internal(_) if code == ErrorCode::InvalidInput => {
                 "A value in this request (a query parameter or a body field) contains the NUL character \
                  (\\u0000 or %00), which text cannot hold here; remove it."
@@ -248,7 +260,7 @@ impl ResponseError for ApiError {
         }
         let body = json!({"error": error, "response": {"statusCode": code.status().as_u16()}});
         let mut res = HttpResponse::build(code.status());
-        if code == ErrorCode::Unavailable {
+        if matches!(code, ErrorCode::Unavailable | ErrorCode::QueryTimeout) {
             res.insert_header(("retry-after", "1"));
         }
         let mut res = res.content_type("application/json").body(body.to_string());
@@ -302,6 +314,11 @@ pub fn json_error_handler(err: actix_web::error::JsonPayloadError, _req: &actix_
             format!("request body is too large: more than the limit of {limit} bytes"),
         ),
         J::ContentType => ApiError::input("request body must be JSON (Content-Type: application/json)"),
+        // serde_json's guard against deep recursion; the JSON itself may be valid.
+        J::Deserialize(e) if e.to_string().starts_with("recursion limit exceeded") => ApiError::input(
+            "request body is nested too deeply: more than 128 levels of arrays and objects (a query predicate \
+             may nest at most 8 levels)",
+        ),
         J::Deserialize(e) if e.is_syntax() || e.is_eof() => ApiError::input(format!(
             "malformed request body: not valid JSON (line {}, column {})",
             e.line(),
@@ -508,6 +525,18 @@ mod tests {
         ] {
             assert_eq!(plain_serde_message(serde), ours, "{serde}");
         }
+    }
+
+    #[test]
+    fn a_read_timeout_is_a_503_query_timeout_naming_the_limit_with_retry_after() {
+        let cause = anyhow::Error::from(crate::db::read::ReadTimeout { ms: 1234 }).context("loading a page");
+        let res = ApiError::Internal(cause).error_response();
+        assert_eq!(res.status(), 503);
+        assert_eq!(res.headers().get("retry-after").unwrap(), "1");
+        let ErrorParts(body) = res.extensions().get::<ErrorParts>().cloned().unwrap();
+        assert_eq!(body["error"]["code"], "query_timeout");
+        assert_eq!(body["error"]["name"], "ServiceUnavailableError");
+        assert!(body["error"]["message"].as_str().unwrap().contains("read timeout of 1234 ms"), "{body}");
     }
 
     #[test]
