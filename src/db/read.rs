@@ -56,11 +56,7 @@ unsafe extern "C" fn on_progress(_: *mut c_void) -> c_int {
 }
 
 /// Called by SQLite for each connection it opens (registered by [`install_sqlite_handler`]).
-unsafe extern "C" fn on_open(
-    db: *mut ffi::sqlite3,
-    _: *mut *mut c_char,
-    _: *const ffi::sqlite3_api_routines,
-) -> c_int {
+unsafe extern "C" fn on_open(db: *mut ffi::sqlite3, _: *mut *mut c_char, _: *const ffi::sqlite3_api_routines) -> c_int {
     // SAFETY: SQLite passes the connection being opened; the handler keeps no pointer.
     unsafe { ffi::sqlite3_progress_handler(db, PROGRESS_STEPS, Some(on_progress), std::ptr::null_mut()) };
     ffi::SQLITE_OK

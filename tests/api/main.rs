@@ -22,6 +22,7 @@ mod offerings;
 mod portal;
 mod providers;
 mod queries;
+mod trust_query;
 mod ui;
 mod usage;
 mod usage_nats;

@@ -205,7 +205,10 @@ mod tests {
         assert_eq!(parse_order_params(&asc(10)).unwrap().len(), 10);
         assert_eq!(parse_order_field_params(&fields(10)).unwrap().len(), 10);
         assert_eq!(parse_order_by(&by(10)).unwrap().len(), 10);
-        assert_eq!(parse_order_params(&asc(64)).unwrap_err(), "Invalid order: at most 10 sort terms per request; got 64");
+        assert_eq!(
+            parse_order_params(&asc(64)).unwrap_err(),
+            "Invalid order: at most 10 sort terms per request; got 64"
+        );
         assert_eq!(
             parse_order_field_params(&fields(11)).unwrap_err(),
             "Invalid orderField: at most 10 sort terms per request; got 11"
