@@ -135,7 +135,7 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::Client { code, .. } => *code,
-            ApiError::Internal(cause) if crate::db::read::is_read_timeout(cause).is_some() => ErrorCode::QueryTimeout,
+            ApiError::Internal(cause) if crate::db::read::read_timeout_of(cause).is_some() => ErrorCode::QueryTimeout,
             ApiError::Internal(cause) if is_connection_loss(cause) => ErrorCode::Unavailable,
             ApiError::Internal(cause) if is_storage_full(cause) => ErrorCode::StorageFull,
             ApiError::Internal(cause) if is_nul_in_text(cause) => ErrorCode::InvalidInput,
@@ -237,7 +237,7 @@ impl ResponseError for ApiError {
                     .to_owned()
             }
             ApiError::Internal(cause) if code == ErrorCode::QueryTimeout => {
-                let ms = crate::db::read::is_read_timeout(cause).map_or(0, |t| t.ms);
+                let ms = crate::db::read::read_timeout_of(cause).map_or(0, |t| t.ms);
                 tracing::warn!(timeout_ms = ms, "A reader's query ran past the read timeout and was cancelled.");
                 format!(
                     "The query ran longer than the read timeout of {ms} ms (database.read_timeout_ms) and was \

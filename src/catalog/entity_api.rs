@@ -225,10 +225,11 @@ pub async fn get_by_refs(
     let found = web::block(move || {
         // A filter narrows the answer: what it leaves out is null, as if missing.
         let allowed = predicate.map(|p| store::keys_matching(&pool, &lookup, &p)).transpose()?;
-        let found = match &allowed {
-            None => read::entities_by_keys(&pool, &seam, &lookup)?,
-            Some(keys) => read::entities_by_keys(&pool, &seam, &keys.iter().cloned().collect::<Vec<_>>())?,
+        let lookup = match &allowed {
+            Some(keys) => keys.iter().cloned().collect(),
+            None => lookup,
         };
+        let found = read::entities_by_keys(&pool, &seam, &lookup)?;
         Ok::<_, anyhow::Error>((found, allowed))
     })
     .await??;

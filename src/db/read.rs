@@ -31,8 +31,8 @@ pub struct ReadTimeout {
     pub ms: u64,
 }
 
-/// Whether an error is (or was caused by) a [`ReadTimeout`].
-pub fn is_read_timeout(e: &anyhow::Error) -> Option<&ReadTimeout> {
+/// The [`ReadTimeout`] an error is, or was caused by.
+pub fn read_timeout_of(e: &anyhow::Error) -> Option<&ReadTimeout> {
     e.chain().find_map(|cause| cause.downcast_ref::<ReadTimeout>())
 }
 
@@ -101,13 +101,13 @@ impl Drop for SqliteDeadline {
 }
 
 /// Opens the read-only transaction of a [`with_read!`] block on PostgreSQL, with the statement
-/// timeout (none without one) set for it alone.
+/// timeout set for it alone (in one round trip); without a timeout the server's setting holds.
 pub fn begin_pg(conn: &mut PgConnection, timeout: Option<Duration>) -> anyhow::Result<()> {
-    let ms = timeout.map_or(0, |t| t.as_millis().max(1));
-    AnsiTransactionManager::begin_transaction_sql(
-        conn,
-        &format!("BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {ms}"),
-    )?;
+    let sql = match timeout {
+        Some(t) => format!("BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}", t.as_millis().max(1)),
+        None => "BEGIN TRANSACTION READ ONLY".to_owned(),
+    };
+    AnsiTransactionManager::begin_transaction_sql(conn, &sql)?;
     Ok(())
 }
 

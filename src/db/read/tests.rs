@@ -75,7 +75,7 @@ fn a_read_past_the_timeout_is_cancelled_and_its_connection_serves_the_next() {
         for _ in 0..2 {
             let started = Instant::now();
             let e = read(&pool, slow).unwrap_err();
-            assert_eq!(is_read_timeout(&e).map(|t| t.ms), Some(100), "{e:#}");
+            assert_eq!(read_timeout_of(&e).map(|t| t.ms), Some(100), "{e:#}");
             assert!(started.elapsed() < Duration::from_secs(10), "cancelled in time: {:?}", started.elapsed());
             // The same connection answers reads, and statements outside a read block run unbounded.
             assert_eq!(read(&pool, "SELECT CAST(7 AS BIGINT) AS n").unwrap(), 7);
