@@ -243,6 +243,9 @@ pub struct DatabaseSettings {
     pub pool_size: u32,
     /// SQLite's page cache per pooled connection, in MiB.
     pub sqlite_cache_mib: u32,
+    /// A reader's query (a page, a count, facets) is cancelled after this many milliseconds
+    /// and answered 503 `query_timeout`; 0: never.
+    pub read_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -326,6 +329,7 @@ impl Default for DatabaseSettings {
             data_dir: PathBuf::from("./data"),
             pool_size: 8,
             sqlite_cache_mib: crate::db::DEFAULT_SQLITE_CACHE_MIB,
+            read_timeout_ms: crate::db::read::DEFAULT_READ_TIMEOUT_MS,
         }
     }
 }

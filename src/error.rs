@@ -39,6 +39,7 @@ pub enum ErrorCode {
     MisdirectedRequest,
     /// An `Idempotency-Key` sent again with another body (409).
     IdempotencyConflict,
+    QueryTimeout,
 }
 
 impl ErrorCode {
@@ -58,6 +59,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedMediaType,
         ErrorCode::MisdirectedRequest,
         ErrorCode::IdempotencyConflict,
+        ErrorCode::QueryTimeout,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +79,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::MisdirectedRequest => "misdirected_request",
             ErrorCode::IdempotencyConflict => "idempotency_conflict",
+            ErrorCode::QueryTimeout => "query_timeout",
         }
     }
 
@@ -90,7 +93,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable | ErrorCode::QueryTimeout => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -109,7 +112,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "NotAllowedError",
             ErrorCode::PayloadTooLarge => "PayloadTooLargeError",
             ErrorCode::RequestTimeout => "RequestTimeoutError",
-            ErrorCode::Unavailable => "ServiceUnavailableError",
+            ErrorCode::Unavailable | ErrorCode::QueryTimeout => "ServiceUnavailableError",
             ErrorCode::StorageFull => "InsufficientStorageError",
             ErrorCode::Internal => "Error",
             ErrorCode::UnsupportedMediaType => "UnsupportedMediaTypeError",
@@ -151,6 +154,7 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::Client { code, .. } => *code,
+            ApiError::Internal(cause) if crate::db::read::read_timeout_of(cause).is_some() => ErrorCode::QueryTimeout,
             ApiError::Internal(cause) if is_connection_loss(cause) => ErrorCode::Unavailable,
             ApiError::Internal(cause) if is_storage_full(cause) => ErrorCode::StorageFull,
             ApiError::Internal(cause) if is_nul_in_text(cause) => ErrorCode::InvalidInput,
@@ -251,6 +255,14 @@ impl ResponseError for ApiError {
                  on the database's disk and retry."
                     .to_owned()
             }
+            ApiError::Internal(cause) if code == ErrorCode::QueryTimeout => {
+                let ms = crate::db::read::read_timeout_of(cause).map_or(0, |t| t.ms);
+                tracing::warn!(timeout_ms = ms, "A reader's query ran past the read timeout and was cancelled.");
+                format!(
+                    "The query ran longer than the read timeout of {ms} ms (database.read_timeout_ms) and was \
+                     cancelled: narrow it (fewer conditions or sort terms, a smaller page) or retry later."
+                )
+            }
             ApiError::Internal(_) if code == ErrorCode::InvalidInput => {
                 "A value in this request (a query parameter or a body field) contains the NUL character \
                  (\\u0000 or %00), which text cannot hold here; remove it."
@@ -267,7 +279,7 @@ impl ResponseError for ApiError {
         }
         let body = json!({"error": error, "response": {"statusCode": code.status().as_u16()}});
         let mut res = HttpResponse::build(code.status());
-        if code == ErrorCode::Unavailable {
+        if matches!(code, ErrorCode::Unavailable | ErrorCode::QueryTimeout) {
             res.insert_header(("retry-after", "1"));
         }
         let mut res = res.content_type("application/json").body(body.to_string());
@@ -323,6 +335,11 @@ pub fn json_error_handler(err: actix_web::error::JsonPayloadError, _req: &actix_
         J::ContentType => ApiError::with_code(
             ErrorCode::UnsupportedMediaType,
             "this route takes a JSON body: send it with Content-Type: application/json",
+        ),
+        // serde_json's guard against deep recursion; the JSON itself may be valid.
+        J::Deserialize(e) if e.to_string().starts_with("recursion limit exceeded") => ApiError::input(
+            "request body is nested too deeply: more than 128 levels of arrays and objects (a query predicate \
+             may nest at most 8 levels)",
         ),
         J::Deserialize(e) if e.is_syntax() || e.is_eof() => ApiError::input(format!(
             "malformed request body: not valid JSON (line {}, column {})",
@@ -563,6 +580,18 @@ mod tests {
         ] {
             assert_eq!(plain_serde_message(serde), ours, "{serde}");
         }
+    }
+
+    #[test]
+    fn a_read_timeout_is_a_503_query_timeout_naming_the_limit_with_retry_after() {
+        let cause = anyhow::Error::from(crate::db::read::ReadTimeout { ms: 1234 }).context("loading a page");
+        let res = ApiError::Internal(cause).error_response();
+        assert_eq!(res.status(), 503);
+        assert_eq!(res.headers().get("retry-after").unwrap(), "1");
+        let ErrorParts(body) = res.extensions().get::<ErrorParts>().cloned().unwrap();
+        assert_eq!(body["error"]["code"], "query_timeout");
+        assert_eq!(body["error"]["name"], "ServiceUnavailableError");
+        assert!(body["error"]["message"].as_str().unwrap().contains("read timeout of 1234 ms"), "{body}");
     }
 
     #[test]

@@ -89,6 +89,7 @@ impl Application {
         let pool_size = settings.database.pool_size.max(2);
         let cache_mib = settings.database.sqlite_cache_mib;
         let pool = tokio::task::spawn_blocking(move || Pool::connect_with(&url, pool_size, cache_mib)).await??;
+        pool.set_read_timeout_ms(settings.database.read_timeout_ms);
         let portal = portal(&settings)?;
         // Offerings follow the catalog through the seam too (offering refresh, descriptor-made
         // subscriptions); the start-up catalog's subscriptions exist before the server answers.

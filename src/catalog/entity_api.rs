@@ -62,7 +62,9 @@ fn predicate_of(query_string: &str) -> Result<Option<query::Predicate>, ApiError
         return Ok(None);
     }
     let sets = filter::parse(&params).map_err(ApiError::input)?;
-    Ok(Some(query::filter_sets_to_predicate(&sets)))
+    let predicate = query::filter_sets_to_predicate(&sets);
+    query::check_leaves([&predicate]).map_err(|e| ApiError::input(format!("Invalid filter: {e}")))?;
+    Ok(Some(predicate))
 }
 
 /// The `filter` parameters and a body's `query` predicate, AND-ed (`None` without either).
@@ -70,6 +72,7 @@ fn request_predicate(req: &HttpRequest, body_query: Option<&Value>) -> Result<Op
     let filter = filter_predicate(req)?;
     let Some(q) = body_query else { return Ok(filter) };
     let q = query::parse_predicate(q).map_err(ApiError::input)?;
+    query::check_leaves(filter.iter().chain([&q])).map_err(|e| ApiError::input(format!("Invalid query: {e}")))?;
     Ok(Some(match filter {
         Some(p) => query::Predicate::All(vec![p, q]),
         None => q,
@@ -220,16 +223,13 @@ pub async fn get_by_refs(
     let seam = state.ingestor.seam.clone();
     let lookup = keys.clone();
     let found = web::block(move || {
-        let found = read::entities_by_keys(&pool, &seam, &lookup)?;
         // A filter narrows the answer: what it leaves out is null, as if missing.
-        let allowed = match predicate {
-            None => None,
-            Some(p) => {
-                let cursor = Cursor { filter: Some(p), ..Cursor::default() };
-                let (rows, _) = store::query_entities(&pool, &cursor.sql(pool.backend()), None, 0, false)?;
-                Some(rows.into_iter().map(|e| e.key).collect::<std::collections::HashSet<_>>())
-            }
+        let allowed = predicate.map(|p| store::keys_matching(&pool, &lookup, &p)).transpose()?;
+        let lookup = match &allowed {
+            Some(keys) => keys.iter().cloned().collect(),
+            None => lookup,
         };
+        let found = read::entities_by_keys(&pool, &seam, &lookup)?;
         Ok::<_, anyhow::Error>((found, allowed))
     })
     .await??;
@@ -359,6 +359,7 @@ async fn facets(state: &AppState, names: Vec<String>, predicate: Option<query::P
     if names.is_empty() {
         return Err(ApiError::input("Missing facet: name at least one facet, as ?facet=kind"));
     }
+    query::check_facets(names.len()).map_err(ApiError::input)?;
     let predicate = predicate.unwrap_or_else(query::Predicate::everything);
     let pool = state.pool.clone();
     let rows = web::block(move || store::facets(&pool, &names, &predicate)).await??;

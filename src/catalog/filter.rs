@@ -4,6 +4,8 @@
 //! means any of its values; a bare `key` means the key exists. Sets are OR-ed. Keys and values are
 //! matched case-insensitively.
 
+use std::collections::HashMap;
+
 /// One condition of a filter: a key that must exist, or one of several values it must have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
@@ -33,6 +35,8 @@ pub fn parse(params: &[String]) -> Result<Vec<FilterSet>, String> {
 
 fn parse_set(param: &str) -> Result<FilterSet, String> {
     let mut set: FilterSet = Vec::new();
+    // Where each key's condition is in `set`: a long filter is read in linear time.
+    let mut index: HashMap<String, usize> = HashMap::new();
     for part in param.split(',') {
         let part = part.trim();
         if part.is_empty() {
@@ -47,7 +51,7 @@ fn parse_set(param: &str) -> Result<FilterSet, String> {
         }
         let key = key.to_lowercase();
         let value = value.map(str::to_lowercase);
-        match set.iter_mut().find(|c| c.key == key) {
+        match index.get(&key).map(|&i| &mut set[i]) {
             Some(existing) => match (&mut existing.values, value) {
                 (Some(vals), Some(_)) if vals.len() >= super::query::MAX_ITEMS => {
                     let n = part_count(param, &key);
@@ -60,7 +64,10 @@ fn parse_set(param: &str) -> Result<FilterSet, String> {
                 (slot @ None, Some(v)) => *slot = Some(vec![v]),
                 (_, None) => {}
             },
-            None => set.push(Condition { key, values: value.map(|v| vec![v]) }),
+            None => {
+                index.insert(key.clone(), set.len());
+                set.push(Condition { key, values: value.map(|v| vec![v]) });
+            }
         }
     }
     Ok(set)

@@ -2,13 +2,16 @@
 //!
 //! Both backends share one diesel schema. Store code runs the same diesel query against either
 //! backend through [`with_conn!`], which expands the body once per backend; the few statements
-//! that must differ branch on the variant inside the store modules.
+//! that must differ branch on the variant inside the store modules. The statements a reader's
+//! request shapes run through [`with_read!`] instead, under the read timeout ([`read`]).
 
 pub mod instances;
 pub mod lease;
 pub mod liveness;
+pub mod read;
 pub mod schema;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -24,13 +27,27 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 /// A pool of connections to one database, SQLite or PostgreSQL.
 #[derive(Clone)]
 pub enum Pool {
-    Sqlite(r2d2::Pool<ConnectionManager<SqliteConnection>>, Changes),
-    Postgres(r2d2::Pool<ConnectionManager<PgConnection>>, Changes),
+    Sqlite(r2d2::Pool<ConnectionManager<SqliteConnection>>, Shared),
+    Postgres(r2d2::Pool<ConnectionManager<PgConnection>>, Shared),
 }
 
-/// Counts the catalog changes committed through one pool (and its clones): the read cache of the
-/// same process compares it on every read, so this process's own writes show at once.
-pub type Changes = std::sync::Arc<std::sync::atomic::AtomicU64>;
+/// What one pool and its clones share.
+pub type Shared = std::sync::Arc<PoolState>;
+
+#[derive(Debug)]
+pub struct PoolState {
+    /// Counts the catalog changes committed through the pool: the read cache of the same
+    /// process compares it on every read, so this process's own writes show at once.
+    changes: AtomicU64,
+    /// The read timeout of [`with_read!`](crate::with_read) in milliseconds; 0: none.
+    read_timeout_ms: AtomicU64,
+}
+
+impl Default for PoolState {
+    fn default() -> Self {
+        PoolState { changes: AtomicU64::new(0), read_timeout_ms: AtomicU64::new(read::DEFAULT_READ_TIMEOUT_MS) }
+    }
+}
 
 /// Which backend a database URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +104,7 @@ impl Pool {
         let (backend, target) = backend_of(url)?;
         let pool = match backend {
             Backend::Sqlite => {
+                read::install_sqlite_handler();
                 if let Some(parent) = std::path::Path::new(&target).parent()
                     && !parent.as_os_str().is_empty()
                 {
@@ -100,7 +118,7 @@ impl Pool {
                     .connection_customizer(Box::new(SqlitePragmas { cache_mib: sqlite_cache_mib }))
                     .build(ConnectionManager::<SqliteConnection>::new(&target))
                     .with_context(|| format!("opening SQLite database {target}"))?;
-                Pool::Sqlite(pool, Changes::default())
+                Pool::Sqlite(pool, Shared::default())
             }
             Backend::Postgres => {
                 let pool = r2d2::Pool::builder()
@@ -109,27 +127,39 @@ impl Pool {
                     .connection_timeout(Duration::from_secs(10))
                     .build(ConnectionManager::<PgConnection>::new(&target))
                     .context("connecting to PostgreSQL")?;
-                Pool::Postgres(pool, Changes::default())
+                Pool::Postgres(pool, Shared::default())
             }
         };
         pool.migrate()?;
         Ok(pool)
     }
 
+    fn shared(&self) -> &PoolState {
+        match self {
+            Pool::Sqlite(_, s) | Pool::Postgres(_, s) => s,
+        }
+    }
+
     /// How many catalog changes were committed through this pool so far.
     pub fn changes(&self) -> u64 {
-        match self {
-            Pool::Sqlite(_, c) | Pool::Postgres(_, c) => c.load(std::sync::atomic::Ordering::SeqCst),
-        }
+        self.shared().changes.load(Ordering::SeqCst)
     }
 
     /// Records that a catalog change was committed through this pool.
     pub fn note_change(&self) {
-        match self {
-            Pool::Sqlite(_, c) | Pool::Postgres(_, c) => {
-                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            }
-        }
+        self.shared().changes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Sets the read timeout of [`with_read!`](crate::with_read) blocks (for this pool and its
+    /// clones), in milliseconds; 0 turns it off.
+    pub fn set_read_timeout_ms(&self, ms: u64) {
+        self.shared().read_timeout_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// The read timeout, `None` when off.
+    pub fn read_timeout(&self) -> Option<Duration> {
+        let ms = self.shared().read_timeout_ms.load(Ordering::SeqCst);
+        (ms > 0).then(|| Duration::from_millis(ms))
     }
 
     pub fn backend(&self) -> Backend {

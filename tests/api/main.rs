@@ -26,6 +26,7 @@ mod trust_http;
 mod trust_identity;
 mod trust_offerings;
 mod trust_net;
+mod trust_query;
 mod ui;
 mod usage;
 mod usage_nats;

@@ -1,14 +1,18 @@
 //! The `fields` projection: which dot paths of an entity an answer keeps.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Map, Value};
 
+use super::limits::check_fields;
+
 /// Parses the `fields` parameters (each comma-separated, repeatable) into trimmed dot paths.
 ///
-/// No paths (or only blank ones) means no projection. Array indexing is refused, as Backstage does.
+/// No paths (or only blank ones) means no projection. Array indexing is refused, as Backstage does,
+/// and so are more than [`MAX_FIELDS`](super::limits::MAX_FIELDS) distinct paths.
 pub fn parse_fields(values: &[String]) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     for field in values.iter().flat_map(|v| v.split(',')) {
         let field = field.trim();
         if field.is_empty() {
@@ -17,10 +21,11 @@ pub fn parse_fields(values: &[String]) -> Result<Vec<String>, String> {
         if field.contains('[') {
             return Err(format!("invalid fields, array type fields are not supported: \"{field}\""));
         }
-        if !out.iter().any(|f| f == field) {
+        if seen.insert(field) {
             out.push(field.to_owned());
         }
     }
+    check_fields(out.len(), "fields").map_err(|e| format!("invalid fields: {e}"))?;
     Ok(out)
 }
 
@@ -114,6 +119,10 @@ mod tests {
             parse_fields(&strs(&["metadata.tags[0]"])).unwrap_err().contains("array type fields are not supported")
         );
         assert!(parse_fields(&strs(&["", ","])).unwrap().is_empty());
+        let many = |n: usize| vec![(0..n).map(|i| format!("spec.f{i}")).collect::<Vec<_>>().join(",")];
+        assert_eq!(parse_fields(&many(500)).unwrap().len(), 500);
+        assert_eq!(parse_fields(&many(501)).unwrap_err(), "invalid fields: at most 500 fields per request; got 501");
+        assert_eq!(parse_fields(&vec!["kind".to_owned(); 10_000]).unwrap(), strs(&["kind"]));
     }
 
     fn sample_entity() -> Value {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::limits::check_fields;
 use super::order::OrderField;
 use super::{describe, single_value, strings};
 
@@ -50,13 +51,21 @@ impl FullTextFilter {
 /// duplicates.
 pub fn normalize_fields(fields: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for field in fields.iter().flat_map(|f| f.split(',')) {
         let field = field.trim().to_lowercase();
-        if !field.is_empty() && !out.contains(&field) {
+        if !field.is_empty() && seen.insert(field.clone()) {
             out.push(field);
         }
     }
     out
+}
+
+/// Refuses a full-text filter naming more than [`MAX_FIELDS`](super::limits::MAX_FIELDS) fields
+/// (each is one bound value); `name` is the parameter or field that gave them.
+pub(super) fn check_fulltext_fields(filter: Option<&FullTextFilter>, name: &str) -> Result<(), String> {
+    let n = filter.map_or(0, |f| f.fields.len());
+    check_fields(n, "full-text fields").map_err(|e| format!("Invalid {name}: {e}"))
 }
 
 /// The fields Backstage's `queryEntities` searches when a full-text filter names none: the first
@@ -70,7 +79,9 @@ pub fn backstage_fulltext_fields(order: &[OrderField]) -> Vec<String> {
 pub fn parse_fulltext_params(terms: &[String], fields: &[String]) -> Result<Option<FullTextFilter>, String> {
     let term = single_value(terms, "fullTextFilterTerm")?.unwrap_or_default();
     check_term(&term, "fullTextFilterTerm")?;
-    Ok(FullTextFilter::new(&term, fields))
+    let filter = FullTextFilter::new(&term, fields);
+    check_fulltext_fields(filter.as_ref(), "fullTextFilterFields")?;
+    Ok(filter)
 }
 
 /// Parses the `fullTextFilter` object of a `POST /entities/by-query` body: `{"term": "...",
@@ -92,7 +103,9 @@ pub fn parse_fulltext_body(value: &Value) -> Result<Option<FullTextFilter>, Stri
         Some(v) => strings(v, "fullTextFilter.fields")?,
     };
     check_term(&term, "fullTextFilter.term")?;
-    Ok(FullTextFilter::new(&term, &fields))
+    let filter = FullTextFilter::new(&term, &fields);
+    check_fulltext_fields(filter.as_ref(), "fullTextFilter.fields")?;
+    Ok(filter)
 }
 
 #[cfg(test)]
@@ -135,5 +148,17 @@ mod tests {
         assert_eq!(parse_fulltext_body(&json!({})).unwrap(), None);
         assert!(parse_fulltext_body(&json!({"term": 1})).unwrap_err().contains("fullTextFilter.term"));
         assert!(parse_fulltext_body(&json!({"terms": "x"})).unwrap_err().contains("\"terms\""));
+    }
+
+    #[test]
+    fn more_than_500_full_text_fields_are_refused() {
+        let fields = |n: usize| (0..n).map(|i| format!("spec.f{i}")).collect::<Vec<_>>();
+        assert_eq!(parse_fulltext_params(&strs(&["x"]), &[fields(500).join(",")]).unwrap().unwrap().fields.len(), 500);
+        assert_eq!(
+            parse_fulltext_params(&strs(&["x"]), &fields(501)).unwrap_err(),
+            "Invalid fullTextFilterFields: at most 500 full-text fields per request; got 501"
+        );
+        let e = parse_fulltext_body(&json!({"term": "x", "fields": fields(600)})).unwrap_err();
+        assert!(e.starts_with("Invalid fullTextFilter.fields: at most 500"), "{e}");
     }
 }

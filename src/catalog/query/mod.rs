@@ -2,6 +2,8 @@
 //! and `POST /entities/by-query` accept. No SQL here: the store compiles these values into SQL
 //! (`store::sql`).
 //!
+//! - [`limits`]: what one request may ask for (sort terms, predicate leaves and depth, fields,
+//!   facets), so that every query compiles to SQL both databases accept.
 //! - [`predicate`]: [`Predicate`] and [`parse_predicate`], the `query` body of a POST;
 //!   [`filter_sets_to_predicate`] turns the `filter` parameter into the same shape.
 //! - [`fulltext`]: [`FullTextFilter`], `fullTextFilterTerm` / `fullTextFilter`.
@@ -15,6 +17,7 @@
 
 pub mod fields;
 pub mod fulltext;
+pub mod limits;
 pub mod order;
 pub mod page;
 pub mod predicate;
@@ -23,6 +26,7 @@ pub mod testing;
 
 pub use fields::*;
 pub use fulltext::*;
+pub use limits::*;
 pub use order::*;
 pub use page::*;
 pub use predicate::*;

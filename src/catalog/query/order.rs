@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::describe;
+use super::limits::check_sort_terms;
 use crate::catalog::relations::canonical_type;
 
 /// One sort key: a dotted field (lower-cased, as search keys are) and its direction.
@@ -61,6 +62,7 @@ impl TryFrom<OrderFieldJson> for OrderField {
 
 /// Parses the `order` parameters of `GET /entities`: each `asc:<field>` or `desc:<field>`.
 pub fn parse_order_params(values: &[String]) -> Result<Vec<OrderField>, String> {
+    check_sort_terms(values.len()).map_err(|e| format!("Invalid order: {e}"))?;
     values
         .iter()
         .map(|item| {
@@ -78,6 +80,7 @@ pub fn parse_order_params(values: &[String]) -> Result<Vec<OrderField>, String> 
 /// Parses the `orderField` parameters of `GET /entities/by-query`: each `<field>` or
 /// `<field>,asc` or `<field>,desc`.
 pub fn parse_order_field_params(values: &[String]) -> Result<Vec<OrderField>, String> {
+    check_sort_terms(values.len()).map_err(|e| format!("Invalid orderField: {e}"))?;
     values
         .iter()
         .map(|item| {
@@ -111,6 +114,7 @@ pub fn parse_order_by(value: &Value) -> Result<Vec<OrderField>, String> {
             ));
         }
     };
+    check_sort_terms(items.len()).map_err(|e| format!("Invalid orderBy: {e}"))?;
     items
         .into_iter()
         .enumerate()
@@ -191,6 +195,25 @@ mod tests {
         assert!(e.contains("orderBy[0]") && e.contains("must be asc or desc"), "{e}");
         assert!(parse_order_by(&json!("kind")).is_err());
         assert!(parse_order_by(&json!([{"field": ""}])).is_err());
+    }
+
+    #[test]
+    fn more_than_10_sort_terms_are_refused_in_every_spelling() {
+        let fields = |n: usize| (0..n).map(|i| format!("spec.f{i}")).collect::<Vec<_>>();
+        let asc = |n: usize| fields(n).iter().map(|f| format!("asc:{f}")).collect::<Vec<_>>();
+        let by = |n: usize| json!(fields(n).iter().map(|f| json!({"field": f})).collect::<Vec<_>>());
+        assert_eq!(parse_order_params(&asc(10)).unwrap().len(), 10);
+        assert_eq!(parse_order_field_params(&fields(10)).unwrap().len(), 10);
+        assert_eq!(parse_order_by(&by(10)).unwrap().len(), 10);
+        assert_eq!(
+            parse_order_params(&asc(64)).unwrap_err(),
+            "Invalid order: at most 10 sort terms per request; got 64"
+        );
+        assert_eq!(
+            parse_order_field_params(&fields(11)).unwrap_err(),
+            "Invalid orderField: at most 10 sort terms per request; got 11"
+        );
+        assert_eq!(parse_order_by(&by(64)).unwrap_err(), "Invalid orderBy: at most 10 sort terms per request; got 64");
     }
 
     #[test]

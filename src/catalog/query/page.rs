@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::fields::parse_fields;
 use super::fulltext::{FullTextFilter, parse_fulltext_body, parse_fulltext_params};
+use super::limits::check_query;
 use super::order::{OrderField, parse_order_by, parse_order_field_params};
 use super::predicate::{Predicate, filter_sets_to_predicate, parse_predicate};
 use super::{describe, json_non_negative, parse_integer, parse_non_negative, single_value, strings};
@@ -101,6 +102,7 @@ pub fn decode(text: &str) -> Result<Cursor, String> {
     let engine = if cleaned.contains(['-', '_']) { &URL_SAFE_NO_PAD } else { &STANDARD_NO_PAD };
     let bytes = engine.decode(cleaned).map_err(|_| "Malformed cursor: not base64".to_owned())?;
     let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|e| format!("Malformed cursor: {e}"))?;
+    check_query(&cursor).map_err(|e| format!("Invalid cursor: {e}"))?;
     if let Some(ft) = &cursor.full_text_filter {
         super::fulltext::check_term(&ft.term, "cursor")?;
     }
@@ -219,6 +221,7 @@ impl QueryRequest {
             order_fields: parse_order_field_params(&values("orderField"))?,
             ..Cursor::default()
         };
+        check_query(&cursor)?;
         Ok(QueryRequest { cursor, from_cursor: false, fields, limit, offset: offset.unwrap_or(0), count })
     }
 
@@ -257,6 +260,7 @@ impl QueryRequest {
         };
         let full_text_filter = present("fullTextFilter").map(parse_fulltext_body).transpose()?.flatten();
         let cursor = Cursor { query, full_text_filter, order_fields, ..Cursor::default() };
+        check_query(&cursor)?;
         Ok(QueryRequest { cursor, from_cursor: false, fields, limit, offset, count })
     }
 }
@@ -515,6 +519,27 @@ mod tests {
             let e = QueryRequest::from_query_string(qs).unwrap_err();
             assert!(e.contains(needle), "{qs}: {e}");
         }
+    }
+
+    #[test]
+    fn queries_and_cursors_past_the_limits_are_refused() {
+        // 200 filter sets of 200 conditions each: 40,000 leaves.
+        let set = (0..200).map(|i| format!("spec.f{i}=x")).collect::<Vec<_>>().join(",");
+        let qs = (0..200).map(|_| format!("filter={set}")).collect::<Vec<_>>().join("&");
+        let e = QueryRequest::from_query_string(&qs.replace(',', "%2C")).unwrap_err();
+        assert!(e.starts_with("at most 500 predicate leaves") && e.ends_with("; got 40000"), "{e}");
+        let wide = json!({"$any": (0..200).map(|i| json!({"spec.f": {"$in": [i.to_string(), "x", "y"]}})).collect::<Vec<_>>()});
+        let e = QueryRequest::from_body(&json!({"query": wide})).unwrap_err();
+        assert!(e.ends_with("; got 600"), "{e}");
+        // A cursor carries its query: one made by hand is held to the same limits.
+        let order = (0..11).map(|i| OrderField::asc(&format!("spec.f{i}"))).collect();
+        let e = decode(&encode(&Cursor { order_fields: order, ..Cursor::default() })).unwrap_err();
+        assert_eq!(e, "Invalid cursor: at most 10 sort terms per request; got 11");
+        let half = Predicate::Any((0..300).map(|i| field("spec.f", Matcher::Eq(i.to_string()))).collect());
+        let c = Cursor { filter: Some(half.clone()), query: Some(half.clone()), ..Cursor::default() };
+        assert!(decode(&encode(&c)).unwrap_err().ends_with("; got 600"));
+        let c = Cursor { filter: Some(half), ..Cursor::default() };
+        assert_eq!(decode(&encode(&c)).unwrap(), c);
     }
 
     #[test]

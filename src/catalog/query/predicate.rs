@@ -6,10 +6,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::describe;
+use super::limits::MAX_DEPTH;
 use crate::catalog::filter::{Condition, FilterSet};
-
-/// How deeply `$all`, `$any` and `$not` may nest.
-const MAX_DEPTH: usize = 64;
 
 /// The most items one `$all`, `$any` or `$in` (or one object's field conditions, or one key's
 /// values in a `filter` set) may hold: larger lists exceed what the databases can compile.
@@ -113,9 +111,10 @@ pub fn parse_predicate(value: &Value) -> Result<Predicate, String> {
     parse_node(value, "", 0)
 }
 
+/// `depth` is how many levels (see [`MAX_DEPTH`]) enclose `value`.
 fn parse_node(value: &Value, path: &str, depth: usize) -> Result<Predicate, String> {
     if depth > MAX_DEPTH {
-        return Err(problem(path, &format!("nested more than {MAX_DEPTH} levels deep")));
+        return Err(too_deep(path));
     }
     let Value::Object(obj) = value else {
         return Err(problem(
@@ -155,6 +154,10 @@ fn parse_node(value: &Value, path: &str, depth: usize) -> Result<Predicate, Stri
     }
     if obj.len() > MAX_ITEMS {
         return Err(problem(path, &too_many_items("this object of field conditions", obj.len())));
+    }
+    // Several conditions are an implicit `$all`: one level more.
+    if obj.len() > 1 && depth >= MAX_DEPTH {
+        return Err(too_deep(path));
     }
     let mut fields = Vec::with_capacity(obj.len());
     for (key, v) in obj {
@@ -256,6 +259,16 @@ fn primitive_text(value: &Value) -> Option<String> {
 /// Appends one key to a JSON pointer, escaped as RFC 6901 says.
 fn pointer(path: &str, key: &str) -> String {
     format!("{path}/{}", key.replace('~', "~0").replace('/', "~1"))
+}
+
+fn too_deep(path: &str) -> String {
+    problem(
+        path,
+        &format!(
+            "nested more than {MAX_DEPTH} levels deep; a query may nest at most {MAX_DEPTH} levels of $all, $any \
+             and $not (an object of several conditions counts as one $all)"
+        ),
+    )
 }
 
 fn problem(path: &str, message: &str) -> String {
@@ -463,12 +476,21 @@ mod tests {
     }
 
     #[test]
-    fn nesting_is_limited() {
-        let mut q = json!({"kind": "api"});
-        for _ in 0..(MAX_DEPTH + 2) {
-            q = json!({ "$not": q });
+    fn nesting_is_limited_to_8_levels() {
+        let nest = |levels: usize, leaf: Value| (0..levels).fold(leaf, |q, _| json!({ "$not": q }));
+        let one = json!({"kind": "api"});
+        let two = json!({"kind": "api", "spec.type": "openapi"});
+        assert_eq!(parse_predicate(&nest(MAX_DEPTH, one.clone())).unwrap().depth(), MAX_DEPTH);
+        assert!(parse_predicate(&nest(MAX_DEPTH - 1, two.clone())).is_ok());
+        for q in [nest(MAX_DEPTH + 1, one), nest(MAX_DEPTH, two), nest(200, json!({}))] {
+            let e = parse_predicate(&q).unwrap_err();
+            assert!(e.contains("nested more than 8 levels deep"), "{e}");
         }
-        assert!(parse_predicate(&q).unwrap_err().contains("nested more than"));
+        // Every accepted predicate reads back from its JSON (as a cursor holds it).
+        let wide = (0..MAX_DEPTH - 1).fold(json!({"a": "1", "b": "2"}), |q, _| json!({"$any": [q, {"c": "3"}]}));
+        let p = parse_predicate(&wide).unwrap();
+        assert_eq!(p.depth(), MAX_DEPTH);
+        assert_eq!(parse_predicate(&p.to_json()).unwrap(), p);
     }
 
     #[test]

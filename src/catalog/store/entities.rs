@@ -2,7 +2,7 @@
 //! a query, facets, ancestry and relation lookups. Serving them (relations and status merged into
 //! the body, plus the decorator's status items) is `catalog::read`'s work.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
@@ -12,7 +12,7 @@ use crate::catalog::query::Predicate;
 use crate::catalog::seam::CatalogChange;
 use crate::db::schema::{catalog_version, entities, events, relations, search as search_t};
 use crate::db::{Pool, WriteTransaction, now_ms, placeholders};
-use crate::with_conn;
+use crate::{with_conn, with_read};
 
 #[derive(QueryableByName)]
 struct EntityText {
@@ -152,38 +152,66 @@ pub fn query_entities(
         #[diesel(sql_type = Text)]
         entity_ref: String,
     }
-    // The page's keys first (sorting short keys, not whole bodies), then the bodies by key.
-    let (page_sql, binds) = sql.page_sql("e.entity_ref", limit, offset);
-    let page_sql = placeholders(&page_sql, pool.backend());
-    let keys: Vec<String> = if limit == Some(0) {
-        Vec::new()
-    } else {
-        with_conn!(pool, |c| {
+    // The page's keys first (sorting short keys, not whole bodies), then the bodies by key. The
+    // statements the query shapes (page and count) run under the read timeout.
+    let (page_sql, page_binds) = sql.page_sql("e.entity_ref", limit, offset);
+    let page_sql = (limit != Some(0)).then(|| placeholders(&page_sql, pool.backend()));
+    let (count_sql, count_binds) = sql.count_sql();
+    let count_sql = count.then(|| placeholders(&count_sql, pool.backend()));
+    let (keys, total) = with_read!(pool, |c| {
+        let mut keys: Vec<String> = Vec::new();
+        if let Some(page_sql) = page_sql {
             let mut q = diesel::sql_query(page_sql).into_boxed::<Db>();
-            for b in &binds {
+            for b in &page_binds {
                 q = q.bind::<Text, _>(b.clone());
             }
-            q.load::<KeyRow>(c)?.into_iter().map(|r| r.entity_ref).collect::<Vec<_>>()
-        })
-    };
+            keys = q.load::<KeyRow>(c)?.into_iter().map(|r| r.entity_ref).collect();
+        }
+        let mut total = None;
+        if let Some(count_sql) = count_sql {
+            let mut q = diesel::sql_query(count_sql).into_boxed::<Db>();
+            for b in &count_binds {
+                q = q.bind::<Text, _>(b.clone());
+            }
+            total = Some(q.get_result::<CountRow>(c)?.count.max(0) as u64);
+        }
+        (keys, total)
+    });
     let mut bodies = entities_by_keys(pool, &keys)?;
     // An entity removed between the two reads is left out.
     let rows = keys.into_iter().filter_map(|k| bodies.remove(&k)).collect();
-    let total = if count {
-        let (count_sql, binds) = sql.count_sql();
-        let count_sql = placeholders(&count_sql, pool.backend());
-        let n: CountRow = with_conn!(pool, |c| {
-            let mut q = diesel::sql_query(count_sql).into_boxed::<Db>();
-            for b in &binds {
+    Ok((rows, total))
+}
+
+/// Which of these ref keys name entities that match `predicate` (a chunk of keys per statement,
+/// under the read timeout): what a filter leaves of a by-refs request.
+pub fn keys_matching(pool: &Pool, keys: &[String], predicate: &Predicate) -> anyhow::Result<HashSet<String>> {
+    let (filter, filter_binds) = predicate_sql(predicate);
+    let statements: Vec<(String, Vec<String>)> = keys
+        .chunks(KEY_CHUNK)
+        .map(|chunk| {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("SELECT e.entity_ref FROM entities e WHERE e.entity_ref IN ({marks}) AND ({filter})");
+            let binds = chunk.iter().chain(&filter_binds).cloned().collect();
+            (placeholders(&sql, pool.backend()), binds)
+        })
+        .collect();
+    #[derive(QueryableByName)]
+    struct KeyRow {
+        #[diesel(sql_type = Text)]
+        entity_ref: String,
+    }
+    Ok(with_read!(pool, |c| {
+        let mut found = HashSet::new();
+        for (sql, binds) in &statements {
+            let mut q = diesel::sql_query(sql.as_str()).into_boxed::<Db>();
+            for b in binds {
                 q = q.bind::<Text, _>(b.clone());
             }
-            q.get_result(c)?
-        });
-        Some(n.count.max(0) as u64)
-    } else {
-        None
-    };
-    Ok((rows, total))
+            found.extend(q.load::<KeyRow>(c)?.into_iter().map(|r| r.entity_ref));
+        }
+        found
+    }))
 }
 
 /// Keys per statement in lookups by many keys: SQLite binds at most 32,766 values in one.
@@ -259,13 +287,15 @@ pub fn facets(pool: &Pool, facets: &[String], predicate: &Predicate) -> anyhow::
         count: i64,
     }
     let backend = pool.backend();
-    let mut out = Vec::new();
+    let unfiltered = filter.0 == "1 = 1";
+    // Every facet's statement, with the key it binds first; they run together under the read
+    // timeout.
+    let mut statements: Vec<(String, String)> = Vec::with_capacity(facets.len());
     for facet in facets {
         let key = facet.to_lowercase();
         // Relations are facets too (`relations.ownedBy`), read from the relations table.
         // Without a filter, the count comes from the index alone; grouping follows the index
         // order (key, value, original_value), so no sort is needed.
-        let unfiltered = filter.0 == "1 = 1";
         let sql = match (key.starts_with("relations."), unfiltered) {
             (true, true) => "SELECT r.target_ref AS value, NULL AS original, COUNT(*) AS count FROM relations r \
                  WHERE LOWER(r.type) = ? GROUP BY r.target_ref"
@@ -286,18 +316,25 @@ pub fn facets(pool: &Pool, facets: &[String], predicate: &Predicate) -> anyhow::
                 filter.0
             ),
         };
-        let sql = placeholders(&sql, backend);
         let bind_key = key.strip_prefix("relations.").map(str::to_owned).unwrap_or(key.clone());
-        let rows: Vec<FacetRow> = with_conn!(pool, |c| {
-            let mut q = diesel::sql_query(sql).into_boxed::<Db>();
+        statements.push((placeholders(&sql, backend), bind_key));
+    }
+    let results: Vec<Vec<FacetRow>> = with_read!(pool, |c| {
+        let mut results = Vec::with_capacity(statements.len());
+        for (sql, bind_key) in &statements {
+            let mut q = diesel::sql_query(sql.as_str()).into_boxed::<Db>();
             q = q.bind::<Text, _>(bind_key.clone());
             if !unfiltered {
                 for b in &filter.1 {
                     q = q.bind::<Text, _>(b.clone());
                 }
             }
-            q.load(c)?
-        });
+            results.push(q.load::<FacetRow>(c)?);
+        }
+        results
+    });
+    let mut out = Vec::new();
+    for (facet, rows) in facets.iter().zip(results) {
         // One entry per value as matched (lower-cased), shown as most often written.
         let mut merged: HashMap<String, (i64, String, i64)> = HashMap::new();
         for r in rows {
