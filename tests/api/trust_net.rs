@@ -298,7 +298,8 @@ async fn rotating_a_key_of_a_closed_subscription_is_409(db: Db) {
 }
 
 async fn cookie_post(app: &TestApp, path: &str, cookie: &str) -> (u16, Value) {
-    let res = app.client.post(app.url(path)).header("cookie", cookie).send().await.unwrap();
+    let res =
+        app.client.post(app.url(path)).header("cookie", cookie).header("origin", &app.address).send().await.unwrap();
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
 }
@@ -313,7 +314,14 @@ async fn logout_revokes_the_refresh_token(db: Db) {
     assert_eq!(status, 200, "{body}");
     let (status, _) = cookie_post(&app, "/api/auth/refresh", &cookie).await;
     assert_eq!(status, 200, "a refresh token serves more than once before logout");
-    let res = app.client.post(app.url("/api/auth/refresh")).header("cookie", &cookie).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/api/auth/refresh"))
+        .header("cookie", &cookie)
+        .header("origin", &app.address)
+        .send()
+        .await
+        .unwrap();
     let renewed = res
         .headers()
         .get_all("set-cookie")
@@ -362,7 +370,7 @@ async fn a_trickling_body_is_cut_off_with_408(db: Db) {
     let app = spawn_with(db, vec![], |s, _| s.server.body_timeout_secs = 1).await;
     let head = |len: usize| {
         format!(
-            "POST /api/catalog/entities/by-query HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n"
+            "POST /api/catalog/entities/by-query HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n"
         )
         .into_bytes()
     };
