@@ -8,6 +8,7 @@
 #
 # Usage: benches/reads.sh [RUNS] [SIZES...]   e.g. benches/reads.sh 3 10000 100000
 # BACKEND=postgres (PG_URL, default postgres://postgres@127.0.0.1:5432/test) for PostgreSQL.
+# READ_TIMEOUT_MS sets database.read_timeout_ms (0: reads without the timeout's transaction).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-3}"; shift || true
@@ -49,6 +50,7 @@ start() { # size cache(true|false)
   fi
   rm -rf "$data"; mkdir -p "$data"
   printf '[server]\nread_cache = %s\n' "$cache" > "$data/portolan.toml"
+  if [ -n "${READ_TIMEOUT_MS:-}" ]; then printf '[database]\nread_timeout_ms = %s\n' "$READ_TIMEOUT_MS" >> "$data/portolan.toml"; fi
   RUST_LOG=warn "$BIN" serve --config "$data/portolan.toml" --bind 127.0.0.1:$PORT --database-url "$url" \
     --data-dir "$data" --catalog "$WORK/cat-$n" &
   PID=$!
