@@ -19,7 +19,6 @@ use actix_http::{BoxedPayloadStream, ConnectionType, HttpService, Payload, Proto
 use actix_service::{IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, fn_service, map_config};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{AppConfig, Server, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, ResponseError};
@@ -217,9 +216,7 @@ pub async fn body_deadline(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let secs = req.app_data::<web::Data<AppState>>().map(|s| s.settings.server.body_timeout_secs);
-    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
-        || req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0");
-    let Some(secs) = secs.filter(|s| *s > 0 && has_body) else {
+    let Some(secs) = secs.filter(|s| *s > 0 && crate::error::has_body(req.headers())) else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
     let expired = Arc::new(AtomicBool::new(false));

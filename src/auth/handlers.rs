@@ -187,15 +187,7 @@ pub async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<Htt
         let pool = state.pool.clone();
         let app = state.clone();
         let sub = claims.sub.clone();
-        let ownership = web::block(move || {
-            if super::is_trusted_user(&pool, &app.auth, &sub)? {
-                super::ownership_of(&pool, &app.auth, &sub).map(Some)
-            } else {
-                Ok(None)
-            }
-        })
-        .await??
-        .ok_or_else(|| {
+        let ownership = web::block(move || super::ownership_of(&pool, &app.auth, &sub)).await??.ok_or_else(|| {
             ApiError::with_code(ErrorCode::Forbidden, "The User entity is gone from the catalog; sign in again.")
         })?;
         Resolved { sub: claims.sub, ownership, reader_only: false, email: claims.email }

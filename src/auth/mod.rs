@@ -220,16 +220,29 @@ fn forbidden(message: impl Into<String>) -> ApiError {
 }
 
 /// Allows the caller to act on these entities (ref keys) only when it owns every one of them
-/// that has an owner, or is an admin. Entities with no owner at all are for admins only.
+/// that has an owner, or is an admin. Entities with no owner at all are for admins only. Service
+/// tokens act on no one's behalf: they need the `catalog:write` scope.
 pub async fn require_owner(pool: &Pool, identity: &Identity, keys: Vec<String>, action: &str) -> Result<(), ApiError> {
+    require_owner_as(pool, identity, keys, action, "catalog:write").await
+}
+
+/// [`require_owner`], with the scope a service token needs for this action named (subscriptions
+/// and keys need `offerings:write`: `catalog:write` is not enough).
+pub async fn require_owner_as(
+    pool: &Pool,
+    identity: &Identity,
+    keys: Vec<String>,
+    action: &str,
+    scope: &str,
+) -> Result<(), ApiError> {
     if identity.admin {
         return Ok(());
     }
     if let Principal::Service { .. } = identity.principal {
-        return if identity.can_write_catalog() {
+        return if identity.has_scope(scope) {
             Ok(())
         } else {
-            Err(forbidden("This token lacks the catalog:write scope."))
+            Err(forbidden(format!("This token lacks the {scope} scope.")))
         };
     }
     if !identity.can_write_catalog() {
@@ -331,11 +344,13 @@ fn candidates(
             .map(|(key, _)| key)
             .collect())
     };
+    // The trusted Users whose search leaf `key` equals `value`.
+    let by_leaf = |key: &str, value: &str| -> anyhow::Result<Vec<String>> {
+        trusted(pool, auth, "User", &catalog_store::entities_by_leaf(pool, "user", key, value)?)
+    };
     match resolver {
         SignInResolver::EmailMatchingUserEntityProfileEmail => match &email {
-            Some(e) => {
-                trusted(pool, auth, "User", &catalog_store::entities_by_leaf(pool, "user", "spec.profile.email", e)?)
-            }
+            Some(e) => by_leaf("spec.profile.email", e),
             None => Ok(Vec::new()),
         },
         SignInResolver::EmailLocalPartMatchingUserEntityName => {
@@ -343,17 +358,7 @@ fn candidates(
         }
         SignInResolver::UsernameMatchingUserEntityName => by_name(person.login.clone()),
         SignInResolver::UserAnnotation => match (&provider.user_annotation, &person.login) {
-            (Some(a), Some(login)) => trusted(
-                pool,
-                auth,
-                "User",
-                &catalog_store::entities_by_leaf(
-                    pool,
-                    "user",
-                    &format!("metadata.annotations.{}", a.to_lowercase()),
-                    login,
-                )?,
-            ),
+            (Some(a), Some(login)) => by_leaf(&format!("metadata.annotations.{}", a.to_lowercase()), login),
             _ => Ok(Vec::new()),
         },
     }
@@ -407,7 +412,8 @@ pub fn resolve(
             ))),
         };
     };
-    let ownership = ownership_of(pool, auth, &user)?;
+    // The resolvers found a trusted User: only its groups are left to read.
+    let ownership = groups_of(pool, auth, &user)?;
     Ok(Resolved { sub: user, ownership, reader_only: false, email: person.email.clone() })
 }
 
@@ -420,12 +426,19 @@ fn resolver_name(r: SignInResolver) -> &'static str {
     }
 }
 
-/// The user, its groups (memberOf) and, when configured, their ancestors (childOf). Only Users
-/// and Groups from locations allowed to hold them count.
-pub fn ownership_of(pool: &Pool, auth: &AuthState, user: &str) -> anyhow::Result<Vec<String>> {
+/// The ownership refs of a User that sign-in may still stand for: the user, its groups and,
+/// when configured, their ancestors. `None` when the User is gone or comes from a location not
+/// allowed to hold Users.
+pub fn ownership_of(pool: &Pool, auth: &AuthState, user: &str) -> anyhow::Result<Option<Vec<String>>> {
     if trusted(pool, auth, "User", &[user.to_owned()])?.is_empty() {
-        anyhow::bail!("{user} does not come from a location allowed to hold Users");
+        return Ok(None);
     }
+    groups_of(pool, auth, user).map(Some)
+}
+
+/// A trusted user, its groups (memberOf) and, when configured, their ancestors (childOf). Only
+/// Groups from locations allowed to hold Groups count.
+fn groups_of(pool: &Pool, auth: &AuthState, user: &str) -> anyhow::Result<Vec<String>> {
     let mut out = vec![user.to_owned()];
     let mut frontier: Vec<String> =
         catalog_store::relation_targets(pool, &[user.to_owned()], "memberOf")?.into_iter().map(|(_, t)| t).collect();
@@ -443,12 +456,6 @@ pub fn ownership_of(pool: &Pool, auth: &AuthState, user: &str) -> anyhow::Result
         depth += 1;
     }
     Ok(out)
-}
-
-/// Whether `user` is a User entity sign-in may still stand for (it exists and comes from a
-/// location allowed to hold Users).
-pub fn is_trusted_user(pool: &Pool, auth: &AuthState, user: &str) -> anyhow::Result<bool> {
-    Ok(!trusted(pool, auth, "User", &[user.to_owned()])?.is_empty())
 }
 
 #[cfg(test)]

@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 use super::model::{Action, Party, Reason, request_ref};
 use super::store::{self, keys as key_store, subscriptions as subs};
 use super::{keys, subscriptions};
-use crate::auth::{Identity, Principal, require_owner, tokens::hash_token};
+use crate::auth::{Identity, Principal, require_owner_as, tokens::hash_token};
 use crate::catalog::store as catalog;
 use crate::db::Pool;
-use crate::error::{ApiError, Body, ErrorCode, OptionalBody, Query};
+use crate::error::{ApiError, Body, OptionalBody, Query};
 use crate::state::AppState;
 
 /// Who the audit trail names for a caller.
@@ -175,7 +175,8 @@ pub async fn create_subscription(
     let b = body.into_inner();
     let api = subscriptions::api_key(&b.api)?;
     let consumer = subscriptions::consumer_key(&b.consumer)?;
-    require_consumer_owner(&state, &identity, &consumer, "subscribe this consumer").await?;
+    require_owner_as(&state.pool, &identity, vec![consumer.clone()], "subscribe this consumer", OFFERINGS_SCOPE)
+        .await?;
     let pool = state.pool.clone();
     let by = actor(&identity);
     let out = blocking(move || {
@@ -248,36 +249,9 @@ async fn platform_of(pool: &Pool, api: &str) -> Result<Option<String>, ApiError>
     blocking(move || Ok(store::get_offering(&pool, &api)?.map(|o| o.platform))).await
 }
 
-/// Allows the caller to act on subscriptions and keys at all: a service token needs the
-/// `offerings:write` scope (or `admin`), whatever else it may do; [`require_owner`] alone would
-/// let any `catalog:write` token through.
-fn require_offerings_scope(identity: &Identity) -> Result<(), ApiError> {
-    if identity.can_act_on_offerings() {
-        return Ok(());
-    }
-    Err(ApiError::with_code(
-        ErrorCode::Forbidden,
-        match identity.principal {
-            Principal::Service { .. } => "This token lacks the offerings:write scope.",
-            _ => "This identity may only read.",
-        },
-    ))
-}
-
-/// Allows the caller to act for the consumer (requesting a subscription), as
-/// [`require_party`] does for an existing one.
-async fn require_consumer_owner(
-    state: &AppState,
-    identity: &Identity,
-    consumer: &str,
-    action: &str,
-) -> Result<(), ApiError> {
-    require_offerings_scope(identity)?;
-    if matches!(identity.principal, Principal::Service { .. }) {
-        return Ok(());
-    }
-    require_owner(&state.pool, identity, vec![consumer.to_owned()], action).await
-}
+/// A service token acting on subscriptions and keys needs `offerings:write` (or `admin`):
+/// `catalog:write` is not enough.
+const OFFERINGS_SCOPE: &str = "offerings:write";
 
 /// Allows the caller to act as this party of the subscription: its owner, an admin, or a
 /// service token with `offerings:write`.
@@ -288,15 +262,11 @@ async fn require_party(
     party: Party,
     action: &str,
 ) -> Result<(), ApiError> {
-    require_offerings_scope(identity)?;
-    if matches!(identity.principal, Principal::Service { .. }) {
-        return Ok(());
-    }
     let keys = match party {
         Party::Consumer => vec![sub.consumer.clone()],
         Party::Platform => platform_of(&state.pool, &sub.api).await?.into_iter().collect(),
     };
-    require_owner(&state.pool, identity, keys, action).await
+    require_owner_as(&state.pool, identity, keys, action, OFFERINGS_SCOPE).await
 }
 
 #[derive(Debug, Default, Deserialize)]

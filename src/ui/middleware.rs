@@ -28,11 +28,13 @@ pub async fn ui_pages(
     let existing = req.cookie(CSRF_COOKIE).map(|c| c.value().to_owned()).filter(|v| v.len() >= 32);
     let fresh = existing.is_none() && !asset;
     let seed = existing.unwrap_or_else(crate::auth::tokens::random_token);
-    let https = req.connection_info().scheme() == "https"
-        || req
-            .app_data::<web::Data<AppState>>()
-            .and_then(|s| s.auth.base_url.as_deref())
-            .is_some_and(|u| u.starts_with("https://"));
+    // Only a fresh cookie needs to know whether the portal is served over https.
+    let https = fresh
+        && (req.connection_info().scheme() == "https"
+            || req
+                .app_data::<web::Data<AppState>>()
+                .and_then(|s| s.auth.base_url.as_deref())
+                .is_some_and(|u| u.starts_with("https://")));
     if !asset {
         req.extensions_mut().insert(CsrfSeed(seed.clone()));
     }

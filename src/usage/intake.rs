@@ -64,8 +64,7 @@ pub fn http_batch_id(identity: &Identity, key: &str) -> String {
 
 /// The hex SHA-256 of a batch's body, kept with its id.
 pub fn body_hash(body: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect()
+    crate::auth::tokens::sha256_hex(body)
 }
 
 /// How a batch may be taken.
@@ -433,7 +432,6 @@ pub fn record_batch(
         body_hash: b.body_hash,
         accepted: accepted as i64,
         rejected: rejected_json.as_str(),
-        keep: accepted > 0,
     });
     match usage.commit(pool, &sums, batch, now)? {
         Committed::Duplicate { body_hash: Some(h), .. } if batch_id.is_some_and(|b| b.body_hash != h) => {

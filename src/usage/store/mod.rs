@@ -83,8 +83,6 @@ pub struct BatchRecord<'a> {
     pub accepted: i64,
     /// The rejections as JSON.
     pub rejected: &'a str,
-    /// Whether to record the id: a batch that counted nothing leaves it unused.
-    pub keep: bool,
 }
 
 /// What one intake transaction writes: rows per level (already added up per key), the pairs
@@ -243,7 +241,8 @@ macro_rules! write_batch {
             if new_pairs {
                 diesel::sql_query("UPDATE usage_state SET pairs_version = pairs_version + 1 WHERE id = 1").execute(c)?;
             }
-            if let Some(b) = w.batch.filter(|b| b.keep) {
+            // A batch that counted nothing leaves its id unused.
+            if let Some(b) = w.batch.filter(|b| b.accepted > 0) {
                 let sql = placeholders(
                     "INSERT INTO usage_batches (id, at, accepted, rejected, body_hash) VALUES (?, ?, ?, ?, ?)",
                     backend,
