@@ -611,7 +611,7 @@ fn lint(settings: Settings, args: LintArgs) -> ExitCode {
             }
         }
     }
-    let cfg = match crate::portal::rules::RuleConfig::new(&settings.governance.rules) {
+    let cfg = match crate::governance::rules::RuleConfig::new(&settings.governance.rules) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -629,12 +629,12 @@ fn lint(settings: Settings, args: LintArgs) -> ExitCode {
     extra.extend(args.allow_kind);
     let opts = validate::Options { extra_kinds: extra, placeholders_unresolved: true };
     validate::init();
-    let report = crate::portal::lint::lint(&files, &context, &opts, &cfg);
-    use crate::portal::rules::Severity;
+    let report = crate::governance::lint::lint(&files, &context, &opts, &cfg);
+    use crate::governance::rules::Severity;
     match args.format {
         LintFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
-        LintFormat::Github => print!("{}", crate::portal::lint::github(&report)),
-        LintFormat::Human => print!("{}", crate::portal::lint::human(&report)),
+        LintFormat::Github => print!("{}", crate::governance::lint::github(&report)),
+        LintFormat::Human => print!("{}", crate::governance::lint::human(&report)),
     }
     if args.format != LintFormat::Json {
         eprintln!(

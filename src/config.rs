@@ -22,9 +22,9 @@ pub struct Settings {
     pub reading: ReadingSettings,
     pub integrations: IntegrationSettings,
     /// `[[providers.github]]`, `[[providers.gitlab]]`: organisations and groups to discover.
-    pub providers: crate::providers::ProviderSettings,
+    pub providers: crate::discovery::DiscoverySettings,
     /// `[webhooks]`: the shared secrets of push webhooks.
-    pub webhooks: crate::providers::WebhookSettings,
+    pub webhooks: crate::discovery::PushSettings,
     pub governance: GovernanceSettings,
     /// `None` when the file has no `[auth]` section: guest mode.
     pub auth: Option<AuthSettings>,
@@ -40,31 +40,10 @@ pub struct Settings {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GovernanceSettings {
-    pub rules: std::collections::BTreeMap<String, crate::portal::rules::RuleSetting>,
+    pub rules: std::collections::BTreeMap<String, crate::governance::rules::RuleSetting>,
 }
 
-/// A secret from the file (a client secret, a signing key, a provider token, a webhook secret):
-/// never shown by `Debug`, so it cannot reach a log line.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value itself, for where it is sent or compared.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
+pub use crate::secret::Secret;
 
 /// `[auth]`: sign-in, tokens and who may do what.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -82,7 +61,7 @@ pub struct AuthSettings {
     pub parent_groups: bool,
     /// The address browsers reach portolan at, for the callback URL (default: from the request).
     pub base_url: Option<String>,
-    pub providers: std::collections::BTreeMap<String, ProviderSettings>,
+    pub providers: std::collections::BTreeMap<String, SignInProviderSettings>,
     pub tokens: TokenSettings,
 }
 
@@ -104,7 +83,7 @@ pub enum ProviderType {
 /// `[auth.providers.<name>]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProviderSettings {
+pub struct SignInProviderSettings {
     #[serde(rename = "type")]
     pub kind: ProviderType,
     /// OIDC: the issuer; its discovery document is read on first sign-in.
@@ -388,7 +367,7 @@ impl Settings {
     pub fn read_settings(&self) -> ReadSettings {
         // Provider-discovered files are readable without listing their hosts by hand.
         let mut allow = self.reading.allow.clone();
-        allow.extend(crate::providers::reading_rules(&self.providers));
+        allow.extend(crate::discovery::reading_rules(&self.providers));
         ReadSettings {
             allow,
             max_bytes: self.reading.max_bytes,
@@ -396,7 +375,7 @@ impl Settings {
             max_redirects: self.reading.max_redirects,
             github_token: self.integrations.github_token.clone(),
             gitlab_token: self.integrations.gitlab_token.clone(),
-            host_tokens: crate::providers::reading_tokens(&self.providers),
+            host_tokens: crate::discovery::reading_tokens(&self.providers),
         }
     }
 }
@@ -434,11 +413,6 @@ mod tests {
     }
 
     #[test]
-    fn a_secret_never_shows_in_debug_output() {
-        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret([redacted])");
-    }
-
-    #[test]
     fn unknown_keys_are_rejected() {
         assert!(toml::from_str::<Settings>("[server]\nbnid = \"x\"").is_err());
     }
@@ -461,9 +435,9 @@ mod tests {
             "[governance.rules.owner-unknown]\nseverity = \"error\"\n[governance.rules.dangling-reference]\nenabled = false\n",
         )
         .unwrap();
-        let cfg = crate::portal::rules::RuleConfig::new(&s.governance.rules).unwrap();
+        let cfg = crate::governance::rules::RuleConfig::new(&s.governance.rules).unwrap();
         assert!(!cfg.enabled("dangling-reference"));
-        assert_eq!(cfg.severity("owner-unknown"), crate::portal::rules::Severity::Error);
+        assert_eq!(cfg.severity("owner-unknown"), crate::governance::rules::Severity::Error);
         assert!(toml::from_str::<Settings>("[governance.rules.x]\nlevel = 1\n").is_err());
     }
 }

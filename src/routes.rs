@@ -11,8 +11,8 @@ use actix_web::web;
 use crate::auth::handlers as auth;
 use crate::catalog::{entity_api as entities, feed, handlers as catalog};
 use crate::offerings::handlers as offerings;
-use crate::portal::handlers as portal;
-use crate::providers::{handlers as providers, webhooks};
+use crate::governance::handlers as governance;
+use crate::discovery::{handlers as discovery, push};
 use crate::usage::handlers as usage;
 use crate::{openapi, ops, ui};
 
@@ -133,23 +133,23 @@ route_table! {
     GET "/api/catalog/conflicts" => catalog::list_conflicts, "locations",
         "Refs a location emitted while another location owned them", query: [], body: false, ok: 200;
 
-    GET "/api/portal/products" => portal::list_products, "portal",
+    GET "/api/portal/products" => governance::list_products, "portal",
         "Products with summaries: owner, domain, lifecycle, parts, APIs, dependencies, findings, scorecard level",
         query: ["owner", "domain", "lifecycle", "text"], body: false, ok: 200;
-    GET "/api/portal/products/{namespace}/{name}" => portal::get_product, "portal",
+    GET "/api/portal/products/{namespace}/{name}" => governance::get_product, "portal",
         "One product in full: parts, APIs, KPIs, and what it depends on, resolved down to platforms", query: [], body: false, ok: 200;
-    GET "/api/portal/platforms" => portal::list_platforms, "portal",
+    GET "/api/portal/platforms" => governance::list_platforms, "portal",
         "Platforms with summaries: owner, domain, lifecycle, parts, APIs, consumers, findings, scorecard level",
         query: ["owner", "domain", "lifecycle", "text"], body: false, ok: 200;
-    GET "/api/portal/platforms/{namespace}/{name}" => portal::get_platform, "portal",
+    GET "/api/portal/platforms/{namespace}/{name}" => governance::get_platform, "portal",
         "One platform in full: parts, offerings, targets, and each API's consumers with their product and team", query: [], body: false, ok: 200;
-    GET "/api/portal/teams/{namespace}/{name}" => portal::get_team, "portal",
+    GET "/api/portal/teams/{namespace}/{name}" => governance::get_team, "portal",
         "What a group owns, and whom it depends on", query: [], body: false, ok: 200;
-    GET "/api/portal/graph" => portal::get_graph, "portal",
+    GET "/api/portal/graph" => governance::get_graph, "portal",
         "The dependency graph as JSON, Graphviz dot or Mermaid", query: ["entity", "depth", "relations", "direction", "format"], body: false, ok: 200;
-    GET "/api/portal/findings" => portal::list_findings, "portal",
+    GET "/api/portal/findings" => governance::list_findings, "portal",
         "Governance findings", query: ["rule", "severity", "owner", "entity"], body: false, ok: 200;
-    GET "/api/portal/scorecards" => portal::list_scorecards, "portal",
+    GET "/api/portal/scorecards" => governance::list_scorecards, "portal",
         "Scorecard level and checks of every product and platform", query: [], body: false, ok: 200;
 
     GET "/api/portal/offerings" => offerings::list_offerings, "offerings",
@@ -184,15 +184,15 @@ route_table! {
     POST "/api/portal/products/{namespace}/{name}/kpis" => usage::post_kpis, "usage",
         "Records values of the product's declared KPIs, [{kpi, time, value}] (kpi:write or the product's owner)", query: [], body: true, ok: 200;
 
-    GET "/api/providers" => providers::list_providers, "providers",
+    GET "/api/providers" => discovery::list_providers, "providers",
         "Configured GitHub and GitLab discovery providers, with their last run", query: [], body: false, ok: 200;
-    GET "/api/providers/{id}/runs" => providers::list_provider_runs, "providers",
+    GET "/api/providers/{id}/runs" => discovery::list_provider_runs, "providers",
         "Recent runs of a provider: repositories seen, locations added and removed, errors", query: [], body: false, ok: 200;
-    POST "/api/providers/{id}/run" => providers::run_provider, "providers",
+    POST "/api/providers/{id}/run" => discovery::run_provider, "providers",
         "Runs a provider now and answers its outcome", query: [], body: false, ok: 200;
-    POST "/api/webhooks/github" => webhooks::receive_github, "webhooks",
+    POST "/api/webhooks/github" => push::receive_github, "webhooks",
         "GitHub webhook deliveries (X-Hub-Signature-256 checked before parsing)", query: [], body: true, ok: 200;
-    POST "/api/webhooks/gitlab" => webhooks::receive_gitlab, "webhooks",
+    POST "/api/webhooks/gitlab" => push::receive_gitlab, "webhooks",
         "GitLab webhook deliveries (X-Gitlab-Token checked before parsing)", query: [], body: true, ok: 200;
 
     GET "/api/auth/{provider}/start" => auth::start, "auth",
@@ -219,10 +219,10 @@ route_table! {
     GET "/catalog/{kind}/{namespace}/{name}" => ui::catalog::entity, "ui", "One entity", query: [], body: false, ok: 200;
     GET "/approvals" => ui::approvals::list, "ui", "Pending subscription requests", query: [], body: false, ok: 200;
     POST "/approvals/{id}" => ui::approvals::decide, "ui", "Approves or rejects a request", query: [], body: true, ok: 303;
-    GET "/products" => ui::portal::list_products, "ui", "Products", query: [], body: false, ok: 200;
-    GET "/products/{namespace}/{name}" => ui::portal::product, "ui", "One product", query: [], body: false, ok: 200;
-    GET "/platforms" => ui::portal::list_platforms, "ui", "Platforms", query: [], body: false, ok: 200;
-    GET "/platforms/{namespace}/{name}" => ui::portal::platform, "ui", "One platform", query: [], body: false, ok: 200;
+    GET "/products" => ui::products::list_products, "ui", "Products", query: [], body: false, ok: 200;
+    GET "/products/{namespace}/{name}" => ui::products::product, "ui", "One product", query: [], body: false, ok: 200;
+    GET "/platforms" => ui::products::list_platforms, "ui", "Platforms", query: [], body: false, ok: 200;
+    GET "/platforms/{namespace}/{name}" => ui::products::platform, "ui", "One platform", query: [], body: false, ok: 200;
     GET "/apis" => ui::apis::marketplace, "ui", "The API marketplace", query: [], body: false, ok: 200;
     GET "/apis/{namespace}/{api}" => ui::apis::api_page, "ui", "One offered API with its plans", query: [], body: false, ok: 200;
     POST "/apis/{namespace}/{api}/subscribe" => ui::apis::subscribe, "ui", "Subscribes a consumer", query: [], body: true, ok: 303;

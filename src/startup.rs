@@ -22,7 +22,7 @@ use crate::catalog::seam::Seam;
 use crate::catalog::{store, validate};
 use crate::config::{Settings, StaticLocation};
 use crate::db::Pool;
-use crate::portal::Portal;
+use crate::governance::Governance;
 use crate::state::AppState;
 use crate::{error, routes, telemetry};
 
@@ -33,14 +33,14 @@ pub struct Application {
 }
 
 /// The portal engine from settings: governance rules.
-pub fn portal(settings: &Settings) -> anyhow::Result<Arc<Portal>> {
-    let rules = crate::portal::rules::RuleConfig::new(&settings.governance.rules).map_err(anyhow::Error::msg)?;
-    Ok(Arc::new(Portal::new(rules)))
+pub fn portal(settings: &Settings) -> anyhow::Result<Arc<Governance>> {
+    let rules = crate::governance::rules::RuleConfig::new(&settings.governance.rules).map_err(anyhow::Error::msg)?;
+    Ok(Arc::new(Governance::new(rules)))
 }
 
 /// The seam between the catalog and the domains built on it: the portal follows every change
 /// and decorates served entities with its findings. This is the one place they are wired.
-pub fn seam(portal: &Arc<Portal>) -> Seam {
+pub fn seam(portal: &Arc<Governance>) -> Seam {
     Seam::default().listen(portal.clone()).decorate_with(portal.clone())
 }
 
@@ -104,7 +104,7 @@ impl Application {
         };
         load_static_locations(&ingestor, &settings).await?;
         let providers =
-            Arc::new(crate::providers::Providers::build(&settings.providers, &settings.webhooks, ingestor.clone())?);
+            Arc::new(crate::discovery::Discovery::build(&settings.providers, &settings.webhooks, ingestor.clone())?);
 
         // Consumption: resolves names against the portal's model; the gateway check feeds it.
         let usage = crate::usage::Usage::new(&settings, portal.clone());
@@ -124,12 +124,12 @@ impl Application {
                 ingestor.seam.clone(),
             )),
             pool,
-            portal,
+            governance: portal,
             auth,
             ingestor,
             settings: Arc::new(settings.clone()),
             metrics,
-            providers,
+            discovery: providers,
             offerings,
             usage,
             alive: Arc::new(()),
@@ -146,7 +146,7 @@ impl Application {
             state.settings.catalog.events_retention_days,
             Arc::downgrade(&state.alive),
         );
-        state.providers.spawn_loop(Arc::downgrade(&state.alive));
+        state.discovery.spawn_loop(Arc::downgrade(&state.alive));
         let max_body = settings.server.max_body_bytes;
         let server = crate::wire::serve(
             move || {

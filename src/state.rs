@@ -20,9 +20,9 @@ pub struct AppState {
     /// Served entities and repeated answers, dropped when the catalog changes.
     pub cache: Arc<ReadCache>,
     /// Governance: the portal engine, one of the catalog's listeners.
-    pub portal: Arc<crate::portal::Portal>,
+    pub governance: Arc<crate::governance::Governance>,
     /// Repository discovery providers and the webhook settings.
-    pub providers: Arc<crate::providers::Providers>,
+    pub discovery: Arc<crate::discovery::Discovery>,
     /// Sign-in, tokens and the access policy.
     pub auth: Arc<crate::auth::AuthState>,
     /// Self-service offerings: subscriptions, keys and the gateway check (a catalog listener).

@@ -20,7 +20,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use crate::catalog::rules::{CatalogRules, Provenance};
 use crate::catalog::store as catalog_store;
-use crate::config::{ProviderSettings, Settings, SignInResolver, UnmappedPolicy};
+use crate::config::{SignInProviderSettings, Settings, SignInResolver, UnmappedPolicy};
 use crate::db::Pool;
 use crate::error::{ApiError, ErrorCode};
 
@@ -157,13 +157,13 @@ impl AuthState {
                 ),
             };
             anyhow::ensure!(
-                t.token.0.len() >= 16,
+                t.token.expose().len() >= 16,
                 "auth.tokens.service {:?}: the token must be at least 16 characters",
                 t.name
             );
             config_tokens.push(ConfigToken {
                 name: t.name.clone(),
-                hash: tokens::hash_token(&t.token.0),
+                hash: tokens::hash_token(t.token.expose()),
                 scopes: t.scopes.clone(),
                 expires_at_ms,
             });
@@ -286,7 +286,7 @@ pub struct Resolved {
 
 /// The resolvers a provider tries, in order: its `sign_in.resolvers`, else the annotation (when
 /// `user_annotation` is set) and then the email.
-pub fn resolvers_of(p: &ProviderSettings) -> Vec<SignInResolver> {
+pub fn resolvers_of(p: &SignInProviderSettings) -> Vec<SignInResolver> {
     if !p.sign_in.resolvers.is_empty() {
         return p.sign_in.resolvers.clone();
     }
@@ -319,7 +319,7 @@ pub fn trusted(pool: &Pool, auth: &AuthState, kind: &str, keys: &[String]) -> an
 fn candidates(
     pool: &Pool,
     auth: &AuthState,
-    provider: &ProviderSettings,
+    provider: &SignInProviderSettings,
     resolver: SignInResolver,
     person: &Person,
 ) -> anyhow::Result<Vec<String>> {
@@ -370,7 +370,7 @@ fn candidates(
 pub fn resolve(
     pool: &Pool,
     auth: &AuthState,
-    provider: &ProviderSettings,
+    provider: &SignInProviderSettings,
     person: &Person,
 ) -> Result<Resolved, ApiError> {
     let who = person.email.clone().or_else(|| person.login.clone()).unwrap_or_else(|| "unknown".into());

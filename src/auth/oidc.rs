@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::Person;
-use crate::config::{ProviderSettings, ProviderType};
+use crate::config::{SignInProviderSettings, ProviderType};
 use crate::error::{ApiError, ErrorCode};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -66,7 +66,7 @@ struct IdClaims {
 
 pub struct Provider {
     pub name: String,
-    pub settings: ProviderSettings,
+    pub settings: SignInProviderSettings,
     http: reqwest::Client,
     discovery: Mutex<Option<Discovery>>,
     jwks: Mutex<Option<JwkSet>>,
@@ -112,7 +112,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &
 }
 
 impl Provider {
-    pub fn new(name: &str, settings: ProviderSettings) -> anyhow::Result<Self> {
+    pub fn new(name: &str, settings: SignInProviderSettings) -> anyhow::Result<Self> {
         if settings.kind == ProviderType::Oidc {
             anyhow::ensure!(settings.issuer.is_some(), "auth.providers.{name}: an oidc provider needs an issuer");
         }
@@ -164,7 +164,7 @@ impl Provider {
         let (auth, token) = self.endpoints().await?;
         let bad = |_| unavailable(&self.name);
         Ok(oauth2::Client::new(ClientId::new(self.settings.client_id.clone()))
-            .set_client_secret(ClientSecret::new(self.settings.client_secret.0.clone()))
+            .set_client_secret(ClientSecret::new(self.settings.client_secret.expose().to_owned()))
             .set_auth_uri(AuthUrl::new(auth).map_err(bad)?)
             .set_token_uri(TokenUrl::new(token).map_err(bad)?)
             .set_redirect_uri(RedirectUrl::new(redirect.to_owned()).map_err(|_| ApiError::input("bad callback URL"))?))

@@ -93,7 +93,7 @@ impl Keys {
     /// The configured keys, or a temporary one (with a warning) when none is configured.
     pub fn from_settings(settings: &TokenSettings) -> Self {
         let mut keys: Vec<Vec<u8>> =
-            settings.signing_keys.iter().filter(|k| !k.0.is_empty()).map(|k| k.0.as_bytes().to_vec()).collect();
+            settings.signing_keys.iter().filter(|k| !k.is_empty()).map(|k| k.expose().as_bytes().to_vec()).collect();
         if keys.is_empty() {
             tracing::warn!(
                 "No [auth.tokens] signing_keys configured: using a temporary key; sign-ins will not survive a restart."
@@ -181,11 +181,11 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::secret::Secret;
 
     fn keys(list: &[&str]) -> Keys {
         Keys::from_settings(&TokenSettings {
-            signing_keys: list.iter().map(|k| Secret(k.to_string())).collect(),
+            signing_keys: list.iter().map(|k| Secret::new(k.to_string())).collect(),
             ..TokenSettings::default()
         })
     }

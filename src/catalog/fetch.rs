@@ -35,7 +35,7 @@ pub struct ReadSettings {
     pub gitlab_token: Option<String>,
     /// Bearer tokens for further hosts, each limited by its rule (a provider's token for the
     /// raw files of its organisation).
-    pub host_tokens: Vec<(AllowRule, crate::config::Secret)>,
+    pub host_tokens: Vec<(AllowRule, crate::secret::Secret)>,
 }
 
 impl Default for ReadSettings {

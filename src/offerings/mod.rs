@@ -36,7 +36,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::catalog::seam::{CatalogChange, ChangeListener};
-use crate::config::Secret;
+use crate::secret::Secret;
 use crate::db::Pool;
 
 /// `[offerings]`.

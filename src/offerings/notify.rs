@@ -68,11 +68,11 @@ impl Notifier {
         for w in &settings.webhooks {
             let url = Url::parse(&w.url).map_err(|e| anyhow::anyhow!("notifications.webhooks {:?}: {e}", w.url))?;
             reader.check(&url).map_err(|e| anyhow::anyhow!("notifications.webhooks {:?}: {e}", w.url))?;
-            anyhow::ensure!(!w.secret.0.is_empty(), "notifications.webhooks {:?}: the secret must not be empty", w.url);
+            anyhow::ensure!(!w.secret.is_empty(), "notifications.webhooks {:?}: the secret must not be empty", w.url);
             targets.push(Target {
                 id: crate::auth::tokens::hash_token(url.as_str())[..24].to_owned(),
                 url,
-                secret: w.secret.0.clone(),
+                secret: w.secret.expose().to_owned(),
                 events: w.events.clone(),
             });
         }

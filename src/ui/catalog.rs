@@ -209,7 +209,7 @@ pub async fn entity(
         errors["items"].as_array().into_iter().flatten().filter(|x| s(x, "/locationId") == location_id).collect();
     let kind_l = kind.to_lowercase();
     let scorecard = if kind_l == "product" || kind_l == "platform" {
-        let all = json_of(crate::portal::handlers::list_scorecards(state.clone()).await).await?;
+        let all = json_of(crate::governance::handlers::list_scorecards(state.clone()).await).await?;
         all["items"].as_array().and_then(|a| a.iter().find(|c| s(c, "/entityRef") == entity_ref).cloned())
     } else {
         None

@@ -11,7 +11,7 @@ use super::chart;
 use super::layout::{Ctx, page, urlencode};
 use super::{html as respond, json_of, query, s};
 use crate::error::ApiError;
-use crate::portal::handlers as portal;
+use crate::governance::handlers as portal;
 use crate::state::AppState;
 use crate::usage::handlers as usage;
 

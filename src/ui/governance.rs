@@ -11,7 +11,7 @@ use super::catalog::{entity_href, entity_link, params};
 use super::layout::{Ctx, page, urlencode};
 use super::{html as respond, json_of, query, s};
 use crate::error::ApiError;
-use crate::portal::handlers as portal;
+use crate::governance::handlers as portal;
 use crate::state::AppState;
 
 /// `GET /governance?rule=&severity=&owner=`.

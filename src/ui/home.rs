@@ -10,7 +10,7 @@ use super::{html as respond, json_of, query, s};
 use crate::catalog::entity_api;
 use crate::error::ApiError;
 use crate::offerings::handlers as offerings;
-use crate::portal::handlers as portal;
+use crate::governance::handlers as portal;
 use crate::state::AppState;
 
 /// Groups (and the user) the person owns through.

@@ -18,7 +18,7 @@ pub mod highlight;
 pub mod home;
 pub mod layout;
 pub mod middleware;
-pub mod portal;
+pub mod products;
 pub mod subscriptions;
 
 use std::future::Future;

@@ -99,9 +99,9 @@ pub struct ConsumptionQuery {
 }
 
 /// The portal model, read off the async workers.
-async fn graph(state: &web::Data<AppState>) -> Result<std::sync::Arc<crate::portal::model::Graph>, ApiError> {
+async fn graph(state: &web::Data<AppState>) -> Result<std::sync::Arc<crate::governance::model::Graph>, ApiError> {
     let pool = state.pool.clone();
-    let portal = state.portal.clone();
+    let portal = state.governance.clone();
     Ok(web::block(move || portal.snapshot(&pool)).await??)
 }
 

@@ -15,7 +15,7 @@ use crate::db::{Pool, now_ms};
 use crate::error::{ApiError, ErrorCode};
 use crate::offerings::gateway::{AllowedCalls, UsageSink};
 use crate::offerings::lookup;
-use crate::portal::model::Graph;
+use crate::governance::model::Graph;
 
 /// One rejected event.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]

@@ -13,9 +13,9 @@ use super::store::{self, kpis as kpi_store, read};
 use super::{Usage, views};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::{Pool, now_ms, rfc3339};
-use crate::portal::external::Measures;
-use crate::portal::model::Graph;
-use crate::portal::rules::{Finding, Severity, UNDECLARED_CONSUMPTION, UNUSED_DECLARED_DEPENDENCY};
+use crate::governance::external::Measures;
+use crate::governance::model::Graph;
+use crate::governance::rules::{Finding, Severity, UNDECLARED_CONSUMPTION, UNUSED_DECLARED_DEPENDENCY};
 
 /// Findings are recomputed at least this often (declared pairs fall silent as time passes).
 const FINDINGS_EVERY: Duration = Duration::from_secs(60);

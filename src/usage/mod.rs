@@ -6,7 +6,7 @@
 //! per batch, and written in one transaction into rollup rows per (API, consumer, subscription)
 //! and minute, hour and day, with a mergeable latency histogram ([`model::Histogram`]). The
 //! views read those rows; governance takes this domain's findings through
-//! [`crate::portal::external::Measures`], which [`Usage`] implements (registered in `startup.rs`).
+//! [`crate::governance::external::Measures`], which [`Usage`] implements (registered in `startup.rs`).
 //!
 //! ```text
 //! model.rs      events, the latency histogram, bucket arithmetic (pure)
@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::Deserialize;
 
 use crate::db::Pool;
-use crate::portal::Portal;
+use crate::governance::Governance;
 
 /// `[usage]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -91,7 +91,7 @@ pub const MAX_EVENTS: usize = 10_000;
 /// The consumption engine: settings and the portal model it resolves names against.
 pub struct Usage {
     pub settings: UsageSettings,
-    pub portal: Arc<Portal>,
+    pub portal: Arc<Governance>,
     /// Set when pairs appeared here, so governance looks again at its next tick.
     dirty: AtomicBool,
     /// What the findings were last computed from: (pairs version, portal generation, when).
@@ -99,7 +99,7 @@ pub struct Usage {
 }
 
 impl Usage {
-    pub fn new(settings: &crate::config::Settings, portal: Arc<Portal>) -> Arc<Self> {
+    pub fn new(settings: &crate::config::Settings, portal: Arc<Governance>) -> Arc<Self> {
         Arc::new(Self {
             settings: settings.usage.clone(),
             portal,

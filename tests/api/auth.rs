@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use portolan::auth::policy::{POLICY, Rule};
 use portolan::auth::tokens::Keys;
 use portolan::config::{
-    AuthSettings, ConfigServiceToken, ProviderSettings, ProviderType, Secret, Settings, TokenSettings,
+    AuthSettings, ConfigServiceToken, SignInProviderSettings, ProviderType, Secret, Settings, TokenSettings,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -82,17 +82,17 @@ fn secured(s: &mut Settings, dir: &Path) {
         admins: vec!["group:default/platform".into()],
         parent_groups: true,
         tokens: TokenSettings {
-            signing_keys: vec![Secret(SIGNING_KEY.into())],
+            signing_keys: vec![Secret::new(SIGNING_KEY.into())],
             service: vec![
                 ConfigServiceToken {
                     name: "ci".into(),
-                    token: Secret(CONFIG_TOKEN.into()),
+                    token: Secret::new(CONFIG_TOKEN.into()),
                     scopes: vec!["catalog:write".into()],
                     expires_at: None,
                 },
                 ConfigServiceToken {
                     name: "old".into(),
-                    token: Secret(EXPIRED_TOKEN.into()),
+                    token: Secret::new(EXPIRED_TOKEN.into()),
                     scopes: vec!["admin".into()],
                     expires_at: Some("2020-01-01T00:00:00Z".into()),
                 },
@@ -126,7 +126,7 @@ struct Roles {
 impl Roles {
     fn new() -> Self {
         let keys = Keys::from_settings(&TokenSettings {
-            signing_keys: vec![Secret(SIGNING_KEY.into())],
+            signing_keys: vec![Secret::new(SIGNING_KEY.into())],
             ..TokenSettings::default()
         });
         let user = |name: &str, group: &str| {
@@ -323,7 +323,7 @@ async fn anonymous_and_forged_calls_get_401_under_the_api(db: Db) {
     assert_eq!(res.status().as_u16(), 401);
     // Forged: signed with another key.
     let forged = Keys::from_settings(&TokenSettings {
-        signing_keys: vec![Secret("another-key-entirely-0000".into())],
+        signing_keys: vec![Secret::new("another-key-entirely-0000".into())],
         ..TokenSettings::default()
     })
     .issue("user:default/carol", &["group:default/platform".into()], false, None, false)
@@ -525,12 +525,12 @@ impl Drop for Provider {
     }
 }
 
-pub fn oidc_provider(issuer: &str) -> ProviderSettings {
-    ProviderSettings {
+pub fn oidc_provider(issuer: &str) -> SignInProviderSettings {
+    SignInProviderSettings {
         kind: ProviderType::Oidc,
         issuer: Some(issuer.to_owned()),
         client_id: "portolan-test".into(),
-        client_secret: Secret(CLIENT_SECRET.into()),
+        client_secret: Secret::new(CLIENT_SECRET.into()),
         scopes: vec![],
         user_annotation: None,
         redirect_base_url: None,
@@ -874,11 +874,11 @@ async fn github_sign_in_maps_the_login_by_annotation(db: Db) {
     let app = spawn_secured(db, |s, _| {
         s.auth.as_mut().unwrap().providers.insert(
             "github".into(),
-            ProviderSettings {
+            SignInProviderSettings {
                 kind: ProviderType::Github,
                 issuer: None,
                 client_id: "gh-client".into(),
-                client_secret: Secret(CLIENT_SECRET.into()),
+                client_secret: Secret::new(CLIENT_SECRET.into()),
                 scopes: vec![],
                 user_annotation: Some("github.com/user-login".into()),
                 redirect_base_url: None,
@@ -938,7 +938,7 @@ async fn every_offerings_route_answers_each_role_as_the_policy_says(db: Db) {
         secured(s, d);
         s.auth.as_mut().unwrap().tokens.service.push(ConfigServiceToken {
             name: "gateway".into(),
-            token: Secret(GATEWAY_TOKEN.into()),
+            token: Secret::new(GATEWAY_TOKEN.into()),
             scopes: vec!["gateway:check".into()],
             expires_at: None,
         });
@@ -1238,7 +1238,7 @@ async fn every_usage_route_answers_each_role_as_the_policy_says(db: Db) {
         for (name, token, scope) in [("usage", USAGE_TOKEN, "usage:write"), ("kpi", KPI_TOKEN, "kpi:write")] {
             service.push(ConfigServiceToken {
                 name: name.into(),
-                token: Secret(token.into()),
+                token: Secret::new(token.into()),
                 scopes: vec![scope.into()],
                 expires_at: None,
             });

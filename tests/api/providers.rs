@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
-use portolan::providers::{GithubSettings, GitlabSettings, Secret};
+use portolan::discovery::{GithubSettings, GitlabSettings, Secret};
 use serde_json::{Value, json};
 use sha2::Sha256;
 

@@ -35,10 +35,10 @@ fn secured(s: &mut Settings, _: &Path) {
         guest: Some(false),
         anonymous_read: Some(false),
         tokens: TokenSettings {
-            signing_keys: vec![Secret(SIGNING_KEY.into())],
+            signing_keys: vec![Secret::new(SIGNING_KEY.into())],
             service: vec![ConfigServiceToken {
                 name: "root".into(),
-                token: Secret(ADMIN_TOKEN.into()),
+                token: Secret::new(ADMIN_TOKEN.into()),
                 scopes: vec!["admin".into()],
                 expires_at: None,
             }],
@@ -49,7 +49,7 @@ fn secured(s: &mut Settings, _: &Path) {
 }
 
 fn keys() -> Keys {
-    Keys::from_settings(&TokenSettings { signing_keys: vec![Secret(SIGNING_KEY.into())], ..TokenSettings::default() })
+    Keys::from_settings(&TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY.into())], ..TokenSettings::default() })
 }
 
 /// Item 8: a `Link: rel="next"` that leaves the API base (here by a userinfo trick that passes a
@@ -62,7 +62,7 @@ async fn a_next_page_link_off_the_api_host_is_an_error_and_never_followed(db: Db
     fake.file("acme/svc-a", "main", "catalog-info.yaml", &component("svc-a"));
     // `http://127.0.0.1:{api}@127.0.0.1:{elsewhere}/...` starts with the API base as text.
     fake.set_link_base(&format!("http://127.0.0.1:{}@127.0.0.1:{}", fake.port, elsewhere.port));
-    let settings: portolan::providers::GithubSettings = serde_json::from_value(json!({
+    let settings: portolan::discovery::GithubSettings = serde_json::from_value(json!({
         "id": "acme-github", "organization": "acme", "token": "ghp_secret_token",
         "api_base_url": fake.url(""), "raw_base_url": fake.url("/raw"), "schedule_secs": 3600,
     }))

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-use super::Providers;
+use super::Discovery;
 use super::store::{self, PROVIDER_LEASES, RunRow};
 use crate::catalog::ingest::Ingestor;
 use crate::db::now_ms;
@@ -16,7 +16,7 @@ fn lease(ingestor: &Ingestor) -> Duration {
     ingestor.lease
 }
 
-impl Providers {
+impl Discovery {
     /// A lease owner for one run: the instance plus a run id, so two runs never share a lease,
     /// even on one instance.
     fn run_owner(&self) -> String {

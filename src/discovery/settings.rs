@@ -7,12 +7,12 @@ use serde::Deserialize;
 
 use super::Repo;
 use crate::catalog::fetch::AllowRule;
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// `[providers]`: the organisations and groups to discover.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct ProviderSettings {
+pub struct DiscoverySettings {
     pub github: Vec<GithubSettings>,
     pub gitlab: Vec<GitlabSettings>,
 }
@@ -107,7 +107,7 @@ fn default_gitlab_web() -> String {
 /// `[webhooks]`: the shared secrets push webhooks are checked against.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct WebhookSettings {
+pub struct PushSettings {
     /// The secret of GitHub's `X-Hub-Signature-256`; without it GitHub deliveries get 401.
     pub github_secret: Option<Secret>,
     /// The value GitLab sends as `X-Gitlab-Token`; without it GitLab deliveries get 401.
@@ -116,7 +116,7 @@ pub struct WebhookSettings {
     pub max_body_bytes: usize,
 }
 
-impl Default for WebhookSettings {
+impl Default for PushSettings {
     fn default() -> Self {
         Self { github_secret: None, gitlab_token: None, max_body_bytes: 5 * 1024 * 1024 }
     }
@@ -200,7 +200,7 @@ impl CatalogPath {
 /// Adds the raw-file hosts of the configured providers to the reading allowlist, each limited
 /// to its organisation's or group's paths, so discovered files can be read without listing the
 /// host by hand (a private address is reachable only because the provider names it).
-pub fn reading_rules(settings: &ProviderSettings) -> Vec<AllowRule> {
+pub fn reading_rules(settings: &DiscoverySettings) -> Vec<AllowRule> {
     let github = settings.github.iter().filter_map(|g| raw_rule(&g.raw_base_url, &g.organization));
     let gitlab = settings.gitlab.iter().filter_map(|g| raw_rule(&g.web_base_url, g.group.trim_matches('/')));
     github.chain(gitlab).collect()
@@ -220,7 +220,7 @@ fn raw_rule(base: &str, prefix: &str) -> Option<AllowRule> {
 
 /// The GitHub providers' tokens, sent when reading their organisation's raw files (so private
 /// repositories can be read, on github.com and on GitHub Enterprise alike).
-pub fn reading_tokens(settings: &ProviderSettings) -> Vec<(AllowRule, Secret)> {
+pub fn reading_tokens(settings: &DiscoverySettings) -> Vec<(AllowRule, Secret)> {
     settings
         .github
         .iter()

@@ -356,7 +356,7 @@ pub fn cycle_finding(g: &Graph, component: &[String], cfg: &RuleConfig) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::portal::model::{Entity, cyclic_components};
+    use crate::governance::model::{Entity, cyclic_components};
     use serde_json::json;
 
     fn ent(v: Value) -> Entity {

@@ -23,7 +23,7 @@ pub mod handlers;
 mod scheduler;
 mod settings;
 pub mod store;
-pub mod webhooks;
+pub mod push;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -37,7 +37,7 @@ pub use self::settings::*;
 use crate::catalog::ingest::Ingestor;
 use crate::catalog::store as catalog_store;
 /// The one secret type; named here too for the provider settings' users.
-pub use crate::config::Secret;
+pub use crate::secret::Secret;
 use crate::db::now_ms;
 use store::{RunOutcome, RunRow};
 
@@ -149,15 +149,15 @@ impl Provider {
 
 /// The configured providers and what they need to run: shared by the scheduler loop, the API
 /// and the webhooks.
-pub struct Providers {
+pub struct Discovery {
     pub list: Vec<Provider>,
     pub ingestor: Ingestor,
-    pub webhooks: WebhookSettings,
+    pub webhooks: PushSettings,
 }
 
-impl Providers {
+impl Discovery {
     /// Checks the configuration (unique ids, valid filters and globs) and builds the clients.
-    pub fn build(settings: &ProviderSettings, webhooks: &WebhookSettings, ingestor: Ingestor) -> anyhow::Result<Self> {
+    pub fn build(settings: &DiscoverySettings, webhooks: &PushSettings, ingestor: Ingestor) -> anyhow::Result<Self> {
         let timeout = ingestor.reader.settings().timeout;
         let mut list = Vec::new();
         for g in &settings.github {
@@ -384,7 +384,7 @@ impl Providers {
 }
 
 /// The outcome of a webhook delivery, recorded as a run of the provider it concerned.
-pub fn record_webhook(providers: &Providers, provider_id: &str, mut out: RunOutcome) -> anyhow::Result<RunRow> {
+pub fn record_webhook(providers: &Discovery, provider_id: &str, mut out: RunOutcome) -> anyhow::Result<RunRow> {
     out.finished_at = now_ms();
     store::record_run(&providers.ingestor.pool, provider_id, &out)
 }

@@ -22,7 +22,7 @@ type Reported = Option<std::collections::HashSet<String>>;
 /// the HTTP workers.
 async fn model(state: &web::Data<AppState>) -> Result<(Arc<Graph>, Counts, Reported), ApiError> {
     let pool = state.pool.clone();
-    let portal = state.portal.clone();
+    let portal = state.governance.clone();
     Ok(web::block(move || {
         let g = portal.snapshot(&pool)?;
         let counts = store::finding_counts(&pool)?;
@@ -256,7 +256,7 @@ async fn detail(state: web::Data<AppState>, path: (String, String), kind: &str) 
     v["apis"] = json!(apis);
     // KPI values and target measurements come from the measuring domain, when one is registered.
     let measured =
-        match state.portal.measures().cloned() {
+        match state.governance.measures().cloned() {
             Some(m) => {
                 let (pool, g, key, product) = (state.pool.clone(), g.clone(), key.clone(), kind == "product");
                 Some(

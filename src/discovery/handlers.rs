@@ -10,7 +10,7 @@ use crate::state::AppState;
 
 /// `GET /api/providers`: every configured provider with its schedule and latest run.
 pub async fn list_providers(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let providers = state.providers.clone();
+    let providers = state.discovery.clone();
     let items = web::block(move || {
         let mut items = Vec::new();
         for p in &providers.list {
@@ -34,7 +34,7 @@ pub async fn list_providers(state: web::Data<AppState>) -> Result<HttpResponse, 
 }
 
 fn known(state: &AppState, id: &str) -> Result<(), ApiError> {
-    match state.providers.get(id) {
+    match state.discovery.get(id) {
         Some(_) => Ok(()),
         None => Err(ApiError::not_found(format!("No provider with id '{id}' is configured"))),
     }
@@ -54,7 +54,7 @@ pub async fn list_provider_runs(state: web::Data<AppState>, id: web::Path<String
 pub async fn run_provider(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     known(&state, &id)?;
-    let run = state.providers.run_now(&id, "api").await.map_err(|e| match e {
+    let run = state.discovery.run_now(&id, "api").await.map_err(|e| match e {
         super::RunError::Busy(m) => ApiError::conflict(m),
         super::RunError::Internal(e) => ApiError::Internal(e),
     })?;

@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 
 use super::github::GithubRepo;
 use super::store::{self, RunOutcome};
-use super::{Api, Provider, Providers, Repo, Secret, WebhookSettings, record_webhook};
+use super::{Api, Provider, Discovery, Repo, Secret, PushSettings, record_webhook};
 use crate::db::now_ms;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -87,7 +87,7 @@ async fn process<F>(state: &AppState, source: &'static str, id: Option<&str>, wo
 where
     F: std::future::Future<Output = anyhow::Result<Vec<Value>>> + Send + 'static,
 {
-    match state.providers.ingestor.on_runtime(work).await.and_then(|r| r) {
+    match state.discovery.ingestor.on_runtime(work).await.and_then(|r| r) {
         Ok(runs) => {
             let outcome = if runs.is_empty() { "ignored" } else { "processed" };
             count(source, outcome);
@@ -120,7 +120,7 @@ trait Source {
 
     /// Authenticates what the headers alone can show, before the body is read; a refusal is the
     /// 401's message.
-    fn check_headers(webhooks: &WebhookSettings, req: &HttpRequest) -> Result<Self::BodyCheck, &'static str>;
+    fn check_headers(webhooks: &PushSettings, req: &HttpRequest) -> Result<Self::BodyCheck, &'static str>;
 
     /// Authenticates the body, once read.
     fn check_body(check: Self::BodyCheck, body: &[u8]) -> Result<(), &'static str>;
@@ -140,7 +140,7 @@ impl Source for Github {
     /// The secret and the signature header.
     type BodyCheck = (Secret, String);
 
-    fn check_headers(webhooks: &WebhookSettings, req: &HttpRequest) -> Result<Self::BodyCheck, &'static str> {
+    fn check_headers(webhooks: &PushSettings, req: &HttpRequest) -> Result<Self::BodyCheck, &'static str> {
         let secret =
             webhooks.github_secret.clone().ok_or("GitHub webhooks are not configured (webhooks.github_secret)")?;
         let signature = header(req, "x-hub-signature-256").ok_or("missing X-Hub-Signature-256")?;
@@ -169,7 +169,7 @@ impl Source for Gitlab {
     const DELIVERY_HEADERS: &'static [&'static str] = &["idempotency-key", "x-gitlab-event-uuid"];
     type BodyCheck = ();
 
-    fn check_headers(webhooks: &WebhookSettings, req: &HttpRequest) -> Result<(), &'static str> {
+    fn check_headers(webhooks: &PushSettings, req: &HttpRequest) -> Result<(), &'static str> {
         let expected =
             webhooks.gitlab_token.as_ref().ok_or("GitLab webhooks are not configured (webhooks.gitlab_token)")?;
         let token = header(req, "x-gitlab-token").ok_or("missing X-Gitlab-Token")?;
@@ -213,7 +213,7 @@ async fn receive<S: Source>(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let providers = state.providers.clone();
+    let providers = state.discovery.clone();
     let check = S::check_headers(&providers.webhooks, &req).map_err(|m| unauthenticated(S::NAME, m))?;
     let body = read_body(payload, providers.webhooks.max_body_bytes).await?;
     S::check_body(check, &body).map_err(|m| unauthenticated(S::NAME, m))?;
@@ -294,7 +294,7 @@ impl Delivery {
 }
 
 /// The work a delivery asks for; the runs it recorded (none: ignored).
-async fn apply(providers: Arc<Providers>, delivery: Delivery) -> anyhow::Result<Vec<Value>> {
+async fn apply(providers: Arc<Discovery>, delivery: Delivery) -> anyhow::Result<Vec<Value>> {
     match delivery {
         Delivery::GithubPush(push) => github_push(&providers, push).await,
         Delivery::GithubRepository(event) => github_repository(&providers, event).await,
@@ -332,7 +332,7 @@ fn touched(commits: &[Commit]) -> BTreeMap<String, bool> {
 /// `whole`: the payload does not tell every file touched (too many commits, a deleted branch),
 /// so the whole repository is checked again. The run it recorded, if any.
 async fn push_to(
-    providers: &Providers,
+    providers: &Discovery,
     p: &Provider,
     repo: &Repo,
     git_ref: &str,
@@ -367,7 +367,7 @@ pub struct GithubPush {
 /// GitHub lists at most this many commits in a push payload.
 const GITHUB_MAX_PUSH_COMMITS: usize = 2048;
 
-async fn github_push(providers: &Providers, push: GithubPush) -> anyhow::Result<Vec<Value>> {
+async fn github_push(providers: &Discovery, push: GithubPush) -> anyhow::Result<Vec<Value>> {
     let repo: Repo = push.repository.into();
     let mut runs = Vec::new();
     for p in providers.list.iter().filter(|p| matches!(p.api, Api::Github(_)) && p.owns(&repo.full_name)) {
@@ -386,7 +386,7 @@ pub struct GithubRepositoryEvent {
     changes: Value,
 }
 
-async fn github_repository(providers: &Providers, event: GithubRepositoryEvent) -> anyhow::Result<Vec<Value>> {
+async fn github_repository(providers: &Discovery, event: GithubRepositoryEvent) -> anyhow::Result<Vec<Value>> {
     let repo: Repo = event.repository.into();
     let (owner, name) = repo.full_name.split_once('/').unwrap_or(("", repo.full_name.as_str()));
     // The name the repository had before a rename or transfer.
@@ -440,7 +440,7 @@ pub struct GitlabPush {
     after: String,
 }
 
-async fn gitlab_push(providers: &Providers, push: GitlabPush) -> anyhow::Result<Vec<Value>> {
+async fn gitlab_push(providers: &Discovery, push: GitlabPush) -> anyhow::Result<Vec<Value>> {
     let mut runs = Vec::new();
     for p in providers.list.iter().filter(|p| p.owns(&push.project.path_with_namespace)) {
         let Api::Gitlab(api) = &p.api else { continue };
@@ -464,7 +464,7 @@ pub struct GitlabProjectEvent {
     project_id: u64,
 }
 
-async fn gitlab_project(providers: &Providers, event: GitlabProjectEvent) -> anyhow::Result<Vec<Value>> {
+async fn gitlab_project(providers: &Discovery, event: GitlabProjectEvent) -> anyhow::Result<Vec<Value>> {
     let mut runs = Vec::new();
     for p in providers.list.iter() {
         let Api::Gitlab(api) = &p.api else { continue };

@@ -2,7 +2,7 @@
 //! governance rules with stored findings, scorecards, and the portal views.
 //!
 //! The portal is one of the catalog's listeners (`catalog::seam`): after every committed change,
-//! and on every catch-up tick, [`Portal::follow`] reads the change feed from the portal's own
+//! and on every catch-up tick, [`Governance::follow`] reads the change feed from the portal's own
 //! cursor and recomputes findings incrementally: only the entities the change can affect are
 //! evaluated again (the changed ones, what refers to them, what is part of them and what depends
 //! on those parts), and dependency cycles only inside the strongly connected components the
@@ -43,7 +43,7 @@ pub fn sort_findings(list: &mut [Finding]) {
 }
 
 /// The portal engine: rule configuration and this instance's copy of the model.
-pub struct Portal {
+pub struct Governance {
     pub rules: RuleConfig,
     state: Mutex<Option<State>>,
     /// The domain that measures (registered at start), if any.
@@ -135,7 +135,7 @@ fn cycle_touched(g: &Graph, changed: &HashSet<String>) -> HashSet<String> {
     out
 }
 
-impl Portal {
+impl Governance {
     pub fn new(rules: RuleConfig) -> Self {
         Self { rules, state: Mutex::new(None), measures: std::sync::OnceLock::new() }
     }
@@ -439,7 +439,7 @@ fn diff(
 }
 
 /// The portal follows the catalog through the seam.
-impl ChangeListener for Portal {
+impl ChangeListener for Governance {
     fn name(&self) -> &'static str {
         "governance"
     }
@@ -460,7 +460,7 @@ impl ChangeListener for Portal {
 }
 
 /// Served entities show their findings in `status.items`.
-impl StatusDecorator for Portal {
+impl StatusDecorator for Governance {
     fn status_items(&self, pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<String, Vec<Value>>> {
         store::status_items_of(pool, keys)
     }

@@ -1,5 +1,5 @@
 //! What governance takes from domains that measure (consumption, KPIs), without naming them:
-//! a domain implements [`Measures`] and `startup.rs` registers it with [`super::Portal::measure_with`].
+//! a domain implements [`Measures`] and `startup.rs` registers it with [`super::Governance::measure_with`].
 //!
 //! Its findings are stored in the findings table beside governance's own, under the rules it
 //! owns ([`EXTERNAL_RULES`]): governance's recomputations never touch those rows, and the source's

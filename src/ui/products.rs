@@ -9,7 +9,7 @@ use super::chart;
 use super::layout::{Ctx, page, urlencode};
 use super::{html as respond, json_of, query, s};
 use crate::error::ApiError;
-use crate::portal::handlers as portal;
+use crate::governance::handlers as portal;
 use crate::state::AppState;
 
 fn filters(p: &std::collections::HashMap<String, String>, action: &str) -> Markup {
