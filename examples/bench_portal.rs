@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use portolan::catalog::store;
+use portolan::catalog::facade as store;
 use portolan::config::Settings;
 use portolan::startup::{descriptor_files, ingestor};
 

@@ -525,14 +525,14 @@ fn import(mut settings: Settings, args: ImportArgs) -> ExitCode {
             let _ = rustls::crypto::ring::default_provider().install_default();
             validate::init();
             let pool = crate::db::Pool::connect(&settings.database_url(), settings.database.pool_size.max(2))?;
-            crate::catalog::store::bulk::prepare(&pool, false)?;
+            crate::catalog::facade::bulk::prepare(&pool, false)?;
             let portal = crate::startup::portal(&settings)?;
             let mut ingestor = crate::startup::ingestor(&settings, pool.clone(), crate::startup::seam(&portal))?;
             ingestor.bulk = true;
             let started = std::time::Instant::now();
             let mut rows = Vec::new();
             for (kind, target) in &locations {
-                rows.push(crate::catalog::store::find_or_create_location(&pool, kind, target, "cli")?.0);
+                rows.push(crate::catalog::facade::find_or_create_location(&pool, kind, target, "cli")?.0);
             }
             let total = rows.len();
             let (mut entities, mut relations, mut errors, mut done) = (0usize, 0usize, 0usize, 0usize);

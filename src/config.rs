@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::catalog::facade::OrphanStrategy;
 use crate::catalog::fetch::{AllowRule, ReadSettings, default_allow};
-use crate::catalog::store::OrphanStrategy;
 
 /// All settings, as read from the file with defaults filled in.
 #[derive(Debug, Clone, Deserialize)]

@@ -6,7 +6,7 @@
 //!   read from locations ([`catalog::fetch`]), split and parsed ([`catalog::descriptor`]),
 //!   validated ([`catalog::validate`]), turned into relations ([`catalog::relations`]), processed
 //!   per location tree ([`catalog::ingest`], [`catalog::register`], [`catalog::refresh`]) and
-//!   published in one transaction ([`catalog::store`]); served ([`catalog::read`],
+//!   published in one transaction (its private store; others read [`catalog::facade`]); served ([`catalog::read`],
 //!   [`catalog::cache`]) through Backstage's API ([`catalog::entity_api`], [`catalog::handlers`],
 //!   [`catalog::feed`]) with pure query values ([`catalog::query`]). Its one outward contract is
 //!   [`catalog::seam`]: it announces changes to listeners and asks a decorator for status items.
@@ -28,13 +28,13 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod discovery;
 pub mod error;
+pub mod governance;
 pub mod memory;
 pub mod offerings;
 pub mod openapi;
 pub mod ops;
-pub mod governance;
-pub mod discovery;
 pub mod routes;
 pub mod secret;
 pub mod startup;

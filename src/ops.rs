@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
-use crate::catalog::{store, validate};
+use crate::catalog::{facade, validate};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -23,7 +23,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 /// Prometheus text: request counters and latency, ingestion counters, entities by kind.
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let pool = state.pool.clone();
-    let counts = web::block(move || store::count_by_kind(&pool)).await??;
+    let counts = web::block(move || facade::count_by_kind(&pool)).await??;
     let mut text = state.metrics.render();
     text.push_str("# HELP portolan_entities Entities in the catalog, by kind.\n# TYPE portolan_entities gauge\n");
     for (kind, n) in counts {

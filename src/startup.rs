@@ -19,7 +19,7 @@ use crate::catalog::fetch::Reader;
 use crate::catalog::ingest::{IngestRuntime, Ingestor, absolute};
 use crate::catalog::rules::CatalogRules;
 use crate::catalog::seam::Seam;
-use crate::catalog::{store, validate};
+use crate::catalog::{facade, validate};
 use crate::config::{Settings, StaticLocation};
 use crate::db::Pool;
 use crate::governance::Governance;
@@ -354,7 +354,7 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
         wanted.push(StaticLocation { kind: loc.kind.clone(), target });
     }
     let pool = ingestor.pool.clone();
-    for old in store::list_locations(&pool)? {
+    for old in facade::list_locations(&pool)? {
         if old.origin == "config" && !wanted.iter().any(|w| w.kind == old.kind && w.target == old.target) {
             tracing::info!(location.target = %old.target, "Removing a configured location that is no longer configured.");
             ingestor.delete_location(&old.id)?;
@@ -364,9 +364,9 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
     let mut entities = 0;
     let mut rows = Vec::with_capacity(wanted.len());
     for w in &wanted {
-        rows.push(store::find_or_create_location(&pool, &w.kind, &w.target, "config")?.0);
+        rows.push(facade::find_or_create_location(&pool, &w.kind, &w.target, "config")?.0);
     }
-    let deferred = store::bulk::prepare(&pool, settings.catalog.defer_indexes)?;
+    let deferred = facade::bulk::prepare(&pool, settings.catalog.defer_indexes)?;
     let bulk = Ingestor { bulk: true, ..ingestor.clone() };
     for report in bulk.process_all(rows).await {
         let (loc, report) = report;
@@ -379,7 +379,7 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
     if deferred {
         let pool = pool.clone();
         let started = std::time::Instant::now();
-        tokio::task::spawn_blocking(move || store::bulk::build_indexes(&pool)).await??;
+        tokio::task::spawn_blocking(move || facade::bulk::build_indexes(&pool)).await??;
         tracing::info!(duration_ms = started.elapsed().as_millis() as u64, "Built the search and relation indexes.");
     }
     // The listeners rebuild once (governance recomputes every finding: configuration may have

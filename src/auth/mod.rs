@@ -3,6 +3,11 @@
 //!
 //! The [`middleware::authenticate`] middleware runs before routing and before any body is read;
 //! handlers of owner-only actions call [`require_owner`].
+//!
+//! Its store (`store.rs`: `service_tokens`, `revoked_sessions`) is private; nothing outside auth
+//! reads it. Of the catalog, auth reads Users, Groups, their `ownedBy`/`memberOf`/`childOf`
+//! relations and provenance through `crate::catalog::facade`, judges trust with
+//! `catalog::rules`, and serves the signed-in User through `catalog::read` (nothing else).
 
 pub mod cross_site;
 pub mod handlers;
@@ -10,7 +15,7 @@ pub mod middleware;
 pub mod oidc;
 pub mod policy;
 pub mod redirect;
-pub mod store;
+mod store;
 pub mod tokens;
 
 use std::collections::{HashMap, HashSet};
@@ -18,9 +23,9 @@ use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
+use crate::catalog::facade as catalog_store;
 use crate::catalog::rules::{CatalogRules, Provenance};
-use crate::catalog::store as catalog_store;
-use crate::config::{SignInProviderSettings, Settings, SignInResolver, UnmappedPolicy};
+use crate::config::{Settings, SignInProviderSettings, SignInResolver, UnmappedPolicy};
 use crate::db::Pool;
 use crate::error::{ApiError, ErrorCode};
 

@@ -11,8 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
-use sha1::{Digest, Sha1};
+use serde_json::Value;
 
 use super::descriptor;
 use super::fetch::{Read, Reader, Target};
@@ -24,8 +23,16 @@ use super::store::{self, Incoming, LocationRow, OrphanStrategy, PublishOutcome};
 use super::validate::{self, Problem};
 use crate::db::Pool;
 
-pub const MANAGED_BY_LOCATION: &str = "backstage.io/managed-by-location";
-pub const MANAGED_BY_ORIGIN_LOCATION: &str = "backstage.io/managed-by-origin-location";
+mod annotations;
+mod roots;
+
+use annotations::set_annotations;
+pub use annotations::{
+    MANAGED_BY_LOCATION, MANAGED_BY_ORIGIN_LOCATION, generated_location_entity, generated_location_name,
+    url_annotations,
+};
+use roots::inside_roots;
+pub use roots::{absolute, check_file_root};
 
 /// The most files one location tree may reach (nested Location targets and globs included).
 const MAX_FILES_PER_TREE: usize = 20_000;
@@ -149,32 +156,6 @@ impl Drop for IngestRuntime {
             rt.shutdown_background();
         }
     }
-}
-
-/// The name of the Location entity that stands for a registered location:
-/// `generated-<sha1 of "type:target">`, as Backstage names it.
-pub fn generated_location_name(kind: &str, target: &str) -> String {
-    let digest = Sha1::digest(format!("{kind}:{target}").as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("generated-{hex}")
-}
-
-/// The Location entity that stands for a registered location.
-pub fn generated_location_entity(kind: &str, target: &str) -> Value {
-    let location = format!("{kind}:{target}");
-    serde_json::json!({
-        "apiVersion": "backstage.io/v1alpha1",
-        "kind": "Location",
-        "metadata": {
-            "name": generated_location_name(kind, target),
-            "namespace": DEFAULT_NAMESPACE,
-            "annotations": {
-                MANAGED_BY_LOCATION: location,
-                MANAGED_BY_ORIGIN_LOCATION: location,
-            }
-        },
-        "spec": { "type": kind, "target": target }
-    })
 }
 
 impl Ingestor {
@@ -636,95 +617,6 @@ fn status_items(errors: &[LocationError]) -> HashMap<String, Value> {
     out.into_iter().map(|(k, items)| (k, serde_json::json!({ "items": items }))).collect()
 }
 
-/// Is this path inside one of the roots? Checked on the path itself first (`.` and `..`
-/// resolved lexically), before the file system is asked, so a path outside gets the same answer
-/// whether or not it exists; then again after symlinks, so a link inside cannot lead out. For a
-/// glob, its fixed leading folder is checked.
-pub fn check_file_root(path: &Path, roots: &[PathBuf]) -> Result<(), String> {
-    if roots.is_empty() {
-        return Err(
-            "file locations cannot be registered through the API unless reading.file_roots is configured".into()
-        );
-    }
-    let outside = || format!("{} is outside the configured reading.file_roots", path.display());
-    if !roots.iter().any(|r| absolute(&fixed_part(path)).starts_with(r)) {
-        return Err(outside());
-    }
-    if inside_roots(path, roots)? { Ok(()) } else { Err(outside()) }
-}
-
-/// A glob's fixed leading folder; any other path itself.
-fn fixed_part(path: &Path) -> PathBuf {
-    if path.to_string_lossy().contains(['*', '?', '[']) {
-        path.components().take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '['])).collect()
-    } else {
-        path.to_path_buf()
-    }
-}
-
-/// Is this path (for a glob, its fixed leading folder), after symlinks and `..`, inside one of
-/// the canonical roots? An error when it cannot be resolved.
-fn inside_roots(path: &Path, roots: &[PathBuf]) -> Result<bool, String> {
-    let fixed = fixed_part(path);
-    let canonical = fixed.canonicalize().map_err(|e| format!("cannot read {}: {e}", fixed.display()))?;
-    Ok(roots.iter().any(|r| canonical.starts_with(r)))
-}
-
-/// Stamps the location annotations on an entity, as Backstage does: the two managed-by ones
-/// always, and for URL sources `backstage.io/view-url`, `edit-url` (GitHub and GitLab) and
-/// `source-location` (the folder), unless the descriptor sets them itself.
-fn set_annotations(value: &mut Value, source: &str, origin: &str, file: &Target) {
-    let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) else { return };
-    let annotations = meta.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
-    if let Some(a) = annotations.as_object_mut() {
-        a.insert(MANAGED_BY_LOCATION.into(), Value::String(source.to_owned()));
-        a.insert(MANAGED_BY_ORIGIN_LOCATION.into(), Value::String(origin.to_owned()));
-        if let Target::Url(url) = file {
-            for (key, derived) in url_annotations(url) {
-                a.entry(key).or_insert(Value::String(derived));
-            }
-        }
-    }
-}
-
-/// view-url, edit-url and source-location for a file read from a URL.
-pub fn url_annotations(url: &url::Url) -> Vec<(&'static str, String)> {
-    let text = url.as_str();
-    let (view, edit, folder) = if let Some(rest) = text.strip_prefix("https://raw.githubusercontent.com/") {
-        // owner/repo/ref/path...
-        let parts: Vec<&str> = rest.splitn(4, '/').collect();
-        if parts.len() < 4 {
-            return Vec::new();
-        }
-        let (owner, repo, git_ref, path) = (parts[0], parts[1], parts[2], parts[3]);
-        let dir = path.rsplit_once('/').map(|(d, _)| format!("{d}/")).unwrap_or_default();
-        (
-            format!("https://github.com/{owner}/{repo}/blob/{git_ref}/{path}"),
-            Some(format!("https://github.com/{owner}/{repo}/edit/{git_ref}/{path}")),
-            format!("https://github.com/{owner}/{repo}/tree/{git_ref}/{dir}"),
-        )
-    } else if text.contains("/-/raw/") {
-        let view = text.replacen("/-/raw/", "/-/blob/", 1);
-        let edit = text.replacen("/-/raw/", "/-/edit/", 1);
-        let folder = match view.rsplit_once('/') {
-            Some((d, _)) => format!("{}/", d.replacen("/-/blob/", "/-/tree/", 1)),
-            None => view.clone(),
-        };
-        (view, Some(edit), folder)
-    } else {
-        let folder = match text.rsplit_once('/') {
-            Some((d, _)) => format!("{d}/"),
-            None => text.to_owned(),
-        };
-        (text.to_owned(), None, folder)
-    };
-    let mut out = vec![("backstage.io/view-url", view), ("backstage.io/source-location", format!("url:{folder}"))];
-    if let Some(edit) = edit {
-        out.push(("backstage.io/edit-url", edit));
-    }
-    out
-}
-
 fn incoming(value: Value, source: &str, opts: &validate::Options, errors: &mut Vec<LocationError>) -> Option<Incoming> {
     match validate::validate(value, opts) {
         Ok(v) => Some(Incoming {
@@ -740,66 +632,5 @@ fn incoming(value: Value, source: &str, opts: &validate::Options, errors: &mut V
             errors.push(LocationError::read(source, format!("generated location entity is invalid: {p:?}")));
             None
         }
-    }
-}
-
-/// Absolute, normalised form of a path (without requiring it to exist).
-pub fn absolute(path: &Path) -> PathBuf {
-    let joined =
-        if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
-    let mut out = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ann(u: &str) -> Vec<(&'static str, String)> {
-        url_annotations(&url::Url::parse(u).unwrap())
-    }
-
-    #[test]
-    fn github_raw_reads_get_blob_edit_and_tree_urls() {
-        let a = ann("https://raw.githubusercontent.com/acme/svc/main/deploy/catalog-info.yaml");
-        assert!(a.contains(&(
-            "backstage.io/view-url",
-            "https://github.com/acme/svc/blob/main/deploy/catalog-info.yaml".into()
-        )));
-        assert!(a.contains(&(
-            "backstage.io/edit-url",
-            "https://github.com/acme/svc/edit/main/deploy/catalog-info.yaml".into()
-        )));
-        assert!(
-            a.contains(&("backstage.io/source-location", "url:https://github.com/acme/svc/tree/main/deploy/".into()))
-        );
-    }
-
-    #[test]
-    fn gitlab_raw_reads_get_blob_edit_and_tree_urls() {
-        let a = ann("https://gitlab.com/acme/svc/-/raw/main/catalog-info.yaml");
-        assert!(
-            a.contains(&("backstage.io/view-url", "https://gitlab.com/acme/svc/-/blob/main/catalog-info.yaml".into()))
-        );
-        assert!(
-            a.contains(&("backstage.io/edit-url", "https://gitlab.com/acme/svc/-/edit/main/catalog-info.yaml".into()))
-        );
-        assert!(a.contains(&("backstage.io/source-location", "url:https://gitlab.com/acme/svc/-/tree/main/".into())));
-    }
-
-    #[test]
-    fn other_urls_get_a_view_url_and_their_folder_but_no_edit_url() {
-        let a = ann("http://127.0.0.1:8080/catalog/svc.yaml");
-        assert_eq!(a.len(), 2);
-        assert!(a.contains(&("backstage.io/source-location", "url:http://127.0.0.1:8080/catalog/".into())));
     }
 }

@@ -3,10 +3,15 @@
 //!
 //! The catalog knows nothing of the domains built on it: it announces its changes, and asks for
 //! extra status items, through [`seam`] alone.
+//!
+//! Its store (`store/`, every catalog table and all catalog SQL) is private. Other domains, the
+//! start-up wiring and the CLI read the catalog through [`facade`] (entity bodies and relations,
+//! provenance, the change feed, locations) and change it through [`ingest::Ingestor`] only.
 
 pub mod cache;
 pub mod descriptor;
 pub mod entity_api;
+pub mod facade;
 pub mod feed;
 pub mod fetch;
 pub mod filter;
@@ -21,7 +26,7 @@ pub mod relations;
 pub mod rules;
 pub mod seam;
 pub mod search;
-pub mod store;
+mod store;
 pub mod validate;
 
 /// What the catalog's own services (the read cache, entity reads) fail with; the HTTP edge turns

@@ -1,5 +1,14 @@
-//! The tables, as diesel sees them. Portable types only (Text, BigInt), so one schema serves
-//! SQLite and PostgreSQL.
+//! Every table of the migrations (`migrations/sqlite`, `migrations/postgres`: the same tables
+//! under the same names), as diesel sees them. Portable types only (Text, BigInt), so one schema
+//! serves SQLite and PostgreSQL. Tables are grouped by the domain that owns them; only that
+//! domain's store reads or writes them (docs/ARCHITECTURE.md, "Tables and SQL").
+//!
+//! One file rather than a `schema.rs` per store: `allow_tables_to_appear_in_same_query!` needs
+//! every table in one list, `diesel print-schema` writes one file to compare against, and the
+//! architecture test (`tests/architecture.rs`) checks this one file against the migrations.
+//! Tables queried through raw SQL only are declared too, so the DSL is always available.
+
+// The catalog (catalog/store/ only).
 
 diesel::table! {
     locations (id) {
@@ -80,6 +89,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    events (id) {
+        id -> BigInt,
+        #[sql_name = "type"]
+        kind -> Text,
+        entity_ref -> Text,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    catalog_version (id) {
+        id -> Integer,
+        generation -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// SQLite only: the FTS5 trigram index of each entity's search values (keyed by the entities'
+    /// rowid; raw SQL only, `MATCH` has no DSL). PostgreSQL has no such table.
+    entity_text (rowid) {
+        rowid -> BigInt,
+        terms -> Text,
+    }
+}
+
+diesel::joinable!(entities -> locations (location_id));
+
+// Governance (governance/store.rs only).
+diesel::table! {
     /// Governance findings: no natural key (an entity may have several findings of one rule).
     findings (entity_ref, rule, message) {
         entity_ref -> Text,
@@ -102,36 +140,75 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(entities -> locations (location_id));
+// Discovery (discovery/store.rs only).
 diesel::table! {
-    events (id) {
-        id -> BigInt,
+    providers (id) {
+        id -> Text,
         #[sql_name = "type"]
         kind -> Text,
-        entity_ref -> Text,
-        at -> BigInt,
+        next_run_at -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<BigInt>,
     }
 }
 
 diesel::table! {
-    catalog_version (id) {
-        id -> Integer,
-        generation -> BigInt,
+    provider_runs (id) {
+        id -> Text,
+        provider_id -> Text,
+        cause -> Text,
+        started_at -> BigInt,
+        finished_at -> BigInt,
+        status -> Text,
+        repositories -> BigInt,
+        locations_added -> BigInt,
+        locations_removed -> BigInt,
+        locations_refreshed -> BigInt,
+        errors -> Text,
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(
-    locations,
-    entities,
-    relations,
-    search,
-    conflicts,
-    read_cache,
-    events,
-    findings,
-    portal_state
-);
+diesel::table! {
+    webhook_deliveries (source, delivery_id) {
+        source -> Text,
+        delivery_id -> Text,
+        event -> Text,
+        received_at -> BigInt,
+    }
+}
 
+// Authentication (auth/store.rs only).
+diesel::table! {
+    service_tokens (id) {
+        id -> Text,
+        name -> Text,
+        token_hash -> Text,
+        scopes -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    revoked_sessions (sid) {
+        sid -> Text,
+        revoked_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+// Infrastructure (db/instances.rs only).
+diesel::table! {
+    instances (id) {
+        id -> Text,
+        started_at -> BigInt,
+        heartbeat_at -> BigInt,
+    }
+}
+
+// Offerings (offerings/store/ only).
 diesel::table! {
     offerings (api) {
         api -> Text,
@@ -286,3 +363,38 @@ diesel::table! {
         pairs_version -> BigInt,
     }
 }
+
+diesel::allow_tables_to_appear_in_same_query!(
+    locations,
+    entities,
+    relations,
+    search,
+    conflicts,
+    read_cache,
+    events,
+    catalog_version,
+    entity_text,
+    findings,
+    portal_state,
+    providers,
+    provider_runs,
+    webhook_deliveries,
+    service_tokens,
+    revoked_sessions,
+    instances,
+    offerings,
+    subscriptions,
+    subscription_events,
+    api_keys,
+    gateway_counters,
+    gateway_usage,
+    offerings_state,
+    webhook_targets,
+    usage_minutes,
+    usage_hours,
+    usage_days,
+    usage_pairs,
+    usage_batches,
+    usage_kpis,
+    usage_state,
+);

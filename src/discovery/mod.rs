@@ -6,7 +6,7 @@
 //! `url` location with origin `provider:<type>:<id>`. Locations of repositories that disappear,
 //! get filtered out or lose their file are deleted, and the orphan strategy applies to their
 //! entities. A listing that fails changes nothing; a repository whose files cannot be checked
-//! keeps its locations. Runs are claimed through the database ([`store::PROVIDER_LEASES`]), so
+//! keeps its locations. Runs are claimed through the database (`store::PROVIDER_LEASES`), so
 //! instances sharing one database never scan one provider at once, and every run's outcome is
 //! stored.
 //!
@@ -14,16 +14,17 @@
 //! the repository filter and the catalog path; `client.rs` the host API client (retries, rate
 //! limits); `scheduler.rs` when runs happen (the loop, runs on request, lease renewal);
 //! [`github`] and [`gitlab`] what each host answers; [`webhooks`] push deliveries; [`handlers`]
-//! the HTTP API; [`store`] all SQL.
+//! the HTTP API; `store.rs` all SQL (private: nothing outside discovery reads its tables).
+//! Locations are registered and read through `crate::catalog::facade` and `catalog::ingest`.
 
 mod client;
 pub mod github;
 pub mod gitlab;
 pub mod handlers;
+pub mod push;
 mod scheduler;
 mod settings;
-pub mod store;
-pub mod push;
+mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -34,11 +35,11 @@ pub use self::client::{ApiClient, ApiResponse, MAX_RATE_LIMIT_WAIT, join_segment
 use self::scheduler::LeaseRenewer;
 pub use self::scheduler::RunError;
 pub use self::settings::*;
+use crate::catalog::facade as catalog_store;
 use crate::catalog::ingest::Ingestor;
-use crate::catalog::store as catalog_store;
+use crate::db::now_ms;
 /// The one secret type; named here too for the provider settings' users.
 pub use crate::secret::Secret;
-use crate::db::now_ms;
 use store::{RunOutcome, RunRow};
 
 /// A repository as either host describes it.
@@ -371,7 +372,7 @@ impl Discovery {
             .filter(|p| !provider.catalog_path.matches(p))
             .map(|p| format!("url:{}", self.normalize(provider.file_target(&repo.full_name, branch, p))))
             .collect();
-        for id in store::locations_reading(&pool, &sources)? {
+        for id in catalog_store::locations_reading(&pool, &sources)? {
             if processed.insert(id.clone())
                 && let Some(row) = catalog_store::get_location(&pool, &id)?
             {

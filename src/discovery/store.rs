@@ -8,50 +8,19 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::lease::Leases;
+use crate::db::schema::{provider_runs, providers, webhook_deliveries};
 use crate::db::{Pool, WriteTransaction, now_ms, rfc3339};
 use crate::with_conn;
 
 /// The leases on provider runs: a provider is due once `next_run_at` has passed.
 pub const PROVIDER_LEASES: Leases = Leases::new("providers", "next_run_at");
 
-diesel::table! {
-    providers (id) {
-        id -> Text,
-        #[sql_name = "type"]
-        kind -> Text,
-        next_run_at -> BigInt,
-        lease_owner -> Nullable<Text>,
-        lease_expires_at -> Nullable<BigInt>,
-    }
-}
-
-diesel::table! {
-    provider_runs (id) {
-        id -> Text,
-        provider_id -> Text,
-        cause -> Text,
-        started_at -> BigInt,
-        finished_at -> BigInt,
-        status -> Text,
-        repositories -> BigInt,
-        locations_added -> BigInt,
-        locations_removed -> BigInt,
-        locations_refreshed -> BigInt,
-        errors -> Text,
-    }
-}
-
-diesel::table! {
-    webhook_deliveries (source, delivery_id) {
-        source -> Text,
-        delivery_id -> Text,
-        event -> Text,
-        received_at -> BigInt,
-    }
-}
-
 /// A provider's scheduling state.
 #[derive(Debug, Clone, Queryable)]
+#[allow(
+    dead_code,
+    reason = "the whole `providers` row, as `providers::table` selects it; the API reads only the schedule"
+)]
 pub struct ProviderRow {
     pub id: String,
     pub kind: String,
@@ -178,22 +147,6 @@ pub fn list_runs(pool: &Pool, provider_id: &str, limit: i64) -> anyhow::Result<V
             .limit(limit)
             .load(c)?)
     })
-}
-
-/// The locations that own entities read from any of these sources (`url:https://...`): the
-/// locations whose trees a push to those files touched.
-pub fn locations_reading(pool: &Pool, sources: &[String]) -> anyhow::Result<Vec<String>> {
-    use crate::db::schema::entities;
-    let mut out: Vec<String> = Vec::new();
-    for chunk in sources.chunks(500) {
-        let ids: Vec<Option<String>> = with_conn!(pool, |c| {
-            entities::table.filter(entities::source.eq_any(chunk)).select(entities::location_id).distinct().load(c)?
-        });
-        out.extend(ids.into_iter().flatten());
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
 }
 
 /// Remembers a webhook delivery. False when this delivery id was already processed (a replay).

@@ -18,7 +18,7 @@ pub mod lint;
 pub mod model;
 pub mod rules;
 pub mod scorecards;
-pub mod store;
+mod store;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -28,8 +28,8 @@ use rules::{DEPENDENCY_CYCLE, Finding, RuleConfig};
 
 use serde_json::Value;
 
+use crate::catalog::facade as catalog_store;
 use crate::catalog::seam::{CatalogChange, ChangeListener, StatusDecorator};
-use crate::catalog::store as catalog_store;
 use crate::db::Pool;
 
 /// How often a recomputation is tried again when another instance commits first.

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::external::EXTERNAL_RULES;
 use super::model::Entity;
 use super::rules::{Finding, Severity};
-use crate::catalog::store as catalog_store;
+use crate::catalog::facade as catalog_store;
 use crate::db::schema::{findings, portal_state};
 use crate::db::{Pool, WriteTransaction, now_ms};
 use crate::with_conn;

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::model::{Approval, Offering, Plan, PlanStatus, Status, offerings_of_platform};
 use super::store::{self, subscriptions as subs};
-use crate::catalog::store as catalog;
+use crate::catalog::facade as catalog;
 use crate::db::{Pool, now_ms};
 
 /// Who descriptor-driven changes are recorded as.

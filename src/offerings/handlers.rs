@@ -12,7 +12,7 @@ use super::model::{Action, Party, Reason, request_ref};
 use super::store::{self, keys as key_store, subscriptions as subs};
 use super::{keys, subscriptions};
 use crate::auth::{Identity, Principal, require_owner_as, tokens::hash_token};
-use crate::catalog::store as catalog;
+use crate::catalog::facade as catalog;
 use crate::db::Pool;
 use crate::error::{ApiError, Body, OptionalBody, Query};
 use crate::state::AppState;

@@ -4,7 +4,7 @@
 //!
 //! The domain follows the catalog through the seam only ([`crate::catalog::seam`]): the
 //! [`Offerings`] engine is a [`ChangeListener`]; it reads catalog bodies and relations through
-//! `crate::catalog::store`'s public functions and owns its own tables (see [`store`]). Its
+//! `crate::catalog::facade` and owns its own tables (`store/`, private to the domain). Its
 //! cursor into the change feed lives in `offerings_state`, so every instance catches up on
 //! changes other instances committed.
 //!
@@ -13,7 +13,7 @@
 //! descriptors.rs    offering refresh and descriptor-made subscriptions (the listener's work)
 //! subscriptions.rs  requesting and moving subscriptions, and their JSON
 //! keys.rs           API keys: generation (shown once), rotation with overlap, revocation
-//! lookup.rs         what other domains may ask: subscriptions by id or key, active ones
+//! lookup.rs         the facade: what other domains may ask (subscriptions by id or key, active ones)
 //! gateway.rs        the check: a short-lived key cache and batched shared counters
 //! notify.rs         audit records out: into the change feed, and outgoing signed webhooks
 //! handlers.rs       /api/portal/offerings, /api/portal/subscriptions, /api/portal/keys, /api/gateway
@@ -27,7 +27,7 @@ pub mod keys;
 pub mod lookup;
 pub mod model;
 pub mod notify;
-pub mod store;
+mod store;
 pub mod subscriptions;
 
 use std::sync::Arc;
@@ -36,8 +36,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::catalog::seam::{CatalogChange, ChangeListener};
-use crate::secret::Secret;
 use crate::db::Pool;
+use crate::secret::Secret;
 
 /// `[offerings]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -127,7 +127,7 @@ impl Offerings {
         let _following = self.following.lock().unwrap_or_else(|e| e.into_inner());
         let mut cursor = store::cursor(pool)?;
         loop {
-            let events = crate::catalog::store::events_after(pool, cursor, 1000)?;
+            let events = crate::catalog::facade::events_after(pool, cursor, 1000)?;
             let Some(last) = events.last().map(|e| e.id) else { return Ok(()) };
             // Only the catalog's own events; other domains' (ours too) change no entity.
             let mut refs: Vec<String> =
@@ -164,7 +164,7 @@ impl ChangeListener for Offerings {
 
     fn on_bulk_load(&self, pool: &Pool) -> anyhow::Result<()> {
         // The feed's end first: whatever commits after it is caught up later.
-        let last = crate::catalog::store::last_event_id(pool)?.unwrap_or(0);
+        let last = crate::catalog::facade::last_event_id(pool)?.unwrap_or(0);
         descriptors::refresh_offerings(pool)?;
         descriptors::sync_consumers(pool, None, self.grace_ms())?;
         store::advance_cursor(pool, last)?;

@@ -88,7 +88,7 @@ impl Notifier {
                 return Ok(());
             }
             let events: Vec<(&str, String)> = batch.iter().map(|(k, r)| (k.as_str(), r.clone())).collect();
-            crate::catalog::store::append_events(pool, &events)?;
+            crate::catalog::facade::append_events(pool, &events)?;
         }
     }
 

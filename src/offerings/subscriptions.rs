@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::descriptors::owner_of;
 use super::model::{Action, Approval, PlanStatus, Status, request_ref};
 use super::store::{self, subscriptions as subs};
-use crate::catalog::store as catalog;
+use crate::catalog::facade as catalog;
 use crate::db::{Pool, rfc3339};
 use crate::error::ApiError;
 

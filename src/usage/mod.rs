@@ -18,7 +18,7 @@
 //! nats.rs       `[usage] nats_url`: batches from a JetStream durable pull consumer
 //! ship.rs       `portolan usage ship`: an access log (nginx JSON, NDJSON) into idempotent batches
 //! demo.rs       `portolan demo-traffic`: 90 days of believable traffic through the intake
-//! store/        all SQL of the domain
+//! store/        all SQL of the domain (private: other domains call Usage and the views)
 //! ```
 
 pub mod demo;
@@ -29,7 +29,7 @@ pub mod model;
 pub mod nats;
 pub mod rollup;
 pub mod ship;
-pub mod store;
+mod store;
 pub mod views;
 
 use std::sync::Arc;

@@ -307,7 +307,7 @@ async fn an_entity_no_longer_emitted_is_deleted(db: Db) {
 async fn an_orphan_is_kept_and_marked_when_configured(db: Db) {
     let app = spawn_with(db, vec![], |s, dir| {
         s.reading.file_roots = vec![dir.to_path_buf()];
-        s.catalog.orphan_strategy = portolan::catalog::store::OrphanStrategy::Keep;
+        s.catalog.orphan_strategy = portolan::catalog::facade::OrphanStrategy::Keep;
     })
     .await;
     let f = app.write("two.yaml", &format!("{}---\n{}", component("stays", "t"), component("orphan", "t")));

@@ -109,7 +109,7 @@ async fn a_rule_admits_kinds_from_its_locations_and_entities_it_no_longer_admits
         s.reading.file_roots = vec![d.to_path_buf()];
         s.catalog.rules = rules(d);
         // Dropped even when orphans are kept.
-        s.catalog.orphan_strategy = portolan::catalog::store::OrphanStrategy::Keep;
+        s.catalog.orphan_strategy = portolan::catalog::facade::OrphanStrategy::Keep;
     })
     .await;
     let people = app.write("people.yaml", &self_made("mallory@example.com"));

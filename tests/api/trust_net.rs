@@ -35,10 +35,10 @@ fn secured(s: &mut Settings, _: &Path) {
         guest: Some(false),
         anonymous_read: Some(false),
         tokens: TokenSettings {
-            signing_keys: vec![Secret::new(SIGNING_KEY.into())],
+            signing_keys: vec![Secret::new(SIGNING_KEY)],
             service: vec![ConfigServiceToken {
                 name: "root".into(),
-                token: Secret::new(ADMIN_TOKEN.into()),
+                token: Secret::new(ADMIN_TOKEN),
                 scopes: vec!["admin".into()],
                 expires_at: None,
             }],
@@ -49,7 +49,7 @@ fn secured(s: &mut Settings, _: &Path) {
 }
 
 fn keys() -> Keys {
-    Keys::from_settings(&TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY.into())], ..TokenSettings::default() })
+    Keys::from_settings(&TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY)], ..TokenSettings::default() })
 }
 
 /// Item 8: a `Link: rel="next"` that leaves the API base (here by a userinfo trick that passes a

@@ -81,7 +81,7 @@ const USAGE_B: &str = "ptk_trust-usage-b-token-0123456789abcd";
 fn secured(s: &mut Settings, _: &Path) {
     let token = |name: &str, value: &str, scope: &str| ConfigServiceToken {
         name: name.into(),
-        token: Secret::new(value.into()),
+        token: Secret::new(value),
         scopes: vec![scope.into()],
         expires_at: None,
     };
@@ -89,7 +89,7 @@ fn secured(s: &mut Settings, _: &Path) {
         guest: Some(false),
         anonymous_read: Some(false),
         tokens: TokenSettings {
-            signing_keys: vec![Secret::new("trust-signing-key-0f3a9c2e7b1d4a5f".into())],
+            signing_keys: vec![Secret::new("trust-signing-key-0f3a9c2e7b1d4a5f")],
             service: vec![
                 token("admin", ADMIN, "admin"),
                 token("ci", CATALOG_WRITER, "catalog:write"),

@@ -232,14 +232,14 @@ fn secured(s: &mut Settings, _: &Path) {
     s.auth = Some(AuthSettings {
         guest: Some(false),
         anonymous_read: Some(false),
-        tokens: TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY.into())], ..TokenSettings::default() },
+        tokens: TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY)], ..TokenSettings::default() },
         ..AuthSettings::default()
     });
 }
 
 fn token(user: &str, group: &str) -> String {
     let keys = Keys::from_settings(&TokenSettings {
-        signing_keys: vec![Secret::new(SIGNING_KEY.into())],
+        signing_keys: vec![Secret::new(SIGNING_KEY)],
         ..TokenSettings::default()
     });
     keys.issue(

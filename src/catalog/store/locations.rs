@@ -207,3 +207,18 @@ pub fn entity_keys_of_location(pool: &Pool, location_id: &str) -> anyhow::Result
         Ok(entities::table.filter(entities::location_id.eq(location_id)).select(entities::entity_ref).load(c)?)
     })
 }
+
+/// The locations that own entities read from any of these sources (`url:https://...`): the
+/// locations whose trees a push to those files touched.
+pub fn locations_reading(pool: &Pool, sources: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for chunk in sources.chunks(500) {
+        let ids: Vec<Option<String>> = with_conn!(pool, |c| {
+            entities::table.filter(entities::source.eq_any(chunk)).select(entities::location_id).distinct().load(c)?
+        });
+        out.extend(ids.into_iter().flatten());
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}

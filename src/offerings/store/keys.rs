@@ -144,6 +144,7 @@ pub fn revoke(pool: &Pool, key: &KeyRow, event: &NewEvent) -> anyhow::Result<boo
 #[derive(Debug, Clone, QueryableByName)]
 pub struct GatewayKeyRow {
     #[diesel(sql_type = Text)]
+    #[allow(dead_code, reason = "selected with the key; the gateway's answer does not name it")]
     pub key_id: String,
     #[diesel(sql_type = Nullable<BigInt>)]
     pub expires_at: Option<i64>,

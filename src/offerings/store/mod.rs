@@ -1,6 +1,6 @@
 //! All SQL of the offerings domain: its own tables only (`offerings`, `subscriptions`,
 //! `subscription_events`, `api_keys`, `gateway_counters`, `gateway_usage`, `offerings_state`).
-//! The catalog is read through `crate::catalog::store`'s public functions, never its tables.
+//! The catalog is read through `crate::catalog::facade` (outside this store), never its tables.
 
 pub mod counters;
 pub mod keys;
