@@ -1,5 +1,10 @@
 //! Service tokens in the database (only hashes are stored), and the sign-in sessions logged out
 //! (their refresh tokens are refused until they expire).
+//!
+//! Raw SQL (docs/ARCHITECTURE.md, "Tables and SQL"): this store was written before `service_tokens`
+//! and `revoked_sessions` were declared in `db::schema`. Statements marked `Raw SQL:` say why the
+//! DSL cannot express them; the others (plain selects, inserts, updates and upserts by key) the DSL
+//! can, and move to it when their function next changes.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};

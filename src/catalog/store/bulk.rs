@@ -76,6 +76,7 @@ fn defer_indexes(pool: &Pool) -> anyhow::Result<bool> {
             if any.is_some() {
                 return Ok::<_, anyhow::Error>(false);
             }
+            // Raw SQL: DROP INDEX is DDL, which the DSL does not write.
             c.batch_execute(&drops)?;
             Ok(true)
         })
@@ -93,6 +94,7 @@ pub fn build_indexes(pool: &Pool) -> anyhow::Result<()> {
     let create = |name: &str, def: &str| format!("CREATE INDEX IF NOT EXISTS {name} {def};");
     // Looked up first: even a CREATE INDEX that finds its index takes the table's share lock,
     // which would make a starting instance wait for (and hold up) another one's writes.
+    // Raw SQL: the index catalog (pg_indexes, sqlite_master) is the backend's own, not a declared table.
     let present: Vec<String> = with_conn!(pool, |c| diesel::sql_query(present_sql(pool.backend()))
         .load::<IndexName>(c))?
     .into_iter()
@@ -109,6 +111,7 @@ pub fn build_indexes(pool: &Pool) -> anyhow::Result<()> {
     match pool {
         Pool::Sqlite(p, _) => {
             let all: String = missing.iter().map(|(_, (name, def))| create(name, def)).collect();
+            // Raw SQL: CREATE INDEX is DDL, which the DSL does not write.
             p.get()?.transaction(|c| c.batch_execute(&all))?;
         }
         Pool::Postgres(p, _) => std::thread::scope(|s| {
@@ -122,6 +125,8 @@ pub fn build_indexes(pool: &Pool) -> anyhow::Result<()> {
                         create(name, def)
                     );
                     s.spawn(move || -> anyhow::Result<()> {
+                        // Raw SQL: an advisory lock, SET LOCAL and CREATE INDEX: PostgreSQL statements the DSL
+                        // does not write.
                         p.get()?.transaction(|c| c.batch_execute(&sql))?;
                         Ok(())
                     })

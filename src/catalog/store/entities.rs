@@ -106,6 +106,7 @@ struct CountRow {
 fn load_stored(pool: &Pool, sql: &str, binds: &[String]) -> anyhow::Result<Vec<StoredEntity>> {
     let sql = placeholders(sql, pool.backend());
     let (rows, rels) = with_conn!(pool, |c| {
+        // Raw SQL: the statement is compiled at run time from the query values (catalog/store/sql.rs).
         let mut q = diesel::sql_query(sql).into_boxed::<Db>();
         for b in binds {
             q = q.bind::<Text, _>(b.clone());
@@ -161,6 +162,7 @@ pub fn query_entities(
     let (keys, total) = with_read!(pool, |c| {
         let mut keys: Vec<String> = Vec::new();
         if let Some(page_sql) = page_sql {
+            // Raw SQL: the page is compiled at run time from the query values (filters, full text, order, seek).
             let mut q = diesel::sql_query(page_sql).into_boxed::<Db>();
             for b in &page_binds {
                 q = q.bind::<Text, _>(b.clone());
@@ -169,6 +171,7 @@ pub fn query_entities(
         }
         let mut total = None;
         if let Some(count_sql) = count_sql {
+            // Raw SQL: the count is compiled at run time from the query values.
             let mut q = diesel::sql_query(count_sql).into_boxed::<Db>();
             for b in &count_binds {
                 q = q.bind::<Text, _>(b.clone());
@@ -204,6 +207,7 @@ pub fn keys_matching(pool: &Pool, keys: &[String], predicate: &Predicate) -> any
     Ok(with_read!(pool, |c| {
         let mut found = HashSet::new();
         for (sql, binds) in &statements {
+            // Raw SQL: the predicate is compiled at run time into SQL (catalog/store/sql.rs).
             let mut q = diesel::sql_query(sql.as_str()).into_boxed::<Db>();
             for b in binds {
                 q = q.bind::<Text, _>(b.clone());
@@ -322,6 +326,7 @@ pub fn facets(pool: &Pool, facets: &[String], predicate: &Predicate) -> anyhow::
     let results: Vec<Vec<FacetRow>> = with_read!(pool, |c| {
         let mut results = Vec::with_capacity(statements.len());
         for (sql, bind_key) in &statements {
+            // Raw SQL: each facet's statement is compiled at run time from the predicate and the facet's key.
             let mut q = diesel::sql_query(sql.as_str()).into_boxed::<Db>();
             q = q.bind::<Text, _>(bind_key.clone());
             if !unfiltered {

@@ -57,6 +57,8 @@ macro_rules! record_changes {
 macro_rules! lock_catalog {
     ($c:expr, $postgres:expr) => {{
         if $postgres {
+            // Raw SQL: diesel's `for_update()` builds for PostgreSQL only, and this body is expanded for
+            // both backends (with_conn!); the statement runs on PostgreSQL alone.
             diesel::sql_query("SELECT generation FROM catalog_version WHERE id = 1 FOR UPDATE").execute($c)?;
         }
     }};

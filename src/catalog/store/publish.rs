@@ -286,6 +286,8 @@ pub fn publish(
                 }
                 // The full-text rows take the rowid of their entity row (inserted above).
                 for chunk in texts.chunks(TEXT_CHUNK) {
+                    // Raw SQL: FTS5's entity_text takes each entity's rowid, joined from a multi-row VALUES list
+                    // (SQLite only).
                     let mut q = diesel::sql_query(entity_text_insert(chunk.len())).into_boxed::<Db>();
                     for (uid, text) in chunk {
                         q = q.bind::<diesel::sql_types::Text, _>(uid).bind::<diesel::sql_types::Text, _>(text);

@@ -1,6 +1,11 @@
 //! All SQL of the offerings domain: its own tables only (`offerings`, `subscriptions`,
 //! `subscription_events`, `api_keys`, `gateway_counters`, `gateway_usage`, `offerings_state`).
 //! The catalog is read through `crate::catalog::facade` (outside this store), never its tables.
+//!
+//! Raw SQL (docs/ARCHITECTURE.md, "Tables and SQL"): this store (every file of it) was written
+//! before its tables were declared in `db::schema`. Statements marked `Raw SQL:` say why the DSL
+//! cannot express them; the others (plain selects, inserts, updates and upserts by key) the DSL
+//! can, and move to it when their function next changes.
 
 pub mod counters;
 pub mod keys;

@@ -47,6 +47,8 @@ pub fn rows(pool: &Pool, level: Level, s: &Scope) -> anyhow::Result<Vec<StoredRo
     );
     let sql = placeholders(&sql, pool.backend());
     with_conn!(pool, |c| {
+        // Raw SQL: the level's table is picked at run time (a diesel table is a type), and the filters follow the
+        // scope.
         let mut q = diesel::sql_query(sql.as_str()).into_boxed().bind::<BigInt, _>(s.from).bind::<BigInt, _>(s.to);
         for b in &binds {
             q = q.bind::<Text, _>(b);
@@ -169,6 +171,8 @@ pub fn pair_calls(pool: &Pool, pairs: &[(String, String)], from: i64) -> anyhow:
             pool.backend(),
         );
         let rows: Vec<PairSum> = with_conn!(pool, |c| {
+            // Raw SQL: a row-value IN over a VALUES list ((api, consumer) IN (VALUES ..)), which the DSL does not
+            // write.
             let mut q = diesel::sql_query(sql.as_str()).into_boxed().bind::<BigInt, _>(from);
             for (a, b) in chunk {
                 q = q.bind::<Text, _>(a).bind::<Text, _>(b);
