@@ -13,9 +13,9 @@ use crate::auth::{Identity, Principal};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::{Pool, now_ms};
 use crate::error::{ApiError, ErrorCode};
-use crate::governance::model::Graph;
 use crate::offerings::gateway::{AllowedCalls, UsageSink};
 use crate::offerings::lookup;
+use crate::governance::model::Graph;
 
 /// One rejected event.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]

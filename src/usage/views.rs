@@ -12,8 +12,8 @@ use super::{OBSERVED_WINDOW_MS, intake};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::{Pool, rfc3339};
 use crate::error::ApiError;
-use crate::governance::model::Graph;
 use crate::offerings::lookup;
+use crate::governance::model::Graph;
 
 /// What a view is about; filters combine (AND).
 #[derive(Debug, Default, Clone)]
