@@ -26,6 +26,7 @@ pub mod relations;
 pub mod rules;
 pub mod seam;
 pub mod search;
+pub mod settings;
 mod store;
 pub mod validate;
 

@@ -27,6 +27,7 @@ mod settings;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -146,6 +147,20 @@ impl Provider {
             (Api::Gitlab(a), glob) => Ok(a.tree(repo, branch).await?.into_iter().filter(|p| glob.matches(p)).collect()),
         }
     }
+}
+
+/// The discovery domain's front door: the configured GitHub and GitLab providers (registering
+/// what they find through the catalog), their handlers' data (runs, push webhooks), and the
+/// scheduler task.
+pub fn domain(
+    (settings, push): (&DiscoverySettings, &PushSettings),
+    shared: &crate::domain::Shared,
+) -> anyhow::Result<crate::domain::Domain> {
+    let discovery = Arc::new(Discovery::build(settings, push, shared.catalog.clone())?);
+    let d = discovery.clone();
+    Ok(crate::domain::Domain::new("discovery")
+        .data(discovery)
+        .task(crate::domain::Task::service("discovery-scheduler", move |alive| d.spawn_loop(alive))))
 }
 
 /// The configured providers and what they need to run: shared by the scheduler loop, the API

@@ -10,9 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use portolan::auth::policy::{POLICY, Rule};
 use portolan::auth::tokens::Keys;
-use portolan::config::{
-    AuthSettings, ConfigServiceToken, ProviderType, Secret, Settings, SignInProviderSettings, TokenSettings,
-};
+use portolan::config::{AuthSettings, ConfigServiceToken, ProviderType, Secret, SignInProviderSettings, TokenSettings};
+use portolan::settings::Settings;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 

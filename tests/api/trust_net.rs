@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use portolan::auth::tokens::Keys;
 use portolan::catalog::fetch::AllowRule;
-use portolan::config::{AuthSettings, ConfigServiceToken, Secret, Settings, TokenSettings};
+use portolan::config::{AuthSettings, ConfigServiceToken, Secret, TokenSettings};
+use portolan::settings::Settings;
 use serde_json::{Value, json};
 
 use crate::both;

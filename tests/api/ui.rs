@@ -6,7 +6,8 @@ use std::path::Path;
 
 use portolan::auth::policy::{POLICY, Rule};
 use portolan::auth::tokens::Keys;
-use portolan::config::{AuthSettings, Secret, Settings, TokenSettings};
+use portolan::config::{AuthSettings, Secret, TokenSettings};
+use portolan::settings::Settings;
 use reqwest::redirect::Policy;
 
 use crate::helpers::{Db, TestApp, spawn_app, spawn_with};
