@@ -1,54 +1,42 @@
 //! Service tokens in the database (only hashes are stored), and the sign-in sessions logged out
 //! (their refresh tokens are refused until they expire).
 //!
-//! Raw SQL (docs/ARCHITECTURE.md, "Tables and SQL"): this store was written before `service_tokens`
-//! and `revoked_sessions` were declared in `db::schema`. Statements marked `Raw SQL:` say why the
-//! DSL cannot express them; the others (plain selects, inserts, updates and upserts by key) the DSL
-//! can, and move to it when their function next changes.
+//! Written with the diesel DSL over `db::schema`; the one raw statement says why.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Text};
 use serde::Serialize;
 
+use crate::db::schema::{revoked_sessions, service_tokens};
 use crate::db::{Pool, WriteTransaction, now_ms, placeholders};
 use crate::with_conn;
 
-#[derive(Debug, Clone, QueryableByName, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = service_tokens)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenRow {
-    #[diesel(sql_type = Text)]
     pub id: String,
-    #[diesel(sql_type = Text)]
     pub name: String,
-    #[diesel(sql_type = Text)]
     pub scopes: String,
-    #[diesel(sql_type = Text)]
     pub created_by: String,
-    #[diesel(sql_type = BigInt)]
     pub created_at: i64,
-    #[diesel(sql_type = Nullable<BigInt>)]
     pub expires_at: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
     pub revoked_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, name, scopes, created_by, created_at, expires_at, revoked_at";
-
 pub fn insert_token(pool: &Pool, row: &TokenRow, token_hash: &str) -> anyhow::Result<()> {
-    let sql = placeholders(
-        "INSERT INTO service_tokens (id, name, token_hash, scopes, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        pool.backend(),
-    );
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
-            diesel::sql_query(sql.as_str())
-                .bind::<Text, _>(row.id.clone())
-                .bind::<Text, _>(row.name.clone())
-                .bind::<Text, _>(token_hash.to_owned())
-                .bind::<Text, _>(row.scopes.clone())
-                .bind::<Text, _>(row.created_by.clone())
-                .bind::<BigInt, _>(row.created_at)
-                .bind::<Nullable<BigInt>, _>(row.expires_at)
+            diesel::insert_into(service_tokens::table)
+                .values((
+                    service_tokens::id.eq(&row.id),
+                    service_tokens::name.eq(&row.name),
+                    service_tokens::token_hash.eq(token_hash),
+                    service_tokens::scopes.eq(&row.scopes),
+                    service_tokens::created_by.eq(&row.created_by),
+                    service_tokens::created_at.eq(row.created_at),
+                    service_tokens::expires_at.eq(row.expires_at),
+                ))
                 .execute(c)?;
             Ok::<_, anyhow::Error>(())
         })
@@ -57,24 +45,25 @@ pub fn insert_token(pool: &Pool, row: &TokenRow, token_hash: &str) -> anyhow::Re
 
 /// The live token with this hash (not revoked, not expired).
 pub fn find_live_token(pool: &Pool, token_hash: &str) -> anyhow::Result<Option<TokenRow>> {
-    let sql = placeholders(
-        &format!(
-            "SELECT {COLUMNS} FROM service_tokens WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
-        ),
-        pool.backend(),
-    );
+    let now = now_ms();
     with_conn!(pool, |c| {
-        let rows: Vec<TokenRow> = diesel::sql_query(sql.as_str())
-            .bind::<Text, _>(token_hash.to_owned())
-            .bind::<BigInt, _>(now_ms())
-            .load(c)?;
-        Ok(rows.into_iter().next())
+        Ok(service_tokens::table
+            .filter(service_tokens::token_hash.eq(token_hash))
+            .filter(service_tokens::revoked_at.is_null())
+            .filter(service_tokens::expires_at.is_null().or(service_tokens::expires_at.gt(now)))
+            .select(TokenRow::as_select())
+            .first(c)
+            .optional()?)
     })
 }
 
 pub fn list_tokens(pool: &Pool) -> anyhow::Result<Vec<TokenRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM service_tokens ORDER BY created_at, id");
-    with_conn!(pool, |c| Ok(diesel::sql_query(sql.as_str()).load(c)?))
+    with_conn!(pool, |c| {
+        Ok(service_tokens::table
+            .order((service_tokens::created_at.asc(), service_tokens::id.asc()))
+            .select(TokenRow::as_select())
+            .load(c)?)
+    })
 }
 
 /// Revokes a token; false when there is no such token.
@@ -83,6 +72,7 @@ pub fn revoke_token(pool: &Pool, id: &str) -> anyhow::Result<bool> {
         placeholders("UPDATE service_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", pool.backend());
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
+            // Raw SQL: `COALESCE` (keep the first revocation time) is no diesel function.
             let n = diesel::sql_query(sql.as_str())
                 .bind::<BigInt, _>(now_ms())
                 .bind::<Text, _>(id.to_owned())
@@ -95,36 +85,29 @@ pub fn revoke_token(pool: &Pool, id: &str) -> anyhow::Result<bool> {
 /// Records a sign-in session as logged out until `expires_at` (epoch ms: when the last refresh
 /// token it could have issued expires), and drops records past their own expiry.
 pub fn revoke_session(pool: &Pool, sid: &str, expires_at: i64) -> anyhow::Result<()> {
-    let insert = placeholders(
-        "INSERT INTO revoked_sessions (sid, revoked_at, expires_at) VALUES (?, ?, ?) ON CONFLICT (sid) DO NOTHING",
-        pool.backend(),
-    );
-    let purge = placeholders("DELETE FROM revoked_sessions WHERE expires_at < ?", pool.backend());
     let now = now_ms();
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
-            diesel::sql_query(purge.as_str()).bind::<BigInt, _>(now).execute(c)?;
-            diesel::sql_query(insert.as_str())
-                .bind::<Text, _>(sid.to_owned())
-                .bind::<BigInt, _>(now)
-                .bind::<BigInt, _>(expires_at)
+            diesel::delete(revoked_sessions::table.filter(revoked_sessions::expires_at.lt(now))).execute(c)?;
+            diesel::insert_into(revoked_sessions::table)
+                .values((
+                    revoked_sessions::sid.eq(sid),
+                    revoked_sessions::revoked_at.eq(now),
+                    revoked_sessions::expires_at.eq(expires_at),
+                ))
+                .on_conflict(revoked_sessions::sid)
+                .do_nothing()
                 .execute(c)?;
             Ok::<_, anyhow::Error>(())
         })
     })
 }
 
-#[derive(QueryableByName)]
-struct Found {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 /// Was this sign-in session logged out?
 pub fn session_revoked(pool: &Pool, sid: &str) -> anyhow::Result<bool> {
-    let sql = placeholders("SELECT COUNT(*) AS n FROM revoked_sessions WHERE sid = ?", pool.backend());
     with_conn!(pool, |c| {
-        let rows: Vec<Found> = diesel::sql_query(sql.as_str()).bind::<Text, _>(sid.to_owned()).load(c)?;
-        Ok(rows.first().is_some_and(|r| r.n > 0))
+        let n: i64 =
+            revoked_sessions::table.filter(revoked_sessions::sid.eq(sid)).select(diesel::dsl::count_star()).first(c)?;
+        Ok(n > 0)
     })
 }

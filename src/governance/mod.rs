@@ -11,6 +11,10 @@
 //! database never interleave; an instance whose in-memory model missed another instance's change
 //! reloads it whole. It is also the seam's decorator: served entities carry their findings in
 //! `status.items`.
+//!
+//! Its store (`store.rs`: `portal_state`, `findings`) is private to governance: other domains
+//! hand it findings through the hooks of `crate::domain`, and read its views through
+//! [`handlers`]. The catalog is read through `crate::catalog::facade` (the change feed).
 
 pub mod external;
 pub mod handlers;
