@@ -10,6 +10,7 @@ pub mod entity_api;
 pub mod feed;
 pub mod fetch;
 pub mod filter;
+pub mod follow;
 pub mod handlers;
 pub mod ingest;
 pub mod model;
