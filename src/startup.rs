@@ -199,11 +199,17 @@ impl Application {
             tasks.extend(d.tasks);
             data.extend(d.data);
         }
+        let catalog = web::Data::new(crate::catalog::Catalog {
+            pool: pool.clone(),
+            ingestor,
+            cache: cache.clone(),
+            settings: settings.catalog.clone(),
+            alive: Arc::downgrade(&alive),
+        });
         let state = web::Data::new(AppState {
             cache,
             pool,
             auth,
-            ingestor,
             settings: Arc::new(settings.clone()),
             metrics,
             governance,
@@ -221,6 +227,7 @@ impl Application {
                 let data = data.clone();
                 App::new()
                     .app_data(state.clone())
+                    .app_data(catalog.clone())
                     .app_data(nav.clone())
                     .configure(move |cfg| {
                         for item in &data {
