@@ -1,4 +1,4 @@
-//! Issue 24 ("Trust"), the offerings and usage items: scopes mean what the README says (a
+//! Issue 24 ("Trust"), the offerings and usage items: scopes mean what docs/auth.md says (a
 //! `catalog:write` token may not act on subscriptions or keys; `offerings:write` may), a quota
 //! is not reset by subscribing again (and a team may share one), and usage cannot be skewed
 //! (idempotency keys per caller and per body, latency buckets that add up, consumer kinds).

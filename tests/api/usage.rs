@@ -632,7 +632,8 @@ crate::both!(
     serve_with_demo_traffic_fills_the_views,
 );
 
-/// After `portolan demo-traffic`, every view the README shows returns data.
+/// After `portolan demo-traffic`, every view docs/usage.md shows (and the README's tour visits)
+/// returns data.
 async fn demo_traffic_fills_every_view_of_the_readme(db: Db) {
     let app = crate::helpers::spawn_app(db).await;
     let (code, out, err) = crate::helpers::portolan(&["demo-traffic", "--days", "90", "--url", &app.address]);
