@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::fixtures::offerings as fixture;
 use crate::helpers::{Db, TestApp, spawn_with, temp_dir, write_file};
-use crate::offerings::fixture;
 
 pub fn nginx_binary() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("PORTOLAN_TEST_NGINX")
@@ -32,8 +32,7 @@ pub fn nginx_binary() -> Option<PathBuf> {
 
 /// The ```nginx block of the offerings walk-through in docs/offerings.md.
 pub fn nginx_example() -> String {
-    let doc =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/offerings.md")).unwrap();
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/offerings.md")).unwrap();
     let start = doc.find("```nginx\n").expect("docs/offerings.md has an nginx example") + "```nginx\n".len();
     let end = start + doc[start..].find("```").unwrap();
     doc[start..end].to_owned()

@@ -9,7 +9,7 @@ use std::time::Duration;
 use portolan::config::{AuthSettings, ConfigServiceToken, Secret, Settings, TokenSettings};
 use serde_json::{Value, json};
 
-use crate::helpers::{Db, TestApp, assert_error, spawn_on, spawn_with, temp_dir, write_file};
+use crate::helpers::{Db, TestApp, assert_error, call, spawn_on, spawn_with_yaml, temp_dir};
 
 const CATALOG: &str = r#"
 apiVersion: backstage.io/v1alpha1
@@ -81,7 +81,7 @@ const USAGE_B: &str = "ptk_trust-usage-b-token-0123456789abcd";
 fn secured(s: &mut Settings, _: &Path) {
     let token = |name: &str, value: &str, scope: &str| ConfigServiceToken {
         name: name.into(),
-        token: Secret::new(value.into()),
+        token: Secret::new(value),
         scopes: vec![scope.into()],
         expires_at: None,
     };
@@ -89,7 +89,7 @@ fn secured(s: &mut Settings, _: &Path) {
         guest: Some(false),
         anonymous_read: Some(false),
         tokens: TokenSettings {
-            signing_keys: vec![Secret::new("trust-signing-key-0f3a9c2e7b1d4a5f".into())],
+            signing_keys: vec![Secret::new("trust-signing-key-0f3a9c2e7b1d4a5f")],
             service: vec![
                 token("admin", ADMIN, "admin"),
                 token("ci", CATALOG_WRITER, "catalog:write"),
@@ -104,24 +104,7 @@ fn secured(s: &mut Settings, _: &Path) {
 }
 
 async fn spawn(db: Db, tweak: impl FnOnce(&mut Settings, &Path)) -> TestApp {
-    let dir = temp_dir();
-    let file = write_file(dir.path(), "catalog.yaml", CATALOG);
-    let mut app = spawn_with(db, vec![file], tweak).await;
-    app.keep.push(dir);
-    app
-}
-
-async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
-    let mut req = app.client.request(method.parse().unwrap(), app.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    spawn_with_yaml(db, &[("catalog.yaml", CATALOG)], tweak).await
 }
 
 /// Subscribes (as `token`, or the guest) and returns the subscription's id.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use portolan::config::Settings;
 use serde_json::{Value, json};
 
-use crate::helpers::{Db, TestApp, assert_error, spawn_with, temp_dir, write_file};
+use crate::helpers::{Db, TestApp, assert_error, spawn_with_yaml, temp_dir};
 
 const CATALOG: &str = r#"
 apiVersion: backstage.io/v1alpha1
@@ -87,11 +87,7 @@ async fn spawn(db: Db) -> TestApp {
 }
 
 async fn spawn_tweaked(db: Db, tweak: impl FnOnce(&mut Settings, &Path)) -> TestApp {
-    let dir = temp_dir();
-    let file = write_file(dir.path(), "catalog.yaml", CATALOG);
-    let mut app = spawn_with(db, vec![file], tweak).await;
-    app.keep.push(dir);
-    app
+    spawn_with_yaml(db, &[("catalog.yaml", CATALOG)], tweak).await
 }
 
 /// An RFC 3339 time `secs` seconds from now.

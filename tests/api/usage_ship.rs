@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::gateway_nginx::{free_port, nginx_binary, post, nginx_example, start_nginx, upstream};
+use crate::fixtures::offerings as fixture;
+use crate::gateway_nginx::{free_port, nginx_binary, nginx_example, post, start_nginx, upstream};
 use crate::helpers::{Db, TestApp, portolan, spawn_with, temp_dir};
-use crate::offerings::fixture;
 
 /// The ```nginx block of docs/usage.md with the usage `log_format`.
 fn usage_log_block() -> String {
