@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use portolan::auth::tokens::Keys;
-use portolan::config::{AuthSettings, ProviderType, Secret, Settings, SignInProviderSettings, TokenSettings};
+use portolan::config::{AuthSettings, ProviderType, Secret, SignInProviderSettings, TokenSettings};
+use portolan::settings::Settings;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use portolan::config::Settings;
+use portolan::settings::Settings;
 
 const PROBE: &str = "__probe";
 

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use portolan::auth::tokens::Keys;
-use portolan::config::{AuthSettings, ConfigServiceToken, Secret, Settings, TokenSettings};
+use portolan::config::{AuthSettings, ConfigServiceToken, Secret, TokenSettings};
+use portolan::settings::Settings;
 use portolan::startup::Application;
 use serde_json::Value;
 

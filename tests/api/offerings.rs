@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use portolan::config::Settings;
+use portolan::settings::Settings;
 use serde_json::{Value, json};
 
 use crate::fixtures::{PLATFORM, consumers, offerings as fixture};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use portolan::config::Settings;
+use portolan::settings::Settings;
 use serde_json::{Value, json};
 
 use crate::fixtures::offerings as fixture;

@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use portolan::config::{AuthSettings, Secret, Settings, TokenSettings};
+use portolan::config::{AuthSettings, Secret, TokenSettings};
+use portolan::settings::Settings;
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 

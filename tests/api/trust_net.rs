@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use portolan::catalog::fetch::AllowRule;
-use portolan::config::{AuthSettings, ConfigServiceToken, Secret, Settings, TokenSettings};
+use portolan::config::{AuthSettings, ConfigServiceToken, Secret, TokenSettings};
+use portolan::settings::Settings;
 use serde_json::{Value, json};
 
 use crate::both;

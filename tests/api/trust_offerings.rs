@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use portolan::config::{AuthSettings, ConfigServiceToken, Secret, Settings, TokenSettings};
+use portolan::config::{AuthSettings, ConfigServiceToken, Secret, TokenSettings};
+use portolan::settings::Settings;
 use serde_json::{Value, json};
 
 use crate::helpers::{Db, TestApp, assert_error, call, spawn_on, spawn_with_yaml, temp_dir};

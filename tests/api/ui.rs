@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use portolan::auth::policy::{POLICY, Rule};
-use portolan::config::{AuthSettings, Secret, Settings, TokenSettings};
+use portolan::config::{AuthSettings, Secret, TokenSettings};
+use portolan::settings::Settings;
 use reqwest::redirect::Policy;
 
 use crate::helpers::{Db, SIGNING_KEY, TestApp, spawn_app, spawn_with_yaml, user_token as token};
