@@ -362,7 +362,7 @@ fn check_guest_mode(settings: &Settings) -> anyhow::Result<()> {
     if !loopback && !explicit {
         anyhow::bail!(
             "refusing to serve in guest mode (no [auth] section: anyone may change everything) on the non-loopback address {}; \
-             configure [auth] (see README, \"Sign-in and access\"), or write [auth] guest = true to accept an open portal",
+             configure [auth] (see docs/auth.md), or write [auth] guest = true to accept an open portal",
             settings.server.bind
         );
     }
