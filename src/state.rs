@@ -6,20 +6,17 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::catalog::cache::ReadCache;
-use crate::catalog::ingest::Ingestor;
 use crate::db::Pool;
 use crate::settings::Settings;
 
 /// The application state, shared by every worker.
 pub struct AppState {
     pub pool: Pool,
-    /// Catalog ingestion, with the seam (listeners and decorator) it announces changes to.
-    pub ingestor: Ingestor,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
     /// Served entities and repeated answers, dropped when the catalog changes.
     pub cache: Arc<ReadCache>,
-    /// Sign-in, tokens and the access policy.
+    /// Sign-in, tokens and the access policy (the edge's, for every route).
     pub auth: Arc<crate::auth::AuthState>,
     /// The domains' engines, until their handlers extract their own `web::Data` (each domain
     /// registers it; these are the same `Arc`s, found in the domains' data by type).

@@ -41,6 +41,7 @@ const AUTH_READS_OF_CATALOG: &[&str] = &[
     "crate::catalog::facade", // relations (ownedBy, memberOf, childOf), bodies, Users by leaf, provenance
     "crate::catalog::rules",  // CatalogRules, Provenance: whether a User entity may be trusted
     "crate::catalog::read",   // get_entity: GET /api/auth/me serves the signed-in User entity
+    "crate::catalog::Catalog", // the catalog's handler data: the seam get_entity decorates with
 ];
 const MAX_LINES: usize = 800;
 const SQL_STARTS: &[&str] = &["SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "WITH"];

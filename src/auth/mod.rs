@@ -7,7 +7,8 @@
 //! Its store (`store.rs`: `service_tokens`, `revoked_sessions`) is private; nothing outside auth
 //! reads it. Of the catalog, auth reads Users, Groups, their `ownedBy`/`memberOf`/`childOf`
 //! relations and provenance through `crate::catalog::facade`, judges trust with
-//! `catalog::rules`, and serves the signed-in User through `catalog::read` (nothing else).
+//! `catalog::rules`, and serves the signed-in User through `catalog::read` with the catalog's
+//! handler data (`catalog::Catalog`); nothing else.
 
 pub mod cross_site;
 pub mod handlers;

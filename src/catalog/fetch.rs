@@ -18,6 +18,7 @@ use super::ingest::absolute;
 /// One allowed host: `example.com`, `*.example.com` or `127.0.0.1:8080`, optionally limited to
 /// path prefixes (Backstage's `reading.allow` shape).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct AllowRule {
     pub host: String,
     #[serde(default)]

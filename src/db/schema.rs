@@ -99,6 +99,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// One cursor into the change feed per follower (`catalog::follow`).
+    feed_cursors (name) {
+        name -> Text,
+        event_id -> BigInt,
+    }
+}
+
+diesel::table! {
     catalog_version (id) {
         id -> Integer,
         generation -> BigInt,
@@ -373,6 +381,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     read_cache,
     events,
     catalog_version,
+    feed_cursors,
     entity_text,
     findings,
     portal_state,

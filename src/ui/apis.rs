@@ -74,7 +74,7 @@ pub fn split_ref(r: &str) -> (&str, &str) {
 }
 
 /// Components and products the person may subscribe: their own, or every one for admins and guests.
-async fn consumer_choices(state: &AppState, ctx: &Ctx) -> Result<(Vec<String>, bool), ApiError> {
+async fn consumer_choices(catalog: &crate::catalog::Catalog, ctx: &Ctx) -> Result<(Vec<String>, bool), ApiError> {
     if !ctx.identity.can_write_catalog() {
         return Ok((Vec::new(), false));
     }
@@ -98,7 +98,7 @@ async fn consumer_choices(state: &AppState, ctx: &Ctx) -> Result<(Vec<String>, b
         pairs.push(("filter", format!("kind=component,kind=product,{}", owners.join(","))));
     }
     let qs = serde_urlencoded::to_string(&pairs).map_err(anyhow::Error::from)?;
-    let v = entity_api::query_page(state, &qs).await?;
+    let v = entity_api::query_page(catalog, &qs).await?;
     let mut refs: Vec<String> = v["items"]
         .as_array()
         .into_iter()
@@ -113,6 +113,7 @@ async fn consumer_choices(state: &AppState, ctx: &Ctx) -> Result<(Vec<String>, b
 /// `GET /apis/{namespace}/{api}`.
 pub async fn api_page(
     state: web::Data<AppState>,
+    catalog: web::Data<crate::catalog::Catalog>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -122,7 +123,7 @@ pub async fn api_page(
     let api_ref = s(&o, "/api").to_owned();
     let published: Vec<&Value> =
         o["plans"].as_array().into_iter().flatten().filter(|p| s(p, "/status") == "published").collect();
-    let (choices, more) = consumer_choices(&state, &ctx).await?;
+    let (choices, more) = consumer_choices(&catalog, &ctx).await?;
     let title = if s(&o, "/title").is_empty() { name.clone() } else { s(&o, "/title").to_owned() };
     let body = html! {
         p { (s(&o, "/description")) }

@@ -89,7 +89,11 @@ fn link_with(p: &HashMap<String, String>, set: &[(&str, Option<&str>)]) -> Strin
 }
 
 /// `GET /catalog?q=&kind=&type=&owner=&lifecycle=&tag=&page=`.
-pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    catalog: web::Data<crate::catalog::Catalog>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
     let p = params(&req);
     let page_no: u64 = p.get("page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
@@ -107,11 +111,11 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         q.push(("fullTextFilterTerm", text.clone()));
     }
     let qs = serde_urlencoded::to_string(&q).map_err(anyhow::Error::from)?;
-    let result = entity_api::query_page(&state, &qs).await?;
+    let result = entity_api::query_page(&catalog, &qs).await?;
     let facet_qs =
         filter.as_ref().map(|f| serde_urlencoded::to_string([("filter", f)]).unwrap_or_default()).unwrap_or_default();
     let facets =
-        entity_api::facet_counts(&state, FACETS.iter().map(|(_, f, _)| (*f).to_owned()).collect(), &facet_qs).await?;
+        entity_api::facet_counts(&catalog, FACETS.iter().map(|(_, f, _)| (*f).to_owned()).collect(), &facet_qs).await?;
     let total = result["totalItems"].as_u64().unwrap_or(0);
     let items = result["items"].as_array().cloned().unwrap_or_default();
     let pages = total.div_ceil(PAGE_SIZE).max(1);
@@ -184,26 +188,28 @@ pub fn title_of(e: &Value) -> &str {
 /// `GET /catalog/{kind}/{namespace}/{name}`.
 pub async fn entity(
     state: web::Data<AppState>,
+    catalog: web::Data<crate::catalog::Catalog>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
     let (kind, namespace, name) = path.into_inner();
     let e = json_of(
-        entity_api::get_by_name(state.clone(), web::Path::from((kind.clone(), namespace.clone(), name.clone()))).await,
+        entity_api::get_by_name(catalog.clone(), web::Path::from((kind.clone(), namespace.clone(), name.clone())))
+            .await,
     )
     .await?;
     let entity_ref = format!("{}:{}/{}", kind.to_lowercase(), namespace, name);
     let location = json_of(
         catalog::get_location_by_entity(
-            state.clone(),
+            catalog.clone(),
             web::Path::from((kind.clone(), namespace.clone(), name.clone())),
         )
         .await,
     )
     .await
     .ok();
-    let errors = json_of(catalog::list_errors(state.clone()).await).await?;
+    let errors = json_of(catalog::list_errors(catalog.clone()).await).await?;
     let location_id = location.as_ref().map(|l| s(l, "/id").to_owned()).unwrap_or_default();
     let errors: Vec<&Value> =
         errors["items"].as_array().into_iter().flatten().filter(|x| s(x, "/locationId") == location_id).collect();

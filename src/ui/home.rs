@@ -39,7 +39,11 @@ pub async fn my_subscriptions(state: &web::Data<AppState>, ctx: &Ctx, status: &s
 }
 
 /// `GET /`.
-pub async fn page_home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn page_home(
+    state: web::Data<AppState>,
+    catalog: web::Data<crate::catalog::Catalog>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
     let owners = owner_refs(&ctx);
     let mut owned: Vec<Value> = Vec::new();
@@ -50,7 +54,7 @@ pub async fn page_home(state: web::Data<AppState>, req: HttpRequest) -> Result<H
             .chain([("limit", "50".to_owned()), ("orderField", "metadata.name,asc".to_owned())])
             .collect();
         let qs = serde_urlencoded::to_string(&filters).map_err(anyhow::Error::from)?;
-        owned = entity_api::query_page(&state, &qs).await?["items"].as_array().cloned().unwrap_or_default();
+        owned = entity_api::query_page(&catalog, &qs).await?["items"].as_array().cloned().unwrap_or_default();
     }
     let mut findings: Vec<Value> = Vec::new();
     for o in owners.iter().filter(|o| o.starts_with("group:")) {

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 /// How the lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// nginx's JSON `log_format` of the README (`time`, `api`, `consumer`, `key`, `status`,
+    /// nginx's JSON `log_format` of docs/usage.md (`time`, `api`, `consumer`, `key`, `status`,
     /// `requestTime` in seconds).
     NginxJson,
     /// One usage event per line, as `POST /api/usage/events` takes them.
@@ -59,7 +59,7 @@ pub struct Report {
     pub duplicates: usize,
 }
 
-/// One nginx JSON log line (the README's `log_format portolan_usage`). Other fields are ignored.
+/// One nginx JSON log line (the `log_format portolan_usage` of docs/usage.md). Other fields are ignored.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct NginxLine {

@@ -109,9 +109,7 @@ spec: { type: service, lifecycle: production, owner: x }
 ";
 
 async fn one_bad_document_does_not_hide_its_siblings(db: Db) {
-    let dir = temp_dir();
-    let file = write_file(dir.path(), "mixed.yaml", MIXED);
-    let app = spawn_with(db, vec![file], |_, _| {}).await;
+    let app = spawn_with_yaml(db, &[("mixed.yaml", MIXED)], |_, _| {}).await;
     let (status, good) = app.entity("component", "default", "good-one").await;
     assert_eq!(status, 200, "{good}");
     // Unknown keys in metadata and spec are kept, as Backstage keeps them.

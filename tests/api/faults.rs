@@ -13,13 +13,8 @@ use serde_json::{Value, json};
 
 use crate::both;
 use crate::fake_host::FakeHost;
+use crate::fixtures::component;
 use crate::helpers::*;
-
-fn component(name: &str, owner: &str) -> String {
-    format!(
-        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: service\n  lifecycle: production\n  owner: {owner}\n"
-    )
-}
 
 /// How the raw upstream answers.
 #[derive(Clone)]

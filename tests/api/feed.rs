@@ -72,10 +72,8 @@ async fn the_feed_lists_changes_and_resumes_after_a_restart(db: Db) {
 }
 
 async fn the_feed_streams_as_server_sent_events(db: Db) {
-    let dir = temp_dir();
-    let file = write_file(dir.path(), "svc.yaml", &component("streamed", "there from the start"));
-    let mut app = spawn_with(db, vec![file], |s, d| s.reading.file_roots = vec![d.to_path_buf()]).await;
-    app.keep.push(dir);
+    let svc = component("streamed", "there from the start");
+    let app = spawn_with_yaml(db, &[("svc.yaml", svc)], |s, d| s.reading.file_roots = vec![d.to_path_buf()]).await;
     let res =
         app.client.get(app.url("/api/catalog/events")).header("accept", "text/event-stream").send().await.unwrap();
     assert_eq!(res.status(), 200);

@@ -1,4 +1,4 @@
-//! A real gateway: nginx from Debian (`nginx-light`), started with the README's example config
+//! A real gateway: nginx from Debian (`nginx-light`), started with the example config of docs/offerings.md
 //! on loopback ports, in front of a tiny upstream, asking portolan through `auth_request`.
 //! CI sets `PORTOLAN_TEST_NGINX` (the binary), and then the test must run; without it and
 //! without an `nginx` on the machine, it prints a warning and passes.
@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::fixtures::offerings as fixture;
 use crate::helpers::{Db, TestApp, spawn_with, temp_dir, write_file};
-use crate::offerings::fixture;
 
 pub fn nginx_binary() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("PORTOLAN_TEST_NGINX")
@@ -30,12 +30,12 @@ pub fn nginx_binary() -> Option<PathBuf> {
     found
 }
 
-/// The ```nginx block of the README's offerings walk-through.
-pub fn readme_example() -> String {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let start = readme.find("```nginx\n").expect("README has an nginx example") + "```nginx\n".len();
-    let end = start + readme[start..].find("```").unwrap();
-    readme[start..end].to_owned()
+/// The ```nginx block of the offerings walk-through in docs/offerings.md.
+pub fn nginx_example() -> String {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/offerings.md")).unwrap();
+    let start = doc.find("```nginx\n").expect("docs/offerings.md has an nginx example") + "```nginx\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    doc[start..end].to_owned()
 }
 
 pub fn free_port() -> u16 {
@@ -128,7 +128,7 @@ async fn nginx_auth_request_lets_good_keys_through_and_stops_the_rest(db: Db) {
     let (up_port, up) = upstream().await;
     let nginx_port = free_port();
     let portolan = app.address.trim_start_matches("http://").to_owned();
-    let block = readme_example()
+    let block = nginx_example()
         .replace("127.0.0.1:7007", &portolan)
         .replace("127.0.0.1:9000", &format!("127.0.0.1:{up_port}"))
         .replace("listen 8000;", &format!("listen 127.0.0.1:{nginx_port};"))

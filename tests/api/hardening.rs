@@ -8,10 +8,9 @@ use crate::both;
 use crate::fake_host::FakeHost;
 use crate::helpers::*;
 
+/// A team-a Component.
 fn component(name: &str) -> String {
-    format!(
-        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n"
-    )
+    crate::fixtures::component(name, "team-a")
 }
 
 impl TestApp {

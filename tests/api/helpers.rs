@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use portolan::auth::tokens::Keys;
+use portolan::config::{AuthSettings, ConfigServiceToken, Secret, TokenSettings};
 use portolan::settings::Settings;
 use portolan::startup::Application;
 use serde_json::Value;
@@ -258,4 +260,251 @@ pub fn allow_every_kind_from(settings: &mut Settings, dir: &Path) {
         allow: kinds.map(String::from).to_vec(),
         locations: Some(vec![RuleLocation { kind: "file".into(), target: format!("{}/**/*", dir.display()) }]),
     }];
+}
+
+/// Spawns the app with a catalog of YAML files, written once into a folder that lives as long
+/// as the app: `spawn_with_yaml(db, &[("org.yaml", ORG)], |_, _| {})`.
+pub async fn spawn_with_yaml<S: AsRef<str>>(
+    db: Db,
+    files: &[(&str, S)],
+    tweak: impl FnOnce(&mut Settings, &Path),
+) -> TestApp {
+    let dir = temp_dir();
+    let paths = files.iter().map(|(name, text)| write_file(dir.path(), name, text.as_ref())).collect();
+    let mut app = spawn_with(db, paths, tweak).await;
+    app.keep.push(dir);
+    app
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authenticated callers.
+
+/// The key the secured set-ups configure, and the tests sign users' access tokens with.
+pub const SIGNING_KEY: &str = "test-signing-key-5b0f7d2e9c1a4b3f";
+/// A `catalog:write` service token from the secured set-up's configuration.
+pub const CONFIG_TOKEN: &str = "ptk_config-ci-token-0123456789abcdef";
+/// An `admin` service token from the secured set-up's configuration, expired in 2020.
+pub const EXPIRED_TOKEN: &str = "ptk_config-old-token-0123456789abcdef";
+
+/// portolan's token keys, as the secured set-ups configure them.
+pub fn keys() -> Keys {
+    Keys::from_settings(&TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY)], ..TokenSettings::default() })
+}
+
+/// An access token for `user:default/<user>`, member of `group:default/<group>`, signed as
+/// portolan signs its own.
+pub fn user_token(user: &str, group: &str) -> String {
+    keys()
+        .issue(
+            &format!("user:default/{user}"),
+            &[format!("user:default/{user}"), format!("group:default/{group}")],
+            false,
+            None,
+            false,
+        )
+        .unwrap()
+}
+
+/// A service token from configuration.
+pub fn config_token(name: &str, token: &str, scope: &str) -> ConfigServiceToken {
+    ConfigServiceToken { name: name.into(), token: Secret::new(token), scopes: vec![scope.into()], expires_at: None }
+}
+
+/// Auth on, anonymous access off, `group:default/platform` admins (with [`fixtures::ORG`]
+/// carol), [`SIGNING_KEY`], and two config tokens: [`CONFIG_TOKEN`] and [`EXPIRED_TOKEN`].
+pub fn secured(s: &mut Settings, dir: &Path) {
+    s.reading.file_roots = vec![dir.to_path_buf()];
+    s.auth = Some(AuthSettings {
+        guest: Some(false),
+        anonymous_read: Some(false),
+        admins: vec!["group:default/platform".into()],
+        parent_groups: true,
+        tokens: TokenSettings {
+            signing_keys: vec![Secret::new(SIGNING_KEY)],
+            service: vec![
+                config_token("ci", CONFIG_TOKEN, "catalog:write"),
+                ConfigServiceToken {
+                    expires_at: Some("2020-01-01T00:00:00Z".into()),
+                    ..config_token("old", EXPIRED_TOKEN, "admin")
+                },
+            ],
+            ..TokenSettings::default()
+        },
+        ..AuthSettings::default()
+    });
+}
+
+/// The app [`secured`], with the organisation of [`fixtures::ORG`] (and `more` YAML files).
+pub async fn spawn_secured(db: Db, tweak: impl FnOnce(&mut Settings, &Path)) -> TestApp {
+    spawn_secured_with(db, &[], tweak).await
+}
+
+pub async fn spawn_secured_with(db: Db, more: &[(&str, &str)], tweak: impl FnOnce(&mut Settings, &Path)) -> TestApp {
+    let mut files = vec![("org.yaml", crate::fixtures::ORG)];
+    files.extend_from_slice(more);
+    spawn_with_yaml(db, &files, |s, d| {
+        secured(s, d);
+        tweak(s, d);
+    })
+    .await
+}
+
+/// Access tokens for the role matrices, on [`fixtures::ORG`]: a reader-only person, bob
+/// (team-b), alice (team-a, under engineering) and carol (platform: an admin).
+pub struct Roles {
+    pub reader: String,
+    pub bob: String,
+    pub alice: String,
+    pub carol: String,
+}
+
+impl Roles {
+    pub fn new() -> Self {
+        Self {
+            reader: keys().issue("person:reader@example.com", &[], true, Some("reader@example.com"), false).unwrap(),
+            bob: user_token("bob", "team-b"),
+            alice: user_token("alice", "team-a"),
+            carol: user_token("carol", "platform"),
+        }
+    }
+
+    /// Anonymous, reader, non-owner (bob), owner (alice) and admin (carol).
+    pub fn all(&self) -> [(&'static str, Option<&str>); 5] {
+        [
+            ("anonymous", None),
+            ("reader", Some(&self.reader)),
+            ("non-owner", Some(&self.bob)),
+            ("owner", Some(&self.alice)),
+            ("admin", Some(&self.carol)),
+        ]
+    }
+}
+
+/// A caller of the app: anonymous, with a bearer token, or with the session cookie.
+pub struct Caller<'a> {
+    app: &'a TestApp,
+    token: Option<String>,
+    cookie: bool,
+}
+
+impl TestApp {
+    /// A caller without credentials.
+    pub fn anonymous(&self) -> Caller<'_> {
+        Caller { app: self, token: None, cookie: false }
+    }
+
+    /// A caller sending `Authorization: Bearer <token>` (a service token or an access token).
+    pub fn as_token(&self, token: &str) -> Caller<'_> {
+        Caller { app: self, token: Some(token.to_owned()), cookie: false }
+    }
+
+    /// `user:default/<user>` of `group:default/<group>`, signed in (an access token signed
+    /// with [`SIGNING_KEY`], sent as a bearer token; `.with_cookie()` sends it as the session).
+    pub fn as_user(&self, user: &str, group: &str) -> Caller<'_> {
+        self.as_token(&user_token(user, group))
+    }
+
+    /// [`TestApp::as_token`], or anonymous for `None`.
+    pub fn caller(&self, token: Option<&str>) -> Caller<'_> {
+        match token {
+            Some(t) => self.as_token(t),
+            None => self.anonymous(),
+        }
+    }
+}
+
+impl Caller<'_> {
+    /// Sends the token as the session cookie (`portolan_token`), as a browser does, with the
+    /// portal's `Origin` on changes.
+    pub fn with_cookie(mut self) -> Self {
+        self.cookie = true;
+        self
+    }
+
+    /// A request with this caller's credentials.
+    pub fn request(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
+        let mut req = self.app.client.request(method.parse().unwrap(), self.app.url(path));
+        match (&self.token, self.cookie) {
+            (Some(t), false) => req = req.bearer_auth(t),
+            (Some(t), true) => {
+                req = req.header("cookie", format!("portolan_token={t}"));
+                if !matches!(method, "GET" | "HEAD") {
+                    req = req.header("origin", &self.app.address);
+                }
+            }
+            (None, _) => {}
+        }
+        req
+    }
+
+    /// Calls `method path` with a JSON body if given; the status and the JSON answer (`Null`
+    /// when it is not JSON).
+    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let mut req = self.request(method, path);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.call("POST", path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call("DELETE", path, None).await
+    }
+}
+
+/// `method path` as `token` (anonymous for `None`), for the role matrices.
+pub async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    app.caller(token).call(method, path, body).await
+}
+
+/// `portolan serve --config <file>` with debug logs captured: the child, its log so far, its port.
+pub async fn serve_logged(config: &Path) -> (tokio::process::Child, std::sync::Arc<std::sync::Mutex<String>>, u16) {
+    use std::process::Stdio;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portolan"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (port_tx, mut port_rx) = tokio::sync::mpsc::unbounded_channel::<u16>();
+    for out in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let log = log.clone();
+        let port_tx = port_tx.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(out).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("portolan is listening")
+                    && let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && let Some(port) = v["port"].as_u64()
+                {
+                    let _ = port_tx.send(port as u16);
+                }
+                log.lock().unwrap().push_str(&line);
+                log.lock().unwrap().push('\n');
+            }
+        });
+    }
+    let port = tokio::time::timeout(std::time::Duration::from_secs(60), port_rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("serve did not start: {}", log.lock().unwrap()))
+        .unwrap();
+    (child, log, port)
 }

@@ -7,13 +7,8 @@ use serde_json::{Value, json};
 
 use crate::both;
 use crate::fake_host::{FakeHost, Reply};
+use crate::fixtures::component;
 use crate::helpers::*;
-
-fn component(name: &str, owner: &str) -> String {
-    format!(
-        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: service\n  lifecycle: production\n  owner: {owner}\n"
-    )
-}
 
 /// An app whose API may register files under its temp dir, and read from the fake host.
 async fn spawn_reader(db: Db, host: Option<&FakeHost>) -> TestApp {

@@ -5,11 +5,14 @@
 
 mod fake_git;
 mod fake_host;
+mod fixtures;
 mod helpers;
 
 mod auth;
+mod catalog_roles;
 mod cli;
 mod corpus;
+mod docs;
 mod entities;
 mod faults;
 mod feed;
@@ -19,6 +22,8 @@ mod health;
 mod instances;
 mod locations;
 mod offerings;
+mod offerings_notifications;
+mod offerings_roles;
 mod portal;
 mod providers;
 mod queries;
@@ -30,4 +35,5 @@ mod trust_query;
 mod ui;
 mod usage;
 mod usage_nats;
+mod usage_roles;
 mod usage_ship;

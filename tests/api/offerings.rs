@@ -1,110 +1,20 @@
 //! Self-service offerings: offerings from Platform descriptors, subscriptions and their state
 //! machine, descriptor-made subscriptions, API keys, and every gateway answer, on a spawned
-//! server (guest mode: the caller may do everything; who-may is in `auth.rs`).
+//! server (guest mode: the caller may do everything; who-may is in `offerings_roles.rs`, the
+//! audit trail in `offerings_notifications.rs`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use portolan::settings::Settings;
 use serde_json::{Value, json};
 
-use crate::helpers::{Db, TestApp, assert_error, spawn_on, spawn_with, temp_dir, write_file};
+use crate::fixtures::{PLATFORM, consumers, offerings as fixture};
+use crate::helpers::{Db, TestApp, assert_error, spawn_on, spawn_with, spawn_with_yaml, temp_dir};
 
-pub const ORG: &str = r#"
-apiVersion: backstage.io/v1alpha1
-kind: Group
-metadata: {name: platform-team}
-spec: {type: team, children: []}
----
-apiVersion: backstage.io/v1alpha1
-kind: Group
-metadata: {name: shop-team}
-spec: {type: team, children: []}
----
-apiVersion: backstage.io/v1alpha1
-kind: API
-metadata: {name: pay-api, description: Take payments}
-spec: {type: openapi, lifecycle: production, owner: platform-team, definition: "openapi: 3.0.0"}
----
-apiVersion: backstage.io/v1alpha1
-kind: API
-metadata: {name: ledger-api}
-spec: {type: grpc, lifecycle: experimental, owner: platform-team, definition: "syntax = \"proto3\";"}
-"#;
-
-pub const PLATFORM: &str = r#"
-apiVersion: portolan.dev/v1alpha1
-kind: Platform
-metadata: {name: pay}
-spec:
-  owner: platform-team
-  domain: money
-  providesApis: [pay-api, ledger-api]
-  offerings:
-    - api: pay-api
-      description: Payments as a service.
-      plans:
-        - {name: free, approval: auto, quota: {requests: 1000, period: day}, rateLimit: {requests: 100, period: second}, credentialLifetimeDays: 30}
-        - {name: gold, approval: manual, credentialLifetimeDays: 90}
-        - {name: old, approval: auto, status: deprecated}
-        - {name: beta, approval: auto, status: staging}
-        - {name: legacy, approval: auto, status: closed}
-        - {name: tiny, approval: auto, quota: {requests: 3, period: day}}
-        - {name: burst, approval: auto, rateLimit: {requests: 2, period: hour}}
-        - {name: shared, approval: auto, quota: {requests: 10, period: day}}
-        - {name: spare, approval: auto}
-    - api: ledger-api
-      plans:
-        - {name: std}
-    - api: ghost-api
-      description: Not in the catalog (yet).
-      plans:
-        - {name: std}
-"#;
-
-pub fn component(name: &str, extra: &str) -> String {
-    format!(
-        "---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n{extra}spec: {{type: service, lifecycle: production, owner: shop-team}}\n"
-    )
-}
-
-/// The consumers: `shop-web` consumes pay-api (descriptor-made, default plan), `shop-legacy`
-/// consumes it on the deprecated plan by annotation; the others consume nothing.
-fn consumers(web_consumes: bool) -> String {
-    let mut out = String::new();
-    out.push_str(&format!(
-        "---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: shop-web}}\nspec: {{type: website, lifecycle: production, owner: shop-team{}}}\n",
-        if web_consumes { ", consumesApis: [pay-api]" } else { "" }
-    ));
-    out.push_str(
-        "---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: shop-legacy\n  annotations: {portolan.dev/plan.pay-api: old}\nspec: {type: service, lifecycle: production, owner: shop-team, consumesApis: [pay-api]}\n",
-    );
-    for name in ["shop-app", "shop-batch", "shop-cli", "shop-kiosk", "shop-pos", "shop-bot"] {
-        out.push_str(&component(name, ""));
-    }
-    out
-}
-
-pub struct Fixture {
-    pub dir: tempfile::TempDir,
-    pub files: Vec<PathBuf>,
-}
-
-pub fn fixture() -> Fixture {
-    let dir = temp_dir();
-    let files = vec![
-        write_file(dir.path(), "org.yaml", ORG),
-        write_file(dir.path(), "platform.yaml", PLATFORM),
-        write_file(dir.path(), "consumers.yaml", &consumers(true)),
-    ];
-    Fixture { dir, files }
-}
-
-async fn spawn(db: Db, tweak: impl FnOnce(&mut Settings, &Path)) -> TestApp {
-    let f = fixture();
-    let mut app = spawn_with(db, f.files.clone(), tweak).await;
-    app.keep.push(f.dir);
-    app
+/// The offerings fixture in guest mode, tweaked.
+pub async fn spawn(db: Db, tweak: impl FnOnce(&mut Settings, &Path)) -> TestApp {
+    spawn_with_yaml(db, &crate::fixtures::offerings_yaml(), tweak).await
 }
 
 impl TestApp {
@@ -118,28 +28,28 @@ impl TestApp {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
-    async fn subscribe(&self, api: &str, plan: &str, consumer: &str) -> (u16, Value) {
+    pub async fn subscribe(&self, api: &str, plan: &str, consumer: &str) -> (u16, Value) {
         self.send("POST", "/api/portal/subscriptions", Some(&json!({"api": api, "plan": plan, "consumer": consumer})))
             .await
     }
 
-    async fn act(&self, id: &str, action: &str, body: Value) -> (u16, Value) {
+    pub async fn act(&self, id: &str, action: &str, body: Value) -> (u16, Value) {
         self.send("POST", &format!("/api/portal/subscriptions/{id}/{action}"), Some(&body)).await
     }
 
-    async fn new_key(&self, id: &str, body: Value) -> Value {
+    pub async fn new_key(&self, id: &str, body: Value) -> Value {
         let (status, key) = self.send("POST", &format!("/api/portal/subscriptions/{id}/keys"), Some(&body)).await;
         assert_eq!(status, 201, "{key}");
         key
     }
 
-    async fn check(&self, key: &str, api: &str) -> Value {
+    pub async fn check(&self, key: &str, api: &str) -> Value {
         let (status, body) = self.send("POST", "/api/gateway/check", Some(&json!({"key": key, "api": api}))).await;
         assert_eq!(status, 200, "{body}");
         body
     }
 
-    async fn subscriptions(&self, query: &str) -> Vec<Value> {
+    pub async fn subscriptions(&self, query: &str) -> Vec<Value> {
         let (status, body) = self.get_json(&format!("/api/portal/subscriptions{query}")).await;
         assert_eq!(status, 200, "{body}");
         body["items"].as_array().cloned().unwrap()
@@ -781,132 +691,7 @@ async fn the_demo_catalog_subscribes_its_consumers(db: Db) {
     assert_eq!(offerings["items"].as_array().unwrap().len(), 8, "{offerings}");
 }
 
-const HOOK_SECRET: &str = "hook-secret-4f1a9c";
-
-/// A webhook receiver that answers 500 to its first delivery and 200 after, keeping every
-/// request's headers and body.
-async fn receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<(u16, Value, String)>>>, actix_web::dev::ServerHandle)
-{
-    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(u16, Value, String)>>>;
-    let seen: Seen = Default::default();
-    let state = seen.clone();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = HttpServer::new(move || {
-        let state = state.clone();
-        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
-            let state = state.clone();
-            async move {
-                let mut seen = state.lock().unwrap();
-                let status = if seen.is_empty() { 500 } else { 200 };
-                let headers: serde_json::Map<String, Value> = req
-                    .headers()
-                    .iter()
-                    .filter(|(k, _)| k.as_str().starts_with("x-portolan"))
-                    .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap())))
-                    .collect();
-                seen.push((status, Value::Object(headers), String::from_utf8(body.to_vec()).unwrap()));
-                HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
-            }
-        }))
-    })
-    .workers(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    (port, seen, handle)
-}
-
-fn webhook_settings(s: &mut Settings, port: u16, allow: bool) {
-    s.notifications.webhooks.push(portolan::offerings::WebhookTarget {
-        url: format!("http://127.0.0.1:{port}/hooks/portolan"),
-        secret: portolan::secret::Secret::new(HOOK_SECRET),
-        events: vec!["subscription.*".into(), "key.revoked".into()],
-    });
-    if allow {
-        s.reading.allow.push(portolan::catalog::fetch::AllowRule { host: format!("127.0.0.1:{port}"), paths: None });
-    }
-}
-
-async fn audit_events_reach_the_change_feed_and_signed_webhooks(db: Db) {
-    use hmac::Mac;
-    let (port, seen, hook) = receiver().await;
-    // A webhook URL must pass the reading rules: a loopback address needs an explicit allow.
-    let f = fixture();
-    let mut settings = Settings::default();
-    settings.database.url = crate::helpers::fresh_database(db, f.dir.path());
-    settings.server.bind = "127.0.0.1:0".into();
-    webhook_settings(&mut settings, port, false);
-    let refused =
-        portolan::startup::Application::build(settings).await.err().expect("a private webhook URL is refused");
-    assert!(format!("{refused:#}").contains("private") || format!("{refused:#}").contains("allowlist"), "{refused:#}");
-
-    let app = spawn(db, |s, _| webhook_settings(s, port, true)).await;
-    let (_, s) = app.subscribe("pay-api", "gold", "shop-app").await;
-    let id = s["id"].as_str().unwrap().to_owned();
-    assert_eq!(app.act(&id, "approve", json!({"reason": "fine"})).await.0, 200);
-    let key = app.new_key(&id, json!({})).await;
-    assert_eq!(app.send("DELETE", &format!("/api/portal/keys/{}", key["id"].as_str().unwrap()), None).await.0, 204);
-    app.new_key(&id, json!({"expiresInDays": 3})).await;
-
-    // The change feed: subscription.* and key.* events on the consumer's ref, key.expiring once.
-    let feed = eventually("the audit events in the change feed", || async {
-        let (_, body) = app.get_json("/api/catalog/events?after=0&limit=1000").await;
-        let ours: Vec<(String, String)> = body["items"]
-            .as_array()?
-            .iter()
-            .filter(|e| !e["type"].as_str().unwrap().starts_with("entity."))
-            .map(|e| (e["type"].as_str().unwrap().to_owned(), e["entityRef"].as_str().unwrap().to_owned()))
-            .collect();
-        ours.iter().any(|(t, _)| t == "key.expiring").then_some(ours)
-    })
-    .await;
-    let app_events: Vec<&str> =
-        feed.iter().filter(|(_, r)| r == "component:default/shop-app").map(|(t, _)| t.as_str()).collect();
-    for t in ["subscription.requested", "subscription.approved", "key.created", "key.revoked"] {
-        assert!(app_events.contains(&t), "{t} missing from {app_events:?}");
-    }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let (_, body) = app.get_json("/api/catalog/events?after=0&limit=1000").await;
-    let expiring = body["items"].as_array().unwrap().iter().filter(|e| e["type"] == "key.expiring").count();
-    assert_eq!(expiring, 1, "key.expiring is produced once");
-
-    // The webhook: the first delivery failed and was retried; only the subscribed types; signed.
-    let delivered = eventually("the webhook deliveries", || async {
-        let seen = seen.lock().unwrap().clone();
-        let ok: Vec<(u16, Value, String)> = seen.iter().filter(|(s, _, _)| *s == 200).cloned().collect();
-        let types: Vec<String> =
-            ok.iter().map(|(_, h, _)| h["x-portolan-event"].as_str().unwrap().to_owned()).collect();
-        types.contains(&"key.revoked".to_owned()).then_some((seen, ok, types))
-    })
-    .await;
-    let (all, ok, types) = delivered;
-    assert_eq!(all[0].0, 500, "the first attempt failed");
-    assert_eq!(all[1].1["x-portolan-delivery"], all[0].1["x-portolan-delivery"], "and was retried");
-    assert_eq!(types, ["subscription.requested", "subscription.approved", "key.revoked"]);
-    for (_, headers, body) in &ok {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
-        mac.update(body.as_bytes());
-        let want: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(headers["x-portolan-signature-256"], format!("sha256={want}"));
-    }
-    let approved: Value = serde_json::from_str(&ok[1].2).unwrap();
-    assert_eq!(approved["type"], "subscription.approved");
-    assert_eq!((approved["from"].as_str(), approved["to"].as_str()), (Some("pending"), Some("active")));
-    assert_eq!(approved["by"], "guest");
-    assert_eq!(approved["reason"], "fine");
-    assert_eq!(approved["subscription"]["consumer"], "component:default/shop-app");
-    let revoked: Value = serde_json::from_str(&ok[2].2).unwrap();
-    assert_eq!(revoked["key"]["prefix"], key["prefix"]);
-    assert!(!ok[2].2.contains(key["key"].as_str().unwrap()), "no secret in a webhook");
-    hook.stop(false).await;
-}
-
 crate::both!(
-    audit_events_reach_the_change_feed_and_signed_webhooks,
     the_demo_catalog_subscribes_its_consumers,
     offerings_come_from_platform_descriptors_and_follow_them,
     every_transition_is_legal_or_a_409,

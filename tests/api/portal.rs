@@ -178,11 +178,8 @@ const EXPECTED: &[(&str, &str)] = &[
 ];
 
 async fn spawn_fixture(db: Db) -> (TestApp, std::path::PathBuf) {
-    let dir = temp_dir();
-    let file = write_file(dir.path(), "org.yaml", FIXTURE);
-    let app = spawn_with(db, vec![file.clone()], |_, _| {}).await;
-    // Keep the folder alive as long as the app.
-    std::mem::forget(dir);
+    let app = spawn_with_yaml(db, &[("org.yaml", FIXTURE)], |_, _| {}).await;
+    let file = app.keep[0].path().join("org.yaml");
     (app, file)
 }
 
@@ -518,9 +515,7 @@ async fn the_graph_answers_json_dot_and_mermaid(db: Db) {
 }
 
 async fn rules_can_be_configured(db: Db) {
-    let dir = temp_dir();
-    let file = write_file(dir.path(), "org.yaml", FIXTURE);
-    let app = spawn_with(db, vec![file], |s, _| {
+    let app = spawn_with_yaml(db, &[("org.yaml", FIXTURE)], |s, _| {
         let rules = &mut s.governance.rules;
         rules.insert("dangling-reference".into(), toml::from_str("enabled = false").unwrap());
         rules.insert("owner-unknown".into(), toml::from_str("severity = \"error\"").unwrap());

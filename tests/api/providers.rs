@@ -11,16 +11,11 @@ use sha2::Sha256;
 
 use crate::both;
 use crate::fake_git::{FakeGit, github_repo, gitlab_project};
+use crate::fixtures::component;
 use crate::helpers::*;
 
 const SECRET: &str = "It's a Secret to Everybody";
 const GITLAB_TOKEN: &str = "gitlab-shared-token";
-
-fn component(name: &str, owner: &str) -> String {
-    format!(
-        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: service\n  lifecycle: production\n  owner: {owner}\n"
-    )
-}
 
 fn github(fake: &FakeGit, extra: Value) -> GithubSettings {
     let mut s = json!({

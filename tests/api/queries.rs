@@ -51,11 +51,7 @@ spec: {type: openapi, lifecycle: production, owner: team-a, definition: "openapi
 "#;
 
 async fn fixture_app(db: Db) -> TestApp {
-    let dir = temp_dir();
-    let file = write_file(dir.path(), "fixture.yaml", FIXTURE);
-    let mut app = spawn_with(db, vec![file], |s, d| s.reading.file_roots = vec![d.to_path_buf()]).await;
-    app.keep.push(dir);
-    app
+    spawn_with_yaml(db, &[("fixture.yaml", FIXTURE)], |s, d| s.reading.file_roots = vec![d.to_path_buf()]).await
 }
 
 fn names(items: &[Value]) -> Vec<String> {
@@ -235,11 +231,8 @@ async fn walk(app: &TestApp, first: Value) -> (Vec<String>, Vec<u64>) {
 }
 
 async fn cursor_paging_is_stable_while_entities_are_added(db: Db) {
-    let dir = temp_dir();
     let batch: String = (0..30).map(|i| component(&format!("c-{i:02}"))).collect();
-    let file = write_file(dir.path(), "batch.yaml", &batch);
-    let mut app = spawn_with(db, vec![file], |s, d| s.reading.file_roots = vec![d.to_path_buf()]).await;
-    app.keep.push(dir);
+    let app = spawn_with_yaml(db, &[("batch.yaml", batch)], |s, d| s.reading.file_roots = vec![d.to_path_buf()]).await;
     let first = by_query(&app, "filter=kind=component&orderField=metadata.name,asc&limit=7&fields=metadata.name").await;
     assert_eq!(first["totalItems"], 30);
     assert!(first["pageInfo"].get("prevCursor").is_none());

@@ -5,15 +5,12 @@
 
 use std::path::Path;
 
-use portolan::auth::tokens::Keys;
 use portolan::config::{AuthSettings, Secret, TokenSettings};
 use portolan::settings::Settings;
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 
-use crate::helpers::{Db, TestApp, assert_error, spawn_with};
-
-const SIGNING_KEY: &str = "trust-test-signing-key-4f2a9c7e1b3d";
+use crate::helpers::{Db, SIGNING_KEY, TestApp, assert_error, keys, spawn_with, spawn_with_yaml, user_token as token};
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
@@ -22,10 +19,7 @@ fn client() -> reqwest::Client {
 /// The offerings fixture (platform-team's pay-api with a manual `gold` plan, shop-team's
 /// components), in guest mode unless `tweak` says otherwise.
 async fn spawn(db: Db, tweak: impl FnOnce(&mut Settings, &Path)) -> TestApp {
-    let f = crate::offerings::fixture();
-    let mut app = spawn_with(db, f.files.clone(), tweak).await;
-    app.keep.push(f.dir);
-    app
+    spawn_with_yaml(db, &crate::fixtures::offerings_yaml(), tweak).await
 }
 
 /// Auth on, anonymous access off, `user:default/root` an admin, a known key; `base_url` given.
@@ -38,23 +32,6 @@ fn secured(s: &mut Settings, _: &Path) {
         tokens: TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY)], ..TokenSettings::default() },
         ..AuthSettings::default()
     });
-}
-
-fn keys() -> Keys {
-    Keys::from_settings(&TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY)], ..TokenSettings::default() })
-}
-
-/// An access token for `user:default/<user>`, member of `group:default/<group>`.
-fn token(user: &str, group: &str) -> String {
-    keys()
-        .issue(
-            &format!("user:default/{user}"),
-            &[format!("user:default/{user}"), format!("group:default/{group}")],
-            false,
-            None,
-            false,
-        )
-        .unwrap()
 }
 
 /// A request with the given headers and raw body; status and JSON body (`Null` if not JSON).

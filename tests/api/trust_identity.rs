@@ -6,9 +6,9 @@ use portolan::catalog::rules::{RuleLocation, RuleSetting};
 use portolan::config::SignInResolver;
 use serde_json::{Value, json};
 
-use crate::auth::{Browser, Provider, oidc_provider, spawn_secured};
+use crate::auth::{Browser, Provider, oidc_provider};
 use crate::both;
-use crate::helpers::{Db, TestApp, spawn_with};
+use crate::helpers::{Db, TestApp, spawn_secured, spawn_with};
 
 /// What an attacker registers: a User with the attacker's email in the admins' group, a Group
 /// that lists the attacker under the admins' group, a Product, and one honest Component.
@@ -38,28 +38,15 @@ spec: {{type: service, lifecycle: production, owner: team-b}}
 }
 
 async fn register(app: &TestApp, token: Option<&str>, target: &str) -> (u16, Value) {
-    let mut req = app.client.post(app.url("/api/catalog/locations")).json(&json!({"type": "file", "target": target}));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let res = req.send().await.unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    app.caller(token).post("/api/catalog/locations", &json!({"type": "file", "target": target})).await
 }
 
 async fn status_of(app: &TestApp, token: Option<&str>, path: &str) -> u16 {
-    let mut req = app.client.get(app.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    req.send().await.unwrap().status().as_u16()
+    app.caller(token).get(path).await.0
 }
 
 async fn errors(app: &TestApp, token: Option<&str>) -> Vec<Value> {
-    let mut req = app.client.get(app.url("/api/catalog/errors"));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let body: Value = req.send().await.unwrap().json().await.unwrap();
+    let (_, body) = app.caller(token).get("/api/catalog/errors").await;
     body["items"].as_array().cloned().unwrap_or_default()
 }
 

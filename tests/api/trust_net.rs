@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use portolan::auth::tokens::Keys;
 use portolan::catalog::fetch::AllowRule;
 use portolan::config::{AuthSettings, ConfigServiceToken, Secret, TokenSettings};
 use portolan::settings::Settings;
@@ -17,13 +16,11 @@ use crate::fake_git::{FakeGit, github_repo};
 use crate::fake_host::FakeHost;
 use crate::helpers::*;
 
-const SIGNING_KEY: &str = "trust-net-signing-key-0123456789";
 const ADMIN_TOKEN: &str = "ptk_trust-net-admin-token-0123456789";
 
+/// A team-a Component.
 fn component(name: &str) -> String {
-    format!(
-        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n"
-    )
+    crate::fixtures::component(name, "team-a")
 }
 
 fn message(body: &Value) -> String {
@@ -47,10 +44,6 @@ fn secured(s: &mut Settings, _: &Path) {
         },
         ..AuthSettings::default()
     });
-}
-
-fn keys() -> Keys {
-    Keys::from_settings(&TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY)], ..TokenSettings::default() })
 }
 
 /// Item 8: a `Link: rel="next"` that leaves the API base (here by a userinfo trick that passes a
@@ -277,9 +270,7 @@ async fn swagger_ui_answers_carry_a_policy_and_nosniff(db: Db) {
 
 /// Item 10: a closed subscription takes no new keys, by rotation either.
 async fn rotating_a_key_of_a_closed_subscription_is_409(db: Db) {
-    let f = crate::offerings::fixture();
-    let mut app = spawn_with(db, f.files.clone(), |_, _| {}).await;
-    app.keep.push(f.dir);
+    let app = spawn_with_yaml(db, &crate::fixtures::offerings_yaml(), |_, _| {}).await;
     let body = json!({"api": "pay-api", "plan": "spare", "consumer": "shop-app"});
     let (status, sub) = app.send("POST", "/api/portal/subscriptions", Some(&body)).await;
     assert_eq!(status, 201, "{sub}");
@@ -520,8 +511,8 @@ async fn hammer(url: String, key: String, callers: usize, run: Duration) -> (usi
 async fn a_killed_gateway_overshoots_its_quota_by_at_most_the_local_share(db: Db) {
     const QUOTA: usize = 20_000;
     const CALLERS: usize = 8;
-    let f = crate::offerings::fixture();
-    let platform = crate::offerings::PLATFORM.replace(
+    let f = crate::fixtures::offerings();
+    let platform = crate::fixtures::PLATFORM.replace(
         "{name: spare, approval: auto}",
         &format!("{{name: spare, approval: auto, quota: {{requests: {QUOTA}, period: day}}}}"),
     );

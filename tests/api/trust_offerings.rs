@@ -1,4 +1,4 @@
-//! Issue 24 ("Trust"), the offerings and usage items: scopes mean what the README says (a
+//! Issue 24 ("Trust"), the offerings and usage items: scopes mean what docs/auth.md says (a
 //! `catalog:write` token may not act on subscriptions or keys; `offerings:write` may), a quota
 //! is not reset by subscribing again (and a team may share one), and usage cannot be skewed
 //! (idempotency keys per caller and per body, latency buckets that add up, consumer kinds).
@@ -10,7 +10,7 @@ use portolan::config::{AuthSettings, ConfigServiceToken, Secret, TokenSettings};
 use portolan::settings::Settings;
 use serde_json::{Value, json};
 
-use crate::helpers::{Db, TestApp, assert_error, spawn_on, spawn_with, temp_dir, write_file};
+use crate::helpers::{Db, TestApp, assert_error, call, spawn_on, spawn_with_yaml, temp_dir};
 
 const CATALOG: &str = r#"
 apiVersion: backstage.io/v1alpha1
@@ -105,24 +105,7 @@ fn secured(s: &mut Settings, _: &Path) {
 }
 
 async fn spawn(db: Db, tweak: impl FnOnce(&mut Settings, &Path)) -> TestApp {
-    let dir = temp_dir();
-    let file = write_file(dir.path(), "catalog.yaml", CATALOG);
-    let mut app = spawn_with(db, vec![file], tweak).await;
-    app.keep.push(dir);
-    app
-}
-
-async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
-    let mut req = app.client.request(method.parse().unwrap(), app.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    spawn_with_yaml(db, &[("catalog.yaml", CATALOG)], tweak).await
 }
 
 /// Subscribes (as `token`, or the guest) and returns the subscription's id.

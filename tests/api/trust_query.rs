@@ -36,18 +36,14 @@ fn catalog(n: usize) -> String {
 }
 
 async fn catalog_app(db: Db, n: usize, read_timeout_ms: Option<u64>) -> TestApp {
-    let dir = temp_dir();
-    let file = write_file(dir.path(), "many.yaml", &catalog(n));
-    let mut app = spawn_with(db, vec![file], |s, d| {
+    spawn_with_yaml(db, &[("many.yaml", catalog(n))], |s, d| {
         s.reading.file_roots = vec![d.to_path_buf()];
         if let Some(ms) = read_timeout_ms {
             s.database.read_timeout_ms = ms;
             s.database.pool_size = 2;
         }
     })
-    .await;
-    app.keep.push(dir);
-    app
+    .await
 }
 
 fn message(body: &Value) -> &str {

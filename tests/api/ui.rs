@@ -5,14 +5,11 @@
 use std::path::Path;
 
 use portolan::auth::policy::{POLICY, Rule};
-use portolan::auth::tokens::Keys;
 use portolan::config::{AuthSettings, Secret, TokenSettings};
 use portolan::settings::Settings;
 use reqwest::redirect::Policy;
 
-use crate::helpers::{Db, TestApp, spawn_app, spawn_with};
-
-const SIGNING_KEY: &str = "ui-test-signing-key-0a1b2c3d4e5f6789";
+use crate::helpers::{Db, SIGNING_KEY, TestApp, spawn_app, spawn_with_yaml, user_token as token};
 
 /// Pages of the demo catalog, each reachable from `/`.
 const PAGES: &[&str] = &[
@@ -238,27 +235,10 @@ fn secured(s: &mut Settings, _: &Path) {
     });
 }
 
-fn token(user: &str, group: &str) -> String {
-    let keys = Keys::from_settings(&TokenSettings {
-        signing_keys: vec![Secret::new(SIGNING_KEY)],
-        ..TokenSettings::default()
-    });
-    keys.issue(
-        &format!("user:default/{user}"),
-        &[format!("user:default/{user}"), format!("group:default/{group}")],
-        false,
-        None,
-        false,
-    )
-    .unwrap()
-}
-
 /// Signed-in people through the cookie, like a browser: the page hides what the policy refuses,
 /// and the server refuses it anyway; anonymous people get an HTML 401 with a sign-in link.
 async fn the_policy_refuses_what_pages_hide(db: Db) {
-    let f = crate::offerings::fixture();
-    let mut app: TestApp = spawn_with(db, f.files.clone(), secured).await;
-    app.keep.push(f.dir);
+    let app: TestApp = spawn_with_yaml(db, &crate::fixtures::offerings_yaml(), secured).await;
     let c = client();
     let res = c.get(app.url("/")).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 401);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use portolan::settings::Settings;
 use serde_json::{Value, json};
 
-use crate::helpers::{Db, TestApp, assert_error, spawn_with, temp_dir, write_file};
+use crate::helpers::{Db, TestApp, assert_error, spawn_with_yaml, temp_dir};
 
 const CATALOG: &str = r#"
 apiVersion: backstage.io/v1alpha1
@@ -87,11 +87,7 @@ async fn spawn(db: Db) -> TestApp {
 }
 
 async fn spawn_tweaked(db: Db, tweak: impl FnOnce(&mut Settings, &Path)) -> TestApp {
-    let dir = temp_dir();
-    let file = write_file(dir.path(), "catalog.yaml", CATALOG);
-    let mut app = spawn_with(db, vec![file], tweak).await;
-    app.keep.push(dir);
-    app
+    spawn_with_yaml(db, &[("catalog.yaml", CATALOG)], tweak).await
 }
 
 /// An RFC 3339 time `secs` seconds from now.
@@ -632,7 +628,8 @@ crate::both!(
     serve_with_demo_traffic_fills_the_views,
 );
 
-/// After `portolan demo-traffic`, every view the README shows returns data.
+/// After `portolan demo-traffic`, every view docs/usage.md shows (and the README's tour visits)
+/// returns data.
 async fn demo_traffic_fills_every_view_of_the_readme(db: Db) {
     let app = crate::helpers::spawn_app(db).await;
     let (code, out, err) = crate::helpers::portolan(&["demo-traffic", "--days", "90", "--url", &app.address]);

@@ -1,5 +1,5 @@
-//! `portolan usage ship` end to end: real nginx (the README's gateway example plus the README's
-//! usage `log_format`) asks portolan through `auth_request`, writes its access log, and the
+//! `portolan usage ship` end to end: real nginx (the gateway example of docs/offerings.md plus the
+//! usage `log_format` of docs/usage.md) asks portolan through `auth_request`, writes its access log, and the
 //! shipped log is what the consumption view counts; a re-run counts nothing twice, bad lines
 //! are reported by number, and `--follow` carries on across a rotation.
 
@@ -8,17 +8,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::gateway_nginx::{free_port, nginx_binary, post, readme_example, start_nginx, upstream};
+use crate::fixtures::offerings as fixture;
+use crate::gateway_nginx::{free_port, nginx_binary, nginx_example, post, start_nginx, upstream};
 use crate::helpers::{Db, TestApp, portolan, spawn_with, temp_dir};
-use crate::offerings::fixture;
 
-/// The README's ```nginx block with the usage `log_format`.
-fn readme_usage_block() -> String {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let at = readme.find("log_format portolan_usage").expect("README has the usage log_format");
-    let start = readme[..at].rfind("```nginx\n").unwrap() + "```nginx\n".len();
-    let end = start + readme[start..].find("```").unwrap();
-    readme[start..end].to_owned()
+/// The ```nginx block of docs/usage.md with the usage `log_format`.
+fn usage_log_block() -> String {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/usage.md")).unwrap();
+    let at = doc.find("log_format portolan_usage").expect("docs/usage.md has the usage log_format");
+    let start = doc[..at].rfind("```nginx\n").unwrap() + "```nginx\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    doc[start..end].to_owned()
 }
 
 async fn calls(app: &TestApp) -> Value {
@@ -62,7 +62,7 @@ async fn an_nginx_access_log_is_shipped_and_counted_once(db: Db) {
     let nginx_port = free_port();
     let dir = temp_dir();
     let log = dir.path().join("usage.log");
-    let block = readme_example()
+    let block = nginx_example()
         .replace("127.0.0.1:7007", app.address.trim_start_matches("http://"))
         .replace("127.0.0.1:9000", &format!("127.0.0.1:{up_port}"))
         .replace("listen 8000;", &format!("listen 127.0.0.1:{nginx_port};"))
@@ -75,7 +75,7 @@ async fn an_nginx_access_log_is_shipped_and_counted_once(db: Db) {
                 log.display()
             ),
         );
-    let config = format!("{}\n{block}", readme_usage_block());
+    let config = format!("{}\n{block}", usage_log_block());
     let nginx = start_nginx(&bin, dir.path(), &config, nginx_port).await;
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{nginx_port}/availability/stock/sku-1");

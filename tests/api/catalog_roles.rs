@@ -1,0 +1,143 @@
+//! Who may change the catalog, as the policy says: every guarded route (register, refresh,
+//! change and delete locations and entities; service tokens; running a discovery provider) as
+//! anonymous, reader, non-owner, owner and admin.
+
+use std::collections::HashMap;
+
+use portolan::auth::policy::{POLICY, Rule};
+use serde_json::json;
+
+use crate::fixtures::flow_component as component;
+use crate::helpers::{Db, Roles, TestApp, call, spawn_secured};
+
+async fn uid_of(app: &TestApp, token: &str, name: &str) -> String {
+    let (status, body) =
+        call(app, "GET", &format!("/api/catalog/entities/by-name/component/default/{name}"), Some(token), None).await;
+    assert_eq!(status, 200, "{body}");
+    body["metadata"]["uid"].as_str().unwrap().to_owned()
+}
+
+/// Every mutating route (every SignedIn, OwnerOrAdmin and Admin row of the policy table) as
+/// anonymous, reader, non-owner, owner and admin.
+async fn every_guarded_route_answers_each_role_as_the_policy_says(db: Db) {
+    let app = spawn_secured(db, |_, _| {}).await;
+    let roles = Roles::new();
+    let mut covered: Vec<(&str, &str)> = Vec::new();
+
+    // Register (SignedIn): everyone signed in and not reader-only.
+    for (i, name) in ["c1", "c2", "c3", "c4", "c5"].iter().enumerate() {
+        app.write(&format!("{name}.yaml"), &component(name, "team-a"));
+        let _ = i;
+    }
+    let mut locations: HashMap<&str, String> = HashMap::new();
+    let expected = [401, 403, 201, 201, 201];
+    for ((role, token), want) in roles.all().into_iter().zip(expected) {
+        let file = match role {
+            "non-owner" => "c1.yaml",
+            "owner" => "c2.yaml",
+            "admin" => "c3.yaml",
+            _ => "c4.yaml",
+        };
+        let target = app.dir.path().join(file).display().to_string();
+        let (status, body) =
+            call(&app, "POST", "/api/catalog/locations", token, Some(&json!({"type": "file", "target": target}))).await;
+        assert_eq!(status, want, "POST /api/catalog/locations as {role}: {body}");
+        if status == 201 {
+            locations.insert(file, body["location"]["id"].as_str().unwrap().to_owned());
+        }
+    }
+    covered.push(("POST", "/api/catalog/locations"));
+
+    // Refresh (SignedIn).
+    for ((role, token), want) in roles.all().into_iter().zip([401, 403, 200, 200, 200]) {
+        let (status, body) =
+            call(&app, "POST", "/api/catalog/refresh", token, Some(&json!({"entityRef": "component:default/c1"})))
+                .await;
+        assert_eq!(status, want, "POST /api/catalog/refresh as {role}: {body}");
+    }
+    covered.push(("POST", "/api/catalog/refresh"));
+
+    // Change a location (OwnerOrAdmin): c1 and c2 are team-a's.
+    for ((role, token), want) in roles.all().into_iter().zip([401, 403, 403, 200, 200]) {
+        let file = if role == "admin" { "c2.yaml" } else { "c1.yaml" };
+        let target = app.dir.path().join(file).display().to_string();
+        let (status, body) = call(
+            &app,
+            "PUT",
+            &format!("/api/catalog/locations/{}", locations[file]),
+            token,
+            Some(&json!({"type": "file", "target": target})),
+        )
+        .await;
+        assert_eq!(status, want, "PUT location as {role}: {body}");
+    }
+    covered.push(("PUT", "/api/catalog/locations/{id}"));
+
+    // Delete a location (OwnerOrAdmin): the owner deletes c3's, the admin c2's.
+    for ((role, token), want) in roles.all().into_iter().zip([401, 403, 403, 204, 204]) {
+        let file = if role == "admin" { "c2.yaml" } else { "c3.yaml" };
+        let (status, body) =
+            call(&app, "DELETE", &format!("/api/catalog/locations/{}", locations[file]), token, None).await;
+        assert_eq!(status, want, "DELETE location as {role}: {body}");
+        if role == "non-owner" {
+            assert!(body["error"]["message"].as_str().unwrap().contains("owned by group:default/team-a"), "{body}");
+        }
+    }
+    covered.push(("DELETE", "/api/catalog/locations/{id}"));
+
+    // Delete an entity (OwnerOrAdmin): c1 is team-a's; `shared` is team-b's, which the admin deletes.
+    let c1 = uid_of(&app, &roles.carol, "c1").await;
+    let shared = uid_of(&app, &roles.carol, "shared").await;
+    let (status, body) =
+        call(&app, "DELETE", &format!("/api/catalog/entities/by-uid/{shared}"), Some(&roles.alice), None).await;
+    assert_eq!(status, 403, "the owner of c1 may not delete team-b's entity: {body}");
+    for ((role, token), want) in roles.all().into_iter().zip([401, 403, 403, 204, 204]) {
+        let uid = if role == "admin" { &shared } else { &c1 };
+        let (status, body) = call(&app, "DELETE", &format!("/api/catalog/entities/by-uid/{uid}"), token, None).await;
+        assert_eq!(status, want, "DELETE entity as {role}: {body}");
+    }
+    covered.push(("DELETE", "/api/catalog/entities/by-uid/{uid}"));
+
+    // Service tokens (Admin).
+    let mut created = None;
+    for ((role, token), want) in roles.all().into_iter().zip([401, 403, 403, 403, 201]) {
+        let (status, body) =
+            call(&app, "POST", "/api/auth/tokens", token, Some(&json!({"name": "ci", "scopes": ["catalog:write"]})))
+                .await;
+        assert_eq!(status, want, "POST /api/auth/tokens as {role}: {body}");
+        if status == 201 {
+            created = Some(body["id"].as_str().unwrap().to_owned());
+        }
+    }
+    covered.push(("POST", "/api/auth/tokens"));
+    for ((role, token), want) in roles.all().into_iter().zip([401, 403, 403, 403, 200]) {
+        let (status, body) = call(&app, "GET", "/api/auth/tokens", token, None).await;
+        assert_eq!(status, want, "GET /api/auth/tokens as {role}: {body}");
+    }
+    covered.push(("GET", "/api/auth/tokens"));
+    let id = created.unwrap();
+    for ((role, token), want) in roles.all().into_iter().zip([401, 403, 403, 403, 204]) {
+        let (status, body) = call(&app, "DELETE", &format!("/api/auth/tokens/{id}"), token, None).await;
+        assert_eq!(status, want, "DELETE /api/auth/tokens as {role}: {body}");
+    }
+    covered.push(("DELETE", "/api/auth/tokens/{id}"));
+
+    // Running a discovery provider (Admin); none is configured here, so the admin gets 404.
+    for ((role, token), want) in roles.all().into_iter().zip([401, 403, 403, 403, 404]) {
+        let (status, body) = call(&app, "POST", "/api/providers/nope/run", token, None).await;
+        assert_eq!(status, want, "POST /api/providers/{{id}}/run as {role}: {body}");
+    }
+    covered.push(("POST", "/api/providers/{id}/run"));
+
+    // The matrix covers every guarded row of the policy table.
+    let guarded: Vec<(&str, &str)> = POLICY
+        .iter()
+        .filter(|(_, _, r)| matches!(r, Rule::SignedIn | Rule::OwnerOrAdmin | Rule::Admin))
+        .map(|(m, p, _)| (*m, *p))
+        .collect();
+    for g in &guarded {
+        assert!(covered.contains(g), "the role matrix does not cover {g:?}");
+    }
+}
+
+crate::both!(every_guarded_route_answers_each_role_as_the_policy_says);
