@@ -16,6 +16,7 @@ pub mod external;
 pub mod handlers;
 pub mod lint;
 pub mod model;
+pub mod routes;
 pub mod rules;
 pub mod scorecards;
 pub mod store;

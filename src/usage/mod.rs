@@ -28,6 +28,7 @@ pub mod kpis;
 pub mod model;
 pub mod nats;
 pub mod rollup;
+pub mod routes;
 pub mod ship;
 pub mod store;
 pub mod views;

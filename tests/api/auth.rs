@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use portolan::auth::policy::{POLICY, Rule};
+use portolan::auth::policy::Rule;
 use portolan::auth::tokens::Keys;
 use portolan::config::{
     AuthSettings, ConfigServiceToken, SignInProviderSettings, ProviderType, Secret, Settings, TokenSettings,
@@ -291,10 +291,9 @@ async fn every_guarded_route_answers_each_role_as_the_policy_says(db: Db) {
     covered.push(("POST", "/api/providers/{id}/run"));
 
     // The matrix covers every guarded row of the policy table.
-    let guarded: Vec<(&str, &str)> = POLICY
-        .iter()
-        .filter(|(_, _, r)| matches!(r, Rule::SignedIn | Rule::OwnerOrAdmin | Rule::Admin))
-        .map(|(m, p, _)| (*m, *p))
+    let guarded: Vec<(&str, &str)> = portolan::routes::all()
+        .filter(|r| matches!(r.rule, Rule::SignedIn | Rule::Owner | Rule::Admin))
+        .map(|r| (r.method, r.path))
         .collect();
     for g in &guarded {
         assert!(covered.contains(g), "the role matrix does not cover {g:?}");
@@ -1115,17 +1114,17 @@ async fn every_offerings_route_answers_each_role_as_the_policy_says(db: Db) {
     covered.push(("GET", "/api/gateway/auth"));
 
     // The matrix covers every offerings and gateway row of the policy table.
-    let rows: Vec<(&str, &str)> = POLICY
-        .iter()
+    let rows: Vec<(&str, &str)> = portolan::routes::all()
+        .map(|r| (r.method, r.path, r.rule))
         .filter(|(_, p, r)| {
             // The web UI's forms (tests/api/ui.rs has their matrix) aside.
-            p.starts_with("/api/") && matches!(r, Rule::PartyOrAdmin | Rule::Gateway)
+            p.starts_with("/api/") && matches!(r, Rule::Party(_) | Rule::Scope("gateway:check"))
                 || p.starts_with("/api/portal/offerings")
                 || p.starts_with("/api/portal/subscriptions")
                 || p.starts_with("/api/portal/keys")
                 || p.starts_with("/api/gateway")
         })
-        .map(|(m, p, _)| (*m, *p))
+        .map(|(m, p, _)| (m, p))
         .collect();
     assert_eq!(rows.len(), 12);
     for r in &rows {
@@ -1292,13 +1291,13 @@ async fn every_usage_route_answers_each_role_as_the_policy_says(db: Db) {
     }
     covered.push(("POST", "/api/portal/products/{namespace}/{name}/kpis"));
 
-    let rows: Vec<(&str, &str)> = POLICY
-        .iter()
+    let rows: Vec<(&str, &str)> = portolan::routes::all()
+        .map(|r| (r.method, r.path, r.rule))
         .filter(|(_, p, r)| {
-            matches!(r, Rule::UsageWrite | Rule::KpiWrite)
+            matches!(r, Rule::Scope("usage:write") | Rule::OwnerOrScope(_))
                 || ["/api/portal/consumption", "/api/portal/adoption", "/api/portal/declared-vs-observed"].contains(p)
         })
-        .map(|(m, p, _)| (*m, *p))
+        .map(|(m, p, _)| (m, p))
         .collect();
     assert_eq!(rows.len(), 5);
     for r in &rows {
