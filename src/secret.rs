@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
-pub struct Secret::new(String);
+pub struct Secret(String);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
