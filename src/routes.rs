@@ -250,6 +250,7 @@ pub fn markdown_table() -> String {
             rules.push(r.rule);
         }
     }
+    rules.sort_by_key(|r| (r.rank(), r.name()));
     for rule in &rules {
         out.push_str(&format!("| `{}` | {} |\n", rule.name(), cell(&rule.who())));
     }
@@ -260,14 +261,20 @@ pub fn markdown_table() -> String {
         }
     }
     for tag in tags {
-        out.push_str(&format!("\n### {tag}\n\n| method | path | rule | summary |\n|---|---|---|---|\n"));
+        out.push_str(&format!("\n### {tag}\n\n| method | path | who may call (rule) | summary |\n|---|---|---|---|\n"));
         for r in all().filter(|r| r.tag == tag) {
             let mut summary = cell(r.summary);
             if !r.query.is_empty() {
                 let names: Vec<String> = r.query.iter().map(|q| format!("`{}`", q.name)).collect();
                 summary.push_str(&format!(" (query: {})", names.join(", ")));
             }
-            out.push_str(&format!("| {} | `{}` | `{}` | {summary} |\n", r.method, r.path, r.rule.name()));
+            out.push_str(&format!(
+                "| {} | `{}` | {} (`{}`) | {summary} |\n",
+                r.method,
+                r.path,
+                r.rule.short(),
+                r.rule.name()
+            ));
         }
     }
     out

@@ -45,6 +45,40 @@ impl Rule {
         }
     }
 
+    /// Who may call a route of this rule, in a few words (admins may call every route).
+    pub fn short(&self) -> String {
+        match self {
+            Rule::Open => "anyone".into(),
+            Rule::SignIn => "anyone (sign-in)".into(),
+            Rule::Read => "readers".into(),
+            Rule::Metrics => "readers (anyone when public)".into(),
+            Rule::SignedIn => "writers".into(),
+            Rule::Owner => "the owner".into(),
+            Rule::Party(scope) => format!("the party's owner, `{scope}` tokens"),
+            Rule::Admin => "admins".into(),
+            Rule::Scope(scope) => format!("`{scope}` tokens"),
+            Rule::OwnerOrScope(scope) => format!("the owner, `{scope}` tokens"),
+            Rule::Webhook => "signed deliveries".into(),
+        }
+    }
+
+    /// Where the rule sorts in docs/api.md: from the most open to the most closed.
+    pub fn rank(&self) -> u8 {
+        match self {
+            Rule::Open => 0,
+            Rule::Metrics => 1,
+            Rule::SignIn => 2,
+            Rule::Webhook => 3,
+            Rule::Read => 4,
+            Rule::SignedIn => 5,
+            Rule::Owner => 6,
+            Rule::Party(_) => 7,
+            Rule::OwnerOrScope(_) => 8,
+            Rule::Scope(_) => 9,
+            Rule::Admin => 10,
+        }
+    }
+
     /// Who may call a route of this rule, in words.
     pub fn who(&self) -> String {
         match self {

@@ -6,7 +6,7 @@ use crate::routes::{Body, Param, route_table};
 
 pub const BACKFILL: Param =
     Param::text("backfill", "true: accept events older than usage.late_days (admins only; default false)");
-pub const API: Param = Param::text("api", "An API ref: only calls to it");
+pub const API: Param = Param::text("api", "An API ref: only that API");
 pub const PLATFORM: Param = Param::text("platform", "A platform ref: only calls to the APIs it offers");
 pub const CONSUMER: Param = Param::text("consumer", "A consumer ref: only calls by it and its parts");
 pub const TEAM: Param = Param::text("team", "A group ref: only calls by the consumers it owns");
