@@ -37,6 +37,8 @@ pub struct Route {
     pub answers: &'static [&'static str],
     /// The status of a successful answer.
     pub ok: u16,
+    /// Registers the route (its method, path and handler) with actix-web.
+    pub register: fn(&mut web::ServiceConfig),
 }
 
 impl Route {
@@ -115,7 +117,8 @@ macro_rules! __route_field {
 }
 
 /// Declares a table of rows, as `pub const $table: &[Route]`, and `pub fn $configure` that
-/// registers them with actix-web in order. A row:
+/// registers them with actix-web in order (each row carries its own registration, so any list of
+/// tables registers with [`register`]). A row:
 ///
 /// ```text
 /// METHOD "/path/{id}" => module::handler {
@@ -157,56 +160,54 @@ macro_rules! route_table {
                 body: $crate::__route_field!([$($body)?] $crate::routes::Body::None),
                 answers: $crate::__route_field!([$(&[$($media),*])?] &["application/json"]),
                 ok: $crate::__route_field!([$($ok)?] 200),
+                register: |cfg: &mut ::actix_web::web::ServiceConfig| {
+                    cfg.route($path, ::actix_web::web::method(::actix_web::http::Method::$method).to($handler));
+                },
             },
         )*];
 
         /// Registers the rows of the table, in order.
         pub fn $configure(cfg: &mut ::actix_web::web::ServiceConfig) {
-            $(
-                cfg.route(
-                    $path,
-                    ::actix_web::web::method(::actix_web::http::Method::$method).to($handler),
-                );
-            )*
+            for route in $table {
+                (route.register)(cfg);
+            }
         }
     };
 }
 pub use crate::route_table;
 
-/// A table of rows and the function that registers them.
-#[derive(Clone, Copy)]
-pub struct Table {
-    pub routes: &'static [Route],
-    pub configure: fn(&mut web::ServiceConfig),
-}
-
 /// Every table, in registration order. Order matters where patterns overlap (fixed segments
 /// such as `by-query` before `{id}`, which each table keeps), and actix tries patterns in order:
 /// the gateway's checks come first, as they are the hottest routes by far.
-pub const TABLES: &[Table] = &[
-    Table { routes: offerings::routes::GATEWAY, configure: offerings::routes::configure_gateway },
-    Table { routes: OPERATIONS, configure: configure_operations },
-    Table { routes: catalog::routes::ROUTES, configure: catalog::routes::configure },
-    Table { routes: governance::routes::ROUTES, configure: governance::routes::configure },
-    Table { routes: offerings::routes::ROUTES, configure: offerings::routes::configure },
-    Table { routes: usage::routes::ROUTES, configure: usage::routes::configure },
-    Table { routes: discovery::routes::ROUTES, configure: discovery::routes::configure },
-    Table { routes: crate::auth::routes::ROUTES, configure: crate::auth::routes::configure },
-    Table { routes: PAGES, configure: configure_pages },
+pub const TABLES: &[&[Route]] = &[
+    offerings::routes::GATEWAY,
+    OPERATIONS,
+    catalog::routes::ROUTES,
+    governance::routes::ROUTES,
+    offerings::routes::ROUTES,
+    usage::routes::ROUTES,
+    discovery::routes::ROUTES,
+    crate::auth::routes::ROUTES,
+    PAGES,
 ];
 
 /// Every row, in registration order.
 pub fn all() -> impl Iterator<Item = &'static Route> {
-    TABLES.iter().flat_map(|t| t.routes.iter())
+    TABLES.iter().flat_map(|t| t.iter())
 }
 
-/// Registers every table, the [`RouteIndex`] of their rows, and the default service (404, or
-/// 405 for a served path with another method).
+/// Registers [`TABLES`] (see [`register`]).
 pub fn config(cfg: &mut web::ServiceConfig) {
-    let routes: Vec<&'static [Route]> = TABLES.iter().map(|t| t.routes).collect();
-    cfg.app_data(web::Data::new(RouteIndex::new(&routes)));
-    for table in TABLES {
-        (table.configure)(cfg);
+    register(cfg, TABLES);
+}
+
+/// Registers the rows of `tables` in order, the [`RouteIndex`] of them (app data the
+/// authentication middleware reads), and the default service (404, or 405 for a served path
+/// with another method).
+pub fn register(cfg: &mut web::ServiceConfig, tables: &[&'static [Route]]) {
+    cfg.app_data(web::Data::new(RouteIndex::new(tables)));
+    for route in tables.iter().flat_map(|t| t.iter()) {
+        (route.register)(cfg);
     }
     cfg.default_service(web::to(ops::not_found));
 }
@@ -429,8 +430,7 @@ mod tests {
 
     #[test]
     fn the_index_finds_every_row_by_method_and_pattern() {
-        let routes: Vec<&'static [Route]> = TABLES.iter().map(|t| t.routes).collect();
-        let index = RouteIndex::new(&routes);
+        let index = RouteIndex::new(TABLES);
         for r in all() {
             assert!(std::ptr::eq(index.find(r.method, r.path).unwrap(), r), "{} {}", r.method, r.path);
         }

@@ -7,8 +7,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::catalog::cache::ReadCache;
 use crate::catalog::ingest::Ingestor;
-use crate::config::Settings;
 use crate::db::Pool;
+use crate::settings::Settings;
 
 /// The application state, shared by every worker.
 pub struct AppState {
@@ -19,15 +19,13 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Served entities and repeated answers, dropped when the catalog changes.
     pub cache: Arc<ReadCache>,
-    /// Governance: the portal engine, one of the catalog's listeners.
-    pub governance: Arc<crate::governance::Governance>,
-    /// Repository discovery providers and the webhook settings.
-    pub discovery: Arc<crate::discovery::Discovery>,
     /// Sign-in, tokens and the access policy.
     pub auth: Arc<crate::auth::AuthState>,
-    /// Self-service offerings: subscriptions, keys and the gateway check (a catalog listener).
+    /// The domains' engines, until their handlers extract their own `web::Data` (each domain
+    /// registers it; these are the same `Arc`s, found in the domains' data by type).
+    pub governance: Arc<crate::governance::Governance>,
+    pub discovery: Arc<crate::discovery::Discovery>,
     pub offerings: Arc<crate::offerings::Offerings>,
-    /// Consumption: the usage intake, its views and product KPIs.
     pub usage: Arc<crate::usage::Usage>,
     /// Background work (the refresh loop, the catch-up of listeners) runs while this lives.
     pub alive: Arc<()>,

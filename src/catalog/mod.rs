@@ -10,6 +10,7 @@ pub mod entity_api;
 pub mod feed;
 pub mod fetch;
 pub mod filter;
+pub mod follow;
 pub mod handlers;
 pub mod ingest;
 pub mod model;
@@ -22,6 +23,7 @@ pub mod routes;
 pub mod rules;
 pub mod seam;
 pub mod search;
+pub mod settings;
 pub mod store;
 pub mod validate;
 

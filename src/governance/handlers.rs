@@ -12,6 +12,7 @@ use super::rules::{RULES, Severity};
 use super::scorecards::{self, Counts};
 use super::store::{self, FindingFilter};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
+use crate::domain::hooks::EntityKind;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -27,7 +28,7 @@ async fn model(state: &web::Data<AppState>) -> Result<(Arc<Graph>, Counts, Repor
         let g = portal.snapshot(&pool)?;
         let counts = store::finding_counts(&pool)?;
         let since = crate::db::now_ms() - scorecards::KPI_REPORT_WINDOW_MS;
-        let reported = portal.measures().map(|m| m.kpis_reported_since(&pool, since)).transpose()?;
+        let reported = portal.hooks().reported_since(&pool, since)?;
         anyhow::Ok((g, counts, reported))
     })
     .await??)
@@ -254,25 +255,19 @@ async fn detail(state: web::Data<AppState>, path: (String, String), kind: &str) 
         })
         .collect();
     v["apis"] = json!(apis);
-    // KPI values and target measurements come from the measuring domain, when one is registered.
-    let measured =
-        match state.governance.measures().cloned() {
-            Some(m) => {
-                let (pool, g, key, product) = (state.pool.clone(), g.clone(), key.clone(), kind == "product");
-                Some(
-                    web::block(move || {
-                        if product { m.product_kpis(&pool, &g, &key) } else { m.platform_targets(&pool, &g, &key) }
-                    })
-                    .await??,
-                )
-            }
-            None => None,
-        };
+    // KPI values and target measurements come from the view extensions other domains register.
+    let gov = state.governance.clone();
+    let (pool, g2, key2) = (state.pool.clone(), g.clone(), key.clone());
+    let which = if kind == "product" { EntityKind::Product } else { EntityKind::Platform };
+    let extra = web::block(move || gov.hooks().view_fields(&pool, &g2, which, &key2)).await??;
     if kind == "product" {
-        v["kpis"] = measured.unwrap_or_else(|| json!(e.kpis));
+        v["kpis"] = json!(e.kpis);
     } else {
         v["offerings"] = json!(e.offerings);
-        v["targets"] = measured.unwrap_or_else(|| json!(e.targets));
+        v["targets"] = json!(e.targets);
+    }
+    for (field, value) in extra {
+        v[field] = value;
     }
     Ok(HttpResponse::Ok().json(v))
 }

@@ -36,9 +36,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::catalog::follow::FeedFollower;
 use crate::catalog::seam::{CatalogChange, ChangeListener};
-use crate::secret::Secret;
 use crate::db::Pool;
+use crate::secret::Secret;
 
 /// `[offerings]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -82,21 +83,58 @@ pub struct Offerings {
     pub settings: OfferingSettings,
     pub gateway: Arc<gateway::Gateway>,
     pub notifier: Arc<notify::Notifier>,
-    /// Held while following the change feed, so an announcement and a catch-up tick never apply
-    /// the same events at once.
-    following: std::sync::Mutex<()>,
+    /// This domain's cursor into the catalog's change feed.
+    feed: FeedFollower,
+}
+
+/// The offerings domain's front door: the engine, its handlers' data, its catalog listener, and
+/// its tasks (the gateway's flusher, webhook deliveries, and the time-driven work: grace
+/// periods that ended, key expiry notices, the relay of its events to the change feed).
+pub fn domain(
+    (settings, notifications): (&OfferingSettings, &NotificationSettings),
+    shared: &crate::domain::Shared,
+) -> anyhow::Result<crate::domain::Domain> {
+    use crate::domain::{Domain, Task};
+    let offerings = Offerings::new(settings, notifications, shared)?;
+    let (pool, gateway, notifier) = (shared.pool.clone(), offerings.gateway.clone(), offerings.notifier.clone());
+    let flusher = Task::service("gateway-flusher", move |alive| gateway.spawn_flusher(pool, alive));
+    let pool = shared.pool.clone();
+    let deliveries = Task::service("webhook-deliveries", move |alive| {
+        if let Err(e) = notifier.spawn(pool, alive) {
+            tracing::error!(error.cause = format!("{e:#}"), "The webhook notifier could not start.");
+        }
+    });
+    let pool = shared.pool.clone();
+    let due = Task::every("offerings-due", crate::catalog::seam::CATCH_UP_INTERVAL, move || {
+        descriptors::close_due(&pool)?;
+        keys::notice_expiry(&pool)?;
+        notify::Notifier::relay_to_feed(&pool)
+    });
+    Ok(Domain::new("offerings")
+        .data(offerings.clone())
+        .listener(offerings)
+        .task(flusher)
+        .task(deliveries)
+        .task(due)
+        .nav("/apis", "APIs", 40)
+        .nav("/subscriptions", "Subscriptions", 50)
+        .nav("/approvals", "Approvals", 60))
 }
 
 impl Offerings {
-    pub fn new(settings: &crate::config::Settings) -> anyhow::Result<Arc<Self>> {
-        let o = settings.offerings.clone();
+    pub fn new(
+        settings: &OfferingSettings,
+        notifications: &NotificationSettings,
+        shared: &crate::domain::Shared,
+    ) -> anyhow::Result<Arc<Self>> {
+        let o = settings.clone();
         let flush = Duration::from_millis(o.gateway_flush_ms.clamp(10, 1000));
         let cache = Duration::from_millis(o.gateway_key_cache_ms.clamp(10, 1000));
         Ok(Arc::new(Self {
-            gateway: Arc::new(gateway::Gateway::new(flush, cache)),
-            notifier: Arc::new(notify::Notifier::new(&settings.notifications, settings.read_settings())?),
+            gateway: Arc::new(gateway::Gateway::new(flush, cache, shared.hooks.clone())),
+            notifier: Arc::new(notify::Notifier::new(notifications, shared.outbound.clone())?),
             settings: o,
-            following: std::sync::Mutex::new(()),
+            feed: FeedFollower::new("offerings"),
         }))
     }
 
@@ -123,22 +161,10 @@ impl Offerings {
 }
 
 impl Offerings {
-    /// Applies the change-feed events after the stored cursor, moving the cursor past each batch.
+    /// Applies the change-feed events after this domain's cursor (the feed follower's).
     fn follow(&self, pool: &Pool) -> anyhow::Result<()> {
-        let _following = self.following.lock().unwrap_or_else(|e| e.into_inner());
-        let mut cursor = store::cursor(pool)?;
-        loop {
-            let events = crate::catalog::store::events_after(pool, cursor, 1000)?;
-            let Some(last) = events.last().map(|e| e.id) else { return Ok(()) };
-            // Only the catalog's own events; other domains' (ours too) change no entity.
-            let mut refs: Vec<String> =
-                events.iter().filter(|e| e.kind.starts_with("entity.")).map(|e| e.entity_ref.to_lowercase()).collect();
-            refs.sort();
-            refs.dedup();
-            self.apply(pool, &refs)?;
-            store::advance_cursor(pool, last)?;
-            cursor = last;
-        }
+        self.feed.follow(pool, |events| self.apply(pool, &FeedFollower::entity_refs(events)))?;
+        Ok(())
     }
 }
 
@@ -153,14 +179,10 @@ impl ChangeListener for Offerings {
         self.follow(pool)
     }
 
-    /// Applies the change-feed events after the stored cursor, then the time-driven work:
-    /// grace periods that ended, key expiry notices, webhook deliveries.
+    /// Applies the change-feed events after the stored cursor (the time-driven work is the
+    /// domain's `offerings-due` task).
     fn catch_up(&self, pool: &Pool) -> anyhow::Result<()> {
-        self.follow(pool)?;
-        descriptors::close_due(pool)?;
-        keys::notice_expiry(pool)?;
-        notify::Notifier::relay_to_feed(pool)?;
-        Ok(())
+        self.follow(pool)
     }
 
     fn on_bulk_load(&self, pool: &Pool) -> anyhow::Result<()> {
@@ -168,7 +190,7 @@ impl ChangeListener for Offerings {
         let last = crate::catalog::store::last_event_id(pool)?.unwrap_or(0);
         descriptors::refresh_offerings(pool)?;
         descriptors::sync_consumers(pool, None, self.grace_ms())?;
-        store::advance_cursor(pool, last)?;
+        self.feed.skip_to(pool, last)?;
         self.gateway.invalidate();
         Ok(())
     }

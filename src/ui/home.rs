@@ -9,8 +9,8 @@ use super::layout::{Ctx, page};
 use super::{html as respond, json_of, query, s};
 use crate::catalog::entity_api;
 use crate::error::ApiError;
-use crate::offerings::handlers as offerings;
 use crate::governance::handlers as portal;
+use crate::offerings::handlers as offerings;
 use crate::state::AppState;
 
 /// Groups (and the user) the person owns through.

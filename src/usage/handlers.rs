@@ -99,10 +99,10 @@ pub struct ConsumptionQuery {
 }
 
 /// The portal model, read off the async workers.
-async fn graph(state: &web::Data<AppState>) -> Result<std::sync::Arc<crate::governance::model::Graph>, ApiError> {
+async fn graph(state: &web::Data<AppState>) -> Result<std::sync::Arc<crate::org::Graph>, ApiError> {
     let pool = state.pool.clone();
-    let portal = state.governance.clone();
-    Ok(web::block(move || portal.snapshot(&pool)).await??)
+    let usage = state.usage.clone();
+    Ok(web::block(move || usage.org.snapshot(&pool)).await??)
 }
 
 /// `GET /api/portal/consumption?api=|platform=|consumer=|team=&from=&to=&bucket=&format=csv`.

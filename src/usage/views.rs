@@ -13,7 +13,7 @@ use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::{Pool, rfc3339};
 use crate::error::ApiError;
 use crate::offerings::lookup;
-use crate::governance::model::Graph;
+use crate::org::Graph;
 
 /// What a view is about; filters combine (AND).
 #[derive(Debug, Default, Clone)]
