@@ -21,10 +21,10 @@ pub mod github;
 pub mod gitlab;
 pub mod handlers;
 pub mod push;
+pub mod routes;
 mod scheduler;
 mod settings;
 pub mod store;
-pub mod routes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

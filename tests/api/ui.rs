@@ -351,7 +351,10 @@ async fn the_policy_refuses_what_pages_hide(db: Db) {
     covered.push(("POST", "/signout"));
 
     // Every UI form row of the policy table is covered here.
-    for (m, p, r) in portolan::routes::all().map(|r| (r.method, r.path, r.rule)).filter(|(m, p, _)| *m == "POST" && !p.starts_with("/api/")) {
+    for (m, p, r) in portolan::routes::all()
+        .map(|r| (r.method, r.path, r.rule))
+        .filter(|(m, p, _)| *m == "POST" && !p.starts_with("/api/"))
+    {
         assert!(covered.contains(&(m, p)), "the UI matrix does not cover {m} {p} ({r:?})");
         assert!(matches!(r, Rule::Party(_) | Rule::SignIn), "{m} {p}");
     }
