@@ -17,9 +17,9 @@
 //! - [`usage`]: consumption (who calls which API, how much, how well) rolled up per minute, hour
 //!   and day; the views, product KPIs and platform targets; findings handed to governance.
 //! - [`providers`]: GitHub and GitLab discovery and push webhooks, through the catalog's ingestor.
-//! - [`auth`]: identity, tokens, sign-in and the one policy table.
+//! - [`auth`]: identity, tokens, sign-in and the access rules ([`auth::policy::Rule`]) routes carry.
 //! - [`db`]: the pool (SQLite or PostgreSQL), migrations, the backend dispatcher, leases.
-//! - The edge: [`routes`] (the one route table), [`openapi`], [`error`] (the one error type),
+//! - The edge: [`routes`] (the route rows: each area's `routes.rs`, the edge's own, and the index the middleware reads), [`openapi`], [`error`] (the one error type),
 //!   [`ops`], [`telemetry`], [`ui`] (the web UI's pages), [`wire`] (connections: JSON bodies for errors actix raises before any
 //!   handler); [`state`] (what handlers reach), [`startup`] (the wiring), [`cli`] and [`config`].
 

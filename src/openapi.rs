@@ -1,4 +1,4 @@
-//! The OpenAPI 3.1 document, generated from the route table, and Swagger UI (embedded, so it
+//! The OpenAPI 3.1 document, generated from the route rows alone, and Swagger UI (embedded, so it
 //! works offline).
 
 use std::sync::{Arc, LazyLock};
@@ -7,54 +7,16 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
-use crate::routes::{ROUTES, Route};
+use crate::routes::{Body, OBJECT, ParamKind, Route};
 
-/// What each query parameter means, wherever a route reads it.
-fn parameter_doc(name: &str) -> (&'static str, Value) {
-    let string = json!({"type": "string"});
-    let strings = json!({"type": "array", "items": {"type": "string"}});
-    let integer = json!({"type": "integer", "minimum": 0});
-    match name {
-        "filter" => (
-            "Repeatable; one set of comma-separated key=value conditions (AND); sets are OR-ed; a bare key means it exists",
-            strings,
-        ),
-        "fields" => ("Comma-separated dot paths to return, such as kind,metadata.name", string),
-        "order" => ("Repeatable; asc:<field> or desc:<field>", strings),
-        "orderField" => ("Repeatable; <field>,asc or <field>,desc", strings),
-        "offset" => ("Entities to skip", integer),
-        "limit" => ("At most this many items", integer),
-        "after" => ("Cursor from the previous page (GET /entities: from its Link header; events: nextCursor)", string),
-        "cursor" => ("nextCursor or prevCursor of an earlier page; carries the whole query", string),
-        "fullTextFilterTerm" => ("Case-insensitive substring to look for", string),
-        "fullTextFilterFields" => {
-            ("Comma-separated fields the term is looked for in (default: all string fields)", string)
-        }
-        "totalItems" => {
-            ("include (default) or exclude", json!({"type": "string", "enum": ["include", "exclude", "true", "false"]}))
-        }
-        "facet" => ("Repeatable; a field to count values of", strings),
-        "owner" => ("An owner ref, such as group:default/team-a", string),
-        "domain" => ("A domain ref", string),
-        "lifecycle" => ("production, experimental, deprecated, ...", string),
-        "text" => ("Case-insensitive text to look for", string),
-        "entity" => ("An entity ref", string),
-        "depth" => ("How many edges to follow", integer),
-        "relations" => ("Comma-separated relation types to follow", string),
-        "direction" => ("out, in or both", string),
-        "format" => ("json, dot or mermaid", string),
-        "rule" => ("A rule id, such as platform-depends-on-product", string),
-        "severity" => ("error, warning or info", string),
-        "dryRun" => ("true: read the location and answer what it holds, storing nothing", json!({"type": "boolean"})),
-        "onConflict" => (
-            "reject (default) or refresh when the location exists",
-            json!({"type": "string", "enum": ["reject", "refresh"]}),
-        ),
-        "redirect" => ("Where to send the browser after sign-in: a path on this server (default /api/auth/me)", string),
-        "code" => ("The provider's authorization code", string),
-        "state" => ("The CSRF state sent at start", string),
-        "error" => ("The provider's error code, when sign-in failed", string),
-        _ => ("", string),
+/// The JSON Schema of a query parameter's value.
+fn parameter_schema(kind: ParamKind) -> Value {
+    match kind {
+        ParamKind::Text => json!({"type": "string"}),
+        ParamKind::Repeated => json!({"type": "array", "items": {"type": "string"}}),
+        ParamKind::Count => json!({"type": "integer", "minimum": 0}),
+        ParamKind::Flag => json!({"type": "boolean"}),
+        ParamKind::OneOf(values) => json!({"type": "string", "enum": values}),
     }
 }
 
@@ -83,9 +45,8 @@ fn operation(route: &Route) -> Value {
         .map(|n| json!({"name": n, "in": "path", "required": true, "schema": {"type": "string"}}))
         .collect();
     for q in route.query {
-        let (description, schema) = parameter_doc(q);
-        let mut p = json!({"name": q, "in": "query", "required": false, "schema": schema, "description": description});
-        if schema_is_array(&p["schema"]) {
+        let mut p = json!({"name": q.name, "in": "query", "required": false, "schema": parameter_schema(q.kind), "description": q.doc});
+        if q.kind == ParamKind::Repeated {
             p["style"] = json!("form");
             p["explode"] = json!(true);
         }
@@ -110,44 +71,34 @@ fn operation(route: &Route) -> Value {
         "parameters": parameters,
         "responses": responses,
     });
-    if route.body {
-        // Usage events are checked row by row (a bad row is rejected in the 200 answer, with its
-        // index), so their items are not constrained here.
-        let schema = if route.handler == "usage::post_events" {
-            json!({"type": "array", "items": {}})
-        } else if route.handler == "usage::post_kpis" {
-            json!({"type": "array", "items": {"type": "object"}})
-        } else {
-            json!({"type": "object"})
-        };
-        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    let body = match route.body {
+        Body::None => None,
+        // NDJSON is the same rows one a line; the document shows the JSON form.
+        Body::Json(schema) | Body::JsonOrNdjson(schema) => Some(("application/json", schema)),
+        Body::Form => Some(("application/x-www-form-urlencoded", OBJECT)),
+    };
+    if let Some((media, schema)) = body {
+        let schema: Value = serde_json::from_str(schema).unwrap_or_else(|_| json!({}));
+        op["requestBody"] = json!({"required": true, "content": {media: {"schema": schema}}});
     }
     op
 }
 
-/// The media types a successful answer of the route may have.
+/// The media types a successful answer of the route may have: text is a string, anything else
+/// any JSON value.
 fn success_content(route: &Route) -> Value {
-    let any = json!({"schema": {}});
-    let text = json!({"schema": {"type": "string"}});
-    match route.path {
-        "/metrics" => json!({"text/plain": text}),
-        "/api/docs" | "/api/docs/{file:.*}" | "/api/docs/apis/{namespace}/{name}/{file:.*}" => json!({"*/*": any}),
-        "/schemas/{file}" => json!({"application/schema+json": any}),
-        "/api/catalog/events" => json!({"application/json": any, "text/event-stream": text}),
-        "/api/portal/consumption" => json!({"application/json": any, "text/csv": text}),
-        "/api/portal/graph" => json!({"application/json": any, "text/vnd.graphviz": text, "text/plain": text}),
-        _ => json!({"application/json": any}),
+    let mut content = Map::new();
+    for media in route.answers {
+        let schema = if media.starts_with("text/") { json!({"type": "string"}) } else { json!({}) };
+        content.insert((*media).to_owned(), json!({"schema": schema}));
     }
-}
-
-fn schema_is_array(schema: &Value) -> bool {
-    schema.get("type").and_then(Value::as_str) == Some("array")
+    Value::Object(content)
 }
 
 /// The whole document.
 pub fn build() -> Value {
     let mut paths: Map<String, Value> = Map::new();
-    for route in ROUTES.iter().filter(|r| r.tag != "ui") {
+    for route in crate::routes::all().filter(|r| r.in_openapi()) {
         let (path, _) = path_parameters(route.path);
         let item = paths.entry(path).or_insert_with(|| json!({}));
         item[route.method.to_lowercase()] = operation(route);
@@ -298,7 +249,7 @@ mod tests {
     #[test]
     fn every_route_is_in_the_document() {
         let doc = build();
-        for r in ROUTES.iter().filter(|r| r.tag != "ui") {
+        for r in crate::routes::all().filter(|r| r.in_openapi()) {
             let (path, _) = path_parameters(r.path);
             assert!(doc["paths"][&path][r.method.to_lowercase()].is_object(), "{} {} missing", r.method, r.path);
         }

@@ -44,7 +44,10 @@ pub async fn get_schema(path: web::Path<String>) -> Result<HttpResponse, ApiErro
 
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     // A path that is served, with another method: 405 with the methods it has, as HTTP asks.
-    let allowed: Vec<&str> = crate::routes::ROUTES
+    let Some(index) = req.app_data::<web::Data<crate::routes::RouteIndex>>() else {
+        return Err(ApiError::not_found(format!("no route for {} {}", req.method(), req.path())));
+    };
+    let allowed: Vec<&str> = index
         .iter()
         .filter(|r| actix_web::dev::ResourceDef::new(r.path).is_match(req.path()))
         .map(|r| r.method)

@@ -1,22 +1,22 @@
-//! The one table of every URL the server answers.
+//! The rows of every URL the server answers, and the edge's own rows.
 //!
-//! Each row names the method, the path, the handler, and what the OpenAPI document says about
-//! it (tag, summary, query parameters, success status). [`config`] registers the rows with
-//! actix-web and [`ROUTES`] lists them, so the OpenAPI document (`crate::openapi`) is generated
-//! from exactly the routes that are served; a test compares the two.
+//! Each area declares its rows with [`route_table!`] in its own `routes.rs` (`catalog`,
+//! `governance`, `offerings`, `usage`, `discovery`, `auth`); the edge's (operations, the OpenAPI
+//! document, the web UI's pages) are here. A row names the method, the path, the handler, the
+//! access rule ([`Rule`], applied by `auth::middleware` before routing), the body it takes, the
+//! query parameters it reads and what the OpenAPI document says about it. [`config`] registers
+//! every table with actix-web and the [`RouteIndex`] the middleware looks rules up in; the OpenAPI
+//! document (`crate::openapi`) and docs/api.md are generated from the same rows.
 
-use actix_web::http::Method;
+use std::collections::HashMap;
+
 use actix_web::web;
 
-use crate::auth::handlers as auth;
-use crate::catalog::{entity_api as entities, feed, handlers as catalog};
-use crate::discovery::{handlers as discovery, push};
-use crate::governance::handlers as governance;
-use crate::offerings::handlers as offerings;
-use crate::usage::handlers as usage;
+use crate::auth::policy::Rule;
+use crate::auth::policy::Rule::*;
 use crate::{openapi, ops, ui};
 
-/// One served route, as the OpenAPI document describes it.
+/// One served route.
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
     pub method: &'static str,
@@ -26,212 +26,432 @@ pub struct Route {
     pub handler: &'static str,
     pub tag: &'static str,
     pub summary: &'static str,
+    /// Who may call it.
+    pub rule: Rule,
     /// Query parameters the route reads.
-    pub query: &'static [&'static str],
-    /// Whether the route reads a JSON body.
-    pub body: bool,
+    pub query: &'static [Param],
+    /// The body it takes.
+    pub body: Body,
+    /// The media types of a successful answer (none for 204 and redirects).
+    pub answers: &'static [&'static str],
     /// The status of a successful answer.
     pub ok: u16,
+    /// Registers the route (its method, path and handler) with actix-web.
+    pub register: fn(&mut web::ServiceConfig),
 }
 
+impl Route {
+    /// Whether the OpenAPI document lists the route: the web UI's pages are not API.
+    pub fn in_openapi(&self) -> bool {
+        self.tag != "ui"
+    }
+}
+
+/// The body a route takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    None,
+    /// JSON (`application/json` only: 415 otherwise), of this JSON Schema.
+    Json(&'static str),
+    /// JSON or NDJSON (`application/x-ndjson`), of this JSON Schema (as JSON; NDJSON sends its
+    /// items one a line). The OpenAPI document shows the JSON form.
+    JsonOrNdjson(&'static str),
+    /// An HTML form of the web UI (it carries the CSRF token).
+    Form,
+}
+
+/// The JSON Schema of a JSON object body.
+pub const OBJECT: &str = r#"{"type": "object"}"#;
+
+/// A query parameter a route reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    /// What it means: the OpenAPI document and docs/api.md show it; never empty (a test checks).
+    pub doc: &'static str,
+    pub kind: ParamKind,
+}
+
+/// The type of a query parameter's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    Text,
+    /// Repeatable text.
+    Repeated,
+    /// A count, 0 or more.
+    Count,
+    Flag,
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+}
+
+impl Param {
+    pub const fn text(name: &'static str, doc: &'static str) -> Self {
+        Self { name, doc, kind: ParamKind::Text }
+    }
+    pub const fn repeated(name: &'static str, doc: &'static str) -> Self {
+        Self { name, doc, kind: ParamKind::Repeated }
+    }
+    pub const fn count(name: &'static str, doc: &'static str) -> Self {
+        Self { name, doc, kind: ParamKind::Count }
+    }
+    pub const fn flag(name: &'static str, doc: &'static str) -> Self {
+        Self { name, doc, kind: ParamKind::Flag }
+    }
+    pub const fn one_of(name: &'static str, doc: &'static str, values: &'static [&'static str]) -> Self {
+        Self { name, doc, kind: ParamKind::OneOf(values) }
+    }
+}
+
+/// `$value` when given, else `$default` (the optional fields of [`route_table!`]).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __route_field {
+    ([] $default:expr) => {
+        $default
+    };
+    ([$value:expr] $default:expr) => {
+        $value
+    };
+}
+
+/// Declares a table of rows, as `pub const $table: &[Route]`, and `pub fn $configure` that
+/// registers them with actix-web in order (each row carries its own registration, so any list of
+/// tables registers with [`register`]). A row:
+///
+/// ```text
+/// METHOD "/path/{id}" => module::handler {
+///     tag: "tag", rule: Rule, summary: "What it does",
+///     query: [PARAM, ...],               // optional, default none
+///     body: Body::Json(OBJECT),          // optional, default Body::None
+///     answers: ["application/json"],     // optional, default application/json
+///     ok: 201,                           // optional, default 200
+/// }
+/// ```
+///
+/// `rule` is not optional: a row cannot be written without its rule.
+#[macro_export]
 macro_rules! route_table {
-    ($(
-        $method:ident $path:literal => $handler:path,
-        $tag:literal, $summary:literal, query: [$($q:literal),*], body: $body:literal, ok: $ok:literal;
-    )*) => {
-        /// Every route, in registration order.
-        pub const ROUTES: &[Route] = &[$(
-            Route {
+    (
+        $(#[$meta:meta])*
+        $table:ident, $configure:ident;
+        $(
+            $method:ident $path:literal => $handler:path {
+                tag: $tag:literal, rule: $rule:expr, summary: $summary:literal
+                $(, query: [$($q:expr),* $(,)?])?
+                $(, body: $body:expr)?
+                $(, answers: [$($media:literal),* $(,)?])?
+                $(, ok: $ok:literal)?
+                $(,)?
+            }
+        )*
+    ) => {
+        $(#[$meta])*
+        pub const $table: &[$crate::routes::Route] = &[$(
+            $crate::routes::Route {
                 method: stringify!($method),
                 path: $path,
                 handler: stringify!($handler),
                 tag: $tag,
                 summary: $summary,
-                query: &[$($q),*],
-                body: $body,
-                ok: $ok,
+                rule: $rule,
+                query: $crate::__route_field!([$(&[$($q),*])?] &[]),
+                body: $crate::__route_field!([$($body)?] $crate::routes::Body::None),
+                answers: $crate::__route_field!([$(&[$($media),*])?] &["application/json"]),
+                ok: $crate::__route_field!([$($ok)?] 200),
+                register: |cfg: &mut ::actix_web::web::ServiceConfig| {
+                    cfg.route($path, ::actix_web::web::method(::actix_web::http::Method::$method).to($handler));
+                },
             },
         )*];
 
-        /// Registers every route of the table.
-        pub fn config(cfg: &mut web::ServiceConfig) {
-            $( cfg.route($path, web::method(Method::$method).to($handler)); )*
-            cfg.default_service(web::to(ops::not_found));
+        /// Registers the rows of the table, in order.
+        pub fn $configure(cfg: &mut ::actix_web::web::ServiceConfig) {
+            for route in $table {
+                (route.register)(cfg);
+            }
         }
     };
 }
+pub use crate::route_table;
 
-/// The route of a method and a path pattern (as `HttpRequest::match_pattern` gives it).
-pub fn find(method: &str, pattern: &str) -> Option<&'static Route> {
-    ROUTES.iter().find(|r| r.method == method && r.path == pattern)
+/// Every table, in registration order: every domain's (from the domain list in `startup`, in its
+/// order; offerings puts the gateway's checks, the hottest routes by far, first of its own), then
+/// the edge's operations, the catalog's, sign-in's and the UI's pages. Order matters where
+/// patterns overlap (fixed segments such as `by-query` before `{id}`, which each table keeps), and
+/// actix tries patterns in order.
+pub fn tables() -> Vec<&'static [Route]> {
+    let mut out: Vec<&'static [Route]> =
+        crate::settings::DOMAIN_ROUTES.iter().flat_map(|d| d.iter().copied()).collect();
+    out.extend([OPERATIONS, crate::catalog::routes::ROUTES, crate::auth::routes::ROUTES, PAGES]);
+    out
 }
 
-// Order matters where patterns overlap: fixed segments (`by-query`) come before `{id}`.
+/// Every row, in registration order.
+pub fn all() -> impl Iterator<Item = &'static Route> {
+    tables().into_iter().flat_map(|t| t.iter())
+}
+
+/// Registers [`tables`] (see [`register`]).
+pub fn config(cfg: &mut web::ServiceConfig) {
+    register(cfg, &tables());
+}
+
+/// Registers the rows of `tables` in order, the [`RouteIndex`] of them (app data the
+/// authentication middleware reads), and the default service (404, or 405 for a served path
+/// with another method).
+pub fn register(cfg: &mut web::ServiceConfig, tables: &[&'static [Route]]) {
+    cfg.app_data(web::Data::new(RouteIndex::new(tables)));
+    for route in tables.iter().flat_map(|t| t.iter()) {
+        (route.register)(cfg);
+    }
+    cfg.default_service(web::to(ops::not_found));
+}
+
+/// The served rows by path pattern, for the middleware that runs before routing: it finds the
+/// row of `HttpRequest::match_pattern` and the method. Registered as app data by [`config`]
+/// (`web::Data<RouteIndex>`).
+pub struct RouteIndex {
+    rows: Vec<&'static Route>,
+    by_pattern: HashMap<&'static str, Vec<&'static Route>>,
+}
+
+impl RouteIndex {
+    pub fn new(tables: &[&'static [Route]]) -> Self {
+        let rows: Vec<&'static Route> = tables.iter().flat_map(|t| t.iter()).collect();
+        let mut by_pattern: HashMap<&'static str, Vec<&'static Route>> = HashMap::new();
+        for r in &rows {
+            by_pattern.entry(r.path).or_default().push(r);
+        }
+        Self { rows, by_pattern }
+    }
+
+    /// The row of a method and a path pattern (as `HttpRequest::match_pattern` gives it).
+    pub fn find(&self, method: &str, pattern: &str) -> Option<&'static Route> {
+        self.by_pattern.get(pattern)?.iter().find(|r| r.method == method).copied()
+    }
+
+    /// Every row, in registration order.
+    pub fn iter(&self) -> impl Iterator<Item = &'static Route> + '_ {
+        self.rows.iter().copied()
+    }
+}
+
+/// The generated part of docs/api.md: the rules, then every route grouped by tag.
+pub fn markdown_table() -> String {
+    let mut out = String::new();
+    out.push_str("| rule | who may call |\n|---|---|\n");
+    let mut rules: Vec<Rule> = Vec::new();
+    for r in all() {
+        if !rules.contains(&r.rule) {
+            rules.push(r.rule);
+        }
+    }
+    rules.sort_by_key(|r| (r.rank(), r.name()));
+    for rule in &rules {
+        out.push_str(&format!("| `{}` | {} |\n", rule.name(), cell(&rule.who())));
+    }
+    let mut tags: Vec<&str> = Vec::new();
+    for r in all() {
+        if !tags.contains(&r.tag) {
+            tags.push(r.tag);
+        }
+    }
+    for tag in tags {
+        out.push_str(&format!("\n### {tag}\n\n| method | path | who may call (rule) | summary |\n|---|---|---|---|\n"));
+        for r in all().filter(|r| r.tag == tag) {
+            let mut summary = cell(r.summary);
+            if !r.query.is_empty() {
+                let names: Vec<String> = r.query.iter().map(|q| format!("`{}`", q.name)).collect();
+                summary.push_str(&format!(" (query: {})", names.join(", ")));
+            }
+            out.push_str(&format!(
+                "| {} | `{}` | {} (`{}`) | {summary} |\n",
+                r.method,
+                r.path,
+                r.rule.short(),
+                r.rule.name()
+            ));
+        }
+    }
+    out
+}
+
+/// Text as a Markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// Markers around the generated part of docs/api.md.
+pub const DOCS_BEGIN: &str = "<!-- BEGIN generated by routes::markdown_table(); regenerate: PORTOLAN_WRITE_DOCS=1 cargo test --lib docs_api_md -->\n";
+pub const DOCS_END: &str = "<!-- END generated -->\n";
+
+// The operations' rows: probes, metrics, schemas, this document and Swagger UI.
 route_table! {
-    // The gateway checks first: actix tries patterns in order (dynamic ones with a regex), and
-    // these are the hottest routes by far.
-    POST "/api/gateway/check" => offerings::check, "gateway",
-        "May this key call this API now? Always 200 with allowed and a reason (gateway:check)", query: [], body: true, ok: 200;
-    GET "/api/gateway/auth" => offerings::auth, "gateway",
-        "nginx auth_request / Envoy ext_authz: X-Api-Key in; 204, 401, 403 or 429 out (gateway:check)", query: ["api"], body: false, ok: 204;
+    OPERATIONS, configure_operations;
+    GET "/healthz" => ops::healthz {
+        tag: "operations", rule: Open, summary: "Liveness: the process answers",
+    }
+    GET "/readyz" => ops::readyz {
+        tag: "operations", rule: Open, summary: "Readiness: the database answers",
+    }
+    GET "/metrics" => ops::metrics {
+        tag: "operations", rule: Metrics, summary: "Prometheus metrics", answers: ["text/plain"],
+    }
+    GET "/schemas/{file}" => ops::get_schema {
+        tag: "operations", rule: Open, summary: "One of the JSON Schemas descriptors are validated against",
+        answers: ["application/schema+json"],
+    }
+    GET "/api/openapi.json" => openapi::document {
+        tag: "operations", rule: Open, summary: "This OpenAPI 3.1 document",
+    }
+    GET "/api/docs" => openapi::swagger_ui_root {
+        tag: "operations", rule: Open, summary: "Swagger UI", answers: ["*/*"],
+    }
+    // Swagger UI on an API entity's definition: the definition is catalog data.
+    GET "/api/docs/apis/{namespace}/{name}/{file:.*}" => openapi::api_swagger_ui {
+        tag: "operations", rule: Read,
+        summary: "Swagger UI on one API entity's definition (file `definition`: the document itself)",
+        answers: ["*/*"],
+    }
+    GET "/api/docs/{file:.*}" => openapi::swagger_ui {
+        tag: "operations", rule: Open, summary: "Swagger UI's files", answers: ["*/*"],
+    }
+}
 
-    GET "/healthz" => ops::healthz, "operations", "Liveness: the process answers", query: [], body: false, ok: 200;
-    GET "/readyz" => ops::readyz, "operations", "Readiness: the database answers", query: [], body: false, ok: 200;
-    GET "/metrics" => ops::metrics, "operations", "Prometheus metrics", query: [], body: false, ok: 200;
-    GET "/schemas/{file}" => ops::get_schema, "operations", "One of the JSON Schemas descriptors are validated against", query: [], body: false, ok: 200;
-    GET "/api/openapi.json" => openapi::document, "operations", "This OpenAPI 3.1 document", query: [], body: false, ok: 200;
-    GET "/api/docs" => openapi::swagger_ui_root, "operations", "Swagger UI", query: [], body: false, ok: 200;
-    GET "/api/docs/apis/{namespace}/{name}/{file:.*}" => openapi::api_swagger_ui, "operations", "Swagger UI on one API entity's definition (file `definition`: the document itself)", query: [], body: false, ok: 200;
-    GET "/api/docs/{file:.*}" => openapi::swagger_ui, "operations", "Swagger UI's files", query: [], body: false, ok: 200;
+// The web UI (tag "ui": HTML pages, left out of the OpenAPI document). Pages render what the
+// API's handlers answer and read like the API; every POST carries the CSRF token (ui::CsrfForm)
+// and acts through the API's handlers, which check ownership as they do for the API.
+route_table! {
+    /// The web UI's pages and forms.
+    PAGES, configure_pages;
+    GET "/" => ui::home::page_home {
+        tag: "ui", rule: Read, summary: "Home: search, what you own, what needs you", answers: ["text/html"],
+    }
+    GET "/ui/assets/{version}/{file}" => ui::assets::serve {
+        tag: "ui", rule: Open, summary: "The UI's embedded CSS and scripts", answers: ["text/css", "text/javascript"],
+    }
+    GET "/signin" => ui::layout::signin {
+        tag: "ui", rule: SignIn, summary: "Sign-in providers", query: [crate::auth::routes::REDIRECT],
+        answers: ["text/html"],
+    }
+    POST "/signout" => ui::layout::signout {
+        tag: "ui", rule: SignIn, summary: "Signs out", body: Body::Form, ok: 303,
+    }
+    GET "/catalog" => ui::catalog::list {
+        tag: "ui", rule: Read, summary: "The catalog with facets, paged", answers: ["text/html"],
+    }
+    GET "/catalog/{kind}/{namespace}/{name}" => ui::catalog::entity {
+        tag: "ui", rule: Read, summary: "One entity", answers: ["text/html"],
+    }
+    GET "/approvals" => ui::approvals::list {
+        tag: "ui", rule: Read, summary: "Pending subscription requests", answers: ["text/html"],
+    }
+    POST "/approvals/{id}" => ui::approvals::decide {
+        tag: "ui", rule: Party(crate::offerings::routes::WRITE), summary: "Approves or rejects a request",
+        body: Body::Form, ok: 303,
+    }
+    GET "/products" => ui::products::list_products {
+        tag: "ui", rule: Read, summary: "Products", answers: ["text/html"],
+    }
+    GET "/products/{namespace}/{name}" => ui::products::product {
+        tag: "ui", rule: Read, summary: "One product", answers: ["text/html"],
+    }
+    GET "/platforms" => ui::products::list_platforms {
+        tag: "ui", rule: Read, summary: "Platforms", answers: ["text/html"],
+    }
+    GET "/platforms/{namespace}/{name}" => ui::products::platform {
+        tag: "ui", rule: Read, summary: "One platform", answers: ["text/html"],
+    }
+    GET "/apis" => ui::apis::marketplace {
+        tag: "ui", rule: Read, summary: "The API marketplace", answers: ["text/html"],
+    }
+    GET "/apis/{namespace}/{api}" => ui::apis::api_page {
+        tag: "ui", rule: Read, summary: "One offered API with its plans", answers: ["text/html"],
+    }
+    POST "/apis/{namespace}/{api}/subscribe" => ui::apis::subscribe {
+        tag: "ui", rule: Party(crate::offerings::routes::WRITE), summary: "Subscribes a consumer",
+        body: Body::Form, ok: 303,
+    }
+    GET "/subscriptions" => ui::subscriptions::list {
+        tag: "ui", rule: Read, summary: "Your subscriptions", answers: ["text/html"],
+    }
+    GET "/subscriptions/{id}" => ui::subscriptions::one {
+        tag: "ui", rule: Read, summary: "One subscription and its keys", answers: ["text/html"],
+    }
+    POST "/subscriptions/{id}/keys" => ui::subscriptions::create_key {
+        tag: "ui", rule: Party(crate::offerings::routes::WRITE), summary: "Creates a key, shown once",
+        body: Body::Form, answers: ["text/html"],
+    }
+    POST "/keys/{id}/rotate" => ui::subscriptions::rotate_key {
+        tag: "ui", rule: Party(crate::offerings::routes::WRITE), summary: "Rotates a key",
+        body: Body::Form, answers: ["text/html"],
+    }
+    POST "/keys/{id}/revoke" => ui::subscriptions::revoke_key {
+        tag: "ui", rule: Party(crate::offerings::routes::WRITE), summary: "Revokes a key", body: Body::Form, ok: 303,
+    }
+    GET "/dashboard" => ui::dashboard::dashboard {
+        tag: "ui", rule: Read, summary: "The consumption dashboard", answers: ["text/html"],
+    }
+    GET "/governance" => ui::governance::findings {
+        tag: "ui", rule: Read, summary: "Governance findings", answers: ["text/html"],
+    }
+    GET "/governance/graph" => ui::governance::graph {
+        tag: "ui", rule: Read, summary: "An entity's dependency graph", answers: ["text/html"],
+    }
+}
 
-    GET "/api/catalog/entities" => entities::list_entities, "entities",
-        "Entities matching filters, as a bare array; a Link header points at the next page",
-        query: ["filter", "fields", "order", "offset", "limit", "after"], body: false, ok: 200;
-    GET "/api/catalog/entities/by-query" => entities::query_entities_get, "entities",
-        "A page of entities with totalItems and cursors",
-        query: ["filter", "fields", "orderField", "cursor", "limit", "offset", "fullTextFilterTerm", "fullTextFilterFields", "totalItems"],
-        body: false, ok: 200;
-    POST "/api/catalog/entities/by-query" => entities::query_entities_post, "entities",
-        "A page of entities for a predicate query ($all, $any, $not, $exists, $in, $hasPrefix)",
-        query: [], body: true, ok: 200;
-    POST "/api/catalog/entities/by-refs" => entities::get_by_refs, "entities",
-        "Entities by ref, in request order, null where none exists", query: ["filter"], body: true, ok: 200;
-    GET "/api/catalog/entities/by-uid/{uid}" => entities::get_by_uid, "entities", "One entity by uid", query: [], body: false, ok: 200;
-    DELETE "/api/catalog/entities/by-uid/{uid}" => entities::delete_by_uid, "entities",
-        "Deletes one entity (its location may emit it again)", query: [], body: false, ok: 204;
-    GET "/api/catalog/entities/by-name/{kind}/{namespace}/{name}" => entities::get_by_name, "entities",
-        "One entity by kind, namespace and name", query: [], body: false, ok: 200;
-    GET "/api/catalog/entities/by-name/{kind}/{namespace}/{name}/ancestry" => entities::get_ancestry, "entities",
-        "The entity and the entities that emitted it, up to its Location", query: [], body: false, ok: 200;
-    GET "/api/catalog/entity-facets" => entities::get_facets, "entities",
-        "Value counts of fields over the entities matching a filter", query: ["facet", "filter"], body: false, ok: 200;
-    POST "/api/catalog/entity-facets" => entities::post_facets, "entities",
-        "Value counts of fields over the entities matching a predicate", query: ["filter"], body: true, ok: 200;
-    POST "/api/catalog/refresh" => catalog::refresh_entity, "entities",
-        "Re-reads the location of an entity now", query: [], body: true, ok: 200;
-    POST "/api/catalog/validate-entity" => entities::validate_entity, "entities",
-        "Validates an entity without storing it", query: [], body: true, ok: 200;
-    POST "/api/catalog/analyze-location" => entities::analyze_location, "locations",
-        "What exists at a location and what registering it would add", query: [], body: true, ok: 200;
-    GET "/api/catalog/events" => feed::list_events, "events",
-        "The change feed: entity.added, entity.updated and entity.removed, oldest first; streams with Accept: text/event-stream",
-        query: ["after", "limit"], body: false, ok: 200;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    GET "/api/catalog/locations" => catalog::list_locations, "locations", "Every registered location", query: [], body: false, ok: 200;
-    POST "/api/catalog/locations" => catalog::create_location, "locations",
-        "Registers a location and reads it", query: ["dryRun", "onConflict"], body: true, ok: 201;
-    POST "/api/catalog/locations/by-query" => catalog::query_locations, "locations",
-        "Locations matching a query", query: [], body: true, ok: 200;
-    GET "/api/catalog/locations/by-entity/{kind}/{namespace}/{name}" => catalog::get_location_by_entity, "locations",
-        "The location an entity came from", query: [], body: false, ok: 200;
-    GET "/api/catalog/locations/{id}" => catalog::get_location, "locations", "One location", query: [], body: false, ok: 200;
-    PUT "/api/catalog/locations/{id}" => catalog::update_location, "locations",
-        "Points a location elsewhere and re-reads it", query: [], body: true, ok: 200;
-    DELETE "/api/catalog/locations/{id}" => catalog::delete_location, "locations",
-        "Removes a location and its entities", query: [], body: false, ok: 204;
-    GET "/api/catalog/errors" => catalog::list_errors, "locations", "Current processing errors of every location", query: [], body: false, ok: 200;
-    GET "/api/catalog/conflicts" => catalog::list_conflicts, "locations",
-        "Refs a location emitted while another location owned them", query: [], body: false, ok: 200;
+    #[test]
+    fn every_query_parameter_is_documented() {
+        let undocumented: Vec<String> = all()
+            .flat_map(|r| r.query.iter().map(move |q| (r, q)))
+            .filter(|(_, q)| q.doc.trim().is_empty())
+            .map(|(r, q)| format!("{} {} ?{}", r.method, r.path, q.name))
+            .collect();
+        assert!(undocumented.is_empty(), "query parameters without a description: {undocumented:?}");
+    }
 
-    GET "/api/portal/products" => governance::list_products, "portal",
-        "Products with summaries: owner, domain, lifecycle, parts, APIs, dependencies, findings, scorecard level",
-        query: ["owner", "domain", "lifecycle", "text"], body: false, ok: 200;
-    GET "/api/portal/products/{namespace}/{name}" => governance::get_product, "portal",
-        "One product in full: parts, APIs, KPIs, and what it depends on, resolved down to platforms", query: [], body: false, ok: 200;
-    GET "/api/portal/platforms" => governance::list_platforms, "portal",
-        "Platforms with summaries: owner, domain, lifecycle, parts, APIs, consumers, findings, scorecard level",
-        query: ["owner", "domain", "lifecycle", "text"], body: false, ok: 200;
-    GET "/api/portal/platforms/{namespace}/{name}" => governance::get_platform, "portal",
-        "One platform in full: parts, offerings, targets, and each API's consumers with their product and team", query: [], body: false, ok: 200;
-    GET "/api/portal/teams/{namespace}/{name}" => governance::get_team, "portal",
-        "What a group owns, and whom it depends on", query: [], body: false, ok: 200;
-    GET "/api/portal/graph" => governance::get_graph, "portal",
-        "The dependency graph as JSON, Graphviz dot or Mermaid", query: ["entity", "depth", "relations", "direction", "format"], body: false, ok: 200;
-    GET "/api/portal/findings" => governance::list_findings, "portal",
-        "Governance findings", query: ["rule", "severity", "owner", "entity"], body: false, ok: 200;
-    GET "/api/portal/scorecards" => governance::list_scorecards, "portal",
-        "Scorecard level and checks of every product and platform", query: [], body: false, ok: 200;
+    #[test]
+    fn every_json_body_schema_parses() {
+        for r in all() {
+            if let Body::Json(s) | Body::JsonOrNdjson(s) = r.body {
+                assert!(serde_json::from_str::<serde_json::Value>(s).is_ok(), "{} {}: {s}", r.method, r.path);
+            }
+        }
+    }
 
-    GET "/api/portal/offerings" => offerings::list_offerings, "offerings",
-        "Offered APIs with their plans (every status) and live subscriber counts", query: ["platform", "domain", "q", "lifecycle"], body: false, ok: 200;
-    GET "/api/portal/offerings/{namespace}/{api}" => offerings::get_offering, "offerings",
-        "One offered API: its plans with live subscriptions per plan, and its consumers", query: [], body: false, ok: 200;
-    GET "/api/portal/subscriptions" => offerings::list_subscriptions, "offerings",
-        "Subscriptions with their history; filters combine", query: ["api", "consumer", "team", "status"], body: false, ok: 200;
-    POST "/api/portal/subscriptions" => offerings::create_subscription, "offerings",
-        "Subscribes a consumer to a plan: active at once on an auto plan, else pending (the consumer's owner)", query: [], body: true, ok: 201;
-    GET "/api/portal/subscriptions/{id}" => offerings::get_subscription, "offerings", "One subscription with its history", query: [], body: false, ok: 200;
-    GET "/api/portal/subscriptions/{id}/keys" => offerings::list_keys, "offerings",
-        "The subscription's API keys, without secrets (either party)", query: [], body: false, ok: 200;
-    POST "/api/portal/subscriptions/{id}/keys" => offerings::create_key, "offerings",
-        "Issues an API key, shown this once (the consumer's owner)", query: [], body: true, ok: 201;
-    POST "/api/portal/subscriptions/{id}/{action}" => offerings::act_on_subscription, "offerings",
-        "approve, reject, pause, resume, transfer (the platform's owner) or close (the consumer's owner)", query: [], body: true, ok: 200;
-    POST "/api/portal/keys/{id}/rotate" => offerings::rotate_key, "offerings",
-        "Replaces a key; the old one stays valid for overlapHours (default 24)", query: [], body: true, ok: 201;
-    DELETE "/api/portal/keys/{id}" => offerings::revoke_key, "offerings", "Revokes a key at once", query: [], body: false, ok: 204;
+    #[test]
+    fn the_index_finds_every_row_by_method_and_pattern() {
+        let index = RouteIndex::new(&tables());
+        for r in all() {
+            assert!(std::ptr::eq(index.find(r.method, r.path).unwrap(), r), "{} {}", r.method, r.path);
+        }
+        assert!(index.find("PATCH", "/api/catalog/locations/{id}").is_none());
+        assert_eq!(index.iter().count(), all().count());
+    }
 
-    POST "/api/usage/events" => usage::post_events, "usage",
-        "Usage events (JSON array or NDJSON): per-row rejections, Idempotency-Key, ?backfill=true for admins (usage:write)", query: ["backfill"], body: true, ok: 200;
-    GET "/api/portal/consumption" => usage::consumption, "usage",
-        "Calls, errors and latency percentiles over time, totals and top consumers; filters combine; format=csv for the series",
-        query: ["api", "platform", "consumer", "team", "from", "to", "bucket", "format"], body: false, ok: 200;
-    GET "/api/portal/adoption" => usage::adoption, "usage",
-        "Weekly active, new, retained and churned consumers; median hours to first call; approved subscriptions never called",
-        query: ["api", "platform", "weeks"], body: false, ok: 200;
-    GET "/api/portal/declared-vs-observed" => usage::declared_vs_observed, "usage",
-        "consumesApis declared but not called in 28 days, and calls in 28 days not declared", query: ["api", "platform"], body: false, ok: 200;
-    POST "/api/portal/products/{namespace}/{name}/kpis" => usage::post_kpis, "usage",
-        "Records values of the product's declared KPIs, [{kpi, time, value}] (kpi:write or the product's owner)", query: [], body: true, ok: 200;
-
-    GET "/api/providers" => discovery::list_providers, "providers",
-        "Configured GitHub and GitLab discovery providers, with their last run", query: [], body: false, ok: 200;
-    GET "/api/providers/{id}/runs" => discovery::list_provider_runs, "providers",
-        "Recent runs of a provider: repositories seen, locations added and removed, errors", query: [], body: false, ok: 200;
-    POST "/api/providers/{id}/run" => discovery::run_provider, "providers",
-        "Runs a provider now and answers its outcome", query: [], body: false, ok: 200;
-    POST "/api/webhooks/github" => push::receive_github, "webhooks",
-        "GitHub webhook deliveries (X-Hub-Signature-256 checked before parsing)", query: [], body: true, ok: 200;
-    POST "/api/webhooks/gitlab" => push::receive_gitlab, "webhooks",
-        "GitLab webhook deliveries (X-Gitlab-Token checked before parsing)", query: [], body: true, ok: 200;
-
-    GET "/api/auth/{provider}/start" => auth::start, "auth",
-        "Starts sign-in: redirects to the provider (PKCE, CSRF state, nonce)", query: ["redirect"], body: false, ok: 302;
-    GET "/api/auth/{provider}/handler/frame" => auth::callback, "auth",
-        "The provider's callback: checks the state, exchanges the code, sets the session cookies", query: ["code", "state", "error"], body: false, ok: 302;
-    POST "/api/auth/refresh" => auth::refresh, "auth",
-        "A new access token (cookie and body) from the refresh cookie", query: [], body: false, ok: 200;
-    POST "/api/auth/logout" => auth::logout, "auth", "Signs out: drops the session cookies", query: [], body: false, ok: 204;
-    GET "/api/auth/me" => auth::me, "auth",
-        "The caller: identity, User entity, groups and ownership refs", query: [], body: false, ok: 200;
-    GET "/api/auth/tokens" => auth::list_tokens, "auth", "Every service token, without secrets (admins)", query: [], body: false, ok: 200;
-    POST "/api/auth/tokens" => auth::create_token, "auth",
-        "Creates a service token; its value is shown once (admins)", query: [], body: true, ok: 201;
-    DELETE "/api/auth/tokens/{id}" => auth::revoke_token, "auth", "Revokes a service token (admins)", query: [], body: false, ok: 204;
-
-    // The web UI (tag "ui": HTML pages, left out of the OpenAPI document). Pages render what
-    // the API's handlers answer; every POST carries the CSRF token (ui::CsrfForm).
-    GET "/" => ui::home::page_home, "ui", "Home: search, what you own, what needs you", query: [], body: false, ok: 200;
-    GET "/ui/assets/{version}/{file}" => ui::assets::serve, "ui", "The UI's embedded CSS and scripts", query: [], body: false, ok: 200;
-    GET "/signin" => ui::layout::signin, "ui", "Sign-in providers", query: ["redirect"], body: false, ok: 200;
-    POST "/signout" => ui::layout::signout, "ui", "Signs out", query: [], body: true, ok: 303;
-    GET "/catalog" => ui::catalog::list, "ui", "The catalog with facets, paged", query: [], body: false, ok: 200;
-    GET "/catalog/{kind}/{namespace}/{name}" => ui::catalog::entity, "ui", "One entity", query: [], body: false, ok: 200;
-    GET "/approvals" => ui::approvals::list, "ui", "Pending subscription requests", query: [], body: false, ok: 200;
-    POST "/approvals/{id}" => ui::approvals::decide, "ui", "Approves or rejects a request", query: [], body: true, ok: 303;
-    GET "/products" => ui::products::list_products, "ui", "Products", query: [], body: false, ok: 200;
-    GET "/products/{namespace}/{name}" => ui::products::product, "ui", "One product", query: [], body: false, ok: 200;
-    GET "/platforms" => ui::products::list_platforms, "ui", "Platforms", query: [], body: false, ok: 200;
-    GET "/platforms/{namespace}/{name}" => ui::products::platform, "ui", "One platform", query: [], body: false, ok: 200;
-    GET "/apis" => ui::apis::marketplace, "ui", "The API marketplace", query: [], body: false, ok: 200;
-    GET "/apis/{namespace}/{api}" => ui::apis::api_page, "ui", "One offered API with its plans", query: [], body: false, ok: 200;
-    POST "/apis/{namespace}/{api}/subscribe" => ui::apis::subscribe, "ui", "Subscribes a consumer", query: [], body: true, ok: 303;
-    GET "/subscriptions" => ui::subscriptions::list, "ui", "Your subscriptions", query: [], body: false, ok: 200;
-    GET "/subscriptions/{id}" => ui::subscriptions::one, "ui", "One subscription and its keys", query: [], body: false, ok: 200;
-    POST "/subscriptions/{id}/keys" => ui::subscriptions::create_key, "ui", "Creates a key, shown once", query: [], body: true, ok: 200;
-    POST "/keys/{id}/rotate" => ui::subscriptions::rotate_key, "ui", "Rotates a key", query: [], body: true, ok: 200;
-    POST "/keys/{id}/revoke" => ui::subscriptions::revoke_key, "ui", "Revokes a key", query: [], body: true, ok: 303;
-    GET "/dashboard" => ui::dashboard::dashboard, "ui", "The consumption dashboard", query: [], body: false, ok: 200;
-    GET "/governance" => ui::governance::findings, "ui", "Governance findings", query: [], body: false, ok: 200;
-    GET "/governance/graph" => ui::governance::graph, "ui", "An entity's dependency graph", query: [], body: false, ok: 200;
+    /// docs/api.md's table is what the rows say. `PORTOLAN_WRITE_DOCS=1` rewrites it.
+    #[test]
+    fn docs_api_md_matches_the_rows() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let (before, after) = match (text.find(DOCS_BEGIN), text.find(DOCS_END)) {
+            (Some(b), Some(e)) if b < e => (text[..b].to_owned(), text[e + DOCS_END.len()..].to_owned()),
+            _ => (text.clone(), String::new()),
+        };
+        let want = format!("{before}{DOCS_BEGIN}{}{DOCS_END}{after}", markdown_table());
+        if std::env::var_os("PORTOLAN_WRITE_DOCS").is_some() {
+            std::fs::write(path, &want).unwrap();
+            return;
+        }
+        assert!(
+            text == want,
+            "docs/api.md's route table differs from the rows (src/**/routes.rs): regenerate it with \
+             `PORTOLAN_WRITE_DOCS=1 cargo test --lib docs_api_md`"
+        );
+    }
 }

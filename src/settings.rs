@@ -10,15 +10,16 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::catalog::fetch::ReadSettings;
-pub use crate::startup::{DOMAINS, Settings};
+pub use crate::startup::{DOMAIN_ROUTES, DOMAINS, Settings};
 
-/// Declares the domain list: for each domain, its name, its front door and the TOML sections it
-/// owns (`field: Type`, one or more). It generates the combined [`Settings`] (the server's own
-/// sections and every domain's) and `DOMAINS`, whose entry hands each front door its sections
-/// (one section by reference, several as a tuple of references). `crate::startup` invokes it
+/// Declares the domain list: for each domain, its module (which exports `domain` and
+/// `routes::TABLES`) and the TOML sections it owns (`field: Type`, one or more). It generates the
+/// combined [`Settings`] (the server's own sections and every domain's), `DOMAINS`, whose entry
+/// hands each front door its sections (one section by reference, several as a tuple of
+/// references), and `DOMAIN_ROUTES`. `crate::startup` invokes it
 /// once: adding a domain is one line there.
 macro_rules! domain_list {
-    ($( $name:literal => $build:path { $($field:ident : $ty:ty),+ $(,)? } ),* $(,)?) => {
+    ($( $name:ident { $($field:ident : $ty:ty),+ $(,)? } ),* $(,)?) => {
         /// All settings, as read from the file with defaults filled in: the server's own sections
         /// and each domain's (the TOML file's shape; every key in docs/configuration.md).
         #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -37,8 +38,11 @@ macro_rules! domain_list {
         /// The one list of domains built on the catalog, in the order they are built, their
         /// routes registered and their hooks asked: `(name, front door)`.
         pub const DOMAINS: &[(&str, DomainFn)] = &[
-            $( ($name, |s: &Settings, shared: &crate::domain::Shared| $build(( $(&s.$field),+ ), shared)), )*
+            $( (stringify!($name), |s: &Settings, shared: &crate::domain::Shared| crate::$name::domain(( $(&s.$field),+ ), shared)), )*
         ];
+
+        /// Every domain's route tables (`<domain>::routes::TABLES`), in the list's order.
+        pub const DOMAIN_ROUTES: &[&[&[crate::routes::Route]]] = &[ $( crate::$name::routes::TABLES, )* ];
     };
 }
 pub(crate) use domain_list;

@@ -32,16 +32,10 @@ pub type DomainFn = fn(&Settings, &Shared) -> anyhow::Result<Domain>;
 // The one list of domains built on the catalog (and the combined settings it implies): adding a
 // domain is its folder, its migrations and one line here.
 crate::settings::domain_list! {
-    "governance" => crate::governance::domain { governance: crate::governance::GovernanceSettings },
-    "offerings" => crate::offerings::domain {
-        offerings: crate::offerings::OfferingSettings,
-        notifications: crate::offerings::NotificationSettings,
-    },
-    "usage" => crate::usage::domain { usage: crate::usage::UsageSettings },
-    "discovery" => crate::discovery::domain {
-        providers: crate::discovery::DiscoverySettings,
-        webhooks: crate::discovery::PushSettings,
-    },
+    governance { governance: crate::governance::GovernanceSettings },
+    offerings { offerings: crate::offerings::OfferingSettings, notifications: crate::offerings::NotificationSettings },
+    usage { usage: crate::usage::UsageSettings },
+    discovery { providers: crate::discovery::DiscoverySettings, webhooks: crate::discovery::PushSettings },
 }
 
 pub struct Application {

@@ -3,8 +3,8 @@
 //!
 //! - guest mode answers only to loopback names and `server.allowed_hosts` (421 otherwise), so a
 //!   DNS-rebinding name cannot reach a portal on someone's laptop;
-//! - an API route that takes a body takes it as JSON only (415 otherwise): HTML forms cannot
-//!   send JSON, so a form on another site cannot call the API;
+//! - an API route that takes a JSON body (its row says so) takes it as JSON only (415 otherwise):
+//!   HTML forms cannot send JSON, so a form on another site cannot call the API;
 //! - a change (POST, PUT, PATCH, DELETE) sent with the session cookie must come from the
 //!   portal's own pages: its `Origin` (or `Sec-Fetch-Site: same-origin`) says so (403 otherwise).
 //!   A request with a Bearer token carries no ambient credential and is not checked.
@@ -19,10 +19,12 @@ use actix_web::{ResponseError, web};
 
 use super::handlers::REFRESH_COOKIE;
 use super::middleware::ACCESS_COOKIE;
+use super::policy::Rule;
 use crate::error::{ApiError, ErrorCode};
+use crate::routes::{Body, Route, RouteIndex};
 use crate::state::AppState;
 
-/// The body types of the JSON API; the usage intake takes NDJSON too.
+/// The body types of the JSON API; some routes take NDJSON too.
 const JSON: &[&str] = &["application/json"];
 const JSON_OR_NDJSON: &[&str] = &["application/json", "application/x-ndjson"];
 
@@ -45,10 +47,15 @@ fn check(req: &ServiceRequest, state: &AppState) -> Result<(), ApiError> {
         check_host(req, &state.settings.server.allowed_hosts)?;
     }
     let method = req.method().as_str();
-    if !matches!(method, "POST" | "PUT" | "PATCH" | "DELETE") || req.path().starts_with("/api/webhooks/") {
+    if !matches!(method, "POST" | "PUT" | "PATCH" | "DELETE") {
         return Ok(());
     }
-    if let Some(route) = req.match_pattern().and_then(|p| crate::routes::find(method, &p)) {
+    let index = req.app_data::<web::Data<RouteIndex>>();
+    if let Some(route) = req.match_pattern().and_then(|p| index?.find(method, &p)) {
+        // Webhooks check their own signature, and send no cookie.
+        if route.rule == Rule::Webhook {
+            return Ok(());
+        }
         check_media_type(req, route)?;
     }
     check_origin(req, state)
@@ -99,15 +106,15 @@ fn is_loopback(name: &str) -> bool {
     name == "localhost" || name.ends_with(".localhost") || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// A route of the JSON API that takes a body: its `Content-Type` must be JSON (NDJSON too for
-/// the usage intake). A request without a body and without a type passes: the route says
-/// whether it needs one. The web UI's form routes and the webhooks (which check their own
-/// signature) are not JSON routes.
-fn check_media_type(req: &ServiceRequest, route: &crate::routes::Route) -> Result<(), ApiError> {
-    if !route.body || !route.path.starts_with("/api/") {
-        return Ok(());
-    }
-    let accepted = if route.path == "/api/usage/events" { JSON_OR_NDJSON } else { JSON };
+/// A route that takes a JSON body (its row's `body`): its `Content-Type` must be JSON (NDJSON
+/// too where the row says so). A request without a body and without a type passes: the route
+/// says whether it needs one. The web UI's form routes are not JSON routes.
+fn check_media_type(req: &ServiceRequest, route: &Route) -> Result<(), ApiError> {
+    let accepted = match route.body {
+        Body::None | Body::Form => return Ok(()),
+        Body::Json(_) => JSON,
+        Body::JsonOrNdjson(_) => JSON_OR_NDJSON,
+    };
     let sent = req.headers().get(header::CONTENT_TYPE);
     let essence =
         sent.and_then(|v| v.to_str().ok()).map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());

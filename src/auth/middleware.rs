@@ -8,6 +8,7 @@ use actix_web::{HttpMessage, ResponseError, web};
 use super::policy::{self, Rule};
 use super::{AuthState, Identity, Principal, store, tokens};
 use crate::error::{ApiError, ErrorCode};
+use crate::routes::RouteIndex;
 use crate::state::AppState;
 
 pub const ACCESS_COOKIE: &str = "portolan_token";
@@ -29,7 +30,7 @@ async fn credentials(req: &ServiceRequest, state: &AppState) -> Result<Credentia
         .map(|v| v.trim().to_owned());
     let token = match bearer {
         // An API key (for the gateway routes) is never a portal credential.
-        Some(t) if t.starts_with(crate::offerings::keys::KEY_PREFIX) => return Ok(Credentials::None),
+        Some(t) if t.starts_with(super::API_KEY_PREFIX) => return Ok(Credentials::None),
         Some(t) => t,
         None => match req.cookie(ACCESS_COOKIE) {
             Some(c) => c.value().to_owned(),
@@ -70,16 +71,17 @@ fn reject(req: ServiceRequest, err: ApiError) -> Result<ServiceResponse<BoxBody>
     Ok(req.into_response(res))
 }
 
-fn unauthenticated(message: &str) -> ApiError {
+fn unauthenticated(message: impl Into<String>) -> ApiError {
     ApiError::with_code(ErrorCode::Unauthenticated, message)
 }
 
-fn forbidden(message: &str) -> ApiError {
+fn forbidden(message: impl Into<String>) -> ApiError {
     ApiError::with_code(ErrorCode::Forbidden, message)
 }
 
-/// Middleware: finds the caller, applies the route's rule from the policy table, and leaves
-/// the [`Identity`] in the request for handlers.
+/// Middleware: finds the caller, applies the rule of the matched route's row (from the
+/// [`RouteIndex`] that `routes::config` registers), and leaves the [`Identity`] in the request
+/// for handlers.
 pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -90,7 +92,11 @@ pub async fn authenticate(
     let auth = &state.auth;
     // A path that matches a route pattern but not with this method gets the strictest rule:
     // routing may still pick another route for it, so no check is skipped.
-    let rule = req.match_pattern().map(|p| policy::rule_for(req.method().as_str(), &p).unwrap_or(Rule::Admin));
+    let rule = req.match_pattern().map(|p| {
+        req.app_data::<web::Data<RouteIndex>>()
+            .and_then(|index| index.find(req.method().as_str(), &p))
+            .map_or(Rule::Admin, |r| r.rule)
+    });
     let creds = match credentials(&req, &state).await {
         Ok(c) => c,
         Err(e) => return reject(req, e),
@@ -113,67 +119,70 @@ pub async fn authenticate(
         return reject(req, unauthenticated("Sign in or send a token: anonymous access is off."));
     }
     let denied = match rule {
-        None | Some(Rule::Open | Rule::SignIn | Rule::Webhook) => None,
-        Some(Rule::Read) => (anonymous && !auth.anonymous_read).then(|| unauthenticated("Sign in to read.")),
-        Some(Rule::Metrics) => (anonymous && !auth.anonymous_read && !auth.metrics_public)
+        None => None,
+        Some(rule) => denial(rule, &identity, auth),
+    };
+    if let Some(err) = denied {
+        return reject(req, err);
+    }
+    req.extensions_mut().insert(identity);
+    next.call(req).await.map(|r| r.map_into_boxed_body())
+}
+
+/// Why `identity` may not use a route of `rule`, if it may not.
+fn denial(rule: Rule, identity: &Identity, auth: &AuthState) -> Option<ApiError> {
+    let anonymous = identity.is_anonymous();
+    let service = matches!(identity.principal, Principal::Service { .. });
+    match rule {
+        Rule::Open | Rule::SignIn | Rule::Webhook => None,
+        Rule::Read => (anonymous && !auth.anonymous_read).then(|| unauthenticated("Sign in to read.")),
+        Rule::Metrics => (anonymous && !auth.anonymous_read && !auth.metrics_public)
             .then(|| unauthenticated("Send credentials for /metrics, or set server.metrics_public.")),
-        Some(Rule::SignedIn | Rule::OwnerOrAdmin) => {
+        Rule::SignedIn | Rule::Owner => {
             if anonymous {
                 Some(unauthenticated("Sign in to change the catalog."))
             } else if !identity.can_write_catalog() {
-                Some(match identity.principal {
-                    Principal::Service { .. } => forbidden("This token lacks the catalog:write scope."),
-                    _ => forbidden("This identity may only read."),
+                Some(if service {
+                    forbidden("This token lacks the catalog:write scope.")
+                } else {
+                    forbidden("This identity may only read.")
                 })
             } else {
                 None
             }
         }
-        Some(Rule::PartyOrAdmin) => {
+        Rule::Party(scope) => {
             if anonymous {
-                Some(unauthenticated("Sign in to act on subscriptions and keys."))
-            } else if !identity.can_act_on_offerings() {
-                Some(match identity.principal {
-                    Principal::Service { .. } => forbidden("This token lacks the offerings:write scope."),
-                    _ => forbidden("This identity may only read."),
-                })
-            } else {
-                None
-            }
-        }
-        Some(Rule::Gateway) => {
-            if anonymous {
-                Some(unauthenticated("Send the gateway's service token (scope gateway:check)."))
-            } else if !identity.admin && !identity.has_scope("gateway:check") {
-                Some(forbidden("Only service tokens with the gateway:check scope may check keys."))
-            } else {
-                None
-            }
-        }
-        Some(Rule::UsageWrite) => {
-            if anonymous {
-                Some(unauthenticated("Send a service token with the usage:write scope."))
-            } else if !identity.admin && !identity.has_scope("usage:write") {
-                Some(forbidden("Only service tokens with the usage:write scope (or admins) may send usage."))
-            } else {
-                None
-            }
-        }
-        Some(Rule::KpiWrite) => {
-            if anonymous {
-                Some(unauthenticated("Sign in as the product's owner, or send a token with the kpi:write scope."))
-            } else if matches!(identity.principal, Principal::Service { .. })
-                && !identity.admin
-                && !identity.has_scope("kpi:write")
-            {
-                Some(forbidden("This token lacks the kpi:write scope."))
-            } else if identity.reader_only && !matches!(identity.principal, Principal::Service { .. }) {
+                Some(unauthenticated(format!("Sign in, or send a token with the {scope} scope.")))
+            } else if service && !identity.admin && !identity.has_scope(scope) {
+                Some(forbidden(format!("This token lacks the {scope} scope.")))
+            } else if !service && !identity.can_write_catalog() {
                 Some(forbidden("This identity may only read."))
             } else {
                 None
             }
         }
-        Some(Rule::Admin) => {
+        Rule::Scope(scope) => {
+            if anonymous {
+                Some(unauthenticated(format!("Send a service token with the {scope} scope.")))
+            } else if !identity.admin && !identity.has_scope(scope) {
+                Some(forbidden(format!("Only service tokens with the {scope} scope (or admins) may do this.")))
+            } else {
+                None
+            }
+        }
+        Rule::OwnerOrScope(scope) => {
+            if anonymous {
+                Some(unauthenticated(format!("Sign in as the owner, or send a token with the {scope} scope.")))
+            } else if service && !identity.admin && !identity.has_scope(scope) {
+                Some(forbidden(format!("This token lacks the {scope} scope.")))
+            } else if identity.reader_only && !service {
+                Some(forbidden("This identity may only read."))
+            } else {
+                None
+            }
+        }
+        Rule::Admin => {
             if anonymous {
                 Some(unauthenticated("Sign in as an admin."))
             } else if !identity.admin {
@@ -182,10 +191,5 @@ pub async fn authenticate(
                 None
             }
         }
-    };
-    if let Some(err) = denied {
-        return reject(req, err);
     }
-    req.extensions_mut().insert(identity);
-    next.call(req).await.map(|r| r.map_into_boxed_body())
 }

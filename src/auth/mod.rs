@@ -1,5 +1,5 @@
 //! Identity and access: who is calling (a Bearer JWT, the session cookie, a service token, a
-//! guest or nobody), the one policy table, ownership checks and sign-in.
+//! guest or nobody), the access rules routes carry, ownership checks and sign-in.
 //!
 //! The [`middleware::authenticate`] middleware runs before routing and before any body is read;
 //! handlers of owner-only actions call [`require_owner`].
@@ -16,6 +16,7 @@ pub mod middleware;
 pub mod oidc;
 pub mod policy;
 pub mod redirect;
+pub mod routes;
 mod store;
 pub mod tokens;
 
@@ -29,6 +30,10 @@ use crate::catalog::rules::{CatalogRules, Provenance};
 use crate::config::{AuthSettings, ServerSettings, SignInProviderSettings, SignInResolver, UnmappedPolicy};
 use crate::db::Pool;
 use crate::error::{ApiError, ErrorCode};
+
+/// The prefix of every API key a gateway checks (`ptl_...`): never a portal credential, so the
+/// middleware treats a Bearer API key as no credential at all.
+pub const API_KEY_PREFIX: &str = "ptl_";
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,14 +89,6 @@ impl Identity {
             Principal::Guest => true,
             Principal::User { .. } => !self.reader_only,
             Principal::Service { .. } => self.admin || self.has_scope("catalog:write"),
-        }
-    }
-    /// May act on subscriptions and keys at all (the party checks come on top): service tokens
-    /// need `offerings:write` (or `admin`); `catalog:write` is not enough.
-    pub fn can_act_on_offerings(&self) -> bool {
-        match self.principal {
-            Principal::Service { .. } => self.admin || self.has_scope("offerings:write"),
-            _ => self.can_write_catalog(),
         }
     }
 }

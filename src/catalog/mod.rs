@@ -24,6 +24,7 @@ pub mod read;
 pub mod refresh;
 pub mod register;
 pub mod relations;
+pub mod routes;
 pub mod rules;
 pub mod seam;
 pub mod search;

@@ -22,6 +22,7 @@ pub mod github;
 pub mod gitlab;
 pub mod handlers;
 pub mod push;
+pub mod routes;
 mod scheduler;
 mod settings;
 mod store;

@@ -8,7 +8,10 @@
 //! - [`Shared`] is what the root provides: the pool, the catalog (reads, registration and its
 //!   change feed), the org graph ([`crate::org::Org`]), the outbound reading rules, the hooks
 //!   other domains fill, and the shutdown signal.
-//! - [`Domain`] is plain data: its route rows, its `web::Data` registrations, its catalog
+//! - A domain's route rows (each with its access rule) are `<domain>::routes::TABLES`, which the
+//!   domain list names, so they are known without building anything (the OpenAPI document,
+//!   docs/api.md and the tests read them).
+//! - [`Domain`] is plain data: its `web::Data` registrations, its catalog
 //!   listeners and status decorators, its findings sources and usage sinks (lists, merged across
 //!   domains, never a replaceable slot), its tasks and its navigation entries for the UI.
 //!
@@ -25,7 +28,6 @@ use crate::catalog::fetch::ReadSettings;
 use crate::catalog::ingest::Ingestor;
 use crate::catalog::seam::{ChangeListener, StatusDecorator};
 use crate::db::Pool;
-use crate::routes::Route;
 
 pub use hooks::{FindingsSource, Hooks, UsageSink, ViewExtension};
 pub use tasks::Task;
@@ -89,8 +91,6 @@ impl Navigation {
 #[derive(Default)]
 pub struct Domain {
     pub name: &'static str,
-    /// The domain's route rows (each with its access rule); registered in order.
-    pub routes: Vec<&'static [Route]>,
     pub data: Vec<DataItem>,
     pub listeners: Vec<Arc<dyn ChangeListener>>,
     pub decorators: Vec<Arc<dyn StatusDecorator>>,
@@ -115,11 +115,6 @@ impl Domain {
                 cfg.app_data(web::Data::from(registered.clone()));
             }),
         });
-        self
-    }
-
-    pub fn routes(mut self, rows: &'static [Route]) -> Self {
-        self.routes.push(rows);
         self
     }
 

@@ -20,6 +20,7 @@ pub mod external;
 pub mod handlers;
 pub mod lint;
 pub(crate) use crate::org::graph as model;
+pub mod routes;
 pub mod rules;
 pub mod scorecards;
 mod store;

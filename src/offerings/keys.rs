@@ -11,7 +11,7 @@ use crate::db::{Pool, now_ms, rfc3339};
 use crate::error::ApiError;
 
 /// What every API key starts with, so it is never mistaken for a portolan token.
-pub const KEY_PREFIX: &str = "ptl_";
+pub const KEY_PREFIX: &str = crate::auth::API_KEY_PREFIX;
 /// Keys about to expire within this produce one `key.expiring` event.
 pub const EXPIRING_NOTICE_MS: i64 = 7 * 86_400_000;
 const DAY_MS: i64 = 86_400_000;

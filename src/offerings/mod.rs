@@ -27,6 +27,7 @@ pub mod keys;
 pub mod lookup;
 pub mod model;
 pub mod notify;
+pub mod routes;
 mod store;
 pub mod subscriptions;
 

@@ -30,6 +30,7 @@ pub mod kpis;
 pub mod model;
 pub mod nats;
 pub mod rollup;
+pub mod routes;
 pub mod ship;
 mod store;
 pub mod views;

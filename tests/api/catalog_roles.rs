@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use portolan::auth::policy::{POLICY, Rule};
+use portolan::auth::policy::Rule;
 use serde_json::json;
 
 use crate::fixtures::flow_component as component;
@@ -130,10 +130,9 @@ async fn every_guarded_route_answers_each_role_as_the_policy_says(db: Db) {
     covered.push(("POST", "/api/providers/{id}/run"));
 
     // The matrix covers every guarded row of the policy table.
-    let guarded: Vec<(&str, &str)> = POLICY
-        .iter()
-        .filter(|(_, _, r)| matches!(r, Rule::SignedIn | Rule::OwnerOrAdmin | Rule::Admin))
-        .map(|(m, p, _)| (*m, *p))
+    let guarded: Vec<(&str, &str)> = portolan::routes::all()
+        .filter(|r| matches!(r.rule, Rule::SignedIn | Rule::Owner | Rule::Admin))
+        .map(|r| (r.method, r.path))
         .collect();
     for g in &guarded {
         assert!(covered.contains(g), "the role matrix does not cover {g:?}");
