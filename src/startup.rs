@@ -124,20 +124,16 @@ impl Application {
                 ingestor.seam.clone(),
             )),
             pool,
-            governance: portal,
             auth,
             ingestor,
             settings: Arc::new(settings.clone()),
             metrics,
-            discovery: providers,
-            offerings,
-            usage,
             alive: Arc::new(()),
             heartbeat,
         });
-        state.usage.spawn_background(state.pool.clone(), Arc::downgrade(&state.alive));
-        state.offerings.gateway.spawn_flusher(state.pool.clone(), Arc::downgrade(&state.alive));
-        state.offerings.notifier.spawn(state.pool.clone(), Arc::downgrade(&state.alive))?;
+        usage.spawn_background(state.pool.clone(), Arc::downgrade(&state.alive));
+        offerings.gateway.spawn_flusher(state.pool.clone(), Arc::downgrade(&state.alive));
+        offerings.notifier.spawn(state.pool.clone(), Arc::downgrade(&state.alive))?;
         state.ingestor.spawn_refresh_loop(Arc::downgrade(&state.alive));
         state.cache.follow(Arc::downgrade(&state.alive));
         state.ingestor.seam.spawn_catch_up(state.pool.clone(), Arc::downgrade(&state.alive));
@@ -146,12 +142,17 @@ impl Application {
             state.settings.catalog.events_retention_days,
             Arc::downgrade(&state.alive),
         );
-        state.discovery.spawn_loop(Arc::downgrade(&state.alive));
+        providers.spawn_loop(Arc::downgrade(&state.alive));
         let max_body = settings.server.max_body_bytes;
         let server = crate::wire::serve(
             move || {
                 App::new()
                     .app_data(state.clone())
+                    // Each domain's own data, for its handlers and the UI's pages.
+                    .app_data(web::Data::from(portal.clone()))
+                    .app_data(web::Data::from(offerings.clone()))
+                    .app_data(web::Data::from(usage.clone()))
+                    .app_data(web::Data::from(providers.clone()))
                     .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error_handler))
                     .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
                     .app_data(web::PathConfig::default().error_handler(error::path_error_handler))

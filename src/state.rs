@@ -1,5 +1,8 @@
-//! What every handler can reach. This module imports no handler, so handlers, routes and
-//! `startup` all depend on it and it on none of them.
+//! What every handler can reach: infrastructure only (the pool, settings, metrics, the read
+//! cache; for now also ingestion, sign-in and the instance's liveness). Each domain registers
+//! its own `web::Data` (`Governance`, `Offerings`, `Usage`, `Discovery`) in `startup.rs`. This
+//! module imports no handler, so handlers, routes and `startup` all depend on it and it on none
+//! of them.
 
 use std::sync::Arc;
 
@@ -19,16 +22,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Served entities and repeated answers, dropped when the catalog changes.
     pub cache: Arc<ReadCache>,
-    /// Governance: the portal engine, one of the catalog's listeners.
-    pub governance: Arc<crate::governance::Governance>,
-    /// Repository discovery providers and the webhook settings.
-    pub discovery: Arc<crate::discovery::Discovery>,
     /// Sign-in, tokens and the access policy.
     pub auth: Arc<crate::auth::AuthState>,
-    /// Self-service offerings: subscriptions, keys and the gateway check (a catalog listener).
-    pub offerings: Arc<crate::offerings::Offerings>,
-    /// Consumption: the usage intake, its views and product KPIs.
-    pub usage: Arc<crate::usage::Usage>,
     /// Background work (the refresh loop, the catch-up of listeners) runs while this lives.
     pub alive: Arc<()>,
     /// This instance's heartbeat, so others take over its leases only once it stopped.

@@ -23,6 +23,7 @@ pub mod seam;
 pub mod search;
 pub mod store;
 pub mod validate;
+pub mod view;
 
 /// What the catalog's own services (the read cache, entity reads) fail with; the HTTP edge turns
 /// it into an `ApiError`.

@@ -24,6 +24,7 @@ mod scheduler;
 mod settings;
 pub mod store;
 pub mod push;
+pub mod views;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

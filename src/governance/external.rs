@@ -8,10 +8,9 @@
 
 use std::collections::HashSet;
 
-use serde_json::Value;
-
 use super::model::Graph;
 use super::rules::Finding;
+use super::views::{KpiView, TargetView};
 use crate::db::Pool;
 
 /// Rules whose findings come from a [`Measures`] source.
@@ -25,10 +24,10 @@ pub trait Measures: Send + Sync {
     fn findings(&self, pool: &Pool, g: &Graph, generation: i64) -> anyhow::Result<Option<Vec<Finding>>>;
 
     /// `targets` of a platform's view: each declared target with its current value.
-    fn platform_targets(&self, pool: &Pool, g: &Graph, platform: &str) -> anyhow::Result<Value>;
+    fn platform_targets(&self, pool: &Pool, g: &Graph, platform: &str) -> anyhow::Result<Vec<TargetView>>;
 
     /// `kpis` of a product's view: each declared KPI with its values.
-    fn product_kpis(&self, pool: &Pool, g: &Graph, product: &str) -> anyhow::Result<Value>;
+    fn product_kpis(&self, pool: &Pool, g: &Graph, product: &str) -> anyhow::Result<Vec<KpiView>>;
 
     /// Products with a KPI value reported at or after `since` (ms).
     fn kpis_reported_since(&self, pool: &Pool, since: i64) -> anyhow::Result<HashSet<String>>;

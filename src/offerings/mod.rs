@@ -29,6 +29,7 @@ pub mod model;
 pub mod notify;
 pub mod store;
 pub mod subscriptions;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -15,6 +15,7 @@ use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::{Pool, now_ms, rfc3339};
 use crate::governance::external::Measures;
 use crate::governance::model::Graph;
+use crate::governance::views::{KpiPoint, KpiView, TargetView};
 use crate::governance::rules::{Finding, Severity, UNDECLARED_CONSUMPTION, UNUSED_DECLARED_DEPENDENCY};
 
 /// Findings are recomputed at least this often (declared pairs fall silent as time passes).
@@ -81,7 +82,7 @@ struct Kpi {
     direction: Option<String>,
 }
 
-fn on_track(current: Option<f64>, target: Option<f64>, increase: bool) -> (Value, Value) {
+fn on_track(current: Option<f64>, target: Option<f64>, increase: bool) -> (Option<f64>, Option<bool>) {
     match (current, target) {
         (Some(c), Some(t)) => {
             let progress = if increase {
@@ -91,10 +92,10 @@ fn on_track(current: Option<f64>, target: Option<f64>, increase: bool) -> (Value
             } else {
                 t / c
             };
-            (json!((progress * 1000.0).round() / 1000.0), json!(if increase { c >= t } else { c <= t }))
+            (Some((progress * 1000.0).round() / 1000.0), Some(if increase { c >= t } else { c <= t }))
         }
-        (None, Some(_)) => (Value::Null, json!(false)),
-        _ => (Value::Null, Value::Null),
+        (None, Some(_)) => (None, Some(false)),
+        _ => (None, None),
     }
 }
 
@@ -138,8 +139,8 @@ fn measure(pool: &Pool, g: &Graph, metric: &str, apis: &[String], now: i64) -> a
 
 impl Usage {
     /// `targets` of a platform view.
-    pub fn targets(&self, pool: &Pool, g: &Graph, platform: &str) -> anyhow::Result<Value> {
-        let Some(p) = g.get(platform) else { return Ok(json!([])) };
+    pub fn targets(&self, pool: &Pool, g: &Graph, platform: &str) -> anyhow::Result<Vec<TargetView>> {
+        let Some(p) = g.get(platform) else { return Ok(Vec::new()) };
         let now = now_ms();
         let mut out = Vec::new();
         for raw in &p.targets {
@@ -159,18 +160,22 @@ impl Usage {
             };
             let current = measure(pool, g, &t.metric, &apis, now)?;
             let (progress, on) = on_track(current, Some(t.target), increase);
-            out.push(json!({
-                "metric": t.metric, "api": api, "target": t.target,
-                "direction": if increase { "increase" } else { "decrease" },
-                "current": current, "progress": progress, "onTrack": on,
-            }));
+            out.push(TargetView {
+                metric: t.metric,
+                api,
+                target: t.target,
+                direction: if increase { "increase" } else { "decrease" },
+                current,
+                progress,
+                on_track: on,
+            });
         }
-        Ok(json!(out))
+        Ok(out)
     }
 
     /// `kpis` of a product view.
-    pub fn kpis(&self, pool: &Pool, g: &Graph, product: &str) -> anyhow::Result<Value> {
-        let Some(p) = g.get(product) else { return Ok(json!([])) };
+    pub fn kpis(&self, pool: &Pool, g: &Graph, product: &str) -> anyhow::Result<Vec<KpiView>> {
+        let Some(p) = g.get(product) else { return Ok(Vec::new()) };
         let values = kpi_store::values_of(pool, product)?;
         let mut out = Vec::new();
         for raw in &p.kpis {
@@ -180,14 +185,19 @@ impl Usage {
             let previous = mine.len().checked_sub(2).map(|i| mine[i].value);
             let increase = k.direction.as_deref() != Some("decrease");
             let (_, on) = on_track(current, k.target, increase);
-            let series: Vec<Value> = mine.iter().map(|v| json!({"t": rfc3339(v.t), "value": v.value})).collect();
-            out.push(json!({
-                "name": k.name, "unit": k.unit, "target": k.target,
-                "direction": if increase { "increase" } else { "decrease" },
-                "current": current, "previous": previous, "onTrack": on, "series": series,
-            }));
+            let series: Vec<KpiPoint> = mine.iter().map(|v| KpiPoint { t: rfc3339(v.t), value: v.value }).collect();
+            out.push(KpiView {
+                name: k.name,
+                unit: k.unit,
+                target: k.target,
+                direction: if increase { "increase" } else { "decrease" },
+                current,
+                previous,
+                on_track: on,
+                series,
+            });
         }
-        Ok(json!(out))
+        Ok(out)
     }
 }
 
@@ -208,11 +218,11 @@ impl Measures for Usage {
         Ok(Some(findings_of(&c)))
     }
 
-    fn platform_targets(&self, pool: &Pool, g: &Graph, platform: &str) -> anyhow::Result<Value> {
+    fn platform_targets(&self, pool: &Pool, g: &Graph, platform: &str) -> anyhow::Result<Vec<TargetView>> {
         self.targets(pool, g, platform)
     }
 
-    fn product_kpis(&self, pool: &Pool, g: &Graph, product: &str) -> anyhow::Result<Value> {
+    fn product_kpis(&self, pool: &Pool, g: &Graph, product: &str) -> anyhow::Result<Vec<KpiView>> {
         self.kpis(pool, g, product)
     }
 
