@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use portolan::catalog::store;
-use portolan::config::Settings;
+use portolan::settings::Settings;
 use portolan::startup::{descriptor_files, ingestor};
 
 fn main() -> anyhow::Result<()> {
@@ -39,8 +39,13 @@ fn main() -> anyhow::Result<()> {
         let mut settings = Settings::default();
         settings.database.url = url.clone();
         let pool = portolan::db::Pool::connect(&url, 4)?;
-        let portal = portolan::startup::portal(&settings)?;
-        let mut ing = ingestor(&settings, pool.clone(), portolan::startup::seam(&portal))?;
+        // Governance alone follows the catalog here: the figure is its recomputation's.
+        let rules =
+            portolan::governance::rules::RuleConfig::new(&settings.governance.rules).map_err(anyhow::Error::msg)?;
+        let portal = std::sync::Arc::new(portolan::governance::Governance::new(rules, Default::default()));
+        let seam = portolan::catalog::seam::Seam::default();
+        seam.install(vec![portal.clone()], vec![portal.clone()])?;
+        let mut ing = ingestor(&settings, pool.clone(), seam)?;
         // Load as `serve` does: publish everything, then compute every finding once.
         ing.bulk = true;
         let mut rows = Vec::new();

@@ -9,7 +9,7 @@ use portolan::catalog::query::predicate::parse_predicate;
 use portolan::catalog::store::sql;
 use portolan::catalog::{descriptor, validate};
 use portolan::db::Backend;
-use portolan::providers::webhooks::{read_github, read_gitlab};
+use portolan::discovery::push::{read_github, read_gitlab};
 use portolan::usage::intake::{parse_body, parse_time};
 
 /// Descriptor files: split, parse (YAML or JSON by the first byte) and validate every document.

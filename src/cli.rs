@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::catalog::{descriptor, validate};
-use crate::config::Settings;
+use crate::settings::Settings;
 use crate::startup::{Application, descriptor_files};
 
 #[derive(Debug, Parser)]
@@ -526,8 +526,10 @@ fn import(mut settings: Settings, args: ImportArgs) -> ExitCode {
             validate::init();
             let pool = crate::db::Pool::connect(&settings.database_url(), settings.database.pool_size.max(2))?;
             crate::catalog::store::bulk::prepare(&pool, false)?;
-            let portal = crate::startup::portal(&settings)?;
-            let mut ingestor = crate::startup::ingestor(&settings, pool.clone(), crate::startup::seam(&portal))?;
+            // The same domains as the server, so every listener rebuilds after the import (no
+            // task runs: the process ends when the import does).
+            let wired = crate::startup::wire(&settings, pool.clone(), std::sync::Weak::new())?;
+            let mut ingestor = wired.shared.catalog.clone();
             ingestor.bulk = true;
             let started = std::time::Instant::now();
             let mut rows = Vec::new();

@@ -1,49 +1,27 @@
-//! Configuration: a TOML file (`--config` / `PORTOLAN_CONFIG`), then environment variables and
-//! command-line flags on top, with working defaults for everything.
+//! The settings of the server itself: `[server]`, `[database]` and `[auth]` (sign-in, tokens,
+//! who may do what). Each domain owns its own section's settings in its folder, and the combined
+//! file is read by `crate::settings`; this module names no domain.
 //!
-//! Every key is documented in README.md and shown in `portolan.example.toml`.
+//! Every key is documented in docs/configuration.md and shown in `portolan.example.toml`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context;
 use serde::Deserialize;
 
-use crate::catalog::fetch::{AllowRule, ReadSettings, default_allow};
-use crate::catalog::store::OrphanStrategy;
-
-/// All settings, as read from the file with defaults filled in.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[derive(Default)]
-pub struct Settings {
-    pub server: ServerSettings,
-    pub database: DatabaseSettings,
-    pub catalog: CatalogSettings,
-    pub reading: ReadingSettings,
-    pub integrations: IntegrationSettings,
-    /// `[[providers.github]]`, `[[providers.gitlab]]`: organisations and groups to discover.
-    pub providers: crate::discovery::DiscoverySettings,
-    /// `[webhooks]`: the shared secrets of push webhooks.
-    pub webhooks: crate::discovery::PushSettings,
-    pub governance: GovernanceSettings,
-    /// `None` when the file has no `[auth]` section: guest mode.
-    pub auth: Option<AuthSettings>,
-    /// `[offerings]`: descriptor grace period, gateway batching.
-    pub offerings: crate::offerings::OfferingSettings,
-    /// `[[notifications.webhooks]]`: where subscription and key events are posted.
-    pub notifications: crate::offerings::NotificationSettings,
-    /// `[usage]`: consumption intake and retention.
-    pub usage: crate::usage::UsageSettings,
-}
-
-/// Governance rules: `[governance.rules.<rule-id>] enabled = bool, severity = "error"|"warning"|"info"`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GovernanceSettings {
-    pub rules: std::collections::BTreeMap<String, crate::governance::rules::RuleSetting>,
-}
-
 pub use crate::secret::Secret;
+
+/// The read cache's default size, in MiB.
+pub const DEFAULT_READ_CACHE_MIB: usize = 32;
+
+/// Guest mode: on without an `[auth]` section, else only when written.
+pub fn guest(auth: Option<&AuthSettings>) -> bool {
+    auth.is_none_or(|a| a.guest.unwrap_or(false))
+}
+
+/// Anonymous reads: on without an `[auth]` section (or in guest mode), else only when written.
+pub fn anonymous_read(auth: Option<&AuthSettings>) -> bool {
+    guest(auth) || auth.is_none_or(|a| a.anonymous_read.unwrap_or(false))
+}
 
 /// `[auth]`: sign-in, tokens and who may do what.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -172,18 +150,6 @@ impl Default for TokenSettings {
     }
 }
 
-impl Settings {
-    /// Guest mode: on without an `[auth]` section, else only when written.
-    pub fn guest(&self) -> bool {
-        self.auth.as_ref().is_none_or(|a| a.guest.unwrap_or(false))
-    }
-
-    /// Anonymous reads: on without an `[auth]` section (or in guest mode), else only when written.
-    pub fn anonymous_read(&self) -> bool {
-        self.guest() || self.auth.as_ref().is_none_or(|a| a.anonymous_read.unwrap_or(false))
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
@@ -227,63 +193,6 @@ pub struct DatabaseSettings {
     pub read_timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct StaticLocation {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub target: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CatalogSettings {
-    /// Descriptor files or folders loaded at start (every `.yaml`, `.yml`, `.json` inside).
-    pub paths: Vec<PathBuf>,
-    /// Further locations registered at start.
-    pub locations: Vec<StaticLocation>,
-    /// How often every location is re-read, in seconds (with up to 10% jitter).
-    pub refresh_interval_secs: u64,
-    /// How long an instance's claim on a location lasts; a crashed instance's claim is taken
-    /// over after this.
-    pub lease_secs: u64,
-    /// `delete` (default) or `keep` (marks `backstage.io/orphan: "true"`).
-    pub orphan_strategy: OrphanStrategy,
-    /// Kinds accepted beyond the built-in ones, checked against the envelope only.
-    pub extra_kinds: Vec<String>,
-    /// How long change-feed events are kept, in days (0 keeps them forever).
-    pub events_retention_days: u64,
-    /// `$text`, `$json` and `$yaml` placeholders of start-up files (`paths`, `--catalog`,
-    /// `[[catalog.locations]]`) may read local files anywhere; by default only inside the folder
-    /// the file was loaded from.
-    pub placeholders_anywhere: bool,
-    /// A start-up load into an empty catalog builds the search and relation indexes once at
-    /// the end instead of row by row.
-    pub defer_indexes: bool,
-    /// Which kinds locations registered through the API or by discovery may hold
-    /// (`[[catalog.rules]]`); empty: Component, System, API, Resource and Location.
-    pub rules: Vec<crate::catalog::rules::RuleSetting>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ReadingSettings {
-    /// Hosts URL locations may be read from. Default: github.com, raw.githubusercontent.com, gitlab.com.
-    pub allow: Vec<AllowRule>,
-    /// Folders that `file` locations registered through the API must resolve into.
-    pub file_roots: Vec<PathBuf>,
-    pub max_bytes: usize,
-    pub timeout_secs: u64,
-    pub max_redirects: usize,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct IntegrationSettings {
-    pub github_token: Option<String>,
-    pub gitlab_token: Option<String>,
-}
-
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
@@ -292,7 +201,7 @@ impl Default for ServerSettings {
             workers: 0,
             max_body_bytes: 4 * 1024 * 1024,
             read_cache: true,
-            read_cache_mib: crate::catalog::cache::DEFAULT_MIB,
+            read_cache_mib: DEFAULT_READ_CACHE_MIB,
             shutdown_timeout_secs: 30,
             allowed_hosts: Vec::new(),
             metrics_public: false,
@@ -310,134 +219,5 @@ impl Default for DatabaseSettings {
             sqlite_cache_mib: crate::db::DEFAULT_SQLITE_CACHE_MIB,
             read_timeout_ms: crate::db::read::DEFAULT_READ_TIMEOUT_MS,
         }
-    }
-}
-
-impl Default for CatalogSettings {
-    fn default() -> Self {
-        Self {
-            paths: vec![PathBuf::from("catalog-info")],
-            locations: Vec::new(),
-            refresh_interval_secs: 300,
-            lease_secs: 120,
-            orphan_strategy: OrphanStrategy::Delete,
-            extra_kinds: Vec::new(),
-            events_retention_days: 30,
-            placeholders_anywhere: false,
-            defer_indexes: true,
-            rules: Vec::new(),
-        }
-    }
-}
-
-impl Default for ReadingSettings {
-    fn default() -> Self {
-        Self {
-            allow: default_allow(),
-            file_roots: Vec::new(),
-            max_bytes: crate::catalog::descriptor::MAX_FILE_BYTES,
-            timeout_secs: 20,
-            max_redirects: 5,
-        }
-    }
-}
-
-impl Settings {
-    /// Reads the file if one is named; defaults otherwise.
-    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
-        match path {
-            None => Ok(Self::default()),
-            Some(p) => {
-                let text =
-                    std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
-                toml::from_str(&text).with_context(|| format!("in config file {}", p.display()))
-            }
-        }
-    }
-
-    /// The database URL to use: the configured one, or the SQLite file in the data directory.
-    pub fn database_url(&self) -> String {
-        if self.database.url.is_empty() {
-            format!("sqlite://{}", self.database.data_dir.join("portolan.db").display())
-        } else {
-            self.database.url.clone()
-        }
-    }
-
-    pub fn read_settings(&self) -> ReadSettings {
-        // Provider-discovered files are readable without listing their hosts by hand.
-        let mut allow = self.reading.allow.clone();
-        allow.extend(crate::discovery::reading_rules(&self.providers));
-        ReadSettings {
-            allow,
-            max_bytes: self.reading.max_bytes,
-            timeout: std::time::Duration::from_secs(self.reading.timeout_secs.max(1)),
-            max_redirects: self.reading.max_redirects,
-            github_token: self.integrations.github_token.clone(),
-            gitlab_token: self.integrations.gitlab_token.clone(),
-            host_tokens: crate::discovery::reading_tokens(&self.providers),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_empty_file_gives_the_defaults() {
-        let s: Settings = toml::from_str("").unwrap();
-        assert_eq!(s.server.bind, "127.0.0.1:7007");
-        assert!(s.database_url().ends_with("data/portolan.db"));
-    }
-
-    #[test]
-    fn no_auth_section_means_guest_mode_and_a_section_means_closed() {
-        let s: Settings = toml::from_str("").unwrap();
-        assert!(s.guest() && s.anonymous_read());
-        let s: Settings = toml::from_str("[auth]\nadmins = [\"user:default/a\"]").unwrap();
-        assert!(!s.guest() && !s.anonymous_read());
-        let s: Settings = toml::from_str("[auth]\nanonymous_read = true").unwrap();
-        assert!(!s.guest() && s.anonymous_read());
-    }
-
-    #[test]
-    fn secrets_do_not_show_in_debug_output() {
-        let s: Settings = toml::from_str(
-            "[auth.providers.corp]\ntype = \"oidc\"\nissuer = \"https://id\"\nclient_id = \"c\"\nclient_secret = \"s3cr3t-value\"\n\
-             [auth.tokens]\nsigning_keys = [\"k3y-value\"]\n",
-        )
-        .unwrap();
-        let text = format!("{s:?}");
-        assert!(!text.contains("s3cr3t-value") && !text.contains("k3y-value"), "{text}");
-    }
-
-    #[test]
-    fn unknown_keys_are_rejected() {
-        assert!(toml::from_str::<Settings>("[server]\nbnid = \"x\"").is_err());
-    }
-
-    #[test]
-    fn locations_and_allow_rules_read_as_documented() {
-        let s: Settings = toml::from_str(
-            "[catalog]\norphan_strategy = \"keep\"\n[[catalog.locations]]\ntype = \"url\"\ntarget = \"https://x/y.yaml\"\n\
-             [[reading.allow]]\nhost = \"*.example.com\"\npaths = [\"/org/\"]\n",
-        )
-        .unwrap();
-        assert_eq!(s.catalog.orphan_strategy, OrphanStrategy::Keep);
-        assert_eq!(s.catalog.locations[0].kind, "url");
-        assert_eq!(s.reading.allow[0].paths.as_deref(), Some(&["/org/".to_string()][..]));
-    }
-
-    #[test]
-    fn governance_rules_read_as_documented() {
-        let s: Settings = toml::from_str(
-            "[governance.rules.owner-unknown]\nseverity = \"error\"\n[governance.rules.dangling-reference]\nenabled = false\n",
-        )
-        .unwrap();
-        let cfg = crate::governance::rules::RuleConfig::new(&s.governance.rules).unwrap();
-        assert!(!cfg.enabled("dangling-reference"));
-        assert_eq!(cfg.severity("owner-unknown"), crate::governance::rules::Severity::Error);
-        assert!(toml::from_str::<Settings>("[governance.rules.x]\nlevel = 1\n").is_err());
     }
 }

@@ -10,9 +10,9 @@ use actix_web::web;
 
 use crate::auth::handlers as auth;
 use crate::catalog::{entity_api as entities, feed, handlers as catalog};
-use crate::offerings::handlers as offerings;
-use crate::governance::handlers as governance;
 use crate::discovery::{handlers as discovery, push};
+use crate::governance::handlers as governance;
+use crate::offerings::handlers as offerings;
 use crate::usage::handlers as usage;
 use crate::{openapi, ops, ui};
 

@@ -18,30 +18,32 @@ use crate::catalog::cache::ReadCache;
 use crate::catalog::fetch::Reader;
 use crate::catalog::ingest::{IngestRuntime, Ingestor, absolute};
 use crate::catalog::rules::CatalogRules;
-use crate::catalog::seam::Seam;
+use crate::catalog::seam::{CATCH_UP_INTERVAL, Seam};
+use crate::catalog::settings::StaticLocation;
 use crate::catalog::{store, validate};
-use crate::config::{Settings, StaticLocation};
 use crate::db::Pool;
-use crate::governance::Governance;
+use crate::domain::{Domain, Hooks, Shared, Task};
+use crate::settings::Settings;
 use crate::state::AppState;
 use crate::{error, routes, telemetry};
+
+/// A domain's entry in [`DOMAINS`]: its front door, handed its own section of the settings.
+pub type DomainFn = fn(&Settings, &Shared) -> anyhow::Result<Domain>;
+
+/// The one list of domains built on the catalog, in the order they are built, their routes
+/// registered and their hooks asked. Adding a domain is its folder, its migrations and one line
+/// here.
+pub const DOMAINS: &[DomainFn] = &[
+    |s, shared| crate::governance::domain(&s.governance, shared),
+    |s, shared| crate::offerings::domain((&s.offerings, &s.notifications), shared),
+    |s, shared| crate::usage::domain(&s.usage, shared),
+    |s, shared| crate::discovery::domain((&s.providers, &s.webhooks), shared),
+];
 
 pub struct Application {
     port: u16,
     server: Server,
     shutdown_timeout: Duration,
-}
-
-/// The portal engine from settings: governance rules.
-pub fn portal(settings: &Settings) -> anyhow::Result<Arc<Governance>> {
-    let rules = crate::governance::rules::RuleConfig::new(&settings.governance.rules).map_err(anyhow::Error::msg)?;
-    Ok(Arc::new(Governance::new(rules)))
-}
-
-/// The seam between the catalog and the domains built on it: the portal follows every change
-/// and decorates served entities with its findings. This is the one place they are wired.
-pub fn seam(portal: &Arc<Governance>) -> Seam {
-    Seam::default().listen(portal.clone()).decorate_with(portal.clone())
 }
 
 /// Builds the ingestion engine from settings (shared by the server and the CLI), announcing its
@@ -77,11 +79,74 @@ pub fn ingestor(settings: &Settings, pool: Pool, seam: Seam) -> anyhow::Result<I
     })
 }
 
+/// The catalog and every domain of [`DOMAINS`], wired: what the server and the CLI share.
+pub struct Wired {
+    pub shared: Shared,
+    pub domains: Vec<Domain>,
+}
+
+/// Builds [`Shared`] on `pool`, then every domain of [`DOMAINS`] in order, and installs their
+/// listeners, decorators and hooks (each a merged list). `alive` is the shutdown signal tasks
+/// watch.
+pub fn wire(settings: &Settings, pool: Pool, alive: std::sync::Weak<()>) -> anyhow::Result<Wired> {
+    let hooks = Arc::new(Hooks::default());
+    let catalog = ingestor(settings, pool.clone(), Seam::default())?;
+    let shared = Shared {
+        pool,
+        catalog,
+        org: Arc::new(crate::org::Org::default()),
+        outbound: settings.read_settings(),
+        hooks: hooks.clone(),
+        alive,
+    };
+    let mut domains = Vec::with_capacity(DOMAINS.len());
+    for build in DOMAINS {
+        domains.push(build(settings, &shared)?);
+    }
+    let mut listeners = Vec::new();
+    let mut decorators = Vec::new();
+    let (mut sources, mut sinks, mut views) = (Vec::new(), Vec::new(), Vec::new());
+    for d in &domains {
+        listeners.extend(d.listeners.iter().cloned());
+        decorators.extend(d.decorators.iter().cloned());
+        sources.extend(d.findings_sources.iter().cloned());
+        sinks.extend(d.usage_sinks.iter().cloned());
+        views.extend(d.view_extensions.iter().cloned());
+    }
+    shared.catalog.seam.install(listeners, decorators)?;
+    hooks.findings_sources.install(sources)?;
+    hooks.usage_sinks.install(sinks)?;
+    hooks.view_extensions.install(views)?;
+    Ok(Wired { shared, domains })
+}
+
+/// The catalog's own tasks: re-reading locations, following other instances' changes for the read
+/// cache, the listeners' catch-up from the change feed, and pruning old feed events.
+fn catalog_tasks(settings: &Settings, shared: &Shared, cache: &Arc<ReadCache>) -> Vec<Task> {
+    let ingestor = shared.catalog.clone();
+    let cache = cache.clone();
+    let (seam, pool) = (shared.catalog.seam.clone(), shared.pool.clone());
+    let (prune_pool, days) = (shared.pool.clone(), settings.catalog.events_retention_days);
+    vec![
+        Task::service("catalog-refresh", move |alive| ingestor.spawn_refresh_loop(alive)),
+        Task::service("read-cache", move |alive| cache.follow(alive)),
+        Task::every("catalog-catch-up", CATCH_UP_INTERVAL, move || {
+            seam.catch_up(&pool);
+            Ok(())
+        }),
+        Task::service("feed-pruning", move |alive| crate::catalog::feed::spawn_pruning(prune_pool, days, alive)),
+    ]
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         check_guest_mode(&settings)?;
-        let auth = Arc::new(crate::auth::AuthState::from_settings(&settings)?);
+        let auth = Arc::new(crate::auth::AuthState::from_settings(
+            settings.auth.as_ref(),
+            &settings.server,
+            &settings.catalog.rules,
+        )?);
         let metrics = telemetry::metrics_handle();
         validate::init();
         let url = settings.database_url();
@@ -90,11 +155,12 @@ impl Application {
         let cache_mib = settings.database.sqlite_cache_mib;
         let pool = tokio::task::spawn_blocking(move || Pool::connect_with(&url, pool_size, cache_mib)).await??;
         pool.set_read_timeout_ms(settings.database.read_timeout_ms);
-        let portal = portal(&settings)?;
-        // Offerings follow the catalog through the seam too (offering refresh, descriptor-made
-        // subscriptions); the start-up catalog's subscriptions exist before the server answers.
-        let offerings = crate::offerings::Offerings::new(&settings)?;
-        let ingestor = ingestor(&settings, pool.clone(), seam(&portal).listen(offerings.clone()))?;
+        let alive = Arc::new(());
+        // Every domain's listeners are installed before the start-up load, so the start-up
+        // catalog's derived state (findings, descriptor-made subscriptions) exists before the
+        // server answers.
+        let Wired { shared, domains } = wire(&settings, pool.clone(), Arc::downgrade(&alive))?;
+        let ingestor = shared.catalog.clone();
         // Beating before the start-up load, so its leases are this live instance's; a
         // predecessor that crashed mid-load stopped beating, and its leases are free.
         let heartbeat = {
@@ -103,56 +169,44 @@ impl Application {
                 .await??
         };
         load_static_locations(&ingestor, &settings).await?;
-        let providers =
-            Arc::new(crate::discovery::Discovery::build(&settings.providers, &settings.webhooks, ingestor.clone())?);
-
-        // Consumption: resolves names against the portal's model; the gateway check feeds it.
-        let usage = crate::usage::Usage::new(&settings, portal.clone());
-        if settings.usage.gateway_counts {
-            offerings.gateway.feed(usage.clone());
-        }
-        portal.measure_with(usage.clone());
 
         let listener =
             TcpListener::bind(&settings.server.bind).with_context(|| format!("binding {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
+        let cache = Arc::new(ReadCache::new(
+            settings.server.read_cache,
+            settings.server.read_cache_mib,
+            pool.clone(),
+            ingestor.seam.clone(),
+        ));
+        let mut tasks = catalog_tasks(&settings, &shared, &cache);
+        let mut data = Vec::new();
+        for d in domains {
+            tasks.extend(d.tasks);
+            data.extend(d.data);
+        }
         let state = web::Data::new(AppState {
-            cache: Arc::new(ReadCache::new(
-                settings.server.read_cache,
-                settings.server.read_cache_mib,
-                pool.clone(),
-                ingestor.seam.clone(),
-            )),
+            cache,
             pool,
             auth,
             ingestor,
             settings: Arc::new(settings.clone()),
             metrics,
-            alive: Arc::new(()),
+            alive,
             heartbeat,
         });
-        usage.spawn_background(state.pool.clone(), Arc::downgrade(&state.alive));
-        offerings.gateway.spawn_flusher(state.pool.clone(), Arc::downgrade(&state.alive));
-        offerings.notifier.spawn(state.pool.clone(), Arc::downgrade(&state.alive))?;
-        state.ingestor.spawn_refresh_loop(Arc::downgrade(&state.alive));
-        state.cache.follow(Arc::downgrade(&state.alive));
-        state.ingestor.seam.spawn_catch_up(state.pool.clone(), Arc::downgrade(&state.alive));
-        crate::catalog::feed::spawn_pruning(
-            state.pool.clone(),
-            state.settings.catalog.events_retention_days,
-            Arc::downgrade(&state.alive),
-        );
-        providers.spawn_loop(Arc::downgrade(&state.alive));
+        crate::domain::tasks::run(tasks, &Arc::downgrade(&state.alive));
         let max_body = settings.server.max_body_bytes;
         let server = crate::wire::serve(
             move || {
+                let data = data.clone();
                 App::new()
                     .app_data(state.clone())
-                    // Each domain's own data, for its handlers and the UI's pages.
-                    .app_data(web::Data::from(portal.clone()))
-                    .app_data(web::Data::from(offerings.clone()))
-                    .app_data(web::Data::from(usage.clone()))
-                    .app_data(web::Data::from(providers.clone()))
+                    .configure(move |cfg| {
+                        for item in &data {
+                            (item.register)(cfg);
+                        }
+                    })
                     .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error_handler))
                     .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
                     .app_data(web::PathConfig::default().error_handler(error::path_error_handler))

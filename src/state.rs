@@ -10,8 +10,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::catalog::cache::ReadCache;
 use crate::catalog::ingest::Ingestor;
-use crate::config::Settings;
 use crate::db::Pool;
+use crate::settings::Settings;
 
 /// The application state, shared by every worker.
 pub struct AppState {

@@ -20,7 +20,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use crate::catalog::rules::{CatalogRules, Provenance};
 use crate::catalog::store as catalog_store;
-use crate::config::{SignInProviderSettings, Settings, SignInResolver, UnmappedPolicy};
+use crate::config::{AuthSettings, ServerSettings, SignInProviderSettings, SignInResolver, UnmappedPolicy};
 use crate::db::Pool;
 use crate::error::{ApiError, ErrorCode};
 
@@ -136,8 +136,14 @@ pub fn ref_key(text: &str) -> String {
 }
 
 impl AuthState {
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        let auth = settings.auth.clone().unwrap_or_default();
+    /// Sign-in and tokens from `[auth]` (absent: guest mode), the server's `metrics_public`, and
+    /// the catalog's rules (which locations may hold Users and Groups sign-in trusts).
+    pub fn from_settings(
+        settings: Option<&AuthSettings>,
+        server: &ServerSettings,
+        catalog_rules: &[crate::catalog::rules::RuleSetting],
+    ) -> anyhow::Result<Self> {
+        let auth = settings.cloned().unwrap_or_default();
         let mut config_tokens = Vec::new();
         for t in &auth.tokens.service {
             for s in &t.scopes {
@@ -177,8 +183,8 @@ impl AuthState {
             providers.insert(name.clone(), oidc::Provider::new(name, p.clone())?);
         }
         Ok(Self {
-            guest: settings.guest(),
-            anonymous_read: settings.anonymous_read(),
+            guest: crate::config::guest(settings),
+            anonymous_read: crate::config::anonymous_read(settings),
             admins: auth.admins.iter().map(|a| ref_key(a)).collect(),
             unmapped: auth.unmapped,
             parent_groups: auth.parent_groups,
@@ -186,9 +192,9 @@ impl AuthState {
             keys: tokens::Keys::from_settings(&auth.tokens),
             config_tokens,
             providers,
-            rules: CatalogRules::new(&settings.catalog.rules)?,
+            rules: CatalogRules::new(catalog_rules)?,
             max_token_days: auth.tokens.max_days.max(1),
-            metrics_public: settings.server.metrics_public,
+            metrics_public: server.metrics_public,
         })
     }
 

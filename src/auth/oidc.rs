@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::Person;
-use crate::config::{SignInProviderSettings, ProviderType};
+use crate::config::{ProviderType, SignInProviderSettings};
 use crate::error::{ApiError, ErrorCode};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

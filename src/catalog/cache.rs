@@ -25,7 +25,7 @@ use crate::db::Pool;
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The default budget of the cache, `server.read_cache_mib`: past it, the cache starts over.
-pub const DEFAULT_MIB: usize = 32;
+pub const DEFAULT_MIB: usize = crate::config::DEFAULT_READ_CACHE_MIB;
 /// What one cached item costs besides its bytes (map slot, key, `Bytes` header), roughly.
 const ITEM_OVERHEAD: usize = 96;
 

@@ -21,6 +21,7 @@ pub mod relations;
 pub mod rules;
 pub mod seam;
 pub mod search;
+pub mod settings;
 pub mod store;
 pub mod validate;
 pub mod view;

@@ -1,9 +1,11 @@
 //! The one seam between the catalog and the domains built on it (governance, offerings, usage).
 //!
 //! The catalog knows only the two traits here. After every committed publish or delete it
-//! announces a [`CatalogChange`] to the [`ChangeListener`]s registered at start-up (the wiring is
-//! in `startup.rs`); when it serves an entity it asks the registered [`StatusDecorator`] for the
-//! extra `status.items` it shows (governance findings). Nothing under `catalog/` names a listener.
+//! announces a [`CatalogChange`] to the [`ChangeListener`]s; when it serves an entity it asks
+//! every [`StatusDecorator`] for the extra `status.items` it shows (governance findings, and any
+//! other domain's), merged. Both are lists every domain may add to (through its `Domain`), which
+//! the root installs once all domains are built ([`Seam::install`]). Nothing under `catalog/`
+//! names a listener.
 //!
 //! Delivery rule: a change is announced in-process, synchronously, by the instance that committed
 //! it, before the request that caused it answers. A listener whose derived state lives in the
@@ -14,14 +16,14 @@
 //! calls every [`CATCH_UP_INTERVAL`]. Listeners must therefore be idempotent.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::db::Pool;
 
-/// How often listeners are asked to catch up from the change feed.
+/// How often listeners are asked to catch up from the change feed (the catalog's catch-up task).
 pub const CATCH_UP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What one committed publish or delete changed. Refs are lower-cased ref keys
@@ -77,22 +79,37 @@ pub trait StatusDecorator: Send + Sync {
     fn generation(&self, pool: &Pool) -> anyhow::Result<i64>;
 }
 
-/// The listeners and the decorator registered at start-up.
+/// The listeners and decorators, shared by every clone of the seam and installed once at start.
 #[derive(Clone, Default)]
 pub struct Seam {
+    parts: Arc<OnceLock<Parts>>,
+}
+
+#[derive(Default)]
+struct Parts {
     listeners: Vec<Arc<dyn ChangeListener>>,
-    decorator: Option<Arc<dyn StatusDecorator>>,
+    decorators: Vec<Arc<dyn StatusDecorator>>,
 }
 
 impl Seam {
-    pub fn listen(mut self, listener: Arc<dyn ChangeListener>) -> Self {
-        self.listeners.push(listener);
-        self
+    /// Installs every domain's listeners and decorators (the root does, once all domains are
+    /// built and before the start-up catalog loads). A second call is a wiring bug and fails.
+    pub fn install(
+        &self,
+        listeners: Vec<Arc<dyn ChangeListener>>,
+        decorators: Vec<Arc<dyn StatusDecorator>>,
+    ) -> anyhow::Result<()> {
+        self.parts
+            .set(Parts { listeners, decorators })
+            .map_err(|_| anyhow::anyhow!("the catalog's listeners were installed twice"))
     }
 
-    pub fn decorate_with(mut self, decorator: Arc<dyn StatusDecorator>) -> Self {
-        self.decorator = Some(decorator);
-        self
+    fn listeners(&self) -> &[Arc<dyn ChangeListener>] {
+        self.parts.get().map(|p| p.listeners.as_slice()).unwrap_or(&[])
+    }
+
+    fn decorators(&self) -> &[Arc<dyn StatusDecorator>] {
+        self.parts.get().map(|p| p.decorators.as_slice()).unwrap_or(&[])
     }
 
     /// Announces a committed change to every listener, in registration order. A failing listener
@@ -102,7 +119,7 @@ impl Seam {
             return Ok(());
         }
         let mut first = None;
-        for l in &self.listeners {
+        for l in self.listeners() {
             if let Err(e) = l.on_change(pool, change) {
                 tracing::error!(listener = l.name(), error.cause = format!("{e:#}"), "A catalog listener failed.");
                 first.get_or_insert(e);
@@ -114,7 +131,7 @@ impl Seam {
     /// Tells every listener that a bulk load finished.
     pub fn bulk_loaded(&self, pool: &Pool) -> anyhow::Result<()> {
         tracing::info!(rss_kib = crate::memory::rss_kib(), "The bulk load is written; the listeners rebuild.");
-        for l in &self.listeners {
+        for l in self.listeners() {
             let started = std::time::Instant::now();
             l.on_bulk_load(pool)?;
             tracing::info!(
@@ -129,7 +146,7 @@ impl Seam {
 
     /// Asks every listener to catch up from the change feed once.
     pub fn catch_up(&self, pool: &Pool) {
-        for l in &self.listeners {
+        for l in self.listeners() {
             if let Err(e) = l.catch_up(pool) {
                 tracing::warn!(
                     listener = l.name(),
@@ -140,36 +157,58 @@ impl Seam {
         }
     }
 
-    /// Catches up every [`CATCH_UP_INTERVAL`] on a thread of its own while `alive` lives.
-    pub fn spawn_catch_up(&self, pool: Pool, alive: Weak<()>) {
-        if self.listeners.is_empty() {
-            return;
-        }
-        let seam = self.clone();
-        std::thread::Builder::new()
-            .name("portolan-catch-up".into())
-            .spawn(move || {
-                while alive.upgrade().is_some() {
-                    std::thread::sleep(CATCH_UP_INTERVAL);
-                    seam.catch_up(&pool);
-                }
-            })
-            .ok();
-    }
-
-    /// The decorator's items for these entities (none without a decorator).
+    /// Every decorator's items for these entities, merged in registration order.
     pub fn status_items(&self, pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<String, Vec<Value>>> {
-        match &self.decorator {
-            Some(d) if !keys.is_empty() => d.status_items(pool, keys),
-            _ => Ok(HashMap::new()),
+        let mut out: HashMap<String, Vec<Value>> = HashMap::new();
+        if keys.is_empty() {
+            return Ok(out);
+        }
+        for d in self.decorators() {
+            for (key, items) in d.status_items(pool, keys)? {
+                out.entry(key).or_default().extend(items);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A counter that moves whenever any decorator's does (0 without decorators).
+    pub fn decorator_generation(&self, pool: &Pool) -> anyhow::Result<i64> {
+        let mut sum = 0i64;
+        for d in self.decorators() {
+            sum = sum.wrapping_add(d.generation(pool)?);
+        }
+        Ok(sum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A decorator that gives every entity one item naming it, at a fixed generation.
+    struct Named(&'static str, i64);
+
+    impl StatusDecorator for Named {
+        fn status_items(&self, _pool: &Pool, keys: &[String]) -> anyhow::Result<HashMap<String, Vec<Value>>> {
+            Ok(keys.iter().map(|k| (k.clone(), vec![serde_json::json!({"by": self.0})])).collect())
+        }
+
+        fn generation(&self, _pool: &Pool) -> anyhow::Result<i64> {
+            Ok(self.1)
         }
     }
 
-    /// The decorator's change counter (0 without a decorator).
-    pub fn decorator_generation(&self, pool: &Pool) -> anyhow::Result<i64> {
-        match &self.decorator {
-            Some(d) => d.generation(pool),
-            None => Ok(0),
-        }
+    #[test]
+    fn two_decorators_both_add_their_items_and_move_the_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::connect(&format!("sqlite://{}", dir.path().join("s.db").display()), 2).unwrap();
+        let seam = Seam::default();
+        assert_eq!(seam.decorator_generation(&pool).unwrap(), 0);
+        seam.install(Vec::new(), vec![Arc::new(Named("governance", 3)), Arc::new(Named("health", 4))]).unwrap();
+        let items = seam.status_items(&pool, &["component:default/a".to_owned()]).unwrap();
+        let by: Vec<&str> = items["component:default/a"].iter().map(|v| v["by"].as_str().unwrap()).collect();
+        assert_eq!(by, ["governance", "health"]);
+        assert_eq!(seam.decorator_generation(&pool).unwrap(), 7);
+        assert!(seam.install(Vec::new(), Vec::new()).is_err(), "a second installation is refused");
     }
 }

@@ -20,13 +20,14 @@ mod client;
 pub mod github;
 pub mod gitlab;
 pub mod handlers;
+pub mod push;
 mod scheduler;
 mod settings;
 pub mod store;
-pub mod push;
 pub mod views;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -37,9 +38,9 @@ pub use self::scheduler::RunError;
 pub use self::settings::*;
 use crate::catalog::ingest::Ingestor;
 use crate::catalog::store as catalog_store;
+use crate::db::now_ms;
 /// The one secret type; named here too for the provider settings' users.
 pub use crate::secret::Secret;
-use crate::db::now_ms;
 use store::{RunOutcome, RunRow};
 
 /// A repository as either host describes it.
@@ -146,6 +147,20 @@ impl Provider {
             (Api::Gitlab(a), glob) => Ok(a.tree(repo, branch).await?.into_iter().filter(|p| glob.matches(p)).collect()),
         }
     }
+}
+
+/// The discovery domain's front door: the configured GitHub and GitLab providers (registering
+/// what they find through the catalog), their handlers' data (runs, push webhooks), and the
+/// scheduler task.
+pub fn domain(
+    (settings, push): (&DiscoverySettings, &PushSettings),
+    shared: &crate::domain::Shared,
+) -> anyhow::Result<crate::domain::Domain> {
+    let discovery = Arc::new(Discovery::build(settings, push, shared.catalog.clone())?);
+    let d = discovery.clone();
+    Ok(crate::domain::Domain::new("discovery")
+        .data(discovery)
+        .task(crate::domain::Task::service("discovery-scheduler", move |alive| d.spawn_loop(alive))))
 }
 
 /// The configured providers and what they need to run: shared by the scheduler loop, the API

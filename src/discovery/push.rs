@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 
 use super::github::GithubRepo;
 use super::store::{self, RunOutcome};
-use super::{Api, Provider, Discovery, Repo, Secret, PushSettings, record_webhook};
+use super::{Api, Discovery, Provider, PushSettings, Repo, Secret, record_webhook};
 use crate::db::now_ms;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;

@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn the_example_configuration_parses_with_its_provider_sections_uncommented() {
         let text = include_str!("../../portolan.example.toml");
-        toml::from_str::<crate::config::Settings>(text).unwrap();
+        toml::from_str::<crate::settings::Settings>(text).unwrap();
         let start = text.find("# [[providers.github]]").unwrap();
         let end = text.find("[webhooks]").unwrap();
         let uncommented: String = text[start..end]
@@ -292,7 +292,7 @@ mod tests {
             .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
             .collect::<Vec<_>>()
             .join("\n");
-        let s: crate::config::Settings = toml::from_str(&uncommented).unwrap();
+        let s: crate::settings::Settings = toml::from_str(&uncommented).unwrap();
         assert_eq!(s.providers.github[0].filter.topics, vec!["backstage".to_string()]);
         assert_eq!(s.providers.gitlab[0].group, "acme");
         assert!(!format!("{s:?}").contains("github_pat_"), "tokens never show in debug output");

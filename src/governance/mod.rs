@@ -16,10 +16,7 @@ pub mod external;
 pub mod graph;
 pub mod handlers;
 pub mod lint;
-// main moved this file to src/org/graph.rs without a module for it (commit 3e10319); read from
-// there until main settles where it lives.
-#[path = "../org/graph.rs"]
-pub mod model;
+pub(crate) use crate::org::graph as model;
 pub mod rules;
 pub mod scorecards;
 pub mod store;
@@ -37,6 +34,33 @@ use crate::catalog::seam::{CatalogChange, ChangeListener, StatusDecorator};
 use crate::catalog::store as catalog_store;
 use crate::db::Pool;
 
+/// `[governance.rules.<rule-id>] enabled = bool, severity = "error"|"warning"|"info"`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GovernanceSettings {
+    pub rules: std::collections::BTreeMap<String, rules::RuleSetting>,
+}
+
+/// The governance domain's front door: the engine (a catalog listener, and the decorator that
+/// shows findings in `status.items`), its handlers' data, and the task that asks the findings
+/// sources other domains register.
+pub fn domain(settings: &GovernanceSettings, shared: &crate::domain::Shared) -> anyhow::Result<crate::domain::Domain> {
+    use crate::domain::{Domain, Task};
+    let rules = RuleConfig::new(&settings.rules).map_err(anyhow::Error::msg)?;
+    let governance = Arc::new(Governance::new(rules, shared.hooks.clone()));
+    let (g, pool) = (governance.clone(), shared.pool.clone());
+    let sources =
+        Task::every("findings-sources", crate::catalog::seam::CATCH_UP_INTERVAL, move || g.sync_external(&pool));
+    Ok(Domain::new("governance")
+        .data(governance.clone())
+        .listener(governance.clone())
+        .decorator(governance)
+        .task(sources)
+        .nav("/products", "Products")
+        .nav("/platforms", "Platforms")
+        .nav("/governance", "Governance"))
+}
+
 /// How often a recomputation is tried again when another instance commits first.
 const MAX_ATTEMPTS: usize = 5;
 /// Past this many new events, every finding is recomputed instead of patching the model.
@@ -51,8 +75,8 @@ pub fn sort_findings(list: &mut [Finding]) {
 pub struct Governance {
     pub rules: RuleConfig,
     state: Mutex<Option<State>>,
-    /// The domain that measures (registered at start), if any.
-    measures: std::sync::OnceLock<Arc<dyn external::Measures>>,
+    /// What other domains offer governance: findings sources and view extensions.
+    hooks: Arc<crate::domain::Hooks>,
 }
 
 #[derive(Clone)]
@@ -141,43 +165,74 @@ fn cycle_touched(g: &Graph, changed: &HashSet<String>) -> HashSet<String> {
 }
 
 impl Governance {
-    pub fn new(rules: RuleConfig) -> Self {
-        Self { rules, state: Mutex::new(None), measures: std::sync::OnceLock::new() }
+    pub fn new(rules: RuleConfig, hooks: Arc<crate::domain::Hooks>) -> Self {
+        Self { rules, state: Mutex::new(None), hooks }
     }
 
-    /// Takes findings, targets and KPIs from a domain that measures (set once, at start).
-    pub fn measure_with(&self, m: Arc<dyn external::Measures>) {
-        let _ = self.measures.set(m);
+    /// The hooks other domains fill (view extensions for the product and platform views).
+    pub fn hooks(&self) -> &crate::domain::Hooks {
+        &self.hooks
     }
 
-    /// The registered measuring domain.
-    pub fn measures(&self) -> Option<&Arc<dyn external::Measures>> {
-        self.measures.get()
+    /// Rules whose findings come from findings sources: the known ones and every registered
+    /// source's. Governance's own recomputations never touch their rows.
+    pub fn external_rules(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = external::EXTERNAL_RULES.to_vec();
+        for s in self.hooks.findings_sources.all() {
+            out.extend(s.rules().iter().copied().filter(|r| !out.contains(r)).collect::<Vec<_>>());
+        }
+        out
     }
 
-    /// Asks the measuring domain for its findings and stores them when they changed (on every
-    /// catch-up tick; the source answers `None` cheaply when nothing moved).
+    /// Asks every findings source for its findings and stores those that changed, each source's
+    /// replacing only its own rules' rows (on every sync tick; a source answers `None` cheaply
+    /// when nothing moved). A failing source does not keep the others from being asked.
     pub fn sync_external(&self, pool: &Pool) -> anyhow::Result<()> {
-        let Some(m) = self.measures.get() else { return Ok(()) };
-        let generation = store::generation(pool)?;
+        let sources = self.hooks.findings_sources.all();
+        if sources.is_empty() {
+            return Ok(());
+        }
         let g = self.snapshot(pool)?;
-        let Some(found) = m.findings(pool, &g, generation)? else { return Ok(()) };
-        let list: Vec<Finding> = found
-            .into_iter()
-            .filter(|f| self.rules.enabled(&f.rule))
-            .filter_map(|f| {
-                let e = g.get(&f.entity_ref)?;
-                Some(Finding {
-                    severity: self.rules.severity(&f.rule),
-                    file: e.file.clone(),
-                    line: e.line,
-                    owner: e.owner.clone(),
-                    ..f
+        self.sync_sources(pool, &g)
+    }
+
+    /// [`Self::sync_external`] over a given model.
+    fn sync_sources(&self, pool: &Pool, g: &Graph) -> anyhow::Result<()> {
+        let mut first = None;
+        for source in self.hooks.findings_sources.all() {
+            let generation = store::generation(pool)?;
+            let found = match source.findings(pool, g, generation) {
+                Ok(Some(found)) => found,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(source = source.name(), error.cause = format!("{e:#}"), "A findings source failed.");
+                    first.get_or_insert(e);
+                    continue;
+                }
+            };
+            let list: Vec<Finding> = found
+                .into_iter()
+                .filter(|f| {
+                    (self.rules.enabled(&f.rule) || !self.rules.knows(&f.rule))
+                        && source.rules().contains(&f.rule.as_str())
                 })
-            })
-            .collect();
-        store::replace_external(pool, &list)?;
-        Ok(())
+                .filter_map(|f| {
+                    let e = g.get(&f.entity_ref)?;
+                    Some(Finding {
+                        entity_ref: f.entity_ref,
+                        severity: self.rules.severity(&f.rule),
+                        rule: f.rule,
+                        message: f.message,
+                        details: f.details,
+                        file: e.file.clone(),
+                        line: e.line,
+                        owner: e.owner.clone(),
+                    })
+                })
+                .collect();
+            store::replace_external(pool, source.rules(), &list)?;
+        }
+        first.map_or(Ok(()), Err)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<State>> {
@@ -228,7 +283,7 @@ impl Governance {
                     (state, writes, read_to)
                 }
             };
-            if let Some(new_generation) = store::commit(pool, generation, read_to, &writes)? {
+            if let Some(new_generation) = store::commit(pool, generation, read_to, &writes, &self.external_rules())? {
                 *guard = Some(State { generation: new_generation, ..state });
                 if read_to >= last {
                     return Ok(());
@@ -250,7 +305,7 @@ impl Governance {
             let last = catalog_store::last_event_id(pool)?.unwrap_or(0);
             let mut state = self.reload(pool, generation)?;
             let writes = self.recompute_everything(&mut state, &[]);
-            if let Some(new_generation) = store::commit(pool, generation, last, &writes)? {
+            if let Some(new_generation) = store::commit(pool, generation, last, &writes, &self.external_rules())? {
                 *guard = Some(State { generation: new_generation, ..state });
                 return Ok(());
             }
@@ -275,8 +330,8 @@ impl Governance {
     }
 
     fn reload(&self, pool: &Pool, generation: i64) -> anyhow::Result<State> {
-        let graph = Graph::new(store::load_entities(pool, None)?);
-        let findings = store::load_findings(pool)?;
+        let graph = Graph::new(crate::org::load_entities(pool, None)?);
+        let findings = store::load_findings(pool, &self.external_rules())?;
         let comps = all_cyclic_components(&graph);
         let mut state = State {
             generation,
@@ -307,7 +362,7 @@ impl Governance {
         // What the change can affect, judged on the model before it...
         let mut affected = affected_by(&state.graph, &changed_set);
         let mut region: HashSet<String> = HashSet::new();
-        let fresh: Vec<Entity> = store::load_entities(pool, Some(changed))?;
+        let fresh: Vec<Entity> = crate::org::load_entities(pool, Some(changed))?;
         // Nodes whose successors in the cycle graph may change: the changed ones, what they
         // name through `dependencyOf` and `providesApi` (before and after), and what points at
         // them (a target that appears or vanishes changes its referrers' successors).
@@ -455,8 +510,7 @@ impl ChangeListener for Governance {
     }
 
     fn catch_up(&self, pool: &Pool) -> anyhow::Result<()> {
-        self.follow(pool)?;
-        self.sync_external(pool)
+        self.follow(pool)
     }
 
     fn on_bulk_load(&self, pool: &Pool) -> anyhow::Result<()> {
@@ -472,5 +526,57 @@ impl StatusDecorator for Governance {
 
     fn generation(&self, pool: &Pool) -> anyhow::Result<i64> {
         store::generation(pool)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::hooks::{FindingsSource, Hooks, SourcedFinding};
+    use serde_json::json;
+
+    /// A source that finds one thing on one entity under its own rule.
+    struct OneRule(&'static [&'static str]);
+
+    impl FindingsSource for OneRule {
+        fn name(&self) -> &'static str {
+            self.0[0]
+        }
+
+        fn rules(&self) -> &'static [&'static str] {
+            self.0
+        }
+
+        fn findings(&self, _: &Pool, _: &Graph, _: i64) -> anyhow::Result<Option<Vec<SourcedFinding>>> {
+            Ok(Some(vec![SourcedFinding {
+                entity_ref: "component:default/a".into(),
+                rule: self.0[0].into(),
+                message: format!("found by {}", self.0[0]),
+                details: json!({}),
+            }]))
+        }
+    }
+
+    #[test]
+    fn two_findings_sources_both_keep_their_findings() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::connect(&format!("sqlite://{}", dir.path().join("g.db").display()), 2).unwrap();
+        let hooks = Arc::new(Hooks::default());
+        hooks
+            .findings_sources
+            .install(vec![Arc::new(OneRule(&["undeclared-consumption"])), Arc::new(OneRule(&["deploys-failing"]))])
+            .unwrap();
+        let governance = Governance::new(RuleConfig::new(&Default::default()).unwrap(), hooks);
+        let a = json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+            "metadata": {"name": "a"}, "spec": {"type": "service", "lifecycle": "production", "owner": "team"}});
+        let g = Graph::new(vec![Entity::from_value(&a, Some("a.yaml"), Some(1)).unwrap()]);
+        // Twice: a second round must not let one source's rows replace the other's.
+        governance.sync_sources(&pool, &g).unwrap();
+        governance.sync_sources(&pool, &g).unwrap();
+        let stored = store::load_findings(&pool, &[]).unwrap();
+        let mut rules: Vec<&str> = stored["component:default/a"].iter().map(|f| f.rule.as_str()).collect();
+        rules.sort();
+        assert_eq!(rules, ["deploys-failing", "undeclared-consumption"]);
+        assert!(governance.external_rules().contains(&"deploys-failing"));
     }
 }

@@ -54,7 +54,7 @@ pub const DEPRECATED_API_CONSUMED: &str = "deprecated-api-consumed";
 pub const PRODUCT_WITHOUT_KPIS: &str = "product-without-kpis";
 pub const PLATFORM_WITHOUT_OFFERINGS: &str = "platform-without-offerings";
 pub const PLATFORM_WITHOUT_TARGETS: &str = "platform-without-targets";
-/// Computed from consumption by a [`super::external::Measures`] source.
+/// Computed from consumption by a findings source (`crate::domain::FindingsSource`).
 pub const UNDECLARED_CONSUMPTION: &str = "undeclared-consumption";
 pub const UNUSED_DECLARED_DEPENDENCY: &str = "unused-declared-dependency";
 
@@ -138,6 +138,12 @@ impl RuleConfig {
 
     pub fn enabled(&self, id: &str) -> bool {
         self.rules.get(id).is_some_and(|r| r.0)
+    }
+
+    /// Whether the rule is one governance documents (a findings source may bring others, which
+    /// are on, at warning, unless configured).
+    pub fn knows(&self, id: &str) -> bool {
+        self.rules.contains_key(id)
     }
 
     pub fn severity(&self, id: &str) -> Severity {
@@ -356,7 +362,7 @@ pub fn cycle_finding(g: &Graph, component: &[String], cfg: &RuleConfig) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::governance::model::{Entity, cyclic_components};
+    use crate::org::graph::{Entity, cyclic_components};
     use serde_json::json;
 
     fn ent(v: Value) -> Entity {

@@ -107,7 +107,7 @@ pub fn scorecard(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::governance::model::{Entity, Graph};
+    use crate::org::graph::{Entity, Graph};
     use serde_json::json;
 
     fn g(product_spec: serde_json::Value, meta: serde_json::Value) -> Graph {

@@ -10,10 +10,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use serde_json::Value;
 
-use super::external::EXTERNAL_RULES;
-use super::model::Entity;
 use super::rules::{Finding, Severity};
-use crate::catalog::store as catalog_store;
 use crate::db::schema::{findings, portal_state};
 use crate::db::{Pool, WriteTransaction, now_ms};
 use crate::with_conn;
@@ -56,18 +53,6 @@ pub fn generation(pool: &Pool) -> anyhow::Result<i64> {
     Ok(state(pool)?.0)
 }
 
-/// Stored entities as the model sees them: every one, or those with the given ref keys.
-pub fn load_entities(pool: &Pool, keys: Option<&[String]>) -> anyhow::Result<Vec<Entity>> {
-    let rows = catalog_store::entity_sources(pool, keys)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(body, source, line)| {
-            let v: Value = serde_json::from_str(&body).ok()?;
-            Entity::from_value(&v, Some(&source), line)
-        })
-        .collect())
-}
-
 /// A stored finding, as the table holds it.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = findings)]
@@ -107,25 +92,26 @@ fn group(rows: Vec<FindingRow>) -> HashMap<String, Vec<Finding>> {
     out
 }
 
-/// Every stored finding of governance's own rules (not [`EXTERNAL_RULES`]), by entity ref key.
-pub fn load_findings(pool: &Pool) -> anyhow::Result<HashMap<String, Vec<Finding>>> {
+/// Every stored finding of governance's own rules (not `external`: the findings sources'), by
+/// entity ref key.
+pub fn load_findings(pool: &Pool, external: &[&str]) -> anyhow::Result<HashMap<String, Vec<Finding>>> {
     let rows: Vec<FindingRow> = with_conn!(pool, |c| findings::table
-        .filter(findings::rule.ne_all(EXTERNAL_RULES))
+        .filter(findings::rule.ne_all(external))
         .select(FindingRow::as_select())
         .load(c)?);
     Ok(group(rows))
 }
 
-/// Replaces the stored findings of the external rules with `list` when they differ, moving the
+/// Replaces the stored findings of one source's `rules` with `list` when they differ, moving the
 /// generation (served entities and views follow). Returns whether anything changed.
-pub fn replace_external(pool: &Pool, list: &[Finding]) -> anyhow::Result<bool> {
+pub fn replace_external(pool: &Pool, rules: &[&str], list: &[Finding]) -> anyhow::Result<bool> {
     let mut wanted: Vec<&Finding> = list.iter().collect();
     wanted.sort_by(|a, b| (&a.entity_ref, &a.rule, &a.message).cmp(&(&b.entity_ref, &b.rule, &b.message)));
     let now = now_ms();
     let changed = with_conn!(pool, |c| {
         c.write_transaction(|c| {
             let mut stored: Vec<Finding> = findings::table
-                .filter(findings::rule.eq_any(EXTERNAL_RULES))
+                .filter(findings::rule.eq_any(rules))
                 .select(FindingRow::as_select())
                 .load(c)?
                 .into_iter()
@@ -138,7 +124,7 @@ pub fn replace_external(pool: &Pool, list: &[Finding]) -> anyhow::Result<bool> {
             diesel::update(portal_state::table.filter(portal_state::id.eq(1)))
                 .set(portal_state::generation.eq(portal_state::generation + 1))
                 .execute(c)?;
-            diesel::delete(findings::table.filter(findings::rule.eq_any(EXTERNAL_RULES))).execute(c)?;
+            diesel::delete(findings::table.filter(findings::rule.eq_any(rules))).execute(c)?;
             insert_findings!(c, wanted.iter().map(|f| (&f.entity_ref, f)), now);
             Ok(true)
         })
@@ -212,6 +198,7 @@ pub fn commit(
     expected: i64,
     event_id: i64,
     writes: &[(String, Vec<Finding>)],
+    external: &[&str],
 ) -> anyhow::Result<Option<i64>> {
     let now = now_ms();
     let committed = with_conn!(pool, |c| {
@@ -228,9 +215,7 @@ pub fn commit(
             for chunk in keys.chunks(500) {
                 // Findings of external rules belong to their source.
                 diesel::delete(
-                    findings::table
-                        .filter(findings::entity_ref.eq_any(chunk))
-                        .filter(findings::rule.ne_all(EXTERNAL_RULES)),
+                    findings::table.filter(findings::entity_ref.eq_any(chunk)).filter(findings::rule.ne_all(external)),
                 )
                 .execute(c)?;
             }

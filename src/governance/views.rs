@@ -15,6 +15,7 @@ use super::scorecards::{self, Counts, Level, Scorecard};
 use super::store::{self, FindingFilter};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::Pool;
+use crate::domain::hooks::EntityKind;
 use crate::error::ApiError;
 
 /// A list answer: `{"items": [...]}`.
@@ -38,7 +39,7 @@ pub fn model(gov: &Governance, pool: &Pool) -> anyhow::Result<Model> {
     let graph = gov.snapshot(pool)?;
     let counts = store::finding_counts(pool)?;
     let since = crate::db::now_ms() - scorecards::KPI_REPORT_WINDOW_MS;
-    let reported = gov.measures().map(|m| m.kpis_reported_since(pool, since)).transpose()?;
+    let reported = gov.hooks().reported_since(pool, since)?;
     Ok(Model { graph, counts, reported })
 }
 
@@ -334,57 +335,6 @@ pub struct ApiItem {
     pub consumers: Option<Vec<ApiConsumer>>,
 }
 
-/// One KPI of a product with its values (from the measuring domain).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KpiView {
-    pub name: String,
-    pub unit: Option<String>,
-    pub target: Option<f64>,
-    pub direction: &'static str,
-    pub current: Option<f64>,
-    pub previous: Option<f64>,
-    pub on_track: Option<bool>,
-    pub series: Vec<KpiPoint>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct KpiPoint {
-    pub t: String,
-    pub value: f64,
-}
-
-/// One target of a platform with its current value (from the measuring domain).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TargetView {
-    pub metric: String,
-    pub api: Option<String>,
-    pub target: f64,
-    pub direction: &'static str,
-    pub current: Option<f64>,
-    pub progress: Option<f64>,
-    pub on_track: Option<bool>,
-}
-
-/// KPIs or targets: measured, or as declared when no domain measures them.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-pub enum Measured<T> {
-    Measured(Vec<T>),
-    Declared(Vec<Value>),
-}
-
-impl<T> Measured<T> {
-    /// The measured entries (none when only declared).
-    pub fn measured(&self) -> &[T] {
-        match self {
-            Measured::Measured(list) => list,
-            Measured::Declared(_) => &[],
-        }
-    }
-}
-
 /// An offering as a platform declares it (`spec.offerings[]`), as written.
 #[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
@@ -411,15 +361,21 @@ pub struct Detail {
     pub parts: Vec<Part>,
     pub dependencies: Vec<Dependency>,
     pub platforms: Vec<String>,
-    /// Products only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kpis: Option<Measured<KpiView>>,
-    /// Platforms only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub offerings: Option<Vec<DeclaredOffering>>,
-    /// Platforms only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub targets: Option<Measured<TargetView>>,
+    /// The descriptor's `kpis` (products) or `offerings` and `targets` (platforms), as written,
+    /// with the fields other domains' view extensions set (KPI values, measured targets) in
+    /// their place or after them.
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, Value>,
+}
+
+impl Detail {
+    /// The offerings a platform declares (none for a product).
+    pub fn offerings(&self) -> Vec<DeclaredOffering> {
+        match self.fields.get("offerings") {
+            Some(Value::Array(list)) => list.iter().cloned().map(DeclaredOffering).collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// The view of the product (`kind` "product") or platform (`kind` "platform") `namespace/name`.
@@ -447,22 +403,19 @@ pub fn detail(gov: &Governance, pool: &Pool, kind: &str, namespace: &str, name: 
     let card = scorecards::scorecard(g, &key, &m.counts, m.reported.as_ref());
     let summary = summary(g, e, &m.counts, apis, card);
     let (dependencies, platforms) = dependencies(g, &key);
-    // KPI values and target measurements come from the measuring domain, when one is registered.
-    let measures = gov.measures();
-    let (kpis, offerings, targets) = if platform {
-        let targets = match measures {
-            Some(m) => Measured::Measured(m.platform_targets(pool, g, &key)?),
-            None => Measured::Declared(e.targets.clone()),
-        };
-        (None, Some(e.offerings.iter().cloned().map(DeclaredOffering).collect()), Some(targets))
+    let mut fields = serde_json::Map::new();
+    if platform {
+        fields.insert("offerings".into(), Value::Array(e.offerings.clone()));
+        fields.insert("targets".into(), Value::Array(e.targets.clone()));
     } else {
-        let kpis = match measures {
-            Some(m) => Measured::Measured(m.product_kpis(pool, g, &key)?),
-            None => Measured::Declared(e.kpis.clone()),
-        };
-        (Some(kpis), None, None)
-    };
-    Ok(Detail { summary, parts: part_list(g, &key), dependencies, platforms, kpis, offerings, targets })
+        fields.insert("kpis".into(), Value::Array(e.kpis.clone()));
+    }
+    // KPI values and target measurements come from the view extensions other domains register.
+    let which = if platform { EntityKind::Platform } else { EntityKind::Product };
+    for (field, value) in gov.hooks().view_fields(pool, g, which, &key)? {
+        fields.insert(field.to_owned(), value);
+    }
+    Ok(Detail { summary, parts: part_list(g, &key), dependencies, platforms, fields })
 }
 
 /// What a team owns, by kind.

@@ -30,22 +30,7 @@ use super::store::counters::{self, CounterKey};
 use super::store::keys::gateway_key;
 use crate::db::{Pool, now_ms, rfc3339};
 
-/// Calls the gateway allowed, for whoever counts consumption: one subscription, one minute.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowedCalls {
-    pub subscription: String,
-    pub api: String,
-    pub consumer: String,
-    /// The minute's start (ms).
-    pub minute: i64,
-    pub calls: i64,
-}
-
-/// Where the gateway's allowed calls go besides its own counters (consumption registers one in
-/// `startup.rs`; this domain names no other). Called from the flusher thread.
-pub trait UsageSink: Send + Sync {
-    fn record(&self, pool: &Pool, calls: &[AllowedCalls]) -> anyhow::Result<()>;
-}
+pub use crate::domain::hooks::{AllowedCalls, UsageSink};
 
 /// What a key stands for, as last read.
 #[derive(Debug, Clone)]
@@ -155,9 +140,11 @@ pub struct Gateway {
     counters: Mutex<Counters>,
     flush: Duration,
     key_ttl: Duration,
-    sink: std::sync::OnceLock<Arc<dyn UsageSink>>,
-    /// Calls the sink failed to take, offered again at the next flush.
-    unsunk: Mutex<Vec<AllowedCalls>>,
+    /// Every usage sink registered by a domain (through the hooks).
+    hooks: Arc<crate::domain::Hooks>,
+    /// Calls each sink (by its place in the list) failed to take, offered to it again at the
+    /// next flush; a sink that took them is never offered them twice.
+    unsunk: Mutex<HashMap<usize, Vec<AllowedCalls>>>,
 }
 
 /// Cached keys beyond this are dropped wholesale (unknown keys are cached too).
@@ -168,21 +155,16 @@ const LOCAL_SHARE: i64 = 8;
 const IDLE_COUNTER_MS: i64 = 60_000;
 
 impl Gateway {
-    pub fn new(flush: Duration, key_ttl: Duration) -> Self {
+    pub fn new(flush: Duration, key_ttl: Duration, hooks: Arc<crate::domain::Hooks>) -> Self {
         Self {
             keys: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
             counters: Mutex::new(Counters::default()),
             flush,
             key_ttl,
-            sink: std::sync::OnceLock::new(),
-            unsunk: Mutex::new(Vec::new()),
+            hooks,
+            unsunk: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// Sends allowed calls to `sink` too, at every flush (set once, at start).
-    pub fn feed(&self, sink: Arc<dyn UsageSink>) {
-        let _ = self.sink.set(sink);
     }
 
     /// Forgets every cached key (after this instance changed a subscription, a key or an offering).
@@ -454,20 +436,29 @@ impl Gateway {
         }
     }
 
-    /// Hands allowed calls (and any the sink refused before) to the sink, keeping them for the
-    /// next flush when it fails.
-    fn sink_calls(&self, pool: &Pool, mut calls: Vec<AllowedCalls>) {
-        let Some(sink) = self.sink.get() else { return };
-        let mut unsunk = self.unsunk.lock().unwrap_or_else(|e| e.into_inner());
-        calls.append(&mut unsunk);
-        if calls.is_empty() {
+    /// Hands allowed calls to every usage sink (each with what it refused before), keeping
+    /// what a sink refused for its next flush.
+    fn sink_calls(&self, pool: &Pool, calls: Vec<AllowedCalls>) {
+        let sinks = self.hooks.usage_sinks.all();
+        if sinks.is_empty() {
             return;
         }
-        if let Err(e) = sink.record(pool, &calls) {
-            tracing::warn!(error.cause = format!("{e:#}"), "Recording gateway calls as consumption failed; retrying.");
-            // Bounded: a sink that keeps failing does not grow memory without end.
-            calls.truncate(100_000);
-            *unsunk = calls;
+        let mut unsunk = self.unsunk.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, sink) in sinks.iter().enumerate() {
+            let mut batch = unsunk.remove(&i).unwrap_or_default();
+            batch.extend(calls.iter().cloned());
+            if batch.is_empty() {
+                continue;
+            }
+            if let Err(e) = sink.record(pool, &batch) {
+                tracing::warn!(
+                    error.cause = format!("{e:#}"),
+                    "Recording gateway calls as consumption failed; retrying."
+                );
+                // Bounded: a sink that keeps failing does not grow memory without end.
+                batch.truncate(100_000);
+                unsunk.insert(i, batch);
+            }
         }
     }
 
@@ -500,4 +491,50 @@ impl Gateway {
 
 fn self_flush(gw: &Weak<Gateway>) -> Duration {
     gw.upgrade().map(|g| g.flush).unwrap_or(Duration::from_millis(250))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A sink that keeps what it took, failing its first `fail` calls.
+    #[derive(Default)]
+    struct Keeping {
+        took: Mutex<Vec<AllowedCalls>>,
+        fail: AtomicUsize,
+    }
+
+    impl UsageSink for Keeping {
+        fn record(&self, _pool: &Pool, calls: &[AllowedCalls]) -> anyhow::Result<()> {
+            if self.fail.load(Ordering::SeqCst) > 0 {
+                self.fail.fetch_sub(1, Ordering::SeqCst);
+                anyhow::bail!("not now");
+            }
+            self.took.lock().unwrap().extend(calls.iter().cloned());
+            Ok(())
+        }
+    }
+
+    fn calls(minute: i64) -> Vec<AllowedCalls> {
+        vec![AllowedCalls { subscription: "s".into(), api: "a".into(), consumer: "c".into(), minute, calls: 2 }]
+    }
+
+    #[test]
+    fn two_usage_sinks_both_take_every_call_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::connect(&format!("sqlite://{}", dir.path().join("g.db").display()), 2).unwrap();
+        let (usage, health) = (Arc::new(Keeping::default()), Arc::new(Keeping::default()));
+        health.fail.store(1, Ordering::SeqCst);
+        let hooks = Arc::new(crate::domain::Hooks::default());
+        hooks.usage_sinks.install(vec![usage.clone(), health.clone()]).unwrap();
+        let gw = Gateway::new(Duration::from_millis(10), Duration::from_millis(10), hooks);
+        gw.sink_calls(&pool, calls(0));
+        gw.sink_calls(&pool, calls(60_000));
+        let minutes = |s: &Keeping| s.took.lock().unwrap().iter().map(|c| c.minute).collect::<Vec<_>>();
+        // The first sink took each flush once; the second, failing once, took the first flush's
+        // calls again with the second's, and nothing twice.
+        assert_eq!(minutes(&usage), [0, 60_000]);
+        assert_eq!(minutes(&health), [0, 60_000]);
+    }
 }

@@ -37,8 +37,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::catalog::seam::{CatalogChange, ChangeListener};
-use crate::secret::Secret;
 use crate::db::Pool;
+use crate::secret::Secret;
 
 /// `[offerings]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -87,14 +87,52 @@ pub struct Offerings {
     following: std::sync::Mutex<()>,
 }
 
+/// The offerings domain's front door: the engine, its handlers' data, its catalog listener, and
+/// its tasks (the gateway's flusher, webhook deliveries, and the time-driven work: grace
+/// periods that ended, key expiry notices, the relay of its events to the change feed).
+pub fn domain(
+    (settings, notifications): (&OfferingSettings, &NotificationSettings),
+    shared: &crate::domain::Shared,
+) -> anyhow::Result<crate::domain::Domain> {
+    use crate::domain::{Domain, Task};
+    let offerings = Offerings::new(settings, notifications, shared)?;
+    let (pool, gateway, notifier) = (shared.pool.clone(), offerings.gateway.clone(), offerings.notifier.clone());
+    let flusher = Task::service("gateway-flusher", move |alive| gateway.spawn_flusher(pool, alive));
+    let pool = shared.pool.clone();
+    let deliveries = Task::service("webhook-deliveries", move |alive| {
+        if let Err(e) = notifier.spawn(pool, alive) {
+            tracing::error!(error.cause = format!("{e:#}"), "The webhook notifier could not start.");
+        }
+    });
+    let pool = shared.pool.clone();
+    let due = Task::every("offerings-due", crate::catalog::seam::CATCH_UP_INTERVAL, move || {
+        descriptors::close_due(&pool)?;
+        keys::notice_expiry(&pool)?;
+        notify::Notifier::relay_to_feed(&pool)
+    });
+    Ok(Domain::new("offerings")
+        .data(offerings.clone())
+        .listener(offerings)
+        .task(flusher)
+        .task(deliveries)
+        .task(due)
+        .nav("/apis", "APIs")
+        .nav("/subscriptions", "Subscriptions")
+        .nav("/approvals", "Approvals"))
+}
+
 impl Offerings {
-    pub fn new(settings: &crate::config::Settings) -> anyhow::Result<Arc<Self>> {
-        let o = settings.offerings.clone();
+    pub fn new(
+        settings: &OfferingSettings,
+        notifications: &NotificationSettings,
+        shared: &crate::domain::Shared,
+    ) -> anyhow::Result<Arc<Self>> {
+        let o = settings.clone();
         let flush = Duration::from_millis(o.gateway_flush_ms.clamp(10, 1000));
         let cache = Duration::from_millis(o.gateway_key_cache_ms.clamp(10, 1000));
         Ok(Arc::new(Self {
-            gateway: Arc::new(gateway::Gateway::new(flush, cache)),
-            notifier: Arc::new(notify::Notifier::new(&settings.notifications, settings.read_settings())?),
+            gateway: Arc::new(gateway::Gateway::new(flush, cache, shared.hooks.clone())),
+            notifier: Arc::new(notify::Notifier::new(notifications, shared.outbound.clone())?),
             settings: o,
             following: std::sync::Mutex::new(()),
         }))
@@ -153,14 +191,10 @@ impl ChangeListener for Offerings {
         self.follow(pool)
     }
 
-    /// Applies the change-feed events after the stored cursor, then the time-driven work:
-    /// grace periods that ended, key expiry notices, webhook deliveries.
+    /// Applies the change-feed events after the stored cursor (the time-driven work is the
+    /// domain's `offerings-due` task).
     fn catch_up(&self, pool: &Pool) -> anyhow::Result<()> {
-        self.follow(pool)?;
-        descriptors::close_due(pool)?;
-        keys::notice_expiry(pool)?;
-        notify::Notifier::relay_to_feed(pool)?;
-        Ok(())
+        self.follow(pool)
     }
 
     fn on_bulk_load(&self, pool: &Pool) -> anyhow::Result<()> {

@@ -13,10 +13,10 @@ use super::{blocking, html as respond, opt};
 use crate::catalog::view::or_empty;
 use crate::error::ApiError;
 use crate::governance::Governance;
-use crate::governance::views::{self as governance, ListQuery, TargetView};
+use crate::governance::views::{self as governance, ListQuery};
 use crate::state::AppState;
 use crate::usage::Usage;
-use crate::usage::views::{self, AdoptionQuery, ConsumptionQuery, ScopeQuery};
+use crate::usage::views::{self, AdoptionQuery, ConsumptionQuery, ScopeQuery, TargetView};
 
 /// The range picker: (value, label, days, bucket).
 const RANGES: &[(&str, &str, i64, &str)] = &[
@@ -64,11 +64,17 @@ pub async fn dashboard(
     let targets: Option<Vec<TargetView>> =
         match g("platform").split_once(':').map(|(_, r)| r.split_once('/').unwrap_or(("default", r))) {
             Some((ns, name)) => {
-                let (ns, name) = (ns.to_owned(), name.to_owned());
-                blocking(&gov, &state, move |gov, pool| governance::detail(gov, pool, "platform", &ns, &name))
-                    .await
-                    .ok()
-                    .map(|d| d.targets.map(|t| t.measured().to_vec()).unwrap_or_default())
+                let key = crate::catalog::model::EntityRef::new("platform", ns, name).key();
+                blocking(&usage, &state, move |u, pool| {
+                    let g = u.org.snapshot(pool)?;
+                    Ok(match g.get(&key) {
+                        Some(_) => Some(u.targets(pool, &g, &key)?),
+                        None => None,
+                    })
+                })
+                .await
+                .ok()
+                .flatten()
             }
             None => None,
         };

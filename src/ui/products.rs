@@ -12,6 +12,8 @@ use crate::governance::Governance;
 use crate::governance::scorecards::Level;
 use crate::governance::views::{self, ListQuery};
 use crate::state::AppState;
+use crate::usage::Usage;
+use crate::catalog::model::EntityRef;
 
 fn filters(p: &std::collections::HashMap<String, String>, action: &str) -> Markup {
     let v = |k: &str| p.get(k).cloned().unwrap_or_default();
@@ -99,13 +101,21 @@ pub fn num<T: serde::Serialize>(v: &Option<T>) -> String {
 async fn detail(
     state: web::Data<AppState>,
     gov: web::Data<Governance>,
+    usage: web::Data<Usage>,
     req: HttpRequest,
     path: (String, String),
     kind: &'static str,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
     let (ns, name) = path;
+    let key = EntityRef::new(kind, &ns, &name).key();
     let d = blocking(&gov, &state, move |gov, pool| views::detail(gov, pool, kind, &ns, &name)).await?;
+    // KPI values and measured targets: consumption's own views (what it adds to the API's).
+    let (kpis, targets) = blocking(&usage, &state, move |u, pool| {
+        let g = u.org.snapshot(pool)?;
+        Ok(if kind == "product" { (u.kpis(pool, &g, &key)?, Vec::new()) } else { (Vec::new(), u.targets(pool, &g, &key)?) })
+    })
+    .await?;
     let e = &d.summary;
     let entity_ref = e.entity_ref.clone();
     let body = html! {
@@ -148,7 +158,7 @@ async fn detail(
                 }
             } }
             h2 { "KPIs" }
-            @for k in d.kpis.as_ref().map_or(&[][..], |k| k.measured()) {
+            @for k in &kpis {
                 @let unit = k.unit.as_deref().unwrap_or("");
                 h3 { (k.name) " " span class="muted" { "(" (unit) ")" } }
                 p { "Target " (num(&k.target)) " (" (k.direction) "), now " (num(&k.current)) ", before " (num(&k.previous)) " · " (on_track(k.on_track)) }
@@ -158,12 +168,12 @@ async fn detail(
             }
         } @else {
             h2 { "Offerings" }
-            ul { @for o in d.offerings.iter().flatten() {
+            ul { @for o in d.offerings() {
                 li { (match o.api().filter(|a| !a.is_empty()) { Some(api) => api.to_owned(), None => o.to_string() }) }
             } }
             h2 { "Targets" }
             table { thead { tr { th { "Metric" } th { "API" } th class="num" { "Target" } th class="num" { "Current" } th { "Progress" } } } tbody {
-                @for t in d.targets.as_ref().map_or(&[][..], |t| t.measured()) {
+                @for t in &targets {
                     tr { td { (t.metric) } td { (t.api.as_deref().unwrap_or("")) } td class="num" { (num(&Some(t.target))) } td class="num" { (num(&t.current)) }
                         td { (progress(t.progress)) " " (on_track(t.on_track)) } }
                 }
@@ -176,17 +186,19 @@ async fn detail(
 pub async fn product(
     state: web::Data<AppState>,
     gov: web::Data<Governance>,
+    usage: web::Data<Usage>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    detail(state, gov, req, path.into_inner(), "product").await
+    detail(state, gov, usage, req, path.into_inner(), "product").await
 }
 
 pub async fn platform(
     state: web::Data<AppState>,
     gov: web::Data<Governance>,
+    usage: web::Data<Usage>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    detail(state, gov, req, path.into_inner(), "platform").await
+    detail(state, gov, usage, req, path.into_inner(), "platform").await
 }

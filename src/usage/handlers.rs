@@ -142,7 +142,7 @@ pub async fn post_kpis(
 ) -> Result<HttpResponse, ApiError> {
     let (namespace, name) = path.into_inner();
     let product = crate::catalog::model::EntityRef::new("product", &namespace, &name).key();
-    let g = view(&usage, &state, |u, p| Ok(u.portal.snapshot(p)?)).await?;
+    let g = view(&usage, &state, |u, p| Ok(u.org.snapshot(p)?)).await?;
     if g.get(&product).is_none_or(|p| !p.is("product")) {
         return Err(ApiError::not_found(format!("No product named '{product}' found")));
     }

@@ -12,10 +12,10 @@ use super::{FUTURE_MS, HOUR_RETENTION_MS, MAX_EVENTS, OBSERVED_WINDOW_MS, Usage}
 use crate::auth::{Identity, Principal};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::{Pool, now_ms};
+use crate::domain::hooks::{AllowedCalls, UsageSink};
 use crate::error::{ApiError, ErrorCode};
-use crate::offerings::gateway::{AllowedCalls, UsageSink};
 use crate::offerings::lookup;
-use crate::governance::model::Graph;
+use crate::org::Graph;
 
 /// One rejected event.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
@@ -395,7 +395,7 @@ pub fn record_batch(
     options: Options,
 ) -> anyhow::Result<Recorded> {
     let now = now_ms();
-    let g = usage.portal.snapshot(pool)?;
+    let g = usage.org.snapshot(pool)?;
     let earliest = if options.backfill { i64::MIN } else { now - usage.late_ms() };
     let mut resolver = Resolver {
         pool,

@@ -1,6 +1,6 @@
 //! What consumption measures for governance and the portal views: the two findings, platform
-//! targets computed from the rollups, and product KPI values. [`Usage`] is the portal's
-//! [`Measures`] source (registered in `startup.rs`). Blocking.
+//! targets computed from the rollups, and product KPI values. [`Usage`] is a findings source and
+//! a view extension (`crate::domain::hooks`), registered through the usage domain. Blocking.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -13,31 +13,27 @@ use super::store::{self, kpis as kpi_store, read};
 use super::{Usage, views};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::{Pool, now_ms, rfc3339};
-use crate::governance::external::Measures;
-use crate::governance::model::Graph;
-use crate::governance::views::{KpiPoint, KpiView, TargetView};
-use crate::governance::rules::{Finding, Severity, UNDECLARED_CONSUMPTION, UNUSED_DECLARED_DEPENDENCY};
+use crate::domain::hooks::{EntityKind, FindingsSource, SourcedFinding, ViewExtension};
+use crate::org::Graph;
+use super::views::{KpiPoint, KpiView, TargetView};
+
+/// Consumption's governance rules (documented with governance's, which lets
+/// `[governance.rules]` set their severity).
+pub const UNDECLARED_CONSUMPTION: &str = "undeclared-consumption";
+pub const UNUSED_DECLARED_DEPENDENCY: &str = "unused-declared-dependency";
+const RULES: &[&str] = &[UNDECLARED_CONSUMPTION, UNUSED_DECLARED_DEPENDENCY];
 
 /// Findings are recomputed at least this often (declared pairs fall silent as time passes).
 const FINDINGS_EVERY: Duration = Duration::from_secs(60);
 /// Targets are measured over the last 30 days (today included).
 const TARGET_DAYS: i64 = 30;
 
-fn finding(entity: &str, rule: &str, message: String, details: Value) -> Finding {
-    Finding {
-        entity_ref: entity.to_owned(),
-        rule: rule.to_owned(),
-        severity: Severity::Info,
-        message,
-        details,
-        file: None,
-        line: None,
-        owner: None,
-    }
+fn finding(entity: &str, rule: &str, message: String, details: Value) -> SourcedFinding {
+    SourcedFinding { entity_ref: entity.to_owned(), rule: rule.to_owned(), message, details }
 }
 
 /// The two findings of a comparison.
-pub fn findings_of(c: &views::Comparison) -> Vec<Finding> {
+pub fn findings_of(c: &views::Comparison) -> Vec<SourcedFinding> {
     let mut out = Vec::new();
     for (consumer, api, calls, _) in &c.observed_not_declared {
         out.push(finding(
@@ -201,8 +197,16 @@ impl Usage {
     }
 }
 
-impl Measures for Usage {
-    fn findings(&self, pool: &Pool, g: &Graph, generation: i64) -> anyhow::Result<Option<Vec<Finding>>> {
+impl FindingsSource for Usage {
+    fn name(&self) -> &'static str {
+        "usage"
+    }
+
+    fn rules(&self) -> &'static [&'static str] {
+        RULES
+    }
+
+    fn findings(&self, pool: &Pool, g: &Graph, generation: i64) -> anyhow::Result<Option<Vec<SourcedFinding>>> {
         let version = store::pairs_version(pool)?;
         let dirty = self.dirty.swap(false, std::sync::atomic::Ordering::SeqCst);
         {
@@ -217,17 +221,25 @@ impl Measures for Usage {
         let c = views::compare(pool, g, None, now_ms())?;
         Ok(Some(findings_of(&c)))
     }
+}
 
-    fn platform_targets(&self, pool: &Pool, g: &Graph, platform: &str) -> anyhow::Result<Vec<TargetView>> {
-        self.targets(pool, g, platform)
+/// Product views show KPI values, platform views their targets measured.
+impl ViewExtension for Usage {
+    fn fields(
+        &self,
+        pool: &Pool,
+        g: &Graph,
+        kind: EntityKind,
+        key: &str,
+    ) -> anyhow::Result<Vec<(&'static str, Value)>> {
+        Ok(match kind {
+            EntityKind::Product => vec![("kpis", serde_json::to_value(self.kpis(pool, g, key)?)?)],
+            EntityKind::Platform => vec![("targets", serde_json::to_value(self.targets(pool, g, key)?)?)],
+        })
     }
 
-    fn product_kpis(&self, pool: &Pool, g: &Graph, product: &str) -> anyhow::Result<Vec<KpiView>> {
-        self.kpis(pool, g, product)
-    }
-
-    fn kpis_reported_since(&self, pool: &Pool, since: i64) -> anyhow::Result<HashSet<String>> {
-        Ok(kpi_store::reported_since(pool, since)?.into_iter().collect())
+    fn reported_since(&self, pool: &Pool, since: i64) -> anyhow::Result<Option<HashSet<String>>> {
+        Ok(Some(kpi_store::reported_since(pool, since)?.into_iter().collect()))
     }
 }
 

@@ -1,12 +1,14 @@
 //! Consumption: who calls which API, how much and how well; product KPIs.
 //!
 //! Events come in over HTTP (`POST /api/usage/events`) and from the gateway check (through
-//! [`crate::offerings::gateway::UsageSink`]), are attributed to a consumer (named, or through a
+//! a usage sink, `crate::domain::hooks::UsageSink`), are attributed to a consumer (named, or through a
 //! subscription or one of its keys, resolved by `crate::offerings::lookup`), added up in memory
 //! per batch, and written in one transaction into rollup rows per (API, consumer, subscription)
 //! and minute, hour and day, with a mergeable latency histogram ([`model::Histogram`]). The
-//! views read those rows; governance takes this domain's findings through
-//! [`crate::governance::external::Measures`], which [`Usage`] implements (registered in `startup.rs`).
+//! views read those rows. [`domain`] is the front door: governance takes this domain's findings
+//! and view fields through the hook lists ([`Usage`] is a findings source and a view extension),
+//! and names are resolved against the shared org graph (`crate::org`), never through another
+//! domain; the one other domain it reads is offerings, through its facade `offerings::lookup`.
 //!
 //! ```text
 //! model.rs      events, the latency histogram, bucket arithmetic (pure)
@@ -36,9 +38,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Deserialize;
-
-use crate::db::Pool;
-use crate::governance::Governance;
 
 /// `[usage]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -91,7 +90,8 @@ pub const MAX_EVENTS: usize = 10_000;
 /// The consumption engine: settings and the portal model it resolves names against.
 pub struct Usage {
     pub settings: UsageSettings,
-    pub portal: Arc<Governance>,
+    /// Who belongs to which product, platform and team (names are resolved against it).
+    pub org: Arc<crate::org::Org>,
     /// Set when pairs appeared here, so governance looks again at its next tick.
     dirty: AtomicBool,
     /// What the findings were last computed from: (pairs version, portal generation, when).
@@ -99,10 +99,10 @@ pub struct Usage {
 }
 
 impl Usage {
-    pub fn new(settings: &crate::config::Settings, portal: Arc<Governance>) -> Arc<Self> {
+    pub fn new(settings: &UsageSettings, org: Arc<crate::org::Org>) -> Arc<Self> {
         Arc::new(Self {
-            settings: settings.usage.clone(),
-            portal,
+            settings: settings.clone(),
+            org,
             dirty: AtomicBool::new(false),
             last_findings: std::sync::Mutex::new(None),
         })
@@ -119,11 +119,27 @@ impl Usage {
     fn mark_dirty(&self) {
         self.dirty.store(true, Ordering::SeqCst);
     }
+}
 
-    /// Prunes rows past their retention every minute on a thread of its own while `alive` lives,
-    /// and takes batches from NATS when `nats_url` is set.
-    pub fn spawn_background(self: &Arc<Self>, pool: Pool, alive: std::sync::Weak<()>) {
-        rollup::spawn(self.clone(), pool.clone(), alive.clone());
-        nats::spawn(self.clone(), pool, alive);
+/// The usage domain's front door: the engine, its handlers' data, its findings and view fields
+/// for governance, a usage sink for the gateway check (with `gateway_counts`), and its tasks
+/// (retention of the rollup levels; the NATS consumer when `nats_url` is set).
+pub fn domain(settings: &UsageSettings, shared: &crate::domain::Shared) -> anyhow::Result<crate::domain::Domain> {
+    use crate::domain::{Domain, Task};
+    let usage = Usage::new(settings, shared.org.clone());
+    let (u, pool) = (usage.clone(), shared.pool.clone());
+    let retention = Task::service("usage-retention", move |alive| rollup::spawn(u, pool, alive));
+    let (u, pool) = (usage.clone(), shared.pool.clone());
+    let consumer = Task::service("usage-nats", move |alive| nats::spawn(u, pool, alive));
+    let mut d = Domain::new("usage")
+        .data(usage.clone())
+        .findings_source(usage.clone())
+        .view_extension(usage.clone())
+        .task(retention)
+        .task(consumer)
+        .nav("/dashboard", "Dashboard");
+    if settings.gateway_counts {
+        d = d.usage_sink(usage);
     }
+    Ok(d)
 }

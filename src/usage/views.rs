@@ -15,7 +15,7 @@ use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::{Pool, rfc3339};
 use crate::error::ApiError;
 use crate::offerings::lookup;
-use crate::governance::model::Graph;
+use crate::org::Graph;
 
 /// What a view is about; filters combine (AND).
 #[derive(Debug, Default, Clone)]
@@ -480,6 +480,39 @@ pub fn comparison_view(c: &Comparison) -> ComparisonView {
     }
 }
 
+/// One KPI of a product with its values .
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KpiView {
+    pub name: String,
+    pub unit: Option<String>,
+    pub target: Option<f64>,
+    pub direction: &'static str,
+    pub current: Option<f64>,
+    pub previous: Option<f64>,
+    pub on_track: Option<bool>,
+    pub series: Vec<KpiPoint>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KpiPoint {
+    pub t: String,
+    pub value: f64,
+}
+
+/// One target of a platform with its current value .
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetView {
+    pub metric: String,
+    pub api: Option<String>,
+    pub target: f64,
+    pub direction: &'static str,
+    pub current: Option<f64>,
+    pub progress: Option<f64>,
+    pub on_track: Option<bool>,
+}
+
 /// `GET /api/portal/consumption`'s query.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -535,7 +568,7 @@ pub fn consumption_of(
     pool: &Pool,
     r: &ConsumptionRequest,
 ) -> Result<(Arc<Graph>, Consumption), ApiError> {
-    let g = usage.portal.snapshot(pool)?;
+    let g = usage.org.snapshot(pool)?;
     let scoped = scope(&g, &r.filters)?;
     let c = consumption(pool, &scoped, r.from, r.to, r.bucket)?;
     Ok((g, c))
@@ -556,7 +589,7 @@ pub fn adoption_of(usage: &Usage, pool: &Pool, q: &AdoptionQuery) -> Result<Adop
     if !(1..=104).contains(&weeks) {
         return Err(ApiError::input("weeks: between 1 and 104"));
     }
-    let g = usage.portal.snapshot(pool)?;
+    let g = usage.org.snapshot(pool)?;
     let scoped = scope(&g, &Filters { api: q.api.clone(), platform: q.platform.clone(), ..Default::default() })?;
     Ok(adoption(pool, scoped.apis.as_deref(), weeks, crate::db::now_ms())?)
 }
@@ -571,7 +604,7 @@ pub struct ScopeQuery {
 
 /// The declared-versus-observed view of a query.
 pub fn comparison_of(usage: &Usage, pool: &Pool, q: &ScopeQuery) -> Result<ComparisonView, ApiError> {
-    let g = usage.portal.snapshot(pool)?;
+    let g = usage.org.snapshot(pool)?;
     let scoped = scope(&g, &Filters { api: q.api.clone(), platform: q.platform.clone(), ..Default::default() })?;
     Ok(comparison_view(&compare(pool, &g, scoped.apis.as_deref(), crate::db::now_ms())?))
 }

@@ -10,9 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use portolan::auth::policy::{POLICY, Rule};
 use portolan::auth::tokens::Keys;
-use portolan::config::{
-    AuthSettings, ConfigServiceToken, SignInProviderSettings, ProviderType, Secret, Settings, TokenSettings,
-};
+use portolan::config::{AuthSettings, ConfigServiceToken, ProviderType, Secret, SignInProviderSettings, TokenSettings};
+use portolan::settings::Settings;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -82,17 +81,17 @@ fn secured(s: &mut Settings, dir: &Path) {
         admins: vec!["group:default/platform".into()],
         parent_groups: true,
         tokens: TokenSettings {
-            signing_keys: vec![Secret::new(SIGNING_KEY.into())],
+            signing_keys: vec![Secret::new(SIGNING_KEY)],
             service: vec![
                 ConfigServiceToken {
                     name: "ci".into(),
-                    token: Secret::new(CONFIG_TOKEN.into()),
+                    token: Secret::new(CONFIG_TOKEN),
                     scopes: vec!["catalog:write".into()],
                     expires_at: None,
                 },
                 ConfigServiceToken {
                     name: "old".into(),
-                    token: Secret::new(EXPIRED_TOKEN.into()),
+                    token: Secret::new(EXPIRED_TOKEN),
                     scopes: vec!["admin".into()],
                     expires_at: Some("2020-01-01T00:00:00Z".into()),
                 },
@@ -126,7 +125,7 @@ struct Roles {
 impl Roles {
     fn new() -> Self {
         let keys = Keys::from_settings(&TokenSettings {
-            signing_keys: vec![Secret::new(SIGNING_KEY.into())],
+            signing_keys: vec![Secret::new(SIGNING_KEY)],
             ..TokenSettings::default()
         });
         let user = |name: &str, group: &str| {
@@ -323,7 +322,7 @@ async fn anonymous_and_forged_calls_get_401_under_the_api(db: Db) {
     assert_eq!(res.status().as_u16(), 401);
     // Forged: signed with another key.
     let forged = Keys::from_settings(&TokenSettings {
-        signing_keys: vec![Secret::new("another-key-entirely-0000".into())],
+        signing_keys: vec![Secret::new("another-key-entirely-0000")],
         ..TokenSettings::default()
     })
     .issue("user:default/carol", &["group:default/platform".into()], false, None, false)
@@ -530,7 +529,7 @@ pub fn oidc_provider(issuer: &str) -> SignInProviderSettings {
         kind: ProviderType::Oidc,
         issuer: Some(issuer.to_owned()),
         client_id: "portolan-test".into(),
-        client_secret: Secret::new(CLIENT_SECRET.into()),
+        client_secret: Secret::new(CLIENT_SECRET),
         scopes: vec![],
         user_annotation: None,
         redirect_base_url: None,
@@ -878,7 +877,7 @@ async fn github_sign_in_maps_the_login_by_annotation(db: Db) {
                 kind: ProviderType::Github,
                 issuer: None,
                 client_id: "gh-client".into(),
-                client_secret: Secret::new(CLIENT_SECRET.into()),
+                client_secret: Secret::new(CLIENT_SECRET),
                 scopes: vec![],
                 user_annotation: Some("github.com/user-login".into()),
                 redirect_base_url: None,
@@ -938,7 +937,7 @@ async fn every_offerings_route_answers_each_role_as_the_policy_says(db: Db) {
         secured(s, d);
         s.auth.as_mut().unwrap().tokens.service.push(ConfigServiceToken {
             name: "gateway".into(),
-            token: Secret::new(GATEWAY_TOKEN.into()),
+            token: Secret::new(GATEWAY_TOKEN),
             scopes: vec!["gateway:check".into()],
             expires_at: None,
         });
@@ -1238,7 +1237,7 @@ async fn every_usage_route_answers_each_role_as_the_policy_says(db: Db) {
         for (name, token, scope) in [("usage", USAGE_TOKEN, "usage:write"), ("kpi", KPI_TOKEN, "kpi:write")] {
             service.push(ConfigServiceToken {
                 name: name.into(),
-                token: Secret::new(token.into()),
+                token: Secret::new(token),
                 scopes: vec![scope.into()],
                 expires_at: None,
             });

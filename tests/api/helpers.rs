@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use portolan::config::Settings;
+use portolan::settings::Settings;
 use portolan::startup::Application;
 use serde_json::Value;
 

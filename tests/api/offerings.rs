@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use portolan::config::Settings;
+use portolan::settings::Settings;
 use serde_json::{Value, json};
 
 use crate::helpers::{Db, TestApp, assert_error, spawn_on, spawn_with, temp_dir, write_file};
@@ -823,7 +823,7 @@ async fn receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<(u16, Value, St
 fn webhook_settings(s: &mut Settings, port: u16, allow: bool) {
     s.notifications.webhooks.push(portolan::offerings::WebhookTarget {
         url: format!("http://127.0.0.1:{port}/hooks/portolan"),
-        secret: portolan::secret::Secret::new(HOOK_SECRET.into()),
+        secret: portolan::secret::Secret::new(HOOK_SECRET),
         events: vec!["subscription.*".into(), "key.revoked".into()],
     });
     if allow {

@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use portolan::auth::tokens::Keys;
-use portolan::config::{AuthSettings, Secret, Settings, TokenSettings};
+use portolan::config::{AuthSettings, Secret, TokenSettings};
+use portolan::settings::Settings;
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 
@@ -34,13 +35,13 @@ fn secured(s: &mut Settings, _: &Path) {
         anonymous_read: Some(false),
         admins: vec!["user:default/root".into()],
         base_url: Some("https://portal.example".into()),
-        tokens: TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY.into())], ..TokenSettings::default() },
+        tokens: TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY)], ..TokenSettings::default() },
         ..AuthSettings::default()
     });
 }
 
 fn keys() -> Keys {
-    Keys::from_settings(&TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY.into())], ..TokenSettings::default() })
+    Keys::from_settings(&TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY)], ..TokenSettings::default() })
 }
 
 /// An access token for `user:default/<user>`, member of `group:default/<group>`.

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use portolan::auth::tokens::Keys;
 use portolan::catalog::fetch::AllowRule;
-use portolan::config::{AuthSettings, ConfigServiceToken, Secret, Settings, TokenSettings};
+use portolan::config::{AuthSettings, ConfigServiceToken, Secret, TokenSettings};
+use portolan::settings::Settings;
 use serde_json::{Value, json};
 
 use crate::both;
@@ -35,10 +36,10 @@ fn secured(s: &mut Settings, _: &Path) {
         guest: Some(false),
         anonymous_read: Some(false),
         tokens: TokenSettings {
-            signing_keys: vec![Secret::new(SIGNING_KEY.into())],
+            signing_keys: vec![Secret::new(SIGNING_KEY)],
             service: vec![ConfigServiceToken {
                 name: "root".into(),
-                token: Secret::new(ADMIN_TOKEN.into()),
+                token: Secret::new(ADMIN_TOKEN),
                 scopes: vec!["admin".into()],
                 expires_at: None,
             }],
@@ -49,7 +50,7 @@ fn secured(s: &mut Settings, _: &Path) {
 }
 
 fn keys() -> Keys {
-    Keys::from_settings(&TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY.into())], ..TokenSettings::default() })
+    Keys::from_settings(&TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY)], ..TokenSettings::default() })
 }
 
 /// Item 8: a `Link: rel="next"` that leaves the API base (here by a userinfo trick that passes a

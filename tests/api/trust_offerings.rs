@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use portolan::config::{AuthSettings, ConfigServiceToken, Secret, Settings, TokenSettings};
+use portolan::config::{AuthSettings, ConfigServiceToken, Secret, TokenSettings};
+use portolan::settings::Settings;
 use serde_json::{Value, json};
 
 use crate::helpers::{Db, TestApp, assert_error, spawn_on, spawn_with, temp_dir, write_file};
@@ -81,7 +82,7 @@ const USAGE_B: &str = "ptk_trust-usage-b-token-0123456789abcd";
 fn secured(s: &mut Settings, _: &Path) {
     let token = |name: &str, value: &str, scope: &str| ConfigServiceToken {
         name: name.into(),
-        token: Secret::new(value.into()),
+        token: Secret::new(value),
         scopes: vec![scope.into()],
         expires_at: None,
     };
@@ -89,7 +90,7 @@ fn secured(s: &mut Settings, _: &Path) {
         guest: Some(false),
         anonymous_read: Some(false),
         tokens: TokenSettings {
-            signing_keys: vec![Secret::new("trust-signing-key-0f3a9c2e7b1d4a5f".into())],
+            signing_keys: vec![Secret::new("trust-signing-key-0f3a9c2e7b1d4a5f")],
             service: vec![
                 token("admin", ADMIN, "admin"),
                 token("ci", CATALOG_WRITER, "catalog:write"),

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use portolan::auth::policy::{POLICY, Rule};
 use portolan::auth::tokens::Keys;
-use portolan::config::{AuthSettings, Secret, Settings, TokenSettings};
+use portolan::config::{AuthSettings, Secret, TokenSettings};
+use portolan::settings::Settings;
 use reqwest::redirect::Policy;
 
 use crate::helpers::{Db, TestApp, spawn_app, spawn_with};
@@ -232,14 +233,14 @@ fn secured(s: &mut Settings, _: &Path) {
     s.auth = Some(AuthSettings {
         guest: Some(false),
         anonymous_read: Some(false),
-        tokens: TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY.into())], ..TokenSettings::default() },
+        tokens: TokenSettings { signing_keys: vec![Secret::new(SIGNING_KEY)], ..TokenSettings::default() },
         ..AuthSettings::default()
     });
 }
 
 fn token(user: &str, group: &str) -> String {
     let keys = Keys::from_settings(&TokenSettings {
-        signing_keys: vec![Secret::new(SIGNING_KEY.into())],
+        signing_keys: vec![Secret::new(SIGNING_KEY)],
         ..TokenSettings::default()
     });
     keys.issue(

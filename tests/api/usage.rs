@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use portolan::config::Settings;
+use portolan::settings::Settings;
 use serde_json::{Value, json};
 
 use crate::helpers::{Db, TestApp, assert_error, spawn_with, temp_dir, write_file};

@@ -506,7 +506,7 @@ fn load_generated(pool: &Pool, n: usize, dir: &std::path::Path) {
     crate::catalog::validate::init();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
-        let settings = crate::config::Settings::default();
+        let settings = crate::settings::Settings::default();
         let mut ing = crate::startup::ingestor(&settings, pool.clone(), Default::default()).unwrap();
         ing.bulk = true;
         let mut rows = Vec::new();

@@ -1,0 +1,134 @@
+//! What domains offer one another without naming one another.
+//!
+//! Each hook is a list, filled once by the root from every domain's [`super::Domain`] after all
+//! are built, and read by the domain that consumes it: governance asks every findings source
+//! and every view extension, the gateway check feeds every usage sink. Registering a second
+//! one adds to the list; nothing replaces what is there.
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+
+use serde_json::Value;
+
+use crate::db::Pool;
+use crate::org::Graph;
+
+/// A list of hook implementations, installed once at start.
+pub struct Registry<T: ?Sized> {
+    items: OnceLock<Vec<Arc<T>>>,
+}
+
+impl<T: ?Sized> Default for Registry<T> {
+    fn default() -> Self {
+        Self { items: OnceLock::new() }
+    }
+}
+
+impl<T: ?Sized> Registry<T> {
+    /// Installs the list (the root does, once every domain is built). A second call is a bug
+    /// in the wiring and fails.
+    pub fn install(&self, items: Vec<Arc<T>>) -> anyhow::Result<()> {
+        self.items.set(items).map_err(|_| anyhow::anyhow!("a hook list was installed twice"))
+    }
+
+    /// Every registered implementation, in domain-list order (empty before installation).
+    pub fn all(&self) -> &[Arc<T>] {
+        self.items.get().map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// The hook lists.
+#[derive(Default)]
+pub struct Hooks {
+    pub findings_sources: Registry<dyn FindingsSource>,
+    pub usage_sinks: Registry<dyn UsageSink>,
+    pub view_extensions: Registry<dyn ViewExtension>,
+}
+
+/// A finding another domain hands to governance; governance fills in severity, file, line and
+/// owner from its configuration and the org graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourcedFinding {
+    pub entity_ref: String,
+    pub rule: String,
+    pub message: String,
+    pub details: Value,
+}
+
+/// A domain that judges the catalog against what it measures (consumption, deployments...).
+pub trait FindingsSource: Send + Sync {
+    /// A short stable name, for logs.
+    fn name(&self) -> &'static str;
+
+    /// The governance rule ids this source's findings come under. Its findings replace only
+    /// these rules' stored rows.
+    fn rules(&self) -> &'static [&'static str];
+
+    /// The current findings over the org graph, or `None` when nothing they depend on changed
+    /// since the last call (`generation` moves with governance's own state).
+    fn findings(&self, pool: &Pool, g: &Graph, generation: i64) -> anyhow::Result<Option<Vec<SourcedFinding>>>;
+}
+
+/// Calls an API gateway allowed, per subscription and minute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedCalls {
+    pub subscription: String,
+    pub api: String,
+    pub consumer: String,
+    pub minute: i64,
+    pub calls: i64,
+}
+
+/// Where the gateway check's allowed calls go besides its own counters (called from the
+/// gateway's flusher, with every flush).
+pub trait UsageSink: Send + Sync {
+    fn record(&self, pool: &Pool, calls: &[AllowedCalls]) -> anyhow::Result<()>;
+}
+
+/// Adds fields to the product and platform views (KPI values, target measurements...).
+pub trait ViewExtension: Send + Sync {
+    /// Fields to set on the view of the entity `key` (a product or platform ref key), as
+    /// `(field, value)`; a field set here replaces the descriptor's own value of that field.
+    fn fields(&self, pool: &Pool, g: &Graph, kind: EntityKind, key: &str)
+    -> anyhow::Result<Vec<(&'static str, Value)>>;
+
+    /// Products with a KPI value reported at or after `since` (ms), if this extension knows.
+    fn reported_since(&self, _pool: &Pool, _since: i64) -> anyhow::Result<Option<HashSet<String>>> {
+        Ok(None)
+    }
+}
+
+/// Which view a [`ViewExtension`] is asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityKind {
+    Product,
+    Platform,
+}
+
+impl Hooks {
+    /// The fields every view extension sets on one view, in domain-list order.
+    pub fn view_fields(
+        &self,
+        pool: &Pool,
+        g: &Graph,
+        kind: EntityKind,
+        key: &str,
+    ) -> anyhow::Result<Vec<(&'static str, Value)>> {
+        let mut out = Vec::new();
+        for x in self.view_extensions.all() {
+            out.extend(x.fields(pool, g, kind, key)?);
+        }
+        Ok(out)
+    }
+
+    /// The products any extension saw report lately; `None` when no extension knows.
+    pub fn reported_since(&self, pool: &Pool, since: i64) -> anyhow::Result<Option<HashSet<String>>> {
+        let mut out: Option<HashSet<String>> = None;
+        for x in self.view_extensions.all() {
+            if let Some(set) = x.reported_since(pool, since)? {
+                out.get_or_insert_with(HashSet::new).extend(set);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,144 @@
+//! The front door of every domain.
+//!
+//! A domain (governance, offerings, usage, discovery, and those to come) is one folder that
+//! exports one function, `domain(&ItsSettings, &Shared) -> anyhow::Result<Domain>`. The root
+//! (`crate::startup`) holds the one list of domains ([`crate::startup::DOMAINS`]), builds
+//! [`Shared`] once, calls every entry, and wires what each answers:
+//!
+//! - [`Shared`] is what the root provides: the pool, the catalog (reads, registration and its
+//!   change feed), the org graph ([`crate::org::Org`]), the outbound reading rules, the hooks
+//!   other domains fill, and the shutdown signal.
+//! - [`Domain`] is plain data: its route rows, its `web::Data` registrations, its catalog
+//!   listeners and status decorators, its findings sources and usage sinks (lists, merged across
+//!   domains, never a replaceable slot), its tasks and its navigation entries for the UI.
+//!
+//! Adding a domain is its folder, its migrations and one line in `DOMAINS`.
+
+pub mod hooks;
+pub mod tasks;
+
+use std::sync::{Arc, Weak};
+
+use actix_web::web;
+
+use crate::catalog::fetch::ReadSettings;
+use crate::catalog::ingest::Ingestor;
+use crate::catalog::seam::{ChangeListener, StatusDecorator};
+use crate::db::Pool;
+use crate::routes::Route;
+
+pub use hooks::{FindingsSource, Hooks, UsageSink, ViewExtension};
+pub use tasks::Task;
+
+/// What the root gives every domain.
+#[derive(Clone)]
+pub struct Shared {
+    pub pool: Pool,
+    /// The catalog: reads, registration and refresh (its seam is filled from every domain's
+    /// listeners and decorators once all are built).
+    pub catalog: Ingestor,
+    /// Who belongs to which product, platform and team.
+    pub org: Arc<crate::org::Org>,
+    /// The outbound reading rules (allowed hosts, private addresses refused, limits, tokens).
+    pub outbound: ReadSettings,
+    /// What domains offer one another without naming one another.
+    pub hooks: Arc<Hooks>,
+    /// Background work runs while this upgrades; the root drops it at shutdown.
+    pub alive: Weak<()>,
+}
+
+/// Registers one `web::Data` item with the app.
+pub type DataFn = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+/// One `web::Data` item a domain registers: the item, and how it registers itself.
+#[derive(Clone)]
+pub struct DataItem {
+    pub item: Arc<dyn std::any::Any + Send + Sync>,
+    pub register: DataFn,
+}
+
+/// The item of type `T` some domain registered, if any (for the root's own wiring).
+pub fn find_data<T: Send + Sync + 'static>(domains: &[Domain]) -> Option<Arc<T>> {
+    domains.iter().flat_map(|d| &d.data).find_map(|d| d.item.clone().downcast::<T>().ok())
+}
+
+/// One entry of the UI's navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NavEntry {
+    pub path: &'static str,
+    pub label: &'static str,
+}
+
+/// What a domain adds to the application. Plain data: the root merges every domain's lists.
+#[derive(Default)]
+pub struct Domain {
+    pub name: &'static str,
+    /// The domain's route rows (each with its access rule); registered in order.
+    pub routes: Vec<&'static [Route]>,
+    pub data: Vec<DataItem>,
+    pub listeners: Vec<Arc<dyn ChangeListener>>,
+    pub decorators: Vec<Arc<dyn StatusDecorator>>,
+    pub findings_sources: Vec<Arc<dyn FindingsSource>>,
+    pub usage_sinks: Vec<Arc<dyn UsageSink>>,
+    pub view_extensions: Vec<Arc<dyn ViewExtension>>,
+    pub tasks: Vec<Task>,
+    pub nav: Vec<NavEntry>,
+}
+
+impl Domain {
+    pub fn new(name: &'static str) -> Self {
+        Self { name, ..Self::default() }
+    }
+
+    /// Handlers of this domain extract `web::Data<T>`.
+    pub fn data<T: Send + Sync + 'static>(mut self, item: Arc<T>) -> Self {
+        let registered = item.clone();
+        self.data.push(DataItem {
+            item,
+            register: Arc::new(move |cfg: &mut web::ServiceConfig| {
+                cfg.app_data(web::Data::from(registered.clone()));
+            }),
+        });
+        self
+    }
+
+    pub fn routes(mut self, rows: &'static [Route]) -> Self {
+        self.routes.push(rows);
+        self
+    }
+
+    pub fn listener(mut self, l: Arc<dyn ChangeListener>) -> Self {
+        self.listeners.push(l);
+        self
+    }
+
+    pub fn decorator(mut self, d: Arc<dyn StatusDecorator>) -> Self {
+        self.decorators.push(d);
+        self
+    }
+
+    pub fn findings_source(mut self, s: Arc<dyn FindingsSource>) -> Self {
+        self.findings_sources.push(s);
+        self
+    }
+
+    pub fn usage_sink(mut self, s: Arc<dyn UsageSink>) -> Self {
+        self.usage_sinks.push(s);
+        self
+    }
+
+    pub fn view_extension(mut self, v: Arc<dyn ViewExtension>) -> Self {
+        self.view_extensions.push(v);
+        self
+    }
+
+    pub fn task(mut self, t: Task) -> Self {
+        self.tasks.push(t);
+        self
+    }
+
+    pub fn nav(mut self, path: &'static str, label: &'static str) -> Self {
+        self.nav.push(NavEntry { path, label });
+        self
+    }
+}
