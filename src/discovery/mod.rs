@@ -13,7 +13,8 @@
 //! Here: the providers and a run's scan and apply. Beside it: `settings.rs` the configuration,
 //! the repository filter and the catalog path; `client.rs` the host API client (retries, rate
 //! limits); `scheduler.rs` when runs happen (the loop, runs on request, lease renewal);
-//! [`github`] and [`gitlab`] what each host answers; [`webhooks`] push deliveries; [`handlers`]
+//! [`github`] and [`gitlab`] what each host answers; [`push`] push deliveries; [`views`] what
+//! the API answers, typed; [`handlers`]
 //! the HTTP API; [`store`] all SQL.
 
 mod client;

@@ -18,11 +18,11 @@ use subtle::ConstantTimeEq;
 
 use super::github::GithubRepo;
 use super::store::{self, RunOutcome};
+use super::views::RunView;
 use super::{Api, Discovery, Provider, PushSettings, Repo, Secret, record_webhook};
 use crate::db::now_ms;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
-use super::views::RunView;
 
 fn unauthenticated(source: &'static str, message: &str) -> ApiError {
     count(source, "unauthenticated");

@@ -10,10 +10,10 @@ use serde_json::json;
 
 use super::Offerings;
 use super::model::{Action, Party, Reason};
+use super::store::{self, keys as key_store, subscriptions as subs};
 use super::views::{
     self, IssuedKey, Items, KeyView, OfferingQuery, SubscriptionDetail, SubscriptionQuery, SubscriptionView,
 };
-use super::store::{self, keys as key_store, subscriptions as subs};
 use super::{keys, subscriptions};
 use crate::auth::{Identity, Principal, require_owner_as, tokens::hash_token};
 use crate::db::Pool;

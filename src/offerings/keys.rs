@@ -2,9 +2,9 @@
 //! (the same randomness and hash as service tokens, `crate::auth::tokens`). Blocking.
 
 use super::model::Status;
-use super::views::{IssuedKey, KeyView, Replaced};
 use super::store::keys::{self as store, KeyRow, NewKey};
 use super::store::subscriptions::{NewEvent, SubscriptionRow};
+use super::views::{IssuedKey, KeyView, Replaced};
 use crate::auth::tokens::{hash_token, random_bytes, random_token};
 use crate::db::{Pool, now_ms, rfc3339};
 use crate::error::ApiError;
@@ -123,10 +123,8 @@ pub fn rotate(
     }
     tracing::info!(key.id = %k.id, key.prefix = %k.prefix, replaces = %old.id, "Rotated an API key.");
     let mut out = created(&k, &secret);
-    out.replaces = Some(Replaced {
-        id: old.id.clone(),
-        valid_until: rfc3339(until.min(old.expires_at.unwrap_or(i64::MAX))),
-    });
+    out.replaces =
+        Some(Replaced { id: old.id.clone(), valid_until: rfc3339(until.min(old.expires_at.unwrap_or(i64::MAX))) });
     Ok(out)
 }
 

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::descriptors::owner_of;
-use super::views::{HistoryEntry, SubscriptionView};
 use super::model::{Action, Approval, PlanStatus, Status, request_ref};
 use super::store::{self, subscriptions as subs};
+use super::views::{HistoryEntry, SubscriptionView};
 use crate::catalog::store as catalog;
 use crate::db::{Pool, rfc3339};
 use crate::error::ApiError;

@@ -94,7 +94,8 @@ fn offering_items(pool: &Pool) -> anyhow::Result<Vec<(OfferingView, Offering)>> 
         // Only an API entity in the catalog has a definition to show.
         let definition = bodies.get(&o.api).and_then(|b| b.pointer("/spec/definition"));
         let count = |p: &Plan| live.get(&(o.api.clone(), p.name.clone())).copied().unwrap_or(0);
-        let plans: Vec<PlanView> = o.plans.iter().map(|p| PlanView { plan: p.clone(), subscriptions: count(p) }).collect();
+        let plans: Vec<PlanView> =
+            o.plans.iter().map(|p| PlanView { plan: p.clone(), subscriptions: count(p) }).collect();
         let subscribers: i64 = o.plans.iter().map(count).sum();
         let item = OfferingView {
             api: o.api.clone(),
@@ -158,7 +159,9 @@ pub fn offerings(pool: &Pool, f: &OfferingFilter) -> Result<Items<OfferingView>,
         .map(|(v, _)| v)
         .filter(|v| f.platform.as_ref().is_none_or(|p| v.platform == *p))
         .filter(|v| f.domain.as_ref().is_none_or(|d| v.domain.as_ref() == Some(d)))
-        .filter(|v| f.lifecycle.as_ref().is_none_or(|l| v.lifecycle.as_deref().map(str::to_lowercase).as_ref() == Some(l)))
+        .filter(|v| {
+            f.lifecycle.as_ref().is_none_or(|l| v.lifecycle.as_deref().map(str::to_lowercase).as_ref() == Some(l))
+        })
         .filter(|v| {
             f.text.as_ref().is_none_or(|t| {
                 [Some(&v.api), v.title.as_ref(), v.description.as_ref(), Some(&v.platform)]

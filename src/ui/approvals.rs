@@ -42,7 +42,8 @@ pub fn decides(ctx: &Ctx, owners: &HashMap<String, String>, api: &str) -> bool {
 /// Pending requests the person may decide.
 pub async fn pending_for(state: &web::Data<AppState>, ctx: &Ctx) -> Result<Vec<SubscriptionView>, ApiError> {
     let owners = api_owners(state).await?;
-    let pending = subscriptions(state, SubscriptionQuery { status: Some("pending".into()), ..Default::default() }).await?;
+    let pending =
+        subscriptions(state, SubscriptionQuery { status: Some("pending".into()), ..Default::default() }).await?;
     Ok(pending.into_iter().filter(|p| decides(ctx, &owners, &p.api)).collect())
 }
 

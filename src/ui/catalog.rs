@@ -6,8 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 
 use super::blocking;
-use super::layout::{Ctx, page, urlencode};
 use super::html as respond;
+use super::layout::{Ctx, page, urlencode};
 use crate::catalog::entity_api;
 use crate::catalog::view::{self, or_empty};
 use crate::error::ApiError;

@@ -10,10 +10,10 @@ use super::catalog::{entity_href, entity_link, params};
 use super::layout::{Ctx, page, urlencode};
 use super::{blocking, html as respond, opt};
 use crate::error::ApiError;
+use crate::governance::Governance;
 use crate::governance::graph::{self, GraphQuery, GraphView};
 use crate::governance::rules::Finding;
 use crate::governance::views::{self, FindingsQuery};
-use crate::governance::Governance;
 use crate::state::AppState;
 
 /// `GET /governance?rule=&severity=&owner=`.
@@ -99,11 +99,9 @@ pub async fn graph(
     } else {
         let q = GraphQuery {
             entity: opt(&entity),
-            depth: Some(
-                depth.parse().map_err(|e: std::num::ParseIntError| {
-                    ApiError::input(crate::error::plain_serde_message(&e.to_string()))
-                })?,
-            ),
+            depth: Some(depth.parse().map_err(|e: std::num::ParseIntError| {
+                ApiError::input(crate::error::plain_serde_message(&e.to_string()))
+            })?),
             ..Default::default()
         };
         let checked = graph::check(q)?;

@@ -37,7 +37,10 @@ pub async fn my_subscriptions(
     }
     let mut out = Vec::new();
     for g in groups {
-        out.extend(subscriptions(state, SubscriptionQuery { team: opt(&g), status: opt(status), ..Default::default() }).await?);
+        out.extend(
+            subscriptions(state, SubscriptionQuery { team: opt(&g), status: opt(status), ..Default::default() })
+                .await?,
+        );
     }
     Ok(out)
 }

@@ -7,13 +7,13 @@ use super::catalog::{entity_href, entity_link, params};
 use super::chart;
 use super::layout::{Ctx, page, urlencode};
 use super::{blocking, html as respond, opt};
+use crate::catalog::model::EntityRef;
 use crate::error::ApiError;
 use crate::governance::Governance;
 use crate::governance::scorecards::Level;
 use crate::governance::views::{self, ListQuery};
 use crate::state::AppState;
 use crate::usage::Usage;
-use crate::catalog::model::EntityRef;
 
 fn filters(p: &std::collections::HashMap<String, String>, action: &str) -> Markup {
     let v = |k: &str| p.get(k).cloned().unwrap_or_default();
@@ -36,7 +36,12 @@ async fn list(
     let ctx = Ctx::new(&req, &state);
     let p = params(&req);
     let g = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
-    let q = ListQuery { text: opt(g("text")), owner: opt(g("owner")), lifecycle: opt(g("lifecycle")), domain: opt(g("domain")) };
+    let q = ListQuery {
+        text: opt(g("text")),
+        owner: opt(g("owner")),
+        lifecycle: opt(g("lifecycle")),
+        domain: opt(g("domain")),
+    };
     let v = blocking(&gov, &state, move |gov, pool| views::list(gov, pool, &q, kind)).await?;
     let plural = format!("/{kind}s");
     let body = html! {
@@ -113,7 +118,11 @@ async fn detail(
     // KPI values and measured targets: consumption's own views (what it adds to the API's).
     let (kpis, targets) = blocking(&usage, &state, move |u, pool| {
         let g = u.org.snapshot(pool)?;
-        Ok(if kind == "product" { (u.kpis(pool, &g, &key)?, Vec::new()) } else { (Vec::new(), u.targets(pool, &g, &key)?) })
+        Ok(if kind == "product" {
+            (u.kpis(pool, &g, &key)?, Vec::new())
+        } else {
+            (Vec::new(), u.targets(pool, &g, &key)?)
+        })
     })
     .await?;
     let e = &d.summary;

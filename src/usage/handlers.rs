@@ -5,8 +5,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::intake::{self, BatchId, Options, Recorded};
 use super::Usage;
+use super::intake::{self, BatchId, Options, Recorded};
 use super::views::{self, AdoptionQuery, ConsumptionQuery, ScopeQuery};
 use crate::auth::Identity;
 use crate::error::{ApiError, ErrorCode, Query};

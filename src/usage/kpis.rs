@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 
 use super::model::{Counts, DAY_MS, Level, floor};
 use super::store::{self, kpis as kpi_store, read};
+use super::views::{KpiPoint, KpiView, TargetView};
 use super::{Usage, views};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::{Pool, now_ms, rfc3339};
 use crate::domain::hooks::{EntityKind, FindingsSource, SourcedFinding, ViewExtension};
 use crate::org::Graph;
-use super::views::{KpiPoint, KpiView, TargetView};
 
 /// Consumption's governance rules (documented with governance's, which lets
 /// `[governance.rules]` set their severity).
@@ -252,8 +252,22 @@ pub struct KpiPost {
     pub value: f64,
 }
 
+/// A posted KPI value that was not recorded, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rejected {
+    pub index: usize,
+    pub message: String,
+}
+
+/// What a KPI post recorded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KpiRecorded {
+    pub accepted: usize,
+    pub rejected: Vec<Rejected>,
+}
+
 /// Records posted values of a product's declared KPIs; each bad row is rejected with its index.
-pub fn record(pool: &Pool, g: &Graph, product: &str, rows: Vec<serde_json::Value>) -> anyhow::Result<Value> {
+pub fn record(pool: &Pool, g: &Graph, product: &str, rows: Vec<serde_json::Value>) -> anyhow::Result<KpiRecorded> {
     let declared: HashSet<String> = g
         .get(product)
         .map(|p| p.kpis.iter().filter_map(|k| k["name"].as_str().map(str::to_owned)).collect())
@@ -282,9 +296,9 @@ pub fn record(pool: &Pool, g: &Graph, product: &str, rows: Vec<serde_json::Value
             });
         match checked {
             Ok(v) => good.push(v),
-            Err(message) => rejected.push(json!({"index": index, "message": message})),
+            Err(message) => rejected.push(Rejected { index, message }),
         }
     }
     kpi_store::record(pool, product, &good, now)?;
-    Ok(json!({"accepted": good.len(), "rejected": rejected}))
+    Ok(KpiRecorded { accepted: good.len(), rejected })
 }

@@ -465,7 +465,11 @@ pub fn comparison_view(c: &Comparison) -> ComparisonView {
         declared_not_observed: c
             .declared_not_observed
             .iter()
-            .map(|(consumer, api, last)| Silent { consumer: consumer.clone(), api: api.clone(), since: last.map(rfc3339) })
+            .map(|(consumer, api, last)| Silent {
+                consumer: consumer.clone(),
+                api: api.clone(),
+                since: last.map(rfc3339),
+            })
             .collect(),
         observed_not_declared: c
             .observed_not_declared
