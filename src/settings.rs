@@ -8,37 +8,40 @@
 use std::path::Path;
 
 use anyhow::Context;
-use serde::Deserialize;
 
 use crate::catalog::fetch::ReadSettings;
-use crate::catalog::settings::{CatalogSettings, IntegrationSettings, ReadingSettings};
-use crate::config::{AuthSettings, DatabaseSettings, ServerSettings};
+pub use crate::startup::{DOMAINS, Settings};
 
-/// All settings, as read from the file with defaults filled in.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[derive(Default)]
-pub struct Settings {
-    pub server: ServerSettings,
-    pub database: DatabaseSettings,
-    pub catalog: CatalogSettings,
-    pub reading: ReadingSettings,
-    pub integrations: IntegrationSettings,
-    /// `[[providers.github]]`, `[[providers.gitlab]]`: organisations and groups to discover.
-    pub providers: crate::discovery::DiscoverySettings,
-    /// `[webhooks]`: the shared secrets of push webhooks.
-    pub webhooks: crate::discovery::PushSettings,
-    /// `[governance.rules.<rule-id>]`.
-    pub governance: crate::governance::GovernanceSettings,
-    /// `None` when the file has no `[auth]` section: guest mode.
-    pub auth: Option<AuthSettings>,
-    /// `[offerings]`: descriptor grace period, gateway batching.
-    pub offerings: crate::offerings::OfferingSettings,
-    /// `[[notifications.webhooks]]`: where subscription and key events are posted.
-    pub notifications: crate::offerings::NotificationSettings,
-    /// `[usage]`: consumption intake and retention.
-    pub usage: crate::usage::UsageSettings,
+/// Declares the domain list: for each domain, its name, its front door and the TOML sections it
+/// owns (`field: Type`, one or more). It generates the combined [`Settings`] (the server's own
+/// sections and every domain's) and `DOMAINS`, whose entry hands each front door its sections
+/// (one section by reference, several as a tuple of references). `crate::startup` invokes it
+/// once: adding a domain is one line there.
+macro_rules! domain_list {
+    ($( $name:literal => $build:path { $($field:ident : $ty:ty),+ $(,)? } ),* $(,)?) => {
+        /// All settings, as read from the file with defaults filled in: the server's own sections
+        /// and each domain's (the TOML file's shape; every key in docs/configuration.md).
+        #[derive(Debug, Clone, Default, serde::Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct Settings {
+            pub server: crate::config::ServerSettings,
+            pub database: crate::config::DatabaseSettings,
+            pub catalog: crate::catalog::settings::CatalogSettings,
+            pub reading: crate::catalog::settings::ReadingSettings,
+            pub integrations: crate::catalog::settings::IntegrationSettings,
+            /// `None` when the file has no `[auth]` section: guest mode.
+            pub auth: Option<crate::config::AuthSettings>,
+            $( $( pub $field: $ty, )+ )*
+        }
+
+        /// The one list of domains built on the catalog, in the order they are built, their
+        /// routes registered and their hooks asked: `(name, front door)`.
+        pub const DOMAINS: &[(&str, DomainFn)] = &[
+            $( ($name, |s: &Settings, shared: &crate::domain::Shared| $build(( $(&s.$field),+ ), shared)), )*
+        ];
+    };
 }
+pub(crate) use domain_list;
 
 impl Settings {
     /// Guest mode: on without an `[auth]` section, else only when written.

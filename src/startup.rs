@@ -23,22 +23,26 @@ use crate::catalog::settings::StaticLocation;
 use crate::catalog::{store, validate};
 use crate::db::Pool;
 use crate::domain::{Domain, Hooks, Shared, Task};
-use crate::settings::Settings;
 use crate::state::AppState;
 use crate::{error, routes, telemetry};
 
-/// A domain's entry in [`DOMAINS`]: its front door, handed its own section of the settings.
+/// A domain's entry in [`DOMAINS`]: its front door, handed its own sections of the settings.
 pub type DomainFn = fn(&Settings, &Shared) -> anyhow::Result<Domain>;
 
-/// The one list of domains built on the catalog, in the order they are built, their routes
-/// registered and their hooks asked. Adding a domain is its folder, its migrations and one line
-/// here.
-pub const DOMAINS: &[DomainFn] = &[
-    |s, shared| crate::governance::domain(&s.governance, shared),
-    |s, shared| crate::offerings::domain((&s.offerings, &s.notifications), shared),
-    |s, shared| crate::usage::domain(&s.usage, shared),
-    |s, shared| crate::discovery::domain((&s.providers, &s.webhooks), shared),
-];
+// The one list of domains built on the catalog (and the combined settings it implies): adding a
+// domain is its folder, its migrations and one line here.
+crate::settings::domain_list! {
+    "governance" => crate::governance::domain { governance: crate::governance::GovernanceSettings },
+    "offerings" => crate::offerings::domain {
+        offerings: crate::offerings::OfferingSettings,
+        notifications: crate::offerings::NotificationSettings,
+    },
+    "usage" => crate::usage::domain { usage: crate::usage::UsageSettings },
+    "discovery" => crate::discovery::domain {
+        providers: crate::discovery::DiscoverySettings,
+        webhooks: crate::discovery::PushSettings,
+    },
+}
 
 pub struct Application {
     port: u16,
@@ -100,7 +104,7 @@ pub fn wire(settings: &Settings, pool: Pool, alive: std::sync::Weak<()>) -> anyh
         alive,
     };
     let mut domains = Vec::with_capacity(DOMAINS.len());
-    for build in DOMAINS {
+    for (_, build) in DOMAINS {
         domains.push(build(settings, &shared)?);
     }
     let mut listeners = Vec::new();
@@ -181,27 +185,41 @@ impl Application {
         ));
         let mut tasks = catalog_tasks(&settings, &shared, &cache);
         let mut data = Vec::new();
+        let mut nav = vec![
+            crate::domain::NavEntry { path: "/", label: "Home", rank: 0 },
+            crate::domain::NavEntry { path: "/catalog", label: "Catalog", rank: 10 },
+        ];
         for d in domains {
+            nav.extend(d.nav);
             tasks.extend(d.tasks);
             data.extend(d.data);
         }
+        let catalog = web::Data::new(crate::catalog::Catalog {
+            pool: pool.clone(),
+            ingestor,
+            cache: cache.clone(),
+            settings: settings.catalog.clone(),
+            alive: Arc::downgrade(&alive),
+        });
         let state = web::Data::new(AppState {
             cache,
             pool,
             auth,
-            ingestor,
             settings: Arc::new(settings.clone()),
             metrics,
             alive,
             heartbeat,
         });
         crate::domain::tasks::run(tasks, &Arc::downgrade(&state.alive));
+        let nav = web::Data::new(crate::domain::Navigation::new(nav));
         let max_body = settings.server.max_body_bytes;
         let server = crate::wire::serve(
             move || {
                 let data = data.clone();
                 App::new()
                     .app_data(state.clone())
+                    .app_data(catalog.clone())
+                    .app_data(nav.clone())
                     .configure(move |cfg| {
                         for item in &data {
                             (item.register)(cfg);

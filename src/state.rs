@@ -9,20 +9,17 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::catalog::cache::ReadCache;
-use crate::catalog::ingest::Ingestor;
 use crate::db::Pool;
 use crate::settings::Settings;
 
 /// The application state, shared by every worker.
 pub struct AppState {
     pub pool: Pool,
-    /// Catalog ingestion, with the seam (listeners and decorator) it announces changes to.
-    pub ingestor: Ingestor,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
     /// Served entities and repeated answers, dropped when the catalog changes.
     pub cache: Arc<ReadCache>,
-    /// Sign-in, tokens and the access policy.
+    /// Sign-in, tokens and the access policy (the edge's, for every route).
     pub auth: Arc<crate::auth::AuthState>,
     /// Background work (the refresh loop, the catch-up of listeners) runs while this lives.
     pub alive: Arc<()>,

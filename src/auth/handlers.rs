@@ -228,7 +228,11 @@ async fn end_session(state: &AppState, req: &HttpRequest) -> Result<(), ApiError
 }
 
 /// `GET /api/auth/me`: the identity, its User entity, groups and ownership refs.
-pub async fn me(state: web::Data<AppState>, identity: Identity) -> Result<HttpResponse, ApiError> {
+pub async fn me(
+    state: web::Data<AppState>,
+    catalog: web::Data<crate::catalog::Catalog>,
+    identity: Identity,
+) -> Result<HttpResponse, ApiError> {
     let (kind, sub, email) = match &identity.principal {
         Principal::Anonymous => {
             return Err(ApiError::with_code(ErrorCode::Unauthenticated, "Not signed in."));
@@ -240,7 +244,7 @@ pub async fn me(state: web::Data<AppState>, identity: Identity) -> Result<HttpRe
     let user: Value = match sub.clone().filter(|s| s.starts_with("user:")) {
         Some(key) => {
             let pool = state.pool.clone();
-            let seam = state.ingestor.seam.clone();
+            let seam = catalog.ingestor.seam.clone();
             match web::block(move || crate::catalog::read::get_entity(&pool, &seam, &key)).await?? {
                 Some(text) => serde_json::from_str(&text).map_err(anyhow::Error::from)?,
                 None => Value::Null,

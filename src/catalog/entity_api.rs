@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::Catalog;
 use super::ingest::OnConflict;
 use super::model::{DEFAULT_NAMESPACE, EntityRef};
 use super::query::{self, Cursor, PageParams, Position, QueryRequest};
@@ -13,7 +14,6 @@ use super::store::sql::CursorSql;
 use super::{filter, read, store, validate};
 use crate::auth::Identity;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 fn values(req: &HttpRequest, name: &str) -> Vec<String> {
     filter::query_values(req.query_string(), name)
@@ -81,7 +81,7 @@ fn request_predicate(req: &HttpRequest, body_query: Option<&Value>) -> Result<Op
 
 /// `GET /entities?filter&fields&order&offset&limit&after`: a bare array; a `Link` header points
 /// at the next page when a limit cut the answer.
-pub async fn list_entities(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list_entities(state: web::Data<Catalog>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let cache_key = format!("entities?{}", req.query_string());
     if let Some(hit) = state.cache.response(&cache_key) {
         return Ok(hit.into_response());
@@ -116,7 +116,7 @@ pub async fn list_entities(state: web::Data<AppState>, req: HttpRequest) -> Resu
 }
 
 /// Runs one by-query request: `{items, totalItems, pageInfo: {nextCursor?, prevCursor?}}`.
-async fn run_query(state: &AppState, request: QueryRequest) -> Result<String, ApiError> {
+async fn run_query(state: &Catalog, request: QueryRequest) -> Result<String, ApiError> {
     let QueryRequest { cursor, fields, limit, offset, count, .. } = request;
     let sql = cursor.sql(state.pool.backend());
     let pool = state.pool.clone();
@@ -150,13 +150,13 @@ async fn run_query(state: &AppState, request: QueryRequest) -> Result<String, Ap
 }
 
 /// `GET /entities/by-query`.
-pub async fn query_entities_get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn query_entities_get(state: web::Data<Catalog>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let body = by_query_body(&state, req.query_string()).await?;
     Ok(super::cache::Cached { body, link: None }.into_response())
 }
 
 /// The answer of `GET /entities/by-query?<query string>`, from the read cache or run and cached.
-async fn by_query_body(state: &AppState, query_string: &str) -> Result<web::Bytes, ApiError> {
+async fn by_query_body(state: &Catalog, query_string: &str) -> Result<web::Bytes, ApiError> {
     let cache_key = format!("by-query?{query_string}");
     if let Some(hit) = state.cache.response(&cache_key) {
         return Ok(hit.body);
@@ -170,14 +170,14 @@ async fn by_query_body(state: &AppState, query_string: &str) -> Result<web::Byte
 
 /// A by-query page for a query string (`filter`, `fullTextFilterTerm`, `limit`, `offset`,
 /// `orderField`, `cursor`), typed: what `GET /entities/by-query` answers. For the web UI.
-pub async fn query_page(state: &AppState, query_string: &str) -> Result<super::view::QueryPage, ApiError> {
+pub async fn query_page(state: &Catalog, query_string: &str) -> Result<super::view::QueryPage, ApiError> {
     super::view::parse(&by_query_body(state, query_string).await?)
 }
 
 /// Facet counts over the entities the `filter` parameters of a query string match, typed: what
 /// `GET /entity-facets` answers. For the web UI.
 pub async fn facet_counts(
-    state: &AppState,
+    state: &Catalog,
     names: Vec<String>,
     query_string: &str,
 ) -> Result<super::view::FacetCounts, ApiError> {
@@ -189,7 +189,7 @@ pub async fn facet_counts(
 }
 
 /// `POST /entities/by-query` with Backstage's body.
-pub async fn query_entities_post(state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+pub async fn query_entities_post(state: web::Data<Catalog>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     let request = QueryRequest::from_body(&body).map_err(ApiError::input)?;
     Ok(ok_json(run_query(&state, request).await?))
 }
@@ -207,7 +207,7 @@ pub struct ByRefs {
 /// `POST /entities/by-refs {entityRefs, fields?, query?}[?filter]`: `{items}` in request order,
 /// `null` where nothing exists (or the filter leaves it out).
 pub async fn get_by_refs(
-    state: web::Data<AppState>,
+    state: web::Data<Catalog>,
     req: HttpRequest,
     body: crate::error::Body<ByRefs>,
 ) -> Result<HttpResponse, ApiError> {
@@ -254,7 +254,7 @@ pub async fn get_by_refs(
 
 /// `GET /entities/by-name/{kind}/{namespace}/{name}`.
 pub async fn get_by_name(
-    state: web::Data<AppState>,
+    state: web::Data<Catalog>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (kind, namespace, name) = path.into_inner();
@@ -266,7 +266,7 @@ pub async fn get_by_name(
 }
 
 /// `GET /entities/by-uid/{uid}`.
-pub async fn get_by_uid(state: web::Data<AppState>, uid: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_by_uid(state: web::Data<Catalog>, uid: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let uid = uid.into_inner();
     let pool = state.pool.clone();
     let seam = state.ingestor.seam.clone();
@@ -279,7 +279,7 @@ pub async fn get_by_uid(state: web::Data<AppState>, uid: web::Path<String>) -> R
 
 /// `DELETE /entities/by-uid/{uid}`: 204. Its location emits it again on its next refresh.
 pub async fn delete_by_uid(
-    state: web::Data<AppState>,
+    state: web::Data<Catalog>,
     identity: Identity,
     uid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -302,7 +302,7 @@ pub async fn delete_by_uid(
 /// `GET /entities/by-name/{kind}/{namespace}/{name}/ancestry`: the entity and every entity that
 /// emitted it, up to the Location that brought it in.
 pub async fn get_ancestry(
-    state: web::Data<AppState>,
+    state: web::Data<Catalog>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (kind, namespace, name) = path.into_inner();
@@ -359,7 +359,7 @@ fn ref_of(entity: &Map<String, Value>) -> String {
 }
 
 /// Answers facets for a parsed request.
-async fn facets(state: &AppState, names: Vec<String>, predicate: Option<query::Predicate>) -> Result<String, ApiError> {
+async fn facets(state: &Catalog, names: Vec<String>, predicate: Option<query::Predicate>) -> Result<String, ApiError> {
     if names.is_empty() {
         return Err(ApiError::input("Missing facet: name at least one facet, as ?facet=kind"));
     }
@@ -375,13 +375,13 @@ async fn facets(state: &AppState, names: Vec<String>, predicate: Option<query::P
 }
 
 /// `GET /entity-facets?facet=kind&facet=spec.type&filter=...`.
-pub async fn get_facets(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn get_facets(state: web::Data<Catalog>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let body = facets_body(&state, req.query_string()).await?;
     Ok(super::cache::Cached { body, link: None }.into_response())
 }
 
 /// The answer of `GET /entity-facets?<query string>`, from the read cache or counted and cached.
-async fn facets_body(state: &AppState, query_string: &str) -> Result<web::Bytes, ApiError> {
+async fn facets_body(state: &Catalog, query_string: &str) -> Result<web::Bytes, ApiError> {
     let cache_key = format!("facets?{query_string}");
     if let Some(hit) = state.cache.response(&cache_key) {
         return Ok(hit.body);
@@ -403,7 +403,7 @@ pub struct FacetsBody {
 
 /// `POST /entity-facets {facets, query?}`.
 pub async fn post_facets(
-    state: web::Data<AppState>,
+    state: web::Data<Catalog>,
     req: HttpRequest,
     body: crate::error::Body<FacetsBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -419,7 +419,7 @@ pub struct ValidateBody {
 }
 
 /// `POST /validate-entity {entity, location}`: 200 when valid; 400 `{errors: [...]}` when not.
-pub async fn validate_entity(state: web::Data<AppState>, body: crate::error::Body<ValidateBody>) -> HttpResponse {
+pub async fn validate_entity(state: web::Data<Catalog>, body: crate::error::Body<ValidateBody>) -> HttpResponse {
     let body = body.into_inner();
     let problem = |name: &str, message: String| {
         HttpResponse::BadRequest().json(json!({"errors": [{"name": name, "message": message}]}))
@@ -431,8 +431,7 @@ pub async fn validate_entity(state: web::Data<AppState>, body: crate::error::Bod
         }
         Some(_) => {}
     }
-    let options =
-        validate::Options { extra_kinds: state.settings.catalog.extra_kinds.clone(), placeholders_unresolved: true };
+    let options = validate::Options { extra_kinds: state.settings.extra_kinds.clone(), placeholders_unresolved: true };
     match validate::validate(body.entity, &options) {
         Ok(_) => HttpResponse::Ok().json(json!({})),
         Err(problems) => HttpResponse::BadRequest().json(json!({
@@ -470,7 +469,7 @@ fn url_type() -> String {
 /// `POST /analyze-location {location: {type, target}, catalogFilename?}`: the entity files at a
 /// location and whether they are registered; when none exist, a Component to start from.
 pub async fn analyze_location(
-    state: web::Data<AppState>,
+    state: web::Data<Catalog>,
     body: crate::error::Body<AnalyzeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let AnalyzeBody { location, catalog_filename } = body.into_inner();

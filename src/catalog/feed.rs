@@ -14,10 +14,10 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
+use super::Catalog;
 use super::{filter, store};
 use crate::db::{Pool, now_ms, rfc3339};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
@@ -46,7 +46,7 @@ fn event_json(e: &store::EventRow) -> serde_json::Value {
 }
 
 /// `GET /api/catalog/events?after=<cursor>&limit=<n>`.
-pub async fn list_events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list_events(state: web::Data<Catalog>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let header_id = req.headers().get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let after = match single(&req, "after")?.or(header_id) {
         Some(text) => parse_cursor(&text)?,
@@ -66,7 +66,7 @@ pub async fn list_events(state: web::Data<AppState>, req: HttpRequest) -> Result
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
     if streaming {
-        return Ok(stream(state.pool.clone(), after, Weak::clone(&std::sync::Arc::downgrade(&state.alive))));
+        return Ok(stream(state.pool.clone(), after, state.alive.clone()));
     }
     let pool = state.pool.clone();
     let (items, first) = web::block(move || {

@@ -4,13 +4,13 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Catalog;
 use super::ingest::{OnConflict, RegisterError};
 use super::model::{DEFAULT_NAMESPACE, EntityRef};
 use super::store;
 use crate::auth::Identity;
 use crate::db::rfc3339;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The processing errors recorded on a location at its last run.
 fn location_errors(row: &store::LocationRow) -> Vec<Value> {
@@ -70,7 +70,7 @@ fn register_error(e: RegisterError) -> ApiError {
 
 /// `POST /api/catalog/locations[?dryRun=true][&onConflict=reject|refresh]`.
 pub async fn create_location(
-    state: web::Data<AppState>,
+    state: web::Data<Catalog>,
     query: crate::error::Query<CreateLocationQuery>,
     body: crate::error::Body<NewLocation>,
 ) -> Result<HttpResponse, ApiError> {
@@ -91,13 +91,13 @@ pub async fn create_location(
 }
 
 /// `GET /api/catalog/locations`: `[{data: {...}}]`, as Backstage answers.
-pub async fn list_locations(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_locations(state: web::Data<Catalog>) -> Result<HttpResponse, ApiError> {
     let pool = state.pool.clone();
     let rows = web::block(move || store::list_locations(&pool)).await??;
     Ok(HttpResponse::Ok().json(rows.iter().map(|r| json!({"data": location_json(r)})).collect::<Vec<_>>()))
 }
 
-async fn location_or_404(state: &AppState, id: String) -> Result<store::LocationRow, ApiError> {
+async fn location_or_404(state: &Catalog, id: String) -> Result<store::LocationRow, ApiError> {
     let pool = state.pool.clone();
     let lookup = id.clone();
     web::block(move || store::get_location(&pool, &lookup))
@@ -106,14 +106,14 @@ async fn location_or_404(state: &AppState, id: String) -> Result<store::Location
 }
 
 /// `GET /api/catalog/locations/{id}`.
-pub async fn get_location(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_location(state: web::Data<Catalog>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let row = location_or_404(&state, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(location_json(&row)))
 }
 
 /// `GET /api/catalog/locations/by-entity/{kind}/{namespace}/{name}`: the location that owns it.
 pub async fn get_location_by_entity(
-    state: web::Data<AppState>,
+    state: web::Data<Catalog>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (kind, namespace, name) = path.into_inner();
@@ -128,7 +128,7 @@ pub async fn get_location_by_entity(
 
 /// Owners of every owned entity the location holds, or admins.
 async fn require_location_owner(
-    state: &AppState,
+    state: &Catalog,
     identity: &Identity,
     location_id: &str,
     action: &str,
@@ -144,7 +144,7 @@ async fn require_location_owner(
 
 /// `DELETE /api/catalog/locations/{id}`: the location goes, with its entities and relations.
 pub async fn delete_location(
-    state: web::Data<AppState>,
+    state: web::Data<Catalog>,
     identity: Identity,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -162,7 +162,7 @@ pub async fn delete_location(
 
 /// `PUT /api/catalog/locations/{id}` `{type, target}`: points the location elsewhere and re-reads it.
 pub async fn update_location(
-    state: web::Data<AppState>,
+    state: web::Data<Catalog>,
     identity: Identity,
     id: web::Path<String>,
     body: crate::error::Body<NewLocation>,
@@ -231,7 +231,7 @@ fn location_matches(row: &store::LocationRow, q: &Value) -> Result<bool, String>
 
 /// `POST /api/catalog/locations/by-query`: `{items, totalItems, pageInfo: {nextCursor?}}`.
 pub async fn query_locations(
-    state: web::Data<AppState>,
+    state: web::Data<Catalog>,
     body: crate::error::Body<LocationQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let pool = state.pool.clone();
@@ -275,7 +275,7 @@ pub struct RefreshRequest {
 
 /// `POST /api/catalog/refresh {entityRef}`: re-reads the entity's location now; 200 when done.
 pub async fn refresh_entity(
-    state: web::Data<AppState>,
+    state: web::Data<Catalog>,
     body: crate::error::Body<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let r = EntityRef::parse(&body.entity_ref, None, DEFAULT_NAMESPACE).map_err(|e| ApiError::input(e.to_string()))?;
@@ -290,7 +290,7 @@ pub async fn refresh_entity(
 }
 
 /// `GET /api/catalog/errors`: every current processing error, across locations.
-pub async fn list_errors(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_errors(state: web::Data<Catalog>) -> Result<HttpResponse, ApiError> {
     let pool = state.pool.clone();
     let rows = web::block(move || store::list_locations(&pool)).await??;
     let mut items = Vec::new();
@@ -308,7 +308,7 @@ pub async fn list_errors(state: web::Data<AppState>) -> Result<HttpResponse, Api
 }
 
 /// `GET /api/catalog/conflicts`: refs a location emitted while another location owned them.
-pub async fn list_conflicts(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_conflicts(state: web::Data<Catalog>) -> Result<HttpResponse, ApiError> {
     let pool = state.pool.clone();
     let (rows, locations) =
         web::block(move || Ok::<_, anyhow::Error>((store::list_conflicts(&pool)?, store::list_locations(&pool)?)))

@@ -10,6 +10,7 @@ pub mod entity_api;
 pub mod feed;
 pub mod fetch;
 pub mod filter;
+pub mod follow;
 pub mod handlers;
 pub mod ingest;
 pub mod model;
@@ -25,6 +26,19 @@ pub mod settings;
 pub mod store;
 pub mod validate;
 pub mod view;
+
+/// What the catalog's handlers reach: the root registers it as `web::Data<Catalog>`. It names
+/// nothing outside the catalog.
+pub struct Catalog {
+    pub pool: crate::db::Pool,
+    /// Registration, processing and refresh, with the seam changes are announced to.
+    pub ingestor: ingest::Ingestor,
+    /// Served entities and repeated answers, dropped when the catalog changes.
+    pub cache: std::sync::Arc<cache::ReadCache>,
+    pub settings: settings::CatalogSettings,
+    /// Long answers (the change feed's stream) end when this no longer upgrades.
+    pub alive: std::sync::Weak<()>,
+}
 
 /// What the catalog's own services (the read cache, entity reads) fail with; the HTTP edge turns
 /// it into an `ApiError`.

@@ -10,9 +10,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::model::EntityRef;
-use super::store;
+use super::{Catalog, store};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// A string field; anything else reads as absent.
 fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -200,7 +199,7 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 /// The served entity `kind:namespace/name` (404 when there is none).
-pub async fn entity(state: &AppState, kind: &str, namespace: &str, name: &str) -> Result<EntityView, ApiError> {
+pub async fn entity(state: &Catalog, kind: &str, namespace: &str, name: &str) -> Result<EntityView, ApiError> {
     let key = EntityRef::new(kind, namespace, name).key();
     match state.cache.entity(&state.pool, &key).await? {
         Some(body) => parse(&body),
@@ -226,7 +225,7 @@ struct ProcessingError {
 
 /// The location that owns the entity `kind:namespace/name`, if any.
 pub async fn entity_location(
-    state: &AppState,
+    state: &Catalog,
     kind: &str,
     namespace: &str,
     name: &str,

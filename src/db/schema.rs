@@ -114,6 +114,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// One cursor into the change feed per follower (`catalog::follow`).
+    feed_cursors (name) {
+        name -> Text,
+        event_id -> BigInt,
+    }
+}
+
+diesel::table! {
     catalog_version (id) {
         id -> Integer,
         generation -> BigInt,

@@ -62,11 +62,27 @@ pub fn find_data<T: Send + Sync + 'static>(domains: &[Domain]) -> Option<Arc<T>>
     domains.iter().flat_map(|d| &d.data).find_map(|d| d.item.clone().downcast::<T>().ok())
 }
 
-/// One entry of the UI's navigation.
+/// One entry of the UI's navigation; entries show in `rank` order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NavEntry {
     pub path: &'static str,
     pub label: &'static str,
+    pub rank: u16,
+}
+
+/// The UI's main navigation: the root's entries and every domain's (registered as `web::Data`).
+#[derive(Debug, Clone, Default)]
+pub struct Navigation(Vec<NavEntry>);
+
+impl Navigation {
+    pub fn new(mut entries: Vec<NavEntry>) -> Self {
+        entries.sort_by_key(|e| e.rank);
+        Self(entries)
+    }
+
+    pub fn entries(&self) -> Vec<NavEntry> {
+        self.0.clone()
+    }
 }
 
 /// What a domain adds to the application. Plain data: the root merges every domain's lists.
@@ -137,8 +153,8 @@ impl Domain {
         self
     }
 
-    pub fn nav(mut self, path: &'static str, label: &'static str) -> Self {
-        self.nav.push(NavEntry { path, label });
+    pub fn nav(mut self, path: &'static str, label: &'static str, rank: u16) -> Self {
+        self.nav.push(NavEntry { path, label, rank });
         self
     }
 }

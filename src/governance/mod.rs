@@ -56,9 +56,9 @@ pub fn domain(settings: &GovernanceSettings, shared: &crate::domain::Shared) -> 
         .listener(governance.clone())
         .decorator(governance)
         .task(sources)
-        .nav("/products", "Products")
-        .nav("/platforms", "Platforms")
-        .nav("/governance", "Governance"))
+        .nav("/products", "Products", 20)
+        .nav("/platforms", "Platforms", 30)
+        .nav("/governance", "Governance", 80))
 }
 
 /// How often a recomputation is tried again when another instance commits first.

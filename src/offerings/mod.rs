@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::catalog::follow::FeedFollower;
 use crate::catalog::seam::{CatalogChange, ChangeListener};
 use crate::db::Pool;
 use crate::secret::Secret;
@@ -83,9 +84,8 @@ pub struct Offerings {
     pub settings: OfferingSettings,
     pub gateway: Arc<gateway::Gateway>,
     pub notifier: Arc<notify::Notifier>,
-    /// Held while following the change feed, so an announcement and a catch-up tick never apply
-    /// the same events at once.
-    following: std::sync::Mutex<()>,
+    /// This domain's cursor into the catalog's change feed.
+    feed: FeedFollower,
 }
 
 /// The offerings domain's front door: the engine, its handlers' data, its catalog listener, and
@@ -117,9 +117,9 @@ pub fn domain(
         .task(flusher)
         .task(deliveries)
         .task(due)
-        .nav("/apis", "APIs")
-        .nav("/subscriptions", "Subscriptions")
-        .nav("/approvals", "Approvals"))
+        .nav("/apis", "APIs", 40)
+        .nav("/subscriptions", "Subscriptions", 50)
+        .nav("/approvals", "Approvals", 60))
 }
 
 impl Offerings {
@@ -135,7 +135,7 @@ impl Offerings {
             gateway: Arc::new(gateway::Gateway::new(flush, cache, shared.hooks.clone())),
             notifier: Arc::new(notify::Notifier::new(notifications, shared.outbound.clone())?),
             settings: o,
-            following: std::sync::Mutex::new(()),
+            feed: FeedFollower::new("offerings"),
         }))
     }
 
@@ -162,22 +162,10 @@ impl Offerings {
 }
 
 impl Offerings {
-    /// Applies the change-feed events after the stored cursor, moving the cursor past each batch.
+    /// Applies the change-feed events after this domain's cursor (the feed follower's).
     fn follow(&self, pool: &Pool) -> anyhow::Result<()> {
-        let _following = self.following.lock().unwrap_or_else(|e| e.into_inner());
-        let mut cursor = store::cursor(pool)?;
-        loop {
-            let events = crate::catalog::store::events_after(pool, cursor, 1000)?;
-            let Some(last) = events.last().map(|e| e.id) else { return Ok(()) };
-            // Only the catalog's own events; other domains' (ours too) change no entity.
-            let mut refs: Vec<String> =
-                events.iter().filter(|e| e.kind.starts_with("entity.")).map(|e| e.entity_ref.to_lowercase()).collect();
-            refs.sort();
-            refs.dedup();
-            self.apply(pool, &refs)?;
-            store::advance_cursor(pool, last)?;
-            cursor = last;
-        }
+        self.feed.follow(pool, |events| self.apply(pool, &FeedFollower::entity_refs(events)))?;
+        Ok(())
     }
 }
 
@@ -203,7 +191,7 @@ impl ChangeListener for Offerings {
         let last = crate::catalog::store::last_event_id(pool)?.unwrap_or(0);
         descriptors::refresh_offerings(pool)?;
         descriptors::sync_consumers(pool, None, self.grace_ms())?;
-        store::advance_cursor(pool, last)?;
+        self.feed.skip_to(pool, last)?;
         self.gateway.invalidate();
         Ok(())
     }

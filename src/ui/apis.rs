@@ -79,7 +79,7 @@ pub fn split_ref(r: &str) -> (&str, &str) {
 }
 
 /// Components and products the person may subscribe: their own, or every one for admins and guests.
-async fn consumer_choices(state: &AppState, ctx: &Ctx) -> Result<(Vec<String>, bool), ApiError> {
+async fn consumer_choices(catalog: &crate::catalog::Catalog, ctx: &Ctx) -> Result<(Vec<String>, bool), ApiError> {
     if !ctx.identity.can_write_catalog() {
         return Ok((Vec::new(), false));
     }
@@ -103,7 +103,7 @@ async fn consumer_choices(state: &AppState, ctx: &Ctx) -> Result<(Vec<String>, b
         pairs.push(("filter", format!("kind=component,kind=product,{}", owners.join(","))));
     }
     let qs = serde_urlencoded::to_string(&pairs).map_err(anyhow::Error::from)?;
-    let v = entity_api::query_page(state, &qs).await?;
+    let v = entity_api::query_page(catalog, &qs).await?;
     let mut refs: Vec<String> = v.items.iter().map(|e| e.entity_ref()).collect();
     let more = refs.len() > PICKER_MAX;
     refs.truncate(PICKER_MAX);
@@ -113,6 +113,7 @@ async fn consumer_choices(state: &AppState, ctx: &Ctx) -> Result<(Vec<String>, b
 /// `GET /apis/{namespace}/{api}`.
 pub async fn api_page(
     state: web::Data<AppState>,
+    catalog: web::Data<crate::catalog::Catalog>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -123,7 +124,7 @@ pub async fn api_page(
     let o = &detail.offering;
     let api_ref = o.api.clone();
     let published: Vec<&PlanView> = o.plans.iter().filter(|p| p.plan.status == PlanStatus::Published).collect();
-    let (choices, more) = consumer_choices(&state, &ctx).await?;
+    let (choices, more) = consumer_choices(&catalog, &ctx).await?;
     let title = match or_empty(&o.title) {
         "" => name.clone(),
         t => t.to_owned(),

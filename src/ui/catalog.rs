@@ -92,7 +92,11 @@ fn link_with(p: &HashMap<String, String>, set: &[(&str, Option<&str>)]) -> Strin
 }
 
 /// `GET /catalog?q=&kind=&type=&owner=&lifecycle=&tag=&page=`.
-pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    catalog: web::Data<crate::catalog::Catalog>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
     let p = params(&req);
     let page_no: u64 = p.get("page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
@@ -110,11 +114,11 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         q.push(("fullTextFilterTerm", text.clone()));
     }
     let qs = serde_urlencoded::to_string(&q).map_err(anyhow::Error::from)?;
-    let result = entity_api::query_page(&state, &qs).await?;
+    let result = entity_api::query_page(&catalog, &qs).await?;
     let facet_qs =
         filter.as_ref().map(|f| serde_urlencoded::to_string([("filter", f)]).unwrap_or_default()).unwrap_or_default();
     let facets =
-        entity_api::facet_counts(&state, FACETS.iter().map(|(_, f, _)| (*f).to_owned()).collect(), &facet_qs).await?;
+        entity_api::facet_counts(&catalog, FACETS.iter().map(|(_, f, _)| (*f).to_owned()).collect(), &facet_qs).await?;
     let total = result.total_items.unwrap_or(0);
     let items = result.items;
     let pages = total.div_ceil(PAGE_SIZE).max(1);
@@ -181,14 +185,15 @@ fn page_link(p: &HashMap<String, String>, n: u64) -> String {
 pub async fn entity(
     state: web::Data<AppState>,
     gov: web::Data<Governance>,
+    catalog: web::Data<crate::catalog::Catalog>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
     let (kind, namespace, name) = path.into_inner();
-    let e = view::entity(&state, &kind, &namespace, &name).await?;
+    let e = view::entity(&catalog, &kind, &namespace, &name).await?;
     let entity_ref = format!("{}:{}/{}", kind.to_lowercase(), namespace, name);
-    let location = view::entity_location(&state, &kind, &namespace, &name).await.ok().flatten();
+    let location = view::entity_location(&catalog, &kind, &namespace, &name).await.ok().flatten();
     let errors: &[String] = location.as_ref().map_or(&[], |l| &l.errors);
     let kind_l = kind.to_lowercase();
     let scorecard = if kind_l == "product" || kind_l == "platform" {

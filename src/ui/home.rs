@@ -49,6 +49,7 @@ pub async fn my_subscriptions(
 pub async fn page_home(
     state: web::Data<AppState>,
     gov: web::Data<Governance>,
+    catalog: web::Data<crate::catalog::Catalog>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
@@ -61,7 +62,7 @@ pub async fn page_home(
             .chain([("limit", "50".to_owned()), ("orderField", "metadata.name,asc".to_owned())])
             .collect();
         let qs = serde_urlencoded::to_string(&filters).map_err(anyhow::Error::from)?;
-        owned = entity_api::query_page(&state, &qs).await?.items;
+        owned = entity_api::query_page(&catalog, &qs).await?.items;
     }
     let mut findings: Vec<Finding> = Vec::new();
     for o in owners.iter().filter(|o| o.starts_with("group:")) {

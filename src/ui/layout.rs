@@ -15,6 +15,8 @@ pub struct Ctx {
     /// Configured sign-in providers (ids).
     pub providers: Vec<String>,
     pub path: String,
+    /// The main navigation: every domain's entries, in rank order.
+    pub nav: Vec<crate::domain::NavEntry>,
 }
 
 impl Ctx {
@@ -28,6 +30,7 @@ impl Ctx {
             guest_mode: state.auth.guest,
             providers,
             path: req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into()),
+            nav: req.app_data::<web::Data<crate::domain::Navigation>>().map(|n| n.entries()).unwrap_or_default(),
         }
     }
 
@@ -40,18 +43,6 @@ impl Ctx {
         matches!(self.identity.principal, Principal::User { .. } | Principal::Service { .. })
     }
 }
-
-const NAV: &[(&str, &str)] = &[
-    ("/", "Home"),
-    ("/catalog", "Catalog"),
-    ("/products", "Products"),
-    ("/platforms", "Platforms"),
-    ("/apis", "APIs"),
-    ("/subscriptions", "Subscriptions"),
-    ("/approvals", "Approvals"),
-    ("/dashboard", "Dashboard"),
-    ("/governance", "Governance"),
-];
 
 fn current(path: &str, href: &str) -> bool {
     let path = path.split('?').next().unwrap_or(path);
@@ -79,7 +70,7 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
                     a class="brand" href="/" { "portolan" }
                     nav aria-label="Main" {
                         ul {
-                            @for (href, label) in NAV {
+                            @for crate::domain::NavEntry { path: href, label, .. } in &ctx.nav {
                                 li {
                                     @if current(&ctx.path, href) {
                                         a href=(href) aria-current="page" { (label) }

@@ -137,7 +137,7 @@ pub fn domain(settings: &UsageSettings, shared: &crate::domain::Shared) -> anyho
         .view_extension(usage.clone())
         .task(retention)
         .task(consumer)
-        .nav("/dashboard", "Dashboard");
+        .nav("/dashboard", "Dashboard", 70);
     if settings.gateway_counts {
         d = d.usage_sink(usage);
     }

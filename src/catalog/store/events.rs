@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::catalog::seam::CatalogChange;
-use crate::db::schema::{catalog_version, events};
+use crate::db::schema::{catalog_version, events, feed_cursors};
 use crate::db::{Pool, WriteTransaction, now_ms};
 use crate::with_conn;
 
@@ -19,6 +19,36 @@ pub struct EventRow {
     pub kind: String,
     pub entity_ref: String,
     pub at: i64,
+}
+
+/// A follower's cursor: the last event id it applied (0 before its first).
+pub fn feed_cursor(pool: &Pool, name: &str) -> anyhow::Result<i64> {
+    with_conn!(pool, |c| Ok(feed_cursors::table
+        .find(name)
+        .select(feed_cursors::event_id)
+        .first::<i64>(c)
+        .optional()?
+        .unwrap_or(0)))
+}
+
+/// Moves a follower's cursor forward to `to` (never back: instances may race).
+pub fn advance_feed_cursor(pool: &Pool, name: &str, to: i64) -> anyhow::Result<()> {
+    with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            let moved = diesel::update(
+                feed_cursors::table.filter(feed_cursors::name.eq(name)).filter(feed_cursors::event_id.lt(to)),
+            )
+            .set(feed_cursors::event_id.eq(to))
+            .execute(c)?;
+            if moved == 0 {
+                diesel::insert_into(feed_cursors::table)
+                    .values((feed_cursors::name.eq(name), feed_cursors::event_id.eq(to)))
+                    .on_conflict_do_nothing()
+                    .execute(c)?;
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+    })
 }
 
 /// Up to `limit` events after id `after`, oldest first.

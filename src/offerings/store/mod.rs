@@ -77,30 +77,6 @@ pub fn get_offering(pool: &Pool, api: &str) -> anyhow::Result<Option<Offering>> 
 }
 
 #[derive(QueryableByName)]
-struct CursorRow {
-    #[diesel(sql_type = BigInt)]
-    cursor: i64,
-}
-
-/// The last catalog change-feed event id the offerings engine has applied.
-pub fn cursor(pool: &Pool) -> anyhow::Result<i64> {
-    let rows: Vec<CursorRow> =
-        with_conn!(pool, |c| diesel::sql_query("SELECT cursor FROM offerings_state WHERE id = 1").load(c)?);
-    Ok(rows.first().map(|r| r.cursor).unwrap_or(0))
-}
-
-/// Moves the cursor forward (never back: two instances may race).
-pub fn advance_cursor(pool: &Pool, to: i64) -> anyhow::Result<()> {
-    let sql = placeholders("UPDATE offerings_state SET cursor = ? WHERE id = 1 AND cursor < ?", pool.backend());
-    with_conn!(pool, |c| {
-        c.write_transaction(|c| {
-            diesel::sql_query(sql.as_str()).bind::<BigInt, _>(to).bind::<BigInt, _>(to).execute(c)?;
-            Ok::<_, anyhow::Error>(())
-        })
-    })
-}
-
-#[derive(QueryableByName)]
 struct FeedRow {
     #[diesel(sql_type = BigInt)]
     id: i64,
