@@ -1,8 +1,8 @@
 //! What every handler can reach: infrastructure only (the pool, settings, metrics, the read
-//! cache; for now also ingestion, sign-in and the instance's liveness). Each domain registers
-//! its own `web::Data` (`Governance`, `Offerings`, `Usage`, `Discovery`) in `startup.rs`. This
-//! module imports no handler, so handlers, routes and `startup` all depend on it and it on none
-//! of them.
+//! cache; for now also sign-in and the instance's liveness). Each domain registers its own
+//! `web::Data` (`Governance`, `Offerings`, `Usage`, `Discovery`, the catalog's `Catalog`) through
+//! its front door. This module imports no handler, so handlers, routes and `startup` all depend
+//! on it and it on none of them.
 
 use std::sync::Arc;
 
