@@ -178,11 +178,6 @@ impl Application {
             ingestor.seam.clone(),
         ));
         let mut tasks = catalog_tasks(&settings, &shared, &cache);
-        let missing = |what: &str| anyhow::anyhow!("no domain registered the {what}");
-        let governance = crate::domain::find_data(&domains).ok_or_else(|| missing("governance engine"))?;
-        let discovery = crate::domain::find_data(&domains).ok_or_else(|| missing("discovery providers"))?;
-        let offerings = crate::domain::find_data(&domains).ok_or_else(|| missing("offerings engine"))?;
-        let usage = crate::domain::find_data(&domains).ok_or_else(|| missing("usage engine"))?;
         let mut data = Vec::new();
         let mut nav = vec![
             crate::domain::NavEntry { path: "/", label: "Home", rank: 0 },
@@ -206,10 +201,6 @@ impl Application {
             auth,
             settings: Arc::new(settings.clone()),
             metrics,
-            governance,
-            discovery,
-            offerings,
-            usage,
             alive,
             heartbeat,
         });

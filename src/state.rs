@@ -1,5 +1,8 @@
-//! What every handler can reach. This module imports no handler, so handlers, routes and
-//! `startup` all depend on it and it on none of them.
+//! What every handler can reach: infrastructure only (the pool, settings, metrics, the read
+//! cache; for now also sign-in and the instance's liveness). Each domain registers its own
+//! `web::Data` (`Governance`, `Offerings`, `Usage`, `Discovery`, the catalog's `Catalog`) through
+//! its front door. This module imports no handler, so handlers, routes and `startup` all depend
+//! on it and it on none of them.
 
 use std::sync::Arc;
 
@@ -18,12 +21,6 @@ pub struct AppState {
     pub cache: Arc<ReadCache>,
     /// Sign-in, tokens and the access policy (the edge's, for every route).
     pub auth: Arc<crate::auth::AuthState>,
-    /// The domains' engines, until their handlers extract their own `web::Data` (each domain
-    /// registers it; these are the same `Arc`s, found in the domains' data by type).
-    pub governance: Arc<crate::governance::Governance>,
-    pub discovery: Arc<crate::discovery::Discovery>,
-    pub offerings: Arc<crate::offerings::Offerings>,
-    pub usage: Arc<crate::usage::Usage>,
     /// Background work (the refresh loop, the catch-up of listeners) runs while this lives.
     pub alive: Arc<()>,
     /// This instance's heartbeat, so others take over its leases only once it stopped.

@@ -169,19 +169,23 @@ async fn by_query_body(state: &Catalog, query_string: &str) -> Result<web::Bytes
 }
 
 /// A by-query page for a query string (`filter`, `fullTextFilterTerm`, `limit`, `offset`,
-/// `orderField`, `cursor`), as JSON: what `GET /entities/by-query` answers. For the web UI.
-pub async fn query_page(state: &Catalog, query_string: &str) -> Result<Value, ApiError> {
-    Ok(serde_json::from_slice(&by_query_body(state, query_string).await?).map_err(anyhow::Error::from)?)
+/// `orderField`, `cursor`), typed: what `GET /entities/by-query` answers. For the web UI.
+pub async fn query_page(state: &Catalog, query_string: &str) -> Result<super::view::QueryPage, ApiError> {
+    super::view::parse(&by_query_body(state, query_string).await?)
 }
 
-/// Facet counts over the entities the `filter` parameters of a query string match, as JSON:
-/// what `GET /entity-facets` answers. For the web UI.
-pub async fn facet_counts(state: &Catalog, names: Vec<String>, query_string: &str) -> Result<Value, ApiError> {
+/// Facet counts over the entities the `filter` parameters of a query string match, typed: what
+/// `GET /entity-facets` answers. For the web UI.
+pub async fn facet_counts(
+    state: &Catalog,
+    names: Vec<String>,
+    query_string: &str,
+) -> Result<super::view::FacetCounts, ApiError> {
     let mut pairs: Vec<(&str, &str)> = names.iter().map(|n| ("facet", n.as_str())).collect();
     let filters = filter::query_values(query_string, "filter");
     pairs.extend(filters.iter().map(|f| ("filter", f.as_str())));
     let qs = serde_urlencoded::to_string(&pairs).map_err(anyhow::Error::from)?;
-    Ok(serde_json::from_slice(&facets_body(state, &qs).await?).map_err(anyhow::Error::from)?)
+    super::view::parse(&facets_body(state, &qs).await?)
 }
 
 /// `POST /entities/by-query` with Backstage's body.

@@ -31,6 +31,7 @@ pub mod search;
 pub mod settings;
 mod store;
 pub mod validate;
+pub mod view;
 
 /// What the catalog's handlers reach: the root registers it as `web::Data<Catalog>`. It names
 /// nothing outside the catalog.

@@ -13,9 +13,10 @@
 //! Here: the providers and a run's scan and apply. Beside it: `settings.rs` the configuration,
 //! the repository filter and the catalog path; `client.rs` the host API client (retries, rate
 //! limits); `scheduler.rs` when runs happen (the loop, runs on request, lease renewal);
-//! [`github`] and [`gitlab`] what each host answers; [`webhooks`] push deliveries; [`handlers`]
-//! the HTTP API; `store.rs` all SQL (private: nothing outside discovery reads its tables).
-//! Locations are registered and read through `crate::catalog::facade` and `catalog::ingest`.
+//! [`github`] and [`gitlab`] what each host answers; [`push`] push deliveries; [`views`] what
+//! the API answers, typed; [`handlers`] the HTTP API; `store.rs` all SQL (private: nothing
+//! outside discovery reads its tables). Locations are registered and read through
+//! `crate::catalog::facade` and `catalog::ingest`.
 
 mod client;
 pub mod github;
@@ -26,6 +27,7 @@ pub mod routes;
 mod scheduler;
 mod settings;
 mod store;
+pub mod views;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

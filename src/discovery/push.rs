@@ -18,6 +18,7 @@ use subtle::ConstantTimeEq;
 
 use super::github::GithubRepo;
 use super::store::{self, RunOutcome};
+use super::views::RunView;
 use super::{Api, Discovery, Provider, PushSettings, Repo, Secret, record_webhook};
 use crate::db::now_ms;
 use crate::error::{ApiError, ErrorCode};
@@ -70,7 +71,7 @@ pub fn github_signature_valid(secret: &[u8], body: &[u8], header: &str) -> bool 
     mac.verify_slice(&expected).is_ok()
 }
 
-fn answer(status: &str, runs: Vec<Value>) -> HttpResponse {
+fn answer(status: &str, runs: Vec<RunView>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": status, "runs": runs }))
 }
 
@@ -83,11 +84,17 @@ async fn first_delivery(state: &AppState, source: &str, id: Option<&str>, event:
 
 /// Processes a delivery; when processing fails the delivery id is forgotten, so the sender's
 /// retry is processed instead of being taken for a replay.
-async fn process<F>(state: &AppState, source: &'static str, id: Option<&str>, work: F) -> Result<HttpResponse, ApiError>
+async fn process<F>(
+    state: &AppState,
+    discovery: &Discovery,
+    source: &'static str,
+    id: Option<&str>,
+    work: F,
+) -> Result<HttpResponse, ApiError>
 where
-    F: std::future::Future<Output = anyhow::Result<Vec<Value>>> + Send + 'static,
+    F: std::future::Future<Output = anyhow::Result<Vec<RunView>>> + Send + 'static,
 {
-    match state.discovery.ingestor.on_runtime(work).await.and_then(|r| r) {
+    match discovery.ingestor.on_runtime(work).await.and_then(|r| r) {
         Ok(runs) => {
             let outcome = if runs.is_empty() { "ignored" } else { "processed" };
             count(source, outcome);
@@ -191,29 +198,32 @@ impl Source for Gitlab {
 /// `POST /api/webhooks/github`.
 pub async fn receive_github(
     state: web::Data<AppState>,
+    discovery: web::Data<Discovery>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    receive::<Github>(state, req, payload).await
+    receive::<Github>(state, discovery, req, payload).await
 }
 
 /// `POST /api/webhooks/gitlab`.
 pub async fn receive_gitlab(
     state: web::Data<AppState>,
+    discovery: web::Data<Discovery>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    receive::<Gitlab>(state, req, payload).await
+    receive::<Gitlab>(state, discovery, req, payload).await
 }
 
 /// One delivery from any sender: authenticated (headers, then the raw body) before anything is
 /// parsed, claimed by delivery id (a replay is answered `duplicate`), then applied.
 async fn receive<S: Source>(
     state: web::Data<AppState>,
+    discovery: web::Data<Discovery>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let providers = state.discovery.clone();
+    let providers = discovery.into_inner();
     let check = S::check_headers(&providers.webhooks, &req).map_err(|m| unauthenticated(S::NAME, m))?;
     let body = read_body(payload, providers.webhooks.max_body_bytes).await?;
     S::check_body(check, &body).map_err(|m| unauthenticated(S::NAME, m))?;
@@ -234,7 +244,8 @@ async fn receive<S: Source>(
         }
     };
     tracing::info!(webhook.event = %event, webhook.delivery = ?delivery, "Received a {} webhook.", S::TITLE);
-    process(&state, S::NAME, delivery.as_deref(), apply(providers, work)).await
+    let discovery = providers.clone();
+    process(&state, &discovery, S::NAME, delivery.as_deref(), apply(providers, work)).await
 }
 
 /// What a delivery asks for, read and checked before any work starts: a payload that does not
@@ -294,7 +305,7 @@ impl Delivery {
 }
 
 /// The work a delivery asks for; the runs it recorded (none: ignored).
-async fn apply(providers: Arc<Discovery>, delivery: Delivery) -> anyhow::Result<Vec<Value>> {
+async fn apply(providers: Arc<Discovery>, delivery: Delivery) -> anyhow::Result<Vec<RunView>> {
     match delivery {
         Delivery::GithubPush(push) => github_push(&providers, push).await,
         Delivery::GithubRepository(event) => github_repository(&providers, event).await,
@@ -339,7 +350,7 @@ async fn push_to(
     cause: &str,
     whole: bool,
     commits: &[Commit],
-) -> anyhow::Result<Option<Value>> {
+) -> anyhow::Result<Option<RunView>> {
     let Some(branch) = p.branch_of(repo) else { return Ok(None) };
     if git_ref != format!("refs/heads/{branch}") {
         return Ok(None);
@@ -350,7 +361,7 @@ async fn push_to(
     } else {
         providers.apply_push(p, repo, &branch, &touched(commits), &mut out).await?;
     }
-    Ok(Some(record_webhook(providers, &p.id, out)?.to_json()))
+    Ok(Some(record_webhook(providers, &p.id, out)?.view()))
 }
 
 #[derive(Deserialize)]
@@ -367,7 +378,7 @@ pub struct GithubPush {
 /// GitHub lists at most this many commits in a push payload.
 const GITHUB_MAX_PUSH_COMMITS: usize = 2048;
 
-async fn github_push(providers: &Discovery, push: GithubPush) -> anyhow::Result<Vec<Value>> {
+async fn github_push(providers: &Discovery, push: GithubPush) -> anyhow::Result<Vec<RunView>> {
     let repo: Repo = push.repository.into();
     let mut runs = Vec::new();
     for p in providers.list.iter().filter(|p| matches!(p.api, Api::Github(_)) && p.owns(&repo.full_name)) {
@@ -386,7 +397,7 @@ pub struct GithubRepositoryEvent {
     changes: Value,
 }
 
-async fn github_repository(providers: &Discovery, event: GithubRepositoryEvent) -> anyhow::Result<Vec<Value>> {
+async fn github_repository(providers: &Discovery, event: GithubRepositoryEvent) -> anyhow::Result<Vec<RunView>> {
     let repo: Repo = event.repository.into();
     let (owner, name) = repo.full_name.split_once('/').unwrap_or(("", repo.full_name.as_str()));
     // The name the repository had before a rename or transfer.
@@ -416,7 +427,7 @@ async fn github_repository(providers: &Discovery, event: GithubRepositoryEvent) 
                 providers.sync_repo(p, &repo, &mut out).await?;
             }
         }
-        runs.push(record_webhook(providers, &p.id, out)?.to_json());
+        runs.push(record_webhook(providers, &p.id, out)?.view());
     }
     Ok(runs)
 }
@@ -440,7 +451,7 @@ pub struct GitlabPush {
     after: String,
 }
 
-async fn gitlab_push(providers: &Discovery, push: GitlabPush) -> anyhow::Result<Vec<Value>> {
+async fn gitlab_push(providers: &Discovery, push: GitlabPush) -> anyhow::Result<Vec<RunView>> {
     let mut runs = Vec::new();
     for p in providers.list.iter().filter(|p| p.owns(&push.project.path_with_namespace)) {
         let Api::Gitlab(api) = &p.api else { continue };
@@ -464,7 +475,7 @@ pub struct GitlabProjectEvent {
     project_id: u64,
 }
 
-async fn gitlab_project(providers: &Discovery, event: GitlabProjectEvent) -> anyhow::Result<Vec<Value>> {
+async fn gitlab_project(providers: &Discovery, event: GitlabProjectEvent) -> anyhow::Result<Vec<RunView>> {
     let mut runs = Vec::new();
     for p in providers.list.iter() {
         let Api::Gitlab(api) = &p.api else { continue };
@@ -486,7 +497,7 @@ async fn gitlab_project(providers: &Discovery, event: GitlabProjectEvent) -> any
                 (_, Some(repo)) => providers.sync_repo(p, &repo, &mut out).await?,
             }
         }
-        runs.push(record_webhook(providers, &p.id, out)?.to_json());
+        runs.push(record_webhook(providers, &p.id, out)?.view());
     }
     Ok(runs)
 }

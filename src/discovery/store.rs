@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::db::lease::Leases;
 use crate::db::schema::{provider_runs, providers, webhook_deliveries};
-use crate::db::{Pool, WriteTransaction, now_ms, rfc3339};
+use crate::db::{Pool, WriteTransaction, now_ms};
 use crate::with_conn;
 
 /// The leases on provider runs: a provider is due once `next_run_at` has passed.
@@ -57,25 +57,6 @@ pub struct RunRow {
     pub locations_removed: i64,
     pub locations_refreshed: i64,
     pub errors: String,
-}
-
-impl RunRow {
-    pub fn to_json(&self) -> serde_json::Value {
-        let errors: serde_json::Value = serde_json::from_str(&self.errors).unwrap_or_default();
-        serde_json::json!({
-            "id": self.id,
-            "providerId": self.provider_id,
-            "cause": self.cause,
-            "startedAt": rfc3339(self.started_at),
-            "finishedAt": rfc3339(self.finished_at),
-            "status": self.status,
-            "repositories": self.repositories,
-            "locationsAdded": self.locations_added,
-            "locationsRemoved": self.locations_removed,
-            "locationsRefreshed": self.locations_refreshed,
-            "errors": errors,
-        })
-    }
 }
 
 /// Makes sure every configured provider has its row (a new one is due at once) and drops the

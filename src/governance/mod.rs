@@ -17,6 +17,7 @@
 //! [`handlers`]. The catalog is read through `crate::catalog::facade` (the change feed).
 
 pub mod external;
+pub mod graph;
 pub mod handlers;
 pub mod lint;
 pub(crate) use crate::org::graph as model;
@@ -24,6 +25,7 @@ pub mod routes;
 pub mod rules;
 pub mod scorecards;
 mod store;
+pub mod views;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

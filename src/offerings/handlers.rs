@@ -2,17 +2,20 @@
 //! Thin: parse, check who may (consumer's owner or platform's owner, see `model::Party`), run
 //! the blocking work in `web::block`, shape JSON.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::model::{Action, Party, Reason, request_ref};
+use super::Offerings;
+use super::model::{Action, Party, Reason};
 use super::store::{self, keys as key_store, subscriptions as subs};
+use super::views::{
+    self, IssuedKey, Items, KeyView, OfferingQuery, SubscriptionDetail, SubscriptionQuery, SubscriptionView,
+};
 use super::{keys, subscriptions};
 use crate::auth::{Identity, Principal, require_owner_as, tokens::hash_token};
-use crate::catalog::facade as catalog;
 use crate::db::Pool;
 use crate::error::{ApiError, Body, OptionalBody, Query};
 use crate::state::AppState;
@@ -31,105 +34,19 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + S
     web::block(f).await?
 }
 
-#[derive(Debug, Deserialize)]
-pub struct OfferingQuery {
-    platform: Option<String>,
-    domain: Option<String>,
-    q: Option<String>,
-    lifecycle: Option<String>,
-}
-
-fn body_of(bodies: &HashMap<String, Value>, key: &str, pointer: &str) -> Option<String> {
-    bodies.get(key).and_then(|b| b.pointer(pointer)).and_then(Value::as_str).map(str::to_owned)
-}
-
-/// The offerings with what the catalog says about their APIs and platforms.
-fn offering_items(pool: &Pool) -> anyhow::Result<Vec<(Value, super::model::Offering)>> {
-    let offerings = store::list_offerings(pool)?;
-    let mut keys: Vec<String> = offerings.iter().flat_map(|o| [o.api.clone(), o.platform.clone()]).collect();
-    keys.sort();
-    keys.dedup();
-    let bodies: HashMap<String, Value> = catalog::bodies_by_keys(pool, &keys)?
-        .into_iter()
-        .filter_map(|(k, b)| Some((k, serde_json::from_str(&b).ok()?)))
-        .collect();
-    let platforms: Vec<String> = offerings.iter().map(|o| o.platform.clone()).collect();
-    let owners: HashMap<String, String> = catalog::relation_targets(pool, &platforms, "ownedBy")?.into_iter().collect();
-    let mut live: HashMap<(String, String), i64> = HashMap::new();
-    for (api, plan, n) in subs::live_counts(pool)? {
-        live.insert((api, plan), n);
-    }
-    let mut out = Vec::new();
-    for o in offerings {
-        let namespace = body_of(&bodies, &o.platform, "/metadata/namespace").unwrap_or_else(|| "default".into());
-        let domain = body_of(&bodies, &o.platform, "/spec/domain").and_then(|d| {
-            crate::catalog::model::EntityRef::parse(&d, Some("domain"), &namespace).ok().map(|r| r.key())
-        });
-        let definition = bodies.get(&o.api).and_then(|b| b.pointer("/spec/definition"));
-        // Only an API entity in the catalog has a definition to show.
-        let plans: Vec<Value> = o
-            .plans
-            .iter()
-            .map(|p| {
-                let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
-                v["subscriptions"] = json!(live.get(&(o.api.clone(), p.name.clone())).copied().unwrap_or(0));
-                v
-            })
-            .collect();
-        let subscribers: i64 =
-            o.plans.iter().map(|p| live.get(&(o.api.clone(), p.name.clone())).copied().unwrap_or(0)).sum();
-        let item = json!({
-            "api": o.api,
-            "platform": o.platform,
-            "owner": owners.get(&o.platform),
-            "domain": domain,
-            "title": body_of(&bodies, &o.api, "/metadata/title"),
-            "description": o.description.clone().or_else(|| body_of(&bodies, &o.api, "/metadata/description")),
-            "lifecycle": body_of(&bodies, &o.api, "/spec/lifecycle"),
-            "apiType": body_of(&bodies, &o.api, "/spec/type"),
-            "hasDefinition": definition.is_some_and(|d| !d.is_null() && d.as_str() != Some("")),
-            "plans": plans,
-            "subscribers": subscribers,
-        });
-        out.push((item, o));
-    }
-    Ok(out)
+/// Runs blocking work with the pool off the async workers.
+async fn with_pool<T: Send + 'static>(
+    pool: &Pool,
+    f: impl FnOnce(&Pool) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let pool = pool.clone();
+    blocking(move || f(&pool)).await
 }
 
 /// `GET /api/portal/offerings?platform=&domain=&q=&lifecycle=`.
 pub async fn list_offerings(state: web::Data<AppState>, query: Query<OfferingQuery>) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
-    let platform = match &q.platform {
-        Some(p) => {
-            Some(request_ref(p, "platform").ok_or_else(|| ApiError::input("platform: not an entity reference"))?)
-        }
-        None => None,
-    };
-    let domain = match &q.domain {
-        Some(d) => Some(request_ref(d, "domain").ok_or_else(|| ApiError::input("domain: not an entity reference"))?),
-        None => None,
-    };
-    let text = q.q.as_deref().map(str::to_lowercase).filter(|t| !t.is_empty());
-    let lifecycle = q.lifecycle.as_deref().map(str::to_lowercase);
-    let pool = state.pool.clone();
-    let items = blocking(move || Ok(offering_items(&pool)?)).await?;
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|(v, _)| v)
-        .filter(|v| platform.as_ref().is_none_or(|p| v["platform"] == *p))
-        .filter(|v| domain.as_ref().is_none_or(|d| v["domain"] == *d))
-        .filter(|v| {
-            lifecycle.as_ref().is_none_or(|l| v["lifecycle"].as_str().map(str::to_lowercase).as_ref() == Some(l))
-        })
-        .filter(|v| {
-            text.as_ref().is_none_or(|t| {
-                ["api", "title", "description", "platform"]
-                    .iter()
-                    .any(|f| v[*f].as_str().is_some_and(|s| s.to_lowercase().contains(t.as_str())))
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"items": items})))
+    let f = views::offering_filter(&query.into_inner())?;
+    Ok(HttpResponse::Ok().json(with_pool(&state.pool, move |p| views::offerings(p, &f)).await?))
 }
 
 /// `GET /api/portal/offerings/{namespace}/{api}`: one offering, its plans with live counts, its consumers.
@@ -138,62 +55,46 @@ pub async fn get_offering(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (namespace, name) = path.into_inner();
-    let api = format!("api:{}/{}", namespace.to_lowercase(), name.to_lowercase());
-    let pool = state.pool.clone();
-    let out = blocking(move || {
-        let (mut item, _) = offering_items(&pool)?
-            .into_iter()
-            .find(|(_, o)| o.api == api)
-            .ok_or_else(|| ApiError::not_found(format!("{api} is not offered")))?;
-        let filter = subs::Filter { api: Some(api.clone()), live: true, ..Default::default() };
-        let consumers: Vec<Value> = subs::list(&pool, &filter)?
-            .into_iter()
-            .map(|s| json!({"consumer": s.consumer, "team": s.team, "plan": s.plan, "status": s.status, "subscription": s.id, "origin": s.origin}))
-            .collect();
-        item["consumers"] = json!(consumers);
-        Ok(item)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(out))
+    Ok(HttpResponse::Ok().json(with_pool(&state.pool, move |p| views::offering(p, &namespace, &name)).await?))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubscribeBody {
-    api: String,
-    plan: String,
-    consumer: String,
-    reason: Option<String>,
+    pub api: String,
+    pub plan: String,
+    pub consumer: String,
+    pub reason: Option<String>,
+}
+
+/// Requests a subscription (the consumer's owner).
+pub async fn subscribe(
+    pool: &Pool,
+    offerings: &Offerings,
+    identity: &Identity,
+    b: SubscribeBody,
+) -> Result<SubscriptionView, ApiError> {
+    let api = subscriptions::api_key(&b.api)?;
+    let consumer = subscriptions::consumer_key(&b.consumer)?;
+    require_owner_as(pool, identity, vec![consumer.clone()], "subscribe this consumer", OFFERINGS_SCOPE).await?;
+    let by = actor(identity);
+    let out = with_pool(pool, move |pool| {
+        let row = subscriptions::request(pool, &api, &b.plan, &consumer, b.reason, &by)?;
+        Ok(subscriptions::render_one(pool, &row)?)
+    })
+    .await?;
+    offerings.gateway.invalidate();
+    Ok(out)
 }
 
 /// `POST /api/portal/subscriptions` (the consumer's owner).
 pub async fn create_subscription(
     state: web::Data<AppState>,
+    offerings: web::Data<Offerings>,
     identity: Identity,
     body: Body<SubscribeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
-    let api = subscriptions::api_key(&b.api)?;
-    let consumer = subscriptions::consumer_key(&b.consumer)?;
-    require_owner_as(&state.pool, &identity, vec![consumer.clone()], "subscribe this consumer", OFFERINGS_SCOPE)
-        .await?;
-    let pool = state.pool.clone();
-    let by = actor(&identity);
-    let out = blocking(move || {
-        let row = subscriptions::request(&pool, &api, &b.plan, &consumer, b.reason, &by)?;
-        Ok(subscriptions::render_one(&pool, &row)?)
-    })
-    .await?;
-    state.offerings.gateway.invalidate();
-    Ok(HttpResponse::Created().json(out))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct SubscriptionQuery {
-    api: Option<String>,
-    consumer: Option<String>,
-    team: Option<String>,
-    status: Option<String>,
+    Ok(HttpResponse::Created().json(subscribe(&state.pool, &offerings, &identity, body.into_inner()).await?))
 }
 
 /// `GET /api/portal/subscriptions?api=&consumer=&team=&status=`.
@@ -201,52 +102,29 @@ pub async fn list_subscriptions(
     state: web::Data<AppState>,
     query: Query<SubscriptionQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
-    let filter = subs::Filter {
-        api: q.api.as_deref().map(subscriptions::api_key).transpose()?,
-        consumer: q.consumer.as_deref().map(subscriptions::consumer_key).transpose()?,
-        team: match q.team.as_deref() {
-            Some(t) => Some(request_ref(t, "group").ok_or_else(|| ApiError::input("team: not an entity reference"))?),
-            None => None,
-        },
-        status: q.status.map(|s| s.to_lowercase()),
-        ..Default::default()
-    };
-    let pool = state.pool.clone();
-    let items = blocking(move || Ok(subscriptions::render(&pool, &subs::list(&pool, &filter)?)?)).await?;
-    Ok(HttpResponse::Ok().json(json!({"items": items})))
+    let filter = views::subscription_filter(query.into_inner())?;
+    Ok(HttpResponse::Ok().json(with_pool(&state.pool, move |p| views::subscription_list(p, &filter)).await?))
 }
 
 async fn load_subscription(pool: &Pool, id: String) -> Result<subs::SubscriptionRow, ApiError> {
-    let pool = pool.clone();
-    blocking(move || subs::get(&pool, &id)?.ok_or_else(|| ApiError::not_found(format!("No subscription {id}")))).await
+    with_pool(pool, move |p| views::subscription_row(p, &id)).await
+}
+
+/// One subscription with its gateway usage.
+pub async fn subscription(pool: &Pool, id: String) -> Result<SubscriptionDetail, ApiError> {
+    let row = load_subscription(pool, id).await?;
+    with_pool(pool, move |p| views::subscription(p, &row)).await
 }
 
 /// `GET /api/portal/subscriptions/{id}`.
 pub async fn get_subscription(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let row = load_subscription(&state.pool, path.into_inner()).await?;
-    let pool = state.pool.clone();
-    let out = blocking(move || {
-        let mut out = subscriptions::render_one(&pool, &row)?;
-        // Allowed gateway calls per minute (written by the gateways within a second).
-        let usage = super::store::counters::usage_of(&pool, &row.id)?;
-        out["usage"] = json!(
-            usage
-                .into_iter()
-                .map(|(minute, calls)| json!({"minute": crate::db::rfc3339(minute), "calls": calls}))
-                .collect::<Vec<_>>()
-        );
-        Ok(out)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(out))
+    Ok(HttpResponse::Ok().json(subscription(&state.pool, path.into_inner()).await?))
 }
 
 /// The platform offering a subscription's API (ref key), if it is still offered.
 async fn platform_of(pool: &Pool, api: &str) -> Result<Option<String>, ApiError> {
-    let pool = pool.clone();
     let api = api.to_owned();
-    blocking(move || Ok(store::get_offering(&pool, &api)?.map(|o| o.platform))).await
+    with_pool(pool, move |pool| Ok(store::get_offering(pool, &api)?.map(|o| o.platform))).await
 }
 
 /// A service token acting on subscriptions and keys needs `offerings:write` (or `admin`):
@@ -256,7 +134,7 @@ const OFFERINGS_SCOPE: &str = "offerings:write";
 /// Allows the caller to act as this party of the subscription: its owner, an admin, or a
 /// service token with `offerings:write`.
 async fn require_party(
-    state: &AppState,
+    pool: &Pool,
     identity: &Identity,
     sub: &subs::SubscriptionRow,
     party: Party,
@@ -264,49 +142,69 @@ async fn require_party(
 ) -> Result<(), ApiError> {
     let keys = match party {
         Party::Consumer => vec![sub.consumer.clone()],
-        Party::Platform => platform_of(&state.pool, &sub.api).await?.into_iter().collect(),
+        Party::Platform => platform_of(pool, &sub.api).await?.into_iter().collect(),
     };
-    require_owner_as(&state.pool, identity, keys, action, OFFERINGS_SCOPE).await
+    require_owner_as(pool, identity, keys, action, OFFERINGS_SCOPE).await
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
-    reason: Option<String>,
-    plan: Option<String>,
+    pub reason: Option<String>,
+    pub plan: Option<String>,
+}
+
+/// Approves, rejects, pauses, resumes, transfers or closes a subscription (its party's owner).
+pub async fn act(
+    pool: &Pool,
+    offerings: &Offerings,
+    identity: &Identity,
+    id: String,
+    action: &str,
+    body: ActionBody,
+) -> Result<SubscriptionView, ApiError> {
+    let action = Action::parse(action).ok_or_else(|| {
+        ApiError::not_found(format!("No action {action:?}: use approve, reject, pause, resume, transfer or close"))
+    })?;
+    let sub = load_subscription(pool, id).await?;
+    let what = format!("{} this subscription", action.as_str());
+    require_party(pool, identity, &sub, action.party(), &what).await?;
+    let by = actor(identity);
+    let out = with_pool(pool, move |pool| {
+        let row = subscriptions::act(pool, &sub, action, body.plan.as_deref(), body.reason, &by)?;
+        Ok(subscriptions::render_one(pool, &row)?)
+    })
+    .await?;
+    offerings.gateway.invalidate();
+    Ok(out)
 }
 
 /// `POST /api/portal/subscriptions/{id}/{action}`: approve, reject, pause, resume, transfer, close.
 pub async fn act_on_subscription(
     state: web::Data<AppState>,
+    offerings: web::Data<Offerings>,
     identity: Identity,
     path: web::Path<(String, String)>,
     body: OptionalBody<ActionBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, action) = path.into_inner();
-    let action = Action::parse(&action).ok_or_else(|| {
-        ApiError::not_found(format!("No action {action:?}: use approve, reject, pause, resume, transfer or close"))
-    })?;
     let body = body.into_inner().unwrap_or_default();
-    let sub = load_subscription(&state.pool, id).await?;
-    let what = format!("{} this subscription", action.as_str());
-    require_party(&state, &identity, &sub, action.party(), &what).await?;
-    let pool = state.pool.clone();
-    let by = actor(&identity);
-    let out = blocking(move || {
-        let row = subscriptions::act(&pool, &sub, action, body.plan.as_deref(), body.reason, &by)?;
-        Ok(subscriptions::render_one(&pool, &row)?)
-    })
-    .await?;
-    state.offerings.gateway.invalidate();
-    Ok(HttpResponse::Ok().json(out))
+    Ok(HttpResponse::Ok().json(act(&state.pool, &offerings, &identity, id, &action, body).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KeyBody {
-    name: Option<String>,
-    expires_in_days: Option<f64>,
+    pub name: Option<String>,
+    pub expires_in_days: Option<f64>,
+}
+
+/// Issues a key for a subscription (the consumer's owner): the key, shown once.
+pub async fn issue_key(pool: &Pool, identity: &Identity, id: String, body: KeyBody) -> Result<IssuedKey, ApiError> {
+    let sub = load_subscription(pool, id).await?;
+    require_party(pool, identity, &sub, Party::Consumer, "issue keys for this subscription").await?;
+    let by = actor(identity);
+    with_pool(pool, move |pool| keys::create(pool, &sub, body.name, body.expires_in_days, &by)).await
 }
 
 /// `POST /api/portal/subscriptions/{id}/keys` (the consumer's owner): the key, shown once.
@@ -317,12 +215,17 @@ pub async fn create_key(
     body: OptionalBody<KeyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner().unwrap_or_default();
-    let sub = load_subscription(&state.pool, path.into_inner()).await?;
-    require_party(&state, &identity, &sub, Party::Consumer, "issue keys for this subscription").await?;
-    let pool = state.pool.clone();
-    let by = actor(&identity);
-    let out = blocking(move || keys::create(&pool, &sub, body.name, body.expires_in_days, &by)).await?;
+    let out = issue_key(&state.pool, &identity, path.into_inner(), body).await?;
     Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(out))
+}
+
+/// The keys of a subscription (either party): no secrets.
+pub async fn keys_of(pool: &Pool, identity: &Identity, id: String) -> Result<Items<KeyView>, ApiError> {
+    let sub = load_subscription(pool, id).await?;
+    if require_party(pool, identity, &sub, Party::Consumer, "list the keys of this subscription").await.is_err() {
+        require_party(pool, identity, &sub, Party::Platform, "list the keys of this subscription").await?;
+    }
+    with_pool(pool, move |pool| views::keys_of(pool, &sub.id)).await
 }
 
 /// `GET /api/portal/subscriptions/{id}/keys` (either party): no secrets.
@@ -331,20 +234,13 @@ pub async fn list_keys(
     identity: Identity,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let sub = load_subscription(&state.pool, path.into_inner()).await?;
-    if require_party(&state, &identity, &sub, Party::Consumer, "list the keys of this subscription").await.is_err() {
-        require_party(&state, &identity, &sub, Party::Platform, "list the keys of this subscription").await?;
-    }
-    let pool = state.pool.clone();
-    let items = blocking(move || Ok(key_store::list_of(&pool, &sub.id)?)).await?;
-    Ok(HttpResponse::Ok().json(json!({"items": items.iter().map(keys::render).collect::<Vec<_>>()})))
+    Ok(HttpResponse::Ok().json(keys_of(&state.pool, &identity, path.into_inner()).await?))
 }
 
-async fn load_key(state: &AppState, id: String) -> Result<(key_store::KeyRow, subs::SubscriptionRow), ApiError> {
-    let pool = state.pool.clone();
-    blocking(move || {
-        let key = key_store::get(&pool, &id)?.ok_or_else(|| ApiError::not_found(format!("No key {id}")))?;
-        let sub = subs::get(&pool, &key.subscription_id)?
+async fn load_key(pool: &Pool, id: String) -> Result<(key_store::KeyRow, subs::SubscriptionRow), ApiError> {
+    with_pool(pool, move |pool| {
+        let key = key_store::get(pool, &id)?.ok_or_else(|| ApiError::not_found(format!("No key {id}")))?;
+        let sub = subs::get(pool, &key.subscription_id)?
             .ok_or_else(|| ApiError::not_found("The key's subscription is gone"))?;
         Ok((key, sub))
     })
@@ -354,39 +250,57 @@ async fn load_key(state: &AppState, id: String) -> Result<(key_store::KeyRow, su
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RotateBody {
-    overlap_hours: Option<f64>,
+    pub overlap_hours: Option<f64>,
+}
+
+/// Replaces a key (the consumer's owner): a new key; the old one stays valid for the overlap.
+pub async fn rotate(
+    pool: &Pool,
+    offerings: &Offerings,
+    identity: &Identity,
+    id: String,
+    overlap_hours: f64,
+) -> Result<IssuedKey, ApiError> {
+    let (key, sub) = load_key(pool, id).await?;
+    require_party(pool, identity, &sub, Party::Consumer, "rotate this key").await?;
+    let by = actor(identity);
+    let out = with_pool(pool, move |pool| keys::rotate(pool, &key, &sub, overlap_hours, &by)).await?;
+    offerings.gateway.invalidate();
+    Ok(out)
 }
 
 /// `POST /api/portal/keys/{id}/rotate` (the consumer's owner): a new key; the old one stays
 /// valid for the overlap (24 hours by default).
 pub async fn rotate_key(
     state: web::Data<AppState>,
+    offerings: web::Data<Offerings>,
     identity: Identity,
     path: web::Path<String>,
     body: OptionalBody<RotateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let overlap = body.into_inner().and_then(|b| b.overlap_hours).unwrap_or(24.0);
-    let (key, sub) = load_key(&state, path.into_inner()).await?;
-    require_party(&state, &identity, &sub, Party::Consumer, "rotate this key").await?;
-    let pool = state.pool.clone();
-    let by = actor(&identity);
-    let out = blocking(move || keys::rotate(&pool, &key, &sub, overlap, &by)).await?;
-    state.offerings.gateway.invalidate();
+    let out = rotate(&state.pool, &offerings, &identity, path.into_inner(), overlap).await?;
     Ok(HttpResponse::Created().insert_header(("Cache-Control", "no-store")).json(out))
+}
+
+/// Revokes a key at once (the consumer's owner).
+pub async fn revoke(pool: &Pool, offerings: &Offerings, identity: &Identity, id: String) -> Result<(), ApiError> {
+    let (key, sub) = load_key(pool, id).await?;
+    require_party(pool, identity, &sub, Party::Consumer, "revoke this key").await?;
+    let by = actor(identity);
+    with_pool(pool, move |pool| Ok(keys::revoke(pool, &key, &by)?)).await?;
+    offerings.gateway.invalidate();
+    Ok(())
 }
 
 /// `DELETE /api/portal/keys/{id}` (the consumer's owner): revoked at once.
 pub async fn revoke_key(
     state: web::Data<AppState>,
+    offerings: web::Data<Offerings>,
     identity: Identity,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (key, sub) = load_key(&state, path.into_inner()).await?;
-    require_party(&state, &identity, &sub, Party::Consumer, "revoke this key").await?;
-    let pool = state.pool.clone();
-    let by = actor(&identity);
-    blocking(move || Ok(keys::revoke(&pool, &key, &by)?)).await?;
-    state.offerings.gateway.invalidate();
+    revoke(&state.pool, &offerings, &identity, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -400,9 +314,14 @@ pub struct CheckBody {
     path: Option<String>,
 }
 
-async fn decide(state: &AppState, key: &str, api: &str) -> Result<super::gateway::Decision, ApiError> {
+async fn decide(
+    state: &AppState,
+    offerings: &Offerings,
+    key: &str,
+    api: &str,
+) -> Result<super::gateway::Decision, ApiError> {
     let hash = hash_token(key);
-    let gw = state.offerings.gateway.clone();
+    let gw = offerings.gateway.clone();
     if let Some(d) = gw.check(None, &hash, api)? {
         return Ok(d);
     }
@@ -416,17 +335,26 @@ async fn decide(state: &AppState, key: &str, api: &str) -> Result<super::gateway
 }
 
 /// `POST /api/gateway/check` `{key, api, method?, path?}`: always 200 with the decision.
-pub async fn check(state: web::Data<AppState>, body: Body<CheckBody>) -> Result<HttpResponse, ApiError> {
+pub async fn check(
+    state: web::Data<AppState>,
+    offerings: web::Data<Offerings>,
+    body: Body<CheckBody>,
+) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let api = subscriptions::api_key(&b.api)?;
-    let d = decide(&state, &b.key, &api).await?;
+    let d = decide(&state, &offerings, &b.key, &api).await?;
     Ok(HttpResponse::Ok().json(d.answer()))
 }
 
 /// `GET /api/gateway/auth?api=<name>`: nginx `auth_request` (and Envoy ext_authz, HTTP mode).
 /// The key comes in `X-Api-Key`, or as `Authorization: Bearer ptl_...` when the gateway needs
 /// no token of its own (guest mode). 204 allowed, 401 no or bad key, 403 refused, 429 over a limit.
-pub async fn auth(state: web::Data<AppState>, identity: Identity, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn auth(
+    state: web::Data<AppState>,
+    offerings: web::Data<Offerings>,
+    identity: Identity,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let query: BTreeMap<String, String> =
         url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
     let api =
@@ -446,7 +374,7 @@ pub async fn auth(state: web::Data<AppState>, identity: Identity, req: HttpReque
             .insert_header(("X-Portolan-Reason", "no_key"))
             .json(json!({"allowed": false, "reason": "no_key"})));
     };
-    let d = decide(&state, &key, &api).await?;
+    let d = decide(&state, &offerings, &key, &api).await?;
     let status =
         actix_web::http::StatusCode::from_u16(d.reason.auth_status()).unwrap_or(actix_web::http::StatusCode::FORBIDDEN);
     let mut res = HttpResponse::build(status);

@@ -1,11 +1,10 @@
 //! API keys: `ptl_<prefix>_<secret>` with 256 bits of secret, shown once and stored as SHA-256
 //! (the same randomness and hash as service tokens, `crate::auth::tokens`). Blocking.
 
-use serde_json::{Value, json};
-
 use super::model::Status;
 use super::store::keys::{self as store, KeyRow, NewKey};
 use super::store::subscriptions::{NewEvent, SubscriptionRow};
+use super::views::{IssuedKey, KeyView, Replaced};
 use crate::auth::tokens::{hash_token, random_bytes, random_token};
 use crate::db::{Pool, now_ms, rfc3339};
 use crate::error::ApiError;
@@ -30,8 +29,15 @@ fn plan_lifetime_days(pool: &Pool, sub: &SubscriptionRow) -> anyhow::Result<Opti
         .and_then(|o| o.plan(&sub.plan).and_then(|p| p.credential_lifetime_days)))
 }
 
-fn created(k: &NewKey, secret: &str) -> Value {
-    json!({"id": k.id, "prefix": k.prefix, "key": secret, "name": k.name, "expiresAt": k.expires_at.map(rfc3339)})
+fn created(k: &NewKey, secret: &str) -> IssuedKey {
+    IssuedKey {
+        id: k.id.clone(),
+        prefix: k.prefix.clone(),
+        key: secret.to_owned(),
+        name: k.name.clone(),
+        expires_at: k.expires_at.map(rfc3339),
+        replaces: None,
+    }
 }
 
 /// Issues a key for a live subscription. `expires_in_days` defaults to the plan's lifetime.
@@ -41,7 +47,7 @@ pub fn create(
     name: Option<String>,
     expires_in_days: Option<f64>,
     by: &str,
-) -> Result<Value, ApiError> {
+) -> Result<IssuedKey, ApiError> {
     if !Status::parse(&sub.status).is_some_and(Status::is_live) {
         return Err(ApiError::conflict(format!("The subscription is {}: it takes no new keys", sub.status)));
     }
@@ -77,7 +83,7 @@ pub fn rotate(
     sub: &SubscriptionRow,
     overlap_hours: f64,
     by: &str,
-) -> Result<Value, ApiError> {
+) -> Result<IssuedKey, ApiError> {
     let now = now_ms();
     // A closed (or otherwise not live) subscription takes no new keys, rotated or not.
     if !Status::parse(&sub.status).is_some_and(Status::is_live) {
@@ -117,7 +123,8 @@ pub fn rotate(
     }
     tracing::info!(key.id = %k.id, key.prefix = %k.prefix, replaces = %old.id, "Rotated an API key.");
     let mut out = created(&k, &secret);
-    out["replaces"] = json!({"id": old.id, "validUntil": rfc3339(until.min(old.expires_at.unwrap_or(i64::MAX)))});
+    out.replaces =
+        Some(Replaced { id: old.id.clone(), valid_until: rfc3339(until.min(old.expires_at.unwrap_or(i64::MAX))) });
     Ok(out)
 }
 
@@ -133,7 +140,7 @@ pub fn revoke(pool: &Pool, key: &KeyRow, by: &str) -> anyhow::Result<bool> {
 }
 
 /// A key as listed: never its secret.
-pub fn render(k: &KeyRow) -> Value {
+pub fn render(k: &KeyRow) -> KeyView {
     let now = now_ms();
     let status = if k.revoked_at.is_some() {
         "revoked"
@@ -144,18 +151,18 @@ pub fn render(k: &KeyRow) -> Value {
     } else {
         "active"
     };
-    json!({
-        "id": k.id,
-        "subscription": k.subscription_id,
-        "name": k.name,
-        "prefix": k.prefix,
-        "status": status,
-        "createdBy": k.created_by,
-        "createdAt": rfc3339(k.created_at),
-        "expiresAt": k.expires_at.map(rfc3339),
-        "revokedAt": k.revoked_at.map(rfc3339),
-        "rotatedTo": k.rotated_to,
-    })
+    KeyView {
+        id: k.id.clone(),
+        subscription: k.subscription_id.clone(),
+        name: k.name.clone(),
+        prefix: k.prefix.clone(),
+        status,
+        created_by: k.created_by.clone(),
+        created_at: rfc3339(k.created_at),
+        expires_at: k.expires_at.map(rfc3339),
+        revoked_at: k.revoked_at.map(rfc3339),
+        rotated_to: k.rotated_to.clone(),
+    }
 }
 
 /// Records `key.expiring` (7 days ahead) and `key.expired` once per key.

@@ -11,7 +11,8 @@
 //! ```text
 //! model.rs          offerings and plans from descriptors, the state machine, reasons, windows (pure)
 //! descriptors.rs    offering refresh and descriptor-made subscriptions (the listener's work)
-//! subscriptions.rs  requesting and moving subscriptions, and their JSON
+//! subscriptions.rs  requesting and moving subscriptions
+//! views.rs          what the API answers and the UI renders, typed (offerings, subscriptions, keys)
 //! keys.rs           API keys: generation (shown once), rotation with overlap, revocation
 //! lookup.rs         the facade: what other domains may ask (subscriptions by id or key, active ones)
 //! gateway.rs        the check: a short-lived key cache and batched shared counters
@@ -30,6 +31,7 @@ pub mod notify;
 pub mod routes;
 mod store;
 pub mod subscriptions;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;

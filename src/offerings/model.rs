@@ -14,6 +14,15 @@ pub enum Approval {
     Manual,
 }
 
+impl Approval {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Approval::Auto => "auto",
+            Approval::Manual => "manual",
+        }
+    }
+}
+
 /// Whether a plan takes new subscriptions: only `published` does. `deprecated` keeps existing
 /// subscriptions working; `closed` ends them; `staging` is not open yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +32,17 @@ pub enum PlanStatus {
     Published,
     Deprecated,
     Closed,
+}
+
+impl PlanStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanStatus::Staging => "staging",
+            PlanStatus::Published => "published",
+            PlanStatus::Deprecated => "deprecated",
+            PlanStatus::Closed => "closed",
+        }
+    }
 }
 
 /// Who shares one quota: a consumer (across its subscriptions to the API), or every consumer

@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::descriptors::owner_of;
 use super::model::{Action, Approval, PlanStatus, Status, request_ref};
 use super::store::{self, subscriptions as subs};
+use super::views::{HistoryEntry, SubscriptionView};
 use crate::catalog::facade as catalog;
 use crate::db::{Pool, rfc3339};
 use crate::error::ApiError;
@@ -142,41 +143,44 @@ fn past(a: Action) -> &'static str {
     }
 }
 
-/// The API's JSON of these subscriptions, with their history.
-pub fn render(pool: &Pool, rows: &[subs::SubscriptionRow]) -> anyhow::Result<Vec<Value>> {
+/// The API's view of these subscriptions, with their history.
+pub fn render(pool: &Pool, rows: &[subs::SubscriptionRow]) -> anyhow::Result<Vec<SubscriptionView>> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut history: HashMap<String, Vec<Value>> = HashMap::new();
+    let mut history: HashMap<String, Vec<HistoryEntry>> = HashMap::new();
     for e in subs::events_of(pool, &ids)? {
         if e.to_status.is_none() {
             continue;
         }
-        let mut entry =
-            json!({"from": e.from_status, "to": e.to_status, "by": e.by_who, "at": rfc3339(e.at), "reason": e.reason});
-        if let Some(plan) = &e.plan {
-            entry["plan"] = json!(plan);
-        }
+        let entry = HistoryEntry {
+            from: e.from_status,
+            to: e.to_status,
+            by: e.by_who,
+            at: rfc3339(e.at),
+            reason: e.reason,
+            plan: e.plan,
+        };
         history.entry(e.subscription_id).or_default().push(entry);
     }
     Ok(rows
         .iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "api": r.api,
-                "plan": r.plan,
-                "consumer": r.consumer,
-                "team": r.team,
-                "status": r.status,
-                "origin": r.origin,
-                "createdAt": rfc3339(r.created_at),
-                "updatedAt": rfc3339(r.updated_at),
-                "closesAt": r.closes_at.map(rfc3339),
-                "history": history.remove(&r.id).unwrap_or_default(),
-            })
+        .map(|r| SubscriptionView {
+            id: r.id.clone(),
+            api: r.api.clone(),
+            plan: r.plan.clone(),
+            consumer: r.consumer.clone(),
+            team: r.team.clone(),
+            status: r.status.clone(),
+            origin: r.origin.clone(),
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+            closes_at: r.closes_at.map(rfc3339),
+            history: history.remove(&r.id).unwrap_or_default(),
         })
         .collect())
 }
 
-pub fn render_one(pool: &Pool, row: &subs::SubscriptionRow) -> anyhow::Result<Value> {
-    Ok(render(pool, std::slice::from_ref(row))?.pop().unwrap_or(Value::Null))
+pub fn render_one(pool: &Pool, row: &subs::SubscriptionRow) -> anyhow::Result<SubscriptionView> {
+    render(pool, std::slice::from_ref(row))?
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("the subscription {} has no view", row.id))
 }

@@ -6,24 +6,27 @@ use std::collections::BTreeSet;
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::catalog::{entity_href, entity_link, params, swagger_href};
 use super::layout::{Ctx, page, urlencode};
-use super::{CsrfForm, html as respond, json_of, query, s, see_other};
+use super::{CsrfForm, html as respond, opt, see_other};
 use crate::catalog::entity_api;
+use crate::catalog::view::or_empty;
 use crate::error::ApiError;
-use crate::offerings::handlers as offerings;
+use crate::offerings::Offerings;
+use crate::offerings::handlers::{self as api, SubscribeBody};
+use crate::offerings::model::PlanStatus;
+use crate::offerings::views::{self, OfferingQuery, PlanView};
 use crate::state::AppState;
 
 /// Most consumers a picker lists as options; past it, a text field with suggestions.
 const PICKER_MAX: usize = 300;
 
-fn plan_line(p: &Value) -> Markup {
+fn plan_line(p: &PlanView) -> Markup {
     html! {
-        (s(p, "/approval")) " approval"
-        @if let Some(q) = p.get("quota").filter(|q| q.is_object()) { ", quota " (super::chart::short(q["requests"].as_f64().unwrap_or(0.0))) " per " (s(q, "/period")) }
-        @if let Some(r) = p.get("rateLimit").filter(|r| r.is_object()) { ", " (r["requests"]) " per " (s(r, "/period")) }
+        (p.plan.approval.as_str()) " approval"
+        @if let Some(q) = &p.plan.quota { ", quota " (super::chart::short(q.requests as f64)) " per " (q.period) }
+        @if let Some(r) = &p.plan.rate_limit { ", " (r.requests) " per " (r.period) }
     }
 }
 
@@ -32,19 +35,20 @@ pub async fn marketplace(state: web::Data<AppState>, req: HttpRequest) -> Result
     let ctx = Ctx::new(&req, &state);
     let p = params(&req);
     let g = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
-    let all = json_of(offerings::list_offerings(state.clone(), query(&[])?).await).await?;
-    let v = json_of(
-        offerings::list_offerings(
-            state.clone(),
-            query(&[("q", g("q")), ("platform", g("platform")), ("domain", g("domain"))])?,
-        )
-        .await,
-    )
-    .await?;
-    let items = all["items"].as_array().cloned().unwrap_or_default();
-    let platforms: BTreeSet<&str> = items.iter().map(|o| s(o, "/platform")).filter(|x| !x.is_empty()).collect();
-    let domains: BTreeSet<&str> = items.iter().map(|o| s(o, "/domain")).filter(|x| !x.is_empty()).collect();
-    let found = v["items"].as_array().cloned().unwrap_or_default();
+    let everything = views::offering_filter(&OfferingQuery::default())?;
+    let filter = views::offering_filter(&OfferingQuery {
+        q: opt(g("q")),
+        platform: opt(g("platform")),
+        domain: opt(g("domain")),
+        lifecycle: None,
+    })?;
+    let pool = state.pool.clone();
+    let (items, found) = web::block(move || {
+        Ok::<_, ApiError>((views::offerings(&pool, &everything)?.items, views::offerings(&pool, &filter)?.items))
+    })
+    .await??;
+    let platforms: BTreeSet<&str> = items.iter().map(|o| o.platform.as_str()).filter(|x| !x.is_empty()).collect();
+    let domains: BTreeSet<&str> = items.iter().filter_map(|o| o.domain.as_deref()).filter(|x| !x.is_empty()).collect();
     let body = html! {
         form class="search" method="get" action="/apis" role="search" {
             label { "Search APIs" input type="search" name="q" value=(g("q")); }
@@ -55,11 +59,12 @@ pub async fn marketplace(state: web::Data<AppState>, req: HttpRequest) -> Result
         p class="muted" { (found.len()) " offered APIs" }
         ul class="cards" {
             @for o in &found {
-                @let (ns, name) = split_ref(s(o, "/api"));
+                @let (ns, name) = split_ref(&o.api);
+                @let title = or_empty(&o.title);
                 li class="card" {
-                    h3 { a href={ "/apis/" (urlencode(ns)) "/" (urlencode(name)) } { (if s(o, "/title").is_empty() { name } else { s(o, "/title") }) } }
-                    p { (s(o, "/description")) }
-                    p class="muted" { (s(o, "/platform")) " · " (o["plans"].as_array().map_or(0, Vec::len)) " plans · " (o["subscribers"]) " subscribers" }
+                    h3 { a href={ "/apis/" (urlencode(ns)) "/" (urlencode(name)) } { (if title.is_empty() { name } else { title }) } }
+                    p { (or_empty(&o.description)) }
+                    p class="muted" { (o.platform) " · " (o.plans.len()) " plans · " (o.subscribers) " subscribers" }
                 }
             }
         }
@@ -99,12 +104,7 @@ async fn consumer_choices(catalog: &crate::catalog::Catalog, ctx: &Ctx) -> Resul
     }
     let qs = serde_urlencoded::to_string(&pairs).map_err(anyhow::Error::from)?;
     let v = entity_api::query_page(catalog, &qs).await?;
-    let mut refs: Vec<String> = v["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| format!("{}:{}/{}", s(e, "/kind").to_lowercase(), s(e, "/metadata/namespace"), s(e, "/metadata/name")))
-        .collect();
+    let mut refs: Vec<String> = v.items.iter().map(|e| e.entity_ref()).collect();
     let more = refs.len() > PICKER_MAX;
     refs.truncate(PICKER_MAX);
     Ok((refs, more))
@@ -119,22 +119,26 @@ pub async fn api_page(
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
     let (ns, name) = path.into_inner();
-    let o = json_of(offerings::get_offering(state.clone(), web::Path::from((ns.clone(), name.clone()))).await).await?;
-    let api_ref = s(&o, "/api").to_owned();
-    let published: Vec<&Value> =
-        o["plans"].as_array().into_iter().flatten().filter(|p| s(p, "/status") == "published").collect();
+    let (pool, lookup) = (state.pool.clone(), (ns.clone(), name.clone()));
+    let detail = web::block(move || views::offering(&pool, &lookup.0, &lookup.1)).await??;
+    let o = &detail.offering;
+    let api_ref = o.api.clone();
+    let published: Vec<&PlanView> = o.plans.iter().filter(|p| p.plan.status == PlanStatus::Published).collect();
     let (choices, more) = consumer_choices(&catalog, &ctx).await?;
-    let title = if s(&o, "/title").is_empty() { name.clone() } else { s(&o, "/title").to_owned() };
+    let title = match or_empty(&o.title) {
+        "" => name.clone(),
+        t => t.to_owned(),
+    };
     let body = html! {
-        p { (s(&o, "/description")) }
+        p { (or_empty(&o.description)) }
         dl class="meta" {
             dt { "API" } dd { (entity_link(&api_ref)) }
-            dt { "Platform" } dd { (entity_link(s(&o, "/platform"))) }
-            dt { "Owner" } dd { (s(&o, "/owner")) }
-            dt { "Lifecycle" } dd { (s(&o, "/lifecycle")) }
+            dt { "Platform" } dd { (entity_link(&o.platform)) }
+            dt { "Owner" } dd { (or_empty(&o.owner)) }
+            dt { "Lifecycle" } dd { (or_empty(&o.lifecycle)) }
             dt { "Docs" } dd {
-                a href=(entity_href(&api_ref)) { @if o["hasDefinition"] == Value::Bool(true) { "Definition and details" } @else { "Details" } }
-                @if o["hasDefinition"] == Value::Bool(true) && s(&o, "/apiType").eq_ignore_ascii_case("openapi") {
+                a href=(entity_href(&api_ref)) { @if o.has_definition { "Definition and details" } @else { "Details" } }
+                @if o.has_definition && or_empty(&o.api_type).eq_ignore_ascii_case("openapi") {
                     @let (api_ns, api_name) = split_ref(&api_ref);
                     " · " a href=(swagger_href(api_ns, api_name)) { "Swagger UI" }
                 }
@@ -143,8 +147,8 @@ pub async fn api_page(
         h2 { "Plans" }
         table {
             thead { tr { th { "Plan" } th { "Terms" } th { "Status" } th class="num" { "Subscriptions" } th { "Description" } } }
-            tbody { @for p in o["plans"].as_array().into_iter().flatten() {
-                tr { td { (s(p, "/name")) } td { (plan_line(p)) } td { (s(p, "/status")) } td class="num" { (p["subscriptions"]) } td { (s(p, "/description")) } }
+            tbody { @for p in &o.plans {
+                tr { td { (p.plan.name) } td { (plan_line(p)) } td { (p.plan.status.as_str()) } td class="num" { (p.subscriptions) } td { (or_empty(&p.plan.description)) } }
             } }
         }
         h2 { "Subscribe" }
@@ -155,7 +159,7 @@ pub async fn api_page(
         } @else {
             form method="post" action={ "/apis/" (urlencode(&ns)) "/" (urlencode(&name)) "/subscribe" } class="search" {
                 (ctx.csrf_field())
-                label { "Plan" select name="plan" { @for p in &published { option value=(s(p, "/name")) { (s(p, "/name")) " (" (s(p, "/approval")) ")" } } } }
+                label { "Plan" select name="plan" { @for p in &published { option value=(p.plan.name) { (p.plan.name) " (" (p.plan.approval.as_str()) ")" } } } }
                 @if !more {
                     label { "Consumer" select name="consumer" { @for c in &choices { option value=(c) { (c) } } } }
                 } @else {
@@ -169,8 +173,8 @@ pub async fn api_page(
         h2 { "Consumers" }
         table {
             thead { tr { th { "Consumer" } th { "Team" } th { "Plan" } th { "Status" } } }
-            tbody { @for c in o["consumers"].as_array().into_iter().flatten() {
-                tr { td { (entity_link(s(c, "/consumer"))) } td { (s(c, "/team")) } td { (s(c, "/plan")) } td { (s(c, "/status")) } }
+            tbody { @for c in &detail.consumers {
+                tr { td { (entity_link(&c.consumer)) } td { (or_empty(&c.team)) } td { (c.plan) } td { (c.status) } }
             } }
         }
     };
@@ -189,6 +193,7 @@ pub struct SubscribeForm {
 /// consumer's owner), then the new subscription's page.
 pub async fn subscribe(
     state: web::Data<AppState>,
+    offerings: web::Data<Offerings>,
     identity: crate::auth::Identity,
     path: web::Path<(String, String)>,
     form: CsrfForm<SubscribeForm>,
@@ -196,9 +201,8 @@ pub async fn subscribe(
     let (ns, name) = path.into_inner();
     let f = form.0;
     let reason = f.reason.filter(|r| !r.trim().is_empty());
-    let body = super::body(
-        json!({"api": format!("api:{ns}/{name}"), "plan": f.plan, "consumer": f.consumer.trim(), "reason": reason}),
-    )?;
-    let sub = json_of(offerings::create_subscription(state, identity, body).await).await?;
-    Ok(see_other(&format!("/subscriptions/{}", s(&sub, "/id"))))
+    let body =
+        SubscribeBody { api: format!("api:{ns}/{name}"), plan: f.plan, consumer: f.consumer.trim().to_owned(), reason };
+    let sub = api::subscribe(&state.pool, &offerings, &identity, body).await?;
+    Ok(see_other(&format!("/subscriptions/{}", sub.id)))
 }

@@ -5,24 +5,30 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::html;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::catalog::entity_link;
 use super::layout::{Ctx, page};
-use super::{CsrfForm, html as respond, json_of, query, s, see_other};
+use super::{CsrfForm, html as respond, see_other};
+use crate::catalog::view::or_empty;
 use crate::error::ApiError;
-use crate::offerings::handlers as offerings;
+use crate::offerings::Offerings;
+use crate::offerings::handlers::{self as api, ActionBody};
+use crate::offerings::views::{self, OfferingQuery, SubscriptionQuery, SubscriptionView};
 use crate::state::AppState;
 
 /// Offered API ref -> the platform's owner.
 pub async fn api_owners(state: &web::Data<AppState>) -> Result<HashMap<String, String>, ApiError> {
-    let v = json_of(offerings::list_offerings(state.clone(), query(&[])?).await).await?;
-    Ok(v["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|o| (s(o, "/api").to_owned(), s(o, "/owner").to_owned()))
-        .collect())
+    let f = views::offering_filter(&OfferingQuery::default())?;
+    let pool = state.pool.clone();
+    let items = web::block(move || views::offerings(&pool, &f)).await??.items;
+    Ok(items.into_iter().map(|o| (o.api, o.owner.unwrap_or_default())).collect())
+}
+
+/// The subscriptions matching a query.
+pub async fn subscriptions(state: &AppState, q: SubscriptionQuery) -> Result<Vec<SubscriptionView>, ApiError> {
+    let filter = views::subscription_filter(q)?;
+    let pool = state.pool.clone();
+    Ok(web::block(move || views::subscription_list(&pool, &filter)).await??.items)
 }
 
 /// Whether the person decides for the platform behind an API.
@@ -34,10 +40,11 @@ pub fn decides(ctx: &Ctx, owners: &HashMap<String, String>, api: &str) -> bool {
 }
 
 /// Pending requests the person may decide.
-pub async fn pending_for(state: &web::Data<AppState>, ctx: &Ctx) -> Result<Vec<Value>, ApiError> {
+pub async fn pending_for(state: &web::Data<AppState>, ctx: &Ctx) -> Result<Vec<SubscriptionView>, ApiError> {
     let owners = api_owners(state).await?;
-    let v = json_of(offerings::list_subscriptions(state.clone(), query(&[("status", "pending")])?).await).await?;
-    Ok(v["items"].as_array().into_iter().flatten().filter(|p| decides(ctx, &owners, s(p, "/api"))).cloned().collect())
+    let pending =
+        subscriptions(state, SubscriptionQuery { status: Some("pending".into()), ..Default::default() }).await?;
+    Ok(pending.into_iter().filter(|p| decides(ctx, &owners, &p.api)).collect())
 }
 
 /// `GET /approvals`.
@@ -54,14 +61,14 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
                 thead { tr { th { "API" } th { "Plan" } th { "Consumer" } th { "Team" } th { "Asked" } th { "Decision" } } }
                 tbody {
                     @for p in &pending {
-                        @let id = s(p, "/id");
-                        @let reason = p["history"].as_array().and_then(|h| h.last()).map(|h| s(h, "/reason")).unwrap_or("");
+                        @let id = &p.id;
+                        @let reason = p.last_reason().unwrap_or("");
                         tr {
-                            td { (entity_link(s(p, "/api"))) }
-                            td { (s(p, "/plan")) }
-                            td { (entity_link(s(p, "/consumer"))) }
-                            td { (s(p, "/team")) }
-                            td { (s(p, "/createdAt")) @if !reason.is_empty() { br; span class="muted" { "“" (reason) "”" } } }
+                            td { (entity_link(&p.api)) }
+                            td { (p.plan) }
+                            td { (entity_link(&p.consumer)) }
+                            td { (or_empty(&p.team)) }
+                            td { (p.created_at) @if !reason.is_empty() { br; span class="muted" { "“" (reason) "”" } } }
                             td {
                                 form method="post" action={ "/approvals/" (id) } {
                                     (ctx.csrf_field())
@@ -91,6 +98,7 @@ pub struct Decision {
 /// `POST /approvals/{id}`: approve or reject (the platform's owner; the API's handler checks it).
 pub async fn decide(
     state: web::Data<AppState>,
+    offerings: web::Data<Offerings>,
     identity: crate::auth::Identity,
     path: web::Path<String>,
     form: CsrfForm<Decision>,
@@ -102,13 +110,6 @@ pub async fn decide(
         other => return Err(ApiError::input(format!("decision: \"{other}\" is not approve or reject"))),
     };
     let reason = d.reason.filter(|r| !r.trim().is_empty());
-    let body: crate::error::Body<offerings::ActionBody> = super::body(json!({ "reason": reason }))?;
-    offerings::act_on_subscription(
-        state,
-        identity,
-        web::Path::from((path.into_inner(), action.to_owned())),
-        crate::error::OptionalBody(Some(body.into_inner())),
-    )
-    .await?;
+    api::act(&state.pool, &offerings, &identity, path.into_inner(), action, ActionBody { reason, plan: None }).await?;
     Ok(see_other(&format!("/approvals?done={}", if action == "approve" { "approved" } else { "rejected" })))
 }

@@ -4,12 +4,15 @@ use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
-use serde_json::Value;
 
+use super::blocking;
+use super::html as respond;
 use super::layout::{Ctx, page, urlencode};
-use super::{html as respond, json_of, s};
-use crate::catalog::{entity_api, handlers as catalog};
+use crate::catalog::entity_api;
+use crate::catalog::view::{self, or_empty};
 use crate::error::ApiError;
+use crate::governance::Governance;
+use crate::governance::views as governance;
 use crate::state::AppState;
 
 pub const PAGE_SIZE: u64 = 25;
@@ -116,8 +119,8 @@ pub async fn list(
         filter.as_ref().map(|f| serde_urlencoded::to_string([("filter", f)]).unwrap_or_default()).unwrap_or_default();
     let facets =
         entity_api::facet_counts(&catalog, FACETS.iter().map(|(_, f, _)| (*f).to_owned()).collect(), &facet_qs).await?;
-    let total = result["totalItems"].as_u64().unwrap_or(0);
-    let items = result["items"].as_array().cloned().unwrap_or_default();
+    let total = result.total_items.unwrap_or(0);
+    let items = result.items;
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let body = html! {
         // htmx (vendored) swaps the page in place for searches, facets and pages when scripts
@@ -137,9 +140,9 @@ pub async fn list(
                         @if let Some(v) = p.get(*param) {
                             p { strong { (v) } " · " a href=(link_with(&p, &[(param, None)])) { "any " (label.to_lowercase()) } }
                         } @else {
-                            @for f in facets["facets"][field].as_array().map(|a| &a[..a.len().min(12)]).unwrap_or(&[]) {
-                                a href=(link_with(&p, &[(param, f["value"].as_str())])) { (s(f, "/value")) } " "
-                                span class="muted" { "(" (f["count"]) ")" } br;
+                            @for f in facets.facets.get(*field).map(|a| &a[..a.len().min(12)]).unwrap_or(&[]) {
+                                a href=(link_with(&p, &[(param, f.value.as_deref())])) { (or_empty(&f.value)) } " "
+                                span class="muted" { "(" (f.count) ")" } br;
                             }
                         }
                     }
@@ -151,14 +154,13 @@ pub async fn list(
                     thead { tr { th { "Name" } th { "Kind" } th { "Type" } th { "Owner" } th { "Lifecycle" } th { "Description" } } }
                     tbody {
                         @for e in &items {
-                            @let r = format!("{}:{}/{}", s(e, "/kind").to_lowercase(), s(e, "/metadata/namespace"), s(e, "/metadata/name"));
                             tr {
-                                td { a href=(entity_href(&r)) { (title_of(e)) } }
-                                td { (s(e, "/kind")) }
-                                td { (s(e, "/spec/type")) }
-                                td { (s(e, "/spec/owner")) }
-                                td { (s(e, "/spec/lifecycle")) }
-                                td { (s(e, "/metadata/description")) }
+                                td { a href=(entity_href(&e.entity_ref())) { (e.label()) } }
+                                td { (or_empty(&e.kind)) }
+                                td { (or_empty(&e.spec.spec_type)) }
+                                td { (or_empty(&e.spec.owner)) }
+                                td { (or_empty(&e.spec.lifecycle)) }
+                                td { (or_empty(&e.metadata.description)) }
                             }
                         }
                     }
@@ -179,67 +181,47 @@ fn page_link(p: &HashMap<String, String>, n: u64) -> String {
     format!("{base}{sep}page={n}")
 }
 
-/// An entity's title, else its name.
-pub fn title_of(e: &Value) -> &str {
-    let t = s(e, "/metadata/title");
-    if t.is_empty() { s(e, "/metadata/name") } else { t }
-}
-
 /// `GET /catalog/{kind}/{namespace}/{name}`.
 pub async fn entity(
     state: web::Data<AppState>,
+    gov: web::Data<Governance>,
     catalog: web::Data<crate::catalog::Catalog>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
     let (kind, namespace, name) = path.into_inner();
-    let e = json_of(
-        entity_api::get_by_name(catalog.clone(), web::Path::from((kind.clone(), namespace.clone(), name.clone())))
-            .await,
-    )
-    .await?;
+    let e = view::entity(&catalog, &kind, &namespace, &name).await?;
     let entity_ref = format!("{}:{}/{}", kind.to_lowercase(), namespace, name);
-    let location = json_of(
-        catalog::get_location_by_entity(
-            catalog.clone(),
-            web::Path::from((kind.clone(), namespace.clone(), name.clone())),
-        )
-        .await,
-    )
-    .await
-    .ok();
-    let errors = json_of(catalog::list_errors(catalog.clone()).await).await?;
-    let location_id = location.as_ref().map(|l| s(l, "/id").to_owned()).unwrap_or_default();
-    let errors: Vec<&Value> =
-        errors["items"].as_array().into_iter().flatten().filter(|x| s(x, "/locationId") == location_id).collect();
+    let location = view::entity_location(&catalog, &kind, &namespace, &name).await.ok().flatten();
+    let errors: &[String] = location.as_ref().map_or(&[], |l| &l.errors);
     let kind_l = kind.to_lowercase();
     let scorecard = if kind_l == "product" || kind_l == "platform" {
-        let all = json_of(crate::governance::handlers::list_scorecards(state.clone()).await).await?;
-        all["items"].as_array().and_then(|a| a.iter().find(|c| s(c, "/entityRef") == entity_ref).cloned())
+        let all = blocking(&gov, &state, governance::scorecards).await?;
+        all.items.into_iter().find(|c| c.entity_ref == entity_ref)
     } else {
         None
     };
-    let findings: Vec<&Value> = e["status"]["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|i| s(i, "/type") == "portolan.dev/finding")
-        .collect();
-    let definition = e.pointer("/spec/definition").map(|d| match d {
-        Value::String(t) => t.clone(),
-        other => serde_json::to_string_pretty(other).unwrap_or_default(),
-    });
+    let findings: Vec<&view::StatusItem> = e.findings().collect();
+    let definition = e.definition_text();
+    let description = or_empty(&e.metadata.description);
+    let fields = [
+        ("Type", &e.spec.spec_type),
+        ("Lifecycle", &e.spec.lifecycle),
+        ("Owner", &e.spec.owner),
+        ("System", &e.spec.system),
+        ("Domain", &e.spec.domain),
+    ];
     let body = html! {
-        @if !s(&e, "/metadata/description").is_empty() { p { (s(&e, "/metadata/description")) } }
+        @if !description.is_empty() { p { (description) } }
         dl class="meta" {
             dt { "Ref" } dd { code { (entity_ref) } }
-            dt { "Kind" } dd { (s(&e, "/kind")) }
-            @for (label, ptr) in [("Type", "/spec/type"), ("Lifecycle", "/spec/lifecycle"), ("Owner", "/spec/owner"), ("System", "/spec/system"), ("Domain", "/spec/domain")] {
-                @if !s(&e, ptr).is_empty() { dt { (label) } dd { (s(&e, ptr)) } }
+            dt { "Kind" } dd { (or_empty(&e.kind)) }
+            @for (label, value) in fields {
+                @if !or_empty(value).is_empty() { dt { (label) } dd { (or_empty(value)) } }
             }
-            @if let Some(tags) = e.pointer("/metadata/tags").and_then(Value::as_array) {
-                dt { "Tags" } dd { @for t in tags { span class="tag" { (t.as_str().unwrap_or("")) } } }
+            @if let Some(tags) = &e.metadata.tags {
+                dt { "Tags" } dd { @for t in tags { span class="tag" { (t) } } }
             }
         }
         p {
@@ -248,48 +230,49 @@ pub async fn entity(
             @if kind_l == "api" { a href={ "/apis/" (urlencode(&namespace)) "/" (urlencode(&name)) } { "In the API marketplace" } " · " }
             a href={ "/governance/graph?entity=" (urlencode(&entity_ref)) } { "Dependency graph" }
         }
-        @if let Some(links) = e.pointer("/metadata/links").and_then(Value::as_array) {
+        @if let Some(links) = &e.metadata.links {
             h2 { "Links" }
-            ul { @for l in links { li { (link_item(s(l, "/url"), s(l, "/title"))) } } }
+            ul { @for l in links { li { (link_item(or_empty(&l.url), or_empty(&l.title))) } } }
         }
         h2 { "Governance findings" }
         @if findings.is_empty() { p class="muted" { "None." } } @else {
             ul {
                 @for f in &findings {
-                    li { span class={ "sev-" (s(f, "/level")) } { (s(f, "/level")) } " "
-                        a href={ "/governance?rule=" (urlencode(s(f, "/error/name"))) } { (s(f, "/error/name")) } ": " (s(f, "/message")) }
+                    @let rule = or_empty(&f.error.name);
+                    li { span class={ "sev-" (or_empty(&f.level)) } { (or_empty(&f.level)) } " "
+                        a href={ "/governance?rule=" (urlencode(rule)) } { (rule) } ": " (or_empty(&f.message)) }
                 }
             }
         }
         @if let Some(card) = &scorecard {
-            h2 { "Scorecard: " (s(card, "/level")) }
-            ul { @for c in card["checks"].as_array().into_iter().flatten() {
-                li { @if c["passed"] == Value::Bool(true) { span class="ok" { "✓ " } } @else { span class="bad" { "✗ " } } (s(c, "/id")) " " span class="muted" { "(" (s(c, "/level")) ")" } }
+            h2 { "Scorecard: " (card.level.as_str()) }
+            ul { @for c in &card.checks {
+                li { @if c.passed { span class="ok" { "✓ " } } @else { span class="bad" { "✗ " } } (c.id) " " span class="muted" { "(" (c.level.as_str()) ")" } }
             } }
         }
         h2 { "Relations" }
-        @if let Some(rels) = e["relations"].as_array().filter(|r| !r.is_empty()) {
+        @if let Some(rels) = e.relations.as_ref().filter(|r| !r.is_empty()) {
             table { thead { tr { th { "Relation" } th { "Target" } } } tbody {
-                @for r in rels { tr { td { (s(r, "/type")) } td { (entity_link(s(r, "/targetRef"))) } } }
+                @for r in rels { tr { td { (or_empty(&r.relation)) } td { (entity_link(or_empty(&r.target_ref))) } } }
             } }
         } @else { p class="muted" { "None." } }
         h2 { "Location" }
-        @if let Some(l) = &location { p { code { (s(l, "/type")) ":" (s(l, "/target")) } } } @else { p class="muted" { "Unknown." } }
+        @if let Some(l) = &location { p { code { (l.kind) ":" (l.target) } } } @else { p class="muted" { "Unknown." } }
         @if !errors.is_empty() {
             h2 { "Processing errors" }
-            ul { @for x in &errors { li class="error" { (s(x, "/message")) } } }
+            ul { @for x in errors { li class="error" { (x) } } }
         }
         @if let Some(d) = &definition {
             h2 { "Definition" }
-            @if kind_l == "api" && s(&e, "/spec/type").eq_ignore_ascii_case("openapi") {
+            @if kind_l == "api" && or_empty(&e.spec.spec_type).eq_ignore_ascii_case("openapi") {
                 @let swagger = swagger_href(&namespace, &name);
                 p { a href=(swagger) { "Open in Swagger UI" } " · " a href={ (swagger) "definition" } { "the document itself" } }
-                iframe class="swagger" title={ "Swagger UI: " (title_of(&e)) } src=(swagger) loading="lazy" {}
+                iframe class="swagger" title={ "Swagger UI: " (e.label()) } src=(swagger) loading="lazy" {}
                 details { summary { "Source" } (super::highlight::render(d)) }
             } @else {
                 (super::highlight::render(d))
             }
         }
     };
-    Ok(respond(page(&ctx, title_of(&e), body)))
+    Ok(respond(page(&ctx, e.label(), body)))
 }

@@ -5,37 +5,42 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
-use serde_json::Value;
 
 use super::catalog::{entity_href, entity_link, params};
 use super::layout::{Ctx, page, urlencode};
-use super::{html as respond, json_of, query, s};
+use super::{blocking, html as respond, opt};
 use crate::error::ApiError;
-use crate::governance::handlers as portal;
+use crate::governance::Governance;
+use crate::governance::graph::{self, GraphQuery, GraphView};
+use crate::governance::rules::Finding;
+use crate::governance::views::{self, FindingsQuery};
 use crate::state::AppState;
 
 /// `GET /governance?rule=&severity=&owner=`.
-pub async fn findings(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn findings(
+    state: web::Data<AppState>,
+    gov: web::Data<Governance>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
     let p = params(&req);
     let g = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
-    let all = json_of(portal::list_findings(state.clone(), query(&[])?).await).await?;
-    let v = json_of(
-        portal::list_findings(
-            state.clone(),
-            query(&[("rule", g("rule")), ("severity", g("severity")), ("owner", g("owner"))])?,
-        )
-        .await,
-    )
+    let filter = views::finding_filter(FindingsQuery {
+        rule: opt(g("rule")),
+        severity: opt(g("severity")),
+        owner: opt(g("owner")),
+        entity: None,
+    })?;
+    let (all, found) = blocking(&gov, &state, move |_, pool| {
+        Ok((views::findings(pool, &Default::default())?.items, views::findings(pool, &filter)?.items))
+    })
     .await?;
-    let items = all["items"].as_array().cloned().unwrap_or_default();
     let mut rules: BTreeMap<&str, usize> = BTreeMap::new();
     let mut owners: BTreeMap<&str, usize> = BTreeMap::new();
-    for f in &items {
-        *rules.entry(s(f, "/rule")).or_default() += 1;
-        *owners.entry(s(f, "/owner")).or_default() += 1;
+    for f in &all {
+        *rules.entry(&f.rule).or_default() += 1;
+        *owners.entry(f.owner.as_deref().unwrap_or("")).or_default() += 1;
     }
-    let found = v["items"].as_array().cloned().unwrap_or_default();
     let body = html! {
         form class="search" method="get" action="/governance" {
             label { "Rule" select name="rule" { option value="" { "any" } @for (r, n) in &rules { option value=(r) selected[g("rule") == *r] { (r) " (" (n) ")" } } } }
@@ -48,11 +53,11 @@ pub async fn findings(state: web::Data<AppState>, req: HttpRequest) -> Result<Ht
             thead { tr { th { "Severity" } th { "Rule" } th { "Entity" } th { "Owner" } th { "Message" } th { "File" } } }
             tbody { @for f in &found {
                 tr {
-                    td { span class={ "sev-" (s(f, "/severity")) } { (s(f, "/severity")) } }
-                    td { (s(f, "/rule")) }
-                    td { (entity_link(s(f, "/entityRef"))) }
-                    td { (s(f, "/owner")) }
-                    td { (s(f, "/message")) }
+                    td { span class={ "sev-" (f.severity.as_str()) } { (f.severity.as_str()) } }
+                    td { (f.rule) }
+                    td { (entity_link(&f.entity_ref)) }
+                    td { (f.owner.as_deref().unwrap_or("")) }
+                    td { (f.message) }
                     td { (file_link(f)) }
                 }
             } }
@@ -61,21 +66,25 @@ pub async fn findings(state: web::Data<AppState>, req: HttpRequest) -> Result<Ht
     Ok(respond(page(&ctx, "Governance findings", body)))
 }
 
-fn file_link(f: &Value) -> Markup {
-    let file = s(f, "/file");
-    let line = f["line"].as_u64();
+fn file_link(f: &Finding) -> Markup {
+    let file = f.file.as_deref().unwrap_or("");
+    let line = f.line.filter(|l| *l >= 0);
     let label = match line {
         Some(l) => format!("{file}:{l}"),
         None => file.to_owned(),
     };
     html! {
         @if file.starts_with("https://") || file.starts_with("http://") { a href=(file) rel="noopener" { (label) } }
-        @else if !file.is_empty() { a href=(entity_href(s(f, "/entityRef"))) title="the entity's page shows its location" { code { (label) } } }
+        @else if !file.is_empty() { a href=(entity_href(&f.entity_ref)) title="the entity's page shows its location" { code { (label) } } }
     }
 }
 
 /// `GET /governance/graph?entity=&depth=`.
-pub async fn graph(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn graph(
+    state: web::Data<AppState>,
+    gov: web::Data<Governance>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
     let p = params(&req);
     let entity = p.get("entity").cloned().unwrap_or_default();
@@ -88,18 +97,25 @@ pub async fn graph(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
             }
         }
     } else {
-        let v =
-            json_of(portal::get_graph(state.clone(), query(&[("entity", &entity), ("depth", &depth)])?).await).await?;
+        let q = GraphQuery {
+            entity: opt(&entity),
+            depth: Some(depth.parse().map_err(|e: std::num::ParseIntError| {
+                ApiError::input(crate::error::plain_serde_message(&e.to_string()))
+            })?),
+            ..Default::default()
+        };
+        let checked = graph::check(q)?;
+        let v = blocking(&gov, &state, move |gov, pool| graph::graph(gov, pool, &checked)).await?;
         html! {
             form class="search" method="get" action="/governance/graph" {
                 label { "Entity" input type="text" name="entity" value=(entity); }
                 label { "Depth" select name="depth" { @for d in ["1", "2", "3"] { option value=(d) selected[d == depth] { (d) } } } }
                 button type="submit" { "Draw" }
             }
-            p { "Around " (entity_link(&entity)) ": " (v["nodes"].as_array().map_or(0, Vec::len)) " entities, " (v["edges"].as_array().map_or(0, Vec::len)) " edges." }
+            p { "Around " (entity_link(&entity)) ": " (v.nodes.len()) " entities, " (v.edges.len()) " edges." }
             (draw(&entity, &v))
             details { summary { "The edges as a list" }
-                ul { @for e in v["edges"].as_array().into_iter().flatten() { li { (entity_link(s(e, "/source"))) " " (s(e, "/type")) " " (entity_link(s(e, "/target"))) } } }
+                ul { @for e in &v.edges { li { (entity_link(&e.source)) " " (e.relation) " " (entity_link(&e.target)) } } }
             }
         }
     };
@@ -107,14 +123,10 @@ pub async fn graph(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
 }
 
 /// Columns by distance from the focus (sources to its left, targets to its right), rows in order.
-fn draw(focus: &str, v: &Value) -> Markup {
-    let nodes: Vec<&str> = v["nodes"].as_array().into_iter().flatten().map(|n| s(n, "/id")).collect();
-    let edges: Vec<(&str, &str, &str)> = v["edges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| (s(e, "/source"), s(e, "/target"), s(e, "/type")))
-        .collect();
+fn draw(focus: &str, v: &GraphView) -> Markup {
+    let nodes: Vec<&str> = v.nodes.iter().map(|n| n.id.as_str()).collect();
+    let edges: Vec<(&str, &str, &str)> =
+        v.edges.iter().map(|e| (e.source.as_str(), e.target.as_str(), e.relation)).collect();
     // Signed distance: negative for what leads to the focus, positive for what it leads to.
     let mut col: HashMap<&str, i32> = HashMap::new();
     col.insert(focus, 0);

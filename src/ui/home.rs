@@ -2,15 +2,19 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::html;
-use serde_json::Value;
 
-use super::catalog::{entity_href, entity_link, title_of};
+use super::approvals::subscriptions;
+use super::catalog::{entity_href, entity_link};
 use super::layout::{Ctx, page};
-use super::{html as respond, json_of, query, s};
+use super::{blocking, html as respond, opt};
 use crate::catalog::entity_api;
+use crate::catalog::view::{EntityView, or_empty};
 use crate::error::ApiError;
-use crate::governance::handlers as portal;
-use crate::offerings::handlers as offerings;
+use crate::governance::Governance;
+use crate::governance::rules::Finding;
+use crate::governance::views::{self as governance, FindingsQuery};
+use crate::offerings::handlers as api;
+use crate::offerings::views::{KeyView, SubscriptionQuery, SubscriptionView};
 use crate::state::AppState;
 
 /// Groups (and the user) the person owns through.
@@ -19,21 +23,24 @@ pub fn owner_refs(ctx: &Ctx) -> Vec<String> {
 }
 
 /// Subscriptions of the person's teams (every one in guest mode and for admins with no team).
-pub async fn my_subscriptions(state: &web::Data<AppState>, ctx: &Ctx, status: &str) -> Result<Vec<Value>, ApiError> {
+pub async fn my_subscriptions(
+    state: &web::Data<AppState>,
+    ctx: &Ctx,
+    status: &str,
+) -> Result<Vec<SubscriptionView>, ApiError> {
     let groups: Vec<String> = owner_refs(ctx).into_iter().filter(|o| o.starts_with("group:")).collect();
     if groups.is_empty() {
         if ctx.identity.admin {
-            let v = json_of(offerings::list_subscriptions(state.clone(), query(&[("status", status)])?).await).await?;
-            return Ok(v["items"].as_array().cloned().unwrap_or_default());
+            return subscriptions(state, SubscriptionQuery { status: opt(status), ..Default::default() }).await;
         }
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
     for g in groups {
-        let v =
-            json_of(offerings::list_subscriptions(state.clone(), query(&[("team", &g), ("status", status)])?).await)
-                .await?;
-        out.extend(v["items"].as_array().cloned().unwrap_or_default());
+        out.extend(
+            subscriptions(state, SubscriptionQuery { team: opt(&g), status: opt(status), ..Default::default() })
+                .await?,
+        );
     }
     Ok(out)
 }
@@ -41,12 +48,13 @@ pub async fn my_subscriptions(state: &web::Data<AppState>, ctx: &Ctx, status: &s
 /// `GET /`.
 pub async fn page_home(
     state: web::Data<AppState>,
+    gov: web::Data<Governance>,
     catalog: web::Data<crate::catalog::Catalog>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
     let owners = owner_refs(&ctx);
-    let mut owned: Vec<Value> = Vec::new();
+    let mut owned: Vec<EntityView> = Vec::new();
     if !owners.is_empty() {
         let filters: Vec<(&str, String)> = owners
             .iter()
@@ -54,25 +62,23 @@ pub async fn page_home(
             .chain([("limit", "50".to_owned()), ("orderField", "metadata.name,asc".to_owned())])
             .collect();
         let qs = serde_urlencoded::to_string(&filters).map_err(anyhow::Error::from)?;
-        owned = entity_api::query_page(&catalog, &qs).await?["items"].as_array().cloned().unwrap_or_default();
+        owned = entity_api::query_page(&catalog, &qs).await?.items;
     }
-    let mut findings: Vec<Value> = Vec::new();
+    let mut findings: Vec<Finding> = Vec::new();
     for o in owners.iter().filter(|o| o.starts_with("group:")) {
-        let v = json_of(portal::list_findings(state.clone(), query(&[("owner", o)])?).await).await?;
-        findings.extend(v["items"].as_array().cloned().unwrap_or_default());
+        let filter = governance::finding_filter(FindingsQuery { owner: opt(o), ..Default::default() })?;
+        findings.extend(blocking(&gov, &state, move |_, pool| governance::findings(pool, &filter)).await?.items);
     }
     let pending = super::approvals::pending_for(&state, &ctx).await?;
-    let mut expiring: Vec<(Value, Value)> = Vec::new();
+    let mut expiring: Vec<(SubscriptionView, KeyView)> = Vec::new();
     if !owners.is_empty() {
         let soon = chrono::Utc::now() + chrono::Duration::days(14);
         for sub in my_subscriptions(&state, &ctx, "active").await?.into_iter().take(50) {
-            let id = s(&sub, "/id").to_owned();
-            let keys =
-                json_of(offerings::list_keys(state.clone(), ctx.identity.clone(), web::Path::from(id)).await).await;
-            for k in keys.ok().and_then(|k| k["items"].as_array().cloned()).unwrap_or_default() {
-                let exp = s(&k, "/expiresAt");
+            let keys = api::keys_of(&state.pool, &ctx.identity, sub.id.clone()).await;
+            for k in keys.map(|k| k.items).unwrap_or_default() {
+                let exp = or_empty(&k.expires_at);
                 let due = chrono::DateTime::parse_from_rfc3339(exp).is_ok_and(|t| t < soon);
-                if s(&k, "/status") == "active" && due {
+                if k.status == "active" && due {
                     expiring.push((sub.clone(), k));
                 }
             }
@@ -93,19 +99,19 @@ pub async fn page_home(
         }
         @if !pending.is_empty() {
             table { thead { tr { th { "API" } th { "Consumer" } th { "Plan" } th { "Since" } } } tbody {
-                @for p in pending.iter().take(10) { tr { td { (entity_link(s(p, "/api"))) } td { (entity_link(s(p, "/consumer"))) } td { (s(p, "/plan")) } td { (s(p, "/createdAt")) } } }
+                @for p in pending.iter().take(10) { tr { td { (entity_link(&p.api)) } td { (entity_link(&p.consumer)) } td { (p.plan) } td { (p.created_at) } } }
             } }
         }
         @if !findings.is_empty() {
             h2 { "Findings on your entities" }
             ul { @for f in findings.iter().take(20) {
-                li { span class={ "sev-" (s(f, "/severity")) } { (s(f, "/severity")) } " " (entity_link(s(f, "/entityRef"))) ": " (s(f, "/message")) }
+                li { span class={ "sev-" (f.severity.as_str()) } { (f.severity.as_str()) } " " (entity_link(&f.entity_ref)) ": " (f.message) }
             } }
         }
         @if !expiring.is_empty() {
             h2 { "Keys expiring soon" }
             ul { @for (sub, k) in &expiring {
-                li { a href={ "/subscriptions/" (s(sub, "/id")) } { (s(k, "/prefix")) "…" } " for " (s(sub, "/api")) ", expires " (s(k, "/expiresAt")) }
+                li { a href={ "/subscriptions/" (sub.id) } { (k.prefix) "…" } " for " (sub.api) ", expires " (or_empty(&k.expires_at)) }
             } }
         }
         h2 { "What you own" }
@@ -115,8 +121,7 @@ pub async fn page_home(
             p class="muted" { "Nothing in the catalog is owned by you or your groups." }
         } @else {
             ul class="cards" { @for e in &owned {
-                @let r = format!("{}:{}/{}", s(e, "/kind").to_lowercase(), s(e, "/metadata/namespace"), s(e, "/metadata/name"));
-                li class="card" { h3 { a href=(entity_href(&r)) { (title_of(e)) } } span class="muted" { (s(e, "/kind")) } }
+                li class="card" { h3 { a href=(entity_href(&e.entity_ref())) { (e.label()) } } span class="muted" { (or_empty(&e.kind)) } }
             } }
         }
     };

@@ -66,15 +66,26 @@ fn is_json(res: &ServiceResponse<BoxBody>) -> bool {
         .is_some_and(|v| v.starts_with("application/json"))
 }
 
+/// The part of the JSON error (Backstage's shape) the HTML error page shows.
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    error: ErrorMessage,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorMessage {
+    message: String,
+}
+
 /// The JSON error (Backstage's shape) as the HTML error page, same status.
 async fn html_error(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let status = res.status();
     let signed_in = res.request().extensions().get::<crate::auth::Identity>().is_some_and(|i| !i.is_anonymous());
     let (req, res) = res.into_parts();
     let bytes = actix_web::body::to_bytes(res.into_body()).await.unwrap_or_default();
-    let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+    let message = serde_json::from_slice::<ErrorBody>(&bytes)
         .ok()
-        .and_then(|v| v.pointer("/error/message").and_then(|m| m.as_str()).map(str::to_owned))
+        .map(|b| b.error.message)
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
     let page = super::layout::error_page(status.as_u16(), &message, signed_in);
     let res = HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page);

@@ -1,7 +1,8 @@
 //! The web UI: server-rendered HTML pages (maud) for people, served by the same binary.
 //!
-//! Pages get their data by calling the API's handlers and domain functions in-process (never
-//! HTTP to itself) and render the JSON those answer. Assets (CSS, htmx, our own small script)
+//! Pages get their data from the same domain functions the API's handlers call (never HTTP to
+//! itself) and render the typed views those return (each domain's `views` module, the
+//! catalog's [`crate::catalog::view`]). Assets (CSS, htmx, our own small script)
 //! are embedded in the binary ([`assets`]). [`middleware`] gives every UI path its
 //! Content-Security-Policy, the CSRF cookie and HTML error pages; `/api/*` keeps JSON errors.
 //! Mutating UI routes are rows of the one route table and the one policy table, like the API's,
@@ -26,10 +27,9 @@ use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::auth::{Identity, Principal};
-use crate::error::{ApiError, ErrorCode, Query};
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 pub use layout::Ctx;
@@ -50,32 +50,19 @@ pub fn is_ui_path(path: &str) -> bool {
         .any(|p| path.starts_with(p) || path == p.trim_end_matches('/'))
 }
 
-/// The JSON a handler answered (`Null` for an empty body).
-pub async fn json_of(res: Result<HttpResponse, ApiError>) -> Result<Value, ApiError> {
-    let res = res?;
-    let bytes = actix_web::body::to_bytes(res.into_body())
-        .await
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("could not read a handler's answer")))?;
-    if bytes.is_empty() {
-        return Ok(Value::Null);
-    }
-    Ok(serde_json::from_slice(&bytes).map_err(anyhow::Error::from)?)
+/// A filter value from a query parameter: `None` when empty.
+pub fn opt(v: &str) -> Option<String> {
+    (!v.is_empty()).then(|| v.to_owned())
 }
 
-/// A handler's query value from name/value pairs (empty values left out).
-pub fn query<T: DeserializeOwned>(pairs: &[(&str, &str)]) -> Result<Query<T>, ApiError> {
-    let kept: Vec<(&str, &str)> = pairs.iter().copied().filter(|(_, v)| !v.is_empty()).collect();
-    let text = serde_urlencoded::to_string(&kept).map_err(anyhow::Error::from)?;
-    serde_urlencoded::from_str(&text)
-        .map(Query)
-        .map_err(|e| ApiError::input(crate::error::plain_serde_message(&e.to_string())))
-}
-
-/// A handler's JSON body value from a JSON value.
-pub fn body<T: DeserializeOwned>(value: Value) -> Result<crate::error::Body<T>, ApiError> {
-    serde_json::from_value(value)
-        .map(crate::error::Body)
-        .map_err(|e| ApiError::input(crate::error::plain_serde_message(&e.to_string())))
+/// Runs a domain's blocking view off the async workers.
+pub async fn blocking<D: ?Sized + Send + Sync + 'static, T: Send + 'static>(
+    domain: &web::Data<D>,
+    state: &AppState,
+    f: impl FnOnce(&D, &crate::db::Pool) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let (domain, pool) = (domain.clone().into_inner(), state.pool.clone());
+    web::block(move || f(&domain, &pool)).await?
 }
 
 /// May this person act as the owner of these entities (admins and guests always may)?
@@ -84,11 +71,6 @@ pub async fn may_own(state: &AppState, identity: &Identity, keys: Vec<String>) -
         return false;
     }
     crate::auth::require_owner(&state.pool, identity, keys, "act").await.is_ok()
-}
-
-/// A string field of a JSON value, or "".
-pub fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
 /// An HTML page answer.

@@ -2,15 +2,18 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
-use serde_json::Value;
 
 use super::catalog::{entity_href, entity_link, params};
 use super::chart;
 use super::layout::{Ctx, page, urlencode};
-use super::{html as respond, json_of, query, s};
+use super::{blocking, html as respond, opt};
+use crate::catalog::model::EntityRef;
 use crate::error::ApiError;
-use crate::governance::handlers as portal;
+use crate::governance::Governance;
+use crate::governance::scorecards::Level;
+use crate::governance::views::{self, ListQuery};
 use crate::state::AppState;
+use crate::usage::Usage;
 
 fn filters(p: &std::collections::HashMap<String, String>, action: &str) -> Markup {
     let v = |k: &str| p.get(k).cloned().unwrap_or_default();
@@ -24,33 +27,38 @@ fn filters(p: &std::collections::HashMap<String, String>, action: &str) -> Marku
     }
 }
 
-async fn list(state: web::Data<AppState>, req: HttpRequest, kind: &str) -> Result<HttpResponse, ApiError> {
+async fn list(
+    state: web::Data<AppState>,
+    gov: web::Data<Governance>,
+    req: HttpRequest,
+    kind: &'static str,
+) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
     let p = params(&req);
     let g = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
-    let q =
-        query(&[("text", g("text")), ("owner", g("owner")), ("lifecycle", g("lifecycle")), ("domain", g("domain"))])?;
-    let v = if kind == "product" {
-        json_of(portal::list_products(state.clone(), q).await).await?
-    } else {
-        json_of(portal::list_platforms(state.clone(), q).await).await?
+    let q = ListQuery {
+        text: opt(g("text")),
+        owner: opt(g("owner")),
+        lifecycle: opt(g("lifecycle")),
+        domain: opt(g("domain")),
     };
+    let v = blocking(&gov, &state, move |gov, pool| views::list(gov, pool, &q, kind)).await?;
     let plural = format!("/{kind}s");
     let body = html! {
         (filters(&p, &plural))
         table {
             thead { tr { th { "Name" } th { "Owner" } th { "Domain" } th { "Lifecycle" } th class="num" { "Parts" } th class="num" { "Findings" } th { "Scorecard" } } }
             tbody {
-                @for e in v["items"].as_array().into_iter().flatten() {
+                @for e in &v.items {
                     tr {
-                        td { a href={ (plural) "/" (urlencode(s(e, "/namespace"))) "/" (urlencode(s(e, "/name"))) } {
-                            (if s(e, "/title").is_empty() { s(e, "/name") } else { s(e, "/title") }) } }
-                        td { (s(e, "/owner")) }
-                        td { (s(e, "/domain")) }
-                        td { (s(e, "/lifecycle")) }
-                        td class="num" { (e["partsCount"]) }
-                        td class="num" { (count(&e["findings"])) }
-                        td { (level(&e["scorecard"])) }
+                        td { a href={ (plural) "/" (urlencode(&e.namespace)) "/" (urlencode(&e.name)) } { (e.label()) } }
+                        td { (e.owner.as_deref().unwrap_or("")) }
+                        td { (e.domain.as_deref().unwrap_or("")) }
+                        td { (e.lifecycle.as_deref().unwrap_or("")) }
+                        td class="num" { (e.parts_count) }
+                        // As before: the entity's total plus its per-severity counts.
+                        td class="num" { (e.findings.total + e.findings.error + e.findings.warning + e.findings.info) }
+                        td { (level(e.scorecard)) }
                     }
                 }
             }
@@ -59,57 +67,74 @@ async fn list(state: web::Data<AppState>, req: HttpRequest, kind: &str) -> Resul
     Ok(respond(page(&ctx, if kind == "product" { "Products" } else { "Platforms" }, body)))
 }
 
-fn count(v: &Value) -> String {
-    match v {
-        Value::Array(a) => a.len().to_string(),
-        Value::Object(o) => o.values().filter_map(Value::as_u64).sum::<u64>().to_string(),
-        Value::Number(n) => n.to_string(),
-        _ => "0".into(),
-    }
+fn level(l: Option<Level>) -> &'static str {
+    l.map_or("", Level::as_str)
 }
 
-fn level(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Object(_) => s(v, "/level").to_owned(),
-        _ => String::new(),
-    }
+pub async fn list_products(
+    state: web::Data<AppState>,
+    gov: web::Data<Governance>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    list(state, gov, req, "product").await
 }
 
-pub async fn list_products(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    list(state, req, "product").await
+pub async fn list_platforms(
+    state: web::Data<AppState>,
+    gov: web::Data<Governance>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    list(state, gov, req, "platform").await
 }
 
-pub async fn list_platforms(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    list(state, req, "platform").await
-}
-
-fn progress(p: &Value) -> Markup {
-    let pct = (p.as_f64().unwrap_or(0.0).clamp(0.0, 1.0) * 10.0).round() as u32 * 10;
+/// A progress bar towards a target (tenths).
+pub fn progress(p: Option<f64>) -> Markup {
+    let pct = (p.unwrap_or(0.0).clamp(0.0, 1.0) * 10.0).round() as u32 * 10;
     html! { span class="progress" role="img" aria-label={ (pct) "% of target" } { span class={ "w" (pct) } {} } }
+}
+
+/// "on track" or "off track".
+pub fn on_track(on: Option<bool>) -> Markup {
+    html! { @if on == Some(true) { span class="ok" { "on track" } } @else { span class="bad" { "off track" } } }
+}
+
+/// A number as JSON writes it (`null` when absent).
+pub fn num<T: serde::Serialize>(v: &Option<T>) -> String {
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 async fn detail(
     state: web::Data<AppState>,
+    gov: web::Data<Governance>,
+    usage: web::Data<Usage>,
     req: HttpRequest,
     path: (String, String),
-    kind: &str,
+    kind: &'static str,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
-    let e = if kind == "product" {
-        json_of(portal::get_product(state.clone(), web::Path::from(path.clone())).await).await?
-    } else {
-        json_of(portal::get_platform(state.clone(), web::Path::from(path.clone())).await).await?
-    };
-    let entity_ref = s(&e, "/entityRef").to_owned();
+    let (ns, name) = path;
+    let key = EntityRef::new(kind, &ns, &name).key();
+    let d = blocking(&gov, &state, move |gov, pool| views::detail(gov, pool, kind, &ns, &name)).await?;
+    // KPI values and measured targets: consumption's own views (what it adds to the API's).
+    let (kpis, targets) = blocking(&usage, &state, move |u, pool| {
+        let g = u.org.snapshot(pool)?;
+        Ok(if kind == "product" {
+            (u.kpis(pool, &g, &key)?, Vec::new())
+        } else {
+            (Vec::new(), u.targets(pool, &g, &key)?)
+        })
+    })
+    .await?;
+    let e = &d.summary;
+    let entity_ref = e.entity_ref.clone();
     let body = html! {
-        @if !s(&e, "/description").is_empty() { p { (s(&e, "/description")) } }
+        @if let Some(text) = e.description.as_deref().filter(|t| !t.is_empty()) { p { (text) } }
         dl class="meta" {
             dt { "Ref" } dd { (entity_link(&entity_ref)) }
-            dt { "Owner" } dd { (entity_link(s(&e, "/owner"))) }
-            @if !s(&e, "/domain").is_empty() { dt { "Domain" } dd { (entity_link(s(&e, "/domain"))) } }
-            dt { "Lifecycle" } dd { (s(&e, "/lifecycle")) }
-            dt { "Scorecard" } dd { (level(&e["scorecard"])) }
+            dt { "Owner" } dd { (entity_link(e.owner.as_deref().unwrap_or(""))) }
+            @if let Some(domain) = e.domain.as_deref().filter(|t| !t.is_empty()) { dt { "Domain" } dd { (entity_link(domain)) } }
+            dt { "Lifecycle" } dd { (e.lifecycle.as_deref().unwrap_or("")) }
+            dt { "Scorecard" } dd { (level(e.scorecard.as_ref().map(|c| c.level))) }
         }
         p {
             a href={ "/governance/graph?entity=" (urlencode(&entity_ref)) } { "Dependency graph" }
@@ -117,18 +142,18 @@ async fn detail(
         }
         h2 { "Parts" }
         table { thead { tr { th { "Part" } th { "Kind" } th { "Owner" } } } tbody {
-            @for part in e["parts"].as_array().into_iter().flatten() {
-                tr { td { a href=(entity_href(s(part, "/entityRef"))) { (if s(part, "/title").is_empty() { s(part, "/entityRef") } else { s(part, "/title") }) } } td { (s(part, "/kind")) } td { (s(part, "/owner")) } }
+            @for part in &d.parts {
+                tr { td { a href=(entity_href(&part.entity_ref)) { (part.label()) } } td { (part.kind) } td { (part.owner.as_deref().unwrap_or("")) } }
             }
         } }
         h2 { "APIs" }
         table { thead { tr { th { "API" } th { "Lifecycle" } @if kind == "platform" { th { "Consumers" } } } } tbody {
-            @for a in e["apis"].as_array().into_iter().flatten() {
+            @for a in &e.apis {
                 tr {
-                    td { (entity_link(s(a, "/entityRef"))) }
-                    td { (s(a, "/lifecycle")) }
+                    td { (entity_link(&a.entity_ref)) }
+                    td { (a.lifecycle.as_deref().unwrap_or("")) }
                     @if kind == "platform" { td {
-                        @for c in a["consumers"].as_array().into_iter().flatten() { (entity_link(s(c, "/entityRef"))) " " }
+                        @for c in a.consumers.iter().flatten() { (entity_link(&c.entity_ref)) " " }
                     } }
                 }
             }
@@ -136,50 +161,53 @@ async fn detail(
         @if kind == "product" {
             h2 { "Dependencies" }
             table { thead { tr { th { "From" } th { "Relation" } th { "To" } th { "Platforms" } } } tbody {
-                @for d in e["dependencies"].as_array().into_iter().flatten() {
-                    tr { td { (entity_link(s(d, "/source"))) } td { (s(d, "/relation")) } td { (entity_link(s(d, "/target"))) }
-                        td { @for p in d["platforms"].as_array().into_iter().flatten() { (entity_link(p.as_str().unwrap_or(""))) " " } } }
+                @for dep in &d.dependencies {
+                    tr { td { (entity_link(&dep.source)) } td { (dep.relation) } td { (entity_link(&dep.target)) }
+                        td { @for p in &dep.platforms { (entity_link(p)) " " } } }
                 }
             } }
             h2 { "KPIs" }
-            @for k in e["kpis"].as_array().into_iter().flatten() {
-                h3 { (s(k, "/name")) " " span class="muted" { "(" (s(k, "/unit")) ")" } }
-                p { "Target " (k["target"]) " (" (s(k, "/direction")) "), now " (k["current"]) ", before " (k["previous"]) " · "
-                    @if k["onTrack"] == Value::Bool(true) { span class="ok" { "on track" } } @else { span class="bad" { "off track" } } }
-                @let pts: Vec<(String, f64)> = k["series"].as_array().into_iter().flatten().map(|p| (s(p, "/t").to_owned(), p["value"].as_f64().unwrap_or(0.0))).collect();
-                (chart::lines(&format!("{} over time", s(k, "/name")), &pts.iter().map(|p| p.0.clone()).collect::<Vec<_>>(), &[(s(k, "/name"), pts.iter().map(|p| Some(p.1)).collect())], k["target"].as_f64()))
+            @for k in &kpis {
+                @let unit = k.unit.as_deref().unwrap_or("");
+                h3 { (k.name) " " span class="muted" { "(" (unit) ")" } }
+                p { "Target " (num(&k.target)) " (" (k.direction) "), now " (num(&k.current)) ", before " (num(&k.previous)) " · " (on_track(k.on_track)) }
+                @let labels: Vec<String> = k.series.iter().map(|p| p.t.clone()).collect();
+                @let values: Vec<Option<f64>> = k.series.iter().map(|p| Some(p.value)).collect();
+                (chart::lines(&format!("{} over time", k.name), &labels, &[(k.name.as_str(), values)], k.target))
             }
         } @else {
             h2 { "Offerings" }
-            ul { @for o in e["offerings"].as_array().into_iter().flatten() {
-                @let api = o.get("api").and_then(Value::as_str).unwrap_or("");
-                li { (if api.is_empty() { o.to_string() } else { api.to_owned() }) }
+            ul { @for o in d.offerings() {
+                li { (match o.api().filter(|a| !a.is_empty()) { Some(api) => api.to_owned(), None => o.to_string() }) }
             } }
             h2 { "Targets" }
             table { thead { tr { th { "Metric" } th { "API" } th class="num" { "Target" } th class="num" { "Current" } th { "Progress" } } } tbody {
-                @for t in e["targets"].as_array().into_iter().flatten() {
-                    tr { td { (s(t, "/metric")) } td { (s(t, "/api")) } td class="num" { (t["target"]) } td class="num" { (t["current"]) }
-                        td { (progress(&t["progress"])) " " @if t["onTrack"] == Value::Bool(true) { span class="ok" { "on track" } } @else { span class="bad" { "off track" } } } }
+                @for t in &targets {
+                    tr { td { (t.metric) } td { (t.api.as_deref().unwrap_or("")) } td class="num" { (num(&Some(t.target))) } td class="num" { (num(&t.current)) }
+                        td { (progress(t.progress)) " " (on_track(t.on_track)) } }
                 }
             } }
         }
     };
-    let title = if s(&e, "/title").is_empty() { s(&e, "/name").to_owned() } else { s(&e, "/title").to_owned() };
-    Ok(respond(page(&ctx, &title, body)))
+    Ok(respond(page(&ctx, e.label(), body)))
 }
 
 pub async fn product(
     state: web::Data<AppState>,
+    gov: web::Data<Governance>,
+    usage: web::Data<Usage>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    detail(state, req, path.into_inner(), "product").await
+    detail(state, gov, usage, req, path.into_inner(), "product").await
 }
 
 pub async fn platform(
     state: web::Data<AppState>,
+    gov: web::Data<Governance>,
+    usage: web::Data<Usage>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    detail(state, req, path.into_inner(), "platform").await
+    detail(state, gov, usage, req, path.into_inner(), "platform").await
 }

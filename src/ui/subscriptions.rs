@@ -4,14 +4,16 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::catalog::entity_link;
 use super::layout::{Ctx, page};
-use super::{CsrfForm, html as respond, json_of, s, see_other};
+use super::{CsrfForm, html as respond, see_other};
 use crate::auth::Identity;
+use crate::catalog::view::or_empty;
 use crate::error::ApiError;
-use crate::offerings::handlers as offerings;
+use crate::offerings::Offerings;
+use crate::offerings::handlers::{self as api, KeyBody};
+use crate::offerings::views::IssuedKey;
 use crate::state::AppState;
 
 /// `GET /subscriptions`.
@@ -25,8 +27,8 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             table {
                 thead { tr { th { "API" } th { "Plan" } th { "Consumer" } th { "Status" } th { "Updated" } } }
                 tbody { @for x in &subs {
-                    tr { td { a href={ "/subscriptions/" (s(x, "/id")) } { (s(x, "/api")) } } td { (s(x, "/plan")) } td { (entity_link(s(x, "/consumer"))) }
-                        td { (s(x, "/status")) } td { (s(x, "/updatedAt")) } }
+                    tr { td { a href={ "/subscriptions/" (x.id) } { (x.api) } } td { (x.plan) } td { (entity_link(&x.consumer)) }
+                        td { (x.status) } td { (x.updated_at) } }
                 } }
             }
         }
@@ -39,37 +41,36 @@ async fn render(
     state: &web::Data<AppState>,
     req: &HttpRequest,
     id: String,
-    shown: Option<Value>,
+    shown: Option<IssuedKey>,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(req, state);
-    let sub = json_of(offerings::get_subscription(state.clone(), web::Path::from(id.clone())).await).await?;
-    let keys = json_of(offerings::list_keys(state.clone(), ctx.identity.clone(), web::Path::from(id.clone())).await)
-        .await
-        .ok();
-    let consumer_owner = super::may_own(state, &ctx.identity, vec![crate::auth::ref_key(s(&sub, "/consumer"))]).await;
-    let live = matches!(s(&sub, "/status"), "active" | "paused");
+    let detail = api::subscription(&state.pool, id.clone()).await?;
+    let sub = &detail.subscription;
+    let keys = api::keys_of(&state.pool, &ctx.identity, id.clone()).await.ok();
+    let consumer_owner = super::may_own(state, &ctx.identity, vec![crate::auth::ref_key(&sub.consumer)]).await;
+    let live = matches!(sub.status.as_str(), "active" | "paused");
     let body = html! {
         @if let Some(k) = &shown { (secret(k)) }
         dl class="meta" {
-            dt { "API" } dd { (entity_link(s(&sub, "/api"))) }
-            dt { "Plan" } dd { (s(&sub, "/plan")) }
-            dt { "Consumer" } dd { (entity_link(s(&sub, "/consumer"))) }
-            dt { "Team" } dd { (s(&sub, "/team")) }
-            dt { "Status" } dd { strong { (s(&sub, "/status")) } }
+            dt { "API" } dd { (entity_link(&sub.api)) }
+            dt { "Plan" } dd { (sub.plan) }
+            dt { "Consumer" } dd { (entity_link(&sub.consumer)) }
+            dt { "Team" } dd { (or_empty(&sub.team)) }
+            dt { "Status" } dd { strong { (sub.status) } }
         }
         h2 { "Keys" }
         @match &keys {
             None => p class="muted" { "Only the consumer's and the platform's owners see the keys." },
             Some(k) => {
-                @let items = k["items"].as_array().cloned().unwrap_or_default();
+                @let items = &k.items;
                 @if items.is_empty() { p class="muted" { "No keys yet." } } @else {
                     table { thead { tr { th { "Key" } th { "Name" } th { "Status" } th { "Expires" } th { "Actions" } } } tbody {
-                        @for key in &items {
-                            tr { td { code { (s(key, "/prefix")) "…" } } td { (s(key, "/name")) } td { (s(key, "/status")) } td { (s(key, "/expiresAt")) }
-                                td { @if consumer_owner && s(key, "/status") == "active" {
-                                    form method="post" action={ "/keys/" (s(key, "/id")) "/rotate" } class="inline" { (ctx.csrf_field()) input type="hidden" name="subscription" value=(id); button type="submit" class="secondary" { "Rotate" } }
+                        @for key in items {
+                            tr { td { code { (key.prefix) "…" } } td { (or_empty(&key.name)) } td { (key.status) } td { (or_empty(&key.expires_at)) }
+                                td { @if consumer_owner && key.status == "active" {
+                                    form method="post" action={ "/keys/" (key.id) "/rotate" } class="inline" { (ctx.csrf_field()) input type="hidden" name="subscription" value=(id); button type="submit" class="secondary" { "Rotate" } }
                                     " "
-                                    form method="post" action={ "/keys/" (s(key, "/id")) "/revoke" } class="inline" { (ctx.csrf_field()) input type="hidden" name="subscription" value=(id); button type="submit" class="danger" { "Revoke" } }
+                                    form method="post" action={ "/keys/" (key.id) "/revoke" } class="inline" { (ctx.csrf_field()) input type="hidden" name="subscription" value=(id); button type="submit" class="danger" { "Revoke" } }
                                 } }
                             }
                         }
@@ -88,16 +89,16 @@ async fn render(
         }
         h2 { "History" }
         table { thead { tr { th { "When" } th { "From" } th { "To" } th { "By" } th { "Reason" } } } tbody {
-            @for h in sub["history"].as_array().into_iter().flatten() {
-                tr { td { (s(h, "/at")) } td { (s(h, "/from")) } td { (s(h, "/to")) } td { (s(h, "/by")) } td { (s(h, "/reason")) } }
+            @for h in &sub.history {
+                tr { td { (h.at) } td { (or_empty(&h.from)) } td { (or_empty(&h.to)) } td { (h.by) } td { (or_empty(&h.reason)) } }
             }
         } }
-        @if let Some(u) = sub["usage"].as_array().filter(|u| !u.is_empty()) {
+        @if !detail.usage.is_empty() {
             h2 { "Calls per minute (gateway)" }
-            ul { @for m in u.iter().rev().take(10) { li { (s(m, "/minute")) ": " (m["calls"]) } } }
+            ul { @for m in detail.usage.iter().rev().take(10) { li { (m.minute) ": " (m.calls) } } }
         }
     };
-    let mut res = respond(page(&ctx, &format!("Subscription to {}", s(&sub, "/api")), body));
+    let mut res = respond(page(&ctx, &format!("Subscription to {}", sub.api), body));
     if shown.is_some() {
         res.headers_mut().insert(
             actix_web::http::header::CACHE_CONTROL,
@@ -107,11 +108,11 @@ async fn render(
     Ok(res)
 }
 
-fn secret(k: &Value) -> Markup {
+fn secret(k: &IssuedKey) -> Markup {
     html! {
         div class="notice" role="status" {
             p { strong { "Your new key, shown this once:" } " copy it now; portolan keeps only its hash." }
-            p { code class="secret" id="new-key" { (s(k, "/key")) } " " button type="button" data-copy="new-key" hidden { "Copy" } }
+            p { code class="secret" id="new-key" { (k.key) } " " button type="button" data-copy="new-key" hidden { "Copy" } }
         }
     }
 }
@@ -141,9 +142,7 @@ pub async fn create_key(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let name = form.0.name.filter(|n| !n.trim().is_empty());
-    let body: crate::error::Body<offerings::KeyBody> = super::body(json!({ "name": name }))?;
-    let body = crate::error::OptionalBody(Some(body.into_inner()));
-    let key = json_of(offerings::create_key(state.clone(), identity, web::Path::from(id.clone()), body).await).await?;
+    let key = api::issue_key(&state.pool, &identity, id.clone(), KeyBody { name, expires_in_days: None }).await?;
     render(&state, &req, id, Some(key)).await
 }
 
@@ -155,24 +154,25 @@ pub struct KeyAction {
 /// `POST /keys/{id}/rotate`: a new key (shown once); the old one stays valid for 24 hours.
 pub async fn rotate_key(
     state: web::Data<AppState>,
+    offerings: web::Data<Offerings>,
     req: HttpRequest,
     identity: Identity,
     path: web::Path<String>,
     form: CsrfForm<KeyAction>,
 ) -> Result<HttpResponse, ApiError> {
-    let key =
-        json_of(offerings::rotate_key(state.clone(), identity, path, crate::error::OptionalBody(None)).await).await?;
+    let key = api::rotate(&state.pool, &offerings, &identity, path.into_inner(), 24.0).await?;
     render(&state, &req, form.0.subscription, Some(key)).await
 }
 
 /// `POST /keys/{id}/revoke`: revoked at once.
 pub async fn revoke_key(
     state: web::Data<AppState>,
+    offerings: web::Data<Offerings>,
     identity: Identity,
     path: web::Path<String>,
     form: CsrfForm<KeyAction>,
 ) -> Result<HttpResponse, ApiError> {
-    json_of(offerings::revoke_key(state, identity, path).await).await?;
+    api::revoke(&state.pool, &offerings, &identity, path.into_inner()).await?;
     let sub: String = form.0.subscription.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
     Ok(see_other(&format!("/subscriptions/{sub}")))
 }

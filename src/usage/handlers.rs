@@ -5,9 +5,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
+use super::Usage;
 use super::intake::{self, BatchId, Options, Recorded};
-use super::model::Bucket;
-use super::views::{self, Filters};
+use super::views::{self, AdoptionQuery, ConsumptionQuery, ScopeQuery};
 use crate::auth::Identity;
 use crate::error::{ApiError, ErrorCode, Query};
 use crate::state::AppState;
@@ -39,6 +39,7 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
 /// retried batch count once, and the same key with another body is a 409.
 pub async fn post_events(
     state: web::Data<AppState>,
+    usage: web::Data<Usage>,
     req: HttpRequest,
     payload: web::Payload,
     q: Query<EventsQuery>,
@@ -70,7 +71,7 @@ pub async fn post_events(
     let (events, body_hash) =
         web::block(move || intake::parse_body(&body, ndjson).map(|e| (e, intake::body_hash(&body)))).await??;
     let pool = state.pool.clone();
-    let usage = state.usage.clone();
+    let usage = usage.into_inner();
     let recorded = web::block(move || {
         let batch = batch_id.as_deref().map(|id| BatchId { id, body_hash: &body_hash });
         intake::record_batch(&usage, &pool, batch, events, Options { backfill })
@@ -85,109 +86,63 @@ pub async fn post_events(
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsumptionQuery {
-    api: Option<String>,
-    platform: Option<String>,
-    consumer: Option<String>,
-    team: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    bucket: Option<String>,
-    format: Option<String>,
-}
-
-/// The portal model, read off the async workers.
-async fn graph(state: &web::Data<AppState>) -> Result<std::sync::Arc<crate::org::Graph>, ApiError> {
-    let pool = state.pool.clone();
-    let usage = state.usage.clone();
-    Ok(web::block(move || usage.org.snapshot(&pool)).await??)
+/// Runs a view off the async workers, with the domain and the pool.
+async fn view<T: Send + 'static>(
+    usage: &web::Data<Usage>,
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&Usage, &crate::db::Pool) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let (usage, pool) = (usage.clone().into_inner(), state.pool.clone());
+    web::block(move || f(&usage, &pool)).await?
 }
 
 /// `GET /api/portal/consumption?api=|platform=|consumer=|team=&from=&to=&bucket=&format=csv`.
-pub async fn consumption(state: web::Data<AppState>, q: Query<ConsumptionQuery>) -> Result<HttpResponse, ApiError> {
-    let q = q.into_inner();
-    let bucket = match q.bucket.as_deref() {
-        None => Bucket::Day,
-        Some(b) => Bucket::parse(b)
-            .ok_or_else(|| ApiError::input(format!("bucket: {b:?} is not minute, hour, day or week")))?,
-    };
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(f) => return Err(ApiError::input(format!("format: {f:?} is not json or csv"))),
-    };
-    let to = views::parse_time(q.to.as_deref(), "to")?.unwrap_or_else(crate::db::now_ms);
-    let from = views::parse_time(q.from.as_deref(), "from")?.unwrap_or(to - views::default_span(bucket));
-    if from >= to {
-        return Err(ApiError::input("from: must be before to"));
-    }
-    let width = bucket.next(0) - bucket.start(0);
-    if (to - from) / width > 20_000 {
-        return Err(ApiError::input("bucket: more than 20,000 buckets between from and to; pick a larger bucket"));
-    }
-    let g = graph(&state).await?;
-    let filters = Filters { api: q.api, platform: q.platform, consumer: q.consumer, team: q.team };
-    let scoped = views::scope(&g, &filters)?;
-    let pool = state.pool.clone();
-    let c = web::block(move || views::consumption(&pool, &scoped, from, to, bucket)).await??;
+pub async fn consumption(
+    state: web::Data<AppState>,
+    usage: web::Data<Usage>,
+    q: Query<ConsumptionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let r = views::consumption_request(q.into_inner())?;
+    let csv = r.csv;
+    let (g, c) = view(&usage, &state, move |u, p| views::consumption_of(u, p, &r)).await?;
     if csv {
         return Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(views::consumption_csv(&c)));
     }
-    Ok(HttpResponse::Ok().json(views::consumption_json(&g, &c)))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdoptionQuery {
-    api: Option<String>,
-    platform: Option<String>,
-    weeks: Option<i64>,
+    Ok(HttpResponse::Ok().json(views::consumption_view(&g, &c)))
 }
 
 /// `GET /api/portal/adoption?platform=|api=&weeks=12`.
-pub async fn adoption(state: web::Data<AppState>, q: Query<AdoptionQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn adoption(
+    state: web::Data<AppState>,
+    usage: web::Data<Usage>,
+    q: Query<AdoptionQuery>,
+) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let weeks = q.weeks.unwrap_or(12);
-    if !(1..=104).contains(&weeks) {
-        return Err(ApiError::input("weeks: between 1 and 104"));
-    }
-    let g = graph(&state).await?;
-    let scoped = views::scope(&g, &Filters { api: q.api, platform: q.platform, ..Default::default() })?;
-    let pool = state.pool.clone();
-    let v = web::block(move || views::adoption(&pool, scoped.apis.as_deref(), weeks, crate::db::now_ms())).await??;
-    Ok(HttpResponse::Ok().json(v))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScopeQuery {
-    api: Option<String>,
-    platform: Option<String>,
+    Ok(HttpResponse::Ok().json(view(&usage, &state, move |u, p| views::adoption_of(u, p, &q)).await?))
 }
 
 /// `GET /api/portal/declared-vs-observed?platform=|api=`.
-pub async fn declared_vs_observed(state: web::Data<AppState>, q: Query<ScopeQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn declared_vs_observed(
+    state: web::Data<AppState>,
+    usage: web::Data<Usage>,
+    q: Query<ScopeQuery>,
+) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let g = graph(&state).await?;
-    let scoped = views::scope(&g, &Filters { api: q.api, platform: q.platform, ..Default::default() })?;
-    let pool = state.pool.clone();
-    let c = web::block(move || views::compare(&pool, &g, scoped.apis.as_deref(), crate::db::now_ms())).await??;
-    Ok(HttpResponse::Ok().json(views::comparison_json(&c)))
+    Ok(HttpResponse::Ok().json(view(&usage, &state, move |u, p| views::comparison_of(u, p, &q)).await?))
 }
 
 /// `POST /api/portal/products/{namespace}/{name}/kpis`: `[{kpi, time, value}]` (tokens with
 /// `kpi:write`, admins, or the product's owner).
 pub async fn post_kpis(
     state: web::Data<AppState>,
+    usage: web::Data<Usage>,
     path: web::Path<(String, String)>,
     body: crate::error::Body<Vec<serde_json::Value>>,
     identity: Identity,
 ) -> Result<HttpResponse, ApiError> {
     let (namespace, name) = path.into_inner();
     let product = crate::catalog::model::EntityRef::new("product", &namespace, &name).key();
-    let g = graph(&state).await?;
+    let g = view(&usage, &state, |u, p| Ok(u.org.snapshot(p)?)).await?;
     if g.get(&product).is_none_or(|p| !p.is("product")) {
         return Err(ApiError::not_found(format!("No product named '{product}' found")));
     }

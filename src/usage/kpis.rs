@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::model::{Counts, DAY_MS, Level, floor};
 use super::store::{self, kpis as kpi_store, read};
+use super::views::{KpiPoint, KpiView, TargetView};
 use super::{Usage, views};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::{Pool, now_ms, rfc3339};
@@ -77,7 +78,7 @@ struct Kpi {
     direction: Option<String>,
 }
 
-fn on_track(current: Option<f64>, target: Option<f64>, increase: bool) -> (Value, Value) {
+fn on_track(current: Option<f64>, target: Option<f64>, increase: bool) -> (Option<f64>, Option<bool>) {
     match (current, target) {
         (Some(c), Some(t)) => {
             let progress = if increase {
@@ -87,10 +88,10 @@ fn on_track(current: Option<f64>, target: Option<f64>, increase: bool) -> (Value
             } else {
                 t / c
             };
-            (json!((progress * 1000.0).round() / 1000.0), json!(if increase { c >= t } else { c <= t }))
+            (Some((progress * 1000.0).round() / 1000.0), Some(if increase { c >= t } else { c <= t }))
         }
-        (None, Some(_)) => (Value::Null, json!(false)),
-        _ => (Value::Null, Value::Null),
+        (None, Some(_)) => (None, Some(false)),
+        _ => (None, None),
     }
 }
 
@@ -134,8 +135,8 @@ fn measure(pool: &Pool, g: &Graph, metric: &str, apis: &[String], now: i64) -> a
 
 impl Usage {
     /// `targets` of a platform view.
-    pub fn targets(&self, pool: &Pool, g: &Graph, platform: &str) -> anyhow::Result<Value> {
-        let Some(p) = g.get(platform) else { return Ok(json!([])) };
+    pub fn targets(&self, pool: &Pool, g: &Graph, platform: &str) -> anyhow::Result<Vec<TargetView>> {
+        let Some(p) = g.get(platform) else { return Ok(Vec::new()) };
         let now = now_ms();
         let mut out = Vec::new();
         for raw in &p.targets {
@@ -155,18 +156,22 @@ impl Usage {
             };
             let current = measure(pool, g, &t.metric, &apis, now)?;
             let (progress, on) = on_track(current, Some(t.target), increase);
-            out.push(json!({
-                "metric": t.metric, "api": api, "target": t.target,
-                "direction": if increase { "increase" } else { "decrease" },
-                "current": current, "progress": progress, "onTrack": on,
-            }));
+            out.push(TargetView {
+                metric: t.metric,
+                api,
+                target: t.target,
+                direction: if increase { "increase" } else { "decrease" },
+                current,
+                progress,
+                on_track: on,
+            });
         }
-        Ok(json!(out))
+        Ok(out)
     }
 
     /// `kpis` of a product view.
-    pub fn kpis(&self, pool: &Pool, g: &Graph, product: &str) -> anyhow::Result<Value> {
-        let Some(p) = g.get(product) else { return Ok(json!([])) };
+    pub fn kpis(&self, pool: &Pool, g: &Graph, product: &str) -> anyhow::Result<Vec<KpiView>> {
+        let Some(p) = g.get(product) else { return Ok(Vec::new()) };
         let values = kpi_store::values_of(pool, product)?;
         let mut out = Vec::new();
         for raw in &p.kpis {
@@ -176,14 +181,19 @@ impl Usage {
             let previous = mine.len().checked_sub(2).map(|i| mine[i].value);
             let increase = k.direction.as_deref() != Some("decrease");
             let (_, on) = on_track(current, k.target, increase);
-            let series: Vec<Value> = mine.iter().map(|v| json!({"t": rfc3339(v.t), "value": v.value})).collect();
-            out.push(json!({
-                "name": k.name, "unit": k.unit, "target": k.target,
-                "direction": if increase { "increase" } else { "decrease" },
-                "current": current, "previous": previous, "onTrack": on, "series": series,
-            }));
+            let series: Vec<KpiPoint> = mine.iter().map(|v| KpiPoint { t: rfc3339(v.t), value: v.value }).collect();
+            out.push(KpiView {
+                name: k.name,
+                unit: k.unit,
+                target: k.target,
+                direction: if increase { "increase" } else { "decrease" },
+                current,
+                previous,
+                on_track: on,
+                series,
+            });
         }
-        Ok(json!(out))
+        Ok(out)
     }
 }
 
@@ -223,8 +233,8 @@ impl ViewExtension for Usage {
         key: &str,
     ) -> anyhow::Result<Vec<(&'static str, Value)>> {
         Ok(match kind {
-            EntityKind::Product => vec![("kpis", self.kpis(pool, g, key)?)],
-            EntityKind::Platform => vec![("targets", self.targets(pool, g, key)?)],
+            EntityKind::Product => vec![("kpis", serde_json::to_value(self.kpis(pool, g, key)?)?)],
+            EntityKind::Platform => vec![("targets", serde_json::to_value(self.targets(pool, g, key)?)?)],
         })
     }
 
@@ -242,8 +252,22 @@ pub struct KpiPost {
     pub value: f64,
 }
 
+/// A posted KPI value that was not recorded, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rejected {
+    pub index: usize,
+    pub message: String,
+}
+
+/// What a KPI post recorded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KpiRecorded {
+    pub accepted: usize,
+    pub rejected: Vec<Rejected>,
+}
+
 /// Records posted values of a product's declared KPIs; each bad row is rejected with its index.
-pub fn record(pool: &Pool, g: &Graph, product: &str, rows: Vec<serde_json::Value>) -> anyhow::Result<Value> {
+pub fn record(pool: &Pool, g: &Graph, product: &str, rows: Vec<serde_json::Value>) -> anyhow::Result<KpiRecorded> {
     let declared: HashSet<String> = g
         .get(product)
         .map(|p| p.kpis.iter().filter_map(|k| k["name"].as_str().map(str::to_owned)).collect())
@@ -272,9 +296,9 @@ pub fn record(pool: &Pool, g: &Graph, product: &str, rows: Vec<serde_json::Value
             });
         match checked {
             Ok(v) => good.push(v),
-            Err(message) => rejected.push(json!({"index": index, "message": message})),
+            Err(message) => rejected.push(Rejected { index, message }),
         }
     }
     kpi_store::record(pool, product, &good, now)?;
-    Ok(json!({"accepted": good.len(), "rejected": rejected}))
+    Ok(KpiRecorded { accepted: good.len(), rejected })
 }

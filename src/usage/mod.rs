@@ -14,7 +14,7 @@
 //! model.rs      events, the latency histogram, bucket arithmetic (pure)
 //! intake.rs     parsing, checking and attributing events; one batch, one transaction
 //! rollup.rs     retention of the levels (background, idempotent)
-//! views.rs      consumption, adoption, declared versus observed
+//! views.rs      consumption, adoption, declared versus observed, KPIs and targets: typed views
 //! kpis.rs       product KPI values; platform targets; the findings governance shows
 //! handlers.rs   /api/usage/events, /api/portal/consumption, adoption, declared-vs-observed, kpis
 //! nats.rs       `[usage] nats_url`: batches from a JetStream durable pull consumer

@@ -4,11 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use serde_json::{Value, json};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use super::model::{Bucket, Counts, DAY_MS, HOUR_MS, Level, MINUTE_MS, WEEK_MS, week_of};
 use super::store::read::{self, Scope};
-use super::{OBSERVED_WINDOW_MS, intake};
+use super::{OBSERVED_WINDOW_MS, Usage, intake};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::{Pool, rfc3339};
 use crate::error::ApiError;
@@ -104,8 +106,8 @@ fn round(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
-fn percentiles(c: &Counts) -> (Value, Value, Value) {
-    let q = |p: f64| c.hist.quantile(p).map(round).map(Value::from).unwrap_or(Value::Null);
+fn percentiles(c: &Counts) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let q = |p: f64| c.hist.quantile(p).map(round);
     (q(0.5), q(0.95), q(0.99))
 }
 
@@ -176,44 +178,88 @@ pub fn consumption(pool: &Pool, s: &Scoped, from: i64, to: i64, bucket: Bucket) 
     Ok(Consumption { series: by_t.into_iter().collect(), totals, top })
 }
 
-fn error_rate(calls: i64, errors: i64) -> Value {
-    if calls == 0 { Value::Null } else { json!((errors as f64 / calls as f64 * 1e6).round() / 1e6) }
+fn error_rate(calls: i64, errors: i64) -> Option<f64> {
+    (calls != 0).then(|| (errors as f64 / calls as f64 * 1e6).round() / 1e6)
 }
 
-/// The consumption view as JSON.
-pub fn consumption_json(g: &Graph, c: &Consumption) -> Value {
-    let series: Vec<Value> = c
+/// One bucket of the consumption series.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesPoint {
+    pub t: String,
+    pub calls: i64,
+    pub errors: i64,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// The totals over the range.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub calls: i64,
+    pub errors: i64,
+    pub error_rate: Option<f64>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// One of the top consumers.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopConsumer {
+    pub consumer: String,
+    pub product: Option<String>,
+    pub team: Option<String>,
+    pub calls: i64,
+    pub errors: i64,
+    pub share: f64,
+}
+
+/// The consumption view.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsumptionView {
+    pub series: Vec<SeriesPoint>,
+    pub totals: Totals,
+    pub top: Vec<TopConsumer>,
+}
+
+/// The consumption view of the numbers.
+pub fn consumption_view(g: &Graph, c: &Consumption) -> ConsumptionView {
+    let series = c
         .series
         .iter()
         .map(|(t, n)| {
             let (p50, p95, p99) = percentiles(n);
-            json!({"t": rfc3339(*t), "calls": n.calls, "errors": n.errors, "p50": p50, "p95": p95, "p99": p99})
+            SeriesPoint { t: rfc3339(*t), calls: n.calls, errors: n.errors, p50, p95, p99 }
         })
         .collect();
     let (p50, p95, p99) = percentiles(&c.totals);
     let total = c.totals.calls;
-    let top: Vec<Value> = c
+    let top = c
         .top
         .iter()
-        .map(|(consumer, calls, errors)| {
-            json!({
-                "consumer": consumer,
-                "product": product_of(g, consumer),
-                "team": team_of(g, consumer),
-                "calls": calls,
-                "errors": errors,
-                "share": if total > 0 { (*calls as f64 / total as f64 * 1e6).round() / 1e6 } else { 0.0 },
-            })
+        .map(|(consumer, calls, errors)| TopConsumer {
+            consumer: consumer.clone(),
+            product: product_of(g, consumer),
+            team: team_of(g, consumer),
+            calls: *calls,
+            errors: *errors,
+            share: if total > 0 { (*calls as f64 / total as f64 * 1e6).round() / 1e6 } else { 0.0 },
         })
         .collect();
-    json!({
-        "series": series,
-        "totals": {
-            "calls": total, "errors": c.totals.errors, "errorRate": error_rate(total, c.totals.errors),
-            "p50": p50, "p95": p95, "p99": p99,
+    ConsumptionView {
+        series,
+        totals: Totals {
+            calls: total,
+            errors: c.totals.errors,
+            error_rate: error_rate(total, c.totals.errors),
+            p50,
+            p95,
+            p99,
         },
-        "top": top,
-    })
+        top,
+    }
 }
 
 /// The series as CSV: `t,calls,errors,p50,p95,p99`.
@@ -235,8 +281,38 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
 }
 
+/// One week of adoption.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdoptionWeek {
+    pub week: String,
+    pub active: usize,
+    pub new: usize,
+    pub retained: usize,
+    pub churned: usize,
+}
+
+/// An active subscription with no call since it was activated.
+#[derive(Debug, Clone, Serialize)]
+pub struct NeverCalled {
+    pub subscription: String,
+    pub api: String,
+    pub consumer: String,
+    pub plan: String,
+    pub since: String,
+}
+
+/// The adoption view.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdoptionView {
+    pub weeks: Vec<AdoptionWeek>,
+    /// Hours (median).
+    pub time_to_first_call: Option<f64>,
+    pub approved_never_called: Vec<NeverCalled>,
+}
+
 /// Adoption over the last `weeks` weeks (the current one included).
-pub fn adoption(pool: &Pool, apis: Option<&[String]>, weeks: i64, now: i64) -> anyhow::Result<Value> {
+pub fn adoption(pool: &Pool, apis: Option<&[String]>, weeks: i64, now: i64) -> anyhow::Result<AdoptionView> {
     let this_week = week_of(now);
     let first = this_week - (weeks - 1) * WEEK_MS;
     let mut active: BTreeMap<i64, HashSet<String>> = BTreeMap::new();
@@ -256,13 +332,13 @@ pub fn adoption(pool: &Pool, apis: Option<&[String]>, weeks: i64, now: i64) -> a
     while w <= this_week {
         let now_set = active.get(&w).unwrap_or(&empty);
         let before = active.get(&(w - WEEK_MS)).unwrap_or(&empty);
-        out.push(json!({
-            "week": rfc3339(w),
-            "active": now_set.len(),
-            "new": now_set.iter().filter(|c| first_week.get(c.as_str()) == Some(&w)).count(),
-            "retained": now_set.intersection(before).count(),
-            "churned": before.difference(now_set).count(),
-        }));
+        out.push(AdoptionWeek {
+            week: rfc3339(w),
+            active: now_set.len(),
+            new: now_set.iter().filter(|c| first_week.get(c.as_str()) == Some(&w)).count(),
+            retained: now_set.intersection(before).count(),
+            churned: before.difference(now_set).count(),
+        });
         w += WEEK_MS;
     }
     let seen: HashMap<(&str, &str), (i64, i64)> =
@@ -278,18 +354,21 @@ pub fn adoption(pool: &Pool, apis: Option<&[String]>, weeks: i64, now: i64) -> a
                 hours.push(((first_seen - activated).max(0)) as f64 / HOUR_MS as f64);
             }
             Some((_, last_seen)) if *last_seen >= activated - MINUTE_MS => {}
-            _ => never.push(json!({
-                "subscription": sub.id, "api": sub.api, "consumer": sub.consumer, "plan": sub.plan,
-                "since": rfc3339(activated),
-            })),
+            _ => never.push(NeverCalled {
+                subscription: sub.id,
+                api: sub.api,
+                consumer: sub.consumer,
+                plan: sub.plan,
+                since: rfc3339(activated),
+            }),
         }
     }
-    never.sort_by(|a, b| (a["api"].as_str(), a["consumer"].as_str()).cmp(&(b["api"].as_str(), b["consumer"].as_str())));
-    Ok(json!({
-        "weeks": out,
-        "timeToFirstCall": median(hours).map(|h| (h * 100.0).round() / 100.0),
-        "approvedNeverCalled": never,
-    }))
+    never.sort_by(|a, b| (&a.api, &a.consumer).cmp(&(&b.api, &b.consumer)));
+    Ok(AdoptionView {
+        weeks: out,
+        time_to_first_call: median(hours).map(|h| (h * 100.0).round() / 100.0),
+        approved_never_called: never,
+    })
 }
 
 /// Declared versus observed pairs.
@@ -355,13 +434,181 @@ pub fn compare(pool: &Pool, g: &Graph, apis: Option<&[String]>, now: i64) -> any
     Ok(out)
 }
 
-pub fn comparison_json(c: &Comparison) -> Value {
-    json!({
-        "declaredNotObserved": c.declared_not_observed.iter().map(|(consumer, api, last)| json!({
-            "consumer": consumer, "api": api, "since": last.map(rfc3339),
-        })).collect::<Vec<_>>(),
-        "observedNotDeclared": c.observed_not_declared.iter().map(|(consumer, api, calls, first)| json!({
-            "consumer": consumer, "api": api, "calls": calls, "firstSeen": rfc3339(*first),
-        })).collect::<Vec<_>>(),
-    })
+/// Declared, not called in the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct Silent {
+    pub consumer: String,
+    pub api: String,
+    pub since: Option<String>,
+}
+
+/// Called in the window, not declared.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Undeclared {
+    pub consumer: String,
+    pub api: String,
+    pub calls: i64,
+    pub first_seen: String,
+}
+
+/// The declared-versus-observed view.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComparisonView {
+    pub declared_not_observed: Vec<Silent>,
+    pub observed_not_declared: Vec<Undeclared>,
+}
+
+pub fn comparison_view(c: &Comparison) -> ComparisonView {
+    ComparisonView {
+        declared_not_observed: c
+            .declared_not_observed
+            .iter()
+            .map(|(consumer, api, last)| Silent {
+                consumer: consumer.clone(),
+                api: api.clone(),
+                since: last.map(rfc3339),
+            })
+            .collect(),
+        observed_not_declared: c
+            .observed_not_declared
+            .iter()
+            .map(|(consumer, api, calls, first)| Undeclared {
+                consumer: consumer.clone(),
+                api: api.clone(),
+                calls: *calls,
+                first_seen: rfc3339(*first),
+            })
+            .collect(),
+    }
+}
+
+/// One KPI of a product with its values .
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KpiView {
+    pub name: String,
+    pub unit: Option<String>,
+    pub target: Option<f64>,
+    pub direction: &'static str,
+    pub current: Option<f64>,
+    pub previous: Option<f64>,
+    pub on_track: Option<bool>,
+    pub series: Vec<KpiPoint>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KpiPoint {
+    pub t: String,
+    pub value: f64,
+}
+
+/// One target of a platform with its current value .
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetView {
+    pub metric: String,
+    pub api: Option<String>,
+    pub target: f64,
+    pub direction: &'static str,
+    pub current: Option<f64>,
+    pub progress: Option<f64>,
+    pub on_track: Option<bool>,
+}
+
+/// `GET /api/portal/consumption`'s query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumptionQuery {
+    pub api: Option<String>,
+    pub platform: Option<String>,
+    pub consumer: Option<String>,
+    pub team: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub bucket: Option<String>,
+    pub format: Option<String>,
+}
+
+/// A checked consumption query.
+pub struct ConsumptionRequest {
+    pub filters: Filters,
+    pub from: i64,
+    pub to: i64,
+    pub bucket: Bucket,
+    /// CSV rather than JSON.
+    pub csv: bool,
+}
+
+/// Checks a consumption query (before any blocking work).
+pub fn consumption_request(q: ConsumptionQuery) -> Result<ConsumptionRequest, ApiError> {
+    let bucket = match q.bucket.as_deref() {
+        None => Bucket::Day,
+        Some(b) => Bucket::parse(b)
+            .ok_or_else(|| ApiError::input(format!("bucket: {b:?} is not minute, hour, day or week")))?,
+    };
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(f) => return Err(ApiError::input(format!("format: {f:?} is not json or csv"))),
+    };
+    let to = parse_time(q.to.as_deref(), "to")?.unwrap_or_else(crate::db::now_ms);
+    let from = parse_time(q.from.as_deref(), "from")?.unwrap_or(to - default_span(bucket));
+    if from >= to {
+        return Err(ApiError::input("from: must be before to"));
+    }
+    let width = bucket.next(0) - bucket.start(0);
+    if (to - from) / width > 20_000 {
+        return Err(ApiError::input("bucket: more than 20,000 buckets between from and to; pick a larger bucket"));
+    }
+    let filters = Filters { api: q.api, platform: q.platform, consumer: q.consumer, team: q.team };
+    Ok(ConsumptionRequest { filters, from, to, bucket, csv })
+}
+
+/// The numbers of a checked consumption query, with the model they were resolved against.
+pub fn consumption_of(
+    usage: &Usage,
+    pool: &Pool,
+    r: &ConsumptionRequest,
+) -> Result<(Arc<Graph>, Consumption), ApiError> {
+    let g = usage.org.snapshot(pool)?;
+    let scoped = scope(&g, &r.filters)?;
+    let c = consumption(pool, &scoped, r.from, r.to, r.bucket)?;
+    Ok((g, c))
+}
+
+/// `GET /api/portal/adoption`'s query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdoptionQuery {
+    pub api: Option<String>,
+    pub platform: Option<String>,
+    pub weeks: Option<i64>,
+}
+
+/// The adoption view of a query.
+pub fn adoption_of(usage: &Usage, pool: &Pool, q: &AdoptionQuery) -> Result<AdoptionView, ApiError> {
+    let weeks = q.weeks.unwrap_or(12);
+    if !(1..=104).contains(&weeks) {
+        return Err(ApiError::input("weeks: between 1 and 104"));
+    }
+    let g = usage.org.snapshot(pool)?;
+    let scoped = scope(&g, &Filters { api: q.api.clone(), platform: q.platform.clone(), ..Default::default() })?;
+    Ok(adoption(pool, scoped.apis.as_deref(), weeks, crate::db::now_ms())?)
+}
+
+/// `GET /api/portal/declared-vs-observed`'s query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeQuery {
+    pub api: Option<String>,
+    pub platform: Option<String>,
+}
+
+/// The declared-versus-observed view of a query.
+pub fn comparison_of(usage: &Usage, pool: &Pool, q: &ScopeQuery) -> Result<ComparisonView, ApiError> {
+    let g = usage.org.snapshot(pool)?;
+    let scoped = scope(&g, &Filters { api: q.api.clone(), platform: q.platform.clone(), ..Default::default() })?;
+    Ok(comparison_view(&compare(pool, &g, scoped.apis.as_deref(), crate::db::now_ms())?))
 }
