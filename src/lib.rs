@@ -38,6 +38,7 @@ pub mod openapi;
 pub mod ops;
 pub mod org;
 pub mod routes;
+pub mod rows;
 pub mod secret;
 pub mod settings;
 pub mod startup;

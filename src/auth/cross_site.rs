@@ -21,7 +21,7 @@ use super::handlers::REFRESH_COOKIE;
 use super::middleware::ACCESS_COOKIE;
 use super::policy::Rule;
 use crate::error::{ApiError, ErrorCode};
-use crate::routes::{Body, Route, RouteIndex};
+use crate::rows::{Body, Route, RouteIndex};
 use crate::state::AppState;
 
 /// The body types of the JSON API; some routes take NDJSON too.

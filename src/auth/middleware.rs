@@ -8,7 +8,7 @@ use actix_web::{HttpMessage, ResponseError, web};
 use super::policy::{self, Rule};
 use super::{AuthState, Identity, Principal, store, tokens};
 use crate::error::{ApiError, ErrorCode};
-use crate::routes::RouteIndex;
+use crate::rows::RouteIndex;
 use crate::state::AppState;
 
 pub const ACCESS_COOKIE: &str = "portolan_token";

@@ -2,7 +2,7 @@
 
 use super::handlers as auth;
 use super::policy::Rule::*;
-use crate::routes::{Body, OBJECT, Param, route_table};
+use crate::rows::{Body, OBJECT, Param, route_table};
 
 pub const REDIRECT: Param =
     Param::text("redirect", "Where to send the browser after sign-in: a path on this server (default /api/auth/me)");

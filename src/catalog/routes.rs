@@ -2,7 +2,7 @@
 
 use super::{entity_api as entities, feed, handlers as catalog};
 use crate::auth::policy::Rule::*;
-use crate::routes::{Body, OBJECT, Param, route_table};
+use crate::rows::{Body, OBJECT, Param, route_table};
 
 pub const FILTER: Param = Param::repeated(
     "filter",

@@ -2,7 +2,7 @@
 
 use super::{handlers as discovery, push};
 use crate::auth::policy::Rule::*;
-use crate::routes::{Body, OBJECT, route_table};
+use crate::rows::{Body, OBJECT, route_table};
 
 route_table! {
     /// Discovery providers and push webhooks.
@@ -28,4 +28,4 @@ route_table! {
 }
 
 /// Every table of this domain, in registration order (named in `startup`'s domain list).
-pub const TABLES: &[&[crate::routes::Route]] = &[ROUTES];
+pub const TABLES: &[&[crate::rows::Route]] = &[ROUTES];

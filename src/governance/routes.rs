@@ -2,7 +2,7 @@
 
 use super::handlers as governance;
 use crate::auth::policy::Rule::*;
-use crate::routes::{Param, route_table};
+use crate::rows::{Param, route_table};
 
 pub const OWNER: Param = Param::text("owner", "An owner ref, such as group:default/team-a");
 pub const DOMAIN: Param = Param::text("domain", "A domain ref");
@@ -54,4 +54,4 @@ route_table! {
 }
 
 /// Every table of this domain, in registration order (named in `startup`'s domain list).
-pub const TABLES: &[&[crate::routes::Route]] = &[ROUTES];
+pub const TABLES: &[&[crate::rows::Route]] = &[ROUTES];

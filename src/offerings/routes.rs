@@ -2,7 +2,7 @@
 
 use super::handlers as offerings;
 use crate::auth::policy::Rule::*;
-use crate::routes::{Body, OBJECT, Param, route_table};
+use crate::rows::{Body, OBJECT, Param, route_table};
 
 /// The scope a service token needs to act on subscriptions and keys (`catalog:write` is not
 /// enough).
@@ -91,4 +91,4 @@ route_table! {
 
 /// Every table of this domain, in registration order (named in `startup`'s domain list): the
 /// gateway's checks first, the hottest routes by far.
-pub const TABLES: &[&[crate::routes::Route]] = &[GATEWAY, ROUTES];
+pub const TABLES: &[&[crate::rows::Route]] = &[GATEWAY, ROUTES];

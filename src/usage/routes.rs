@@ -2,7 +2,7 @@
 
 use super::handlers as usage;
 use crate::auth::policy::Rule::*;
-use crate::routes::{Body, Param, route_table};
+use crate::rows::{Body, Param, route_table};
 
 pub const BACKFILL: Param =
     Param::text("backfill", "true: accept events older than usage.late_days (admins only; default false)");
@@ -52,4 +52,4 @@ route_table! {
 }
 
 /// Every table of this domain, in registration order (named in `startup`'s domain list).
-pub const TABLES: &[&[crate::routes::Route]] = &[ROUTES];
+pub const TABLES: &[&[crate::rows::Route]] = &[ROUTES];
