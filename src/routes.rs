@@ -21,21 +21,25 @@ pub use crate::rows::{Body, OBJECT, Param, ParamKind, Route, RouteIndex, route_t
 /// the edge's operations, the catalog's, sign-in's and the UI's pages. Order matters where
 /// patterns overlap (fixed segments such as `by-query` before `{id}`, which each table keeps), and
 /// actix tries patterns in order.
-pub fn tables() -> Vec<&'static [Route]> {
-    let mut out: Vec<&'static [Route]> =
-        crate::settings::DOMAIN_ROUTES.iter().flat_map(|d| d.iter().copied()).collect();
-    out.extend([OPERATIONS, crate::catalog::routes::ROUTES, crate::auth::routes::ROUTES, PAGES]);
-    out
+/// Assembled once (the OpenAPI document and every worker's registration read it).
+pub fn tables() -> &'static [&'static [Route]] {
+    static TABLES: std::sync::LazyLock<Vec<&'static [Route]>> = std::sync::LazyLock::new(|| {
+        let mut out: Vec<&'static [Route]> =
+            crate::settings::DOMAIN_ROUTES.iter().flat_map(|d| d.iter().copied()).collect();
+        out.extend([OPERATIONS, crate::catalog::routes::ROUTES, crate::auth::routes::ROUTES, PAGES]);
+        out
+    });
+    &TABLES
 }
 
 /// Every row, in registration order.
 pub fn all() -> impl Iterator<Item = &'static Route> {
-    tables().into_iter().flat_map(|t| t.iter())
+    tables().iter().flat_map(|t| t.iter())
 }
 
 /// Registers [`tables`] (see [`register`]).
 pub fn config(cfg: &mut web::ServiceConfig) {
-    register(cfg, &tables());
+    register(cfg, tables());
 }
 
 /// Registers the rows of `tables` in order, the [`RouteIndex`] of them (app data the
@@ -238,7 +242,7 @@ mod tests {
 
     #[test]
     fn the_index_finds_every_row_by_method_and_pattern() {
-        let index = RouteIndex::new(&tables());
+        let index = RouteIndex::new(tables());
         for r in all() {
             assert!(std::ptr::eq(index.find(r.method, r.path).unwrap(), r), "{} {}", r.method, r.path);
         }

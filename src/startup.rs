@@ -216,7 +216,7 @@ impl Application {
                     .app_data(nav.clone())
                     .configure(move |cfg| {
                         for item in &data {
-                            (item.register)(cfg);
+                            item(cfg);
                         }
                     })
                     .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error_handler))

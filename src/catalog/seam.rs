@@ -164,8 +164,14 @@ impl Seam {
             return Ok(out);
         }
         for d in self.decorators() {
-            for (key, items) in d.status_items(pool, keys)? {
-                out.entry(key).or_default().extend(items);
+            let items = d.status_items(pool, keys)?;
+            // One decorator's answer is the answer (served entities ask on every read).
+            if out.is_empty() {
+                out = items;
+                continue;
+            }
+            for (key, list) in items {
+                out.entry(key).or_default().extend(list);
             }
         }
         Ok(out)

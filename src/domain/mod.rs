@@ -52,18 +52,6 @@ pub struct Shared {
 /// Registers one `web::Data` item with the app.
 pub type DataFn = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 
-/// One `web::Data` item a domain registers: the item, and how it registers itself.
-#[derive(Clone)]
-pub struct DataItem {
-    pub item: Arc<dyn std::any::Any + Send + Sync>,
-    pub register: DataFn,
-}
-
-/// The item of type `T` some domain registered, if any (for the root's own wiring).
-pub fn find_data<T: Send + Sync + 'static>(domains: &[Domain]) -> Option<Arc<T>> {
-    domains.iter().flat_map(|d| &d.data).find_map(|d| d.item.clone().downcast::<T>().ok())
-}
-
 /// One entry of the UI's navigation; entries show in `rank` order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NavEntry {
@@ -91,7 +79,7 @@ impl Navigation {
 #[derive(Default)]
 pub struct Domain {
     pub name: &'static str,
-    pub data: Vec<DataItem>,
+    pub data: Vec<DataFn>,
     pub listeners: Vec<Arc<dyn ChangeListener>>,
     pub decorators: Vec<Arc<dyn StatusDecorator>>,
     pub findings_sources: Vec<Arc<dyn FindingsSource>>,
@@ -108,13 +96,9 @@ impl Domain {
 
     /// Handlers of this domain extract `web::Data<T>`.
     pub fn data<T: Send + Sync + 'static>(mut self, item: Arc<T>) -> Self {
-        let registered = item.clone();
-        self.data.push(DataItem {
-            item,
-            register: Arc::new(move |cfg: &mut web::ServiceConfig| {
-                cfg.app_data(web::Data::from(registered.clone()));
-            }),
-        });
+        self.data.push(Arc::new(move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(web::Data::from(item.clone()));
+        }));
         self
     }
 
