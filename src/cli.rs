@@ -261,8 +261,14 @@ fn demo_traffic(args: DemoTrafficArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::usage::demo::run(&args.url, args.days, args.token)) {
-        Ok(s) => {
+    let token = args.token.clone();
+    let both = async {
+        let usage = crate::usage::demo::run(&args.url, args.days, args.token).await?;
+        let delivery = crate::delivery::demo::run(&args.url, token).await?;
+        anyhow::Ok((usage, delivery))
+    };
+    match runtime.block_on(both) {
+        Ok((s, d)) => {
             println!(
                 "Wrote {} of {} events ({} rejected) and {} KPI values over {} days to {}.",
                 s.accepted, s.events, s.rejected, s.kpi_values, args.days, args.url
@@ -274,6 +280,12 @@ fn demo_traffic(args: DemoTrafficArgs) -> ExitCode {
             println!("  undeclared consumer:   {}", pair(&s.undeclared));
             println!("  approved, never used:  {}", pair(&s.unused));
             println!("  p95 regressed on:      {}", s.regressed.as_deref().unwrap_or("-"));
+            println!(
+                "Wrote {} roadmap status updates; value reports stored for {}.",
+                d.updates,
+                if d.published.is_empty() { "no new period".to_owned() } else { d.published.join(" and ") }
+            );
+            println!("  no update (stale):     {}", d.left_stale.as_deref().unwrap_or("-"));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -344,7 +356,15 @@ fn spawn_demo_traffic(bind: &str, port: u16, guest: bool) {
                 kpi_values = s.kpi_values,
                 "Demo traffic written: 90 days of usage and KPI values."
             ),
-            Err(e) => tracing::warn!(error.cause = format!("{e:#}"), "Demo traffic failed."),
+            Err(e) => return tracing::warn!(error.cause = format!("{e:#}"), "Demo traffic failed."),
+        }
+        match runtime.block_on(crate::delivery::demo::run(&url, None)) {
+            Ok(d) => tracing::info!(
+                updates = d.updates,
+                published = d.published.join(","),
+                "Demo roadmap updates and value reports written."
+            ),
+            Err(e) => tracing::warn!(error.cause = format!("{e:#}"), "Demo roadmap updates failed."),
         }
     });
     if let Err(e) = started {

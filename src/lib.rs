@@ -10,13 +10,17 @@
 //!   [`catalog::cache`]) through Backstage's API ([`catalog::entity_api`], [`catalog::handlers`],
 //!   [`catalog::feed`]) with pure query values ([`catalog::query`]). Its one outward contract is
 //!   [`catalog::seam`]: it announces changes to listeners and asks a decorator for status items.
-//! - [`portal`]: products and platforms, governance findings and scorecards; a seam listener and
-//!   the decorator.
+//! - [`domain`]: the front door every domain is built through (`Shared`, `Domain`, the hook
+//!   lists, tasks); [`org`]: the org graph every domain reads.
+//! - [`governance`]: products and platforms, governance findings and scorecards; a seam listener
+//!   and the decorator.
 //! - [`offerings`]: self-service API plans, subscriptions, API keys, the gateway check and
 //!   outgoing webhooks; a seam listener that owns its own tables.
 //! - [`usage`]: consumption (who calls which API, how much, how well) rolled up per minute, hour
 //!   and day; the views, product KPIs and platform targets; findings handed to governance.
-//! - [`providers`]: GitHub and GitLab discovery and push webhooks, through the catalog's ingestor.
+//! - [`delivery`]: the delivery office: roadmaps, dependencies between them, planned API changes,
+//!   status updates and value reports per period.
+//! - [`discovery`]: GitHub and GitLab discovery and push webhooks, through the catalog's ingestor.
 //! - [`auth`]: identity, tokens, sign-in and the access rules ([`auth::policy::Rule`]) routes carry.
 //! - [`db`]: the pool (SQLite or PostgreSQL), migrations, the backend dispatcher, leases.
 //! - The edge: [`routes`] (the route rows: each area's `routes.rs`, the edge's own, and the index the middleware reads), [`openapi`], [`error`] (the one error type),
@@ -28,6 +32,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod discovery;
 pub mod domain;
 pub mod error;

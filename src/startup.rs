@@ -35,6 +35,7 @@ crate::settings::domain_list! {
     governance { governance: crate::governance::GovernanceSettings },
     offerings { offerings: crate::offerings::OfferingSettings, notifications: crate::offerings::NotificationSettings },
     usage { usage: crate::usage::UsageSettings },
+    delivery { delivery: crate::delivery::DeliverySettings },
     discovery { providers: crate::discovery::DiscoverySettings, webhooks: crate::discovery::PushSettings },
 }
 
@@ -103,18 +104,20 @@ pub fn wire(settings: &Settings, pool: Pool, alive: std::sync::Weak<()>) -> anyh
     }
     let mut listeners = Vec::new();
     let mut decorators = Vec::new();
-    let (mut sources, mut sinks, mut views) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut sources, mut sinks, mut views, mut facts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for d in &domains {
         listeners.extend(d.listeners.iter().cloned());
         decorators.extend(d.decorators.iter().cloned());
         sources.extend(d.findings_sources.iter().cloned());
         sinks.extend(d.usage_sinks.iter().cloned());
         views.extend(d.view_extensions.iter().cloned());
+        facts.extend(d.consumption_facts.iter().cloned());
     }
     shared.catalog.seam.install(listeners, decorators)?;
     hooks.findings_sources.install(sources)?;
     hooks.usage_sinks.install(sinks)?;
     hooks.view_extensions.install(views)?;
+    hooks.consumption_facts.install(facts)?;
     Ok(Wired { shared, domains })
 }
 

@@ -25,6 +25,7 @@ pub mod refresh;
 pub mod register;
 pub mod relations;
 pub mod routes;
+pub mod roadmap;
 pub mod rules;
 pub mod seam;
 pub mod search;

@@ -68,6 +68,7 @@ pub static SCHEMA_FILES: &[(&str, &str)] = &[
     ("template.schema.json", include_str!("../../schemas/template.schema.json")),
     ("product.schema.json", include_str!("../../schemas/product.schema.json")),
     ("platform.schema.json", include_str!("../../schemas/platform.schema.json")),
+    ("roadmap.schema.json", include_str!("../../schemas/roadmap.schema.json")),
     ("catalog-info.schema.json", include_str!("../../schemas/catalog-info.schema.json")),
 ];
 
@@ -163,6 +164,10 @@ pub fn validate(mut value: Value, opts: &Options) -> Result<ValidEntity, Vec<Pro
         Some(info) => {
             let validator = &schemas.kinds.iter().find(|(n, _)| *n == info.schema).expect("kind schema compiled").1;
             problems.extend(schema_problems(validator, &value).into_iter().filter(keep));
+            if problems.is_empty() && matches!(info.kind, "Product" | "Platform") {
+                let ns = value["metadata"]["namespace"].as_str().unwrap_or(DEFAULT_NAMESPACE);
+                problems.extend(super::roadmap::problems(info.kind, ns, value.get("spec")).into_iter().filter(keep));
+            }
         }
         None if opts.extra_kinds.iter().any(|k| k.eq_ignore_ascii_case(&kind)) => {}
         None => {

@@ -372,6 +372,28 @@ diesel::table! {
     }
 }
 
+// The delivery office (delivery/store.rs only).
+diesel::table! {
+    plan_updates (id) {
+        id -> BigInt,
+        entity_ref -> Text,
+        item_id -> Text,
+        health -> Text,
+        note -> Text,
+        progress -> Nullable<Integer>,
+        author -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    value_reports (period) {
+        period -> Text,
+        generated_at -> BigInt,
+        body -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     locations,
     entities,
@@ -406,4 +428,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     usage_batches,
     usage_kpis,
     usage_state,
+    plan_updates,
+    value_reports,
 );

@@ -43,6 +43,7 @@ pub struct Hooks {
     pub findings_sources: Registry<dyn FindingsSource>,
     pub usage_sinks: Registry<dyn UsageSink>,
     pub view_extensions: Registry<dyn ViewExtension>,
+    pub consumption_facts: Registry<dyn ConsumptionFacts>,
 }
 
 /// A finding another domain hands to governance; governance fills in severity, file, line and
@@ -53,6 +54,27 @@ pub struct SourcedFinding {
     pub rule: String,
     pub message: String,
     pub details: Value,
+    /// The severity this finding has unless `[governance.rules]` configures its rule (`None`:
+    /// the rule's default, warning for a rule governance does not document).
+    pub level: Option<Level>,
+}
+
+/// How serious a sourced finding is (governance's severities, without naming governance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Info => "info",
+        }
+    }
 }
 
 /// A domain that judges the catalog against what it measures (consumption, deployments...).
@@ -96,6 +118,42 @@ pub trait ViewExtension: Send + Sync {
     fn reported_since(&self, _pool: &Pool, _since: i64) -> anyhow::Result<Option<HashSet<String>>> {
         Ok(None)
     }
+}
+
+/// A platform target as measured now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetFact {
+    pub metric: String,
+    pub target: f64,
+    pub current: Option<f64>,
+    pub on_track: Option<bool>,
+}
+
+/// Consumers of a set of APIs over a span of time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdoptionFact {
+    /// Called at some time in the span.
+    pub active: i64,
+    /// First called in the span.
+    pub new: i64,
+    /// Went silent in the span: their last call was more than 28 days before some moment of it.
+    pub churned: i64,
+}
+
+/// What consumption measures, for domains that report on it (the delivery office) without
+/// naming the domain that measures it.
+pub trait ConsumptionFacts: Send + Sync {
+    /// The (API, consumer) ref-key pairs of these APIs observed calling at or after `since` (ms).
+    fn observed(&self, pool: &Pool, apis: &[String], since: i64) -> anyhow::Result<Vec<(String, String)>>;
+
+    /// Every recorded value of a product's KPIs as (KPI, time in ms, value), oldest first.
+    fn kpi_values(&self, pool: &Pool, product: &str) -> anyhow::Result<Vec<(String, i64, f64)>>;
+
+    /// The platform's declared targets, measured now.
+    fn targets(&self, pool: &Pool, g: &Graph, platform: &str) -> anyhow::Result<Vec<TargetFact>>;
+
+    /// Consumers of these APIs active, new and churned between `from` and `to` (ms).
+    fn adoption(&self, pool: &Pool, apis: &[String], from: i64, to: i64) -> anyhow::Result<AdoptionFact>;
 }
 
 /// Which view a [`ViewExtension`] is asked about.

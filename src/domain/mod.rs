@@ -29,7 +29,7 @@ use crate::catalog::ingest::Ingestor;
 use crate::catalog::seam::{ChangeListener, StatusDecorator};
 use crate::db::Pool;
 
-pub use hooks::{FindingsSource, Hooks, UsageSink, ViewExtension};
+pub use hooks::{ConsumptionFacts, FindingsSource, Hooks, UsageSink, ViewExtension};
 pub use tasks::Task;
 
 /// What the root gives every domain.
@@ -85,6 +85,7 @@ pub struct Domain {
     pub findings_sources: Vec<Arc<dyn FindingsSource>>,
     pub usage_sinks: Vec<Arc<dyn UsageSink>>,
     pub view_extensions: Vec<Arc<dyn ViewExtension>>,
+    pub consumption_facts: Vec<Arc<dyn ConsumptionFacts>>,
     pub tasks: Vec<Task>,
     pub nav: Vec<NavEntry>,
 }
@@ -124,6 +125,11 @@ impl Domain {
 
     pub fn view_extension(mut self, v: Arc<dyn ViewExtension>) -> Self {
         self.view_extensions.push(v);
+        self
+    }
+
+    pub fn consumption_facts(mut self, f: Arc<dyn ConsumptionFacts>) -> Self {
+        self.consumption_facts.push(f);
         self
     }
 

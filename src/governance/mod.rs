@@ -223,9 +223,17 @@ impl Governance {
                 })
                 .filter_map(|f| {
                     let e = g.get(&f.entity_ref)?;
+                    // A documented rule takes its configured severity; another source's rule the
+                    // level its source gives (warning when it gives none).
+                    let severity = match f.level {
+                        Some(level) if !self.rules.knows(&f.rule) => {
+                            rules::Severity::parse(level.as_str()).unwrap_or(rules::Severity::Warning)
+                        }
+                        _ => self.rules.severity(&f.rule),
+                    };
                     Some(Finding {
                         entity_ref: f.entity_ref,
-                        severity: self.rules.severity(&f.rule),
+                        severity,
                         rule: f.rule,
                         message: f.message,
                         details: f.details,
@@ -558,6 +566,7 @@ mod tests {
                 rule: self.0[0].into(),
                 message: format!("found by {}", self.0[0]),
                 details: json!({}),
+                level: None,
             }]))
         }
     }

@@ -52,6 +52,8 @@ pub struct Entity {
     pub kpis: Vec<Value>,
     pub offerings: Vec<Value>,
     pub targets: Vec<Value>,
+    /// `spec.roadmap` of a Product or Platform, as written (the delivery office reads it).
+    pub roadmap: Vec<Value>,
     pub edges: Vec<Edge>,
 }
 
@@ -105,6 +107,7 @@ impl Entity {
             kpis: list("kpis"),
             offerings: list("offerings"),
             targets: list("targets"),
+            roadmap: list("roadmap"),
             edges,
         })
     }

@@ -14,7 +14,9 @@ use super::views::{KpiPoint, KpiView, TargetView};
 use super::{Usage, views};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::{Pool, now_ms, rfc3339};
-use crate::domain::hooks::{EntityKind, FindingsSource, SourcedFinding, ViewExtension};
+use crate::domain::hooks::{
+    AdoptionFact, ConsumptionFacts, EntityKind, FindingsSource, SourcedFinding, TargetFact, ViewExtension,
+};
 use crate::org::Graph;
 
 /// Consumption's governance rules (documented with governance's, which lets
@@ -29,7 +31,7 @@ const FINDINGS_EVERY: Duration = Duration::from_secs(60);
 const TARGET_DAYS: i64 = 30;
 
 fn finding(entity: &str, rule: &str, message: String, details: Value) -> SourcedFinding {
-    SourcedFinding { entity_ref: entity.to_owned(), rule: rule.to_owned(), message, details }
+    SourcedFinding { entity_ref: entity.to_owned(), rule: rule.to_owned(), message, details, level: None }
 }
 
 /// The two findings of a comparison.
@@ -240,6 +242,56 @@ impl ViewExtension for Usage {
 
     fn reported_since(&self, pool: &Pool, since: i64) -> anyhow::Result<Option<HashSet<String>>> {
         Ok(Some(kpi_store::reported_since(pool, since)?.into_iter().collect()))
+    }
+}
+
+/// What the delivery office (or any reporting domain) reads of consumption.
+impl ConsumptionFacts for Usage {
+    fn observed(&self, pool: &Pool, apis: &[String], since: i64) -> anyhow::Result<Vec<(String, String)>> {
+        if apis.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(read::pairs(pool, Some(apis))?
+            .into_iter()
+            .filter(|p| p.last_seen >= since)
+            .map(|p| (p.api, p.consumer))
+            .collect())
+    }
+
+    fn kpi_values(&self, pool: &Pool, product: &str) -> anyhow::Result<Vec<(String, i64, f64)>> {
+        let mut v: Vec<(String, i64, f64)> =
+            kpi_store::values_of(pool, product)?.into_iter().map(|k| (k.kpi, k.t, k.value)).collect();
+        v.sort_by_key(|k| k.1);
+        Ok(v)
+    }
+
+    fn targets(&self, pool: &Pool, g: &Graph, platform: &str) -> anyhow::Result<Vec<TargetFact>> {
+        Ok(Usage::targets(self, pool, g, platform)?
+            .into_iter()
+            .map(|t| TargetFact { metric: t.metric, target: t.target, current: t.current, on_track: t.on_track })
+            .collect())
+    }
+
+    fn adoption(&self, pool: &Pool, apis: &[String], from: i64, to: i64) -> anyhow::Result<AdoptionFact> {
+        if apis.is_empty() {
+            return Ok(AdoptionFact::default());
+        }
+        // Each consumer's first and last call on any of the APIs.
+        let mut spans: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
+        for p in read::pairs(pool, Some(apis))? {
+            let e = spans.entry(p.consumer).or_insert((p.first_seen, p.last_seen));
+            e.0 = e.0.min(p.first_seen);
+            e.1 = e.1.max(p.last_seen);
+        }
+        let silent_by = to.min(now_ms());
+        let mut out = AdoptionFact::default();
+        for (first, last) in spans.into_values() {
+            out.active += i64::from(first < to && last >= from);
+            out.new += i64::from(first >= from && first < to);
+            let silent_at = last + super::OBSERVED_WINDOW_MS;
+            out.churned += i64::from(silent_at >= from && silent_at < silent_by);
+        }
+        Ok(out)
     }
 }
 

@@ -136,6 +136,7 @@ pub fn domain(settings: &UsageSettings, shared: &crate::domain::Shared) -> anyho
         .data(usage.clone())
         .findings_source(usage.clone())
         .view_extension(usage.clone())
+        .consumption_facts(usage.clone())
         .task(retention)
         .task(consumer)
         .nav("/dashboard", "Dashboard", 70);

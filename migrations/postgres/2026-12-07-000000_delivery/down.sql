@@ -1,0 +1,2 @@
+DROP TABLE value_reports;
+DROP TABLE plan_updates;
