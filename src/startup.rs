@@ -105,6 +105,7 @@ pub fn wire(settings: &Settings, pool: Pool, alive: std::sync::Weak<()>) -> anyh
     let mut listeners = Vec::new();
     let mut decorators = Vec::new();
     let (mut sources, mut sinks, mut views, mut facts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut announcers = Vec::new();
     for d in &domains {
         listeners.extend(d.listeners.iter().cloned());
         decorators.extend(d.decorators.iter().cloned());
@@ -112,12 +113,14 @@ pub fn wire(settings: &Settings, pool: Pool, alive: std::sync::Weak<()>) -> anyh
         sinks.extend(d.usage_sinks.iter().cloned());
         views.extend(d.view_extensions.iter().cloned());
         facts.extend(d.consumption_facts.iter().cloned());
+        announcers.extend(d.announcers.iter().cloned());
     }
     shared.catalog.seam.install(listeners, decorators)?;
     hooks.findings_sources.install(sources)?;
     hooks.usage_sinks.install(sinks)?;
     hooks.view_extensions.install(views)?;
     hooks.consumption_facts.install(facts)?;
+    hooks.announcers.install(announcers)?;
     Ok(Wired { shared, domains })
 }
 

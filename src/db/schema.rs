@@ -256,6 +256,8 @@ diesel::table! {
         by_who -> Text,
         reason -> Nullable<Text>,
         at -> BigInt,
+        /// The body of an announcement (a row with no subscription), JSON.
+        payload -> Nullable<Text>,
     }
 }
 

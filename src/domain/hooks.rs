@@ -44,6 +44,7 @@ pub struct Hooks {
     pub usage_sinks: Registry<dyn UsageSink>,
     pub view_extensions: Registry<dyn ViewExtension>,
     pub consumption_facts: Registry<dyn ConsumptionFacts>,
+    pub announcers: Registry<dyn Announcer>,
 }
 
 /// A finding another domain hands to governance; governance fills in severity, file, line and
@@ -117,6 +118,26 @@ pub trait ViewExtension: Send + Sync {
     /// Products with a KPI value reported at or after `since` (ms), if this extension knows.
     fn reported_since(&self, _pool: &Pool, _since: i64) -> anyhow::Result<Option<HashSet<String>>> {
         Ok(None)
+    }
+}
+
+/// Where a domain's announcements go out (the signed outgoing webhooks), without naming the
+/// domain that sends them.
+pub trait Announcer: Send + Sync {
+    /// Sends `body` (a JSON object) as an event of type `kind` (`report.published`), by `by`.
+    fn announce(&self, pool: &Pool, kind: &str, by: &str, body: &Value) -> anyhow::Result<()>;
+}
+
+impl Hooks {
+    /// Announces to every announcer; the first failure is answered after all were tried.
+    pub fn announce(&self, pool: &Pool, kind: &str, by: &str, body: &Value) -> anyhow::Result<()> {
+        let mut first = None;
+        for a in self.announcers.all() {
+            if let Err(e) = a.announce(pool, kind, by, body) {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 }
 

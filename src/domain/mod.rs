@@ -86,6 +86,7 @@ pub struct Domain {
     pub usage_sinks: Vec<Arc<dyn UsageSink>>,
     pub view_extensions: Vec<Arc<dyn ViewExtension>>,
     pub consumption_facts: Vec<Arc<dyn ConsumptionFacts>>,
+    pub announcers: Vec<Arc<dyn hooks::Announcer>>,
     pub tasks: Vec<Task>,
     pub nav: Vec<NavEntry>,
 }
@@ -130,6 +131,11 @@ impl Domain {
 
     pub fn consumption_facts(mut self, f: Arc<dyn ConsumptionFacts>) -> Self {
         self.consumption_facts.push(f);
+        self
+    }
+
+    pub fn announcer(mut self, a: Arc<dyn hooks::Announcer>) -> Self {
+        self.announcers.push(a);
         self
     }
 

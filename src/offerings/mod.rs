@@ -115,6 +115,7 @@ pub fn domain(
     Ok(Domain::new("offerings")
         .data(offerings.clone())
         .listener(offerings)
+        .announcer(Arc::new(notify::Outbox))
         .task(flusher)
         .task(deliveries)
         .task(due)

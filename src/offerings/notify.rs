@@ -183,8 +183,25 @@ impl Notifier {
     }
 }
 
+/// Other domains' announcements go out on the webhooks (`crate::domain::hooks::Announcer`).
+pub struct Outbox;
+
+impl crate::domain::hooks::Announcer for Outbox {
+    fn announce(&self, pool: &Pool, kind: &str, by: &str, body: &Value) -> anyhow::Result<()> {
+        subs::announce(pool, kind, by, &serde_json::to_string(body)?, now_ms())
+    }
+}
+
 /// What a webhook receives for one audit record.
 fn payload(pool: &Pool, r: &subs::EventRow) -> anyhow::Result<Value> {
+    if let Some(body) = r.payload.as_deref().filter(|_| r.subscription_id.is_empty()) {
+        // An announcement: its own body, under the record's id, type and time.
+        let mut out = json!({"id": r.id.to_string(), "type": r.kind, "at": rfc3339(r.at), "by": r.by_who});
+        if let (Some(o), Ok(Value::Object(extra))) = (out.as_object_mut(), serde_json::from_str::<Value>(body)) {
+            o.extend(extra);
+        }
+        return Ok(out);
+    }
     let sub = subs::get(pool, &r.subscription_id)?;
     let mut out = json!({
         "id": r.id.to_string(),

@@ -134,4 +134,41 @@ async fn audit_events_reach_the_change_feed_and_signed_webhooks(db: Db) {
     hook.stop(false).await;
 }
 
-crate::both!(audit_events_reach_the_change_feed_and_signed_webhooks);
+/// The delivery office announces a stored value report on the same signed webhooks.
+async fn a_published_value_report_is_announced_on_signed_webhooks(db: Db) {
+    use hmac::Mac;
+    let (port, seen, hook) = receiver().await;
+    let app = spawn(db, |s, _| {
+        webhook_settings(s, port, true);
+        s.notifications.webhooks[0].events = vec!["report.*".into()];
+        s.delivery.publish_reports = false;
+    })
+    .await;
+    let (status, report) = app.post_json("/api/portal/reports/value/2026-10/publish", &json!({})).await;
+    assert_eq!(status, 201, "{report}");
+    let (status, again) = app.post_json("/api/portal/reports/value/2026-10/publish", &json!({})).await;
+    assert_eq!((status, again["error"]["code"].as_str()), (409, Some("conflict")), "{again}");
+    // The receiver refuses the first delivery: the announcement is retried, then delivered once.
+    let ok = eventually("the report.published delivery", || async {
+        let seen = seen.lock().unwrap().clone();
+        let ok: Vec<(u16, Value, String)> = seen.into_iter().filter(|(s, _, _)| *s == 200).collect();
+        (!ok.is_empty()).then_some(ok)
+    })
+    .await;
+    assert_eq!(ok.len(), 1, "one announcement, once: {ok:?}");
+    let (_, headers, body) = &ok[0];
+    assert_eq!(headers["x-portolan-event"], "report.published");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let want: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(headers["x-portolan-signature-256"], format!("sha256={want}"));
+    let sent: Value = serde_json::from_str(body).unwrap();
+    assert_eq!((sent["type"].as_str(), sent["period"].as_str(), sent["by"].as_str()), (Some("report.published"), Some("2026-10"), Some("delivery")));
+    assert_eq!(sent["totals"], report["totals"]);
+    // Announcements are not subscription events: nothing of them reaches the change feed.
+    let (_, feed) = app.get_json("/api/catalog/events?after=0&limit=1000").await;
+    assert!(!feed["items"].as_array().unwrap().iter().any(|e| e["type"] == "report.published"), "{feed}");
+    hook.stop(false).await;
+}
+
+crate::both!(audit_events_reach_the_change_feed_and_signed_webhooks, a_published_value_report_is_announced_on_signed_webhooks);

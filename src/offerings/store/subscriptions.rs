@@ -56,6 +56,31 @@ pub struct EventRow {
     pub reason: Option<String>,
     #[diesel(sql_type = BigInt)]
     pub at: i64,
+    /// An announcement's body (JSON), on a row with no subscription.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub payload: Option<String>,
+}
+
+/// Records an announcement of another domain (`report.published`, ...) in the audit order, so
+/// the outgoing webhooks send it with the audit records. Raw SQL: the audit lock row
+/// (`AUDIT_LOCK`) must be taken in the same transaction, as for every audit record.
+pub fn announce(pool: &Pool, kind: &str, by: &str, payload: &str, at: i64) -> anyhow::Result<()> {
+    let sql = placeholders(
+        "INSERT INTO subscription_events (subscription_id, type, by_who, at, payload) VALUES ('', ?, ?, ?, ?)",
+        pool.backend(),
+    );
+    with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            diesel::sql_query(AUDIT_LOCK).execute(c)?;
+            diesel::sql_query(sql.as_str())
+                .bind::<Text, _>(kind)
+                .bind::<Text, _>(by)
+                .bind::<BigInt, _>(at)
+                .bind::<Text, _>(payload)
+                .execute(c)?;
+            Ok::<_, anyhow::Error>(())
+        })
+    })
 }
 
 /// A new audit record.
@@ -222,7 +247,7 @@ pub fn events_of(pool: &Pool, ids: &[String]) -> anyhow::Result<Vec<EventRow>> {
 /// Every audit record after an id (for notifications), oldest first.
 pub fn events_after(pool: &Pool, after: i64, limit: i64) -> anyhow::Result<Vec<EventRow>> {
     let sql = placeholders(
-        "SELECT id, subscription_id, type, from_status, to_status, key_id, plan, by_who, reason, at \
+        "SELECT id, subscription_id, type, from_status, to_status, key_id, plan, by_who, reason, at, payload \
          FROM subscription_events WHERE id > ? ORDER BY id LIMIT ?",
         pool.backend(),
     );

@@ -1,0 +1,1 @@
+ALTER TABLE subscription_events DROP COLUMN payload;
