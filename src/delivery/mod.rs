@@ -79,8 +79,8 @@ pub struct Delivery {
     hooks: Arc<crate::domain::Hooks>,
     /// What the findings were last computed from: (governance generation, updates, day, when).
     last: Mutex<Option<(i64, (i64, Option<i64>), chrono::NaiveDate, Instant)>>,
-    /// The plans of the last graph read, by its address.
-    plans: Mutex<Option<(usize, Arc<Plans>)>>,
+    /// The plans of the last graph read (held, so that a later graph cannot take its address).
+    plans: Mutex<Option<(Arc<Graph>, Arc<Plans>)>>,
 }
 
 /// The delivery office's front door: the engine (a findings source and a view extension), its
@@ -89,13 +89,7 @@ pub fn domain(settings: &DeliverySettings, shared: &crate::domain::Shared) -> an
     use crate::domain::{Domain, Task};
     anyhow::ensure!(settings.update_days >= 1, "delivery.update_days: at least 1");
     anyhow::ensure!(settings.evaluate_every_secs > 0.0, "delivery.evaluate_every_secs: more than 0");
-    let delivery = Arc::new(Delivery {
-        settings: settings.clone(),
-        org: shared.org.clone(),
-        hooks: shared.hooks.clone(),
-        last: Mutex::new(None),
-        plans: Mutex::new(None),
-    });
+    let delivery = Delivery::new(settings, shared);
     let mut d = Domain::new("delivery")
         .data(delivery.clone())
         .findings_source(delivery.clone())
@@ -126,16 +120,26 @@ impl Snapshot {
 }
 
 impl Delivery {
+    /// The engine alone (the front door registers it; benchmarks build it directly).
+    pub fn new(settings: &DeliverySettings, shared: &crate::domain::Shared) -> Arc<Delivery> {
+        Arc::new(Delivery {
+            settings: settings.clone(),
+            org: shared.org.clone(),
+            hooks: shared.hooks.clone(),
+            last: Mutex::new(None),
+            plans: Mutex::new(None),
+        })
+    }
+
     fn plans_of(&self, g: &Arc<Graph>) -> Arc<Plans> {
-        let id = Arc::as_ptr(g) as usize;
         let mut cached = self.plans.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, p)) = &*cached
-            && *at == id
+        if let Some((of, p)) = &*cached
+            && Arc::ptr_eq(of, g)
         {
             return p.clone();
         }
         let p = Arc::new(Plans::of(g));
-        *cached = Some((id, p.clone()));
+        *cached = Some((g.clone(), p.clone()));
         p
     }
 
@@ -260,6 +264,11 @@ impl Delivery {
         let stored = store::store_report(pool, &r.period, now, &serde_json::to_string(&r)?)?;
         if stored {
             tracing::info!(period = %r.period, "A value report was published.");
+            let body = serde_json::json!({"period": r.period, "generatedAt": r.generated_at, "totals": r.totals,
+                "report": format!("/api/portal/reports/value?period={}", r.period)});
+            if let Err(e) = self.hooks.announce(pool, "report.published", "delivery", &body) {
+                tracing::warn!(error.cause = format!("{e:#}"), "Announcing a published value report failed.");
+            }
         }
         Ok(stored.then_some(r))
     }
