@@ -30,7 +30,7 @@ route_table! {
     POST "/api/portal/roadmap/{kind}/{namespace}/{name}/{item}/updates" => delivery::post_update {
         tag: "delivery", rule: OwnerOrScope("plan:write"),
         summary: "Records a status update of a roadmap item, {health, note, progress?} (plan:write or the entity's owner)",
-        body: Body::Json(r#"{"type": "object"}"#),
+        body: Body::Json(r#"{"type": "object", "required": ["health", "note"], "additionalProperties": false, "properties": {"health": {"enum": ["on-track", "at-risk", "off-track"]}, "note": {"type": "string", "minLength": 1}, "progress": {"type": "integer", "minimum": 0, "maximum": 100}}}"#), ok: 201,
     }
     GET "/api/portal/roadmap/{kind}/{namespace}/{name}/{item}/updates" => delivery::get_updates {
         tag: "delivery", rule: Read,
@@ -46,7 +46,7 @@ route_table! {
     }
     POST "/api/portal/reports/value/{period}/publish" => delivery::publish_report {
         tag: "delivery", rule: Admin,
-        summary: "Stores a period's value report now, as the period-end task does (201; 409 when one is stored)",
+        summary: "Stores a period's value report now, as the period-end task does (201; 409 when one is stored)", ok: 201,
     }
 }
 
