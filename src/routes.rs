@@ -16,9 +16,9 @@ use crate::{openapi, ops, ui};
 
 pub use crate::rows::{Body, OBJECT, Param, ParamKind, Route, RouteIndex, route_table};
 
-/// Every table, in registration order: every domain's (from the domain list in `startup`, in its
-/// order; offerings puts the gateway's checks, the hottest routes by far, first of its own), then
-/// the edge's operations, the catalog's, sign-in's and the UI's pages. Order matters where
+/// Every table, in registration order: those with a `hot` row first (the gateway's checks, the
+/// hottest routes by far), then every domain's (from the domain list in `startup`, in its
+/// order), the edge's operations, the catalog's, sign-in's and the UI's pages. Order matters where
 /// patterns overlap (fixed segments such as `by-query` before `{id}`, which each table keeps), and
 /// actix tries patterns in order.
 /// Assembled once (the OpenAPI document and every worker's registration read it).
@@ -27,6 +27,8 @@ pub fn tables() -> &'static [&'static [Route]] {
         let mut out: Vec<&'static [Route]> =
             crate::settings::DOMAIN_ROUTES.iter().flat_map(|d| d.iter().copied()).collect();
         out.extend([OPERATIONS, crate::catalog::routes::ROUTES, crate::auth::routes::ROUTES, PAGES]);
+        // Tables with a hot row (the gateway's checks) first of all, the rest in list order.
+        out.sort_by_key(|t| !t.iter().any(|r| r.hot));
         out
     });
     &TABLES
@@ -214,6 +216,19 @@ route_table! {
     }
     GET "/governance/graph" => ui::governance::graph {
         tag: "ui", rule: Read, summary: "An entity's dependency graph", answers: ["text/html"],
+    }
+    GET "/delivery" => ui::delivery::portfolio {
+        tag: "ui", rule: Read,
+        summary: "The delivery portfolio: every product and platform with KPIs on track, commitments met, dependencies at risk and its roadmap's standing",
+        query: [crate::delivery::routes::PERIOD, crate::delivery::routes::REPORT_DOMAIN], answers: ["text/html"],
+    }
+    GET "/reports" => ui::delivery::reports {
+        tag: "ui", rule: Read, summary: "A period's value report as tables, the stored periods as a chart, the CSV download",
+        query: [crate::delivery::routes::PERIOD, crate::delivery::routes::REPORT_DOMAIN], answers: ["text/html"],
+    }
+    POST "/roadmap/{kind}/{namespace}/{name}/{item}/updates" => ui::roadmap::record {
+        tag: "ui", rule: OwnerOrScope("plan:write"),
+        summary: "Records a status update of a roadmap item (the entity's owner; the API's check)", body: Body::Form, ok: 303,
     }
 }
 

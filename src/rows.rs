@@ -28,6 +28,9 @@ pub struct Route {
     pub answers: &'static [&'static str],
     /// The status of a successful answer.
     pub ok: u16,
+    /// A hot path (the gateway's key checks): its table is registered before every other, since
+    /// actix tries patterns in order and each dynamic one costs a regex match per request.
+    pub hot: bool,
     /// Registers the route (its method, path and handler) with actix-web.
     pub register: fn(&mut web::ServiceConfig),
 }
@@ -118,6 +121,7 @@ macro_rules! __route_field {
 ///     body: Body::Json(OBJECT),          // optional, default Body::None
 ///     answers: ["application/json"],     // optional, default application/json
 ///     ok: 201,                           // optional, default 200
+///     hot: true,                         // optional, default false: its table goes first
 /// }
 /// ```
 ///
@@ -134,6 +138,7 @@ macro_rules! route_table {
                 $(, body: $body:expr)?
                 $(, answers: [$($media:literal),* $(,)?])?
                 $(, ok: $ok:literal)?
+                $(, hot: $hot:literal)?
                 $(,)?
             }
         )*
@@ -151,6 +156,7 @@ macro_rules! route_table {
                 body: $crate::__route_field!([$($body)?] $crate::rows::Body::None),
                 answers: $crate::__route_field!([$(&[$($media),*])?] &["application/json"]),
                 ok: $crate::__route_field!([$($ok)?] 200),
+                hot: $crate::__route_field!([$($hot)?] false),
                 register: |cfg: &mut ::actix_web::web::ServiceConfig| {
                     cfg.route($path, ::actix_web::web::method(::actix_web::http::Method::$method).to($handler));
                 },

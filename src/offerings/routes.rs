@@ -33,12 +33,12 @@ route_table! {
     POST "/api/gateway/check" => offerings::check {
         tag: "gateway", rule: Scope(CHECK),
         summary: "May this key call this API now? Always 200 with allowed and a reason (gateway:check)",
-        body: Body::Json(OBJECT),
+        body: Body::Json(OBJECT), hot: true,
     }
     GET "/api/gateway/auth" => offerings::auth {
         tag: "gateway", rule: Scope(CHECK),
         summary: "nginx auth_request / Envoy ext_authz: X-Api-Key in; 204, 401, 403 or 429 out (gateway:check)",
-        query: [GATEWAY_API], ok: 204,
+        query: [GATEWAY_API], ok: 204, hot: true,
     }
 }
 
