@@ -14,13 +14,16 @@ pub mod assets;
 pub mod catalog;
 pub mod chart;
 pub mod dashboard;
+pub mod delivery;
 pub mod governance;
 pub mod highlight;
 pub mod home;
 pub mod layout;
 pub mod middleware;
 pub mod products;
+pub mod roadmap;
 pub mod subscriptions;
+pub mod timeline;
 
 use std::future::Future;
 use std::pin::Pin;

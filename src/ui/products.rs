@@ -8,6 +8,7 @@ use super::chart;
 use super::layout::{Ctx, page, urlencode};
 use super::{blocking, html as respond, opt};
 use crate::catalog::model::EntityRef;
+use crate::delivery::Delivery;
 use crate::error::ApiError;
 use crate::governance::Governance;
 use crate::governance::scorecards::Level;
@@ -107,6 +108,7 @@ async fn detail(
     state: web::Data<AppState>,
     gov: web::Data<Governance>,
     usage: web::Data<Usage>,
+    delivery: web::Data<Delivery>,
     req: HttpRequest,
     path: (String, String),
     kind: &'static str,
@@ -114,6 +116,8 @@ async fn detail(
     let ctx = Ctx::new(&req, &state);
     let (ns, name) = path;
     let key = EntityRef::new(kind, &ns, &name).key();
+    let plans = super::roadmap::load(&state, &delivery, &ctx.identity, key.clone(), kind == "platform").await?;
+    let updated = params(&req).get("updated").cloned();
     let d = blocking(&gov, &state, move |gov, pool| views::detail(gov, pool, kind, &ns, &name)).await?;
     // KPI values and measured targets: consumption's own views (what it adds to the API's).
     let (kpis, targets) = blocking(&usage, &state, move |u, pool| {
@@ -166,7 +170,7 @@ async fn detail(
                         td { @for p in &dep.platforms { (entity_link(p)) " " } } }
                 }
             } }
-            h2 { "KPIs" }
+            h2 id="kpis" { "KPIs" }
             @for k in &kpis {
                 @let unit = k.unit.as_deref().unwrap_or("");
                 h3 { (k.name) " " span class="muted" { "(" (unit) ")" } }
@@ -188,6 +192,8 @@ async fn detail(
                 }
             } }
         }
+        (super::roadmap::roadmap_section(&ctx, &plans, updated.as_deref()))
+        (super::roadmap::demand_section(&plans))
     };
     Ok(respond(page(&ctx, e.label(), body)))
 }
@@ -196,18 +202,20 @@ pub async fn product(
     state: web::Data<AppState>,
     gov: web::Data<Governance>,
     usage: web::Data<Usage>,
+    delivery: web::Data<Delivery>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    detail(state, gov, usage, req, path.into_inner(), "product").await
+    detail(state, gov, usage, delivery, req, path.into_inner(), "product").await
 }
 
 pub async fn platform(
     state: web::Data<AppState>,
     gov: web::Data<Governance>,
     usage: web::Data<Usage>,
+    delivery: web::Data<Delivery>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    detail(state, gov, usage, req, path.into_inner(), "platform").await
+    detail(state, gov, usage, delivery, req, path.into_inner(), "platform").await
 }

@@ -2,9 +2,11 @@
 # portolan's browser tests. Builds nothing: runs the release binary already built
 # (${CARGO_TARGET_DIR:-target}/release/portolan, or $PORTOLAN_BIN) twice on random ports:
 #   1. guest mode on the demo catalog after `demo-traffic`: every page, the subscribe -> key ->
-#      gateway -> dashboard journey, the platform dashboard's charts, a finding's link;
+#      gateway -> dashboard journey, the platform dashboard's charts, a finding's link, the
+#      delivery office (portfolio, a roadmap's late need, an update through the form, a
+#      platform's demand, a stored value report with its chart and CSV);
 #   2. OIDC sign-in through tests/oidc's oauth2-mock-server: a manual plan requested by one
-#      person and approved by the platform's owner.
+#      person and approved by the platform's owner; a roadmap update only its owner may record.
 # Needs: node >= 20, /usr/bin/chromium (apt-get install -y chromium), `npm ci` here and in
 # tests/oidc (done below when node_modules is missing). Screenshots: target/ui-screenshots/.
 set -euo pipefail

@@ -110,7 +110,7 @@ async function expectText(locator, text, what) {
 async function guestJourneys() {
   // Every page from the home page's navigation, by plain links.
   await go('/', 'home');
-  for (const label of ['Catalog', 'Products', 'Platforms', 'APIs', 'Subscriptions', 'Approvals', 'Dashboard', 'Governance']) {
+  for (const label of ['Catalog', 'Products', 'Platforms', 'APIs', 'Subscriptions', 'Approvals', 'Dashboard', 'Delivery', 'Reports', 'Governance']) {
     await page.goto(new URL('/', base).href);
     await page.locator('header nav').getByRole('link', { name: label, exact: true }).click();
     await page.waitForLoadState('load');
@@ -201,6 +201,92 @@ async function guestJourneys() {
   // Other definitions are highlighted text.
   await go('/catalog/api/default/mobile-bff-api', 'api-entity-graphql');
   if ((await page.locator('pre.definition .hl-kw').count()) === 0) fail('the GraphQL definition is not highlighted');
+  await deliveryJourneys();
+}
+
+/** Records a status update through an item's form and sees it on the item. */
+async function recordUpdate(itemId, health, progress, note) {
+  const row = page.locator(`table.roadmap tr#item-${itemId}`);
+  await row.locator('details.update summary').click();
+  await row.locator('select[name=health]').selectOption(health);
+  await row.locator('input[name=progress]').fill(String(progress));
+  await row.locator('textarea[name=note]').fill(note);
+  await row.getByRole('button', { name: 'Record the update' }).click();
+  await page.waitForLoadState('load');
+  await expectText(page.locator('main .notice'), itemId, 'the notice of the recorded update');
+  const after = page.locator(`table.roadmap tr#item-${itemId}`);
+  await expectText(after, note, 'the recorded update on its item');
+  await expectText(after, health.replace('-', ' '), 'the recorded health on its item');
+  await expectText(after, `${progress}%`, 'the recorded progress on its item');
+}
+
+/** The delivery office: the portfolio, a product's roadmap with a late need, an update recorded
+ * through the form, a platform's demand with its conflict, and the value reports. */
+async function deliveryJourneys() {
+  await go('/delivery', 'delivery');
+  const checkout = page.locator('main table.portfolio tbody tr').filter({ has: page.getByRole('link', { name: 'Checkout', exact: true }) });
+  if ((await checkout.count()) !== 1) fail('no Checkout row in the portfolio');
+  await expectText(checkout, 'of 3', 'the KPIs on track of checkout');
+  await expectText(checkout, 'at risk', 'the dependencies at risk of checkout');
+  await expectText(checkout, 'One-click checkout', 'the next item of checkout');
+  await expectText(page.locator('main table.totals'), 'KPIs on track', 'the totals');
+  const payments = page.locator('main table.portfolio tbody tr').filter({ has: page.getByRole('link', { name: 'Payments platform', exact: true }) });
+  await expectText(payments, 'overdue', 'the overdue item of payments');
+  await checkout.getByRole('link', { name: 'Checkout', exact: true }).click();
+  await page.waitForLoadState('load');
+  if (new URL(page.url()).pathname !== '/products/default/checkout') fail(`the portfolio's link leads to ${page.url()}`);
+  await check('product-roadmap');
+  // The roadmap: items on a time line, the late need and the item answering it.
+  const timeline = page.locator('svg.timeline');
+  if ((await timeline.count()) === 0) fail('no time line on the product page');
+  await expectText(timeline, 'late by', 'the late need on the time line');
+  if ((await timeline.locator('polygon.item').count()) < 4) fail('the time line does not draw every item of checkout');
+  const oneClick = page.locator('table.roadmap tr#item-one-click-checkout');
+  await expectText(oneClick, 'One-click checkout', 'the item');
+  await expectText(oneClick.locator('.state-late'), 'late', 'the late need, in words');
+  await oneClick.getByRole('link', { name: 'Wallet tokenisation for one-click payments' }).click();
+  await page.waitForLoadState('load');
+  const u = new URL(page.url());
+  if (u.pathname !== '/platforms/default/payments' || u.hash !== '#item-wallet-tokens') fail(`the answering item's link leads to ${page.url()}`);
+  await check('platform-roadmap');
+  await expectText(page.locator('table.roadmap tr#item-fraud-v3'), 'overdue', 'the overdue item, in words');
+  // An update recorded through the form of an item in progress appears on it.
+  await recordUpdate('payments-v2', 'at-risk', 45, `Browser journey ${Date.now()}: idempotent captures in staging.`);
+  await check('update-recorded');
+  const history = await (await fetch(new URL('/api/portal/roadmap/platform/default/payments/payments-v2/updates', base))).json();
+  if (history.updates?.[0]?.health !== 'at-risk' || history.updates?.[0]?.progress !== 45) fail(`the API does not answer the update: ${JSON.stringify(history.updates?.[0])}`);
+  // A platform's demand: what other plans need from identity, and the conflict on passkeys.
+  await go('/platforms/default/identity', 'platform-demand');
+  const demand = page.locator('table.demand tbody tr');
+  if ((await demand.count()) < 2) fail(`identity's demand lists ${await demand.count()} needs`);
+  await expectText(page.locator('table.demand'), 'Mobile app', 'a need of mobile-app in the demand');
+  await expectText(page.locator('table.demand'), 'Store configurator', 'a need of store-configurator in the demand');
+  await expectText(page.locator('ul.conflicts'), 'Passkeys for every sign-in', 'the conflict on passkeys');
+  await expectText(page.locator('ul.conflicts'), 'conflict', 'the conflict, in words');
+  // The value reports: pick a stored period, its tables, the history chart, the CSV download.
+  await page.locator('header nav').getByRole('link', { name: 'Reports', exact: true }).click();
+  await page.waitForLoadState('load');
+  const stored = await page.locator('select[name=period] option', { hasText: 'stored' }).first().getAttribute('value');
+  if (!stored) fail('the period picker offers no stored period');
+  await page.locator('select[name=period]').selectOption(stored);
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.waitForLoadState('load');
+  if (new URL(page.url()).searchParams.get('period') !== stored) fail(`the picker did not ask for ${stored}: ${page.url()}`);
+  await check('reports');
+  await expectText(page.locator('main'), 'Stored at the end of', 'a stored period says so');
+  const products = page.locator('#products + table tbody tr');
+  if ((await products.count()) < 3) fail(`the report's products table has ${await products.count()} rows`);
+  await expectText(page.locator('#products + table'), 'checkout', 'checkout in the report');
+  const chart = page.locator('svg.chart');
+  if ((await chart.count()) !== 1) fail('no history chart');
+  else if (!(await chart.locator('rect').evaluateAll((rs) => rs.some((r) => Number(r.getAttribute('height')) > 0)))) fail('the history chart is empty');
+  const csvHref = await page.getByRole('link', { name: /as CSV/ }).getAttribute('href');
+  if (!csvHref?.includes(`period=${stored}`) || !csvHref.includes('format=csv')) fail(`the CSV link: ${csvHref}`);
+  const csv = await fetch(new URL(csvHref, base));
+  const type = csv.headers.get('content-type') ?? '';
+  const text = await csv.text();
+  if (csv.status !== 200 || !type.startsWith('text/csv')) fail(`the CSV download answers ${csv.status} ${type}`);
+  if (!text.startsWith('period,section,ref') || !text.includes(`${stored},product,product:default/checkout`)) fail(`the CSV: ${text.slice(0, 200)}`);
 }
 
 /** Writes a line to the mock provider's stdin. */
@@ -234,6 +320,10 @@ async function oidcJourneys() {
   const subscriptionUrl = page.url();
   await page.goto(new URL('/approvals', base).href);
   if ((await page.getByRole('button', { name: 'Approve' }).count()) > 0) fail('the requester may approve');
+  // Only a plan's owners record its updates: no form on another team's roadmap.
+  await page.goto(new URL('/platforms/default/inventory', base).href);
+  await page.locator('table.roadmap').waitFor();
+  if ((await page.locator('table.roadmap details.update').count()) > 0) fail('the update form shows to someone who does not own the platform');
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForLoadState('load');
   // ... and approve it as the platform's owner (inventory-team).
@@ -248,6 +338,10 @@ async function oidcJourneys() {
   await page.goto(subscriptionUrl);
   await expectText(page.locator('main dl'), 'active', 'the approved subscription');
   await check('approved');
+  // The platform's owner records an update of its roadmap item.
+  await page.goto(new URL('/platforms/default/inventory', base).href);
+  await recordUpdate('store-stock-feed', 'on-track', 20, 'The feed runs in two pilot stores.');
+  await check('owner-update');
 }
 
 try {
