@@ -227,7 +227,7 @@ pub fn events_of(pool: &Pool, ids: &[String]) -> anyhow::Result<Vec<EventRow>> {
         let marks = vec!["?"; chunk.len()].join(", ");
         let sql = placeholders(
             &format!(
-                "SELECT id, subscription_id, type, from_status, to_status, key_id, plan, by_who, reason, at \
+                "SELECT id, subscription_id, type, from_status, to_status, key_id, plan, by_who, reason, at, payload \
                  FROM subscription_events WHERE subscription_id IN ({marks}) ORDER BY id"
             ),
             pool.backend(),
