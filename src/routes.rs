@@ -17,16 +17,18 @@ use crate::{openapi, ops, ui};
 pub use crate::rows::{Body, OBJECT, Param, ParamKind, Route, RouteIndex, route_table};
 
 /// Every table, in registration order: those with a `hot` row first (the gateway's checks, the
-/// hottest routes by far), then every domain's (from the domain list in `startup`, in its
-/// order), the edge's operations, the catalog's, sign-in's and the UI's pages. Order matters where
+/// hottest routes by far), then the edge's operations, the catalog's (its reads come next in
+/// heat), every domain's (from the domain list in `startup`, in its order), sign-in's and the
+/// UI's pages. Order matters where
 /// patterns overlap (fixed segments such as `by-query` before `{id}`, which each table keeps), and
 /// actix tries patterns in order.
 /// Assembled once (the OpenAPI document and every worker's registration read it).
 pub fn tables() -> &'static [&'static [Route]] {
     static TABLES: std::sync::LazyLock<Vec<&'static [Route]>> = std::sync::LazyLock::new(|| {
-        let mut out: Vec<&'static [Route]> =
-            crate::settings::DOMAIN_ROUTES.iter().flat_map(|d| d.iter().copied()).collect();
-        out.extend([OPERATIONS, crate::catalog::routes::ROUTES, crate::auth::routes::ROUTES, PAGES]);
+        // The catalog's reads are the next hottest: before the domains' patterns.
+        let mut out: Vec<&'static [Route]> = vec![OPERATIONS, crate::catalog::routes::ROUTES];
+        out.extend(crate::settings::DOMAIN_ROUTES.iter().flat_map(|d| d.iter().copied()));
+        out.extend([crate::auth::routes::ROUTES, PAGES]);
         // Tables with a hot row (the gateway's checks) first of all, the rest in list order.
         out.sort_by_key(|t| !t.iter().any(|r| r.hot));
         out
