@@ -95,7 +95,7 @@ pub fn draw(s: &Sections) -> Markup {
     let mut ticks = Vec::new();
     let mut t = from;
     while t <= to {
-        if (t.month() - 1) % every == 0 {
+        if (t.month() - 1).is_multiple_of(every) {
             ticks.push(t);
         }
         t = next_month(t);
