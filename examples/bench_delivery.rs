@@ -73,8 +73,7 @@ fn main() -> anyhow::Result<()> {
         let period = delivery.current_period(now);
 
         let snap = delivery.snapshot(&pool)?;
-        let (items, needs) =
-            (snap.plans.items.len(), snap.plans.items.iter().map(|i| i.needs.len()).sum::<usize>());
+        let (items, needs) = (snap.plans.items.len(), snap.plans.items.iter().map(|i| i.needs.len()).sum::<usize>());
         println!("{items} roadmap items, {needs} needs, {} entities in the org graph", snap.graph.entities.len());
 
         let roadmaps = || -> anyhow::Result<usize> {
@@ -89,7 +88,11 @@ fn main() -> anyhow::Result<()> {
         let (mut rm, mut rep, mut rules, mut cold) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut sizes = (0, 0);
         // One product item moves its date and back: one descriptor change per run.
-        let moved = original.replacen("    - id: qi-0\n      title: Product item 0\n      targetDate: \"2027-06-30\"", "    - id: qi-0\n      title: Product item 0\n      targetDate: \"2027-07-15\"", 1);
+        let moved = original.replacen(
+            "    - id: qi-0\n      title: Product item 0\n      targetDate: \"2027-06-30\"",
+            "    - id: qi-0\n      title: Product item 0\n      targetDate: \"2027-07-15\"",
+            1,
+        );
         assert_ne!(moved, original, "prod-000's first item is where the generator puts it");
         for i in 0..runs {
             std::fs::write(&plans_file, if i % 2 == 0 { &moved } else { &original })?;

@@ -82,6 +82,7 @@ pub fn generate(n: usize, per_file: usize) -> (Vec<String>, String) {
 /// some needs are late), and one breaking API change per platform. Each platform is made of ten
 /// of the catalog's systems (so their APIs are its), each product of ten others (so their
 /// components are its consumers).
+#[allow(dead_code)] // Also compiled into a catalog test (`#[path]`), which uses only `generate`.
 pub fn roadmaps(n: usize) -> String {
     let s = ((n as f64 * 0.2).round() as usize).max(1);
     let g = ((n as f64 * 0.1).round() as usize).max(1);
@@ -115,7 +116,12 @@ pub fn roadmaps(n: usize) -> String {
             }
             if j == 4 {
                 // Answers the unnamed need of one product item.
-                let _ = write!(y, "      answers:\n        - product: prod-{:03}\n          item: qi-{}\n", p % products, p % per);
+                let _ = write!(
+                    y,
+                    "      answers:\n        - product: prod-{:03}\n          item: qi-{}\n",
+                    p % products,
+                    p % per
+                );
             }
         }
         out.push(y);
