@@ -158,7 +158,12 @@ mod tests {
         let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(
             paths,
-            ["/spec/roadmap/1/id", "/spec/roadmap/1/targetDate", "/spec/roadmap/1/needs/0/on", "/spec/roadmap/1/expectedImpact/0/kpi"],
+            [
+                "/spec/roadmap/1/id",
+                "/spec/roadmap/1/targetDate",
+                "/spec/roadmap/1/needs/0/on",
+                "/spec/roadmap/1/expectedImpact/0/kpi"
+            ],
             "{found:?}"
         );
         assert!(found[2].1.contains("expected a product or platform ref"), "{found:?}");

@@ -21,7 +21,13 @@ const HISTORY: &[(&str, &str, i64)] = &[
     ("on-track", "Back on plan: the rollout order is agreed and the first slice is live.", 60),
 ];
 
-async fn call(http: &reqwest::Client, token: Option<&str>, method: reqwest::Method, url: String, body: Option<Value>) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+async fn call(
+    http: &reqwest::Client,
+    token: Option<&str>,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> anyhow::Result<(reqwest::StatusCode, Value)> {
     let mut r = http.request(method, url);
     if let Some(t) = token {
         r = r.bearer_auth(t);
@@ -40,13 +46,15 @@ pub async fn run(base: &str, token: Option<String>) -> anyhow::Result<Summary> {
     let base = base.trim_end_matches('/');
     let token = token.as_deref();
     let mut summary = Summary::default();
-    let (status, roadmaps) = call(&http, token, reqwest::Method::GET, format!("{base}/api/portal/roadmaps"), None).await?;
+    let (status, roadmaps) =
+        call(&http, token, reqwest::Method::GET, format!("{base}/api/portal/roadmaps"), None).await?;
     anyhow::ensure!(status.is_success(), "GET /api/portal/roadmaps: {status} {roadmaps}");
     // In target-date order; the last one in progress keeps no update.
     let mut in_progress: Vec<&Value> =
         roadmaps["items"].as_array().into_iter().flatten().filter(|i| i["status"] == "in-progress").collect();
     if let Some(last) = in_progress.pop() {
-        summary.left_stale = Some(format!("{} {}", last["ref"].as_str().unwrap_or_default(), last["id"].as_str().unwrap_or_default()));
+        summary.left_stale =
+            Some(format!("{} {}", last["ref"].as_str().unwrap_or_default(), last["id"].as_str().unwrap_or_default()));
     }
     for item in in_progress {
         let (Some(r), Some(id)) = (item["ref"].as_str(), item["id"].as_str()) else { continue };
@@ -58,15 +66,25 @@ pub async fn run(base: &str, token: Option<String>) -> anyhow::Result<Summary> {
             continue;
         }
         for (health, note, progress) in HISTORY {
-            let (status, body) = call(&http, token, reqwest::Method::POST, url.clone(),
-                Some(json!({"health": health, "note": note, "progress": progress}))).await?;
+            let (status, body) = call(
+                &http,
+                token,
+                reqwest::Method::POST,
+                url.clone(),
+                Some(json!({"health": health, "note": note, "progress": progress})),
+            )
+            .await?;
             anyhow::ensure!(status.is_success(), "POST {url}: {status} {body}");
             summary.updates += 1;
         }
     }
-    let (status, current) = call(&http, token, reqwest::Method::GET, format!("{base}/api/portal/reports/value"), None).await?;
+    let (status, current) =
+        call(&http, token, reqwest::Method::GET, format!("{base}/api/portal/reports/value"), None).await?;
     anyhow::ensure!(status.is_success(), "GET /api/portal/reports/value: {status} {current}");
-    let period = current["period"].as_str().and_then(Period::parse).ok_or_else(|| anyhow::anyhow!("the report names no period"))?;
+    let period = current["period"]
+        .as_str()
+        .and_then(Period::parse)
+        .ok_or_else(|| anyhow::anyhow!("the report names no period"))?;
     for p in [period.previous().previous(), period.previous()] {
         let url = format!("{base}/api/portal/reports/value/{p}/publish");
         let (status, body) = call(&http, token, reqwest::Method::POST, url.clone(), None).await?;

@@ -96,7 +96,9 @@ pub async fn demand(
 fn item_path(kind: &str, ns: &str, name: &str) -> Result<String, ApiError> {
     let kind = kind.to_ascii_lowercase();
     if kind != "product" && kind != "platform" {
-        return Err(ApiError::not_found(format!("No roadmap of kind '{kind}': roadmaps belong to a product or a platform")));
+        return Err(ApiError::not_found(format!(
+            "No roadmap of kind '{kind}': roadmaps belong to a product or a platform"
+        )));
     }
     Ok(EntityRef::new(&kind, ns, name).key())
 }
@@ -208,7 +210,16 @@ pub async fn publish_report(
 ) -> Result<HttpResponse, ApiError> {
     let raw = path.into_inner();
     let period = period_of(&d, Some(&raw))?;
-    match view(&d, &state, move |d, p| Ok(d.publish(p, period, now_ms())?)).await? {
+    // A snapshot is never rewritten: one of a period still running would keep its first days
+    // for good (and the period-end task could not store the whole period).
+    let now = now_ms();
+    if super::model::day_of(now) < period.end() {
+        return Err(ApiError::input(format!(
+            "period: {period} has not ended (its last day is {}); a report is stored once its period is over",
+            period.last_day()
+        )));
+    }
+    match view(&d, &state, move |d, p| Ok(d.publish(p, period, now)?)).await? {
         Some(r) => Ok(HttpResponse::Created().json(r)),
         None => Err(ApiError::with_code(
             ErrorCode::Conflict,

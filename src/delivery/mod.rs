@@ -72,13 +72,16 @@ const OBSERVED_MS: i64 = 28 * 86_400_000;
 /// Status updates an item may carry.
 pub const HEALTH: &[&str] = &["on-track", "at-risk", "off-track"];
 
+/// What findings were computed from: (governance generation, updates version, day, when).
+type Judged = (i64, (i64, Option<i64>), chrono::NaiveDate, Instant);
+
 /// The delivery engine.
 pub struct Delivery {
     pub settings: DeliverySettings,
     org: Arc<crate::org::Org>,
     hooks: Arc<crate::domain::Hooks>,
-    /// What the findings were last computed from: (governance generation, updates, day, when).
-    last: Mutex<Option<(i64, (i64, Option<i64>), chrono::NaiveDate, Instant)>>,
+    /// What the findings were last computed from.
+    last: Mutex<Option<Judged>>,
     /// The plans of the last graph read (held, so that a later graph cannot take its address).
     plans: Mutex<Option<(Arc<Graph>, Arc<Plans>)>>,
 }
@@ -198,7 +201,15 @@ impl Delivery {
         let (health, note, progress) = input.check()?;
         let row = store::insert_update(
             pool,
-            &store::NewUpdate { entity_ref: key, item_id: item, health: &health, note: &note, progress, author, at: now_ms() },
+            &store::NewUpdate {
+                entity_ref: key,
+                item_id: item,
+                health: &health,
+                note: &note,
+                progress,
+                author,
+                at: now_ms(),
+            },
         )?;
         Ok(views::UpdateView::from(&row))
     }
@@ -345,7 +356,9 @@ impl FindingsSource for Delivery {
         {
             let every = Duration::from_secs_f64(self.settings.evaluate_every_secs);
             let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-            if last.is_some_and(|(gen_, v, d, at)| gen_ == generation && v == version && d == today && at.elapsed() < every) {
+            if last.is_some_and(|(gen_, v, d, at)| {
+                gen_ == generation && v == version && d == today && at.elapsed() < every
+            }) {
                 return Ok(None);
             }
             *last = Some((generation, version, today, Instant::now()));
@@ -356,7 +369,13 @@ impl FindingsSource for Delivery {
 
 /// Product and platform views show their roadmap.
 impl ViewExtension for Delivery {
-    fn fields(&self, pool: &Pool, _g: &Graph, _kind: EntityKind, key: &str) -> anyhow::Result<Vec<(&'static str, Value)>> {
+    fn fields(
+        &self,
+        pool: &Pool,
+        _g: &Graph,
+        _kind: EntityKind,
+        key: &str,
+    ) -> anyhow::Result<Vec<(&'static str, Value)>> {
         let s = self.snapshot(pool)?;
         Ok(vec![("roadmap", serde_json::to_value(views::roadmap_of(&s.context(), key))?)])
     }

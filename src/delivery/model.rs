@@ -425,15 +425,23 @@ mod tests {
     #[test]
     fn needs_are_answered_by_name_or_by_answers_and_judged_by_date() {
         let g = graph(&[
-            entity("Product", "shop", json!([
+            entity(
+                "Product",
+                "shop",
+                json!([
                 {"id": "one-click", "title": "1-click", "targetDate": "2027-Q2", "status": "planned",
                  "needs": [{"on": "payments", "item": "tokens", "neededBy": "2027-03-01"},
                            {"on": "payments", "neededBy": "2027-05-01"},
-                           {"on": "search", "neededBy": "2027-05-01"}]}])),
-            entity("Platform", "payments", json!([
+                           {"on": "search", "neededBy": "2027-05-01"}]}]),
+            ),
+            entity(
+                "Platform",
+                "payments",
+                json!([
                 {"id": "tokens", "title": "Tokens", "targetDate": "2027-04-15", "status": "in-progress"},
                 {"id": "wallets", "title": "Wallets", "targetDate": "2027-04-01", "status": "planned",
-                 "answers": [{"product": "shop", "item": "one-click"}]}])),
+                 "answers": [{"product": "shop", "item": "one-click"}]}]),
+            ),
         ]);
         let plans = Plans::of(&g);
         let item = plans.get("product:default/shop", "one-click").unwrap();

@@ -290,7 +290,12 @@ pub fn compute(g: &Graph, plans: &Plans, m: &Measured, period: Period, now: i64,
                     .get(&e.key)
                     .into_iter()
                     .flatten()
-                    .map(|t| TargetLine { metric: t.metric.clone(), target: t.target, current: t.current, on_track: t.on_track })
+                    .map(|t| TargetLine {
+                        metric: t.metric.clone(),
+                        target: t.target,
+                        current: t.current,
+                        on_track: t.on_track,
+                    })
                     .collect(),
                 adoption: Adoption { active: a.active, new: a.new, churned: a.churned },
                 delivered,

@@ -10,10 +10,14 @@ pub const TEAM: Param = Param::text("team", "A group ref: only items of the prod
 pub const DOMAIN: Param = Param::text("domain", "A domain ref: only items of its products and platforms");
 pub const FROM: Param = Param::text("from", "Only items due on or after this day (YYYY-MM-DD or a quarter, 2027-Q1)");
 pub const TO: Param = Param::text("to", "Only items due on or before this day (YYYY-MM-DD or a quarter)");
-pub const PERIOD: Param =
-    Param::text("period", "A month (2026-11) or a quarter (2026-Q4); default: the current period of delivery.report_period");
-pub const REPORT_DOMAIN: Param = Param::text("domain", "A domain ref: only its products and platforms, totals recomputed");
-pub const FORMAT: Param = Param::text("format", "json (default) or csv: one row per product and platform, then the totals");
+pub const PERIOD: Param = Param::text(
+    "period",
+    "A month (2026-11) or a quarter (2026-Q4); default: the current period of delivery.report_period",
+);
+pub const REPORT_DOMAIN: Param =
+    Param::text("domain", "A domain ref: only its products and platforms, totals recomputed");
+pub const FORMAT: Param =
+    Param::text("format", "json (default) or csv: one row per product and platform, then the totals");
 
 route_table! {
     /// Roadmaps, demand, updates and value reports.

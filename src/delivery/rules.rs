@@ -58,7 +58,13 @@ pub struct Facts<'a> {
     pub now: i64,
 }
 
-fn finding(entity: &str, rule: &str, level: Option<Level>, message: String, details: serde_json::Value) -> SourcedFinding {
+fn finding(
+    entity: &str,
+    rule: &str,
+    level: Option<Level>,
+    message: String,
+    details: serde_json::Value,
+) -> SourcedFinding {
     SourcedFinding { entity_ref: entity.to_owned(), rule: rule.to_owned(), message, details, level }
 }
 
@@ -86,7 +92,14 @@ pub struct Affected {
 
 /// The consumers of `api` (declared, and observed in `observed`), each with its planning unit
 /// and whether that unit's plan needs `item` by `effective`.
-pub fn affected(g: &Graph, plans: &Plans, item: &Item, api: &str, effective: NaiveDate, observed: &[(String, String)]) -> Vec<Affected> {
+pub fn affected(
+    g: &Graph,
+    plans: &Plans,
+    item: &Item,
+    api: &str,
+    effective: NaiveDate,
+    observed: &[(String, String)],
+) -> Vec<Affected> {
     let mut consumers: BTreeSet<String> = g.declarers(api, "consumesApi").map(str::to_owned).collect();
     consumers.extend(observed.iter().filter(|(a, _)| a == api).map(|(_, c)| c.clone()));
     let mut out = Vec::new();
@@ -136,7 +149,7 @@ pub fn evaluate(g: &Graph, plans: &Plans, facts: &Facts) -> Vec<SourcedFinding> 
                         out.push(finding(
                             &item.owner,
                             DEPENDENCY_NOT_PLANNED,
-                            None,
+                            Some(Level::Warning),
                             format!(
                                 "{who} item '{}' needs {on} by {}, but {why}; ask {on}'s owner to plan it (an item with answers: [{{product: {who}, item: {}}}]), or name the answering item in needs[].item",
                                 item.id, need.needed_by, item.id
@@ -164,12 +177,13 @@ pub fn evaluate(g: &Graph, plans: &Plans, facts: &Facts) -> Vec<SourcedFinding> 
                     }
                     NeedState::Planned | NeedState::Done => {}
                 }
-                let on_product = need.on.starts_with("product:") || need.api.as_deref().is_some_and(|a| product_api(g, a));
+                let on_product =
+                    need.on.starts_with("product:") || need.api.as_deref().is_some_and(|a| product_api(g, a));
                 if !item.on_product() && on_product {
                     out.push(finding(
                         &item.owner,
                         PLATFORM_NEEDS_PRODUCT,
-                        None,
+                        Some(Level::Error),
                         format!(
                             "platform {who} item '{}' needs {}; platforms never depend on products: move what it needs into a platform, or drop the need",
                             item.id,
@@ -183,7 +197,7 @@ pub fn evaluate(g: &Graph, plans: &Plans, facts: &Facts) -> Vec<SourcedFinding> 
                 out.push(finding(
                     &item.owner,
                     PLAN_ITEM_OVERDUE,
-                    None,
+                    Some(Level::Warning),
                     format!(
                         "{who} item '{}' was due on {} and is {}; deliver it and set status: done with deliveredAt, move targetDate, or set status: dropped",
                         item.id,
@@ -204,7 +218,7 @@ pub fn evaluate(g: &Graph, plans: &Plans, facts: &Facts) -> Vec<SourcedFinding> 
                     out.push(finding(
                         &item.owner,
                         PLAN_ITEM_STALE,
-                        None,
+                        Some(Level::Info),
                         format!(
                             "{who} item '{}' is in progress with no status update {since} (more than {} days); record one (health and a note) from the item's page or POST .../updates",
                             item.id, facts.update_days
@@ -215,21 +229,34 @@ pub fn evaluate(g: &Graph, plans: &Plans, facts: &Facts) -> Vec<SourcedFinding> 
             }
         }
         // Planned API changes: every consumer's plan should need the changing item in time.
-        let live = item.status != Status::Dropped && !(item.status == Status::Done && item.changes.iter().all(|c| c.effective < facts.today));
-        if item.on_product() || !live {
+        // A change made by a done item no longer fires once its own effective date has passed.
+        if item.on_product() || item.status == Status::Dropped {
             continue;
         }
-        for change in item.changes.iter().filter(|c| matches!(c.kind, ChangeKind::Breaking | ChangeKind::Deprecation)) {
+        let live = |c: &&super::model::Change| !(item.status == Status::Done && c.effective < facts.today);
+        for change in item
+            .changes
+            .iter()
+            .filter(|c| matches!(c.kind, ChangeKind::Breaking | ChangeKind::Deprecation))
+            .filter(live)
+        {
             for a in affected(g, plans, item, &change.api, change.effective, facts.observed) {
-                if a.planned || !seen_breaking.insert((a.unit.clone(), item.owner.clone(), format!("{}#{}", item.id, change.api))) {
+                if a.planned
+                    || !seen_breaking.insert((
+                        a.unit.clone(),
+                        item.owner.clone(),
+                        format!("{}#{}", item.id, change.api),
+                    ))
+                {
                     continue;
                 }
                 let unit = name(g, &a.unit);
-                let via = if a.unit == a.consumer { String::new() } else { format!(" (through {})", name(g, &a.consumer)) };
+                let via =
+                    if a.unit == a.consumer { String::new() } else { format!(" (through {})", name(g, &a.consumer)) };
                 out.push(finding(
                     &a.unit,
                     BREAKING_CHANGE_UNPLANNED,
-                    None,
+                    Some(Level::Warning),
                     format!(
                         "{} makes a {} change to {} on {} ({who} item '{}'), and {unit}, which consumes it{via}, has no roadmap item that needs it by then; add one with needs: [{{on: {who}, item: {}, neededBy: {} or earlier}}]",
                         who,
@@ -281,7 +308,8 @@ mod tests {
         let last = HashMap::new();
         let now = super::super::model::ms_of(day(today));
         let facts = Facts { today: day(today), last_update: &last, update_days: 14, observed: &[], now };
-        let mut out: Vec<_> = evaluate(&g, &plans, &facts).into_iter().map(|f| (f.rule, f.entity_ref, f.level)).collect();
+        let mut out: Vec<_> =
+            evaluate(&g, &plans, &facts).into_iter().map(|f| (f.rule, f.entity_ref, f.level)).collect();
         out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         out
     }
@@ -294,13 +322,31 @@ mod tests {
 
     #[test]
     fn a_late_need_is_a_warning_then_an_error_and_clears_when_the_platform_moves_its_date() {
-        let shop = doc("Product", "shop", json!({"roadmap": [{"id": "a", "title": "A", "targetDate": "2027-06-30", "status": "planned",
-            "needs": [{"on": "pay", "item": "t", "neededBy": "2027-03-01"}]}]}));
-        let late = doc("Platform", "pay", json!({"roadmap": [{"id": "t", "title": "T", "targetDate": "2027-04-01", "status": "planned"}]}));
-        let on_time = doc("Platform", "pay", json!({"roadmap": [{"id": "t", "title": "T", "targetDate": "2027-02-01", "status": "planned"}]}));
-        assert_eq!(run(&[shop.clone(), late.clone()], "2027-01-01"), [(DEPENDENCY_LATE.into(), "product:default/shop".into(), Some(Level::Warning))]);
+        let shop = doc(
+            "Product",
+            "shop",
+            json!({"roadmap": [{"id": "a", "title": "A", "targetDate": "2027-06-30", "status": "planned",
+            "needs": [{"on": "pay", "item": "t", "neededBy": "2027-03-01"}]}]}),
+        );
+        let late = doc(
+            "Platform",
+            "pay",
+            json!({"roadmap": [{"id": "t", "title": "T", "targetDate": "2027-04-01", "status": "planned"}]}),
+        );
+        let on_time = doc(
+            "Platform",
+            "pay",
+            json!({"roadmap": [{"id": "t", "title": "T", "targetDate": "2027-02-01", "status": "planned"}]}),
+        );
+        assert_eq!(
+            run(&[shop.clone(), late.clone()], "2027-01-01"),
+            [(DEPENDENCY_LATE.into(), "product:default/shop".into(), Some(Level::Warning))]
+        );
         let after = run(&[shop.clone(), late], "2027-03-02");
-        assert!(after.contains(&(DEPENDENCY_LATE.into(), "product:default/shop".into(), Some(Level::Error))), "{after:?}");
+        assert!(
+            after.contains(&(DEPENDENCY_LATE.into(), "product:default/shop".into(), Some(Level::Error))),
+            "{after:?}"
+        );
         assert_eq!(run(&[shop, on_time], "2027-01-01"), []);
     }
 
@@ -308,20 +354,66 @@ mod tests {
     fn a_breaking_change_fires_on_the_consuming_product_until_it_plans_the_migration() {
         let api = json!({"apiVersion": "backstage.io/v1alpha1", "kind": "API", "metadata": {"name": "pay-api"},
             "spec": {"type": "openapi", "lifecycle": "production", "owner": "team", "definition": "x", "platform": "pay"}});
-        let pay = doc("Platform", "pay", json!({"roadmap": [{"id": "v2", "title": "v2", "targetDate": "2027-03-01", "status": "planned",
-            "changes": [{"api": "pay-api", "kind": "breaking", "effective": "2027-04-01"}]}]}));
+        let pay = doc(
+            "Platform",
+            "pay",
+            json!({"roadmap": [{"id": "v2", "title": "v2", "targetDate": "2027-03-01", "status": "planned",
+            "changes": [{"api": "pay-api", "kind": "breaking", "effective": "2027-04-01"}]}]}),
+        );
         let shop = doc("Product", "shop", json!({"consumesApis": ["pay-api"]}));
-        let planned = doc("Product", "shop", json!({"consumesApis": ["pay-api"], "roadmap": [{"id": "migrate", "title": "M", "targetDate": "2027-03-15", "status": "planned",
-            "needs": [{"on": "pay", "item": "v2", "neededBy": "2027-03-01"}]}]}));
-        assert_eq!(run(&[api.clone(), pay.clone(), shop], "2027-01-01"), [(BREAKING_CHANGE_UNPLANNED.into(), "product:default/shop".into(), None)]);
+        let planned = doc(
+            "Product",
+            "shop",
+            json!({"consumesApis": ["pay-api"], "roadmap": [{"id": "migrate", "title": "M", "targetDate": "2027-03-15", "status": "planned",
+            "needs": [{"on": "pay", "item": "v2", "neededBy": "2027-03-01"}]}]}),
+        );
+        assert_eq!(
+            run(&[api.clone(), pay.clone(), shop], "2027-01-01"),
+            [(BREAKING_CHANGE_UNPLANNED.into(), "product:default/shop".into(), Some(Level::Warning))]
+        );
         assert_eq!(run(&[api, pay, planned], "2027-01-01"), []);
     }
 
     #[test]
+    fn a_done_items_change_stops_firing_once_its_own_date_has_passed() {
+        let api = |name: &str| {
+            json!({"apiVersion": "backstage.io/v1alpha1", "kind": "API", "metadata": {"name": name},
+                "spec": {"type": "openapi", "lifecycle": "production", "owner": "team", "definition": "x", "platform": "pay"}})
+        };
+        let pay = doc(
+            "Platform",
+            "pay",
+            json!({"roadmap": [{"id": "v2", "title": "v2", "targetDate": "2027-01-01", "status": "done", "deliveredAt": "2027-01-01",
+            "changes": [{"api": "old-api", "kind": "deprecation", "effective": "2027-02-01"},
+                        {"api": "new-api", "kind": "breaking", "effective": "2027-06-01"}]}]}),
+        );
+        let shop = doc("Product", "shop", json!({"consumesApis": ["old-api", "new-api"]}));
+        let docs = [api("old-api"), api("new-api"), pay, shop];
+        let apis_of = |today: &str| -> Vec<String> {
+            let g = graph(&docs);
+            let plans = Plans::of(&g);
+            let last = HashMap::new();
+            let facts = Facts { today: day(today), last_update: &last, update_days: 14, observed: &[], now: 0 };
+            evaluate(&g, &plans, &facts).into_iter().map(|f| f.details["api"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(apis_of("2027-01-15"), ["api:default/old-api", "api:default/new-api"]);
+        assert_eq!(apis_of("2027-03-01"), ["api:default/new-api"]);
+        assert_eq!(apis_of("2027-07-01"), Vec::<String>::new());
+    }
+
+    #[test]
     fn platforms_never_need_products_and_overdue_items_are_named() {
-        let pay = doc("Platform", "pay", json!({"roadmap": [{"id": "x", "title": "X", "targetDate": "2026-01-01", "status": "in-progress",
-            "needs": [{"on": "product:shop", "item": "y", "neededBy": "2027-01-01"}]}]}));
-        let shop = doc("Product", "shop", json!({"roadmap": [{"id": "y", "title": "Y", "targetDate": "2026-06-01", "status": "done", "deliveredAt": "2026-05-01"}]}));
+        let pay = doc(
+            "Platform",
+            "pay",
+            json!({"roadmap": [{"id": "x", "title": "X", "targetDate": "2026-01-01", "status": "in-progress",
+            "needs": [{"on": "product:shop", "item": "y", "neededBy": "2027-01-01"}]}]}),
+        );
+        let shop = doc(
+            "Product",
+            "shop",
+            json!({"roadmap": [{"id": "y", "title": "Y", "targetDate": "2026-06-01", "status": "done", "deliveredAt": "2026-05-01"}]}),
+        );
         let found: Vec<String> = run(&[pay, shop], "2026-12-06").into_iter().map(|f| f.0).collect();
         assert_eq!(found, [PLAN_ITEM_OVERDUE, PLAN_ITEM_STALE, PLATFORM_NEEDS_PRODUCT]);
     }

@@ -126,7 +126,12 @@ pub struct Context<'a> {
 }
 
 fn answered_by(a: &Item) -> AnsweredBy {
-    AnsweredBy { entity_ref: a.owner.clone(), item: a.id.clone(), target_date: a.target.to_string(), status: a.status.as_str() }
+    AnsweredBy {
+        entity_ref: a.owner.clone(),
+        item: a.id.clone(),
+        target_date: a.target.to_string(),
+        status: a.status.as_str(),
+    }
 }
 
 /// One item as served.
@@ -266,7 +271,11 @@ pub fn demand(cx: &Context, platform: &str) -> Demand {
         let (state, answer) = cx.plans.state(item, need);
         if let Some(a) = answer {
             let entry = by_item.entry(a.id.clone()).or_insert_with(|| (a.target.to_string(), Vec::new()));
-            entry.1.push(NeededByView { product: item.owner.clone(), item: item.id.clone(), date: need.needed_by.to_string() });
+            entry.1.push(NeededByView {
+                product: item.owner.clone(),
+                item: item.id.clone(),
+                date: need.needed_by.to_string(),
+            });
         }
         needs.push(DemandView {
             from: item.owner.clone(),

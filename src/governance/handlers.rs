@@ -78,7 +78,7 @@ pub async fn list_findings(
     gov: web::Data<Governance>,
     q: Query<FindingsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = views::finding_filter(q.into_inner())?;
+    let filter = views::finding_filter_with(q.into_inner(), &gov.external_rules())?;
     Ok(HttpResponse::Ok().json(view(&gov, &state, move |_, p| views::findings(p, &filter)).await?))
 }
 

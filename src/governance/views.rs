@@ -509,10 +509,21 @@ pub struct FindingsQuery {
 
 /// Checks the filters of the findings list (before any blocking work).
 pub fn finding_filter(q: FindingsQuery) -> Result<FindingFilter, ApiError> {
+    finding_filter_with(q, &[])
+}
+
+/// [`finding_filter`], also knowing the rules of findings sources (`Governance::external_rules`).
+pub fn finding_filter_with(q: FindingsQuery, more: &[&str]) -> Result<FindingFilter, ApiError> {
     if let Some(r) = &q.rule
         && !RULES.iter().any(|x| x.id == r.as_str())
+        && !more.contains(&r.as_str())
     {
-        let known: Vec<&str> = RULES.iter().map(|x| x.id).collect();
+        let mut known: Vec<&str> = RULES.iter().map(|x| x.id).collect();
+        for m in more {
+            if !known.contains(m) {
+                known.push(m);
+            }
+        }
         return Err(ApiError::input(format!("rule: unknown rule \"{r}\"; known rules: {}", known.join(", "))));
     }
     let severity = match &q.severity {

@@ -12,6 +12,7 @@ mod auth;
 mod catalog_roles;
 mod cli;
 mod corpus;
+mod delivery;
 mod docs;
 mod entities;
 mod faults;
