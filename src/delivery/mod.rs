@@ -51,6 +51,9 @@ pub struct DeliverySettings {
     pub publish_reports: bool,
     /// The time-driven rules (overdue, stale, late) are judged again at least this often.
     pub evaluate_every_secs: f64,
+    /// The period-end task looks this often (its first round this long after start, so that
+    /// `demo-traffic` has written its KPI values before the last period is stored).
+    pub publish_every_secs: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -63,7 +66,13 @@ pub enum ReportPeriod {
 
 impl Default for DeliverySettings {
     fn default() -> Self {
-        Self { update_days: 14, report_period: ReportPeriod::Month, publish_reports: true, evaluate_every_secs: 60.0 }
+        Self {
+            update_days: 14,
+            report_period: ReportPeriod::Month,
+            publish_reports: true,
+            evaluate_every_secs: 60.0,
+            publish_every_secs: 300.0,
+        }
     }
 }
 
@@ -92,6 +101,7 @@ pub fn domain(settings: &DeliverySettings, shared: &crate::domain::Shared) -> an
     use crate::domain::{Domain, Task};
     anyhow::ensure!(settings.update_days >= 1, "delivery.update_days: at least 1");
     anyhow::ensure!(settings.evaluate_every_secs > 0.0, "delivery.evaluate_every_secs: more than 0");
+    anyhow::ensure!(settings.publish_every_secs >= 1.0, "delivery.publish_every_secs: at least 1");
     let delivery = Delivery::new(settings, shared);
     let mut d = Domain::new("delivery")
         .data(delivery.clone())
@@ -101,7 +111,7 @@ pub fn domain(settings: &DeliverySettings, shared: &crate::domain::Shared) -> an
         .nav("/reports", "Reports", 76);
     if settings.publish_reports {
         let (me, pool) = (delivery.clone(), shared.pool.clone());
-        d = d.task(Task::every("value-reports", Duration::from_secs(300), move || {
+        d = d.task(Task::every("value-reports", Duration::from_secs_f64(settings.publish_every_secs), move || {
             me.publish_due(&pool, now_ms()).map(|_| ())
         }));
     }

@@ -50,7 +50,7 @@ route_table! {
     }
     POST "/api/portal/reports/value/{period}/publish" => delivery::publish_report {
         tag: "delivery", rule: Admin,
-        summary: "Stores a period's value report now, as the period-end task does (201; 409 when one is stored)", ok: 201,
+        summary: "Stores a period's value report now, as the period-end task does (201; 409 when one is stored; 400 before the period has ended)", ok: 201,
     }
 }
 

@@ -25,12 +25,10 @@ pub async fn findings(
     let ctx = Ctx::new(&req, &state);
     let p = params(&req);
     let g = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
-    let filter = views::finding_filter(FindingsQuery {
-        rule: opt(g("rule")),
-        severity: opt(g("severity")),
-        owner: opt(g("owner")),
-        entity: None,
-    })?;
+    let filter = views::finding_filter_with(
+        FindingsQuery { rule: opt(g("rule")), severity: opt(g("severity")), owner: opt(g("owner")), entity: None },
+        &gov.external_rules(),
+    )?;
     let (all, found) = blocking(&gov, &state, move |_, pool| {
         Ok((views::findings(pool, &Default::default())?.items, views::findings(pool, &filter)?.items))
     })

@@ -163,7 +163,10 @@ async fn a_published_value_report_is_announced_on_signed_webhooks(db: Db) {
     let want: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(headers["x-portolan-signature-256"], format!("sha256={want}"));
     let sent: Value = serde_json::from_str(body).unwrap();
-    assert_eq!((sent["type"].as_str(), sent["period"].as_str(), sent["by"].as_str()), (Some("report.published"), Some("2026-10"), Some("delivery")));
+    assert_eq!(
+        (sent["type"].as_str(), sent["period"].as_str(), sent["by"].as_str()),
+        (Some("report.published"), Some("2026-10"), Some("delivery"))
+    );
     assert_eq!(sent["totals"], report["totals"]);
     // Announcements are not subscription events: nothing of them reaches the change feed.
     let (_, feed) = app.get_json("/api/catalog/events?after=0&limit=1000").await;
@@ -171,4 +174,7 @@ async fn a_published_value_report_is_announced_on_signed_webhooks(db: Db) {
     hook.stop(false).await;
 }
 
-crate::both!(audit_events_reach_the_change_feed_and_signed_webhooks, a_published_value_report_is_announced_on_signed_webhooks);
+crate::both!(
+    audit_events_reach_the_change_feed_and_signed_webhooks,
+    a_published_value_report_is_announced_on_signed_webhooks
+);

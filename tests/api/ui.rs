@@ -33,6 +33,9 @@ const PAGES: &[&str] = &[
     "/governance",
     "/governance?severity=error",
     "/governance/graph?entity=component%3Adefault%2Fcart-service",
+    "/delivery",
+    "/reports",
+    "/platforms/default/identity",
     "/signin",
 ];
 
@@ -238,7 +241,13 @@ fn secured(s: &mut Settings, _: &Path) {
 /// Signed-in people through the cookie, like a browser: the page hides what the policy refuses,
 /// and the server refuses it anyway; anonymous people get an HTML 401 with a sign-in link.
 async fn the_policy_refuses_what_pages_hide(db: Db) {
-    let app: TestApp = spawn_with_yaml(db, &crate::fixtures::offerings_yaml(), secured).await;
+    // The offerings fixture, and a product of shop-team with a roadmap item in progress.
+    let mut files: Vec<(&str, String)> = crate::fixtures::offerings_yaml().to_vec();
+    files.push((
+        "shop.yaml",
+        "apiVersion: portolan.dev/v1alpha1\nkind: Product\nmetadata: {name: shop}\nspec:\n  owner: shop-team\n  roadmap:\n    - {id: launch, title: Launch, targetDate: 2030-Q1, status: in-progress}\n".to_owned(),
+    ));
+    let app: TestApp = spawn_with_yaml(db, &files, secured).await;
     let c = client();
     let res = c.get(app.url("/")).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 401);
@@ -324,6 +333,28 @@ async fn the_policy_refuses_what_pages_hide(db: Db) {
     }
     covered.push(("POST", "/keys/{id}/rotate"));
     covered.push(("POST", "/keys/{id}/revoke"));
+    // A roadmap item's update: the product's owner only (the API's rule and check).
+    let update =
+        || vec![("health", "at-risk".to_owned()), ("note", "supplier late".to_owned()), ("progress", "40".to_owned())];
+    let res = post(&outsider, "/roadmap/product/default/shop/launch/updates", update()).await.unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let res = post(&shop, "/roadmap/product/default/shop/launch/updates", update()).await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let (_, history) = crate::helpers::call(
+        &app,
+        "GET",
+        "/api/portal/roadmap/product/default/shop/launch/updates",
+        Some(shop.as_str()),
+        None,
+    )
+    .await;
+    assert_eq!(history["updates"].as_array().map(Vec::len), Some(1), "{history}");
+    assert_eq!(
+        (history["updates"][0]["health"].as_str(), history["updates"][0]["progress"].as_i64()),
+        (Some("at-risk"), Some(40))
+    );
+    covered.push(("POST", "/roadmap/{kind}/{namespace}/{name}/{item}/updates"));
     // Signing out drops the cookie.
     let res = post(&shop, "/signout", vec![]).await.unwrap();
     assert_eq!(res.status().as_u16(), 303);
@@ -336,7 +367,7 @@ async fn the_policy_refuses_what_pages_hide(db: Db) {
         .filter(|(m, p, _)| *m == "POST" && !p.starts_with("/api/"))
     {
         assert!(covered.contains(&(m, p)), "the UI matrix does not cover {m} {p} ({r:?})");
-        assert!(matches!(r, Rule::Party(_) | Rule::SignIn), "{m} {p}");
+        assert!(matches!(r, Rule::Party(_) | Rule::SignIn | Rule::OwnerOrScope(_)), "{m} {p}");
     }
 }
 
