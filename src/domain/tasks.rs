@@ -46,6 +46,9 @@ impl std::fmt::Debug for Task {
     }
 }
 
+/// How often a sleeping periodic task looks whether the server is shutting down.
+const SHUTDOWN_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Starts every task; each stops once `alive` no longer upgrades.
 pub fn run(tasks: Vec<Task>, alive: &Weak<()>) {
     for task in tasks {
@@ -56,7 +59,19 @@ pub fn run(tasks: Vec<Task>, alive: &Weak<()>) {
                 let alive = alive.clone();
                 let spawned = std::thread::Builder::new().name(format!("portolan-{name}")).spawn(move || {
                     loop {
-                        std::thread::sleep(period);
+                        // Slept in short steps, so a long period does not keep the task (and the
+                        // pool it holds) alive long after shutdown.
+                        let until = std::time::Instant::now() + period;
+                        loop {
+                            let left = until.saturating_duration_since(std::time::Instant::now());
+                            if left.is_zero() {
+                                break;
+                            }
+                            std::thread::sleep(left.min(SHUTDOWN_CHECK));
+                            if alive.upgrade().is_none() {
+                                return;
+                            }
+                        }
                         if alive.upgrade().is_none() {
                             return;
                         }
