@@ -129,6 +129,13 @@ async fn every_guarded_route_answers_each_role_as_the_policy_says(db: Db) {
     }
     covered.push(("POST", "/api/providers/{id}/run"));
 
+    // Storing a period's value report now (Admin): the period-end task's work, done at once.
+    for ((role, token), want) in roles.all().into_iter().zip([401, 403, 403, 403, 201]) {
+        let (status, body) = call(&app, "POST", "/api/portal/reports/value/2026-10/publish", token, None).await;
+        assert_eq!(status, want, "POST /api/portal/reports/value/{{period}}/publish as {role}: {body}");
+    }
+    covered.push(("POST", "/api/portal/reports/value/{period}/publish"));
+
     // The matrix covers every guarded row of the policy table.
     let guarded: Vec<(&str, &str)> = portolan::routes::all()
         .filter(|r| matches!(r.rule, Rule::SignedIn | Rule::Owner | Rule::Admin))
