@@ -64,6 +64,17 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Who an audit record or a status update names: the User ref, `service:<name>`, `guest`
+    /// or `anonymous`.
+    pub fn actor(&self) -> String {
+        match &self.principal {
+            Principal::User { sub, .. } => sub.clone(),
+            Principal::Service { name, .. } => format!("service:{name}"),
+            Principal::Guest => "guest".into(),
+            Principal::Anonymous => "anonymous".into(),
+        }
+    }
+
     pub fn anonymous() -> Self {
         Self {
             principal: Principal::Anonymous,

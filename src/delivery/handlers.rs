@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::model::Period;
 use super::views::{self, Filter};
 use super::{Delivery, UpdateInput};
-use crate::auth::{Identity, Principal};
+use crate::auth::Identity;
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::catalog::roadmap::parse_plan_date;
 use crate::db::{Pool, now_ms};
@@ -103,16 +103,6 @@ fn item_path(kind: &str, ns: &str, name: &str) -> Result<String, ApiError> {
     Ok(EntityRef::new(&kind, ns, name).key())
 }
 
-/// Who an update names.
-pub fn author(identity: &Identity) -> String {
-    match &identity.principal {
-        Principal::User { sub, .. } => sub.clone(),
-        Principal::Service { name, .. } => format!("service:{name}"),
-        Principal::Guest => "guest".into(),
-        Principal::Anonymous => "anonymous".into(),
-    }
-}
-
 /// `POST /api/portal/roadmap/{kind}/{namespace}/{name}/{item}/updates` `{health, note, progress?}`
 /// (`plan:write` tokens, admins, or the entity's owner).
 pub async fn post_update(
@@ -128,7 +118,7 @@ pub async fn post_update(
         crate::auth::require_owner(&state.pool, &identity, vec![entity.clone()], "record updates of this roadmap")
             .await?;
     }
-    let by = author(&identity);
+    let by = identity.actor();
     let input = body.into_inner();
     let v = view(&d, &state, move |d, p| d.record_update(p, &entity, &item, input, &by)).await?;
     Ok(HttpResponse::Created().json(v))

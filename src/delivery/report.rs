@@ -135,12 +135,21 @@ impl Report {
     }
 }
 
+impl ProductReport {
+    /// KPIs on track, and KPIs with a target (those that count).
+    fn kpi_counts(&self) -> (i64, i64) {
+        let on = self.kpis.iter().filter(|k| k.on_track == Some(true)).count();
+        (on as i64, self.kpis.iter().filter(|k| k.target.is_some()).count() as i64)
+    }
+}
+
 /// The totals of the lines.
 pub fn totals(products: &[ProductReport], platforms: &[PlatformReport]) -> Totals {
     let mut t = Totals::default();
     for p in products {
-        t.kpis_total += p.kpis.iter().filter(|k| k.target.is_some()).count() as i64;
-        t.kpis_on_track += p.kpis.iter().filter(|k| k.on_track == Some(true)).count() as i64;
+        let (on, total) = p.kpi_counts();
+        t.kpis_total += total;
+        t.kpis_on_track += on;
         t.commitments_met += p.commitments_met;
         t.commitments_due += p.commitments_due;
         t.dependencies_at_risk += p.dependencies_at_risk;
@@ -324,8 +333,7 @@ pub fn csv(r: &Report) -> String {
     };
     let opt = |s: &Option<String>| cell(s.as_deref().unwrap_or(""));
     for p in &r.products {
-        let total = p.kpis.iter().filter(|k| k.target.is_some()).count();
-        let on = p.kpis.iter().filter(|k| k.on_track == Some(true)).count();
+        let (on, total) = p.kpi_counts();
         out.push_str(&format!(
             "{},product,{},{},{},{on},{total},{},{},{},{},{},,,,\n",
             r.period,

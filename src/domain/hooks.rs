@@ -68,16 +68,6 @@ pub enum Level {
     Info,
 }
 
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Error => "error",
-            Level::Warning => "warning",
-            Level::Info => "info",
-        }
-    }
-}
-
 /// A domain that judges the catalog against what it measures (consumption, deployments...).
 pub trait FindingsSource: Send + Sync {
     /// A short stable name, for logs.

@@ -226,9 +226,7 @@ impl Governance {
                     // A documented rule takes its configured severity; another source's rule the
                     // level its source gives (warning when it gives none).
                     let severity = match f.level {
-                        Some(level) if !self.rules.knows(&f.rule) => {
-                            rules::Severity::parse(level.as_str()).unwrap_or(rules::Severity::Warning)
-                        }
+                        Some(level) if !self.rules.knows(&f.rule) => level.into(),
                         _ => self.rules.severity(&f.rule),
                     };
                     Some(Finding {

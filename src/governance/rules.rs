@@ -38,6 +38,17 @@ impl Severity {
     }
 }
 
+impl From<crate::domain::hooks::Level> for Severity {
+    fn from(l: crate::domain::hooks::Level) -> Self {
+        use crate::domain::hooks::Level;
+        match l {
+            Level::Error => Severity::Error,
+            Level::Warning => Severity::Warning,
+            Level::Info => Severity::Info,
+        }
+    }
+}
+
 /// One rule: its stable id, default severity and what it checks.
 pub struct RuleInfo {
     pub id: &'static str,

@@ -20,16 +20,6 @@ use crate::db::Pool;
 use crate::error::{ApiError, Body, OptionalBody, Query};
 use crate::state::AppState;
 
-/// Who the audit trail names for a caller.
-fn actor(identity: &Identity) -> String {
-    match &identity.principal {
-        Principal::User { sub, .. } => sub.clone(),
-        Principal::Service { name, .. } => format!("service:{name}"),
-        Principal::Guest => "guest".into(),
-        Principal::Anonymous => "anonymous".into(),
-    }
-}
-
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     web::block(f).await?
 }
@@ -77,7 +67,7 @@ pub async fn subscribe(
     let api = subscriptions::api_key(&b.api)?;
     let consumer = subscriptions::consumer_key(&b.consumer)?;
     require_owner_as(pool, identity, vec![consumer.clone()], "subscribe this consumer", OFFERINGS_SCOPE).await?;
-    let by = actor(identity);
+    let by = identity.actor();
     let out = with_pool(pool, move |pool| {
         let row = subscriptions::request(pool, &api, &b.plan, &consumer, b.reason, &by)?;
         Ok(subscriptions::render_one(pool, &row)?)
@@ -169,7 +159,7 @@ pub async fn act(
     let sub = load_subscription(pool, id).await?;
     let what = format!("{} this subscription", action.as_str());
     require_party(pool, identity, &sub, action.party(), &what).await?;
-    let by = actor(identity);
+    let by = identity.actor();
     let out = with_pool(pool, move |pool| {
         let row = subscriptions::act(pool, &sub, action, body.plan.as_deref(), body.reason, &by)?;
         Ok(subscriptions::render_one(pool, &row)?)
@@ -203,7 +193,7 @@ pub struct KeyBody {
 pub async fn issue_key(pool: &Pool, identity: &Identity, id: String, body: KeyBody) -> Result<IssuedKey, ApiError> {
     let sub = load_subscription(pool, id).await?;
     require_party(pool, identity, &sub, Party::Consumer, "issue keys for this subscription").await?;
-    let by = actor(identity);
+    let by = identity.actor();
     with_pool(pool, move |pool| keys::create(pool, &sub, body.name, body.expires_in_days, &by)).await
 }
 
@@ -263,7 +253,7 @@ pub async fn rotate(
 ) -> Result<IssuedKey, ApiError> {
     let (key, sub) = load_key(pool, id).await?;
     require_party(pool, identity, &sub, Party::Consumer, "rotate this key").await?;
-    let by = actor(identity);
+    let by = identity.actor();
     let out = with_pool(pool, move |pool| keys::rotate(pool, &key, &sub, overlap_hours, &by)).await?;
     offerings.gateway.invalidate();
     Ok(out)
@@ -287,7 +277,7 @@ pub async fn rotate_key(
 pub async fn revoke(pool: &Pool, offerings: &Offerings, identity: &Identity, id: String) -> Result<(), ApiError> {
     let (key, sub) = load_key(pool, id).await?;
     require_party(pool, identity, &sub, Party::Consumer, "revoke this key").await?;
-    let by = actor(identity);
+    let by = identity.actor();
     with_pool(pool, move |pool| Ok(keys::revoke(pool, &key, &by)?)).await?;
     offerings.gateway.invalidate();
     Ok(())

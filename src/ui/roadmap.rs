@@ -367,7 +367,7 @@ pub async fn record(
         ),
     };
     let input = UpdateInput { health: super::opt(f.health.trim()), note: Some(f.note), progress };
-    let by = crate::delivery::handlers::author(&identity);
+    let by = identity.actor();
     let it = item.clone();
     blocking(&delivery, &state, move |d, pool| d.record_update(pool, &entity, &it, input, &by)).await?;
     Ok(see_other(&format!(
