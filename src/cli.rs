@@ -264,11 +264,12 @@ fn demo_traffic(args: DemoTrafficArgs) -> ExitCode {
     let token = args.token.clone();
     let both = async {
         let usage = crate::usage::demo::run(&args.url, args.days, args.token).await?;
+        let health = crate::health::demo::run(&args.url, token.clone()).await?;
         let delivery = crate::delivery::demo::run(&args.url, token).await?;
-        anyhow::Ok((usage, delivery))
+        anyhow::Ok((usage, health, delivery))
     };
     match runtime.block_on(both) {
-        Ok((s, d)) => {
+        Ok((s, h, d)) => {
             println!(
                 "Wrote {} of {} events ({} rejected) and {} KPI values over {} days to {}.",
                 s.accepted, s.events, s.rejected, s.kpi_values, args.days, args.url
@@ -280,6 +281,11 @@ fn demo_traffic(args: DemoTrafficArgs) -> ExitCode {
             println!("  undeclared consumer:   {}", pair(&s.undeclared));
             println!("  approved, never used:  {}", pair(&s.unused));
             println!("  p95 regressed on:      {}", s.regressed.as_deref().unwrap_or("-"));
+            println!(
+                "Wrote {} deployments and {} incidents of {} teams over 90 days.",
+                h.deployments, h.incidents, h.teams
+            );
+            println!("  no production deploy:  {}", h.left_without.as_deref().unwrap_or("-"));
             println!(
                 "Wrote {} roadmap status updates; value reports stored for {}.",
                 d.updates,
@@ -357,6 +363,14 @@ fn spawn_demo_traffic(bind: &str, port: u16, guest: bool) {
                 "Demo traffic written: 90 days of usage and KPI values."
             ),
             Err(e) => return tracing::warn!(error.cause = format!("{e:#}"), "Demo traffic failed."),
+        }
+        match runtime.block_on(crate::health::demo::run(&url, None)) {
+            Ok(h) => tracing::info!(
+                deployments = h.deployments,
+                incidents = h.incidents,
+                "Demo deployments and incidents written."
+            ),
+            Err(e) => tracing::warn!(error.cause = format!("{e:#}"), "Demo deployments failed."),
         }
         match runtime.block_on(crate::delivery::demo::run(&url, None)) {
             Ok(d) => tracing::info!(

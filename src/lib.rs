@@ -37,6 +37,7 @@ pub mod discovery;
 pub mod domain;
 pub mod error;
 pub mod governance;
+pub mod health;
 pub mod memory;
 pub mod offerings;
 pub mod openapi;

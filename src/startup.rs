@@ -36,6 +36,7 @@ crate::settings::domain_list! {
     offerings { offerings: crate::offerings::OfferingSettings, notifications: crate::offerings::NotificationSettings },
     usage { usage: crate::usage::UsageSettings },
     delivery { delivery: crate::delivery::DeliverySettings },
+    health { health: crate::health::HealthSettings },
     discovery { providers: crate::discovery::DiscoverySettings, webhooks: crate::discovery::PushSettings },
 }
 
@@ -105,7 +106,7 @@ pub fn wire(settings: &Settings, pool: Pool, alive: std::sync::Weak<()>) -> anyh
     let mut listeners = Vec::new();
     let mut decorators = Vec::new();
     let (mut sources, mut sinks, mut views, mut facts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut announcers = Vec::new();
+    let (mut announcers, mut checks, mut health, mut webhooks) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for d in &domains {
         listeners.extend(d.listeners.iter().cloned());
         decorators.extend(d.decorators.iter().cloned());
@@ -114,6 +115,9 @@ pub fn wire(settings: &Settings, pool: Pool, alive: std::sync::Weak<()>) -> anyh
         views.extend(d.view_extensions.iter().cloned());
         facts.extend(d.consumption_facts.iter().cloned());
         announcers.extend(d.announcers.iter().cloned());
+        checks.extend(d.check_sources.iter().cloned());
+        health.extend(d.team_health.iter().cloned());
+        webhooks.extend(d.webhook_listeners.iter().cloned());
     }
     shared.catalog.seam.install(listeners, decorators)?;
     hooks.findings_sources.install(sources)?;
@@ -121,6 +125,9 @@ pub fn wire(settings: &Settings, pool: Pool, alive: std::sync::Weak<()>) -> anyh
     hooks.view_extensions.install(views)?;
     hooks.consumption_facts.install(facts)?;
     hooks.announcers.install(announcers)?;
+    hooks.check_sources.install(checks)?;
+    hooks.team_health.install(health)?;
+    hooks.webhook_listeners.install(webhooks)?;
     Ok(Wired { shared, domains })
 }
 

@@ -12,8 +12,16 @@ use crate::config::TokenSettings;
 pub const ISSUER: &str = "portolan";
 /// The prefix of service tokens, so a Bearer value can be told apart from a JWT.
 pub const SERVICE_PREFIX: &str = "ptk_";
-pub const SCOPES: &[&str] =
-    &["catalog:write", "offerings:write", "usage:write", "kpi:write", "plan:write", "gateway:check", "admin"];
+pub const SCOPES: &[&str] = &[
+    "catalog:write",
+    "offerings:write",
+    "usage:write",
+    "kpi:write",
+    "plan:write",
+    "deploy:write",
+    "gateway:check",
+    "admin",
+];
 
 /// The claims of an access or refresh token.
 #[derive(Debug, Clone, Serialize, Deserialize)]

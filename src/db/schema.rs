@@ -396,6 +396,54 @@ diesel::table! {
     }
 }
 
+// Team health (health/store.rs only).
+diesel::table! {
+    deployments (seq) {
+        seq -> BigInt,
+        id -> Text,
+        entity_ref -> Text,
+        environment -> Text,
+        tier -> Text,
+        status -> Text,
+        started_at -> Nullable<BigInt>,
+        finished_at -> Nullable<BigInt>,
+        commit_sha -> Text,
+        version -> Nullable<Text>,
+        repo_url -> Nullable<Text>,
+        rollback_of -> Nullable<Text>,
+        source -> Text,
+        received_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    deployment_changes (deployment_seq, sha) {
+        deployment_seq -> BigInt,
+        sha -> Text,
+        committed_at -> BigInt,
+        pr_created_at -> Nullable<BigInt>,
+        merged_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> Text,
+        entity_ref -> Text,
+        severity -> Nullable<Text>,
+        title -> Nullable<Text>,
+        created_at -> BigInt,
+        resolved_at -> Nullable<BigInt>,
+        caused_by -> Nullable<Text>,
+        source -> Text,
+        received_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::joinable!(deployment_changes -> deployments (deployment_seq));
+
 diesel::allow_tables_to_appear_in_same_query!(
     locations,
     entities,
@@ -432,4 +480,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     usage_state,
     plan_updates,
     value_reports,
+    deployments,
+    deployment_changes,
+    incidents,
 );

@@ -276,6 +276,20 @@ impl Delivery {
                 }
             }
         }
+        let owners: std::collections::BTreeSet<&String> = g
+            .entities
+            .values()
+            .filter(|e| e.is("product") || e.is("platform"))
+            .filter_map(|e| e.owner.as_ref())
+            .filter(|o| o.starts_with("group:"))
+            .collect();
+        for h in self.hooks.team_health.all() {
+            for team in &owners {
+                if let Some(keys) = h.team_keys(pool, &g, team, from, to.min(now + 1))? {
+                    measured.teams.insert((*team).clone(), keys);
+                }
+            }
+        }
         Ok(report::compute(&g, &plans, &measured, period, now, snapshot))
     }
 
@@ -383,9 +397,12 @@ impl ViewExtension for Delivery {
         &self,
         pool: &Pool,
         _g: &Graph,
-        _kind: EntityKind,
+        kind: EntityKind,
         key: &str,
     ) -> anyhow::Result<Vec<(&'static str, Value)>> {
+        if kind == EntityKind::Team {
+            return Ok(Vec::new());
+        }
         let s = self.snapshot(pool)?;
         Ok(vec![("roadmap", serde_json::to_value(views::roadmap_of(&s.context(), key))?)])
     }

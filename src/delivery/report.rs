@@ -121,6 +121,18 @@ pub struct Report {
     pub products: Vec<ProductReport>,
     pub platforms: Vec<PlatformReport>,
     pub totals: Totals,
+    /// The four keys over the period of each team owning a product or platform, where a
+    /// domain measures them (team health) and the team sends deployments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<TeamLine>,
+}
+
+/// One team's four keys over the period.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamLine {
+    pub team: String,
+    pub health: serde_json::Value,
 }
 
 impl Report {
@@ -130,6 +142,14 @@ impl Report {
             self.products.retain(|p| p.domain.as_deref() == Some(d));
             self.platforms.retain(|p| p.domain.as_deref() == Some(d));
             self.totals = totals(&self.products, &self.platforms);
+            let teams: std::collections::HashSet<&str> = self
+                .products
+                .iter()
+                .filter_map(|p| p.team.as_deref())
+                .chain(self.platforms.iter().filter_map(|p| p.team.as_deref()))
+                .collect();
+            let keep: std::collections::HashSet<String> = teams.into_iter().map(str::to_owned).collect();
+            self.teams.retain(|t| keep.contains(&t.team));
         }
         self
     }
@@ -169,6 +189,8 @@ pub struct Measured {
     pub kpis: HashMap<String, Vec<(String, i64, f64)>>,
     pub targets: HashMap<String, Vec<TargetFact>>,
     pub adoption: HashMap<String, AdoptionFact>,
+    /// The four keys of each team over the period, by team ref key.
+    pub teams: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 fn meets(value: f64, target: f64, increase: bool) -> bool {
@@ -320,7 +342,16 @@ pub fn compute(g: &Graph, plans: &Plans, m: &Measured, period: Period, now: i64,
         }
     }
     let totals = totals(&products, &platforms);
-    Report { period: period.to_string(), generated_at: crate::db::rfc3339(now), snapshot, products, platforms, totals }
+    let teams = m.teams.iter().map(|(t, h)| TeamLine { team: t.clone(), health: h.clone() }).collect();
+    Report {
+        period: period.to_string(),
+        generated_at: crate::db::rfc3339(now),
+        snapshot,
+        products,
+        platforms,
+        totals,
+        teams,
+    }
 }
 
 /// The report as CSV: one row per product and platform, then the totals.

@@ -60,6 +60,30 @@ struct TreeEntry {
     kind: String,
 }
 
+/// `GET /repos/{o}/{r}/compare/{base}...{head}`, what portolan reads of it.
+#[derive(Deserialize)]
+struct Comparison {
+    #[serde(default)]
+    commits: Vec<ComparedCommit>,
+}
+
+#[derive(Deserialize)]
+struct ComparedCommit {
+    sha: String,
+    commit: CommitDetail,
+}
+
+#[derive(Deserialize)]
+struct CommitDetail {
+    author: Option<Signature>,
+    committer: Option<Signature>,
+}
+
+#[derive(Deserialize)]
+struct Signature {
+    date: String,
+}
+
 pub struct GithubApi {
     pub organization: String,
     api_base: String,
@@ -138,6 +162,25 @@ impl GithubApi {
             tracing::warn!(repository = full_name, "GitHub truncated the file tree; some catalog files may be missed.");
         }
         Ok(tree.tree.into_iter().filter(|e| e.kind == "blob").map(|e| e.path).collect())
+    }
+
+    /// The commits after `base` up to `head` (`GET /repos/{o}/{r}/compare/{base}...{head}`),
+    /// oldest first, as (sha, authored at in ms).
+    pub async fn compare(&self, full_name: &str, base: &str, head: &str) -> anyhow::Result<Vec<(String, i64)>> {
+        let mut segments = vec!["repos"];
+        segments.extend(full_name.split('/'));
+        let range = format!("{base}...{head}");
+        segments.extend(["compare", range.as_str()]);
+        let url = join_segments(&self.api_base, segments)?;
+        let (_, cmp) = self.client.get_json::<Comparison>(url.as_str()).await?;
+        let mut out = Vec::with_capacity(cmp.commits.len());
+        for c in cmp.commits {
+            let when = c.commit.author.as_ref().or(c.commit.committer.as_ref()).map(|p| p.date.as_str()).unwrap_or("");
+            let at = chrono::DateTime::parse_from_rfc3339(when)
+                .with_context(|| format!("GET {url}: commit {} has no valid date", c.sha))?;
+            out.push((c.sha, at.timestamp_millis()));
+        }
+        Ok(out)
     }
 
     /// The raw URL of a file: `{raw_base_url}/{owner}/{repo}/{branch}/{path}`.

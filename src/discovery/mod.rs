@@ -159,7 +159,9 @@ pub fn domain(
     (settings, push): (&DiscoverySettings, &PushSettings),
     shared: &crate::domain::Shared,
 ) -> anyhow::Result<crate::domain::Domain> {
-    let discovery = Arc::new(Discovery::build(settings, push, shared.catalog.clone())?);
+    let mut discovery = Discovery::build(settings, push, shared.catalog.clone())?;
+    discovery.hooks = shared.hooks.clone();
+    let discovery = Arc::new(discovery);
     let d = discovery.clone();
     Ok(crate::domain::Domain::new("discovery")
         .data(discovery)
@@ -172,6 +174,36 @@ pub struct Discovery {
     pub list: Vec<Provider>,
     pub ingestor: Ingestor,
     pub webhooks: PushSettings,
+    /// Where webhook events discovery does not act on go (deployments, incidents...).
+    pub hooks: Arc<crate::domain::Hooks>,
+}
+
+/// Other domains compare commits through the configured GitHub providers: the one of the
+/// repository's organisation, else the first.
+impl crate::domain::hooks::CommitLister for Discovery {
+    fn compare<'a>(
+        &'a self,
+        repo: &'a str,
+        base: &'a str,
+        head: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, anyhow::Result<Option<Vec<(String, i64)>>>> {
+        Box::pin(async move {
+            let owner = repo.split('/').next().unwrap_or_default();
+            let githubs: Vec<&github::GithubApi> = self
+                .list
+                .iter()
+                .filter_map(|p| match &p.api {
+                    Api::Github(g) => Some(g),
+                    Api::Gitlab(_) => None,
+                })
+                .collect();
+            let Some(api) = githubs.iter().find(|g| g.organization.eq_ignore_ascii_case(owner)).or(githubs.first())
+            else {
+                return Ok(None);
+            };
+            Ok(Some(api.compare(repo, base, head).await?))
+        })
+    }
 }
 
 impl Discovery {
@@ -223,7 +255,7 @@ impl Discovery {
                 ingestor.delete_location(&old.id)?;
             }
         }
-        Ok(Self { list, ingestor, webhooks: webhooks.clone() })
+        Ok(Self { list, ingestor, webhooks: webhooks.clone(), hooks: Default::default() })
     }
 
     pub fn get(&self, id: &str) -> Option<&Provider> {

@@ -233,6 +233,14 @@ async fn receive<S: Source>(
         count(S::NAME, "duplicate");
         return Ok(answer("duplicate", Vec::new()));
     }
+    // Events another domain acts on (deployments, incidents) go to it, authenticated and
+    // claimed as every delivery is.
+    if let Ok(payload) = serde_json::from_slice::<Value>(&body)
+        && providers.hooks.webhook_listeners.all().iter().any(|l| l.wants(S::NAME, &event, &payload))
+    {
+        let hook = crate::domain::hooks::WebhookEvent { source: S::NAME, event: event.clone(), payload };
+        return listen(&state, providers, S::NAME, delivery.as_deref(), hook).await;
+    }
     let work = match S::read(&event, &body) {
         Ok(work) => work,
         Err(message) => {
@@ -246,6 +254,43 @@ async fn receive<S: Source>(
     tracing::info!(webhook.event = %event, webhook.delivery = ?delivery, "Received a {} webhook.", S::TITLE);
     let discovery = providers.clone();
     process(&state, &discovery, S::NAME, delivery.as_deref(), apply(providers, work)).await
+}
+
+/// Hands a delivery to the domains that act on it; when one fails, the delivery id is
+/// forgotten so the sender's retry is processed.
+async fn listen(
+    state: &AppState,
+    providers: Arc<Discovery>,
+    source: &'static str,
+    id: Option<&str>,
+    hook: crate::domain::hooks::WebhookEvent,
+) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
+    let work = async move {
+        let mut results = Vec::new();
+        for l in providers.hooks.webhook_listeners.all() {
+            if l.wants(hook.source, &hook.event, &hook.payload) {
+                results.push(l.receive(&pool, &hook, providers.as_ref()).await?);
+            }
+        }
+        Ok::<_, anyhow::Error>(results)
+    };
+    match work.await {
+        Ok(results) => {
+            count(source, "processed");
+            Ok(HttpResponse::Ok().json(json!({"status": "processed", "runs": [], "results": results})))
+        }
+        Err(e) => {
+            count(source, "failed");
+            if let Some(id) = id {
+                store::forget_delivery(&state.pool, source, id)?;
+            }
+            match e.downcast::<ApiError>() {
+                Ok(api) => Err(api),
+                Err(e) => Err(ApiError::Internal(e)),
+            }
+        }
+    }
 }
 
 /// What a delivery asks for, read and checked before any work starts: a payload that does not

@@ -45,6 +45,9 @@ pub struct Hooks {
     pub view_extensions: Registry<dyn ViewExtension>,
     pub consumption_facts: Registry<dyn ConsumptionFacts>,
     pub announcers: Registry<dyn Announcer>,
+    pub check_sources: Registry<dyn CheckSource>,
+    pub team_health: Registry<dyn TeamHealth>,
+    pub webhook_listeners: Registry<dyn WebhookListener>,
 }
 
 /// A finding another domain hands to governance; governance fills in severity, file, line and
@@ -172,6 +175,74 @@ pub trait ConsumptionFacts: Send + Sync {
 pub enum EntityKind {
     Product,
     Platform,
+    /// A group's team view.
+    Team,
+}
+
+/// The scorecard level a sourced check belongs to (governance's, without naming governance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grade {
+    Bronze,
+    Silver,
+    Gold,
+}
+
+/// A scorecard check another domain judges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcedCheck {
+    pub id: &'static str,
+    pub grade: Grade,
+    pub passed: bool,
+}
+
+/// A domain that adds checks to the products' and platforms' scorecards.
+pub trait CheckSource: Send + Sync {
+    /// The checks per product or platform ref key (a key absent: no check of this source).
+    fn checks(&self, pool: &Pool, g: &Graph) -> anyhow::Result<std::collections::HashMap<String, Vec<SourcedCheck>>>;
+}
+
+/// The four keys of a team over a span, for reports (the delivery office's value report).
+pub trait TeamHealth: Send + Sync {
+    /// The team's four keys between `from` and `to` (ms), as JSON; `None` when the team sends
+    /// no deployments.
+    fn team_keys(&self, pool: &Pool, g: &Graph, team: &str, from: i64, to: i64) -> anyhow::Result<Option<Value>>;
+}
+
+/// A webhook delivery, authenticated and claimed by the domain that receives it, for the
+/// domains that act on events it does not (deployments, incidents).
+#[derive(Debug, Clone)]
+pub struct WebhookEvent {
+    /// `github` or `gitlab`.
+    pub source: &'static str,
+    /// GitHub's `X-GitHub-Event`, GitLab's `X-Gitlab-Event`.
+    pub event: String,
+    pub payload: Value,
+}
+
+/// Compares two commits of a repository through the provider's API.
+pub trait CommitLister: Send + Sync {
+    /// The commits after `base` up to `head` of `repo` (`owner/name`), oldest first, as (sha,
+    /// committed at in ms); `None` when no provider is configured for the repository.
+    fn compare<'a>(
+        &'a self,
+        repo: &'a str,
+        base: &'a str,
+        head: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, anyhow::Result<Option<Vec<(String, i64)>>>>;
+}
+
+/// A domain that acts on webhook events.
+pub trait WebhookListener: Send + Sync {
+    /// Whether this listener acts on the event (decided before any work).
+    fn wants(&self, source: &str, event: &str, payload: &Value) -> bool;
+
+    /// Acts on the event, with the receiving domain's commit lister; answers what it did.
+    fn receive<'a>(
+        &'a self,
+        pool: &'a Pool,
+        event: &'a WebhookEvent,
+        commits: &'a dyn CommitLister,
+    ) -> futures_util::future::BoxFuture<'a, anyhow::Result<Value>>;
 }
 
 impl Hooks {

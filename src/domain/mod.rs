@@ -87,6 +87,9 @@ pub struct Domain {
     pub view_extensions: Vec<Arc<dyn ViewExtension>>,
     pub consumption_facts: Vec<Arc<dyn ConsumptionFacts>>,
     pub announcers: Vec<Arc<dyn hooks::Announcer>>,
+    pub check_sources: Vec<Arc<dyn hooks::CheckSource>>,
+    pub team_health: Vec<Arc<dyn hooks::TeamHealth>>,
+    pub webhook_listeners: Vec<Arc<dyn hooks::WebhookListener>>,
     pub tasks: Vec<Task>,
     pub nav: Vec<NavEntry>,
 }
@@ -136,6 +139,21 @@ impl Domain {
 
     pub fn announcer(mut self, a: Arc<dyn hooks::Announcer>) -> Self {
         self.announcers.push(a);
+        self
+    }
+
+    pub fn check_source(mut self, c: Arc<dyn hooks::CheckSource>) -> Self {
+        self.check_sources.push(c);
+        self
+    }
+
+    pub fn team_health(mut self, t: Arc<dyn hooks::TeamHealth>) -> Self {
+        self.team_health.push(t);
+        self
+    }
+
+    pub fn webhook_listener(mut self, w: Arc<dyn hooks::WebhookListener>) -> Self {
+        self.webhook_listeners.push(w);
         self
     }
 

@@ -62,6 +62,7 @@ pub fn scorecard(
     key: &str,
     counts: &Counts,
     kpis_reported: Option<&std::collections::HashSet<String>>,
+    extra: &[crate::domain::hooks::SourcedCheck],
 ) -> Option<Scorecard> {
     let e = g.get(key)?;
     let platform = e.is("platform");
@@ -93,6 +94,16 @@ pub fn scorecard(
         level: Level::Gold,
         passed: findings_within(g, key, counts, "warning") == 0,
     });
+    // Checks other domains judge (deployments...), at their grade.
+    for c in extra {
+        use crate::domain::hooks::Grade;
+        let level = match c.grade {
+            Grade::Bronze => Level::Bronze,
+            Grade::Silver => Level::Silver,
+            Grade::Gold => Level::Gold,
+        };
+        checks.push(Check { id: c.id, level, passed: c.passed });
+    }
     let mut level = Level::None;
     for l in [Level::Bronze, Level::Silver, Level::Gold] {
         if checks.iter().filter(|c| c.level == l).all(|c| c.passed) {
@@ -123,16 +134,16 @@ mod tests {
     fn levels_climb_with_the_checks() {
         let counts = Counts::new();
         let none = g(json!({"owner": "ghost"}), json!({}));
-        assert_eq!(scorecard(&none, "product:default/p", &counts, None).unwrap().level, Level::None);
+        assert_eq!(scorecard(&none, "product:default/p", &counts, None, &[]).unwrap().level, Level::None);
         let bronze = g(json!({"owner": "team", "lifecycle": "production"}), json!({}));
-        assert_eq!(scorecard(&bronze, "product:default/p", &counts, None).unwrap().level, Level::Bronze);
+        assert_eq!(scorecard(&bronze, "product:default/p", &counts, None, &[]).unwrap().level, Level::Bronze);
         let meta = json!({"description": "d", "links": [{"url": "https://x"}]});
         let silver = g(json!({"owner": "team", "lifecycle": "production"}), meta.clone());
-        assert_eq!(scorecard(&silver, "product:default/p", &counts, None).unwrap().level, Level::Silver);
+        assert_eq!(scorecard(&silver, "product:default/p", &counts, None, &[]).unwrap().level, Level::Silver);
         let gold = g(json!({"owner": "team", "lifecycle": "production", "kpis": [{"name": "k"}]}), meta);
-        assert_eq!(scorecard(&gold, "product:default/p", &counts, None).unwrap().level, Level::Gold);
+        assert_eq!(scorecard(&gold, "product:default/p", &counts, None, &[]).unwrap().level, Level::Gold);
         let mut errors = Counts::new();
         errors.entry("product:default/p".into()).or_default().insert("error".into(), 1);
-        assert_eq!(scorecard(&gold, "product:default/p", &errors, None).unwrap().level, Level::Bronze);
+        assert_eq!(scorecard(&gold, "product:default/p", &errors, None, &[]).unwrap().level, Level::Bronze);
     }
 }

@@ -2,7 +2,7 @@
 //! The API serialises these structs; the web UI renders their fields. Blocking (they read the
 //! database): call them from `web::block`. The dependency graph is in [`super::graph`].
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,15 @@ pub struct Model {
     pub graph: Arc<Graph>,
     pub counts: Counts,
     pub reported: Reported,
+    /// Scorecard checks other domains judge, per product and platform.
+    pub checks: HashMap<String, Vec<crate::domain::hooks::SourcedCheck>>,
+}
+
+impl Model {
+    pub fn scorecard(&self, key: &str) -> Option<scorecards::Scorecard> {
+        let extra = self.checks.get(key).map(Vec::as_slice).unwrap_or_default();
+        scorecards::scorecard(&self.graph, key, &self.counts, self.reported.as_ref(), extra)
+    }
 }
 
 /// Reads the model (blocking).
@@ -40,7 +49,13 @@ pub fn model(gov: &Governance, pool: &Pool) -> anyhow::Result<Model> {
     let counts = store::finding_counts(pool)?;
     let since = crate::db::now_ms() - scorecards::KPI_REPORT_WINDOW_MS;
     let reported = gov.hooks().reported_since(pool, since)?;
-    Ok(Model { graph, counts, reported })
+    let mut checks: HashMap<String, Vec<crate::domain::hooks::SourcedCheck>> = HashMap::new();
+    for source in gov.hooks().check_sources.all() {
+        for (k, list) in source.checks(pool, &graph)? {
+            checks.entry(k).or_default().extend(list);
+        }
+    }
+    Ok(Model { graph, counts, reported, checks })
 }
 
 pub(crate) fn parse_ref(raw: &str, default_kind: Option<&str>, what: &str) -> Result<String, ApiError> {
@@ -209,7 +224,7 @@ fn summary<A, S>(g: &Graph, e: &Entity, counts: &Counts, apis: Vec<A>, scorecard
 
 fn listed(m: &Model, e: &Entity) -> ListedSummary {
     let g = &m.graph;
-    let level = scorecards::scorecard(g, &e.key, &m.counts, m.reported.as_ref()).map(|s| s.level);
+    let level = m.scorecard(&e.key).map(|s| s.level);
     summary(g, e, &m.counts, refs(g, g.apis_of(&e.key)), level)
 }
 
@@ -400,7 +415,7 @@ pub fn detail(gov: &Governance, pool: &Pool, kind: &str, namespace: &str, name: 
             }
         })
         .collect();
-    let card = scorecards::scorecard(g, &key, &m.counts, m.reported.as_ref());
+    let card = m.scorecard(&key);
     let summary = summary(g, e, &m.counts, apis, card);
     let (dependencies, platforms) = dependencies(g, &key);
     let mut fields = serde_json::Map::new();
@@ -443,6 +458,9 @@ pub struct TeamView {
     pub title: Option<String>,
     pub owns: Owns,
     pub depends_on: Vec<TeamDependency>,
+    /// Fields other domains add (`health`: the team's four keys).
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, Value>,
 }
 
 /// The view of the group `namespace/name`.
@@ -494,7 +512,11 @@ pub fn team(gov: &Governance, pool: &Pool, namespace: &str, name: &str) -> Resul
             via: via.into_iter().map(|(source, relation, target)| Via { source, relation, target }).collect(),
         })
         .collect();
-    Ok(TeamView { entity_ref: team.entity_ref.clone(), title: team.title.clone(), owns, depends_on })
+    let mut fields = serde_json::Map::new();
+    for (field, value) in gov.hooks().view_fields(pool, &g, EntityKind::Team, &key)? {
+        fields.insert(field.to_owned(), value);
+    }
+    Ok(TeamView { entity_ref: team.entity_ref.clone(), title: team.title.clone(), owns, depends_on, fields })
 }
 
 /// Filters of the findings list.
@@ -555,6 +577,6 @@ pub fn scorecards(gov: &Governance, pool: &Pool) -> Result<Items<Scorecard>, Api
     let mut keys: Vec<&String> =
         g.entities.values().filter(|e| e.is("product") || e.is("platform")).map(|e| &e.key).collect();
     keys.sort();
-    let items = keys.into_iter().filter_map(|k| scorecards::scorecard(g, k, &m.counts, m.reported.as_ref())).collect();
+    let items = keys.into_iter().filter_map(|k| m.scorecard(k)).collect();
     Ok(Items { items })
 }

@@ -54,6 +54,10 @@ pub struct Entity {
     pub targets: Vec<Value>,
     /// `spec.roadmap` of a Product or Platform, as written (the delivery office reads it).
     pub roadmap: Vec<Value>,
+    /// The repositories its annotations name (`github.com/project-slug`,
+    /// `gitlab.com/project-slug`, `backstage.io/source-location`), as lower-case `owner/name`
+    /// paths: how a deployment webhook finds the entity of a repository.
+    pub repos: Vec<String>,
     pub edges: Vec<Edge>,
 }
 
@@ -108,6 +112,7 @@ impl Entity {
             offerings: list("offerings"),
             targets: list("targets"),
             roadmap: list("roadmap"),
+            repos: annotations.map(repos_of).unwrap_or_default(),
             edges,
         })
     }
@@ -127,6 +132,45 @@ impl Entity {
     pub fn lifecycle_is(&self, value: &str) -> bool {
         self.lifecycle.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(value))
     }
+}
+
+/// The repository paths an entity's annotations name, lower-cased, without `.git`.
+fn repos_of(a: &serde_json::Map<String, Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in ["github.com/project-slug", "gitlab.com/project-slug"] {
+        if let Some(slug) = a.get(key).and_then(Value::as_str) {
+            out.push(slug.trim().trim_matches('/').trim_end_matches(".git").to_ascii_lowercase());
+        }
+    }
+    if let Some(loc) = a.get("backstage.io/source-location").and_then(Value::as_str)
+        && let Some(path) = repo_path_of_url(loc.trim().trim_start_matches("url:"))
+    {
+        out.push(path);
+    }
+    out.retain(|s| s.contains('/'));
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `owner/name` (GitHub) or `group/sub/project` (GitLab) of a repository web address, also of
+/// one that points into it (`/tree/main/`, `/-/blob/...`).
+pub fn repo_path_of_url(raw: &str) -> Option<String> {
+    let url = url::Url::parse(raw).ok()?;
+    let mut path = url.path().trim_matches('/').to_owned();
+    for cut in ["/-/", "/tree/", "/blob/"] {
+        if let Some(i) = path.find(cut) {
+            path.truncate(i);
+        }
+    }
+    let path = path.trim_end_matches('/').trim_end_matches(".git").to_ascii_lowercase();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.len() < 2 {
+        return None;
+    }
+    // GitHub repositories are two segments deep; a GitLab project may be nested.
+    let keep = if url.host_str().is_some_and(|h| h.contains("github")) { 2 } else { segments.len() };
+    Some(segments[..keep].join("/"))
 }
 
 /// `kind:namespace/name` with the kind lower-cased, as Backstage writes refs in relations.

@@ -237,6 +237,7 @@ impl ViewExtension for Usage {
         Ok(match kind {
             EntityKind::Product => vec![("kpis", serde_json::to_value(self.kpis(pool, g, key)?)?)],
             EntityKind::Platform => vec![("targets", serde_json::to_value(self.targets(pool, g, key)?)?)],
+            EntityKind::Team => Vec::new(),
         })
     }
 

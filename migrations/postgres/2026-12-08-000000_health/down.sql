@@ -1,0 +1,3 @@
+DROP TABLE incidents;
+DROP TABLE deployment_changes;
+DROP TABLE deployments;
