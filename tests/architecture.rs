@@ -26,13 +26,14 @@ use std::path::{Path, PathBuf};
 const PENDING: &[(&str, &str)] = &[];
 
 /// The domains: each owns its tables, behind a private store.
-const DOMAINS: &[&str] = &["catalog", "governance", "offerings", "usage", "discovery", "auth"];
+const DOMAINS: &[&str] = &["catalog", "governance", "offerings", "usage", "delivery", "health", "discovery", "auth"];
 /// What the catalog must never name: the domains built on it, what is built from it for them
 /// (the org graph, the domains' front doors), and the edge that wires them.
 const ABOVE_CATALOG: &[&str] =
-    &["governance", "offerings", "usage", "discovery", "org", "domain", "ui", "startup", "routes"];
+    &["governance", "offerings", "usage", "delivery", "health", "discovery", "org", "domain", "ui", "startup", "routes"];
 /// The domains `config.rs` must not name.
-const CONFIG_MUST_NOT_NAME: &[&str] = &["catalog", "governance", "offerings", "usage", "discovery"];
+const CONFIG_MUST_NOT_NAME: &[&str] =
+    &["catalog", "governance", "offerings", "usage", "delivery", "health", "discovery"];
 /// Auth resolves identities against the catalog: these are the only catalog modules it names.
 const AUTH_READS_OF_CATALOG: &[&str] = &[
     "crate::catalog::facade", // relations (ownedBy, memberOf, childOf), bodies, Users by leaf, provenance

@@ -36,6 +36,8 @@ struct State {
     slow: Option<(String, std::time::Duration)>,
     /// What GitHub's `Link` headers start with instead of this server's own address.
     link_base: Option<String>,
+    /// `owner/repo` -> its commits, oldest first, as (sha, authored at, RFC 3339).
+    commits: BTreeMap<String, Vec<(String, String)>>,
     hits: Vec<Hit>,
 }
 
@@ -147,6 +149,38 @@ async fn serve(req: HttpRequest, state: web::Data<Arc<Mutex<State>>>, port: web:
                     r.insert_header(("link", links.join(", ")));
                 }
                 r.json(items)
+            }
+            // GitHub: GET /repos/{owner}/{repo}/compare/{base}...{head}: the commits after base
+            // up to head, oldest first, in GitHub's shape (trimmed).
+            ["repos", owner, repo, "compare", range] => {
+                let full = format!("{owner}/{repo}");
+                let history = st.commits.get(&full).cloned().unwrap_or_default();
+                let (from, to) = range.split_once("...").unwrap_or((range.as_str(), ""));
+                let at = |sha: &str| history.iter().position(|(s, _)| s == sha);
+                match (at(from), at(to)) {
+                    (Some(b), Some(h)) if b <= h => {
+                        let commits: Vec<Value> = history[b + 1..=h]
+                            .iter()
+                            .map(|(sha, date)| {
+                                json!({
+                                    "sha": sha,
+                                    "node_id": "C_kwDOAAAA",
+                                    "url": format!("{base}/repos/{full}/commits/{sha}"),
+                                    "commit": {
+                                        "author": {"name": "Monalisa Octocat", "email": "octocat@github.com", "date": date},
+                                        "committer": {"name": "GitHub", "email": "noreply@github.com", "date": date},
+                                        "message": format!("Change {sha}"),
+                                    },
+                                })
+                            })
+                            .collect();
+                        HttpResponse::Ok().json(json!({
+                            "status": "ahead", "ahead_by": commits.len(), "behind_by": 0,
+                            "total_commits": commits.len(), "commits": commits, "files": [],
+                        }))
+                    }
+                    _ => HttpResponse::NotFound().json(json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/commits/commits#compare-two-commits"})),
+                }
             }
             // GitHub: GET /repos/{owner}/{repo}/contents/{path}?ref=
             ["repos", owner, repo, "contents", path @ ..] => {
@@ -329,6 +363,15 @@ impl FakeGit {
 
     pub fn remove_file(&self, full_name: &str, branch: &str, path: &str) {
         self.state.lock().unwrap().files.remove(&key(full_name, branch, path));
+    }
+
+    /// Sets a repository's commit history, oldest first: (sha, authored at, RFC 3339).
+    pub fn commits(&self, full_name: &str, history: &[(&str, &str)]) {
+        self.state
+            .lock()
+            .unwrap()
+            .commits
+            .insert(full_name.to_owned(), history.iter().map(|(s, d)| (s.to_string(), d.to_string())).collect());
     }
 
     pub fn hits(&self) -> Vec<Hit> {

@@ -20,6 +20,7 @@ mod feed;
 mod gateway_nginx;
 mod hardening;
 mod health;
+mod team_health;
 mod instances;
 mod locations;
 mod offerings;

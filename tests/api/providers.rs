@@ -14,10 +14,10 @@ use crate::fake_git::{FakeGit, github_repo, gitlab_project};
 use crate::fixtures::component;
 use crate::helpers::*;
 
-const SECRET: &str = "It's a Secret to Everybody";
-const GITLAB_TOKEN: &str = "gitlab-shared-token";
+pub(crate) const SECRET: &str = "It's a Secret to Everybody";
+pub(crate) const GITLAB_TOKEN: &str = "gitlab-shared-token";
 
-fn github(fake: &FakeGit, extra: Value) -> GithubSettings {
+pub(crate) fn github(fake: &FakeGit, extra: Value) -> GithubSettings {
     let mut s = json!({
         "id": "acme-github",
         "organization": "acme",
@@ -32,7 +32,7 @@ fn github(fake: &FakeGit, extra: Value) -> GithubSettings {
     serde_json::from_value(s).unwrap()
 }
 
-fn gitlab(fake: &FakeGit) -> GitlabSettings {
+pub(crate) fn gitlab(fake: &FakeGit) -> GitlabSettings {
     serde_json::from_value(json!({
         "id": "acme-gitlab",
         "group": "acme",
@@ -100,7 +100,7 @@ impl TestApp {
     }
 
     /// POSTs a GitHub webhook; `signature` None means the body is signed with the secret.
-    async fn github_hook(&self, event: &str, delivery: &str, body: &str, signature: Option<&str>) -> (u16, Value) {
+    pub(crate) async fn github_hook(&self, event: &str, delivery: &str, body: &str, signature: Option<&str>) -> (u16, Value) {
         let sig = match signature {
             Some(s) => s.to_owned(),
             None => sign(SECRET, body),
@@ -121,7 +121,7 @@ impl TestApp {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
-    async fn gitlab_hook(&self, event: &str, uuid: &str, token: &str, body: &Value) -> (u16, Value) {
+    pub(crate) async fn gitlab_hook(&self, event: &str, uuid: &str, token: &str, body: &Value) -> (u16, Value) {
         let res = self
             .client
             .post(self.url("/api/webhooks/gitlab"))
@@ -138,7 +138,7 @@ impl TestApp {
     }
 }
 
-fn sign(secret: &str, body: &str) -> String {
+pub(crate) fn sign(secret: &str, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body.as_bytes());
     let bytes = mac.finalize().into_bytes();
