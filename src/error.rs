@@ -390,8 +390,10 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Body<T
         Box::pin(async move {
             let value = json.await?.into_inner();
             // serde reads a struct from a JSON array too (field by field); a body documented as
-            // an object must be one. Only list bodies (`Vec<_>`) take an array.
-            if value.is_array() && !std::any::type_name::<T>().starts_with("alloc::vec::Vec<") {
+            // an object must be one. Only list bodies (`Vec<_>`, or a `Value` its handler
+            // reads as one event or a list of them) take an array.
+            let name = std::any::type_name::<T>();
+            if value.is_array() && !name.starts_with("alloc::vec::Vec<") && name != "serde_json::value::Value" {
                 return Err(ApiError::input("invalid request body: expected an object, got a list").into());
             }
             serde_path_to_error::deserialize(value).map(Body).map_err(|e| {

@@ -155,7 +155,7 @@ async fn serve(req: HttpRequest, state: web::Data<Arc<Mutex<State>>>, port: web:
             ["repos", owner, repo, "compare", range] => {
                 let full = format!("{owner}/{repo}");
                 let history = st.commits.get(&full).cloned().unwrap_or_default();
-                let (from, to) = range.split_once("...").unwrap_or((range.as_str(), ""));
+                let (from, to) = range.split_once("...").unwrap_or((*range, ""));
                 let at = |sha: &str| history.iter().position(|(s, _)| s == sha);
                 match (at(from), at(to)) {
                     (Some(b), Some(h)) if b <= h => {
