@@ -97,6 +97,36 @@ pub fn bars(title: &str, labels: &[String], series: &[(&str, Vec<f64>)]) -> Mark
     }
 }
 
+/// One series of bars over labels where some bars are partial (a week still in progress, or cut
+/// by the window): those are drawn hollow with a dashed edge and labelled "partial", so that a
+/// week not over does not read as a drop.
+pub fn bars_partial(title: &str, labels: &[String], name: &str, values: &[f64], partial: &[bool]) -> Markup {
+    let max = nice_max(values.iter().copied().fold(0.0, f64::max));
+    let plot_h = H - TOP - BOTTOM;
+    let plot_w = W - LEFT - RIGHT;
+    let slot = plot_w / labels.len().max(1) as f64;
+    let inner = html! {
+        @for (i, v) in values.iter().enumerate() {
+            @let h = plot_h * v / max;
+            @let part = partial.get(i).copied().unwrap_or(false);
+            @let label = labels.get(i).map(String::as_str).unwrap_or("");
+            rect class={ "b0" @if part { " partial" } } x=(format!("{:.1}", LEFT + slot * i as f64 + slot * 0.15)) y=(format!("{:.1}", TOP + plot_h - h)) width=(format!("{:.1}", slot * 0.7)) height=(format!("{h:.1}")) {
+                title { (name) " " (label) ": " (short(*v)) @if part { " (partial week, so far)" } }
+            }
+            @if part {
+                text class="partial" x=(format!("{:.1}", LEFT + slot * (i as f64 + 0.5))) y=(format!("{:.1}", TOP + plot_h - h - 4.0)) text-anchor="middle" { "partial" }
+            }
+        }
+    };
+    html! {
+        (frame(title, max, labels, inner))
+        p class="legend" {
+            span class="c0" { "■ " (name) }
+            @if partial.contains(&true) { span class="partial" { "▭ partial week (so far): not over, or cut by the window" } }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +139,15 @@ mod tests {
         assert_eq!(svg.matches("<polyline").count(), 1);
         let points = svg.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
         assert_eq!(points.split(' ').count(), 2, "the missing value is skipped: {points}");
+    }
+
+    #[test]
+    fn partial_bars_are_hollow_and_say_so() {
+        let labels: Vec<String> = ["2026-04-27", "2026-05-04"].iter().map(|s| s.to_string()).collect();
+        let svg = bars_partial("deployments", &labels, "deployments", &[7.0, 2.0], &[false, true]).into_string();
+        assert_eq!(svg.matches("<rect").count(), 2);
+        assert_eq!(svg.matches("class=\"b0 partial\"").count(), 1);
+        assert!(svg.contains(">partial</text>") && svg.contains("partial week (so far)"));
     }
 
     #[test]
