@@ -228,6 +228,14 @@ route_table! {
         tag: "ui", rule: Read, summary: "A period's value report as tables, the stored periods as a chart, the CSV download",
         query: [crate::delivery::routes::PERIOD, crate::delivery::routes::REPORT_DOMAIN], answers: ["text/html"],
     }
+    GET "/health" => ui::health::ranking {
+        tag: "ui", rule: Read,
+        summary: "Team health: every team that deploys, with its four keys over the last 90 days and their bands, best first",
+        query: [crate::health::routes::BENCHMARK], answers: ["text/html"],
+    }
+    GET "/teams/{namespace}/{name}" => ui::teams::team {
+        tag: "ui", rule: Read, summary: "One team: what it owns, whom it depends on, its team health", answers: ["text/html"],
+    }
     POST "/roadmap/{kind}/{namespace}/{name}/{item}/updates" => ui::roadmap::record {
         tag: "ui", rule: OwnerOrScope("plan:write"),
         summary: "Records a status update of a roadmap item (the entity's owner; the API's check)", body: Body::Form, ok: 303,

@@ -228,6 +228,7 @@ pub async fn entity(
             @if kind_l == "product" { a href={ "/products/" (urlencode(&namespace)) "/" (urlencode(&name)) } { "Product page" } " · " }
             @if kind_l == "platform" { a href={ "/platforms/" (urlencode(&namespace)) "/" (urlencode(&name)) } { "Platform page" } " · " a href={ "/dashboard?platform=" (urlencode(&entity_ref)) } { "Consumption dashboard" } " · " }
             @if kind_l == "api" { a href={ "/apis/" (urlencode(&namespace)) "/" (urlencode(&name)) } { "In the API marketplace" } " · " }
+            @if kind_l == "group" { a href=(super::teams::href(&namespace, &name)) { "Team page" } " · " }
             a href={ "/governance/graph?entity=" (urlencode(&entity_ref)) } { "Dependency graph" }
         }
         @if let Some(links) = &e.metadata.links {

@@ -16,6 +16,7 @@ pub mod chart;
 pub mod dashboard;
 pub mod delivery;
 pub mod governance;
+pub mod health;
 pub mod highlight;
 pub mod home;
 pub mod layout;
@@ -23,6 +24,7 @@ pub mod middleware;
 pub mod products;
 pub mod roadmap;
 pub mod subscriptions;
+pub mod teams;
 pub mod timeline;
 
 use std::future::Future;

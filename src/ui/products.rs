@@ -13,6 +13,8 @@ use crate::error::ApiError;
 use crate::governance::Governance;
 use crate::governance::scorecards::Level;
 use crate::governance::views::{self, ListQuery};
+use crate::health::Health;
+use crate::health::views::Scope;
 use crate::state::AppState;
 use crate::usage::Usage;
 
@@ -104,20 +106,29 @@ pub fn num<T: serde::Serialize>(v: &Option<T>) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-async fn detail(
-    state: web::Data<AppState>,
+/// The domains a product's or platform's page reads.
+struct Domains {
     gov: web::Data<Governance>,
     usage: web::Data<Usage>,
     delivery: web::Data<Delivery>,
+    health: web::Data<Health>,
+}
+
+async fn detail(
+    state: web::Data<AppState>,
+    domains: Domains,
     req: HttpRequest,
     path: (String, String),
     kind: &'static str,
 ) -> Result<HttpResponse, ApiError> {
+    let Domains { gov, usage, delivery, health } = domains;
     let ctx = Ctx::new(&req, &state);
     let (ns, name) = path;
     let key = EntityRef::new(kind, &ns, &name).key();
     let plans = super::roadmap::load(&state, &delivery, &ctx.identity, key.clone(), kind == "platform").await?;
     let updated = params(&req).get("updated").cloned();
+    let scope = if kind == "product" { Scope::Product(key.clone()) } else { Scope::Platform(key.clone()) };
+    let health = super::health::load(&state, &health, scope).await?;
     let d = blocking(&gov, &state, move |gov, pool| views::detail(gov, pool, kind, &ns, &name)).await?;
     // KPI values and measured targets: consumption's own views (what it adds to the API's).
     let (kpis, targets) = blocking(&usage, &state, move |u, pool| {
@@ -135,7 +146,10 @@ async fn detail(
         @if let Some(text) = e.description.as_deref().filter(|t| !t.is_empty()) { p { (text) } }
         dl class="meta" {
             dt { "Ref" } dd { (entity_link(&entity_ref)) }
-            dt { "Owner" } dd { (entity_link(e.owner.as_deref().unwrap_or(""))) }
+            dt { "Owner" } dd {
+                (entity_link(e.owner.as_deref().unwrap_or("")))
+                @if let Some(team) = e.owner.as_deref().and_then(super::teams::href_of) { " · " a href=(team) { "team page" } }
+            }
             @if let Some(domain) = e.domain.as_deref().filter(|t| !t.is_empty()) { dt { "Domain" } dd { (entity_link(domain)) } }
             dt { "Lifecycle" } dd { (e.lifecycle.as_deref().unwrap_or("")) }
             dt { "Scorecard" } dd { (level(e.scorecard.as_ref().map(|c| c.level))) }
@@ -192,6 +206,7 @@ async fn detail(
                 }
             } }
         }
+        (super::health::section(&health))
         (super::roadmap::roadmap_section(&ctx, &plans, updated.as_deref()))
         (super::roadmap::demand_section(&plans))
     };
@@ -203,10 +218,11 @@ pub async fn product(
     gov: web::Data<Governance>,
     usage: web::Data<Usage>,
     delivery: web::Data<Delivery>,
+    health: web::Data<Health>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    detail(state, gov, usage, delivery, req, path.into_inner(), "product").await
+    detail(state, Domains { gov, usage, delivery, health }, req, path.into_inner(), "product").await
 }
 
 pub async fn platform(
@@ -214,8 +230,9 @@ pub async fn platform(
     gov: web::Data<Governance>,
     usage: web::Data<Usage>,
     delivery: web::Data<Delivery>,
+    health: web::Data<Health>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    detail(state, gov, usage, delivery, req, path.into_inner(), "platform").await
+    detail(state, Domains { gov, usage, delivery, health }, req, path.into_inner(), "platform").await
 }
