@@ -4,7 +4,8 @@
 #   1. guest mode on the demo catalog after `demo-traffic`: every page, the subscribe -> key ->
 #      gateway -> dashboard journey, the platform dashboard's charts, a finding's link, the
 #      delivery office (portfolio, a roadmap's late need, an update through the form, a
-#      platform's demand, a stored value report with its chart and CSV);
+#      platform's demand, a stored value report with its chart and CSV), team health (events of
+#      two teams posted to the API, their keys on a product's and a team's page, /health's ranking);
 #   2. OIDC sign-in through tests/oidc's oauth2-mock-server: a manual plan requested by one
 #      person and approved by the platform's owner; a roadmap update only its owner may record.
 # Needs: node >= 20, /usr/bin/chromium (apt-get install -y chromium), `npm ci` here and in

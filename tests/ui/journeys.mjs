@@ -4,6 +4,9 @@
 //   node journeys.mjs oidc <base-url> <issuer>    (a portal signing in through oauth2-mock-server,
 //                                                  whose stdin is the file named by OIDC_CONTROL)
 //
+// In guest mode, team health's journeys first send deployments and incidents of two teams the demo
+// leaves without any (sales-tools-team: elite; portal-team: low) through the public API.
+//
 // Every page fails the run on a console error, an uncaught exception, a failed request, a
 // request to another origin, an answer >= 400, or a serious/critical axe-core violation; it
 // must be usable by keyboard; a screenshot of each is saved under SCREENSHOTS
@@ -110,7 +113,7 @@ async function expectText(locator, text, what) {
 async function guestJourneys() {
   // Every page from the home page's navigation, by plain links.
   await go('/', 'home');
-  for (const label of ['Catalog', 'Products', 'Platforms', 'APIs', 'Subscriptions', 'Approvals', 'Dashboard', 'Delivery', 'Reports', 'Governance']) {
+  for (const label of ['Catalog', 'Products', 'Platforms', 'APIs', 'Subscriptions', 'Approvals', 'Dashboard', 'Delivery', 'Reports', 'Health', 'Governance']) {
     await page.goto(new URL('/', base).href);
     await page.locator('header nav').getByRole('link', { name: label, exact: true }).click();
     await page.waitForLoadState('load');
@@ -202,6 +205,7 @@ async function guestJourneys() {
   await go('/catalog/api/default/mobile-bff-api', 'api-entity-graphql');
   if ((await page.locator('pre.definition .hl-kw').count()) === 0) fail('the GraphQL definition is not highlighted');
   await deliveryJourneys();
+  await healthJourneys();
 }
 
 /** Records a status update through an item's form and sees it on the item. */
@@ -287,6 +291,173 @@ async function deliveryJourneys() {
   const text = await csv.text();
   if (csv.status !== 200 || !type.startsWith('text/csv')) fail(`the CSV download answers ${csv.status} ${type}`);
   if (!text.startsWith('period,section,ref') || !text.includes(`${stored},product,product:default/checkout`)) fail(`the CSV: ${text.slice(0, 200)}`);
+}
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const iso = (ms) => new Date(ms).toISOString();
+const sha = (n) => n.toString(16).padStart(40, '0');
+
+async function postEvents(path, events) {
+  const res = await fetch(new URL(path, base), {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events),
+  });
+  const answer = await res.json();
+  if (res.status !== 200 || answer.rejected?.length || answer.accepted !== events.length) {
+    fail(`POST ${path}: ${res.status} ${JSON.stringify(answer).slice(0, 300)}`);
+  }
+}
+
+/** Team health's events of two teams the demo sends none for, placed relative to today (UTC) so
+ * that the keys are the same whatever the day:
+ * - sales-tools-team (store-configurator-web, part of store-configurator): a production deployment
+ *   at noon every day of the last 100 days but today, each shipping one change committed 4.5 hours
+ *   before; last Sunday's failed: an incident names it as its cause (resolved 40 minutes after it)
+ *   and a rollback follows it 30 minutes later. Last 30 days: 30 deployments on 29 days, 7.0 days
+ *   a week (elite), lead time 4.5 h (elite), 1 of 30 failed: 3.3 % (elite), recovery the median of
+ *   40 and 30 minutes: 35 min (elite).
+ * - portal-team (portolan): two deployments 12 days ago, at noon and 14:00, each shipping a change
+ *   committed 40 days before; an incident an hour after the second, naming no cause (linked by time
+ *   to the second), resolved 8 days later. Lead time 40.0 days, 1 of 2 failed: 50.0 %, recovery
+ *   193 h: 8.0 days (all low). */
+async function seedHealth() {
+  const today = Math.floor(Date.now() / DAY) * DAY;
+  const monday = today - ((new Date(today).getUTCDay() + 6) % 7) * DAY;
+  const web = 'component:default/store-configurator-web';
+  const deployments = [];
+  for (let day = today - 100 * DAY, n = 1; day < today; day += DAY, n += 1) {
+    const finished = day + 12 * HOUR;
+    deployments.push({
+      id: `ui-elite-${n}`, entity: web, environment: 'production', status: 'success',
+      startedAt: iso(finished - 5 * 60_000), finishedAt: iso(finished), commitSha: sha(n),
+      changes: [{ sha: sha(n), committedAt: iso(finished - 4.5 * HOUR) }],
+    });
+  }
+  const failedAt = monday - DAY + 12 * HOUR;
+  const failed = deployments.find((d) => d.finishedAt === iso(failedAt)).id;
+  deployments.push({
+    id: 'ui-elite-rollback', entity: web, environment: 'production', status: 'success',
+    finishedAt: iso(failedAt + 30 * 60_000), commitSha: sha(0xe111e), rollbackOf: failed,
+  });
+  const low = today - 12 * DAY;
+  for (const [n, at] of [[1, low + 12 * HOUR], [2, low + 14 * HOUR]]) {
+    deployments.push({
+      id: `ui-low-${n}`, entity: 'component:default/portolan', environment: 'production', status: 'success',
+      finishedAt: iso(at), commitSha: sha(0x10e0 + n), changes: [{ sha: sha(0x10e0 + n), committedAt: iso(at - 40 * DAY) }],
+    });
+  }
+  await postEvents('/api/deployments', deployments);
+  await postEvents('/api/incidents', [
+    { id: 'ui-elite-incident', entity: web, severity: 'sev2', title: 'Configurator quotes fail after a release',
+      createdAt: iso(failedAt + 10 * 60_000), resolvedAt: iso(failedAt + 40 * 60_000), causedBy: failed },
+    { id: 'ui-low-incident', entity: 'component:default/portolan', severity: 'sev3', title: 'Catalog search times out',
+      createdAt: iso(low + 15 * HOUR), resolvedAt: iso(low + 8 * DAY + 15 * HOUR) },
+  ]);
+  return { failed };
+}
+
+async function expectExact(locator, text, what) {
+  const t = ((await locator.first().textContent()) ?? '').trim().replace(/\s+/g, ' ');
+  if (t !== text) fail(`${what}: expected "${text}", got "${t.slice(0, 200)}"`);
+}
+
+/** A tile of the team-health section: its value and band exactly. */
+async function expectTile(key, value, band, what) {
+  const tile = page.locator(`section.health .tile[data-key="${key}"]`);
+  if ((await tile.count()) !== 1) { fail(`${what}: no ${key} tile`); return tile; }
+  await expectExact(tile.locator('.value'), value, `${what}: the ${key} value`);
+  if (band) await expectExact(tile.locator('.band'), `band: ${band}`, `${what}: the ${key} band`);
+  return tile;
+}
+
+/** The elite team's section, on its product's page and on its team's page. */
+async function expectEliteSection(failed, what) {
+  const frequency = await expectTile('deployment-frequency', '7.0 days/week', 'elite', what);
+  await expectText(frequency, '30 deployments on 29 days', `${what}: the deployments counted`);
+  await expectText(frequency.locator('.trend'), 'steady: 7.0 days/week', `${what}: the frequency's trend`);
+  const lead = await expectTile('lead-time', '4.5 h', 'elite', what);
+  await expectText(lead.locator('.trend'), 'steady: 4.5 h', `${what}: the lead time's trend`);
+  const cfr = await expectTile('change-failure-rate', '3.3 %', 'elite', what);
+  await expectText(cfr, '1 of 30 deployments failed', `${what}: the failures counted`);
+  await expectExact(cfr.locator('.trend'), '↑ up, worse: 6.7 % in the last 2 full weeks, 0.0 % in the 2 before', `${what}: the failure rate's trend, arrow and words`);
+  const recovery = await expectTile('recovery-time', '35 min', 'elite', what);
+  await expectText(recovery, 'median of 1 incident and 1 rollback', `${what}: what recovery is measured on`);
+  await expectText(recovery.locator('.trend'), 'no trend', `${what}: the recovery's trend`);
+  // Deployments per week: partial weeks hollow and said to be partial.
+  const chart = page.locator('section.health svg.chart');
+  if ((await chart.count()) !== 1) fail(`${what}: no chart of deployments per week`);
+  else {
+    if ((await chart.locator('rect.partial').count()) < 1) fail(`${what}: no week drawn as partial`);
+    if ((await chart.locator('rect:not(.partial)').evaluateAll((rs) => rs.filter((r) => Number(r.getAttribute('height')) > 0).length)) < 3) fail(`${what}: fewer than 3 full weeks drawn`);
+  }
+  await expectText(page.locator('section.health p.legend'), 'partial week', `${what}: the chart's legend`);
+  // The failed deployment with its incident and rollback; the incident with its deployment.
+  const row = page.locator(`table.deployments tr#deployment-${failed}`);
+  if ((await row.count()) !== 1) { fail(`${what}: the failed deployment ${failed} is not listed`); return; }
+  await expectText(row, 'failed', `${what}: the failed deployment, in words`);
+  if ((await row.locator('a[href="#incident-ui-elite-incident"]').count()) !== 1) fail(`${what}: the failed deployment does not link its incident`);
+  await expectText(row, 'rolled back by ui-elite-rollback', `${what}: the rollback of the failed deployment`);
+  if ((await row.locator('a[href="#deployment-ui-elite-rollback"]').count()) !== 1) fail(`${what}: the rollback is not a link`);
+  await expectText(page.locator('table.deployments tr#deployment-ui-elite-rollback'), `rolls back ${failed}`, `${what}: the rollback names what it rolls back`);
+  if ((await page.locator('table.deployments tbody tr').count()) !== 10) fail(`${what}: the deployments table does not list the 10 newest`);
+  await expectText(page.locator('table.deployments caption'), 'The 10 newest of 30 deployments', `${what}: how many deployments the table leaves out`);
+  const incident = page.locator('table.incidents tr#incident-ui-elite-incident');
+  await expectText(incident, 'named as cause', `${what}: how the incident is attributed`);
+  await incident.locator(`a[href="#deployment-${failed}"]`).click();
+  if (new URL(page.url()).hash !== `#deployment-${failed}`) fail(`${what}: the incident's deployment link leads to ${page.url()}`);
+}
+
+/** Team health: a product's and a team's section, the ranking of teams, its benchmark switch. */
+async function healthJourneys() {
+  const { failed } = await seedHealth();
+  await go('/products/default/store-configurator', 'product-health');
+  await expectEliteSection(failed, 'store-configurator');
+  // The low team's page: values without a trend, the incident linked by time.
+  await go('/teams/default/portal-team', 'team-health-low');
+  await expectTile('lead-time', '40.0 days', 'low', 'portal-team');
+  await expectTile('change-failure-rate', '50.0 %', 'low', 'portal-team');
+  await expectTile('recovery-time', '8.0 days', 'low', 'portal-team');
+  await expectTile('deployment-frequency', '0.0 days/week', null, 'portal-team');
+  await expectText(page.locator('main dl.owns'), 'component:default/portolan', 'what portal-team owns');
+  const lowIncident = page.locator('table.incidents tr#incident-ui-low-incident');
+  await expectText(lowIncident, 'linked by time', 'the incident naming no cause');
+  if ((await lowIncident.locator('a[href="#deployment-ui-low-2"]').count()) !== 1) fail('the incident linked by time does not link ui-low-2');
+  await expectText(page.locator('table.deployments tr#deployment-ui-low-2'), 'failed', 'the deployment the incident is attributed to');
+  await expectText(page.locator('table.deployments tr#deployment-ui-low-1'), 'none linked', 'the deployment that did not fail');
+  // The ranking: the elite team above the low one, each linking to its page.
+  await page.goto(new URL('/', base).href);
+  await page.locator('header nav').getByRole('link', { name: 'Health', exact: true }).click();
+  await page.waitForLoadState('load');
+  await check('health-ranking');
+  const names = await page.locator('table.ranking tbody th[scope=row] a').allTextContents();
+  const elite = names.indexOf('Sales tools team');
+  const lowest = names.indexOf('Portal team');
+  if (elite < 0 || lowest < 0) fail(`the ranking lists ${JSON.stringify(names)}`);
+  else if (elite > lowest) fail(`the ranking puts Portal team (#${lowest + 1}) above Sales tools team (#${elite + 1})`);
+  if (names.length < 4) fail(`the ranking lists only ${names.length} teams, the demo's included`);
+  const eliteRow = page.locator('table.ranking tbody tr').nth(Math.max(elite, 0));
+  await expectText(eliteRow, '7.0 days/week band: elite', 'the elite team\'s frequency over 90 days');
+  await expectText(eliteRow, '4.5 h band: elite', 'the elite team\'s lead time with the 2023 bands');
+  await expectExact(eliteRow.locator('td').last(), '0', 'the elite team\'s points');
+  const lowRow = page.locator('table.ranking tbody tr').nth(Math.max(lowest, 0));
+  await expectText(lowRow, '50.0 % band: low', 'the low team\'s failure rate');
+  await expectExact(lowRow.locator('td').last(), '12', 'the low team\'s points');
+  // The 2021 benchmark: 4.5 hours is no longer elite.
+  await page.locator('select[name=benchmark]').selectOption('2021');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.waitForLoadState('load');
+  if (new URL(page.url()).searchParams.get('benchmark') !== '2021') fail(`the switch did not ask for 2021: ${page.url()}`);
+  await check('health-ranking-2021');
+  await expectText(page.locator('table.ranking caption'), 'State of DevOps 2021', 'the benchmark in use');
+  const elite21 = page.locator('table.ranking tbody tr').filter({ has: page.getByRole('link', { name: 'Sales tools team', exact: true }) });
+  await expectText(elite21, '4.5 h band: high', 'the elite team\'s lead time with the 2021 bands');
+  // From the ranking to the team's page: the same keys as on its product's page.
+  await elite21.getByRole('link', { name: 'Sales tools team', exact: true }).click();
+  await page.waitForLoadState('load');
+  if (new URL(page.url()).pathname !== '/teams/default/sales-tools-team') fail(`the ranking's link leads to ${page.url()}`);
+  await check('team-health');
+  await expectText(page.locator('main dl.owns'), 'product:default/store-configurator', 'what sales-tools-team owns');
+  await expectEliteSection(failed, 'sales-tools-team');
 }
 
 /** Writes a line to the mock provider's stdin. */
