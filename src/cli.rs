@@ -286,6 +286,9 @@ fn demo_traffic(args: DemoTrafficArgs) -> ExitCode {
                 h.deployments, h.incidents, h.teams
             );
             println!("  no production deploy:  {}", h.left_without.as_deref().unwrap_or("-"));
+            if !h.skipped.is_empty() {
+                println!("  left alone (they send deployments already): {}", h.skipped.join(", "));
+            }
             println!(
                 "Wrote {} roadmap status updates; value reports stored for {}.",
                 d.updates,

@@ -29,8 +29,19 @@ const PENDING: &[(&str, &str)] = &[];
 const DOMAINS: &[&str] = &["catalog", "governance", "offerings", "usage", "delivery", "health", "discovery", "auth"];
 /// What the catalog must never name: the domains built on it, what is built from it for them
 /// (the org graph, the domains' front doors), and the edge that wires them.
-const ABOVE_CATALOG: &[&str] =
-    &["governance", "offerings", "usage", "delivery", "health", "discovery", "org", "domain", "ui", "startup", "routes"];
+const ABOVE_CATALOG: &[&str] = &[
+    "governance",
+    "offerings",
+    "usage",
+    "delivery",
+    "health",
+    "discovery",
+    "org",
+    "domain",
+    "ui",
+    "startup",
+    "routes",
+];
 /// The domains `config.rs` must not name.
 const CONFIG_MUST_NOT_NAME: &[&str] =
     &["catalog", "governance", "offerings", "usage", "delivery", "health", "discovery"];

@@ -186,7 +186,7 @@ impl crate::domain::hooks::CommitLister for Discovery {
         repo: &'a str,
         base: &'a str,
         head: &'a str,
-    ) -> futures_util::future::BoxFuture<'a, anyhow::Result<Option<Vec<(String, i64)>>>> {
+    ) -> futures_util::future::BoxFuture<'a, crate::domain::hooks::Commits> {
         Box::pin(async move {
             let owner = repo.split('/').next().unwrap_or_default();
             let githubs: Vec<&github::GithubApi> = self

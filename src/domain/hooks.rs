@@ -219,6 +219,10 @@ pub struct WebhookEvent {
     pub payload: Value,
 }
 
+/// Commits as (sha, committed at in ms), oldest first; `None` when no provider covers the
+/// repository.
+pub type Commits = anyhow::Result<Option<Vec<(String, i64)>>>;
+
 /// Compares two commits of a repository through the provider's API.
 pub trait CommitLister: Send + Sync {
     /// The commits after `base` up to `head` of `repo` (`owner/name`), oldest first, as (sha,
@@ -228,7 +232,7 @@ pub trait CommitLister: Send + Sync {
         repo: &'a str,
         base: &'a str,
         head: &'a str,
-    ) -> futures_util::future::BoxFuture<'a, anyhow::Result<Option<Vec<(String, i64)>>>>;
+    ) -> futures_util::future::BoxFuture<'a, Commits>;
 }
 
 /// A domain that acts on webhook events.

@@ -1,6 +1,6 @@
 //! `portolan demo-traffic`, team health's part: 90 days of production deployments (with the
-//! changes each shipped) and incidents for the demo catalog's production components, through
-//! the public API. The first team (by name) deploys every day and rarely fails (elite); the
+//! changes each shipped) and incidents for the demo catalog's components, through the public
+//! API. The first team (by name) deploys every day and rarely fails (elite); the
 //! last deploys about monthly with long lead times and fails often (low); the others fall
 //! between. There is a rollback, an incident linked by `causedBy` and incidents linked by time,
 //! and the last production component of a middle team is left without deployments, so that
@@ -20,6 +20,8 @@ pub struct Summary {
     pub incidents: usize,
     pub teams: usize,
     pub left_without: Option<String>,
+    /// Teams left alone because they already send deployments.
+    pub skipped: Vec<String>,
 }
 
 /// A small deterministic generator, so that every run tells the same story.
@@ -48,8 +50,8 @@ struct Profile {
 
 const ELITE: Profile = Profile { every_days: 1, lead_hours: (1, 20), fail_per_mille: 20, per_day: 2 };
 const HIGH: Profile = Profile { every_days: 3, lead_hours: (20, 120), fail_per_mille: 80, per_day: 1 };
-const MEDIUM: Profile = Profile { every_days: 9, lead_hours: (100, 400), fail_per_mille: 120, per_day: 1 };
-const LOW: Profile = Profile { every_days: 33, lead_hours: (700, 1500), fail_per_mille: 400, per_day: 1 };
+const MEDIUM: Profile = Profile { every_days: 15, lead_hours: (100, 400), fail_per_mille: 120, per_day: 1 };
+const LOW: Profile = Profile { every_days: 45, lead_hours: (700, 1500), fail_per_mille: 400, per_day: 1 };
 
 async fn post(http: &reqwest::Client, token: Option<&str>, url: String, body: &Value) -> anyhow::Result<Value> {
     let mut r = http.post(&url).json(body);
@@ -72,7 +74,7 @@ pub async fn run(base: &str, token: Option<String>) -> anyhow::Result<Summary> {
     let base = base.trim_end_matches('/');
     let token = token.as_deref();
     let mut req = http.get(format!(
-        "{base}/api/catalog/entities?filter=kind=component,spec.lifecycle=production&fields=metadata.name,metadata.namespace,spec.owner"
+        "{base}/api/catalog/entities?filter=kind=component&fields=metadata.name,metadata.namespace,spec.owner,spec.lifecycle"
     ));
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -80,20 +82,38 @@ pub async fn run(base: &str, token: Option<String>) -> anyhow::Result<Summary> {
     let res = req.send().await?;
     anyhow::ensure!(res.status().is_success(), "GET /api/catalog/entities: {}", res.status());
     let entities: Value = res.json().await?;
-    // Components by owning team, in name order.
-    let mut teams: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Components by owning team, in name order, with whether each is in production.
+    let mut teams: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
     for e in entities.as_array().into_iter().flatten() {
         let (Some(name), Some(owner)) = (e["metadata"]["name"].as_str(), e["spec"]["owner"].as_str()) else {
             continue;
         };
         let ns = e["metadata"]["namespace"].as_str().unwrap_or("default");
         let owner = owner.trim_start_matches("group:").rsplit('/').next().unwrap_or(owner).to_owned();
-        teams.entry(owner).or_default().push(format!("component:{ns}/{name}"));
+        let production = e["spec"]["lifecycle"] == "production";
+        teams.entry(owner).or_default().push((format!("component:{ns}/{name}"), production));
     }
     for list in teams.values_mut() {
         list.sort();
     }
-    let mut summary = Summary { teams: teams.len(), ..Summary::default() };
+    // Teams that already send deployments keep their own history.
+    let mut req = http.get(format!("{base}/api/portal/deployments?limit=10000"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await?;
+    anyhow::ensure!(res.status().is_success(), "GET /api/portal/deployments: {}", res.status());
+    let sent: Value = res.json().await?;
+    let busy: std::collections::BTreeSet<String> = sent["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["team"].as_str())
+        .map(|t| t.rsplit('/').next().unwrap_or(t).to_owned())
+        .collect();
+    let skipped: Vec<String> = teams.keys().filter(|t| busy.contains(*t)).cloned().collect();
+    teams.retain(|t, _| !busy.contains(t));
+    let mut summary = Summary { teams: teams.len(), skipped, ..Summary::default() };
     let now = now_ms();
     let start = (now - 90 * DAY_MS) / DAY_MS * DAY_MS;
     let mut rng = Lcg(0x5eed_f00d);
@@ -108,18 +128,23 @@ pub async fn run(base: &str, token: Option<String>) -> anyhow::Result<Summary> {
             _ => MEDIUM,
         };
         let mut components = components.clone();
-        if t == n / 2 && components.len() > 1 {
-            summary.left_without = components.pop();
+        if t == n / 2 && components.iter().filter(|(_, p)| *p).count() > 1 {
+            // The team's last production component never deploys.
+            if let Some(i) = components.iter().rposition(|(_, p)| *p) {
+                summary.left_without = Some(components.remove(i).0);
+            }
         }
-        for (c, entity) in components.iter().enumerate() {
+        for (c, (entity, _)) in components.iter().enumerate() {
             let name = entity.rsplit('/').next().unwrap_or(entity);
             let mut version = 1u64;
-            let mut day = start + (c as i64 % profile.every_days.max(1)) * DAY_MS;
+            // A team deploys on the same days, each deployment of a day after the one before.
+            let mut day = start;
             let mut last: Option<(String, i64)> = None;
             let mut k = 0;
             while day < now - HOUR_MS * 2 {
-                for _ in 0..profile.per_day {
-                    let finished = day + (9 + rng.below(8) as i64) * HOUR_MS + rng.below(3_600) as i64 * 1_000;
+                for slot in 0..profile.per_day as i64 {
+                    let finished =
+                        day + (9 + 4 * slot + rng.below(4) as i64) * HOUR_MS + rng.below(3_600) as i64 * 1_000;
                     if finished >= now {
                         continue;
                     }

@@ -66,6 +66,9 @@ pub const RULE_IDS: &[&str] = &["no-production-deployment"];
 /// What the judgements were computed from: (graph generation or address, store version).
 type Version = (i64, Option<i64>, i64, Option<i64>);
 
+/// Scorecard checks per product or platform.
+type Checks = Arc<HashMap<String, Vec<SourcedCheck>>>;
+
 /// The team-health engine.
 pub struct Health {
     pub settings: HealthSettings,
@@ -73,7 +76,7 @@ pub struct Health {
     /// When the findings were last computed, and from what.
     judged: Mutex<Option<(i64, Version, Instant)>>,
     /// The last scorecard checks, by what they were computed from.
-    checks: Mutex<Option<(usize, Version, Instant, Arc<HashMap<String, Vec<SourcedCheck>>>)>>,
+    checks: Mutex<Option<(usize, Version, Instant, Checks)>>,
     /// Itself, for work that outlives a borrowed call (a webhook's blocking writes).
     this: std::sync::Weak<Health>,
 }

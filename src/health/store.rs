@@ -272,6 +272,12 @@ pub fn write_incidents(pool: &Pool, batch: &[IncidentRow]) -> anyhow::Result<Vec
     })
 }
 
+/// Deployments, oldest first, and their changes by the deployment's sequence number.
+pub type DeploymentsWithChanges = (Vec<DeploymentRow>, HashMap<i64, Vec<ChangeRow>>);
+
+/// A deployment's entity, finish time, tier and status.
+pub type DeploymentFacts = (String, Option<i64>, String, String);
+
 /// The deployments of these entities finished in `[from, to)` (and those still in progress),
 /// oldest first, with their changes by sequence number.
 pub fn deployments_of(
@@ -279,7 +285,7 @@ pub fn deployments_of(
     entities: &[String],
     from: i64,
     to: i64,
-) -> anyhow::Result<(Vec<DeploymentRow>, HashMap<i64, Vec<ChangeRow>>)> {
+) -> anyhow::Result<DeploymentsWithChanges> {
     let mut rows = Vec::new();
     let mut changes: HashMap<i64, Vec<ChangeRow>> = HashMap::new();
     with_conn!(pool, |c| {
@@ -377,7 +383,7 @@ pub fn previous_success(pool: &Pool, entity: &str, before: i64) -> anyhow::Resul
 }
 
 /// Entities with a deployment of any kind finished at or after `since`.
-pub fn deploying_since(pool: &Pool, since: i64) -> anyhow::Result<Vec<(String, Option<i64>, String, String)>> {
+pub fn deploying_since(pool: &Pool, since: i64) -> anyhow::Result<Vec<DeploymentFacts>> {
     with_conn!(pool, |c| {
         Ok(deployments::table
             .filter(deployments::finished_at.ge(since))

@@ -100,7 +100,13 @@ impl TestApp {
     }
 
     /// POSTs a GitHub webhook; `signature` None means the body is signed with the secret.
-    pub(crate) async fn github_hook(&self, event: &str, delivery: &str, body: &str, signature: Option<&str>) -> (u16, Value) {
+    pub(crate) async fn github_hook(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: &str,
+        signature: Option<&str>,
+    ) -> (u16, Value) {
         let sig = match signature {
             Some(s) => s.to_owned(),
             None => sign(SECRET, body),

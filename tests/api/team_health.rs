@@ -157,13 +157,25 @@ async fn four_keys_of_a_hand_made_set_through_the_generic_api(db: Db) {
         assert_eq!(f["deploymentDaysPerMonth"], 3.5, "October 7, November 0: {f}");
         assert_eq!(f["band"], "high", "{f}");
         let l = &v["leadTime"];
-        assert_eq!((l["medianHours"].clone(), l["changes"].clone(), l["ignored"].clone()), (json!(24.0), json!(5), json!(1)), "{l}");
+        assert_eq!(
+            (l["medianHours"].clone(), l["changes"].clone(), l["ignored"].clone()),
+            (json!(24.0), json!(5), json!(1)),
+            "{l}"
+        );
         assert_eq!(l["band"], "high", "24 h is not under a day: {l}");
         let c = &v["changeFailureRate"];
-        assert_eq!((c["failed"].clone(), c["deployments"].clone(), c["rate"].clone()), (json!(4), json!(10), json!(0.4)), "{c}");
+        assert_eq!(
+            (c["failed"].clone(), c["deployments"].clone(), c["rate"].clone()),
+            (json!(4), json!(10), json!(0.4)),
+            "{c}"
+        );
         assert_eq!(c["band"], "low", "{c}");
         let r = &v["recoveryTime"];
-        assert_eq!((r["medianHours"].clone(), r["incidents"].clone(), r["rollbacks"].clone()), (json!(6.0), json!(3), json!(2)), "{r}");
+        assert_eq!(
+            (r["medianHours"].clone(), r["incidents"].clone(), r["rollbacks"].clone()),
+            (json!(6.0), json!(3), json!(2)),
+            "{r}"
+        );
         assert_eq!(r["band"], "high", "{r}");
         let weeks: Vec<(Value, Value, Value, Value, Value)> = v["series"]
             .as_array()
@@ -286,7 +298,13 @@ async fn bad_events_are_rejected_one_by_one_and_the_good_kept(db: Db) {
         .collect();
     let indexes: Vec<u64> = rejected.iter().map(|r| r.0).collect();
     assert_eq!(indexes, vec![0, 2, 3, 4, 5], "{answer}");
-    for (i, needle) in [(0, "status: \"done\""), (1, "ghost' is not in the catalog"), (2, "finishedAt: required"), (3, "changes[0].committedAt"), (4, "finshedAt")] {
+    for (i, needle) in [
+        (0, "status: \"done\""),
+        (1, "ghost' is not in the catalog"),
+        (2, "finishedAt: required"),
+        (3, "changes[0].committedAt"),
+        (4, "finshedAt"),
+    ] {
         assert!(rejected[i].1.contains(needle), "{needle}: {:?}", rejected[i]);
         assert!(!rejected[i].1.contains("struct"), "{:?}", rejected[i]);
     }
@@ -296,13 +314,23 @@ async fn bad_events_are_rejected_one_by_one_and_the_good_kept(db: Db) {
     assert!(body["error"]["message"].as_str().unwrap().contains("environment"), "{body}");
     let (status, body) = app.post_json("/api/deployments", &json!(vec![json!({}); 1001])).await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = app.post_json("/api/incidents", &json!({"id": "i", "entity": "web", "createdAt": oct(5, 10, 0), "resolvedAt": oct(4, 10, 0)})).await;
+    let (status, body) = app
+        .post_json(
+            "/api/incidents",
+            &json!({"id": "i", "entity": "web", "createdAt": oct(5, 10, 0), "resolvedAt": oct(4, 10, 0)}),
+        )
+        .await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("resolvedAt: before createdAt"), "{body}");
     // What was accepted is there; queries with bad parameters are 400s that name them.
     let list = get(&app, &format!("/api/portal/deployments?entity=web&{WINDOW}")).await;
     assert_eq!(list["total"], 1, "{list}");
-    for (q, needle) in [("from=yesterday", "from"), ("entity=web&team=team-a", "one of"), ("format=xml", "format"), ("limit=0", "limit")] {
+    for (q, needle) in [
+        ("from=yesterday", "from"),
+        ("entity=web&team=team-a", "one of"),
+        ("format=xml", "format"),
+        ("limit=0", "limit"),
+    ] {
         let (status, body) = app.get_json(&format!("/api/portal/dora?{q}")).await;
         assert_eq!(status, 400, "{q}: {body}");
         assert!(body["error"]["message"].as_str().unwrap().contains(needle), "{q}: {body}");
@@ -364,32 +392,59 @@ async fn four_keys_through_the_github_and_gitlab_webhooks(db: Db) {
     })
     .await;
     // Deployment 1 (a2): its deployment's updated_at is days later, a trap.
-    let (status, body) =
-        app.github_hook("deployment_status", "g1", &deployment_status(1, "a2", "success", &oct(2, 12, 0), &oct(9, 0, 0)), None).await;
+    let (status, body) = app
+        .github_hook(
+            "deployment_status",
+            "g1",
+            &deployment_status(1, "a2", "success", &oct(2, 12, 0), &oct(9, 0, 0)),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["results"][0]["status"], "created", "{body}");
     // Deployment 2 (a4): in progress, then success; then in progress again, out of order.
-    for (delivery, state, at) in [("g2", "in_progress", oct(3, 10, 0)), ("g3", "success", oct(3, 12, 0)), ("g4", "in_progress", oct(3, 11, 0))] {
-        let (status, body) =
-            app.github_hook("deployment_status", delivery, &deployment_status(2, "a4", state, &at, &oct(20, 0, 0)), None).await;
+    for (delivery, state, at) in
+        [("g2", "in_progress", oct(3, 10, 0)), ("g3", "success", oct(3, 12, 0)), ("g4", "in_progress", oct(3, 11, 0))]
+    {
+        let (status, body) = app
+            .github_hook("deployment_status", delivery, &deployment_status(2, "a4", state, &at, &oct(20, 0, 0)), None)
+            .await;
         assert_eq!(status, 200, "{delivery}: {body}");
     }
     // A replayed delivery is not processed again.
-    let (_, body) =
-        app.github_hook("deployment_status", "g3", &deployment_status(2, "a4", "success", &oct(3, 12, 0), &oct(20, 0, 0)), None).await;
+    let (_, body) = app
+        .github_hook(
+            "deployment_status",
+            "g3",
+            &deployment_status(2, "a4", "success", &oct(3, 12, 0), &oct(20, 0, 0)),
+            None,
+        )
+        .await;
     assert_eq!(body["status"], "duplicate", "{body}");
     // A wrong signature changes nothing.
     let (status, _) = app
-        .github_hook("deployment_status", "g9", &deployment_status(3, "a4", "failure", &oct(4, 0, 0), &oct(4, 0, 0)), Some("sha256=00"))
+        .github_hook(
+            "deployment_status",
+            "g9",
+            &deployment_status(3, "a4", "failure", &oct(4, 0, 0), &oct(4, 0, 0)),
+            Some("sha256=00"),
+        )
         .await;
     assert_eq!(status, 401);
     // An incident issue opened an hour after deployment 2 finished (by its status's time, not
     // the deployment's updated_at) and closed two hours later; an issue without the label is
     // not an incident.
-    let (status, body) = app.github_hook("issues", "g5", &issue("opened", 7, &["bug", "incident"], &oct(3, 13, 0), None), None).await;
-    assert_eq!(status, 200, "{body}");
     let (status, body) =
-        app.github_hook("issues", "g6", &issue("closed", 7, &["bug", "incident"], &oct(3, 13, 0), Some(&oct(3, 15, 0))), None).await;
+        app.github_hook("issues", "g5", &issue("opened", 7, &["bug", "incident"], &oct(3, 13, 0), None), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .github_hook(
+            "issues",
+            "g6",
+            &issue("closed", 7, &["bug", "incident"], &oct(3, 13, 0), Some(&oct(3, 15, 0))),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let (_, body) = app.github_hook("issues", "g7", &issue("opened", 8, &["bug"], &oct(3, 14, 0), None), None).await;
     assert_eq!(body["status"], "ignored", "{body}");
@@ -404,7 +459,11 @@ async fn four_keys_through_the_github_and_gitlab_webhooks(db: Db) {
     let list = get(&app, "/api/portal/deployments?entity=web&from=2026-10-01&to=2026-10-07").await;
     let d2 = &list["items"][0];
     assert_eq!(d2["id"], "github:acme/web:2", "{list}");
-    assert_eq!((d2["status"].clone(), d2["finishedAt"].clone()), (json!("success"), json!("2026-10-03T12:00:00.000Z")), "{d2}");
+    assert_eq!(
+        (d2["status"].clone(), d2["finishedAt"].clone()),
+        (json!("success"), json!("2026-10-03T12:00:00.000Z")),
+        "{d2}"
+    );
     assert_eq!(d2["incidents"], json!(["github:acme/web#7"]), "{d2}");
     assert_eq!(d2["source"], "github");
 
@@ -431,7 +490,9 @@ async fn four_keys_through_the_github_and_gitlab_webhooks(db: Db) {
         let (status, answer) = app.gitlab_hook("Deployment Hook", uuid, GITLAB_TOKEN, &body).await;
         assert_eq!(status, 200, "{uuid}: {answer}");
     }
-    let (status, _) = app.gitlab_hook("Deployment Hook", "l5", "wrong", &hook(18, "success", "2026-10-06 12:00:00 +0200", "production")).await;
+    let (status, _) = app
+        .gitlab_hook("Deployment Hook", "l5", "wrong", &hook(18, "success", "2026-10-06 12:00:00 +0200", "production"))
+        .await;
     assert_eq!(status, 401);
     let list = get(&app, "/api/portal/deployments?platform=pay&from=2026-10-01&to=2026-10-07").await;
     let got: Vec<(Value, Value, Value, Value)> = list["items"]
@@ -443,9 +504,24 @@ async fn four_keys_through_the_github_and_gitlab_webhooks(db: Db) {
     assert_eq!(
         got,
         vec![
-            (json!("gitlab:acme/payments/ledger:17"), json!("production"), json!("failure"), json!("2026-10-06T10:00:00.000Z")),
-            (json!("gitlab:acme/payments/ledger:16"), json!("development"), json!("success"), json!("2026-10-05T10:00:00.000Z")),
-            (json!("gitlab:acme/payments/ledger:15"), json!("production"), json!("success"), json!("2026-10-04T10:00:00.000Z")),
+            (
+                json!("gitlab:acme/payments/ledger:17"),
+                json!("production"),
+                json!("failure"),
+                json!("2026-10-06T10:00:00.000Z")
+            ),
+            (
+                json!("gitlab:acme/payments/ledger:16"),
+                json!("development"),
+                json!("success"),
+                json!("2026-10-05T10:00:00.000Z")
+            ),
+            (
+                json!("gitlab:acme/payments/ledger:15"),
+                json!("production"),
+                json!("success"),
+                json!("2026-10-04T10:00:00.000Z")
+            ),
         ]
     );
     assert_eq!(list["items"][0]["commitSha"], "279484c09fbe69ededfced8c1bb6e6d24616b468");
@@ -496,7 +572,8 @@ async fn views_findings_and_scorecards_follow_recent_deployments(db: Db) {
 
     eventually("no-production-deployment on batch", async || {
         let (_, body) = app.get_json("/api/portal/findings?rule=no-production-deployment").await;
-        let found: Vec<&str> = body["items"].as_array().into_iter().flatten().filter_map(|f| f["entityRef"].as_str()).collect();
+        let found: Vec<&str> =
+            body["items"].as_array().into_iter().flatten().filter_map(|f| f["entityRef"].as_str()).collect();
         if found == ["component:default/batch"] { Ok(()) } else { Err(body.to_string()) }
     })
     .await;
@@ -509,12 +586,21 @@ async fn views_findings_and_scorecards_follow_recent_deployments(db: Db) {
             .unwrap()
             .iter()
             .filter(|x| ["deploys-weekly", "change-failure-rate-within-15"].contains(&x["id"].as_str().unwrap()))
-            .map(|x| (x["id"].as_str().unwrap().to_owned(), x["level"].as_str().unwrap().to_owned(), x["passed"].as_bool().unwrap()))
+            .map(|x| {
+                (
+                    x["id"].as_str().unwrap().to_owned(),
+                    x["level"].as_str().unwrap().to_owned(),
+                    x["passed"].as_bool().unwrap(),
+                )
+            })
             .collect()
     };
     assert_eq!(
         checks(&card("product:default/shop")),
-        vec![("deploys-weekly".into(), "silver".into(), true), ("change-failure-rate-within-15".into(), "gold".into(), true)]
+        vec![
+            ("deploys-weekly".into(), "silver".into(), true),
+            ("change-failure-rate-within-15".into(), "gold".into(), true)
+        ]
     );
     assert!(checks(&card("platform:default/pay")).is_empty());
     // Once batch deploys, the finding clears.
@@ -529,7 +615,9 @@ async fn views_findings_and_scorecards_follow_recent_deployments(db: Db) {
     // /metrics counts deployments per team.
     let text = app.get("/metrics").await.text().await.unwrap();
     assert!(
-        text.lines().any(|l| l.starts_with("portolan_deployments_total{") && l.contains("team=\"group:default/team-a\"") && l.contains("status=\"success\"")),
+        text.lines().any(|l| l.starts_with("portolan_deployments_total{")
+            && l.contains("team=\"group:default/team-a\"")
+            && l.contains("status=\"success\"")),
         "{text}"
     );
 }
@@ -564,7 +652,9 @@ async fn only_deploy_write_tokens_admins_and_guests_send_events(db: Db) {
         covered.push(("GET", path));
     }
     let rows: Vec<(&str, &str)> = portolan::routes::all()
-        .filter(|r| r.rule == portolan::auth::policy::Rule::Scope("deploy:write") || r.path.starts_with("/api/portal/dora"))
+        .filter(|r| {
+            r.rule == portolan::auth::policy::Rule::Scope("deploy:write") || r.path.starts_with("/api/portal/dora")
+        })
         .map(|r| (r.method, r.path))
         .collect();
     assert_eq!(rows.len(), 3);

@@ -51,6 +51,8 @@ mkdir -p "$work/guest"
   exec "$bin" serve >"$work/guest.log" 2>&1) &
 pids+=($!)
 wait_ready "$base" "$work/guest.log"
+# Team health's two journey teams first: demo-traffic leaves teams that send deployments alone.
+node "$here/journeys.mjs" seed-health "$base"
 "$bin" demo-traffic --url "$base" --days 30 >"$work/demo-traffic.log" 2>&1 || { cat "$work/demo-traffic.log" >&2; exit 1; }
 node "$here/journeys.mjs" guest "$base"
 fi

@@ -1,11 +1,13 @@
 // portolan's browser tests: Debian's chromium driven by playwright-core.
 //
+//   node journeys.mjs seed-health <base-url>      (team health's events, sent before `demo-traffic`)
 //   node journeys.mjs guest <base-url>            (a guest-mode portal after `demo-traffic`)
 //   node journeys.mjs oidc <base-url> <issuer>    (a portal signing in through oauth2-mock-server,
 //                                                  whose stdin is the file named by OIDC_CONTROL)
 //
-// In guest mode, team health's journeys first send deployments and incidents of two teams the demo
-// leaves without any (sales-tools-team: elite; portal-team: low) through the public API.
+// Before `demo-traffic`, `seed-health` sends deployments and incidents of two teams through the
+// public API (sales-tools-team: elite; portal-team: low); the demo leaves teams that already send
+// deployments alone, so the guest journeys know these two teams' keys exactly.
 //
 // Every page fails the run on a console error, an uncaught exception, a failed request, a
 // request to another origin, an answer >= 400, or a serious/critical axe-core violation; it
@@ -19,7 +21,7 @@ import path from 'node:path';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const [mode, base, issuer] = process.argv.slice(2);
 if (!mode || !base) {
-  console.error('usage: node journeys.mjs guest|oidc <base-url> [issuer]');
+  console.error('usage: node journeys.mjs seed-health|guest|oidc <base-url> [issuer]');
   process.exit(2);
 }
 const shots = process.env.SCREENSHOTS ?? path.join(here, '../../target/ui-screenshots');
@@ -320,7 +322,7 @@ async function postEvents(path, events) {
  *   committed 40 days before; an incident an hour after the second, naming no cause (linked by time
  *   to the second), resolved 8 days later. Lead time 40.0 days, 1 of 2 failed: 50.0 %, recovery
  *   193 h: 8.0 days (all low). */
-async function seedHealth() {
+function healthEvents() {
   const today = Math.floor(Date.now() / DAY) * DAY;
   const monday = today - ((new Date(today).getUTCDay() + 6) % 7) * DAY;
   const web = 'component:default/store-configurator-web';
@@ -346,14 +348,20 @@ async function seedHealth() {
       finishedAt: iso(at), commitSha: sha(0x10e0 + n), changes: [{ sha: sha(0x10e0 + n), committedAt: iso(at - 40 * DAY) }],
     });
   }
-  await postEvents('/api/deployments', deployments);
-  await postEvents('/api/incidents', [
+  const incidents = [
     { id: 'ui-elite-incident', entity: web, severity: 'sev2', title: 'Configurator quotes fail after a release',
       createdAt: iso(failedAt + 10 * 60_000), resolvedAt: iso(failedAt + 40 * 60_000), causedBy: failed },
     { id: 'ui-low-incident', entity: 'component:default/portolan', severity: 'sev3', title: 'Catalog search times out',
       createdAt: iso(low + 15 * HOUR), resolvedAt: iso(low + 8 * DAY + 15 * HOUR) },
-  ]);
-  return { failed };
+  ];
+  return { deployments, incidents, failed };
+}
+
+/** Sends the events of `healthEvents` (the `seed-health` mode, before `demo-traffic`). */
+async function seedHealth() {
+  const { deployments, incidents } = healthEvents();
+  await postEvents('/api/deployments', deployments);
+  await postEvents('/api/incidents', incidents);
 }
 
 async function expectExact(locator, text, what) {
@@ -409,7 +417,7 @@ async function expectEliteSection(failed, what) {
 
 /** Team health: a product's and a team's section, the ranking of teams, its benchmark switch. */
 async function healthJourneys() {
-  const { failed } = await seedHealth();
+  const { failed } = healthEvents();
   await go('/products/default/store-configurator', 'product-health');
   await expectEliteSection(failed, 'store-configurator');
   // The low team's page: values without a trend, the incident linked by time.
@@ -516,7 +524,8 @@ async function oidcJourneys() {
 }
 
 try {
-  if (mode === 'guest') await guestJourneys();
+  if (mode === 'seed-health') await seedHealth();
+  else if (mode === 'guest') await guestJourneys();
   else await oidcJourneys();
 } catch (e) {
   fail(`journey stopped: ${e.stack ?? e}`);
