@@ -35,6 +35,9 @@ const PAGES: &[&str] = &[
     "/governance/graph?entity=component%3Adefault%2Fcart-service",
     "/delivery",
     "/reports",
+    "/health",
+    "/health?benchmark=2021",
+    "/teams/default/checkout-team",
     "/platforms/default/identity",
     "/signin",
 ];
