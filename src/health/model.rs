@@ -501,21 +501,34 @@ fn hours(ms: i64) -> f64 {
 /// The four keys of `deps` and `incidents` (the scope's events, including some before and after
 /// the window: a change first shipped earlier does not count again, a rollback may come later).
 pub fn keys(deps: &[Deployment], incidents: &[Incident], window: Window, bands: &Bands) -> Keys {
+    let (start, end) = (window.start_ms(), window.end_ms());
+    let any = deps.iter().any(|d| d.finished_at.is_some_and(|f| f >= start && f < end));
+    keys_of(deps, incidents, window, bands, any)
+}
+
+/// [`keys`], told whether any deployment at all finished in the window (`deps` may then hold
+/// only the counted ones).
+pub fn keys_of(deps: &[Deployment], incidents: &[Incident], window: Window, bands: &Bands, any_event: bool) -> Keys {
     let links = link(deps, incidents);
     let weeks = window.weeks();
-    let week_of = |ms: i64| monday(day_of(ms));
+    // Days and weeks as numbers (days since the epoch; weeks since Monday 1969-12-29), so the
+    // loops over many events do no calendar arithmetic.
+    let (start, end) = (window.start_ms(), window.end_ms());
+    let holds = |ms: i64| ms >= start && ms < end;
+    let week_no = |ms: i64| (ms.div_euclid(DAY_MS) + 3).div_euclid(7);
+    let week_of_date = |d: NaiveDate| week_no(ms_of(d));
     // Counted deployments in the window.
-    let counted: Vec<&Deployment> = deps.iter().filter(|d| d.counts() && window.holds(d.finished())).collect();
-    let mut days: BTreeSet<NaiveDate> = BTreeSet::new();
-    let mut per_week: BTreeMap<NaiveDate, (i64, BTreeSet<NaiveDate>, Vec<f64>, i64)> =
-        weeks.iter().map(|w| (*w, (0, BTreeSet::new(), Vec::new(), 0))).collect();
+    let counted: Vec<&Deployment> = deps.iter().filter(|d| d.counts() && holds(d.finished())).collect();
+    let mut days: BTreeSet<i64> = BTreeSet::new();
+    let mut per_week: BTreeMap<i64, (i64, BTreeSet<i64>, Vec<f64>, i64)> =
+        weeks.iter().map(|w| (week_of_date(*w), (0, BTreeSet::new(), Vec::new(), 0))).collect();
     let mut failed = 0;
     let mut recovery = Vec::new();
     let (mut rec_incidents, mut rec_rollbacks) = (0, 0);
     for d in &counted {
-        let day = day_of(d.finished());
+        let day = d.finished().div_euclid(DAY_MS);
         days.insert(day);
-        let w = per_week.entry(week_of(d.finished())).or_default();
+        let w = per_week.entry(week_no(d.finished())).or_default();
         w.0 += 1;
         w.1.insert(day);
         if let Some(f) = links.failed.get(&d.id) {
@@ -527,7 +540,7 @@ pub fn keys(deps: &[Deployment], incidents: &[Incident], window: Window, bands: 
         }
     }
     // Lead time: each change at the first counted deployment of its entity that shipped it.
-    let mut first: HashMap<(&str, &str), (i64, i64)> = HashMap::new();
+    let mut first: HashMap<(&str, &str), (i64, i64)> = HashMap::with_capacity(deps.len() * 2);
     for d in deps.iter().filter(|d| d.counts()) {
         for c in &d.changes {
             let e = first.entry((d.entity.as_str(), c.sha.as_str())).or_insert((d.finished(), c.committed_at));
@@ -538,7 +551,7 @@ pub fn keys(deps: &[Deployment], incidents: &[Incident], window: Window, bands: 
     }
     let (mut leads, mut ignored) = (Vec::new(), 0);
     for (deployed, committed) in first.values() {
-        if !window.holds(*deployed) {
+        if !holds(*deployed) {
             continue;
         }
         let lead = deployed - committed;
@@ -547,11 +560,12 @@ pub fn keys(deps: &[Deployment], incidents: &[Incident], window: Window, bands: 
             continue;
         }
         leads.push(hours(lead));
-        per_week.entry(week_of(*deployed)).or_default().2.push(hours(lead));
+        per_week.entry(week_no(*deployed)).or_default().2.push(hours(lead));
     }
-    let any_event = deps.iter().any(|d| d.finished_at.is_some_and(|f| window.holds(f)));
+    let days: BTreeSet<NaiveDate> = days.into_iter().map(|d| day_of(d * DAY_MS)).collect();
     let median_week = {
-        let mut v: Vec<f64> = weeks.iter().map(|w| per_week.get(w).map_or(0, |p| p.1.len()) as f64).collect();
+        let mut v: Vec<f64> =
+            weeks.iter().map(|w| per_week.get(&week_of_date(*w)).map_or(0, |p| p.1.len()) as f64).collect();
         median(&mut v)
     };
     let median_month = {
@@ -615,7 +629,7 @@ pub fn keys(deps: &[Deployment], incidents: &[Incident], window: Window, bands: 
     let series = weeks
         .iter()
         .map(|w| {
-            let (n, wd, mut l, f) = per_week.remove(w).unwrap_or_default();
+            let (n, wd, mut l, f) = per_week.remove(&week_of_date(*w)).unwrap_or_default();
             WeekPoint {
                 week: *w,
                 deployments: n,

@@ -280,12 +280,7 @@ pub type DeploymentFacts = (String, Option<i64>, String, String);
 
 /// The deployments of these entities finished in `[from, to)` (and those still in progress),
 /// oldest first, with their changes by sequence number.
-pub fn deployments_of(
-    pool: &Pool,
-    entities: &[String],
-    from: i64,
-    to: i64,
-) -> anyhow::Result<DeploymentsWithChanges> {
+pub fn deployments_of(pool: &Pool, entities: &[String], from: i64, to: i64) -> anyhow::Result<DeploymentsWithChanges> {
     let mut rows = Vec::new();
     let mut changes: HashMap<i64, Vec<ChangeRow>> = HashMap::new();
     with_conn!(pool, |c| {
@@ -334,6 +329,125 @@ pub fn deployments_of(
     })?;
     rows.sort_by(|a, b| a.finished_at.cmp(&b.finished_at).then_with(|| a.seq.cmp(&b.seq)));
     Ok((rows, changes))
+}
+
+/// What the keys read of a deployment: (seq, id, entity, tier, status, finished at, version,
+/// rollback of).
+pub type KeyRow = (i64, String, String, String, String, i64, Option<String>, Option<String>);
+
+/// What the keys read of a change: (deployment seq, sha, committed at).
+pub type KeyChange = (i64, String, i64);
+
+/// Whether any of these entities has a deployment of any kind finished in `[from, to)`.
+pub fn any_finished(pool: &Pool, entities: &[String], from: i64, to: i64) -> anyhow::Result<bool> {
+    with_conn!(pool, |c| {
+        for chunk in entities.chunks(CHUNK) {
+            let found: Option<i64> = deployments::table
+                .filter(deployments::entity_ref.eq_any(chunk))
+                .filter(deployments::finished_at.ge(from).and(deployments::finished_at.lt(to)))
+                .select(deployments::seq)
+                .first(c)
+                .optional()?;
+            if found.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })
+}
+
+/// The counted deployments (production, success) of these entities finished in `[from, to)` as
+/// the keys read them (from a covering index), and their changes.
+pub fn key_rows(pool: &Pool, entities: &[String], from: i64, to: i64) -> anyhow::Result<(Vec<KeyRow>, Vec<KeyChange>)> {
+    let mut rows: Vec<KeyRow> = Vec::new();
+    let mut changes: Vec<KeyChange> = Vec::new();
+    with_conn!(pool, |c| {
+        for chunk in entities.chunks(CHUNK) {
+            let part: Vec<(i64, String, String, String, String, Option<i64>, Option<String>, Option<String>)> =
+                deployments::table
+                    .filter(deployments::entity_ref.eq_any(chunk))
+                    .filter(deployments::finished_at.ge(from).and(deployments::finished_at.lt(to)))
+                    .filter(deployments::tier.eq("production"))
+                    .filter(deployments::status.eq("success"))
+                    .select((
+                        deployments::seq,
+                        deployments::id,
+                        deployments::entity_ref,
+                        deployments::tier,
+                        deployments::status,
+                        deployments::finished_at,
+                        deployments::version,
+                        deployments::rollback_of,
+                    ))
+                    .load(c)?;
+            rows.extend(part.into_iter().filter_map(|(seq, id, e, t, s, f, v, r)| Some((seq, id, e, t, s, f?, v, r))));
+        }
+        let mut seqs: Vec<i64> = rows.iter().filter(|r| r.3 == "production" && r.4 == "success").map(|r| r.0).collect();
+        seqs.sort_unstable();
+        if let (Some(lo), Some(hi)) = (seqs.first(), seqs.last()) {
+            let wanted: std::collections::HashSet<i64> = seqs.iter().copied().collect();
+            let select =
+                (deployment_changes::deployment_seq, deployment_changes::sha, deployment_changes::committed_at);
+            // One range read when the rows are dense, else by sequence number.
+            if (hi - lo + 1) as usize <= seqs.len() * 4 {
+                let all: Vec<KeyChange> = deployment_changes::table
+                    .filter(deployment_changes::deployment_seq.between(*lo, *hi))
+                    .select(select)
+                    .load(c)?;
+                changes.extend(all.into_iter().filter(|ch| wanted.contains(&ch.0)));
+            } else {
+                for chunk in seqs.chunks(CHUNK) {
+                    changes.extend(
+                        deployment_changes::table
+                            .filter(deployment_changes::deployment_seq.eq_any(chunk))
+                            .select(select)
+                            .load::<KeyChange>(c)?,
+                    );
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok((rows, changes))
+}
+
+/// What the keys read of an incident: (id, entity, created at, resolved at, caused by).
+pub type KeyIncident = (String, String, i64, Option<i64>, Option<String>);
+
+/// The incidents of these entities created in `[from, to)`, and those naming a deployment of
+/// theirs finished in `[named_from, named_to)`, as the keys read them.
+pub fn key_incidents(
+    pool: &Pool,
+    entities: &[String],
+    (from, to): (i64, i64),
+    (named_from, named_to): (i64, i64),
+) -> anyhow::Result<Vec<KeyIncident>> {
+    let mut rows: Vec<KeyIncident> = Vec::new();
+    let select =
+        (incidents::id, incidents::entity_ref, incidents::created_at, incidents::resolved_at, incidents::caused_by);
+    with_conn!(pool, |c| {
+        for chunk in entities.chunks(CHUNK) {
+            rows.extend(
+                incidents::table
+                    .filter(incidents::entity_ref.eq_any(chunk))
+                    .filter(incidents::created_at.ge(from).and(incidents::created_at.lt(to)))
+                    .select(select)
+                    .load::<KeyIncident>(c)?,
+            );
+            rows.extend(
+                incidents::table
+                    .inner_join(deployments::table.on(incidents::caused_by.eq(deployments::id.nullable())))
+                    .filter(deployments::entity_ref.eq_any(chunk))
+                    .filter(deployments::finished_at.ge(named_from).and(deployments::finished_at.lt(named_to)))
+                    .select(select)
+                    .load::<KeyIncident>(c)?,
+            );
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    rows.sort_by(|a, b| a.2.cmp(&b.2).then_with(|| a.0.cmp(&b.0)));
+    rows.dedup_by(|a, b| a.0 == b.0);
+    Ok(rows)
 }
 
 /// The incidents of these entities created in `[from, to)`, and those naming one of `causes`.

@@ -279,6 +279,57 @@ pub fn events(pool: &Pool, entities: Option<&[String]>, window: Window) -> anyho
     Ok(Events { deployments, changes, incidents })
 }
 
+/// The scope's events around `window` as the keys read them: only counted deployments (the
+/// only ones the keys and failure links use), only the columns the keys use, read from covering
+/// indexes, built without copies; and whether any deployment at all finished in the window.
+pub fn key_events(
+    pool: &Pool,
+    entities: Option<&[String]>,
+    window: Window,
+) -> anyhow::Result<(Vec<Deployment>, Vec<Incident>, bool)> {
+    let (from, to) = (window.start_ms() - BEFORE_MS, window.end_ms() + AFTER_MS);
+    let all;
+    let entities = match entities {
+        Some(e) => e,
+        None => {
+            all = store::deploying_entities(pool)?;
+            &all[..]
+        }
+    };
+    let (rows, changes) = store::key_rows(pool, entities, from, to)?;
+    let mut by_seq: HashMap<i64, Vec<Change>> = HashMap::new();
+    for (seq, sha, committed_at) in changes {
+        by_seq.entry(seq).or_default().push(Change { sha, committed_at });
+    }
+    let mut deps: Vec<Deployment> = rows
+        .into_iter()
+        .map(|(seq, id, entity, tier, status, finished, version, rollback_of)| Deployment {
+            id,
+            entity,
+            tier: Tier::parse(&tier).unwrap_or(Tier::Other),
+            status: Status::parse(&status).unwrap_or(Status::InProgress),
+            finished_at: Some(finished),
+            version,
+            rollback_of,
+            changes: by_seq.remove(&seq).unwrap_or_default(),
+        })
+        .collect();
+    deps.sort_by(|a, b| a.finished_at.cmp(&b.finished_at).then_with(|| a.id.cmp(&b.id)));
+    let incidents =
+        store::key_incidents(pool, entities, (window.start_ms() - AFTER_MS, to), (window.start_ms(), window.end_ms()))?
+            .into_iter()
+            .map(|(id, entity, created_at, resolved_at, caused_by)| Incident {
+                id,
+                entity,
+                created_at,
+                resolved_at,
+                caused_by,
+            })
+            .collect();
+    let any = store::any_finished(pool, entities, window.start_ms(), window.end_ms())?;
+    Ok((deps, incidents, any))
+}
+
 /// The four keys of a scope, with what it covers.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -321,14 +372,13 @@ impl Health {
     pub fn dora(&self, pool: &Pool, r: &Request) -> Result<DoraView, ApiError> {
         let g = self.org.snapshot(pool)?;
         let entities = entities_of(&g, &r.scope)?;
-        let ev = events(pool, entities.as_deref(), r.window)?;
-        let (deps, incidents) = ev.model();
+        let (deps, incidents, any) = key_events(pool, entities.as_deref(), r.window)?;
         Ok(DoraView {
             scope: scope_view(&g, &r.scope, entities.as_deref()),
             from: r.window.from,
             to: r.window.to,
             benchmark: r.bands.year,
-            keys: model::keys(&deps, &incidents, r.window, &r.bands),
+            keys: model::keys_of(&deps, &incidents, r.window, &r.bands, any),
         })
     }
 
@@ -336,9 +386,8 @@ impl Health {
     pub fn recent(&self, pool: &Pool, g: &Graph, scope: Scope) -> anyhow::Result<Keys> {
         let window = Window::last(30, model::day_of(now_ms()));
         let entities = entities_of(g, &scope).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let ev = events(pool, entities.as_deref(), window)?;
-        let (deps, incidents) = ev.model();
-        Ok(model::keys(&deps, &incidents, window, &model::BANDS[0]))
+        let (deps, incidents, any) = key_events(pool, entities.as_deref(), window)?;
+        Ok(model::keys_of(&deps, &incidents, window, &model::BANDS[0], any))
     }
 
     /// `GET /api/portal/deployments`: newest first.
