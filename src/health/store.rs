@@ -335,6 +335,9 @@ pub fn deployments_of(pool: &Pool, entities: &[String], from: i64, to: i64) -> a
 /// rollback of).
 pub type KeyRow = (i64, String, String, String, String, i64, Option<String>, Option<String>);
 
+/// A [`KeyRow`] as stored (the finish time may be null).
+type RawKeyRow = (i64, String, String, String, String, Option<i64>, Option<String>, Option<String>);
+
 /// What the keys read of a change: (deployment seq, sha, committed at).
 pub type KeyChange = (i64, String, i64);
 
@@ -363,23 +366,22 @@ pub fn key_rows(pool: &Pool, entities: &[String], from: i64, to: i64) -> anyhow:
     let mut changes: Vec<KeyChange> = Vec::new();
     with_conn!(pool, |c| {
         for chunk in entities.chunks(CHUNK) {
-            let part: Vec<(i64, String, String, String, String, Option<i64>, Option<String>, Option<String>)> =
-                deployments::table
-                    .filter(deployments::entity_ref.eq_any(chunk))
-                    .filter(deployments::finished_at.ge(from).and(deployments::finished_at.lt(to)))
-                    .filter(deployments::tier.eq("production"))
-                    .filter(deployments::status.eq("success"))
-                    .select((
-                        deployments::seq,
-                        deployments::id,
-                        deployments::entity_ref,
-                        deployments::tier,
-                        deployments::status,
-                        deployments::finished_at,
-                        deployments::version,
-                        deployments::rollback_of,
-                    ))
-                    .load(c)?;
+            let part: Vec<RawKeyRow> = deployments::table
+                .filter(deployments::entity_ref.eq_any(chunk))
+                .filter(deployments::finished_at.ge(from).and(deployments::finished_at.lt(to)))
+                .filter(deployments::tier.eq("production"))
+                .filter(deployments::status.eq("success"))
+                .select((
+                    deployments::seq,
+                    deployments::id,
+                    deployments::entity_ref,
+                    deployments::tier,
+                    deployments::status,
+                    deployments::finished_at,
+                    deployments::version,
+                    deployments::rollback_of,
+                ))
+                .load(c)?;
             rows.extend(part.into_iter().filter_map(|(seq, id, e, t, s, f, v, r)| Some((seq, id, e, t, s, f?, v, r))));
         }
         let mut seqs: Vec<i64> = rows.iter().filter(|r| r.3 == "production" && r.4 == "success").map(|r| r.0).collect();
