@@ -15,9 +15,9 @@ pub const BENCHMARK: Param =
 pub const FORMAT: Param = Param::text("format", "json (default) or csv");
 pub const LIMIT: Param = Param::text("limit", "The most items answered, newest first (1 to 10000, default 500)");
 
-/// The event body: one object, or an array of objects.
-const EVENTS: &str =
-    r#"{"oneOf": [{"type": "object"}, {"type": "array", "maxItems": 1000, "items": {"type": "object"}}]}"#;
+/// The event body: one object, or an array of up to 1,000 events, each checked on its own (an
+/// item that is not an event object is rejected with its index, as a bad event is).
+const EVENTS: &str = r#"{"oneOf": [{"type": "object"}, {"type": "array", "maxItems": 1000, "items": {}}]}"#;
 
 route_table! {
     /// Deployments, incidents and the four keys.
