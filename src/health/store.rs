@@ -172,8 +172,13 @@ pub fn write_deployments(pool: &Pool, batch: &[NewDeployment]) -> anyhow::Result
                     }
                 };
                 if let Some(changes) = &d.changes {
-                    diesel::delete(deployment_changes::table.filter(deployment_changes::deployment_seq.eq(row.seq)))
+                    // A new deployment has no changes stored yet: only an update replaces them.
+                    if written != Written::Created {
+                        diesel::delete(
+                            deployment_changes::table.filter(deployment_changes::deployment_seq.eq(row.seq)),
+                        )
                         .execute(c)?;
+                    }
                     let mut seen = std::collections::HashSet::new();
                     let values: Vec<_> = changes
                         .iter()
