@@ -287,54 +287,69 @@ fn tally(out: &mut Outcome, written: &[Written]) {
 }
 
 impl Health {
-    /// Checks and writes deployment events; `source` is `api`, `github` or `gitlab`.
-    pub fn record_deployments(&self, pool: &Pool, events: Vec<Value>, source: &str) -> anyhow::Result<Outcome> {
+    /// Checks each event on its own (`read`), writes the good ones in one transaction
+    /// (`write`), and counts what was written (`count`).
+    fn record<T>(
+        &self,
+        pool: &Pool,
+        events: Vec<Value>,
+        read: impl Fn(&mut Resolver, Value, i64) -> Result<T, String>,
+        write: impl FnOnce(&Pool, &[T]) -> anyhow::Result<Vec<Written>>,
+        count: impl Fn(&Graph, &T, Written),
+    ) -> anyhow::Result<Outcome> {
         let now = now_ms();
         let g = self.org.snapshot(pool)?;
         let mut r = Resolver::new(&g);
         let mut out = Outcome::default();
         let mut good = Vec::new();
         for (index, v) in events.into_iter().enumerate() {
-            match deployment(&mut r, v, source, now) {
-                Ok(d) => good.push(d),
+            match read(&mut r, v, now) {
+                Ok(e) => good.push(e),
                 Err(message) => out.rejected.push(Rejection { index, message }),
             }
         }
-        let written = store::write_deployments(pool, &good)?;
-        for (d, w) in good.iter().zip(&written) {
-            if *w != Written::Unchanged {
-                let team = super::views::team_of(&g, &d.row.entity_ref).unwrap_or_else(|| "none".into());
-                metrics::counter!("portolan_deployments_total", "team" => team, "status" => d.row.status.clone())
-                    .increment(1);
-            }
+        let written = write(pool, &good)?;
+        for (e, w) in good.iter().zip(&written) {
+            count(&g, e, *w);
         }
         tally(&mut out, &written);
-        self.changed();
         Ok(out)
+    }
+
+    /// Checks and writes deployment events; `source` is `api`, `github` or `gitlab`.
+    pub fn record_deployments(&self, pool: &Pool, events: Vec<Value>, source: &str) -> anyhow::Result<Outcome> {
+        self.record(
+            pool,
+            events,
+            |r, v, now| deployment(r, v, source, now),
+            store::write_deployments,
+            |g, d, w| {
+                if w != Written::Unchanged {
+                    let team = team_label(g, &d.row.entity_ref);
+                    metrics::counter!("portolan_deployments_total", "team" => team, "status" => d.row.status.clone())
+                        .increment(1);
+                }
+            },
+        )
     }
 
     /// Checks and writes incident events.
     pub fn record_incidents(&self, pool: &Pool, events: Vec<Value>, source: &str) -> anyhow::Result<Outcome> {
-        let now = now_ms();
-        let g = self.org.snapshot(pool)?;
-        let mut r = Resolver::new(&g);
-        let mut out = Outcome::default();
-        let mut good = Vec::new();
-        for (index, v) in events.into_iter().enumerate() {
-            match incident(&mut r, v, source, now) {
-                Ok(i) => good.push(i),
-                Err(message) => out.rejected.push(Rejection { index, message }),
-            }
-        }
-        let written = store::write_incidents(pool, &good)?;
-        for (i, w) in good.iter().zip(&written) {
-            if *w == Written::Created {
-                let team = super::views::team_of(&g, &i.entity_ref).unwrap_or_else(|| "none".into());
-                metrics::counter!("portolan_incidents_total", "team" => team).increment(1);
-            }
-        }
-        tally(&mut out, &written);
-        self.changed();
-        Ok(out)
+        self.record(
+            pool,
+            events,
+            |r, v, now| incident(r, v, source, now),
+            store::write_incidents,
+            |g, i, w| {
+                if w == Written::Created {
+                    metrics::counter!("portolan_incidents_total", "team" => team_label(g, &i.entity_ref)).increment(1);
+                }
+            },
+        )
     }
+}
+
+/// The team label of an entity's metrics.
+fn team_label(g: &Graph, entity: &str) -> String {
+    super::views::team_of(g, entity).unwrap_or_else(|| "none".into())
 }

@@ -108,12 +108,6 @@ impl Health {
         })
     }
 
-    /// Forgets cached judgements after a write of this instance (other instances see the store's
-    /// version move).
-    fn changed(&self) {
-        *self.checks.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-
     fn idle_ms(&self) -> i64 {
         self.settings.idle_days as i64 * model::DAY_MS
     }
@@ -169,8 +163,8 @@ impl Health {
         if teams.is_empty() {
             return Ok(out);
         }
-        let ev = views::events(pool, None, window)?;
-        let events_of = views::by_entity(&ev);
+        let (deps, incidents, _) = views::key_events(pool, None, window)?;
+        let events_of = views::ByEntity::of(deps, incidents);
         for e in g.entities.values().filter(|e| e.is("product") || e.is("platform")) {
             if !views::team_of(g, &e.key).is_some_and(|t| teams.contains(&t)) {
                 continue;
@@ -264,12 +258,11 @@ impl TeamHealth for Health {
         }
         let window = Window { from: model::day_of(from), to: model::day_of(to - 1) };
         let entities = views::entities_of(g, &Scope::Team(team.to_owned())).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let ev = views::events(pool, entities.as_deref(), window)?;
-        if !ev.deployments.iter().any(|d| d.finished_at.is_some_and(|f| window.holds(f))) {
+        let (deps, incidents, any) = views::key_events(pool, entities.as_deref(), window)?;
+        if !any {
             return Ok(None);
         }
-        let (deps, incidents) = ev.model();
-        let mut k = model::keys(&deps, &incidents, window, &model::BANDS[0]);
+        let mut k = model::keys_of(&deps, &incidents, window, &model::BANDS[0], any);
         k.series.clear();
         Ok(Some(serde_json::to_value(k)?))
     }

@@ -418,52 +418,14 @@ pub fn key_rows(pool: &Pool, entities: &[String], from: i64, to: i64) -> anyhow:
     Ok((rows, changes))
 }
 
-/// What the keys read of an incident: (id, entity, created at, resolved at, caused by).
-pub type KeyIncident = (String, String, i64, Option<i64>, Option<String>);
-
 /// The incidents of these entities created in `[from, to)`, and those naming a deployment of
-/// theirs finished in `[named_from, named_to)`, as the keys read them.
-pub fn key_incidents(
+/// theirs finished in `[named_from, named_to)` (one join on the indexed `caused_by`), oldest
+/// first.
+pub fn incidents_of(
     pool: &Pool,
     entities: &[String],
     (from, to): (i64, i64),
     (named_from, named_to): (i64, i64),
-) -> anyhow::Result<Vec<KeyIncident>> {
-    let mut rows: Vec<KeyIncident> = Vec::new();
-    let select =
-        (incidents::id, incidents::entity_ref, incidents::created_at, incidents::resolved_at, incidents::caused_by);
-    with_conn!(pool, |c| {
-        for chunk in entities.chunks(CHUNK) {
-            rows.extend(
-                incidents::table
-                    .filter(incidents::entity_ref.eq_any(chunk))
-                    .filter(incidents::created_at.ge(from).and(incidents::created_at.lt(to)))
-                    .select(select)
-                    .load::<KeyIncident>(c)?,
-            );
-            rows.extend(
-                incidents::table
-                    .inner_join(deployments::table.on(incidents::caused_by.eq(deployments::id.nullable())))
-                    .filter(deployments::entity_ref.eq_any(chunk))
-                    .filter(deployments::finished_at.ge(named_from).and(deployments::finished_at.lt(named_to)))
-                    .select(select)
-                    .load::<KeyIncident>(c)?,
-            );
-        }
-        Ok::<_, anyhow::Error>(())
-    })?;
-    rows.sort_by(|a, b| a.2.cmp(&b.2).then_with(|| a.0.cmp(&b.0)));
-    rows.dedup_by(|a, b| a.0 == b.0);
-    Ok(rows)
-}
-
-/// The incidents of these entities created in `[from, to)`, and those naming one of `causes`.
-pub fn incidents_of(
-    pool: &Pool,
-    entities: &[String],
-    from: i64,
-    to: i64,
-    causes: &[String],
 ) -> anyhow::Result<Vec<IncidentRow>> {
     let mut rows: Vec<IncidentRow> = Vec::new();
     with_conn!(pool, |c| {
@@ -475,10 +437,13 @@ pub fn incidents_of(
                     .select(IncidentRow::as_select())
                     .load(c)?,
             );
-        }
-        for chunk in causes.chunks(CHUNK) {
             rows.extend(
-                incidents::table.filter(incidents::caused_by.eq_any(chunk)).select(IncidentRow::as_select()).load(c)?,
+                incidents::table
+                    .inner_join(deployments::table.on(incidents::caused_by.eq(deployments::id.nullable())))
+                    .filter(deployments::entity_ref.eq_any(chunk))
+                    .filter(deployments::finished_at.ge(named_from).and(deployments::finished_at.lt(named_to)))
+                    .select(IncidentRow::as_select())
+                    .load(c)?,
             );
         }
         Ok::<_, anyhow::Error>(())

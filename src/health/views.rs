@@ -215,18 +215,19 @@ impl Events {
                     .unwrap_or_default(),
             })
             .collect();
-        let incidents = self
-            .incidents
-            .iter()
-            .map(|i| Incident {
-                id: i.id.clone(),
-                entity: i.entity_ref.clone(),
-                created_at: i.created_at,
-                resolved_at: i.resolved_at,
-                caused_by: i.caused_by.clone(),
-            })
-            .collect();
+        let incidents = self.incidents.iter().cloned().map(incident_of).collect();
         (deps, incidents)
+    }
+}
+
+/// An incident as the keys need it.
+fn incident_of(i: IncidentRow) -> Incident {
+    Incident {
+        id: i.id,
+        entity: i.entity_ref,
+        created_at: i.created_at,
+        resolved_at: i.resolved_at,
+        caused_by: i.caused_by,
     }
 }
 
@@ -238,17 +239,21 @@ pub struct ByEntity {
 
 pub fn by_entity(ev: &Events) -> ByEntity {
     let (deps, incidents) = ev.model();
-    let mut out = ByEntity { deployments: HashMap::new(), incidents: HashMap::new() };
-    for d in deps {
-        out.deployments.entry(d.entity.clone()).or_default().push(d);
-    }
-    for i in incidents {
-        out.incidents.entry(i.entity.clone()).or_default().push(i);
-    }
-    out
+    ByEntity::of(deps, incidents)
 }
 
 impl ByEntity {
+    pub fn of(deps: Vec<Deployment>, incidents: Vec<Incident>) -> ByEntity {
+        let mut out = ByEntity { deployments: HashMap::new(), incidents: HashMap::new() };
+        for d in deps {
+            out.deployments.entry(d.entity.clone()).or_default().push(d);
+        }
+        for i in incidents {
+            out.incidents.entry(i.entity.clone()).or_default().push(i);
+        }
+        out
+    }
+
     /// The events of these entities.
     pub fn gather(&self, entities: &[String]) -> (Vec<Deployment>, Vec<Incident>) {
         let mut deps = Vec::new();
@@ -273,10 +278,19 @@ pub fn events(pool: &Pool, entities: Option<&[String]>, window: Window) -> anyho
         }
     };
     let (deployments, changes) = store::deployments_of(pool, entities, from, to)?;
-    let causes: Vec<String> =
-        deployments.iter().filter(|d| d.finished_at.is_some_and(|f| window.holds(f))).map(|d| d.id.clone()).collect();
-    let incidents = store::incidents_of(pool, entities, window.start_ms() - AFTER_MS, to, &causes)?;
+    let incidents = incidents_around(pool, entities, window)?;
     Ok(Events { deployments, changes, incidents })
+}
+
+/// The incidents the keys of `window` may attribute: created from 30 days before it to 30 days
+/// after it, or naming a deployment finished in it.
+fn incidents_around(pool: &Pool, entities: &[String], window: Window) -> anyhow::Result<Vec<IncidentRow>> {
+    store::incidents_of(
+        pool,
+        entities,
+        (window.start_ms() - AFTER_MS, window.end_ms() + AFTER_MS),
+        (window.start_ms(), window.end_ms()),
+    )
 }
 
 /// The scope's events around `window` as the keys read them: only counted deployments (the
@@ -315,17 +329,7 @@ pub fn key_events(
         })
         .collect();
     deps.sort_by(|a, b| a.finished_at.cmp(&b.finished_at).then_with(|| a.id.cmp(&b.id)));
-    let incidents =
-        store::key_incidents(pool, entities, (window.start_ms() - AFTER_MS, to), (window.start_ms(), window.end_ms()))?
-            .into_iter()
-            .map(|(id, entity, created_at, resolved_at, caused_by)| Incident {
-                id,
-                entity,
-                created_at,
-                resolved_at,
-                caused_by,
-            })
-            .collect();
+    let incidents = incidents_around(pool, entities, window)?.into_iter().map(incident_of).collect();
     let any = store::any_finished(pool, entities, window.start_ms(), window.end_ms())?;
     Ok((deps, incidents, any))
 }
