@@ -60,16 +60,27 @@ fn csv(body: String) -> HttpResponse {
     HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(body)
 }
 
+/// A view of a query, as JSON or (`format=csv`) as CSV.
+async fn view<T: serde::Serialize + Send + 'static>(
+    state: web::Data<AppState>,
+    h: web::Data<Health>,
+    q: Query<HealthQuery>,
+    compute: fn(&Health, &Pool, &views::Request) -> Result<T, ApiError>,
+    csv_of: fn(&T) -> String,
+) -> Result<HttpResponse, ApiError> {
+    let r = q.into_inner().request()?;
+    let as_csv = r.csv;
+    let v = blocking(&h, &state, move |h, p| compute(h, p, &r)).await?;
+    Ok(if as_csv { csv(csv_of(&v)) } else { HttpResponse::Ok().json(v) })
+}
+
 /// `GET /api/portal/dora?entity=|product=|platform=|team=&from=&to=&benchmark=&format=`.
 pub async fn dora(
     state: web::Data<AppState>,
     h: web::Data<Health>,
     q: Query<HealthQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = q.into_inner().request()?;
-    let as_csv = r.csv;
-    let v = blocking(&h, &state, move |h, p| h.dora(p, &r)).await?;
-    Ok(if as_csv { csv(views::dora_csv(&v)) } else { HttpResponse::Ok().json(v) })
+    view(state, h, q, Health::dora, views::dora_csv).await
 }
 
 /// `GET /api/portal/deployments?...`.
@@ -78,10 +89,7 @@ pub async fn deployments(
     h: web::Data<Health>,
     q: Query<HealthQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = q.into_inner().request()?;
-    let as_csv = r.csv;
-    let v = blocking(&h, &state, move |h, p| h.deployments(p, &r)).await?;
-    Ok(if as_csv { csv(views::deployments_csv(&v)) } else { HttpResponse::Ok().json(v) })
+    view(state, h, q, Health::deployments, views::deployments_csv).await
 }
 
 /// `GET /api/portal/incidents?...`.
@@ -90,8 +98,5 @@ pub async fn incidents(
     h: web::Data<Health>,
     q: Query<HealthQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = q.into_inner().request()?;
-    let as_csv = r.csv;
-    let v = blocking(&h, &state, move |h, p| h.incidents(p, &r)).await?;
-    Ok(if as_csv { csv(views::incidents_csv(&v)) } else { HttpResponse::Ok().json(v) })
+    view(state, h, q, Health::incidents, views::incidents_csv).await
 }
