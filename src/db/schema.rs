@@ -442,6 +442,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    change_leads (entity_ref, sha) {
+        entity_ref -> Text,
+        sha -> Text,
+        deployed_at -> BigInt,
+        committed_at -> BigInt,
+        deployment_id -> Text,
+    }
+}
+
+diesel::table! {
+    deployment_weeks (entity_ref, week) {
+        entity_ref -> Text,
+        week -> BigInt,
+        days -> Binary,
+        leads -> Binary,
+        first_finished -> BigInt,
+        first_version -> Nullable<Text>,
+        last_id -> Text,
+        last_finished -> BigInt,
+        last_version -> Nullable<Text>,
+        marks -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(deployment_changes -> deployments (deployment_seq));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -482,5 +507,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     value_reports,
     deployments,
     deployment_changes,
+    change_leads,
+    deployment_weeks,
     incidents,
 );

@@ -11,10 +11,13 @@
 //!
 //! ```text
 //! model.rs     what counts, failure links, the four keys and bands (pure)
+//! parts.rs     the four keys from their parts, which the model and the store's reads give
+//! weeks.rs     the weekly rollup the keys read: built at intake, tallied for a window
 //! intake.rs    events checked one by one and attributed, then written
 //! webhooks.rs  GitHub deployment_status and issues, GitLab Deployment Hook
 //! views.rs     the DORA view, deployments and incidents with their links, CSV
-//! store.rs     deployments, deployment_changes, incidents (private)
+//! store/       deployments, deployment_changes, incidents, change_leads (private); keys.rs
+//!              keeps the parts the keys read at intake and reads them aggregated
 //! handlers.rs  /api/deployments, /api/incidents, /api/portal/dora|deployments|incidents
 //! demo.rs      90 days of events for the demo catalog
 //! ```
@@ -23,10 +26,12 @@ pub mod demo;
 pub mod handlers;
 pub mod intake;
 pub mod model;
+pub mod parts;
 pub mod routes;
 mod store;
 pub mod views;
 pub mod webhooks;
+pub mod weeks;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -86,6 +91,11 @@ pub fn domain(settings: &HealthSettings, shared: &crate::domain::Shared) -> anyh
     anyhow::ensure!(settings.idle_days >= 7, "health.idle_days: at least 7");
     anyhow::ensure!(settings.evaluate_every_secs > 0.0, "health.evaluate_every_secs: more than 0");
     let health = Health::new(settings, shared);
+    // Deployments written before the weekly rollup existed are rolled up now (once).
+    let built = store::build_weeks_if_missing(&shared.pool)?;
+    if built > 0 {
+        tracing::info!(weeks = built, "health: weekly rollup built from the stored deployments");
+    }
     Ok(crate::domain::Domain::new("health")
         .data(health.clone())
         .findings_source(health.clone())
@@ -163,16 +173,13 @@ impl Health {
         if teams.is_empty() {
             return Ok(out);
         }
-        let (deps, incidents, _) = views::key_events(pool, None, window)?;
-        let events_of = views::ByEntity::of(deps, incidents);
         for e in g.entities.values().filter(|e| e.is("product") || e.is("platform")) {
             if !views::team_of(g, &e.key).is_some_and(|t| teams.contains(&t)) {
                 continue;
             }
             let mut members = g.descendants(&e.key);
             members.push(e.key.clone());
-            let (deps, incidents) = events_of.gather(&members);
-            let k = model::keys(&deps, &incidents, window, &model::BANDS[0]);
+            let k = views::scope_keys(pool, Some(&members), window, &model::BANDS[0])?;
             let weekly = k.deployment_frequency.deployment_days_per_week.is_some_and(|w| w >= 1.0);
             let stable = k.change_failure_rate.rate.is_some_and(|r| r <= 0.15);
             out.insert(
@@ -258,11 +265,11 @@ impl TeamHealth for Health {
         }
         let window = Window { from: model::day_of(from), to: model::day_of(to - 1) };
         let entities = views::entities_of(g, &Scope::Team(team.to_owned())).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (deps, incidents, any) = views::key_events(pool, entities.as_deref(), window)?;
-        if !any {
+        let parts = views::key_parts(pool, entities.as_deref(), window)?;
+        if !parts.any_event {
             return Ok(None);
         }
-        let mut k = model::keys_of(&deps, &incidents, window, &model::BANDS[0], any);
+        let mut k = parts::assemble(parts, window, &model::BANDS[0]);
         k.series.clear();
         Ok(Some(serde_json::to_value(k)?))
     }

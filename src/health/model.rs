@@ -6,9 +6,11 @@
 //! "Team health"): a deployment counts when it is production-tier and successful; frequency is
 //! counted in deployment days; a failed deployment counts once however many incidents it has.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
+
+pub use super::parts::{self, Failed, Parts};
 use serde::{Deserialize, Serialize};
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -207,7 +209,9 @@ pub fn link(deps: &[Deployment], incidents: &[Incident]) -> Links {
     for list in by_entity.values() {
         for (n, d) in list.iter().enumerate() {
             // Named: `rollbackOf` of a later deployment.
-            if let Some(target) = d.rollback_of.as_deref().and_then(|t| by_id.get(t)).filter(|t| t.counts()) {
+            if let Some(target) =
+                d.rollback_of.as_deref().and_then(|t| by_id.get(t)).filter(|t| t.counts() && t.entity == d.entity)
+            {
                 roll_back(&mut links, target, d, list);
             }
             // Implied: the next deployment carries an earlier version.
@@ -345,9 +349,11 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    values.sort_by(|a, b| a.total_cmp(b));
+    // Selection, not a sort: the middle value with the smaller ones before it.
     let n = values.len();
-    Some(if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 })
+    let (below, mid, _) = values.select_nth_unstable_by(n / 2, |a, b| a.total_cmp(b));
+    let mid = *mid;
+    Some(if n % 2 == 1 { mid } else { (below.iter().copied().fold(f64::NEG_INFINITY, f64::max) + mid) / 2.0 })
 }
 
 /// Rounds for display: three decimals.
@@ -494,10 +500,6 @@ pub struct Keys {
     pub series: Vec<WeekPoint>,
 }
 
-fn hours(ms: i64) -> f64 {
-    ms as f64 / HOUR_MS as f64
-}
-
 /// The four keys of `deps` and `incidents` (the scope's events, including some before and after
 /// the window: a change first shipped earlier does not count again, a rollback may come later).
 pub fn keys(deps: &[Deployment], incidents: &[Incident], window: Window, bands: &Bands) -> Keys {
@@ -507,36 +509,21 @@ pub fn keys(deps: &[Deployment], incidents: &[Incident], window: Window, bands: 
 }
 
 /// [`keys`], told whether any deployment at all finished in the window (`deps` may then hold
-/// only the counted ones).
+/// only the counted ones). The events are reduced to their [`Parts`] and assembled from there,
+/// as the store's reads are.
 pub fn keys_of(deps: &[Deployment], incidents: &[Incident], window: Window, bands: &Bands, any_event: bool) -> Keys {
     let links = link(deps, incidents);
-    let weeks = window.weeks();
-    // Days and weeks as numbers (days since the epoch; weeks since Monday 1969-12-29), so the
-    // loops over many events do no calendar arithmetic.
     let (start, end) = (window.start_ms(), window.end_ms());
     let holds = |ms: i64| ms >= start && ms < end;
-    let week_no = |ms: i64| (ms.div_euclid(DAY_MS) + 3).div_euclid(7);
-    let week_of_date = |d: NaiveDate| week_no(ms_of(d));
-    // Counted deployments in the window.
-    let counted: Vec<&Deployment> = deps.iter().filter(|d| d.counts() && holds(d.finished())).collect();
-    let mut days: BTreeSet<i64> = BTreeSet::new();
-    let mut per_week: BTreeMap<i64, (i64, BTreeSet<i64>, Vec<f64>, i64)> =
-        weeks.iter().map(|w| (week_of_date(*w), (0, BTreeSet::new(), Vec::new(), 0))).collect();
-    let mut failed = 0;
-    let mut recovery = Vec::new();
-    let (mut rec_incidents, mut rec_rollbacks) = (0, 0);
-    for d in &counted {
-        let day = d.finished().div_euclid(DAY_MS);
-        days.insert(day);
-        let w = per_week.entry(week_no(d.finished())).or_default();
-        w.0 += 1;
-        w.1.insert(day);
+    let mut parts = Parts { any_event, ..Parts::default() };
+    for d in deps.iter().filter(|d| d.counts() && holds(d.finished())) {
+        *parts.days.entry(d.finished().div_euclid(DAY_MS)).or_default() += 1;
         if let Some(f) = links.failed.get(&d.id) {
-            failed += 1;
-            w.3 += 1;
-            recovery.extend(f.recovery.iter().map(|&ms| hours(ms)));
-            rec_incidents += f.recovered_incidents as i64;
-            rec_rollbacks += (f.recovery.len() - f.recovered_incidents) as i64;
+            parts.failed.push(Failed {
+                finished_at: d.finished(),
+                recovery: f.recovery.clone(),
+                recovered_incidents: f.recovered_incidents,
+            });
         }
     }
     // Lead time: each change at the first counted deployment of its entity that shipped it.
@@ -549,98 +536,8 @@ pub fn keys_of(deps: &[Deployment], incidents: &[Incident], window: Window, band
             }
         }
     }
-    let (mut leads, mut ignored) = (Vec::new(), 0);
-    for (deployed, committed) in first.values() {
-        if !holds(*deployed) {
-            continue;
-        }
-        let lead = deployed - committed;
-        if lead <= 0 {
-            ignored += 1;
-            continue;
-        }
-        leads.push(hours(lead));
-        per_week.entry(week_no(*deployed)).or_default().2.push(hours(lead));
-    }
-    let days: BTreeSet<NaiveDate> = days.into_iter().map(|d| day_of(d * DAY_MS)).collect();
-    let median_week = {
-        let mut v: Vec<f64> =
-            weeks.iter().map(|w| per_week.get(&week_of_date(*w)).map_or(0, |p| p.1.len()) as f64).collect();
-        median(&mut v)
-    };
-    let median_month = {
-        let mut v: Vec<f64> = window
-            .months()
-            .iter()
-            .map(|m| days.iter().filter(|d| d.year() == m.year() && d.month() == m.month()).count() as f64)
-            .collect();
-        median(&mut v)
-    };
-    let deployments = counted.len() as i64;
-    let frequency = if deployments == 0 && !any_event {
-        Frequency {
-            deployments: 0,
-            deployment_days: 0,
-            deployment_days_per_week: None,
-            deployment_days_per_month: None,
-            band: None,
-            reason: Some("no deployment was recorded in the window"),
-        }
-    } else {
-        let (w, m) = (median_week.unwrap_or(0.0), median_month.unwrap_or(0.0));
-        Frequency {
-            deployments,
-            deployment_days: days.len() as i64,
-            deployment_days_per_week: Some(round3(w)),
-            deployment_days_per_month: Some(round3(m)),
-            band: Some(bands.frequency(w, m)),
-            reason: None,
-        }
-    };
-    let changes = leads.len() as i64;
-    let lead = median(&mut leads);
-    let lead_time = LeadTime {
-        median_hours: lead.map(round3),
-        changes,
-        ignored,
-        band: lead.map(|h| bands.lead(h)),
-        reason: lead.is_none().then_some("no change with a commit time was deployed to production in the window"),
-    };
-    let rate = (deployments > 0).then(|| failed as f64 / deployments as f64);
-    let change_failure_rate = FailureRate {
-        rate: rate.map(round3),
-        failed,
-        deployments,
-        band: rate.map(|r| bands.failure(r)),
-        reason: rate.is_none().then_some("no successful production deployment in the window"),
-    };
-    let rec = median(&mut recovery);
-    let recovery_time = Recovery {
-        median_hours: rec.map(round3),
-        incidents: rec_incidents,
-        rollbacks: rec_rollbacks,
-        band: rec.map(|h| bands.recovery(h)),
-        reason: rec.is_none().then_some(if failed == 0 {
-            "no failed deployment in the window"
-        } else {
-            "no failed deployment of the window has recovered yet"
-        }),
-    };
-    let series = weeks
-        .iter()
-        .map(|w| {
-            let (n, wd, mut l, f) = per_week.remove(&week_of_date(*w)).unwrap_or_default();
-            WeekPoint {
-                week: *w,
-                deployments: n,
-                deployment_days: wd.len() as i64,
-                lead_time_hours: median(&mut l).map(round3),
-                change_failure_rate: (n > 0).then(|| round3(f as f64 / n as f64)),
-                partial: *w + chrono::Days::new(6) > window.to || *w < window.from,
-            }
-        })
-        .collect();
-    Keys { deployment_frequency: frequency, lead_time, change_failure_rate, recovery_time, series }
+    parts.leads = first.values().filter(|(deployed, _)| holds(*deployed)).map(|(d, c)| (*d, d - c)).collect();
+    parts::assemble(parts, window, bands)
 }
 
 #[cfg(test)]

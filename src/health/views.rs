@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Health;
 use super::model::{self, Bands, Change, Deployment, Incident, Keys, LinkedBy, Links, Status, Tier, Window};
+use super::parts::{self, Parts};
 use super::store::{self, ChangeRow, DeploymentRow, IncidentRow};
+use super::weeks;
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::{Pool, now_ms, rfc3339};
 use crate::error::ApiError;
@@ -231,41 +233,6 @@ fn incident_of(i: IncidentRow) -> Incident {
     }
 }
 
-/// Events grouped by entity, to compute the keys of many scopes from one read.
-pub struct ByEntity {
-    deployments: HashMap<String, Vec<Deployment>>,
-    incidents: HashMap<String, Vec<Incident>>,
-}
-
-pub fn by_entity(ev: &Events) -> ByEntity {
-    let (deps, incidents) = ev.model();
-    ByEntity::of(deps, incidents)
-}
-
-impl ByEntity {
-    pub fn of(deps: Vec<Deployment>, incidents: Vec<Incident>) -> ByEntity {
-        let mut out = ByEntity { deployments: HashMap::new(), incidents: HashMap::new() };
-        for d in deps {
-            out.deployments.entry(d.entity.clone()).or_default().push(d);
-        }
-        for i in incidents {
-            out.incidents.entry(i.entity.clone()).or_default().push(i);
-        }
-        out
-    }
-
-    /// The events of these entities.
-    pub fn gather(&self, entities: &[String]) -> (Vec<Deployment>, Vec<Incident>) {
-        let mut deps = Vec::new();
-        let mut incidents = Vec::new();
-        for e in entities {
-            deps.extend(self.deployments.get(e).into_iter().flatten().cloned());
-            incidents.extend(self.incidents.get(e).into_iter().flatten().cloned());
-        }
-        (deps, incidents)
-    }
-}
-
 /// Reads the events of `entities` (all when `None`) around `window`.
 pub fn events(pool: &Pool, entities: Option<&[String]>, window: Window) -> anyhow::Result<Events> {
     let (from, to) = (window.start_ms() - BEFORE_MS, window.end_ms() + AFTER_MS);
@@ -293,45 +260,44 @@ fn incidents_around(pool: &Pool, entities: &[String], window: Window) -> anyhow:
     )
 }
 
-/// The scope's events around `window` as the keys read them: only counted deployments (the
-/// only ones the keys and failure links use), only the columns the keys use, read from covering
-/// indexes, built without copies; and whether any deployment at all finished in the window.
-pub fn key_events(
-    pool: &Pool,
-    entities: Option<&[String]>,
-    window: Window,
-) -> anyhow::Result<(Vec<Deployment>, Vec<Incident>, bool)> {
-    let (from, to) = (window.start_ms() - BEFORE_MS, window.end_ms() + AFTER_MS);
+/// What the four keys of a scope over `window` are made of, read from the weekly rollup
+/// (`store::weeks_of`, see [`super::weeks`]) and the few rows failures need: the counted
+/// deployments per day, each change's lead time, and the failed deployments with their
+/// recovery. `entities`: every entity for `None`.
+pub fn key_parts(pool: &Pool, entities: Option<&[String]>, window: Window) -> anyhow::Result<Parts> {
+    let (start, end) = (window.start_ms(), window.end_ms());
+    let read = (start - BEFORE_MS, end + AFTER_MS);
+    let mut rows = store::weeks_of(pool, entities, weeks::week_of(start), weeks::week_of(read.1 - 1))?;
+    rows.sort_unstable_by(|a, b| a.entity.cmp(&b.entity).then(a.week.cmp(&b.week)));
+    let weeks::Tally { days, leads, mut failing } = weeks::tally(&rows, start, end, read);
+    // Incidents: tied to the counted deployment they name, else by time within their entity.
     let all;
-    let entities = match entities {
+    let refs = match entities {
         Some(e) => e,
         None => {
             all = store::deploying_entities(pool)?;
             &all[..]
         }
     };
-    let (rows, changes) = store::key_rows(pool, entities, from, to)?;
-    let mut by_seq: HashMap<i64, Vec<Change>> = HashMap::new();
-    for (seq, sha, committed_at) in changes {
-        by_seq.entry(seq).or_default().push(Change { sha, committed_at });
+    let in_scope: HashSet<&str> = refs.iter().map(String::as_str).collect();
+    let created = (start - AFTER_MS, end + AFTER_MS);
+    for l in store::incident_links(pool, refs, created, (start, end), read)? {
+        let tied = match (l.named_id, l.named_entity, l.named_finished) {
+            (Some(dep), Some(entity), Some(finished)) if in_scope.contains(entity.as_str()) => Some((dep, finished)),
+            _ if in_scope.contains(l.entity_ref.as_str()) => l.before_id.zip(l.before_finished),
+            _ => None,
+        };
+        if let Some((dep, finished)) = tied {
+            failing.entry(dep).or_default().incident(finished, l.resolved_at);
+        }
     }
-    let mut deps: Vec<Deployment> = rows
-        .into_iter()
-        .map(|(seq, id, entity, tier, status, finished, version, rollback_of)| Deployment {
-            id,
-            entity,
-            tier: Tier::parse(&tier).unwrap_or(Tier::Other),
-            status: Status::parse(&status).unwrap_or(Status::InProgress),
-            finished_at: Some(finished),
-            version,
-            rollback_of,
-            changes: by_seq.remove(&seq).unwrap_or_default(),
-        })
-        .collect();
-    deps.sort_by(|a, b| a.finished_at.cmp(&b.finished_at).then_with(|| a.id.cmp(&b.id)));
-    let incidents = incidents_around(pool, entities, window)?.into_iter().map(incident_of).collect();
-    let any = store::any_finished(pool, entities, window.start_ms(), window.end_ms())?;
-    Ok((deps, incidents, any))
+    let any_event = !days.is_empty() || store::any_finished(pool, refs, start, end)?;
+    Ok(Parts { days, leads, failed: parts::failed_in(failing, window), any_event })
+}
+
+/// The four keys of a scope over `window`.
+pub fn scope_keys(pool: &Pool, entities: Option<&[String]>, window: Window, bands: &Bands) -> anyhow::Result<Keys> {
+    Ok(parts::assemble(key_parts(pool, entities, window)?, window, bands))
 }
 
 /// The four keys of a scope, with what it covers.
@@ -376,13 +342,13 @@ impl Health {
     pub fn dora(&self, pool: &Pool, r: &Request) -> Result<DoraView, ApiError> {
         let g = self.org.snapshot(pool)?;
         let entities = entities_of(&g, &r.scope)?;
-        let (deps, incidents, any) = key_events(pool, entities.as_deref(), r.window)?;
+        let keys = scope_keys(pool, entities.as_deref(), r.window, &r.bands)?;
         Ok(DoraView {
             scope: scope_view(&g, &r.scope, entities.as_deref()),
             from: r.window.from,
             to: r.window.to,
             benchmark: r.bands.year,
-            keys: model::keys_of(&deps, &incidents, r.window, &r.bands, any),
+            keys,
         })
     }
 
@@ -390,8 +356,7 @@ impl Health {
     pub fn recent(&self, pool: &Pool, g: &Graph, scope: Scope) -> anyhow::Result<Keys> {
         let window = Window::last(30, model::day_of(now_ms()));
         let entities = entities_of(g, &scope).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (deps, incidents, any) = key_events(pool, entities.as_deref(), window)?;
-        Ok(model::keys_of(&deps, &incidents, window, &model::BANDS[0], any))
+        scope_keys(pool, entities.as_deref(), window, &model::BANDS[0])
     }
 
     /// `GET /api/portal/deployments`: newest first.

@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::governance::Governance;
 use crate::health::Health;
 use crate::health::model::{self, Band, Bands, Keys, LinkedBy, Window};
+use crate::health::parts;
 use crate::health::views::{self, DeploymentList, HealthQuery, IncidentList, Request, Scope};
 use crate::org::Graph;
 use crate::state::AppState;
@@ -393,16 +394,14 @@ fn score(k: &Keys) -> u32 {
 
 /// Every group that owns something with a deployment in the window, with its keys, best first.
 fn rank(pool: &Pool, g: &Graph, r: &Request) -> Result<Vec<Ranked>, ApiError> {
-    let ev = views::events(pool, None, r.window)?;
-    let by = views::by_entity(&ev);
     let mut out = Vec::new();
     for e in g.entities.values().filter(|e| e.is("group")) {
         let Some(entities) = views::entities_of(g, &Scope::Team(e.key.clone()))? else { continue };
-        let (deps, incidents) = by.gather(&entities);
-        if !deps.iter().any(|d| d.finished_at.is_some_and(|f| r.window.holds(f))) {
+        let parts = views::key_parts(pool, Some(&entities), r.window)?;
+        if !parts.any_event {
             continue;
         }
-        let keys = model::keys(&deps, &incidents, r.window, &r.bands);
+        let keys = parts::assemble(parts, r.window, &r.bands);
         out.push(Ranked {
             entity_ref: e.entity_ref.clone(),
             href: super::teams::href(&e.namespace, &e.name),

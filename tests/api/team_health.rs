@@ -663,7 +663,50 @@ async fn only_deploy_write_tokens_admins_and_guests_send_events(db: Db) {
     }
 }
 
+/// The keys are read from what intake keeps (each change's first deployment, a weekly rollup):
+/// updates that uncount a deployment, an earlier deployment arriving late and a rollback found
+/// across weeks must leave them as the definitions say.
+async fn the_keys_follow_updates_late_events_and_rollbacks_across_weeks(db: Db) {
+    let app = spawn_health(db).await;
+    let keys = async |app: &TestApp| {
+        let v = get(app, "/api/portal/dora?entity=web&from=2026-10-05&to=2026-10-25").await;
+        (
+            v["deploymentFrequency"]["deployments"].clone(),
+            v["leadTime"]["medianHours"].clone(),
+            v["leadTime"]["changes"].clone(),
+            v["changeFailureRate"]["failed"].clone(),
+            v["recoveryTime"]["medianHours"].clone(),
+        )
+    };
+    // e1 (week of 10-05) ships x1 after 2 h; e2 (week of 10-12) ships x1 again and x2 after 126 h.
+    let e1 = dep("e1", &oct(6, 10, 0), "1.0", &[("x1", &oct(6, 8, 0))]);
+    let e2 = dep("e2", &oct(13, 10, 0), "1.1", &[("x1", &oct(6, 8, 0)), ("x2", &oct(8, 4, 0))]);
+    assert_eq!(post(&app, "/api/deployments", &json!([e1, e2])).await["created"], 2);
+    assert_eq!(keys(&app).await, (json!(2), json!(64.0), json!(2), json!(0), Value::Null));
+    // e1 turns out to have failed: x1 was first shipped by e2 (170 h).
+    let mut failed = e1.clone();
+    failed["status"] = json!("failure");
+    assert_eq!(post(&app, "/api/deployments", &failed).await["updated"], 1);
+    assert_eq!(keys(&app).await, (json!(1), json!(148.0), json!(2), json!(0), Value::Null));
+    // e0, sent late, shipped x2 a week earlier (1 h after its commit).
+    let e0 = dep("e0", &oct(5, 10, 0), "0.9", &[("x2", &oct(5, 9, 0))]);
+    assert_eq!(post(&app, "/api/deployments", &e0).await["created"], 1);
+    assert_eq!(keys(&app).await, (json!(2), json!(85.5), json!(2), json!(0), Value::Null));
+    // e3, a week after e2, carries an earlier version: e2 was rolled back, recovered in 168 h.
+    let e3 = dep("e3", &oct(20, 10, 0), "1.0", &[]);
+    assert_eq!(post(&app, "/api/deployments", &e3).await["created"], 1);
+    assert_eq!(keys(&app).await, (json!(3), json!(85.5), json!(2), json!(1), json!(168.0)));
+    // e2 named as rolled back too: still one failed deployment, one rollback.
+    let mut named = dep("e4", &oct(21, 10, 0), "1.2", &[]);
+    named["rollbackOf"] = json!("e2");
+    assert_eq!(post(&app, "/api/deployments", &named).await["created"], 1);
+    let v = get(&app, "/api/portal/dora?entity=web&from=2026-10-05&to=2026-10-25").await;
+    assert_eq!(v["changeFailureRate"]["failed"], 1, "{v:#}");
+    assert_eq!(v["recoveryTime"]["rollbacks"], 1, "{v:#}");
+}
+
 both!(
+    the_keys_follow_updates_late_events_and_rollbacks_across_weeks,
     four_keys_of_a_hand_made_set_through_the_generic_api,
     bad_events_are_rejected_one_by_one_and_the_good_kept,
     four_keys_through_the_github_and_gitlab_webhooks,

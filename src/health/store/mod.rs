@@ -6,8 +6,12 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use crate::db::schema::{deployment_changes, deployments, incidents};
-use crate::db::{Pool, WriteTransaction};
+use crate::db::{Pool, WriteTransaction, placeholders};
 use crate::with_conn;
+
+#[macro_use]
+mod keys;
+pub use keys::*;
 
 /// Parameters per statement stay well below SQLite's and PostgreSQL's limits.
 const CHUNK: usize = 500;
@@ -42,7 +46,7 @@ pub struct ChangeRow {
     pub merged_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, PartialEq)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, PartialEq)]
 #[diesel(table_name = incidents)]
 pub struct IncidentRow {
     pub id: String,
@@ -99,12 +103,22 @@ fn same(a: &DeploymentRow, b: &DeploymentRow) -> bool {
     *a == b
 }
 
-/// Writes deployments in one transaction: new ids are inserted, known ids updated as
-/// [`merged`] says. Answers each event's outcome, in order.
+/// Whether the keys count a stored deployment: production-tier, successful, finished.
+fn counts(r: &DeploymentRow) -> bool {
+    r.tier == "production" && r.status == "success" && r.finished_at.is_some()
+}
+
+/// A new deployment waiting for the batch's insert, and the changes it names.
+type Fresh = (DeploymentRow, Option<Vec<ChangeRow>>);
+
+/// Writes deployments in one transaction: new ids are inserted together, known ids updated as
+/// [`merged`] says, and the parts the keys read kept up to date (`keys`). Answers each event's
+/// outcome, in order.
 pub fn write_deployments(pool: &Pool, batch: &[NewDeployment]) -> anyhow::Result<Vec<Written>> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }
+    let backend = pool.backend();
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
             let mut known: HashMap<String, DeploymentRow> = HashMap::new();
@@ -119,90 +133,152 @@ pub fn write_deployments(pool: &Pool, batch: &[NewDeployment]) -> anyhow::Result
                 }
             }
             let mut out = Vec::with_capacity(batch.len());
+            let mut fresh: Vec<Fresh> = Vec::new();
+            let mut fresh_at: HashMap<&str, usize> = HashMap::new();
+            let mut work = keys::HealthWork::default();
             for d in batch {
-                let (row, written) = match known.get(&d.row.id) {
-                    None => {
-                        let r = &d.row;
-                        let seq: i64 = diesel::insert_into(deployments::table)
-                            .values((
-                                deployments::id.eq(&r.id),
-                                deployments::entity_ref.eq(&r.entity_ref),
-                                deployments::environment.eq(&r.environment),
-                                deployments::tier.eq(&r.tier),
-                                deployments::status.eq(&r.status),
-                                deployments::started_at.eq(r.started_at),
-                                deployments::finished_at.eq(r.finished_at),
-                                deployments::commit_sha.eq(&r.commit_sha),
-                                deployments::version.eq(&r.version),
-                                deployments::repo_url.eq(&r.repo_url),
-                                deployments::rollback_of.eq(&r.rollback_of),
-                                deployments::source.eq(&r.source),
-                                deployments::received_at.eq(r.received_at),
-                                deployments::updated_at.eq(r.updated_at),
-                            ))
-                            .returning(deployments::seq)
-                            .get_result(c)?;
-                        let mut row = r.clone();
-                        row.seq = seq;
-                        (row, Written::Created)
+                // A repeated new id merges into the first event's row before the insert.
+                if let Some(&i) = fresh_at.get(d.row.id.as_str()) {
+                    let (old, changes) = &mut fresh[i];
+                    let m = merged(old, &d.row);
+                    out.push(if same(old, &m) { Written::Unchanged } else { Written::Updated });
+                    *old = m;
+                    if d.changes.is_some() {
+                        changes.clone_from(&d.changes);
                     }
-                    Some(old) => {
-                        let m = merged(old, &d.row);
-                        if same(old, &m) && d.changes.is_none() {
-                            out.push(Written::Unchanged);
-                            continue;
-                        }
-                        diesel::update(deployments::table.filter(deployments::seq.eq(old.seq)))
-                            .set((
-                                deployments::entity_ref.eq(&m.entity_ref),
-                                deployments::environment.eq(&m.environment),
-                                deployments::tier.eq(&m.tier),
-                                deployments::status.eq(&m.status),
-                                deployments::started_at.eq(m.started_at),
-                                deployments::finished_at.eq(m.finished_at),
-                                deployments::commit_sha.eq(&m.commit_sha),
-                                deployments::version.eq(&m.version),
-                                deployments::repo_url.eq(&m.repo_url),
-                                deployments::rollback_of.eq(&m.rollback_of),
-                                deployments::updated_at.eq(m.updated_at),
-                            ))
-                            .execute(c)?;
-                        let w = if same(old, &m) { Written::Unchanged } else { Written::Updated };
-                        (m, w)
-                    }
+                    continue;
+                }
+                let Some(old) = known.get(&d.row.id) else {
+                    fresh_at.insert(d.row.id.as_str(), fresh.len());
+                    fresh.push((d.row.clone(), d.changes.clone()));
+                    out.push(Written::Created);
+                    continue;
                 };
+                let m = merged(old, &d.row);
+                if same(old, &m) && d.changes.is_none() {
+                    out.push(Written::Unchanged);
+                    continue;
+                }
+                if counts(old) || counts(&m) {
+                    // Which changes the old and new state ship: their leads are computed again.
+                    let stored: Vec<String> = deployment_changes::table
+                        .filter(deployment_changes::deployment_seq.eq(old.seq))
+                        .select(deployment_changes::sha)
+                        .load(c)?;
+                    let named = d.changes.iter().flatten().map(|ch| ch.sha.clone());
+                    let shas: Vec<String> = stored.into_iter().chain(named).collect();
+                    work.again(&old.entity_ref, &shas);
+                    work.again(&m.entity_ref, &shas);
+                    work.week(old);
+                    work.week(&m);
+                }
+                diesel::update(deployments::table.filter(deployments::seq.eq(old.seq)))
+                    .set((
+                        deployments::entity_ref.eq(&m.entity_ref),
+                        deployments::environment.eq(&m.environment),
+                        deployments::tier.eq(&m.tier),
+                        deployments::status.eq(&m.status),
+                        deployments::started_at.eq(m.started_at),
+                        deployments::finished_at.eq(m.finished_at),
+                        deployments::commit_sha.eq(&m.commit_sha),
+                        deployments::version.eq(&m.version),
+                        deployments::repo_url.eq(&m.repo_url),
+                        deployments::rollback_of.eq(&m.rollback_of),
+                        deployments::updated_at.eq(m.updated_at),
+                    ))
+                    .execute(c)?;
                 if let Some(changes) = &d.changes {
-                    // A new deployment has no changes stored yet: only an update replaces them.
-                    if written != Written::Created {
-                        diesel::delete(
-                            deployment_changes::table.filter(deployment_changes::deployment_seq.eq(row.seq)),
-                        )
+                    diesel::delete(deployment_changes::table.filter(deployment_changes::deployment_seq.eq(old.seq)))
                         .execute(c)?;
-                    }
-                    let mut seen = std::collections::HashSet::new();
-                    let values: Vec<_> = changes
-                        .iter()
-                        .filter(|ch| seen.insert(ch.sha.as_str()))
-                        .map(|ch| {
-                            (
-                                deployment_changes::deployment_seq.eq(row.seq),
-                                deployment_changes::sha.eq(&ch.sha),
-                                deployment_changes::committed_at.eq(ch.committed_at),
-                                deployment_changes::pr_created_at.eq(ch.pr_created_at),
-                                deployment_changes::merged_at.eq(ch.merged_at),
-                            )
-                        })
-                        .collect();
+                    let values: Vec<_> = change_values(old.seq, changes);
                     for part in values.chunks(CHUNK / 5) {
                         diesel::insert_into(deployment_changes::table).values(part).execute(c)?;
                     }
                 }
-                known.insert(row.id.clone(), row);
-                out.push(written);
+                out.push(if same(old, &m) { Written::Unchanged } else { Written::Updated });
+                known.insert(m.id.clone(), m);
+            }
+            // The new deployments, many to a statement, then their sequence numbers and changes.
+            for part in fresh.chunks(CHUNK / 15) {
+                let values: Vec<_> = part
+                    .iter()
+                    .map(|(r, _)| {
+                        (
+                            deployments::id.eq(&r.id),
+                            deployments::entity_ref.eq(&r.entity_ref),
+                            deployments::environment.eq(&r.environment),
+                            deployments::tier.eq(&r.tier),
+                            deployments::status.eq(&r.status),
+                            deployments::started_at.eq(r.started_at),
+                            deployments::finished_at.eq(r.finished_at),
+                            deployments::commit_sha.eq(&r.commit_sha),
+                            deployments::version.eq(&r.version),
+                            deployments::repo_url.eq(&r.repo_url),
+                            deployments::rollback_of.eq(&r.rollback_of),
+                            deployments::source.eq(&r.source),
+                            deployments::received_at.eq(r.received_at),
+                            deployments::updated_at.eq(r.updated_at),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(deployments::table).values(values).execute(c)?;
+            }
+            let mut seq_of: HashMap<String, i64> = HashMap::with_capacity(fresh.len());
+            for part in fresh.chunks(CHUNK) {
+                let ids: Vec<&str> = part.iter().map(|(r, _)| r.id.as_str()).collect();
+                seq_of.extend(
+                    deployments::table
+                        .filter(deployments::id.eq_any(&ids))
+                        .select((deployments::id, deployments::seq))
+                        .load::<(String, i64)>(c)?,
+                );
+            }
+            let mut values = Vec::new();
+            for (r, changes) in &fresh {
+                work.week(r);
+                let (Some(changes), Some(&seq)) = (changes, seq_of.get(&r.id)) else { continue };
+                values.extend(change_values(seq, changes));
+                if counts(r) {
+                    work.shipped(r, changes);
+                }
+            }
+            for part in values.chunks(CHUNK / 5) {
+                diesel::insert_into(deployment_changes::table).values(part).execute(c)?;
+            }
+            if !work.is_empty() {
+                keep_health!(c, work, backend);
             }
             Ok::<_, anyhow::Error>(out)
         })
     })
+}
+
+/// A deployment's changes as rows to insert, each sha once.
+#[allow(clippy::type_complexity)]
+fn change_values(
+    seq: i64,
+    changes: &[ChangeRow],
+) -> Vec<(
+    diesel::dsl::Eq<deployment_changes::deployment_seq, i64>,
+    diesel::dsl::Eq<deployment_changes::sha, &String>,
+    diesel::dsl::Eq<deployment_changes::committed_at, i64>,
+    diesel::dsl::Eq<deployment_changes::pr_created_at, Option<i64>>,
+    diesel::dsl::Eq<deployment_changes::merged_at, Option<i64>>,
+)> {
+    let mut seen = std::collections::HashSet::new();
+    changes
+        .iter()
+        .filter(|ch| seen.insert(ch.sha.as_str()))
+        .map(|ch| {
+            (
+                deployment_changes::deployment_seq.eq(seq),
+                deployment_changes::sha.eq(&ch.sha),
+                deployment_changes::committed_at.eq(ch.committed_at),
+                deployment_changes::pr_created_at.eq(ch.pr_created_at),
+                deployment_changes::merged_at.eq(ch.merged_at),
+            )
+        })
+        .collect()
 }
 
 /// Writes incidents in one transaction; a later event with the same id replaces what it names
@@ -336,16 +412,6 @@ pub fn deployments_of(pool: &Pool, entities: &[String], from: i64, to: i64) -> a
     Ok((rows, changes))
 }
 
-/// What the keys read of a deployment: (seq, id, entity, tier, status, finished at, version,
-/// rollback of).
-pub type KeyRow = (i64, String, String, String, String, i64, Option<String>, Option<String>);
-
-/// A [`KeyRow`] as stored (the finish time may be null).
-type RawKeyRow = (i64, String, String, String, String, Option<i64>, Option<String>, Option<String>);
-
-/// What the keys read of a change: (deployment seq, sha, committed at).
-pub type KeyChange = (i64, String, i64);
-
 /// Whether any of these entities has a deployment of any kind finished in `[from, to)`.
 pub fn any_finished(pool: &Pool, entities: &[String], from: i64, to: i64) -> anyhow::Result<bool> {
     with_conn!(pool, |c| {
@@ -364,63 +430,10 @@ pub fn any_finished(pool: &Pool, entities: &[String], from: i64, to: i64) -> any
     })
 }
 
-/// The counted deployments (production, success) of these entities finished in `[from, to)` as
-/// the keys read them (from a covering index), and their changes.
-pub fn key_rows(pool: &Pool, entities: &[String], from: i64, to: i64) -> anyhow::Result<(Vec<KeyRow>, Vec<KeyChange>)> {
-    let mut rows: Vec<KeyRow> = Vec::new();
-    let mut changes: Vec<KeyChange> = Vec::new();
-    with_conn!(pool, |c| {
-        for chunk in entities.chunks(CHUNK) {
-            let part: Vec<RawKeyRow> = deployments::table
-                .filter(deployments::entity_ref.eq_any(chunk))
-                .filter(deployments::finished_at.ge(from).and(deployments::finished_at.lt(to)))
-                .filter(deployments::tier.eq("production"))
-                .filter(deployments::status.eq("success"))
-                .select((
-                    deployments::seq,
-                    deployments::id,
-                    deployments::entity_ref,
-                    deployments::tier,
-                    deployments::status,
-                    deployments::finished_at,
-                    deployments::version,
-                    deployments::rollback_of,
-                ))
-                .load(c)?;
-            rows.extend(part.into_iter().filter_map(|(seq, id, e, t, s, f, v, r)| Some((seq, id, e, t, s, f?, v, r))));
-        }
-        let mut seqs: Vec<i64> = rows.iter().filter(|r| r.3 == "production" && r.4 == "success").map(|r| r.0).collect();
-        seqs.sort_unstable();
-        if let (Some(lo), Some(hi)) = (seqs.first(), seqs.last()) {
-            let wanted: std::collections::HashSet<i64> = seqs.iter().copied().collect();
-            let select =
-                (deployment_changes::deployment_seq, deployment_changes::sha, deployment_changes::committed_at);
-            // One range read when the rows are dense, else by sequence number.
-            if (hi - lo + 1) as usize <= seqs.len() * 4 {
-                let all: Vec<KeyChange> = deployment_changes::table
-                    .filter(deployment_changes::deployment_seq.between(*lo, *hi))
-                    .select(select)
-                    .load(c)?;
-                changes.extend(all.into_iter().filter(|ch| wanted.contains(&ch.0)));
-            } else {
-                for chunk in seqs.chunks(CHUNK) {
-                    changes.extend(
-                        deployment_changes::table
-                            .filter(deployment_changes::deployment_seq.eq_any(chunk))
-                            .select(select)
-                            .load::<KeyChange>(c)?,
-                    );
-                }
-            }
-        }
-        Ok::<_, anyhow::Error>(())
-    })?;
-    Ok((rows, changes))
-}
-
 /// The incidents of these entities created in `[from, to)`, and those naming a deployment of
-/// theirs finished in `[named_from, named_to)` (one join on the indexed `caused_by`), oldest
-/// first.
+/// theirs finished in `[named_from, named_to)`, oldest first. The second read walks the few
+/// incidents naming a deployment and looks each up by id (`CROSS JOIN` keeps SQLite from
+/// walking the scope's deployments instead; PostgreSQL plans it as any join).
 pub fn incidents_of(
     pool: &Pool,
     entities: &[String],
@@ -428,6 +441,7 @@ pub fn incidents_of(
     (named_from, named_to): (i64, i64),
 ) -> anyhow::Result<Vec<IncidentRow>> {
     let mut rows: Vec<IncidentRow> = Vec::new();
+    let backend = pool.backend();
     with_conn!(pool, |c| {
         for chunk in entities.chunks(CHUNK) {
             rows.extend(
@@ -437,14 +451,22 @@ pub fn incidents_of(
                     .select(IncidentRow::as_select())
                     .load(c)?,
             );
-            rows.extend(
-                incidents::table
-                    .inner_join(deployments::table.on(incidents::caused_by.eq(deployments::id.nullable())))
-                    .filter(deployments::entity_ref.eq_any(chunk))
-                    .filter(deployments::finished_at.ge(named_from).and(deployments::finished_at.lt(named_to)))
-                    .select(IncidentRow::as_select())
-                    .load(c)?,
+            let sql = placeholders(
+                &format!(
+                    "SELECT i.id, i.entity_ref, i.severity, i.title, i.created_at, i.resolved_at, i.caused_by, \
+                     i.source, i.received_at, i.updated_at FROM incidents i CROSS JOIN deployments d \
+                     WHERE i.caused_by IS NOT NULL AND d.id = i.caused_by AND d.entity_ref IN ({}) \
+                     AND d.finished_at >= ? AND d.finished_at < ?",
+                    vec!["?"; chunk.len()].join(", ")
+                ),
+                backend,
             );
+            let mut q = diesel::sql_query(sql).into_boxed();
+            for e in chunk {
+                q = q.bind::<diesel::sql_types::Text, _>(e);
+            }
+            let q = q.bind::<diesel::sql_types::BigInt, _>(named_from).bind::<diesel::sql_types::BigInt, _>(named_to);
+            rows.extend(q.load::<IncidentRow>(c)?);
         }
         Ok::<_, anyhow::Error>(())
     })?;

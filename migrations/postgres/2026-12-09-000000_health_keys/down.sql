@@ -1,0 +1,3 @@
+DROP INDEX deployments_rollback_of_idx;
+DROP TABLE deployment_weeks;
+DROP TABLE change_leads;
