@@ -103,10 +103,12 @@ pub fn upsert_sql(n: usize) -> String {
     )
 }
 
-/// The stored leads of `n` (entity, sha) pairs.
+/// The stored leads of `n` (entity, sha) pairs, each looked up by the primary key (with a
+/// row-value `IN` makes SQLite scan the table).
 pub fn stored_leads_sql(n: usize) -> String {
     format!(
-        "SELECT entity_ref, sha, deployed_at FROM change_leads WHERE (entity_ref, sha) IN (VALUES {})",
+        "SELECT c.entity_ref, c.sha, c.deployed_at FROM (VALUES {}) v JOIN change_leads c \
+         ON c.entity_ref = v.column1 AND c.sha = v.column2",
         vec!["(?, ?)"; n].join(", ")
     )
 }
