@@ -705,7 +705,35 @@ async fn the_keys_follow_updates_late_events_and_rollbacks_across_weeks(db: Db) 
     assert_eq!(v["recoveryTime"]["rollbacks"], 1, "{v:#}");
 }
 
+/// Batches posted at once, all in the same week of the same component: every deployment and
+/// change is in the keys (each batch builds the week from what it reads; none may miss another's).
+async fn concurrent_batches_into_one_week_are_all_counted(db: Db) {
+    let app = spawn_health(db).await;
+    let batches: Vec<Value> = (0..4)
+        .map(|b| {
+            json!(
+                (0..25)
+                    .map(|i| {
+                        let at = oct(13 + (i % 5) as u32, 10 + b, i as u32);
+                        dep(&format!("b{b}-{i}"), &at, "1.0", &[(&format!("s{b}-{i}"), &oct(12, 0, 0))])
+                    })
+                    .collect::<Vec<_>>()
+            )
+        })
+        .collect();
+    let answers = futures_util::future::join_all(batches.iter().map(|b| app.post_json("/api/deployments", b))).await;
+    for (status, answer) in answers {
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["created"], 25, "{answer}");
+    }
+    let v = get(&app, "/api/portal/dora?entity=web&from=2026-10-12&to=2026-10-18").await;
+    assert_eq!(v["deploymentFrequency"]["deployments"], 100, "{v:#}");
+    assert_eq!(v["deploymentFrequency"]["deploymentDays"], 5, "{v:#}");
+    assert_eq!(v["leadTime"]["changes"], 100, "{v:#}");
+}
+
 both!(
+    concurrent_batches_into_one_week_are_all_counted,
     the_keys_follow_updates_late_events_and_rollbacks_across_weeks,
     four_keys_of_a_hand_made_set_through_the_generic_api,
     bad_events_are_rejected_one_by_one_and_the_good_kept,

@@ -88,6 +88,22 @@ impl HealthWork {
     }
 }
 
+/// The PostgreSQL advisory lock a transaction writing deployments holds: a week is built from
+/// what the transaction reads, so two writers touching the same week must not interleave (one
+/// would write a week without the other's deployments). SQLite's writer is one already.
+pub const WRITE_LOCK: i64 = 0x706f_7274_6f6c_0027;
+
+/// Takes [`WRITE_LOCK`] on PostgreSQL, at the start of a write transaction.
+macro_rules! health_write_lock {
+    ($c:expr, $backend:expr) => {
+        if $backend == $crate::db::Backend::Postgres {
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>($crate::health::store::keys::WRITE_LOCK)
+                .execute($c)?;
+        }
+    };
+}
+
 /// Rows per upsert statement (5 parameters each).
 pub const LEAD_ROWS: usize = 500;
 
@@ -389,6 +405,7 @@ pub fn build_weeks_if_missing(pool: &Pool) -> anyhow::Result<usize> {
     let backend = pool.backend();
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
+            health_write_lock!(c, backend);
             if w::table.select(w::week).first::<i64>(c).optional()?.is_some() {
                 return Ok(0);
             }

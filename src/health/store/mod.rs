@@ -121,6 +121,7 @@ pub fn write_deployments(pool: &Pool, batch: &[NewDeployment]) -> anyhow::Result
     let backend = pool.backend();
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
+            health_write_lock!(c, backend);
             let mut known: HashMap<String, DeploymentRow> = HashMap::new();
             for chunk in batch.chunks(CHUNK) {
                 let ids: Vec<&str> = chunk.iter().map(|d| d.row.id.as_str()).collect();
