@@ -502,19 +502,12 @@ pub struct Keys {
 
 /// The four keys of `deps` and `incidents` (the scope's events, including some before and after
 /// the window: a change first shipped earlier does not count again, a rollback may come later).
+/// The events are reduced to their [`Parts`] and assembled from there, as the store's reads are.
 pub fn keys(deps: &[Deployment], incidents: &[Incident], window: Window, bands: &Bands) -> Keys {
-    let (start, end) = (window.start_ms(), window.end_ms());
-    let any = deps.iter().any(|d| d.finished_at.is_some_and(|f| f >= start && f < end));
-    keys_of(deps, incidents, window, bands, any)
-}
-
-/// [`keys`], told whether any deployment at all finished in the window (`deps` may then hold
-/// only the counted ones). The events are reduced to their [`Parts`] and assembled from there,
-/// as the store's reads are.
-pub fn keys_of(deps: &[Deployment], incidents: &[Incident], window: Window, bands: &Bands, any_event: bool) -> Keys {
     let links = link(deps, incidents);
     let (start, end) = (window.start_ms(), window.end_ms());
     let holds = |ms: i64| ms >= start && ms < end;
+    let any_event = deps.iter().any(|d| d.finished_at.is_some_and(holds));
     let mut parts = Parts { any_event, ..Parts::default() };
     for d in deps.iter().filter(|d| d.counts() && holds(d.finished())) {
         *parts.days.entry(d.finished().div_euclid(DAY_MS)).or_default() += 1;

@@ -233,17 +233,18 @@ fn incident_of(i: IncidentRow) -> Incident {
     }
 }
 
+/// The refs of a scope; for every entity (`None`), those that have sent a deployment.
+fn refs_of<'a>(pool: &Pool, entities: Option<&'a [String]>) -> anyhow::Result<std::borrow::Cow<'a, [String]>> {
+    Ok(match entities {
+        Some(e) => std::borrow::Cow::Borrowed(e),
+        None => std::borrow::Cow::Owned(store::deploying_entities(pool)?),
+    })
+}
+
 /// Reads the events of `entities` (all when `None`) around `window`.
 pub fn events(pool: &Pool, entities: Option<&[String]>, window: Window) -> anyhow::Result<Events> {
     let (from, to) = (window.start_ms() - BEFORE_MS, window.end_ms() + AFTER_MS);
-    let all;
-    let entities = match entities {
-        Some(e) => e,
-        None => {
-            all = store::deploying_entities(pool)?;
-            &all[..]
-        }
-    };
+    let entities = &*refs_of(pool, entities)?;
     let (deployments, changes) = store::deployments_of(pool, entities, from, to)?;
     let incidents = incidents_around(pool, entities, window)?;
     Ok(Events { deployments, changes, incidents })
@@ -271,14 +272,7 @@ pub fn key_parts(pool: &Pool, entities: Option<&[String]>, window: Window) -> an
     rows.sort_unstable_by(|a, b| a.entity.cmp(&b.entity).then(a.week.cmp(&b.week)));
     let weeks::Tally { days, leads, mut failing } = weeks::tally(&rows, start, end, read);
     // Incidents: tied to the counted deployment they name, else by time within their entity.
-    let all;
-    let refs = match entities {
-        Some(e) => e,
-        None => {
-            all = store::deploying_entities(pool)?;
-            &all[..]
-        }
-    };
+    let refs = &*refs_of(pool, entities)?;
     let in_scope: HashSet<&str> = refs.iter().map(String::as_str).collect();
     let created = (start - AFTER_MS, end + AFTER_MS);
     for l in store::incident_links(pool, refs, created, (start, end), read)? {

@@ -54,17 +54,11 @@ impl HealthWork {
     pub fn shipped(&mut self, r: &DeploymentRow, changes: &[ChangeRow]) {
         let Some(finished) = r.finished_at else { return };
         for ch in changes {
-            let at = (finished, r.id.clone(), ch.committed_at);
-            match self.shipped.entry((r.entity_ref.clone(), ch.sha.clone())) {
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(at);
-                }
-                std::collections::hash_map::Entry::Occupied(mut o) => {
-                    if (at.0, &at.1) < (o.get().0, &o.get().1) {
-                        o.insert(at);
-                    }
-                }
-            }
+            keep_earliest(
+                &mut self.shipped,
+                (r.entity_ref.clone(), ch.sha.clone()),
+                (finished, r.id.clone(), ch.committed_at),
+            );
         }
     }
 
@@ -102,6 +96,25 @@ macro_rules! health_write_lock {
                 .execute($c)?;
         }
     };
+}
+
+/// A change's first deployment: keeps `at` (finished, deployment id, committed at) under `key`
+/// unless an earlier deployment (by finish, then id) is there.
+pub fn keep_earliest<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, (i64, String, i64)>,
+    key: K,
+    at: (i64, String, i64),
+) {
+    match map.entry(key) {
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(at);
+        }
+        std::collections::hash_map::Entry::Occupied(mut o) => {
+            if (at.0, &at.1) < (o.get().0, &o.get().1) {
+                o.insert(at);
+            }
+        }
+    }
 }
 
 /// Rows per upsert statement (5 parameters each).
@@ -224,11 +237,11 @@ macro_rules! keep_health {
                     .load($c)?;
                 let mut first: std::collections::HashMap<String, (i64, String, i64)> = Default::default();
                 for (sha, finished, id, committed) in found {
-                    let at = (finished.unwrap_or_default(), id, committed);
-                    let e = first.entry(sha).or_insert_with(|| at.clone());
-                    if (at.0, &at.1) < (e.0, &e.1) {
-                        *e = at;
-                    }
+                    $crate::health::store::keys::keep_earliest(
+                        &mut first,
+                        sha,
+                        (finished.unwrap_or_default(), id, committed),
+                    );
                 }
                 let rows: Vec<_> = first
                     .iter()
