@@ -22,6 +22,8 @@
 //!   status updates and value reports per period.
 //! - [`discovery`]: GitHub and GitLab discovery and push webhooks, through the catalog's ingestor.
 //! - [`auth`]: identity, tokens, sign-in and the access rules ([`auth::policy::Rule`]) routes carry.
+//! - [`cel`]: CEL, the language of scorecard checks and campaign filters (the one module that
+//!   knows the `cel` crate).
 //! - [`db`]: the pool (SQLite or PostgreSQL), migrations, the backend dispatcher, leases.
 //! - The edge: [`routes`] (the route rows: each area's `routes.rs`, the edge's own, and the index the middleware reads), [`openapi`], [`error`] (the one error type),
 //!   [`ops`], [`telemetry`], [`ui`] (the web UI's pages), [`wire`] (connections: JSON bodies for errors actix raises before any
@@ -29,6 +31,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod cel;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -27,6 +27,7 @@ pub mod relations;
 pub mod roadmap;
 pub mod routes;
 pub mod rules;
+pub mod scorecard;
 pub mod seam;
 pub mod search;
 pub mod settings;

@@ -61,6 +61,8 @@ static RULES: &[Rule] = &[
     r("Group", "children", Some("group"), "parentOf", "childOf"),
     r("Group", "members", Some("user"), "hasMember", "memberOf"),
     r("Template", "owner", Some("group"), OWNED.0, OWNED.1),
+    r("Scorecard", "owner", Some("group"), OWNED.0, OWNED.1),
+    r("Campaign", "owner", Some("group"), OWNED.0, OWNED.1),
     r("Product", "owner", Some("group"), OWNED.0, OWNED.1),
     r("Product", "domain", Some("domain"), "partOf", "hasPart"),
     r("Product", "parts", Some("component"), "hasPart", "partOf"),

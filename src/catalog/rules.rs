@@ -2,8 +2,8 @@
 //! may hold. Data that anyone may register never grants identity, membership or rights, so by
 //! default locations registered through the API and locations found by discovery hold only
 //! `Component, System, API, Resource, Location`; `User`, `Group`, `Domain`, `Product`,
-//! `Platform` and `Template` come from start-up paths and configured locations (trusted by the
-//! operator), or from a location a rule allows them from.
+//! `Platform`, `Template`, `Scorecard` and `Campaign` come from start-up paths and configured
+//! locations (trusted by the operator), or from a location a rule allows them from.
 //!
 //! Pure: no I/O. Ingestion drops what a rule forbids, and sign-in trusts only Users and Groups
 //! whose location may hold them.

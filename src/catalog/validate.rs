@@ -52,6 +52,8 @@ pub static KINDS: &[KindInfo] = &[
     KindInfo { kind: "Template", api_versions: &["scaffolder.backstage.io/v1beta3"], schema: "template.schema.json" },
     KindInfo { kind: "Product", api_versions: PORTOLAN, schema: "product.schema.json" },
     KindInfo { kind: "Platform", api_versions: PORTOLAN, schema: "platform.schema.json" },
+    KindInfo { kind: "Scorecard", api_versions: PORTOLAN, schema: "scorecard.schema.json" },
+    KindInfo { kind: "Campaign", api_versions: PORTOLAN, schema: "campaign.schema.json" },
 ];
 
 /// The schema files, embedded: (file name, text).
@@ -68,6 +70,8 @@ pub static SCHEMA_FILES: &[(&str, &str)] = &[
     ("template.schema.json", include_str!("../../schemas/template.schema.json")),
     ("product.schema.json", include_str!("../../schemas/product.schema.json")),
     ("platform.schema.json", include_str!("../../schemas/platform.schema.json")),
+    ("scorecard.schema.json", include_str!("../../schemas/scorecard.schema.json")),
+    ("campaign.schema.json", include_str!("../../schemas/campaign.schema.json")),
     ("roadmap.schema.json", include_str!("../../schemas/roadmap.schema.json")),
     ("catalog-info.schema.json", include_str!("../../schemas/catalog-info.schema.json")),
 ];
@@ -167,6 +171,9 @@ pub fn validate(mut value: Value, opts: &Options) -> Result<ValidEntity, Vec<Pro
             if problems.is_empty() && matches!(info.kind, "Product" | "Platform") {
                 let ns = value["metadata"]["namespace"].as_str().unwrap_or(DEFAULT_NAMESPACE);
                 problems.extend(super::roadmap::problems(info.kind, ns, value.get("spec")).into_iter().filter(keep));
+            }
+            if problems.is_empty() && matches!(info.kind, "Scorecard" | "Campaign") {
+                problems.extend(super::scorecard::problems(info.kind, value.get("spec")).into_iter().filter(keep));
             }
         }
         None if opts.extra_kinds.iter().any(|k| k.eq_ignore_ascii_case(&kind)) => {}
