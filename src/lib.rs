@@ -50,6 +50,7 @@ pub mod routes;
 pub mod rows;
 pub mod secret;
 pub mod settings;
+pub mod standards;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -37,6 +37,7 @@ crate::settings::domain_list! {
     usage { usage: crate::usage::UsageSettings },
     delivery { delivery: crate::delivery::DeliverySettings },
     health { health: crate::health::HealthSettings },
+    standards { standards: crate::standards::StandardsSettings },
     discovery { providers: crate::discovery::DiscoverySettings, webhooks: crate::discovery::PushSettings },
 }
 
@@ -107,6 +108,7 @@ pub fn wire(settings: &Settings, pool: Pool, alive: std::sync::Weak<()>) -> anyh
     let mut decorators = Vec::new();
     let (mut sources, mut sinks, mut views, mut facts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut announcers, mut checks, mut health, mut webhooks) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut entity_facts = Vec::new();
     for d in &domains {
         listeners.extend(d.listeners.iter().cloned());
         decorators.extend(d.decorators.iter().cloned());
@@ -118,6 +120,7 @@ pub fn wire(settings: &Settings, pool: Pool, alive: std::sync::Weak<()>) -> anyh
         checks.extend(d.check_sources.iter().cloned());
         health.extend(d.team_health.iter().cloned());
         webhooks.extend(d.webhook_listeners.iter().cloned());
+        entity_facts.extend(d.entity_facts.iter().cloned());
     }
     shared.catalog.seam.install(listeners, decorators)?;
     hooks.findings_sources.install(sources)?;
@@ -128,6 +131,7 @@ pub fn wire(settings: &Settings, pool: Pool, alive: std::sync::Weak<()>) -> anyh
     hooks.check_sources.install(checks)?;
     hooks.team_health.install(health)?;
     hooks.webhook_listeners.install(webhooks)?;
+    hooks.entity_facts.install(entity_facts)?;
     Ok(Wired { shared, domains })
 }
 

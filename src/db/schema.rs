@@ -396,6 +396,27 @@ diesel::table! {
     }
 }
 
+// Standards as code (standards/store.rs only).
+diesel::table! {
+    scorecard_results (scorecard_ref, entity_ref) {
+        scorecard_ref -> Text,
+        entity_ref -> Text,
+        owner_ref -> Nullable<Text>,
+        level -> Nullable<Text>,
+        score -> Double,
+        checks -> Text,
+        evaluated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    scorecard_versions (scorecard_ref) {
+        scorecard_ref -> Text,
+        body_hash -> Text,
+        evaluated_at -> BigInt,
+    }
+}
+
 // Team health (health/store.rs only).
 diesel::table! {
     deployments (seq) {
@@ -510,4 +531,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     change_leads,
     deployment_weeks,
     incidents,
+    scorecard_results,
+    scorecard_versions,
 );

@@ -48,6 +48,17 @@ pub struct Hooks {
     pub check_sources: Registry<dyn CheckSource>,
     pub team_health: Registry<dyn TeamHealth>,
     pub webhook_listeners: Registry<dyn WebhookListener>,
+    pub entity_facts: Registry<dyn EntityFacts>,
+}
+
+/// Numbers a domain publishes about entities, for the checks users write (scorecards read them
+/// as `facts.<name>`), without naming the domain that reads them.
+pub trait EntityFacts: Send + Sync {
+    /// The name the facts are read under (`facts.usage.calls28d`).
+    fn name(&self) -> &'static str;
+
+    /// The facts per entity ref key (a JSON object each); entities absent have none.
+    fn facts(&self, pool: &Pool, g: &Graph) -> anyhow::Result<std::collections::HashMap<String, Value>>;
 }
 
 /// A finding another domain hands to governance; governance fills in severity, file, line and
@@ -107,6 +118,11 @@ pub trait ViewExtension: Send + Sync {
     /// `(field, value)`; a field set here replaces the descriptor's own value of that field.
     fn fields(&self, pool: &Pool, g: &Graph, kind: EntityKind, key: &str)
     -> anyhow::Result<Vec<(&'static str, Value)>>;
+
+    /// Fields to add to the list of scorecards (`GET /api/portal/scorecards`) beside its items.
+    fn scorecard_list_fields(&self, _pool: &Pool, _g: &Graph) -> anyhow::Result<Vec<(&'static str, Value)>> {
+        Ok(Vec::new())
+    }
 
     /// Products with a KPI value reported at or after `since` (ms), if this extension knows.
     fn reported_since(&self, _pool: &Pool, _since: i64) -> anyhow::Result<Option<HashSet<String>>> {
@@ -261,6 +277,15 @@ impl Hooks {
         let mut out = Vec::new();
         for x in self.view_extensions.all() {
             out.extend(x.fields(pool, g, kind, key)?);
+        }
+        Ok(out)
+    }
+
+    /// The fields every view extension adds to the list of scorecards, in domain-list order.
+    pub fn scorecard_list_fields(&self, pool: &Pool, g: &Graph) -> anyhow::Result<Vec<(&'static str, Value)>> {
+        let mut out = Vec::new();
+        for x in self.view_extensions.all() {
+            out.extend(x.scorecard_list_fields(pool, g)?);
         }
         Ok(out)
     }

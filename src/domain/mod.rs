@@ -90,6 +90,7 @@ pub struct Domain {
     pub check_sources: Vec<Arc<dyn hooks::CheckSource>>,
     pub team_health: Vec<Arc<dyn hooks::TeamHealth>>,
     pub webhook_listeners: Vec<Arc<dyn hooks::WebhookListener>>,
+    pub entity_facts: Vec<Arc<dyn hooks::EntityFacts>>,
     pub tasks: Vec<Task>,
     pub nav: Vec<NavEntry>,
 }
@@ -149,6 +150,11 @@ impl Domain {
 
     pub fn team_health(mut self, t: Arc<dyn hooks::TeamHealth>) -> Self {
         self.team_health.push(t);
+        self
+    }
+
+    pub fn entity_facts(mut self, f: Arc<dyn hooks::EntityFacts>) -> Self {
+        self.entity_facts.push(f);
         self
     }
 

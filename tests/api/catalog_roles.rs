@@ -8,7 +8,10 @@ use portolan::auth::policy::Rule;
 use serde_json::json;
 
 use crate::fixtures::flow_component as component;
-use crate::helpers::{Db, Roles, TestApp, call, spawn_secured};
+use crate::helpers::{Db, Roles, TestApp, call, spawn_secured_with};
+
+/// A scorecard team-a owns.
+const SCORECARD: &str = "apiVersion: portolan.dev/v1alpha1\nkind: Scorecard\nmetadata: {name: ready}\nspec: {owner: team-a, levels: [bronze], checks: [{id: owned, level: bronze, expression: 'owner != null'}]}\n";
 
 async fn uid_of(app: &TestApp, token: &str, name: &str) -> String {
     let (status, body) =
@@ -20,7 +23,7 @@ async fn uid_of(app: &TestApp, token: &str, name: &str) -> String {
 /// Every mutating route (every SignedIn, OwnerOrAdmin and Admin row of the policy table) as
 /// anonymous, reader, non-owner, owner and admin.
 async fn every_guarded_route_answers_each_role_as_the_policy_says(db: Db) {
-    let app = spawn_secured(db, |_, _| {}).await;
+    let app = spawn_secured_with(db, &[("scorecard.yaml", SCORECARD)], |_, _| {}).await;
     let roles = Roles::new();
     let mut covered: Vec<(&str, &str)> = Vec::new();
 
@@ -135,6 +138,13 @@ async fn every_guarded_route_answers_each_role_as_the_policy_says(db: Db) {
         assert_eq!(status, want, "POST /api/portal/reports/value/{{period}}/publish as {role}: {body}");
     }
     covered.push(("POST", "/api/portal/reports/value/{period}/publish"));
+
+    // Judging a scorecard again on demand (Owner): its owner and admins.
+    for ((role, token), want) in roles.all().into_iter().zip([401, 403, 403, 200, 200]) {
+        let (status, body) = call(&app, "POST", "/api/portal/scorecards/default/ready/evaluate", token, None).await;
+        assert_eq!(status, want, "POST /api/portal/scorecards/{{namespace}}/{{name}}/evaluate as {role}: {body}");
+    }
+    covered.push(("POST", "/api/portal/scorecards/{namespace}/{name}/evaluate"));
 
     // The matrix covers every guarded row of the policy table.
     let guarded: Vec<(&str, &str)> = portolan::routes::all()

@@ -255,6 +255,8 @@ pub fn allow_every_kind_from(settings: &mut Settings, dir: &Path) {
         "Product",
         "Platform",
         "Template",
+        "Scorecard",
+        "Campaign",
     ];
     settings.catalog.rules = vec![RuleSetting {
         allow: kinds.map(String::from).to_vec(),

@@ -28,6 +28,7 @@ mod offerings_roles;
 mod portal;
 mod providers;
 mod queries;
+mod standards;
 mod team_health;
 mod trust_http;
 mod trust_identity;

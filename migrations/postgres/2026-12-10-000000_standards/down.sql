@@ -1,0 +1,2 @@
+DROP TABLE scorecard_versions;
+DROP TABLE scorecard_results;

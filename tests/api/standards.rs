@@ -1,0 +1,227 @@
+//! Standards as code (docs/standards.md): scorecards written in CEL, judged against a
+//! hand-written catalog: levels and weighted scores, checks reading the owner and the product, a
+//! run-time error failing only its check, a compile error reported with its place, and the
+//! judgement following a relation change two hops away (a system leaving its product).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::both;
+use crate::helpers::*;
+
+const ORG: &str = r#"apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-a}
+spec: {type: team, children: []}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-b}
+spec: {type: team, children: []}
+---
+apiVersion: portolan.dev/v1alpha1
+kind: Product
+metadata: {name: shop}
+spec: {owner: team-a, lifecycle: production}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: web
+  description: The storefront
+  annotations: {pagerduty.com/service-id: P123}
+spec: {type: service, lifecycle: production, owner: team-a, system: sys}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: api-svc}
+spec: {type: service, lifecycle: production, owner: team-b, system: sys}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: ops}
+spec: {type: team, children: []}
+"#;
+
+const SYSTEM_IN_SHOP: &str =
+    "apiVersion: backstage.io/v1alpha1\nkind: System\nmetadata: {name: sys}\nspec: {owner: team-a, product: shop}\n";
+const SYSTEM_ALONE: &str =
+    "apiVersion: backstage.io/v1alpha1\nkind: System\nmetadata: {name: sys}\nspec: {owner: team-a}\n";
+
+const SCORECARD: &str = r#"apiVersion: portolan.dev/v1alpha1
+kind: Scorecard
+metadata: {name: readiness, title: Production readiness}
+spec:
+  owner: ops
+  description: What a production service needs
+  filter: entity.kind == 'Component'
+  levels: [bronze, silver, gold]
+  checks:
+    - id: owned
+      level: bronze
+      expression: owner != null && owner.kind == 'Group'
+      message: Name a group as the owner
+    - id: described
+      level: silver
+      weight: 2
+      expression: has(entity.metadata.description)
+      message: Write a description
+    - id: on-call
+      level: silver
+      expression: "entity.metadata.annotations['pagerduty.com/service-id'] != ''"
+      message: Add the PagerDuty service annotation
+    - id: in-product
+      level: gold
+      expression: product != null && product.metadata.name == 'shop' && relations.exists(r, r.type == 'partOf')
+      message: Make it part of a product
+"#;
+
+async fn spawn_standards(db: Db) -> TestApp {
+    spawn_with_yaml(db, &[("org.yaml", ORG), ("sys.yaml", SYSTEM_IN_SHOP), ("scorecard.yaml", SCORECARD)], |_, _| {})
+        .await
+}
+
+/// The scorecard view, once `ready` holds (the judgement follows the catalog's change feed).
+async fn view_when(app: &TestApp, query: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = app.get_json(&format!("/api/portal/scorecards/default/readiness{query}")).await;
+        assert_eq!(status, 200, "{body}");
+        if ready(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "the scorecard never got there: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn standing<'a>(view: &'a Value, entity: &str) -> &'a Value {
+    view["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["entityRef"] == entity)
+        .unwrap_or_else(|| panic!("{entity} in {view}"))
+}
+
+fn failing(e: &Value) -> Vec<&str> {
+    e["failing"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect()
+}
+
+async fn levels_scores_and_run_time_errors(db: Db) {
+    let app = spawn_standards(db).await;
+    let v = view_when(&app, "", |v| v["entities"].as_array().is_some_and(|e| e.len() == 2)).await;
+    assert_eq!(v["ref"], "scorecard:default/readiness", "{v}");
+    assert_eq!(v["title"], "Production readiness");
+    assert_eq!(v["owner"], "group:default/ops");
+    // web passes everything: gold, score 1.
+    let web = standing(&v, "component:default/web");
+    assert_eq!(web["level"], "gold", "{web}");
+    assert_eq!(web["score"], 1.0);
+    assert_eq!(web["owner"], "group:default/team-a");
+    // api-svc: no description (weight 2), no PagerDuty annotation (reading it is a run-time
+    // error, which fails that check only), owned and in the product: bronze, (1 + 1) / 5.
+    let api = standing(&v, "component:default/api-svc");
+    assert_eq!(api["level"], "bronze", "{api}");
+    assert_eq!(api["score"], 0.4);
+    assert_eq!(failing(api), ["described", "on-call"]);
+    assert_eq!(api["failing"][0]["message"], "Write a description");
+    let err = api["failing"][1]["error"].as_str().unwrap();
+    assert!(err.contains("pagerduty.com/service-id"), "{api}");
+    assert!(api["failing"][1]["message"].as_str().unwrap().starts_with("the check could not run: "), "{api}");
+    // Levels and pass rates.
+    let counts: Vec<(String, u64)> = v["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap().into(), l["entities"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counts, [("bronze".into(), 1), ("silver".into(), 0), ("gold".into(), 1)]);
+    assert_eq!(v["unranked"], 0);
+    let rates: Vec<f64> = v["checks"].as_array().unwrap().iter().map(|c| c["passRate"].as_f64().unwrap()).collect();
+    assert_eq!(rates, [1.0, 0.5, 0.5, 1.0]);
+    // The filter applies: only components, never the groups or the product.
+    assert!(
+        v["entities"].as_array().unwrap().iter().all(|e| e["entityRef"].as_str().unwrap().starts_with("component:"))
+    );
+
+    // Filters by owner and level; CSV.
+    let v = view_when(&app, "?owner=team-b", |_| true).await;
+    assert_eq!(v["entities"].as_array().unwrap().len(), 1, "{v}");
+    let v = view_when(&app, "?level=gold", |_| true).await;
+    assert_eq!(v["entities"][0]["entityRef"], "component:default/web", "{v}");
+    let (status, body) = app.get_json("/api/portal/scorecards/default/readiness?level=platinum").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("platinum"), "{body}");
+    let res = app.get("/api/portal/scorecards/default/readiness?format=csv").await;
+    assert_eq!(res.status(), 200);
+    let csv = res.text().await.unwrap();
+    assert_eq!(csv.lines().next(), Some("entityRef,owner,level,score,failing"));
+    assert!(csv.contains("component:default/api-svc,group:default/team-b,bronze,0.4,described on-call"), "{csv}");
+    let (status, body) = app.get_json("/api/portal/scorecards/default/nope").await;
+    assert_eq!(status, 404, "{body}");
+
+    // The list of scorecards keeps the built-in items and gains this one.
+    let (status, list) = app.get_json("/api/portal/scorecards").await;
+    assert_eq!(status, 200, "{list}");
+    assert!(list["items"].as_array().unwrap().iter().any(|i| i["entityRef"] == "product:default/shop"), "{list}");
+    let mine = &list["scorecards"][0];
+    assert_eq!(mine["ref"], "scorecard:default/readiness", "{list}");
+    assert_eq!(mine["levels"][2], json!({"name": "gold", "entities": 1}), "{list}");
+    assert_eq!(mine["checks"][1], json!({"id": "described", "passRate": 0.5}), "{list}");
+
+    // On demand: judged again at once.
+    let (status, body) = app.post_json("/api/portal/scorecards/default/readiness/evaluate", &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scorecards"], 1, "{body}");
+}
+
+async fn a_relation_change_two_hops_away_is_judged_again(db: Db) {
+    let app = spawn_standards(db).await;
+    view_when(&app, "", |v| v["entities"].as_array().is_some_and(|e| e.len() == 2)).await;
+    // The system leaves the product: web's product changes through its system (two hops).
+    let file = app.keep[0].path().join("sys.yaml");
+    std::fs::write(&file, SYSTEM_ALONE).unwrap();
+    assert_eq!(app.refresh("system:default/sys").await, 200);
+    let v = view_when(&app, "", |v| standing(v, "component:default/web")["level"] == "silver").await;
+    let web = standing(&v, "component:default/web");
+    assert_eq!(failing(web), ["in-product"], "{web}");
+    assert_eq!(web["score"], 0.8);
+    // And back.
+    std::fs::write(&file, SYSTEM_IN_SHOP).unwrap();
+    assert_eq!(app.refresh("system:default/sys").await, 200);
+    view_when(&app, "", |v| standing(v, "component:default/web")["level"] == "gold").await;
+}
+
+async fn a_bad_expression_is_a_validation_error_naming_its_place(db: Db) {
+    let app = spawn_app(db).await;
+    let entity = json!({"apiVersion": "portolan.dev/v1alpha1", "kind": "Scorecard", "metadata": {"name": "bad"}, "spec": {
+    "owner": "ops", "levels": ["bronze"], "checks": [
+        {"id": "ok", "level": "bronze", "expression": "has(entity.spec.owner)"},
+        {"id": "broken", "level": "bronze", "expression": "entity.metadata.name =="},
+        {"id": "numeric", "level": "bronze", "expression": "size(entity.metadata.name)"},
+        {"id": "ok", "level": "platinum", "expression": "true"},
+    ]}});
+    let (status, body) = app
+        .post_json(
+            "/api/catalog/validate-entity",
+            &json!({"entity": entity, "location": "url:https://example.com/scorecard.yaml"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let messages: Vec<&str> =
+        body["errors"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap()).collect();
+    let all = messages.join("\n");
+    assert!(all.contains("/spec/checks/1/expression"), "{all}");
+    assert!(all.contains("check 'broken' is not a usable CEL expression: at line 1, column"), "{all}");
+    assert!(all.contains("check 'numeric' is not a usable CEL expression: gives a number, not true or false"), "{all}");
+    assert!(all.contains("check id 'ok' is used twice"), "{all}");
+    assert!(all.contains("level 'platinum' is not one of spec.levels (bronze)"), "{all}");
+}
+
+both!(
+    levels_scores_and_run_time_errors,
+    a_relation_change_two_hops_away_is_judged_again,
+    a_bad_expression_is_a_validation_error_naming_its_place
+);
