@@ -84,7 +84,7 @@ pub async fn list_findings(
 
 /// `GET /api/portal/scorecards`: every product and platform with its level and checks.
 pub async fn list_scorecards(state: web::Data<AppState>, gov: web::Data<Governance>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(view(&gov, &state, views::scorecards).await?))
+    Ok(HttpResponse::Ok().json(view(&gov, &state, views::scorecard_list).await?))
 }
 
 /// `GET /api/portal/graph?entity=&depth=&relations=&direction=&format=json|dot|mermaid`.

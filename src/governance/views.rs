@@ -570,18 +570,25 @@ pub fn findings(pool: &Pool, filter: &FindingFilter) -> Result<Items<Finding>, A
     Ok(Items { items: store::list_findings(pool, filter)? })
 }
 
-/// Every product and platform with its level and checks (`items`), and what view extensions add
-/// beside them (the scorecards users write).
-pub fn scorecards(gov: &Governance, pool: &Pool) -> Result<serde_json::Value, ApiError> {
+/// Every product and platform with its level and checks.
+pub fn scorecards(gov: &Governance, pool: &Pool) -> Result<Items<Scorecard>, ApiError> {
     let m = model(gov, pool)?;
     let g = &m.graph;
     let mut keys: Vec<&String> =
         g.entities.values().filter(|e| e.is("product") || e.is("platform")).map(|e| &e.key).collect();
     keys.sort();
-    let items: Vec<Scorecard> = keys.into_iter().filter_map(|k| m.scorecard(k)).collect();
+    let items = keys.into_iter().filter_map(|k| m.scorecard(k)).collect();
+    Ok(Items { items })
+}
+
+/// `GET /api/portal/scorecards`: the built-in scorecards (`items`), and what view extensions add
+/// beside them (the scorecards users write).
+pub fn scorecard_list(gov: &Governance, pool: &Pool) -> Result<serde_json::Value, ApiError> {
+    let items = scorecards(gov, pool)?.items;
+    let g = gov.snapshot(pool)?;
     let mut out = serde_json::Map::new();
-    out.insert("items".into(), serde_json::to_value(items)?);
-    for (field, value) in gov.hooks.scorecard_list_fields(pool, g)? {
+    out.insert("items".into(), serde_json::to_value(items).map_err(anyhow::Error::from)?);
+    for (field, value) in gov.hooks.scorecard_list_fields(pool, &g)? {
         out.insert(field.into(), value);
     }
     Ok(serde_json::Value::Object(out))

@@ -205,7 +205,7 @@ mod tests {
         assert_eq!(o.score, 0.4);
         // A run-time error fails its check only, with the error as its message.
         let o = sc.judge(&vars(e, json!({})));
-        assert_eq!(o.checks[0].passed, true);
+        assert!(o.checks[0].passed);
         assert!(o.checks[2].error.as_deref().unwrap_or_default().contains("calls"), "{o:?}");
         assert!(sc.applies("component", &vars(json!({}), json!({}))));
         assert!(!sc.applies("group", &vars(json!({}), json!({}))));
