@@ -74,6 +74,9 @@ pub struct Standards {
     compiled: Mutex<HashMap<String, Compiled>>,
     /// The graph the last judgement read (what changed entities named before).
     last_graph: Mutex<Option<Arc<Graph>>>,
+    /// The facts of the last whole judgement (read afresh by every whole one; reused by the
+    /// judgements that follow a catalog change).
+    facts: Mutex<Option<Arc<subject::Facts>>>,
     /// One judgement at a time in this process.
     busy: Mutex<()>,
 }
@@ -99,6 +102,7 @@ impl Standards {
             follower: FeedFollower::new("standards"),
             compiled: Mutex::new(HashMap::new()),
             last_graph: Mutex::new(None),
+            facts: Mutex::new(None),
             busy: Mutex::new(()),
         }
     }
@@ -212,8 +216,13 @@ impl Standards {
             return Ok(Judged::default());
         }
         let keys: Option<Vec<String>> = if whole.is_empty() { Some(affected.clone()) } else { None };
-        let facts = subject::facts(pool, g, &self.hooks)?;
-        let subjects = subject::Subjects::load(pool, g, keys.as_deref(), facts, writes.at)?;
+        // A whole judgement reads the facts afresh; one after a catalog change reuses them.
+        let cached = self.facts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let facts = match cached {
+            Some(f) if whole.is_empty() => f,
+            _ => self.fresh_facts(pool, g)?,
+        };
+        let subjects = subject::Subjects::load(pool, g, keys.as_deref(), &facts, writes.at)?;
         let mut judged = Judged::default();
         for (h, sc) in &whole {
             writes.rows.extend(subjects.judge_all(sc));
@@ -231,6 +240,12 @@ impl Standards {
         judged.entities = if whole.is_empty() { affected.len() } else { g.entities.len() };
         store::write(pool, &writes)?;
         Ok(judged)
+    }
+
+    fn fresh_facts(&self, pool: &Pool, g: &Graph) -> anyhow::Result<Arc<subject::Facts>> {
+        let f = Arc::new(subject::facts(pool, g, &self.hooks)?);
+        *self.facts.lock().unwrap_or_else(|e| e.into_inner()) = Some(f.clone());
+        Ok(f)
     }
 
     /// Applies the change feed after this domain's cursor.

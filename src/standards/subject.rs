@@ -27,12 +27,11 @@ pub fn affected_by(g: &Graph, changed: &[String]) -> HashSet<String> {
     out
 }
 
-/// The facts of every entity: `{<domain>: {...}}` per ref key, from every facts source.
-pub fn facts(
-    pool: &crate::db::Pool,
-    g: &Graph,
-    hooks: &crate::domain::Hooks,
-) -> anyhow::Result<HashMap<String, Map<String, Value>>> {
+/// The facts of every entity by ref key: `{<source>: {...}}`.
+pub type Facts = HashMap<String, Value>;
+
+/// The facts of every entity, from every facts source.
+pub fn facts(pool: &crate::db::Pool, g: &Graph, hooks: &crate::domain::Hooks) -> anyhow::Result<Facts> {
     let mut out: HashMap<String, Map<String, Value>> = HashMap::new();
     for source in hooks.entity_facts.all() {
         match source.facts(pool, g) {
@@ -44,7 +43,7 @@ pub fn facts(
             Err(e) => tracing::warn!(source = source.name(), error.cause = format!("{e:#}"), "A facts source failed."),
         }
     }
-    Ok(out)
+    Ok(out.into_iter().map(|(k, v)| (k, Value::Object(v))).collect())
 }
 
 /// The entities to judge, with their variables.
@@ -60,7 +59,7 @@ impl<'g> Subjects<'g> {
         pool: &crate::db::Pool,
         g: &'g Graph,
         keys: Option<&[String]>,
-        mut facts: HashMap<String, Map<String, Value>>,
+        facts: &Facts,
         now: i64,
     ) -> anyhow::Result<Self> {
         let member = |k: &str, kind: &str| Graph::of_kind(&g.membership(k), kind).into_iter().next();
@@ -99,7 +98,7 @@ impl<'g> Subjects<'g> {
                     relations.push(json!({"type": inverse, "targetRef": target}));
                 }
             }
-            let facts = Value::Object(facts.remove(&key).unwrap_or_default());
+            let facts = facts.get(&key).cloned().unwrap_or_else(|| Value::Object(Map::new()));
             vars.insert(
                 key.clone(),
                 Vars {

@@ -24,6 +24,7 @@
 //! ```
 
 pub mod demo;
+pub mod facts;
 pub mod handlers;
 pub mod intake;
 pub mod kpis;
@@ -136,6 +137,7 @@ pub fn domain(settings: &UsageSettings, shared: &crate::domain::Shared) -> anyho
         .data(usage.clone())
         .findings_source(usage.clone())
         .view_extension(usage.clone())
+        .entity_facts(usage.clone())
         .consumption_facts(usage.clone())
         .task(retention)
         .task(consumer)

@@ -36,7 +36,12 @@ spec: {type: service, lifecycle: production, owner: team-a, system: sys}
 apiVersion: backstage.io/v1alpha1
 kind: Component
 metadata: {name: api-svc}
-spec: {type: service, lifecycle: production, owner: team-b, system: sys}
+spec: {type: service, lifecycle: production, owner: team-b, system: sys, providesApis: [orders-api]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: API
+metadata: {name: orders-api}
+spec: {type: openapi, lifecycle: production, owner: team-b, definition: openapi}
 ---
 apiVersion: backstage.io/v1alpha1
 kind: Group
@@ -77,9 +82,24 @@ spec:
       message: Make it part of a product
 "#;
 
+const TRAFFIC: &str = r#"apiVersion: portolan.dev/v1alpha1
+kind: Scorecard
+metadata: {name: traffic}
+spec:
+  owner: ops
+  filter: entity.kind == 'Component'
+  levels: [used]
+  checks:
+    - id: called
+      level: used
+      expression: facts.usage.calls28d >= 10 && facts.usage.activeConsumers28d >= 1 && facts.usage.errors28d < 5
+      message: Nobody calls it
+"#;
+
 async fn spawn_standards(db: Db) -> TestApp {
-    spawn_with_yaml(db, &[("org.yaml", ORG), ("sys.yaml", SYSTEM_IN_SHOP), ("scorecard.yaml", SCORECARD)], |_, _| {})
-        .await
+    let files =
+        [("org.yaml", ORG), ("sys.yaml", SYSTEM_IN_SHOP), ("scorecard.yaml", SCORECARD), ("traffic.yaml", TRAFFIC)];
+    spawn_with_yaml(db, &files, |_, _| {}).await
 }
 
 /// The scorecard view, once `ready` holds (the judgement follows the catalog's change feed).
@@ -167,6 +187,7 @@ async fn levels_scores_and_run_time_errors(db: Db) {
     assert_eq!(status, 200, "{list}");
     assert!(list["items"].as_array().unwrap().iter().any(|i| i["entityRef"] == "product:default/shop"), "{list}");
     let mine = &list["scorecards"][0];
+    assert_eq!(list["scorecards"].as_array().unwrap().len(), 2, "{list}");
     assert_eq!(mine["ref"], "scorecard:default/readiness", "{list}");
     assert_eq!(mine["levels"][2], json!({"name": "gold", "entities": 1}), "{list}");
     assert_eq!(mine["checks"][1], json!({"id": "described", "passRate": 0.5}), "{list}");
@@ -175,6 +196,40 @@ async fn levels_scores_and_run_time_errors(db: Db) {
     let (status, body) = app.post_json("/api/portal/scorecards/default/readiness/evaluate", &json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scorecards"], 1, "{body}");
+}
+
+async fn a_check_reads_the_facts_consumption_publishes(db: Db) {
+    let app = spawn_standards(db).await;
+    let path = "/api/portal/scorecards/default/traffic";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let v = loop {
+        let (status, v) = app.get_json(path).await;
+        assert_eq!(status, 200, "{v}");
+        if v["entities"].as_array().is_some_and(|e| e.len() == 2) || Instant::now() > deadline {
+            break v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // No traffic yet: api-svc provides an API called 0 times; web provides none, so it has no
+    // usage facts and reading them is a run-time error of that check.
+    assert_eq!(standing(&v, "component:default/api-svc")["level"], Value::Null, "{v}");
+    assert!(standing(&v, "component:default/api-svc")["failing"][0].get("error").is_none(), "{v}");
+    assert!(standing(&v, "component:default/web")["failing"][0]["error"].as_str().unwrap().contains("usage"), "{v}");
+
+    let t = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let events = json!([
+        {"time": t, "api": "orders-api", "consumer": "web", "calls": 9, "errors": 1},
+        {"time": t, "api": "orders-api", "consumer": "web", "calls": 3},
+    ]);
+    let (status, body) = app.post_json("/api/usage/events", &events).await;
+    assert_eq!(status, 200, "{body}");
+    // Facts are read afresh on the timer or on demand.
+    let (status, body) = app.post_json(&format!("{path}/evaluate"), &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, v) = app.get_json(path).await;
+    let api = standing(&v, "component:default/api-svc");
+    assert_eq!(api["level"], "used", "{v}");
+    assert_eq!(api["score"], 1.0, "{v}");
 }
 
 async fn a_relation_change_two_hops_away_is_judged_again(db: Db) {
@@ -222,6 +277,7 @@ async fn a_bad_expression_is_a_validation_error_naming_its_place(db: Db) {
 
 both!(
     levels_scores_and_run_time_errors,
+    a_check_reads_the_facts_consumption_publishes,
     a_relation_change_two_hops_away_is_judged_again,
     a_bad_expression_is_a_validation_error_naming_its_place
 );

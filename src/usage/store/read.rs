@@ -183,3 +183,23 @@ pub fn pair_calls(pool: &Pool, pairs: &[(String, String)], from: i64) -> anyhow:
     }
     Ok(out)
 }
+
+#[derive(QueryableByName)]
+pub struct ApiSum {
+    #[diesel(sql_type = Text)]
+    pub api: String,
+    #[diesel(sql_type = BigInt)]
+    pub calls: i64,
+    #[diesel(sql_type = BigInt)]
+    pub errors: i64,
+}
+
+/// Calls and errors per API on the days at or after `from`.
+pub fn api_sums(pool: &Pool, from: i64) -> anyhow::Result<Vec<ApiSum>> {
+    let sql = placeholders(
+        "SELECT api, CAST(SUM(calls) AS BIGINT) AS calls, CAST(SUM(errors) AS BIGINT) AS errors FROM usage_days \
+         WHERE t >= ? GROUP BY api",
+        pool.backend(),
+    );
+    with_conn!(pool, |c| Ok(diesel::sql_query(sql.as_str()).bind::<BigInt, _>(from).load(c)?))
+}
