@@ -200,6 +200,21 @@ fn convert(j: &Json) -> cel::Value {
     }
 }
 
+/// Variables bound once, for many programs to read (binding costs more than evaluating).
+pub struct Scope {
+    ctx: cel::Context<'static, 'static>,
+}
+
+impl Scope {
+    pub fn new(vars: &[(&str, &Value)]) -> Scope {
+        let mut ctx = cel::Context::with_env(ENV.clone());
+        for (name, v) in vars {
+            ctx.add_variable_from_value(*name, v.0.clone());
+        }
+        Scope { ctx }
+    }
+}
+
 impl Program {
     pub fn source(&self) -> &str {
         &self.source
@@ -208,11 +223,12 @@ impl Program {
     /// Evaluates to true or false with these variables; a run-time error (a missing field, a
     /// wrong type) or a value that is not a boolean is answered in words.
     pub fn eval_bool(&self, vars: &[(&str, &Value)]) -> Result<bool, String> {
-        let mut ctx = cel::Context::with_env(ENV.clone());
-        for (name, v) in vars {
-            ctx.add_variable_from_value(*name, v.0.clone());
-        }
-        match self.program.execute(&ctx) {
+        self.eval_in(&Scope::new(vars))
+    }
+
+    /// [`Self::eval_bool`] with variables bound already.
+    pub fn eval_in(&self, scope: &Scope) -> Result<bool, String> {
+        match self.program.execute(&scope.ctx) {
             Ok(cel::Value::Bool(b)) => Ok(b),
             Ok(other) => Err(format!("gave {}, not true or false", type_name(&other))),
             Err(e) => Err(e.to_string()),

@@ -47,13 +47,7 @@ pub async fn get_scorecard(
         Some("csv") => true,
         Some(f) => return Err(ApiError::input(format!("format: \"{f}\" is not json or csv"))),
     };
-    let v = blocking(&s, &state, move |s, pool| {
-        let g = s.org.snapshot(pool)?;
-        let sc = s.scorecard(pool, &g, &key)?.ok_or_else(|| not_found(&key))?;
-        let rows = super::store::results_of(pool, &key)?;
-        views::scorecard_view(&g, &sc, &rows, &q)
-    })
-    .await?;
+    let v = blocking(&s, &state, move |s, pool| s.view(pool, &key, &q)).await?;
     if csv {
         return Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(views::csv(&v)));
     }

@@ -96,9 +96,14 @@ fn hash(body: &str) -> String {
 
 impl Standards {
     pub fn new(shared: &crate::domain::Shared) -> Self {
+        Self::with_parts(shared.org.clone(), shared.hooks.clone())
+    }
+
+    /// The engine on an org graph and hook lists of the caller's (the benchmark's).
+    pub fn with_parts(org: Arc<Org>, hooks: Arc<crate::domain::Hooks>) -> Self {
         Self {
-            org: shared.org.clone(),
-            hooks: shared.hooks.clone(),
+            org,
+            hooks,
             follower: FeedFollower::new("standards"),
             compiled: Mutex::new(HashMap::new()),
             last_graph: Mutex::new(None),
@@ -150,6 +155,21 @@ impl Standards {
     /// One scorecard by ref key.
     pub fn scorecard(&self, pool: &Pool, g: &Graph, key: &str) -> anyhow::Result<Option<Arc<Scorecard>>> {
         Ok(self.scorecards(pool, g)?.into_iter().map(|(_, s)| s).find(|s| s.key == key))
+    }
+
+    /// A scorecard's standing (`GET /api/portal/scorecards/{namespace}/{name}`).
+    pub fn view(
+        &self,
+        pool: &Pool,
+        key: &str,
+        q: &views::ScorecardQuery,
+    ) -> Result<views::ScorecardView, crate::error::ApiError> {
+        let g = self.org.snapshot(pool)?;
+        let sc = self
+            .scorecard(pool, &g, key)?
+            .ok_or_else(|| crate::error::ApiError::not_found(format!("No scorecard named '{key}' found")))?;
+        let rows = store::results_of(pool, key)?;
+        views::scorecard_view(&g, &sc, &rows, q)
     }
 
     /// Judges every scorecard whole (`only`: just these scorecards).
@@ -224,16 +244,20 @@ impl Standards {
         };
         let subjects = subject::Subjects::load(pool, g, keys.as_deref(), &facts, writes.at)?;
         let mut judged = Judged::default();
-        for (h, sc) in &whole {
-            writes.rows.extend(subjects.judge_all(sc));
-            writes.whole.push(sc.key.clone());
-            writes.versions.push((sc.key.clone(), (*h).clone()));
-            judged.scorecards += 1;
+        if !whole.is_empty() {
+            let list: Vec<&Scorecard> = whole.iter().map(|(_, sc)| &**sc).collect();
+            writes.rows.extend(subjects.judge(&list, None));
+            for (h, sc) in &whole {
+                writes.whole.push(sc.key.clone());
+                writes.versions.push((sc.key.clone(), (*h).clone()));
+                judged.scorecards += 1;
+            }
         }
-        for sc in &partial {
-            for key in &affected {
-                writes.pairs.push((sc.key.clone(), key.clone()));
-                writes.rows.extend(subjects.judge(sc, key));
+        if !partial.is_empty() && !affected.is_empty() {
+            let list: Vec<&Scorecard> = partial.iter().map(|sc| &**sc).collect();
+            writes.rows.extend(subjects.judge(&list, Some(&affected)));
+            for sc in &partial {
+                writes.pairs.extend(affected.iter().map(|key| (sc.key.clone(), key.clone())));
             }
         }
         judged.scorecards += usize::from(!affected.is_empty()) * partial.len();

@@ -92,20 +92,19 @@ impl Scorecard {
     }
 
     /// Whether the scorecard applies to an entity of `kind` with these variables.
-    pub fn applies(&self, kind: &str, vars: &Vars) -> bool {
+    pub fn applies(&self, kind: &str, scope: &cel::Scope) -> bool {
         match &self.filter {
-            Some(f) => f.eval_bool(&vars.list()).unwrap_or(false),
+            Some(f) => f.eval_in(scope).unwrap_or(false),
             None => DEFAULT_KINDS.contains(&kind),
         }
     }
 
     /// Judges one entity.
-    pub fn judge(&self, vars: &Vars) -> Outcome {
-        let list = vars.list();
+    pub fn judge(&self, scope: &cel::Scope) -> Outcome {
         let mut outcome = Outcome { level: None, score: 0.0, checks: Vec::with_capacity(self.checks.len()) };
         let (mut got, mut total) = (0.0, 0.0);
         for c in &self.checks {
-            let (passed, error) = match c.program.eval_bool(&list) {
+            let (passed, error) = match c.program.eval_in(scope) {
                 Ok(b) => (b, None),
                 Err(e) => (false, Some(e)),
             };
@@ -159,8 +158,9 @@ pub struct Vars {
 }
 
 impl Vars {
-    fn list(&self) -> [(&'static str, &cel::Value); 7] {
-        [
+    /// The variables bound, for every check of every scorecard to read.
+    pub fn scope(&self) -> cel::Scope {
+        cel::Scope::new(&[
             ("entity", &self.entity),
             ("relations", &self.relations),
             ("owner", &self.owner),
@@ -168,7 +168,7 @@ impl Vars {
             ("platform", &self.platform),
             ("facts", &self.facts),
             ("now", &self.now),
-        ]
+        ])
     }
 }
 
@@ -200,14 +200,14 @@ mod tests {
         let sc = Scorecard::from_body("scorecard:default/ready", &body, None).unwrap();
         let e = json!({"kind": "Component", "metadata": {"name": "a"}, "spec": {"owner": "t"}});
         // Gold passes but silver does not: the level stops at bronze.
-        let o = sc.judge(&vars(e.clone(), json!({"calls": 11})));
+        let o = sc.judge(&vars(e.clone(), json!({"calls": 11})).scope());
         assert_eq!(o.level.as_deref(), Some("bronze"));
         assert_eq!(o.score, 0.4);
         // A run-time error fails its check only, with the error as its message.
-        let o = sc.judge(&vars(e, json!({})));
+        let o = sc.judge(&vars(e, json!({})).scope());
         assert!(o.checks[0].passed);
         assert!(o.checks[2].error.as_deref().unwrap_or_default().contains("calls"), "{o:?}");
-        assert!(sc.applies("component", &vars(json!({}), json!({}))));
-        assert!(!sc.applies("group", &vars(json!({}), json!({}))));
+        assert!(sc.applies("component", &vars(json!({}), json!({})).scope()));
+        assert!(!sc.applies("group", &vars(json!({}), json!({})).scope()));
     }
 }

@@ -46,31 +46,35 @@ pub fn facts(pool: &crate::db::Pool, g: &Graph, hooks: &crate::domain::Hooks) ->
     Ok(out.into_iter().map(|(k, v)| (k, Value::Object(v))).collect())
 }
 
-/// The entities to judge, with their variables.
+/// What the entities to judge read: their bodies and those of their owners, products and
+/// platforms (as CEL values), and the facts.
 pub struct Subjects<'g> {
     g: &'g Graph,
-    vars: HashMap<String, Vars>,
+    bodies: HashMap<String, cel::Value>,
+    facts: &'g Facts,
     now: i64,
 }
 
+/// Below this many entities a judgement stays on one thread.
+const PARALLEL_FROM: usize = 512;
+
 impl<'g> Subjects<'g> {
-    /// Reads the bodies `keys` need (every entity for `None`) and builds their variables.
+    /// Reads the bodies `keys` need (every entity for `None`).
     pub fn load(
         pool: &crate::db::Pool,
         g: &'g Graph,
         keys: Option<&[String]>,
-        facts: &Facts,
+        facts: &'g Facts,
         now: i64,
     ) -> anyhow::Result<Self> {
-        let member = |k: &str, kind: &str| Graph::of_kind(&g.membership(k), kind).into_iter().next();
         let read: Option<Vec<String>> = keys.map(|keys| {
             let mut need: HashSet<String> = keys.iter().cloned().collect();
             for k in keys {
                 if let Some(e) = g.get(k) {
                     need.extend(e.owner.clone());
                 }
-                need.extend(member(k, "product"));
-                need.extend(member(k, "platform"));
+                need.extend(member(g, k, "product"));
+                need.extend(member(g, k, "platform"));
             }
             need.into_iter().collect()
         });
@@ -81,62 +85,87 @@ impl<'g> Subjects<'g> {
                 bodies.insert(key, cel::Value::from_json(&v));
             }
         }
-        let judged: Vec<String> = match keys {
-            Some(k) => k.to_vec(),
-            None => g.entities.keys().cloned().collect(),
-        };
-        let at = cel::Value::timestamp(now);
-        let body = |k: Option<String>| k.and_then(|k| bodies.get(&k).cloned()).unwrap_or_else(cel::Value::null);
-        let mut vars = HashMap::with_capacity(judged.len());
-        for key in judged {
-            let (Some(e), Some(entity)) = (g.get(&key), bodies.get(&key)) else { continue };
-            let mut relations: Vec<Value> =
-                e.edges.iter().map(|x| json!({"type": x.rel, "targetRef": x.target_ref})).collect();
-            for (from, rel) in g.referrers(&key) {
-                if let Some(inverse) = crate::catalog::relations::inverse_of(rel) {
-                    let target = g.get(from).map_or(from.as_str(), |f| f.entity_ref.as_str());
-                    relations.push(json!({"type": inverse, "targetRef": target}));
-                }
-            }
-            let facts = facts.get(&key).cloned().unwrap_or_else(|| Value::Object(Map::new()));
-            vars.insert(
-                key.clone(),
-                Vars {
-                    entity: entity.clone(),
-                    relations: cel::Value::from_json(&Value::Array(relations)),
-                    owner: body(e.owner.clone()),
-                    product: body(member(&key, "product")),
-                    platform: body(member(&key, "platform")),
-                    facts: cel::Value::from_json(&facts),
-                    now: at.clone(),
-                },
-            );
-        }
-        Ok(Self { g, vars, now })
+        Ok(Self { g, bodies, facts, now })
     }
 
-    /// Judges one entity, when the scorecard applies to it.
-    pub fn judge(&self, sc: &Scorecard, key: &str) -> Option<ResultRow> {
-        let (e, vars) = (self.g.get(key)?, self.vars.get(key)?);
-        if !sc.applies(&e.kind, vars) {
-            return None;
+    /// One entity's variables, bound.
+    fn scope(&self, key: &str, now: &cel::Value) -> Option<cel::Scope> {
+        let (e, entity) = (self.g.get(key)?, self.bodies.get(key)?);
+        let mut relations: Vec<Value> =
+            e.edges.iter().map(|x| json!({"type": x.rel, "targetRef": x.target_ref})).collect();
+        for (from, rel) in self.g.referrers(key) {
+            if let Some(inverse) = crate::catalog::relations::inverse_of(rel) {
+                let target = self.g.get(from).map_or(from.as_str(), |f| f.entity_ref.as_str());
+                relations.push(json!({"type": inverse, "targetRef": target}));
+            }
         }
-        let o = sc.judge(vars);
-        Some(ResultRow {
+        let body = |k: Option<String>| k.and_then(|k| self.bodies.get(&k).cloned()).unwrap_or_else(cel::Value::null);
+        let facts = self
+            .facts
+            .get(key)
+            .map_or_else(|| cel::Value::from_json(&Value::Object(Map::new())), cel::Value::from_json);
+        let vars = Vars {
+            entity: entity.clone(),
+            relations: cel::Value::from_json(&Value::Array(relations)),
+            owner: body(e.owner.clone()),
+            product: body(member(self.g, key, "product")),
+            platform: body(member(self.g, key, "platform")),
+            facts,
+            now: now.clone(),
+        };
+        Some(vars.scope())
+    }
+
+    /// Judges `keys` (every entity loaded for `None`) against each scorecard that applies to
+    /// them; each entity's variables are bound once for all scorecards. Large judgements are
+    /// shared between two threads.
+    pub fn judge(&self, scorecards: &[&Scorecard], keys: Option<&[String]>) -> Vec<ResultRow> {
+        let mut all: Vec<&str> = match keys {
+            Some(k) => k.iter().map(String::as_str).collect(),
+            None => self.bodies.keys().map(String::as_str).collect(),
+        };
+        all.sort_unstable();
+        let work = |part: &[&str]| -> Vec<ResultRow> {
+            let now = cel::Value::timestamp(self.now);
+            let mut out = Vec::new();
+            for key in part {
+                let Some(e) = self.g.get(key) else { continue };
+                let Some(scope) = self.scope(key, &now) else { continue };
+                for sc in scorecards {
+                    if sc.applies(&e.kind, &scope) {
+                        out.push(self.row(sc, key, e.owner.clone(), &scope));
+                    }
+                }
+            }
+            out
+        };
+        if all.len() < PARALLEL_FROM {
+            return work(&all);
+        }
+        let (a, b) = all.split_at(all.len() / 2);
+        std::thread::scope(|s| {
+            let other = s.spawn(|| work(b));
+            let mut out = work(a);
+            out.extend(other.join().unwrap_or_default());
+            out
+        })
+    }
+
+    fn row(&self, sc: &Scorecard, key: &str, owner: Option<String>, scope: &cel::Scope) -> ResultRow {
+        let o = sc.judge(scope);
+        ResultRow {
             scorecard_ref: sc.key.clone(),
             entity_ref: key.to_owned(),
-            owner_ref: e.owner.clone(),
+            owner_ref: owner,
             level: o.level,
             score: o.score,
             checks: serde_json::to_string(&o.checks).unwrap_or_else(|_| "[]".into()),
             evaluated_at: self.now,
-        })
+        }
     }
+}
 
-    /// Judges every entity loaded.
-    pub fn judge_all(&self, sc: &Scorecard) -> Vec<ResultRow> {
-        let mut keys: Vec<&String> = self.vars.keys().collect();
-        keys.sort();
-        keys.into_iter().filter_map(|k| self.judge(sc, k)).collect()
-    }
+/// The product or platform an entity belongs to (the first, by ref key).
+fn member(g: &Graph, key: &str, kind: &str) -> Option<String> {
+    Graph::of_kind(&g.membership(key), kind).into_iter().next()
 }
