@@ -124,7 +124,11 @@ fn main() -> anyhow::Result<()> {
         anyhow::ensure!(view.entities.len() >= 9_000, "{} entities judged", view.entities.len());
         println!(
             "  pass rates: {}",
-            view.checks.iter().map(|c| format!("{} {}", c.id, c.pass_rate.unwrap_or(0.0))).collect::<Vec<_>>().join(", ")
+            view.checks
+                .iter()
+                .map(|c| format!("{} {}", c.id, c.pass_rate.unwrap_or(0.0)))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let mut whole = Vec::new();
         for _ in 0..runs {

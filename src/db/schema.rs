@@ -417,6 +417,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    scorecard_days (scorecard_ref, day) {
+        scorecard_ref -> Text,
+        day -> Text,
+        entities -> Integer,
+        unranked -> Integer,
+        levels -> Text,
+        checks -> Text,
+    }
+}
+
+diesel::table! {
+    entity_scores (scorecard_ref, day, entity_ref) {
+        scorecard_ref -> Text,
+        day -> Text,
+        entity_ref -> Text,
+        level -> Nullable<Text>,
+        score -> Double,
+    }
+}
+
+diesel::table! {
+    campaign_days (campaign_ref, day) {
+        campaign_ref -> Text,
+        day -> Text,
+        in_scope -> Integer,
+        done -> Integer,
+    }
+}
+
 // Team health (health/store.rs only).
 diesel::table! {
     deployments (seq) {
@@ -533,4 +563,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     incidents,
     scorecard_results,
     scorecard_versions,
+    scorecard_days,
+    entity_scores,
+    campaign_days,
 );

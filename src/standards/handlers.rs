@@ -74,3 +74,88 @@ pub async fn evaluate(
     let judged = blocking(&s, &state, move |s, pool| Ok(s.evaluate_all(pool, Some(&key))?)).await?;
     Ok(HttpResponse::Ok().json(judged))
 }
+
+fn campaign_key(ns: &str, name: &str) -> Result<String, ApiError> {
+    EntityRef::parse(&format!("campaign:{ns}/{name}"), None, crate::catalog::model::DEFAULT_NAMESPACE)
+        .map(|r| r.key())
+        .map_err(|e| ApiError::input(format!("campaign: {e}")))
+}
+
+/// `GET /api/portal/campaigns`: every campaign with its numbers and verdict.
+pub async fn list_campaigns(state: web::Data<AppState>, s: web::Data<Standards>) -> Result<HttpResponse, ApiError> {
+    let items = blocking(&s, &state, |s, pool| Ok(s.campaign_views(pool, None, crate::db::now_ms())?)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+/// `GET /api/portal/campaigns/{namespace}/{name}`: one campaign, by owner and by day.
+pub async fn get_campaign(
+    state: web::Data<AppState>,
+    s: web::Data<Standards>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (ns, name) = path.into_inner();
+    let key = campaign_key(&ns, &name)?;
+    let k = key.clone();
+    let mut found =
+        blocking(&s, &state, move |s, pool| Ok(s.campaign_views(pool, Some(&k), crate::db::now_ms())?)).await?;
+    match found.pop() {
+        Some(v) => Ok(HttpResponse::Ok().json(v)),
+        None => Err(ApiError::not_found(format!("No campaign named '{key}' found"))),
+    }
+}
+
+/// The query of a scorecard's history.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+fn day(raw: &str, what: &str) -> Result<chrono::NaiveDate, ApiError> {
+    chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+        .map_err(|_| ApiError::input(format!("{what}: \"{raw}\" is not a day (YYYY-MM-DD)")))
+}
+
+/// `GET /api/portal/scorecards/{namespace}/{name}/history?from=&to=`: one row per recorded day.
+pub async fn history(
+    state: web::Data<AppState>,
+    s: web::Data<Standards>,
+    path: web::Path<(String, String)>,
+    q: Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (ns, name) = path.into_inner();
+    let key = scorecard_key(&ns, &name)?;
+    let q = q.into_inner();
+    let today = chrono::Utc::now().date_naive();
+    let to = q.to.as_deref().map(|t| day(t, "to")).transpose()?.unwrap_or(today);
+    let from = q.from.as_deref().map(|f| day(f, "from")).transpose()?.unwrap_or(to - chrono::Duration::days(90));
+    if from > to {
+        return Err(ApiError::input("from: after to"));
+    }
+    let (from, to) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
+    let v = blocking(&s, &state, move |s, pool| s.history(pool, &key, &from, &to)).await?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+/// The query of a snapshot.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotQuery {
+    pub day: Option<String>,
+}
+
+/// `POST /api/portal/scorecards/snapshots?day=`: records a day's snapshot now, as the daily
+/// task does (admins; a day recorded already is replaced).
+pub async fn snapshot(
+    state: web::Data<AppState>,
+    s: web::Data<Standards>,
+    q: Query<SnapshotQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let d = match q.into_inner().day {
+        Some(d) => day(&d, "day")?,
+        None => chrono::Utc::now().date_naive(),
+    };
+    let v = blocking(&s, &state, move |s, pool| Ok(s.snapshot(pool, d, crate::db::now_ms())?)).await?;
+    Ok(HttpResponse::Created().json(v))
+}

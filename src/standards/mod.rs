@@ -12,11 +12,13 @@
 //! Its store (`store.rs`: `scorecard_results`, `scorecard_versions`) is private to it; the
 //! catalog is read through `crate::catalog::facade` and the org graph.
 
+pub mod campaigns;
 pub mod handlers;
 pub mod model;
 pub mod routes;
 mod store;
 pub mod subject;
+pub mod tracking;
 pub mod views;
 
 use std::collections::{HashMap, HashSet};
@@ -55,11 +57,16 @@ pub fn domain(settings: &StandardsSettings, shared: &crate::domain::Shared) -> a
         Task::every("scorecard-facts", std::time::Duration::from_secs_f64(settings.facts_refresh_secs), move || {
             me.evaluate_all(&pool, None).map(|_| ())
         });
+    let (me, pool) = (standards.clone(), shared.pool.clone());
+    let history =
+        Task::every("scorecard-history", std::time::Duration::from_secs(600), move || me.snapshot_due(&pool, now_ms()));
     Ok(Domain::new("standards")
         .data(standards.clone())
         .listener(standards.clone())
-        .view_extension(standards)
-        .task(refresh))
+        .view_extension(standards.clone())
+        .findings_source(standards)
+        .task(refresh)
+        .task(history))
 }
 
 /// A scorecard as compiled, with the hash of the body it was compiled from.
@@ -68,7 +75,7 @@ type Compiled = (String, Arc<Scorecard>);
 /// The engine: the compiled scorecards (compiling costs milliseconds, judging microseconds) and
 /// the follower of the change feed.
 pub struct Standards {
-    org: Arc<Org>,
+    pub(crate) org: Arc<Org>,
     hooks: Arc<crate::domain::Hooks>,
     follower: FeedFollower,
     compiled: Mutex<HashMap<String, Compiled>>,
@@ -76,7 +83,7 @@ pub struct Standards {
     last_graph: Mutex<Option<Arc<Graph>>>,
     /// The facts of the last whole judgement (read afresh by every whole one; reused by the
     /// judgements that follow a catalog change).
-    facts: Mutex<Option<Arc<subject::Facts>>>,
+    pub(crate) facts: Mutex<Option<Arc<subject::Facts>>>,
     /// One judgement at a time in this process.
     busy: Mutex<()>,
 }
@@ -266,7 +273,7 @@ impl Standards {
         Ok(judged)
     }
 
-    fn fresh_facts(&self, pool: &Pool, g: &Graph) -> anyhow::Result<Arc<subject::Facts>> {
+    pub(crate) fn fresh_facts(&self, pool: &Pool, g: &Graph) -> anyhow::Result<Arc<subject::Facts>> {
         let f = Arc::new(subject::facts(pool, g, &self.hooks)?);
         *self.facts.lock().unwrap_or_else(|e| e.into_inner()) = Some(f.clone());
         Ok(f)

@@ -7,6 +7,9 @@ use crate::rows::{Param, route_table};
 pub const OWNER: Param = Param::text("owner", "An owner ref (group by default): only the entities it owns");
 pub const LEVEL: Param =
     Param::text("level", "A level of the scorecard (or none): only the entities whose highest level it is");
+pub const FROM: Param = Param::text("from", "The first day (YYYY-MM-DD); default: 90 days before to");
+pub const TO: Param = Param::text("to", "The last day (YYYY-MM-DD); default: today (UTC)");
+pub const DAY: Param = Param::text("day", "The day to record (YYYY-MM-DD); default: today (UTC)");
 pub const FORMAT: Param = Param::text("format", "json (default) or csv: one row per entity");
 
 route_table! {
@@ -16,6 +19,24 @@ route_table! {
         tag: "standards", rule: Read,
         summary: "A scorecard: its levels with entity counts, its checks with pass rates, and each entity's level, score and failing checks",
         query: [OWNER, LEVEL, FORMAT], answers: ["application/json", "text/csv"],
+    }
+    GET "/api/portal/scorecards/{namespace}/{name}/history" => standards::history {
+        tag: "standards", rule: Read,
+        summary: "A scorecard's recorded days: level counts, pass rate per check, entities",
+        query: [FROM, TO],
+    }
+    POST "/api/portal/scorecards/snapshots" => standards::snapshot {
+        tag: "standards", rule: Admin,
+        summary: "Records a day's snapshot of every scorecard, entity score and campaign now, as the daily task does (201; a recorded day is replaced)",
+        query: [DAY], ok: 201,
+    }
+    GET "/api/portal/campaigns" => standards::list_campaigns {
+        tag: "standards", rule: Read,
+        summary: "Every campaign: entities in scope and done, on-track verdict, overdue",
+    }
+    GET "/api/portal/campaigns/{namespace}/{name}" => standards::get_campaign {
+        tag: "standards", rule: Read,
+        summary: "A campaign: in scope, done, by owner, the recorded days, due date and on-track verdict (or what its document names wrongly)",
     }
     POST "/api/portal/scorecards/{namespace}/{name}/evaluate" => standards::evaluate {
         tag: "standards", rule: Owner,

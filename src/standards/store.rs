@@ -80,3 +80,92 @@ pub fn results_of(pool: &Pool, scorecard: &str) -> anyhow::Result<Vec<ResultRow>
 pub fn all_results(pool: &Pool) -> anyhow::Result<Vec<ResultRow>> {
     with_conn!(pool, |c| Ok(r::table.order((r::scorecard_ref.asc(), r::entity_ref.asc())).load::<ResultRow>(c)?))
 }
+
+/// One day of a scorecard.
+#[derive(Debug, Clone, PartialEq, Queryable, Insertable)]
+#[diesel(table_name = crate::db::schema::scorecard_days)]
+pub struct DayRow {
+    pub scorecard_ref: String,
+    pub day: String,
+    pub entities: i32,
+    pub unranked: i32,
+    pub levels: String,
+    pub checks: String,
+}
+
+/// One day of an entity against a scorecard.
+#[derive(Debug, Clone, PartialEq, Queryable, Insertable)]
+#[diesel(table_name = crate::db::schema::entity_scores)]
+pub struct ScoreRow {
+    pub scorecard_ref: String,
+    pub day: String,
+    pub entity_ref: String,
+    pub level: Option<String>,
+    pub score: f64,
+}
+
+/// One day of a campaign.
+#[derive(Debug, Clone, PartialEq, Queryable, Insertable)]
+#[diesel(table_name = crate::db::schema::campaign_days)]
+pub struct CampaignDay {
+    pub campaign_ref: String,
+    pub day: String,
+    pub in_scope: i32,
+    pub done: i32,
+}
+
+/// Records a day (replacing what that day held) and drops entity scores older than
+/// `keep_scores_from` (a day, `YYYY-MM-DD`).
+pub fn record_day(
+    pool: &Pool,
+    day: &str,
+    days: &[DayRow],
+    scores: &[ScoreRow],
+    campaigns: &[CampaignDay],
+    keep_scores_from: &str,
+) -> anyhow::Result<()> {
+    use crate::db::schema::{campaign_days as cd, entity_scores as es, scorecard_days as sd};
+    with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            diesel::delete(sd::table.filter(sd::day.eq(day))).execute(c)?;
+            diesel::delete(es::table.filter(es::day.eq(day))).execute(c)?;
+            diesel::delete(cd::table.filter(cd::day.eq(day))).execute(c)?;
+            diesel::delete(es::table.filter(es::day.lt(keep_scores_from))).execute(c)?;
+            for chunk in days.chunks(CHUNK) {
+                diesel::insert_into(sd::table).values(chunk).execute(c)?;
+            }
+            for chunk in scores.chunks(CHUNK) {
+                diesel::insert_into(es::table).values(chunk).execute(c)?;
+            }
+            for chunk in campaigns.chunks(CHUNK) {
+                diesel::insert_into(cd::table).values(chunk).execute(c)?;
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+    })
+}
+
+/// Whether a day is recorded already.
+pub fn day_recorded(pool: &Pool, day: &str) -> anyhow::Result<bool> {
+    use crate::db::schema::scorecard_days as sd;
+    with_conn!(pool, |c| Ok(sd::table.filter(sd::day.eq(day)).select(sd::day).first::<String>(c).optional()?.is_some()))
+}
+
+/// A scorecard's days in `[from, to]`, oldest first.
+pub fn days_of(pool: &Pool, scorecard: &str, from: &str, to: &str) -> anyhow::Result<Vec<DayRow>> {
+    use crate::db::schema::scorecard_days as sd;
+    with_conn!(pool, |c| Ok(sd::table
+        .filter(sd::scorecard_ref.eq(scorecard))
+        .filter(sd::day.ge(from).and(sd::day.le(to)))
+        .order(sd::day.asc())
+        .load::<DayRow>(c)?))
+}
+
+/// A campaign's days, oldest first.
+pub fn campaign_days_of(pool: &Pool, campaign: &str) -> anyhow::Result<Vec<CampaignDay>> {
+    use crate::db::schema::campaign_days as cd;
+    with_conn!(pool, |c| Ok(cd::table
+        .filter(cd::campaign_ref.eq(campaign))
+        .order(cd::day.asc())
+        .load::<CampaignDay>(c)?))
+}

@@ -169,3 +169,14 @@ impl<'g> Subjects<'g> {
 fn member(g: &Graph, key: &str, kind: &str) -> Option<String> {
     Graph::of_kind(&g.membership(key), kind).into_iter().next()
 }
+
+impl Subjects<'_> {
+    /// The keys a filter keeps (an error at run time keeps nothing).
+    pub fn kept(&self, filter: &crate::cel::Program, keys: &[String]) -> HashSet<String> {
+        let now = cel::Value::timestamp(self.now);
+        keys.iter()
+            .filter(|k| self.scope(k, &now).is_some_and(|s| filter.eval_in(&s).unwrap_or(false)))
+            .cloned()
+            .collect()
+    }
+}

@@ -146,6 +146,13 @@ async fn every_guarded_route_answers_each_role_as_the_policy_says(db: Db) {
     }
     covered.push(("POST", "/api/portal/scorecards/{namespace}/{name}/evaluate"));
 
+    // Recording a day's snapshot of scorecards and campaigns (Admin).
+    for ((role, token), want) in roles.all().into_iter().zip([401, 403, 403, 403, 201]) {
+        let (status, body) = call(&app, "POST", "/api/portal/scorecards/snapshots?day=2026-11-01", token, None).await;
+        assert_eq!(status, want, "POST /api/portal/scorecards/snapshots as {role}: {body}");
+    }
+    covered.push(("POST", "/api/portal/scorecards/snapshots"));
+
     // The matrix covers every guarded row of the policy table.
     let guarded: Vec<(&str, &str)> = portolan::routes::all()
         .filter(|r| matches!(r.rule, Rule::SignedIn | Rule::Owner | Rule::Admin))

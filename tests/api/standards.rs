@@ -249,6 +249,143 @@ async fn a_relation_change_two_hops_away_is_judged_again(db: Db) {
     view_when(&app, "", |v| standing(v, "component:default/web")["level"] == "gold").await;
 }
 
+/// Campaigns on the readiness scorecard, dated around now: one under way, one overdue, one
+/// naming a check the scorecard lacks.
+fn campaigns() -> String {
+    let day = |d: i64| (chrono::Utc::now() + chrono::Duration::days(d)).format("%Y-%m-%d").to_string();
+    format!(
+        r#"apiVersion: portolan.dev/v1alpha1
+kind: Campaign
+metadata: {{name: describe-all, title: Describe every service}}
+spec: {{owner: ops, scorecard: readiness, checks: [described], start: "{}", due: "{}"}}
+---
+apiVersion: portolan.dev/v1alpha1
+kind: Campaign
+metadata: {{name: gold-rush}}
+spec:
+  owner: ops
+  scorecard: readiness
+  level: gold
+  filter: entity.metadata.name in ['web', 'api-svc']
+  start: "{}"
+  due: "{}"
+---
+apiVersion: portolan.dev/v1alpha1
+kind: Campaign
+metadata: {{name: confused}}
+spec: {{owner: ops, scorecard: readiness, checks: [described, nope], start: "{}", due: "{}"}}
+"#,
+        day(-10),
+        day(9),
+        day(-20),
+        day(-2),
+        day(-1),
+        day(30)
+    )
+}
+
+async fn campaigns_count_progress_judge_the_pace_and_find_the_overdue(db: Db) {
+    let campaigns = campaigns();
+    let files = [
+        ("org.yaml", ORG),
+        ("sys.yaml", SYSTEM_IN_SHOP),
+        ("scorecard.yaml", SCORECARD),
+        ("campaigns.yaml", campaigns.as_str()),
+    ];
+    let app = spawn_with_yaml(db, &files, |_, _| {}).await;
+    view_when(&app, "", |v| v["entities"].as_array().is_some_and(|e| e.len() == 2)).await;
+
+    // Half the time gone, half done (web is described, api-svc is not): on track.
+    let (status, c) = app.get_json("/api/portal/campaigns/default/describe-all").await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!((c["inScope"].as_u64(), c["done"].as_u64()), (Some(2), Some(1)), "{c}");
+    assert_eq!(c["onTrack"], "on-track", "{c}");
+    assert_eq!(c["overdue"], false);
+    assert_eq!(c["scorecard"], "scorecard:default/readiness");
+    assert_eq!(c["title"], "Describe every service");
+    assert_eq!(
+        c["byOwner"],
+        json!([{"owner": "group:default/team-a", "inScope": 1, "done": 1}, {"owner": "group:default/team-b", "inScope": 1, "done": 0}]),
+        "{c}"
+    );
+    // Past its due date with one of two at gold: off track, and api-svc is overdue.
+    let (_, c) = app.get_json("/api/portal/campaigns/default/gold-rush").await;
+    assert_eq!((c["inScope"].as_u64(), c["done"].as_u64()), (Some(2), Some(1)), "{c}");
+    assert_eq!(c["onTrack"], "off-track", "{c}");
+    assert_eq!(c["overdue"], true);
+    // A check the scorecard lacks: named with its place, no numbers.
+    let (_, c) = app.get_json("/api/portal/campaigns/default/confused").await;
+    assert_eq!(c["problems"][0]["path"], "/spec/checks/1", "{c}");
+    assert_eq!(c["problems"][0]["message"], "scorecard:default/readiness has no check 'nope'", "{c}");
+    assert_eq!(c["onTrack"], Value::Null);
+    let (_, list) = app.get_json("/api/portal/campaigns").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 3, "{list}");
+    let (status, _) = app.get_json("/api/portal/campaigns/default/nope").await;
+    assert_eq!(status, 404);
+
+    // Findings: the overdue entity, and the campaign that names a missing check.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, f) = app.get_json("/api/portal/findings?rule=campaign-overdue").await;
+        let (_, g) = app.get_json("/api/portal/findings?rule=campaign-invalid").await;
+        let overdue: Vec<&str> =
+            f["items"].as_array().into_iter().flatten().map(|x| x["entityRef"].as_str().unwrap_or_default()).collect();
+        let invalid: Vec<&str> =
+            g["items"].as_array().into_iter().flatten().map(|x| x["entityRef"].as_str().unwrap_or_default()).collect();
+        if overdue == ["component:default/api-svc"] && invalid == ["campaign:default/confused"] {
+            let m = f["items"][0]["message"].as_str().unwrap();
+            assert!(m.contains("campaign:default/gold-rush") && m.contains("group:default/ops"), "{m}");
+            assert_eq!(f["items"][0]["severity"], "warning", "{f}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "findings never came: {f} {g}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn history_keeps_each_recorded_day(db: Db) {
+    let campaigns = campaigns();
+    let files = [
+        ("org.yaml", ORG),
+        ("sys.yaml", SYSTEM_IN_SHOP),
+        ("scorecard.yaml", SCORECARD),
+        ("campaigns.yaml", campaigns.as_str()),
+    ];
+    let app = spawn_with_yaml(db, &files, |_, _| {}).await;
+    view_when(&app, "", |v| v["entities"].as_array().is_some_and(|e| e.len() == 2)).await;
+    let (status, body) = app.post_json("/api/portal/scorecards/snapshots?day=2026-11-01", &json!({})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["scorecards"], 1, "{body}");
+    assert_eq!(body["campaigns"], 2, "{body}");
+    // The next day, the system has left the product: web drops to silver.
+    let file = app.keep[0].path().join("sys.yaml");
+    std::fs::write(&file, SYSTEM_ALONE).unwrap();
+    assert_eq!(app.refresh("system:default/sys").await, 200);
+    view_when(&app, "", |v| standing(v, "component:default/web")["level"] == "silver").await;
+    let (status, _) = app.post_json("/api/portal/scorecards/snapshots?day=2026-11-02", &json!({})).await;
+    assert_eq!(status, 201);
+    let (status, h) =
+        app.get_json("/api/portal/scorecards/default/readiness/history?from=2026-10-31&to=2026-11-30").await;
+    assert_eq!(status, 200, "{h}");
+    let days = h["days"].as_array().unwrap();
+    assert_eq!(days.len(), 2, "{h}");
+    assert_eq!(days[0]["day"], "2026-11-01");
+    assert_eq!(days[0]["levels"][2], json!({"name": "gold", "entities": 1}), "{h}");
+    assert_eq!(days[1]["levels"][2], json!({"name": "gold", "entities": 0}), "{h}");
+    assert_eq!(days[1]["levels"][1], json!({"name": "silver", "entities": 1}), "{h}");
+    assert_eq!(days[1]["checks"][3], json!({"id": "in-product", "passRate": 0.0}), "{h}");
+    // The campaigns' series has both days.
+    let (_, c) = app.get_json("/api/portal/campaigns/default/gold-rush").await;
+    assert_eq!(
+        c["series"],
+        json!([{"day": "2026-11-01", "inScope": 2, "done": 1}, {"day": "2026-11-02", "inScope": 2, "done": 0}]),
+        "{c}"
+    );
+    let (status, body) =
+        app.get_json("/api/portal/scorecards/default/readiness/history?from=2026-12-01&to=2026-11-01").await;
+    assert_eq!(status, 400, "{body}");
+}
+
 async fn a_bad_expression_is_a_validation_error_naming_its_place(db: Db) {
     let app = spawn_app(db).await;
     let entity = json!({"apiVersion": "portolan.dev/v1alpha1", "kind": "Scorecard", "metadata": {"name": "bad"}, "spec": {
@@ -278,6 +415,8 @@ async fn a_bad_expression_is_a_validation_error_naming_its_place(db: Db) {
 both!(
     levels_scores_and_run_time_errors,
     a_check_reads_the_facts_consumption_publishes,
+    campaigns_count_progress_judge_the_pace_and_find_the_overdue,
+    history_keeps_each_recorded_day,
     a_relation_change_two_hops_away_is_judged_again,
     a_bad_expression_is_a_validation_error_naming_its_place
 );
