@@ -91,6 +91,12 @@ pub trait FindingsSource: Send + Sync {
     /// these rules' stored rows.
     fn rules(&self) -> &'static [&'static str];
 
+    /// Whether this source also gives findings of rules users write, with ids holding a `/`
+    /// (`<scorecard>/<check>`); their stored rows are this source's too.
+    fn user_rules(&self) -> bool {
+        false
+    }
+
     /// The current findings over the org graph, or `None` when nothing they depend on changed
     /// since the last call (`generation` moves with governance's own state).
     fn findings(&self, pool: &Pool, g: &Graph, generation: i64) -> anyhow::Result<Option<Vec<SourcedFinding>>>;

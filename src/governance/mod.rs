@@ -219,7 +219,7 @@ impl Governance {
                 .into_iter()
                 .filter(|f| {
                     (self.rules.enabled(&f.rule) || !self.rules.knows(&f.rule))
-                        && source.rules().contains(&f.rule.as_str())
+                        && (source.rules().contains(&f.rule.as_str()) || source.user_rules() && f.rule.contains('/'))
                 })
                 .filter_map(|f| {
                     let e = g.get(&f.entity_ref)?;
@@ -241,7 +241,7 @@ impl Governance {
                     })
                 })
                 .collect();
-            store::replace_external(pool, source.rules(), &list)?;
+            store::replace_external(pool, source.rules(), source.user_rules(), &list)?;
         }
         first.map_or(Ok(()), Err)
     }

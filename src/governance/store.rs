@@ -97,6 +97,7 @@ fn group(rows: Vec<FindingRow>) -> HashMap<String, Vec<Finding>> {
 pub fn load_findings(pool: &Pool, external: &[&str]) -> anyhow::Result<HashMap<String, Vec<Finding>>> {
     let rows: Vec<FindingRow> = with_conn!(pool, |c| findings::table
         .filter(findings::rule.ne_all(external))
+        .filter(findings::rule.not_like(USER_RULES))
         .select(FindingRow::as_select())
         .load(c)?);
     Ok(group(rows))
@@ -104,19 +105,26 @@ pub fn load_findings(pool: &Pool, external: &[&str]) -> anyhow::Result<HashMap<S
 
 /// Replaces the stored findings of one source's `rules` with `list` when they differ, moving the
 /// generation (served entities and views follow). Returns whether anything changed.
-pub fn replace_external(pool: &Pool, rules: &[&str], list: &[Finding]) -> anyhow::Result<bool> {
+/// The rules users write (`<scorecard>/<check>`) as a LIKE pattern: only their ids hold a `/`,
+/// never a built-in rule's; they belong to the findings source that declares it writes them.
+pub const USER_RULES: &str = "%/%";
+
+pub fn replace_external(pool: &Pool, rules: &[&str], user_rules: bool, list: &[Finding]) -> anyhow::Result<bool> {
     let mut wanted: Vec<&Finding> = list.iter().collect();
     wanted.sort_by(|a, b| (&a.entity_ref, &a.rule, &a.message).cmp(&(&b.entity_ref, &b.rule, &b.message)));
     let now = now_ms();
     let changed = with_conn!(pool, |c| {
         c.write_transaction(|c| {
-            let mut stored: Vec<Finding> = findings::table
-                .filter(findings::rule.eq_any(rules))
-                .select(FindingRow::as_select())
-                .load(c)?
-                .into_iter()
-                .map(finding_of)
-                .collect();
+            let mine = || {
+                let q = findings::table.into_boxed();
+                if user_rules {
+                    q.filter(findings::rule.eq_any(rules).or(findings::rule.like(USER_RULES)))
+                } else {
+                    q.filter(findings::rule.eq_any(rules))
+                }
+            };
+            let mut stored: Vec<Finding> =
+                mine().select(FindingRow::as_select()).load(c)?.into_iter().map(finding_of).collect();
             stored.sort_by(|a, b| (&a.entity_ref, &a.rule, &a.message).cmp(&(&b.entity_ref, &b.rule, &b.message)));
             if stored.len() == wanted.len() && stored.iter().zip(&wanted).all(|(a, b)| a == *b) {
                 return Ok::<_, anyhow::Error>(false);
@@ -124,7 +132,14 @@ pub fn replace_external(pool: &Pool, rules: &[&str], list: &[Finding]) -> anyhow
             diesel::update(portal_state::table.filter(portal_state::id.eq(1)))
                 .set(portal_state::generation.eq(portal_state::generation + 1))
                 .execute(c)?;
-            diesel::delete(findings::table.filter(findings::rule.eq_any(rules))).execute(c)?;
+            if user_rules {
+                diesel::delete(
+                    findings::table.filter(findings::rule.eq_any(rules).or(findings::rule.like(USER_RULES))),
+                )
+                .execute(c)?;
+            } else {
+                diesel::delete(findings::table.filter(findings::rule.eq_any(rules))).execute(c)?;
+            }
             insert_findings!(c, wanted.iter().map(|f| (&f.entity_ref, f)), now);
             Ok(true)
         })
@@ -215,7 +230,10 @@ pub fn commit(
             for chunk in keys.chunks(500) {
                 // Findings of external rules belong to their source.
                 diesel::delete(
-                    findings::table.filter(findings::entity_ref.eq_any(chunk)).filter(findings::rule.ne_all(external)),
+                    findings::table
+                        .filter(findings::entity_ref.eq_any(chunk))
+                        .filter(findings::rule.ne_all(external))
+                        .filter(findings::rule.not_like(USER_RULES)),
                 )
                 .execute(c)?;
             }

@@ -539,6 +539,7 @@ pub fn finding_filter_with(q: FindingsQuery, more: &[&str]) -> Result<FindingFil
     if let Some(r) = &q.rule
         && !RULES.iter().any(|x| x.id == r.as_str())
         && !more.contains(&r.as_str())
+        && !r.contains('/')
     {
         let mut known: Vec<&str> = RULES.iter().map(|x| x.id).collect();
         for m in more {

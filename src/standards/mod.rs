@@ -84,6 +84,9 @@ pub struct Standards {
     /// The facts of the last whole judgement (read afresh by every whole one; reused by the
     /// judgements that follow a catalog change).
     pub(crate) facts: Mutex<Option<Arc<subject::Facts>>>,
+    /// How many judgements this instance wrote (the findings follow).
+    pub(crate) judgements: std::sync::atomic::AtomicU64,
+    pub(crate) last_findings: Mutex<Option<(u64, i64, std::time::Instant)>>,
     /// One judgement at a time in this process.
     busy: Mutex<()>,
 }
@@ -115,6 +118,8 @@ impl Standards {
             compiled: Mutex::new(HashMap::new()),
             last_graph: Mutex::new(None),
             facts: Mutex::new(None),
+            judgements: std::sync::atomic::AtomicU64::new(0),
+            last_findings: Mutex::new(None),
             busy: Mutex::new(()),
         }
     }
@@ -270,6 +275,7 @@ impl Standards {
         judged.scorecards += usize::from(!affected.is_empty()) * partial.len();
         judged.entities = if whole.is_empty() { affected.len() } else { g.entities.len() };
         store::write(pool, &writes)?;
+        self.judgements.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(judged)
     }
 

@@ -287,8 +287,55 @@ impl Standards {
     }
 }
 
-/// `campaign-overdue` on every entity still not done after a campaign's due date, naming the
-/// campaign and its owner; `campaign-invalid` on a campaign naming what its scorecard lacks.
+/// How long findings may go unasked when nothing moved.
+const FINDINGS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A finding per failing check that has a severity: rule `<scorecard name>/<check id>`.
+fn check_findings(g: &Graph, scorecards: &[Arc<Scorecard>], rows: &[store::ResultRow]) -> Vec<SourcedFinding> {
+    let mut out = Vec::new();
+    for sc in scorecards {
+        let graded: Vec<(usize, Level)> = sc
+            .checks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let level = match c.severity.as_deref()? {
+                    "error" => Level::Error,
+                    "warning" => Level::Warning,
+                    _ => Level::Info,
+                };
+                Some((i, level))
+            })
+            .collect();
+        if graded.is_empty() {
+            continue;
+        }
+        for r in rows.iter().filter(|r| r.scorecard_ref == sc.key) {
+            let outcomes: Vec<CheckOutcome> = serde_json::from_str(&r.checks).unwrap_or_default();
+            for &(i, level) in &graded {
+                let Some(o) = outcomes.get(i).filter(|o| !o.passed) else { continue };
+                let c = &sc.checks[i];
+                let why = match &o.error {
+                    Some(e) => format!("the check could not run: {e}"),
+                    None if c.message.is_empty() => "it fails".to_owned(),
+                    None => c.message.clone(),
+                };
+                out.push(SourcedFinding {
+                    entity_ref: r.entity_ref.clone(),
+                    rule: format!("{}/{}", sc.name, c.id),
+                    message: format!("{} ({}): {why}", c.title, display(g, &sc.key)),
+                    details: json!({"scorecard": sc.entity_ref, "check": c.id}),
+                    level: Some(level),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Failing checks with a severity (rule `<scorecard>/<check>`); `campaign-overdue` on every
+/// entity still not done after a campaign's due date, naming the campaign and its owner;
+/// `campaign-invalid` on a campaign naming what its scorecard lacks.
 impl FindingsSource for Standards {
     fn name(&self) -> &'static str {
         "standards"
@@ -298,10 +345,28 @@ impl FindingsSource for Standards {
         RULES
     }
 
-    fn findings(&self, pool: &Pool, g: &Graph, _generation: i64) -> anyhow::Result<Option<Vec<SourcedFinding>>> {
+    fn user_rules(&self) -> bool {
+        true
+    }
+
+    fn findings(&self, pool: &Pool, g: &Graph, generation: i64) -> anyhow::Result<Option<Vec<SourcedFinding>>> {
+        // Again when this instance judged, governance's state moved, or a minute went by (a due
+        // date passing; another instance's judgement).
+        let judged = self.judgements.load(std::sync::atomic::Ordering::SeqCst);
+        {
+            let mut last = self.last_findings.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((j, gen_, at)) = *last
+                && j == judged
+                && gen_ == generation
+                && at.elapsed() < FINDINGS_EVERY
+            {
+                return Ok(None);
+            }
+            *last = Some((judged, generation, std::time::Instant::now()));
+        }
         let now = crate::db::now_ms();
         let scorecards: Vec<Arc<Scorecard>> = self.scorecards(pool, g)?.into_iter().map(|(_, s)| s).collect();
-        let mut out = Vec::new();
+        let mut out = check_findings(g, &scorecards, &store::all_results(pool)?);
         let mut seen: HashMap<String, usize> = HashMap::new();
         for read in self.campaigns(pool, g, &scorecards)? {
             let c = match &read.campaign {

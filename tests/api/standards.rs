@@ -76,6 +76,7 @@ spec:
       level: silver
       expression: "entity.metadata.annotations['pagerduty.com/service-id'] != ''"
       message: Add the PagerDuty service annotation
+      severity: warning
     - id: in-product
       level: gold
       expression: product != null && product.metadata.name == 'shop' && relations.exists(r, r.type == 'partOf')
@@ -232,9 +233,34 @@ async fn a_check_reads_the_facts_consumption_publishes(db: Db) {
     assert_eq!(api["score"], 1.0, "{v}");
 }
 
+/// The entities with a finding of `rule`, once there are `n` of them.
+async fn findings_of(app: &TestApp, rule: &str, n: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, f) = app.get_json(&format!("/api/portal/findings?rule={rule}")).await;
+        assert_eq!(status, 200, "{f}");
+        if f["items"].as_array().is_some_and(|i| i.len() == n) {
+            return f;
+        }
+        assert!(Instant::now() < deadline, "never {n} findings of {rule}: {f}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn a_relation_change_two_hops_away_is_judged_again(db: Db) {
     let app = spawn_standards(db).await;
     view_when(&app, "", |v| v["entities"].as_array().is_some_and(|e| e.len() == 2)).await;
+    // A failing check with a severity is a finding of rule <scorecard>/<check>.
+    let f = findings_of(&app, "readiness/on-call", 1).await;
+    assert_eq!(f["items"][0]["entityRef"], "component:default/api-svc", "{f}");
+    assert_eq!(f["items"][0]["severity"], "warning", "{f}");
+    assert!(
+        f["items"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("on-call (scorecard:default/readiness): the check could not run"),
+        "{f}"
+    );
     // The system leaves the product: web's product changes through its system (two hops).
     let file = app.keep[0].path().join("sys.yaml");
     std::fs::write(&file, SYSTEM_ALONE).unwrap();
@@ -243,10 +269,11 @@ async fn a_relation_change_two_hops_away_is_judged_again(db: Db) {
     let web = standing(&v, "component:default/web");
     assert_eq!(failing(web), ["in-product"], "{web}");
     assert_eq!(web["score"], 0.8);
-    // And back.
+    // And back; governance's own recomputations keep the check's finding.
     std::fs::write(&file, SYSTEM_IN_SHOP).unwrap();
     assert_eq!(app.refresh("system:default/sys").await, 200);
     view_when(&app, "", |v| standing(v, "component:default/web")["level"] == "gold").await;
+    findings_of(&app, "readiness/on-call", 1).await;
 }
 
 /// Campaigns on the readiness scorecard, dated around now: one under way, one overdue, one
