@@ -23,6 +23,7 @@
 //! ```
 
 pub mod demo;
+pub mod facts;
 pub mod handlers;
 pub mod intake;
 pub mod model;
@@ -100,6 +101,7 @@ pub fn domain(settings: &HealthSettings, shared: &crate::domain::Shared) -> anyh
         .data(health.clone())
         .findings_source(health.clone())
         .view_extension(health.clone())
+        .entity_facts(health.clone())
         .check_source(health.clone())
         .team_health(health.clone())
         .webhook_listener(health.clone())

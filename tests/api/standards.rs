@@ -199,8 +199,28 @@ async fn levels_scores_and_run_time_errors(db: Db) {
     assert_eq!(body["scorecards"], 1, "{body}");
 }
 
-async fn a_check_reads_the_facts_consumption_publishes(db: Db) {
-    let app = spawn_standards(db).await;
+const SHIPPING: &str = r#"apiVersion: portolan.dev/v1alpha1
+kind: Scorecard
+metadata: {name: shipping}
+spec:
+  owner: ops
+  filter: entity.kind == 'Component'
+  levels: [ships]
+  checks:
+    - id: deploys
+      level: ships
+      expression: facts.health.deploymentFrequency.deployments >= 1 && facts.health.changeFailureRate.failed == 0
+"#;
+
+async fn a_check_reads_the_facts_consumption_and_team_health_publish(db: Db) {
+    let files = [
+        ("org.yaml", ORG),
+        ("sys.yaml", SYSTEM_IN_SHOP),
+        ("scorecard.yaml", SCORECARD),
+        ("traffic.yaml", TRAFFIC),
+        ("shipping.yaml", SHIPPING),
+    ];
+    let app = spawn_with_yaml(db, &files, |_, _| {}).await;
     let path = "/api/portal/scorecards/default/traffic";
     let deadline = Instant::now() + Duration::from_secs(20);
     let v = loop {
@@ -231,6 +251,19 @@ async fn a_check_reads_the_facts_consumption_publishes(db: Db) {
     let api = standing(&v, "component:default/api-svc");
     assert_eq!(api["level"], "used", "{v}");
     assert_eq!(api["score"], 1.0, "{v}");
+
+    // Team health: web deploys to production once; its four keys are facts.
+    let at = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let dep = json!({"id": "d1", "entity": "component:default/web", "environment": "production", "status": "success", "finishedAt": at, "commitSha": "abc123"});
+    let (status, body) = app.post_json("/api/deployments", &dep).await;
+    assert_eq!(status, 200, "{body}");
+    let path = "/api/portal/scorecards/default/shipping";
+    let (status, body) = app.post_json(&format!("{path}/evaluate"), &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, v) = app.get_json(path).await;
+    assert_eq!(standing(&v, "component:default/web")["level"], "ships", "{v}");
+    let api = standing(&v, "component:default/api-svc");
+    assert!(api["failing"][0]["error"].as_str().unwrap().contains("health"), "{v}");
 }
 
 /// The entities with a finding of `rule`, once there are `n` of them.
@@ -441,7 +474,7 @@ async fn a_bad_expression_is_a_validation_error_naming_its_place(db: Db) {
 
 both!(
     levels_scores_and_run_time_errors,
-    a_check_reads_the_facts_consumption_publishes,
+    a_check_reads_the_facts_consumption_and_team_health_publish,
     campaigns_count_progress_judge_the_pace_and_find_the_overdue,
     history_keeps_each_recorded_day,
     a_relation_change_two_hops_away_is_judged_again,
