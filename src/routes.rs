@@ -219,6 +219,20 @@ route_table! {
     GET "/governance/graph" => ui::governance::graph {
         tag: "ui", rule: Read, summary: "An entity's dependency graph", answers: ["text/html"],
     }
+    GET "/scorecards" => ui::standards::list {
+        tag: "ui", rule: Read, summary: "Every scorecard written as code with its level counts and pass rates, and every campaign",
+        answers: ["text/html"],
+    }
+    GET "/scorecards/{namespace}/{name}" => ui::standards::scorecard {
+        tag: "ui", rule: Read,
+        summary: "One scorecard: its levels, checks with pass rates, the recorded days as a chart, its entities filtered by owner and level",
+        query: [crate::standards::routes::OWNER, crate::standards::routes::LEVEL], answers: ["text/html"],
+    }
+    GET "/campaigns/{namespace}/{name}" => ui::standards::campaign {
+        tag: "ui", rule: Read,
+        summary: "One campaign: in scope, done, due date and verdict, a burn-up chart against the ideal line, the owners furthest behind",
+        answers: ["text/html"],
+    }
     GET "/delivery" => ui::delivery::portfolio {
         tag: "ui", rule: Read,
         summary: "The delivery portfolio: every product and platform with KPIs on track, commitments met, dependencies at risk and its roadmap's standing",

@@ -66,7 +66,8 @@ pub fn domain(settings: &StandardsSettings, shared: &crate::domain::Shared) -> a
         .view_extension(standards.clone())
         .findings_source(standards)
         .task(refresh)
-        .task(history))
+        .task(history)
+        .nav("/scorecards", "Scorecards", 82))
 }
 
 /// A scorecard as compiled, with the hash of the body it was compiled from.

@@ -23,6 +23,7 @@ pub mod layout;
 pub mod middleware;
 pub mod products;
 pub mod roadmap;
+pub mod standards;
 pub mod subscriptions;
 pub mod teams;
 pub mod timeline;

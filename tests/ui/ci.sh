@@ -5,7 +5,9 @@
 #      gateway -> dashboard journey, the platform dashboard's charts, a finding's link, the
 #      delivery office (portfolio, a roadmap's late need, an update through the form, a
 #      platform's demand, a stored value report with its chart and CSV), team health (events of
-#      two teams posted to the API, their keys on a product's and a team's page, /health's ranking);
+#      two teams posted to the API, their keys on a product's and a team's page, /health's ranking),
+#      standards as code (/scorecards, a scorecard filtered by level, a campaign) on a scorecard
+#      and a campaign of the tests' own, written beside the demo catalog below;
 #   2. OIDC sign-in through tests/oidc's oauth2-mock-server: a manual plan requested by one
 #      person and approved by the platform's owner; a roadmap update only its owner may record.
 # Needs: node >= 20, /usr/bin/chromium (apt-get install -y chromium), `npm ci` here and in
@@ -47,7 +49,27 @@ if [[ " $only " == *" guest "* ]]; then
 port="$(free_port)"
 base="http://127.0.0.1:$port"
 mkdir -p "$work/guest"
-(cd "$root" && PORTOLAN_DATA_DIR="$work/guest" PORTOLAN_BIND="127.0.0.1:$port" PORTOLAN_CATALOG="$root/catalog-info" \
+# Standards as code's journeys use their own scorecard and campaign, dated around today, beside the demo.
+day() { date -u -d "$1 days" +%Y-%m-%d; }
+cat >"$work/ui-standards.yaml" <<YAML
+apiVersion: portolan.dev/v1alpha1
+kind: Scorecard
+metadata: {name: ui-readiness, title: UI readiness, description: The browser tests' scorecard}
+spec:
+  owner: platform-engineering
+  filter: entity.kind == 'Component'
+  levels: [bronze, silver, gold]
+  checks:
+    - {id: owned, level: bronze, expression: "owner != null", message: Name an owner in the catalog}
+    - {id: described, level: silver, expression: "has(entity.metadata.description)", message: Write a description}
+    - {id: in-product, level: gold, expression: "product != null", message: Make it part of a product}
+---
+apiVersion: portolan.dev/v1alpha1
+kind: Campaign
+metadata: {name: ui-in-a-product, title: Every component in a product, description: The browser tests' campaign}
+spec: {owner: platform-engineering, scorecard: ui-readiness, checks: [in-product], start: "$(day -14)", due: "$(day 30)"}
+YAML
+(cd "$root" && PORTOLAN_DATA_DIR="$work/guest" PORTOLAN_BIND="127.0.0.1:$port" PORTOLAN_CATALOG="$root/catalog-info,$work/ui-standards.yaml" \
   exec "$bin" serve >"$work/guest.log" 2>&1) &
 pids+=($!)
 wait_ready "$base" "$work/guest.log"

@@ -115,7 +115,7 @@ async function expectText(locator, text, what) {
 async function guestJourneys() {
   // Every page from the home page's navigation, by plain links.
   await go('/', 'home');
-  for (const label of ['Catalog', 'Products', 'Platforms', 'APIs', 'Subscriptions', 'Approvals', 'Dashboard', 'Delivery', 'Reports', 'Health', 'Governance']) {
+  for (const label of ['Catalog', 'Products', 'Platforms', 'APIs', 'Subscriptions', 'Approvals', 'Dashboard', 'Delivery', 'Reports', 'Health', 'Governance', 'Scorecards']) {
     await page.goto(new URL('/', base).href);
     await page.locator('header nav').getByRole('link', { name: label, exact: true }).click();
     await page.waitForLoadState('load');
@@ -208,6 +208,65 @@ async function guestJourneys() {
   if ((await page.locator('pre.definition .hl-kw').count()) === 0) fail('the GraphQL definition is not highlighted');
   await deliveryJourneys();
   await healthJourneys();
+  await standardsJourneys();
+}
+
+/** Standards as code: ci.sh adds tests/ui's own scorecard (`UI readiness`, levels bronze < silver
+ * < gold over every Component) and a campaign on it (`Every component in a product`, started 14
+ * days ago, due in 30) to the demo catalog. Yesterday and today are recorded first, so that both
+ * charts have two points. */
+async function standardsJourneys() {
+  current = 'standards-snapshot';
+  for (const d of [iso(Date.now() - DAY).slice(0, 10), iso(Date.now()).slice(0, 10)]) {
+    const snap = await fetch(new URL(`/api/portal/scorecards/snapshots?day=${d}`, base), { method: 'POST' });
+    if (snap.status !== 201) fail(`POST /api/portal/scorecards/snapshots?day=${d}: ${snap.status} ${(await snap.text()).slice(0, 200)}`);
+  }
+  await go('/scorecards', 'scorecards');
+  await expectText(page.locator('main table').first(), 'UI readiness', 'the scorecard in the list');
+  await expectText(page.locator('main table').first(), 'group:default/platform-engineering', 'the scorecard\'s owner');
+  const listed = (await page.locator('main table').first().textContent()) ?? '';
+  if (/\d\.\d{2,}/.test(listed)) fail(`a raw number in the list: ${listed.slice(0, 300)}`);
+  await page.getByRole('link', { name: 'UI readiness', exact: true }).click();
+  await page.waitForLoadState('load');
+  await check('scorecard');
+  if (new URL(page.url()).pathname !== '/scorecards/default/ui-readiness') fail(`the scorecard's link: ${page.url()}`);
+  for (const id of ['owned', 'described', 'in-product']) await expectText(page.locator('main table').first(), id, 'the checks');
+  if ((await page.locator('main svg.chart polyline').count()) < 4) fail('the trend chart has no line per level and unranked');
+  const rows = page.locator('main table', { hasText: 'Failing checks' }).locator('tbody tr');
+  const all = await rows.count();
+  if (all < 5) fail(`the scorecard lists ${all} entities`);
+  // Filter by the level of the first entity through the form: every row listed has that level.
+  const level = ((await rows.first().locator('td').nth(2).textContent()) ?? '').trim();
+  await page.locator('form.search select[name=level]').selectOption(level === 'unranked' ? 'none' : level);
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.waitForURL(/level=/);
+  await check('scorecard-by-level');
+  const levels = await page.locator('main table', { hasText: 'Failing checks' }).locator('tbody tr td:nth-child(3)').allTextContents();
+  if (!levels.length || levels.some((l) => l.trim() !== level)) fail(`filtered by ${level}, listed: ${levels.join(', ')}`);
+  const csvHref = await page.getByRole('link', { name: 'Download as CSV' }).getAttribute('href');
+  if (!csvHref?.includes('format=csv') || !csvHref.includes('level=')) fail(`the CSV link: ${csvHref}`);
+  const csv = await fetch(new URL(csvHref, base));
+  const text = await csv.text();
+  if (csv.status !== 200 || !text.startsWith('entityRef,owner,level,score,failing') || text.trim().split('\n').length !== levels.length + 1) {
+    fail(`the CSV (${csv.status}) for ${levels.length} rows: ${text.slice(0, 200)}`);
+  }
+  // The campaign from the list: its numbers, verdict in words, burn-up chart and laggards.
+  await page.goto(new URL('/scorecards', base).href);
+  await page.getByRole('link', { name: 'Every component in a product', exact: true }).click();
+  await page.waitForLoadState('load');
+  await check('campaign');
+  if (new URL(page.url()).pathname !== '/campaigns/default/ui-in-a-product') fail(`the campaign's link: ${page.url()}`);
+  const tiles = (await page.locator('main .tiles').textContent()) ?? '';
+  if (!/on track|at risk|off track/.test(tiles)) fail(`no verdict in words: ${tiles}`);
+  if (!tiles.includes('In scope') || !tiles.includes('Done')) fail(`the campaign's numbers: ${tiles}`);
+  if ((await page.locator('main svg.chart polyline').count()) !== 2) fail('the burn-up chart has not its two lines (done, ideal)');
+  if ((await page.locator('main svg.chart polyline.s0').getAttribute('points'))?.split(' ').length !== 2) fail('the burn-up chart has not the two recorded days');
+  const lagging = page.locator('main table', { hasText: 'Not done' }).locator('tbody tr');
+  if ((await lagging.count()) < 1) fail('no laggard, though not every component is in a product');
+  else {
+    const left = (await lagging.locator('td:nth-child(2)').allTextContents()).map((t) => Number(t.replace(/,/g, '')));
+    if (left.some((n, i) => i > 0 && n > left[i - 1])) fail(`laggards are not most first: ${left.join(', ')}`);
+  }
 }
 
 /** Records a status update through an item's form and sees it on the item. */
