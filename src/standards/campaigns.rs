@@ -142,7 +142,8 @@ impl Campaign {
 pub fn verdict(done: usize, in_scope: usize, start: i64, due: i64, now: i64) -> &'static str {
     let share_done = if in_scope == 0 { 1.0 } else { done as f64 / in_scope as f64 };
     let elapsed = if due <= start { 1.0 } else { ((now - start) as f64 / (due - start) as f64).clamp(0.0, 1.0) };
-    let behind = (elapsed - share_done) * 100.0;
+    // Points behind, to a thousandth (0.5 - 0.335 is 16.499999... in floating point).
+    let behind = ((elapsed - share_done) * 100_000.0).round() / 1000.0;
     if behind < ON_TRACK_POINTS {
         "on-track"
     } else if behind <= AT_RISK_POINTS {
