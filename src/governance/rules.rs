@@ -205,10 +205,6 @@ impl Finding {
     }
 }
 
-fn display(g: &Graph, key: &str) -> String {
-    g.get(key).map(|e| e.entity_ref.clone()).unwrap_or_else(|| key.to_owned())
-}
-
 /// Every finding of the per-entity rules (all but `dependency-cycle`) on one entity.
 pub fn evaluate(g: &Graph, e: &Entity, cfg: &RuleConfig) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -237,7 +233,7 @@ pub fn evaluate(g: &Graph, e: &Entity, cfg: &RuleConfig) -> Vec<Finding> {
                         format!(
                             "{}: owner {} {why}; point spec.owner at an existing group or user, or add it",
                             e.entity_ref,
-                            display(g, owner)
+                            g.display(owner)
                         ),
                         json!({"owner": owner, "fix": "set spec.owner to a known group or user"}),
                     ));
@@ -298,9 +294,9 @@ pub fn evaluate(g: &Graph, e: &Entity, cfg: &RuleConfig) -> Vec<Finding> {
             if products.is_empty() {
                 continue;
             }
-            let (p, q) = (display(g, &platforms[0]), display(g, &products[0]));
-            let from_d = display(g, from);
-            let to_d = display(g, to);
+            let (p, q) = (g.display(&platforms[0]), g.display(&products[0]));
+            let from_d = g.display(from);
+            let to_d = g.display(to);
             let verb = if rel == "consumesApi" { "consumes" } else { "depends on" };
             let side = |x: &str, owner: &str| if x == owner { String::new() } else { format!(" (part of {owner})") };
             out.push(Finding::on(
@@ -360,7 +356,7 @@ pub fn cycle_finding(g: &Graph, component: &[String], cfg: &RuleConfig) -> Optio
     let anchor = component.iter().find(|k| !k.starts_with("api:")).or(component.first())?;
     let e = g.get(anchor)?;
     let within: HashSet<&str> = component.iter().map(String::as_str).collect();
-    let path: Vec<String> = shortest_cycle(g, anchor, &within).iter().map(|k| display(g, k)).collect();
+    let path: Vec<String> = shortest_cycle(g, anchor, &within).iter().map(|k| g.display(k)).collect();
     Some(Finding::on(
         e,
         DEPENDENCY_CYCLE,

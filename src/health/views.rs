@@ -143,10 +143,6 @@ pub fn team_of(g: &Graph, key: &str) -> Option<String> {
     group(key).or_else(|| g.membership(key).iter().find_map(|m| group(m)))
 }
 
-fn display(g: &Graph, key: &str) -> String {
-    g.get(key).map(|e| e.entity_ref.clone()).unwrap_or_else(|| key.to_owned())
-}
-
 /// The entities a scope covers (`None`: all).
 pub fn entities_of(g: &Graph, scope: &Scope) -> Result<Option<Vec<String>>, ApiError> {
     let expect = |k: &str, kind: &str| -> Result<(), ApiError> {
@@ -326,7 +322,7 @@ fn scope_view(g: &Graph, scope: &Scope, entities: Option<&[String]>) -> ScopeVie
     };
     ScopeView {
         kind,
-        entity_ref: scope.key().map(|k| display(g, k)),
+        entity_ref: scope.key().map(|k| g.display(k)),
         entities: entities.map_or(g.entities.len(), <[String]>::len),
     }
 }
@@ -391,8 +387,8 @@ impl Health {
                 let deployed = link.and_then(|(d, _)| finished.get(d.as_str()).copied());
                 IncidentItem {
                     id: i.id.clone(),
-                    entity_ref: display(&g, &i.entity_ref),
-                    team: team_of(&g, &i.entity_ref).map(|t| display(&g, &t)),
+                    entity_ref: g.display(&i.entity_ref),
+                    team: team_of(&g, &i.entity_ref).map(|t| g.display(&t)),
                     severity: i.severity.clone(),
                     title: i.title.clone(),
                     created_at: rfc3339(i.created_at),
@@ -478,11 +474,11 @@ fn deployment_item(
         .map(|x| x.target_ref.clone());
     DeploymentItem {
         id: d.id.clone(),
-        entity_ref: display(g, &d.entity_ref),
+        entity_ref: g.display(&d.entity_ref),
         system,
-        product: Graph::of_kind(&members, "product").first().map(|k| display(g, k)),
-        platform: Graph::of_kind(&members, "platform").first().map(|k| display(g, k)),
-        team: team_of(g, &d.entity_ref).map(|t| display(g, &t)),
+        product: Graph::of_kind(&members, "product").first().map(|k| g.display(k)),
+        platform: Graph::of_kind(&members, "platform").first().map(|k| g.display(k)),
+        team: team_of(g, &d.entity_ref).map(|t| g.display(&t)),
         environment: d.environment.clone(),
         tier: d.tier.clone(),
         status: d.status.clone(),

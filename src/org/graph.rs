@@ -221,6 +221,11 @@ impl Graph {
         self.entities.get(key)
     }
 
+    /// A ref key as its entity spells it (the key itself when the entity is not in the graph).
+    pub fn display(&self, key: &str) -> String {
+        self.get(key).map(|e| e.entity_ref.clone()).unwrap_or_else(|| key.to_owned())
+    }
+
     /// Entities that declare `rel` towards `key`.
     pub fn declarers<'a>(&'a self, key: &str, rel: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.incoming.get(key).into_iter().flatten().filter(move |(_, r)| *r == rel).map(|(f, _)| f.as_str())

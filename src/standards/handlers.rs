@@ -21,10 +21,15 @@ async fn blocking<T: Send + 'static>(
     web::block(move || f(&s, &pool)).await?
 }
 
-fn scorecard_key(ns: &str, name: &str) -> Result<String, ApiError> {
-    EntityRef::parse(&format!("scorecard:{ns}/{name}"), None, crate::catalog::model::DEFAULT_NAMESPACE)
+/// The ref key of a `kind` (`scorecard`, `campaign`) named by a path's namespace and name.
+fn path_key(kind: &str, ns: &str, name: &str) -> Result<String, ApiError> {
+    EntityRef::parse(&format!("{kind}:{ns}/{name}"), None, crate::catalog::model::DEFAULT_NAMESPACE)
         .map(|r| r.key())
-        .map_err(|e| ApiError::input(format!("scorecard: {e}")))
+        .map_err(|e| ApiError::input(format!("{kind}: {e}")))
+}
+
+fn scorecard_key(ns: &str, name: &str) -> Result<String, ApiError> {
+    path_key("scorecard", ns, name)
 }
 
 fn not_found(key: &str) -> ApiError {
@@ -75,12 +80,6 @@ pub async fn evaluate(
     Ok(HttpResponse::Ok().json(judged))
 }
 
-fn campaign_key(ns: &str, name: &str) -> Result<String, ApiError> {
-    EntityRef::parse(&format!("campaign:{ns}/{name}"), None, crate::catalog::model::DEFAULT_NAMESPACE)
-        .map(|r| r.key())
-        .map_err(|e| ApiError::input(format!("campaign: {e}")))
-}
-
 /// `GET /api/portal/campaigns`: every campaign with its numbers and verdict.
 pub async fn list_campaigns(state: web::Data<AppState>, s: web::Data<Standards>) -> Result<HttpResponse, ApiError> {
     let items = blocking(&s, &state, |s, pool| Ok(s.campaign_views(pool, None, crate::db::now_ms())?)).await?;
@@ -94,7 +93,7 @@ pub async fn get_campaign(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (ns, name) = path.into_inner();
-    let key = campaign_key(&ns, &name)?;
+    let key = path_key("campaign", &ns, &name)?;
     let k = key.clone();
     let mut found =
         blocking(&s, &state, move |s, pool| Ok(s.campaign_views(pool, Some(&k), crate::db::now_ms())?)).await?;

@@ -210,7 +210,7 @@ impl Standards {
                 None => true,
                 Some(c) => c.contains(sc.key.as_str()) || stored.get(&sc.key) != Some(h),
             };
-            if redo { whole.push((h, sc.clone())) } else { partial.push(sc.clone()) }
+            if redo { whole.push((h, sc.clone())) } else { partial.push((h, sc.clone())) }
         }
         let affected: Vec<String> = match changed {
             Some(c) if !partial.is_empty() => {
@@ -226,11 +226,7 @@ impl Standards {
         };
         // Most of the catalog changed (a first start, a large import): judge everything whole.
         if !partial.is_empty() && affected.len() * 2 > g.entities.len().max(1) {
-            whole.extend(
-                partial
-                    .drain(..)
-                    .filter_map(|sc| scorecards.iter().find(|(_, s)| s.key == sc.key).map(|(h, s)| (h, s.clone()))),
-            );
+            whole.append(&mut partial);
             return self.write_judged(pool, &g, whole, Vec::new(), Vec::new(), writes);
         }
         self.write_judged(pool, &g, whole, partial, affected, writes)
@@ -241,7 +237,7 @@ impl Standards {
         pool: &Pool,
         g: &Graph,
         whole: Vec<(&String, Arc<Scorecard>)>,
-        partial: Vec<Arc<Scorecard>>,
+        partial: Vec<(&String, Arc<Scorecard>)>,
         affected: Vec<String>,
         mut writes: store::Writes,
     ) -> anyhow::Result<Judged> {
@@ -250,26 +246,19 @@ impl Standards {
         }
         let keys: Option<Vec<String>> = if whole.is_empty() { Some(affected.clone()) } else { None };
         // A whole judgement reads the facts afresh; one after a catalog change reuses them.
-        let cached = self.facts.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let facts = match cached {
-            Some(f) if whole.is_empty() => f,
-            _ => self.fresh_facts(pool, g)?,
-        };
+        let facts = self.facts(pool, g, !whole.is_empty())?;
         let subjects = subject::Subjects::load(pool, g, keys.as_deref(), &facts, writes.at)?;
         let mut judged = Judged::default();
         if !whole.is_empty() {
             let list: Vec<&Scorecard> = whole.iter().map(|(_, sc)| &**sc).collect();
             writes.rows.extend(subjects.judge(&list, None));
-            for (h, sc) in &whole {
-                writes.whole.push(sc.key.clone());
-                writes.versions.push((sc.key.clone(), (*h).clone()));
-                judged.scorecards += 1;
-            }
+            writes.versions.extend(whole.iter().map(|(h, sc)| (sc.key.clone(), (*h).clone())));
+            judged.scorecards += whole.len();
         }
         if !partial.is_empty() && !affected.is_empty() {
-            let list: Vec<&Scorecard> = partial.iter().map(|sc| &**sc).collect();
+            let list: Vec<&Scorecard> = partial.iter().map(|(_, sc)| &**sc).collect();
             writes.rows.extend(subjects.judge(&list, Some(&affected)));
-            for sc in &partial {
+            for (_, sc) in &partial {
                 writes.pairs.extend(affected.iter().map(|key| (sc.key.clone(), key.clone())));
             }
         }
@@ -280,7 +269,11 @@ impl Standards {
         Ok(judged)
     }
 
-    pub(crate) fn fresh_facts(&self, pool: &Pool, g: &Graph) -> anyhow::Result<Arc<subject::Facts>> {
+    /// The facts last read, or read now (`fresh`, or when none were read yet).
+    pub(crate) fn facts(&self, pool: &Pool, g: &Graph, fresh: bool) -> anyhow::Result<Arc<subject::Facts>> {
+        if !fresh && let Some(f) = self.facts.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(f);
+        }
         let f = Arc::new(subject::facts(pool, g, &self.hooks)?);
         *self.facts.lock().unwrap_or_else(|e| e.into_inner()) = Some(f.clone());
         Ok(f)

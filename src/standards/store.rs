@@ -23,14 +23,13 @@ pub struct ResultRow {
 /// What one evaluation writes.
 #[derive(Debug, Default)]
 pub struct Writes {
-    /// Scorecards judged whole: their rows are replaced by `rows`' rows of them.
-    pub whole: Vec<String>,
     /// (scorecard, entity) pairs judged again: each replaced by its row in `rows`, or deleted.
     pub pairs: Vec<(String, String)>,
     pub rows: Vec<ResultRow>,
     /// Scorecards gone from the catalog.
     pub gone: Vec<String>,
-    /// (scorecard, body hash) of the scorecards judged whole.
+    /// (scorecard, body hash) of the scorecards judged whole: their rows are replaced by
+    /// `rows`' rows of them.
     pub versions: Vec<(String, String)>,
     pub at: i64,
 }
@@ -41,7 +40,7 @@ const CHUNK: usize = 500;
 pub fn write(pool: &Pool, w: &Writes) -> anyhow::Result<()> {
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
-            for s in w.whole.iter().chain(&w.gone) {
+            for s in w.versions.iter().map(|(s, _)| s).chain(&w.gone) {
                 diesel::delete(r::table.filter(r::scorecard_ref.eq(s))).execute(c)?;
             }
             for s in &w.gone {

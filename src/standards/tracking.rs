@@ -2,7 +2,7 @@
 //! done, by owner, on track), the daily snapshot of every scorecard and campaign, and the
 //! findings governance shows (`campaign-overdue`, `campaign-invalid`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -83,10 +83,6 @@ pub struct CampaignView {
     pub problems: Vec<Problem>,
 }
 
-fn display(g: &Graph, key: &str) -> String {
-    g.get(key).map(|e| e.entity_ref.clone()).unwrap_or_else(|| key.to_owned())
-}
-
 /// A day as text.
 pub fn day_of(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%d").to_string()
@@ -114,7 +110,7 @@ impl Standards {
         let kept: Option<HashSet<String>> = match &c.filter {
             Some(f) => {
                 let keys: Vec<String> = rows.iter().map(|r| r.entity_ref.clone()).collect();
-                let facts = self.facts_now(pool, g)?;
+                let facts = self.facts(pool, g, false)?;
                 let subjects = subject::Subjects::load(pool, g, Some(&keys), &facts, now)?;
                 Some(subjects.kept(f, &keys))
             }
@@ -144,9 +140,9 @@ impl Standards {
             let e = g.get(&read.key);
             let title =
                 e.and_then(|e| e.title.clone()).unwrap_or_else(|| e.map_or(read.key.clone(), |e| e.name.clone()));
-            let owner = e.and_then(|e| e.owner.as_deref()).map(|o| display(&g, o));
+            let owner = e.and_then(|e| e.owner.as_deref()).map(|o| g.display(o));
             let mut v = CampaignView {
-                entity_ref: display(&g, &read.key),
+                entity_ref: g.display(&read.key),
                 title,
                 owner,
                 scorecard: None,
@@ -179,7 +175,7 @@ impl Standards {
                     v.by_owner = campaigns::by_owner(members)
                         .into_iter()
                         .map(|(o, (n, d))| OwnerProgress {
-                            owner: (!o.is_empty()).then(|| display(&g, &o)),
+                            owner: (!o.is_empty()).then(|| g.display(&o)),
                             in_scope: n,
                             done: d,
                         })
@@ -276,15 +272,6 @@ impl Standards {
             .collect();
         Ok(json!({"ref": sc.entity_ref, "from": from, "to": to, "days": days}))
     }
-
-    /// The facts last read, or read now.
-    fn facts_now(&self, pool: &Pool, g: &Graph) -> anyhow::Result<Arc<subject::Facts>> {
-        let cached = self.facts.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match cached {
-            Some(f) => Ok(f),
-            None => self.fresh_facts(pool, g),
-        }
-    }
 }
 
 /// How long findings may go unasked when nothing moved.
@@ -323,7 +310,7 @@ fn check_findings(g: &Graph, scorecards: &[Arc<Scorecard>], rows: &[store::Resul
                 out.push(SourcedFinding {
                     entity_ref: r.entity_ref.clone(),
                     rule: format!("{}/{}", sc.name, c.id),
-                    message: format!("{} ({}): {why}", c.title, display(g, &sc.key)),
+                    message: format!("{} ({}): {why}", c.title, g.display(&sc.key)),
                     details: json!({"scorecard": sc.entity_ref, "check": c.id}),
                     level: Some(level),
                 });
@@ -367,7 +354,6 @@ impl FindingsSource for Standards {
         let now = crate::db::now_ms();
         let scorecards: Vec<Arc<Scorecard>> = self.scorecards(pool, g)?.into_iter().map(|(_, s)| s).collect();
         let mut out = check_findings(g, &scorecards, &store::all_results(pool)?);
-        let mut seen: HashMap<String, usize> = HashMap::new();
         for read in self.campaigns(pool, g, &scorecards)? {
             let c = match &read.campaign {
                 Err(p) => {
@@ -386,12 +372,11 @@ impl FindingsSource for Standards {
                 continue;
             }
             let Some(sc) = scorecards.iter().find(|s| s.key == c.scorecard) else { continue };
-            let owner = c.owner.as_deref().map_or_else(|| "no owner".to_owned(), |o| display(g, o));
+            let owner = c.owner.as_deref().map_or_else(|| "no owner".to_owned(), |o| g.display(o));
             for (entity, _, done) in self.standing(pool, g, c, sc, now)?.members {
                 if done {
                     continue;
                 }
-                *seen.entry(entity.clone()).or_default() += 1;
                 out.push(SourcedFinding {
                     entity_ref: entity,
                     rule: "campaign-overdue".into(),

@@ -100,10 +100,6 @@ pub struct CheckRate {
     pub pass_rate: Option<f64>,
 }
 
-fn display(g: &Graph, key: &str) -> String {
-    g.get(key).map(|e| e.entity_ref.clone()).unwrap_or_else(|| key.to_owned())
-}
-
 fn outcomes(row: &ResultRow) -> Vec<CheckOutcome> {
     serde_json::from_str(&row.checks).unwrap_or_default()
 }
@@ -191,8 +187,8 @@ pub fn scorecard_view(
     let entities = listed
         .iter()
         .map(|r| EntityStanding {
-            entity_ref: display(g, &r.entity_ref),
-            owner: r.owner_ref.as_deref().map(|o| display(g, o)),
+            entity_ref: g.display(&r.entity_ref),
+            owner: r.owner_ref.as_deref().map(|o| g.display(o)),
             level: r.level.clone(),
             score: r.score,
             failing: sc
@@ -215,7 +211,7 @@ pub fn scorecard_view(
     Ok(ScorecardView {
         entity_ref: sc.entity_ref.clone(),
         title: sc.title.clone(),
-        owner: sc.owner.as_deref().map(|o| display(g, o)),
+        owner: sc.owner.as_deref().map(|o| g.display(o)),
         description: sc.description.clone(),
         levels,
         unranked,
@@ -239,7 +235,7 @@ pub fn summaries(g: &Graph, scorecards: &[&Scorecard], rows: &[ResultRow]) -> Ve
             Summary {
                 entity_ref: sc.entity_ref.clone(),
                 title: sc.title.clone(),
-                owner: sc.owner.as_deref().map(|o| display(g, o)),
+                owner: sc.owner.as_deref().map(|o| g.display(o)),
                 levels,
                 unranked,
                 checks: sc
