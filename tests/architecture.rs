@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 const PENDING: &[(&str, &str)] = &[];
 
 /// The domains: each owns its tables, behind a private store.
-const DOMAINS: &[&str] = &["catalog", "governance", "offerings", "usage", "delivery", "health", "discovery", "auth"];
+const DOMAINS: &[&str] =
+    &["catalog", "governance", "offerings", "usage", "delivery", "health", "standards", "discovery", "auth"];
 /// What the catalog must never name: the domains built on it, what is built from it for them
 /// (the org graph, the domains' front doors), and the edge that wires them.
 const ABOVE_CATALOG: &[&str] = &[
@@ -35,6 +36,7 @@ const ABOVE_CATALOG: &[&str] = &[
     "usage",
     "delivery",
     "health",
+    "standards",
     "discovery",
     "org",
     "domain",
@@ -44,7 +46,7 @@ const ABOVE_CATALOG: &[&str] = &[
 ];
 /// The domains `config.rs` must not name.
 const CONFIG_MUST_NOT_NAME: &[&str] =
-    &["catalog", "governance", "offerings", "usage", "delivery", "health", "discovery"];
+    &["catalog", "governance", "offerings", "usage", "delivery", "health", "standards", "discovery"];
 /// Auth resolves identities against the catalog: these are the only catalog modules it names.
 const AUTH_READS_OF_CATALOG: &[&str] = &[
     "crate::catalog::facade", // relations (ownedBy, memberOf, childOf), bodies, Users by leaf, provenance

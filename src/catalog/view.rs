@@ -124,6 +124,9 @@ pub struct StatusItem {
     pub message: Option<String>,
     #[serde(default, deserialize_with = "lenient")]
     pub error: StatusError,
+    /// Fields of the item beyond Backstage's (a scorecard item's `scorecard`).
+    #[serde(flatten)]
+    pub more: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -156,7 +159,12 @@ impl EntityView {
 
     /// Governance's findings among the status items.
     pub fn findings(&self) -> impl Iterator<Item = &StatusItem> {
-        self.status.items.iter().flatten().filter(|i| i.item_type.as_deref() == Some("portolan.dev/finding"))
+        self.items_of_type("portolan.dev/finding")
+    }
+
+    /// The status items of one type.
+    pub fn items_of_type<'a>(&'a self, t: &'a str) -> impl Iterator<Item = &'a StatusItem> + 'a {
+        self.status.items.iter().flatten().filter(move |i| i.item_type.as_deref() == Some(t))
     }
 
     /// `spec.definition` as text (a string as is, anything else as pretty JSON).

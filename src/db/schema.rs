@@ -418,6 +418,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    standards_state (id) {
+        id -> Integer,
+        generation -> BigInt,
+    }
+}
+
+diesel::table! {
     scorecard_days (scorecard_ref, day) {
         scorecard_ref -> Text,
         day -> Text,
@@ -563,6 +570,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     incidents,
     scorecard_results,
     scorecard_versions,
+    standards_state,
     scorecard_days,
     entity_scores,
     campaign_days,

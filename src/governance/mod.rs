@@ -17,6 +17,7 @@
 //! [`handlers`]. The catalog is read through `crate::catalog::facade` (the change feed).
 
 pub mod external;
+mod facts;
 pub mod graph;
 pub mod handlers;
 pub mod lint;
@@ -59,7 +60,8 @@ pub fn domain(settings: &GovernanceSettings, shared: &crate::domain::Shared) -> 
     Ok(Domain::new("governance")
         .data(governance.clone())
         .listener(governance.clone())
-        .decorator(governance)
+        .decorator(governance.clone())
+        .entity_facts(governance)
         .task(sources)
         .nav("/products", "Products", 20)
         .nav("/platforms", "Platforms", 30)

@@ -9,13 +9,15 @@
 //! [`model::Vars`]: the entity, its relations, its owner, product and platform, the facts other
 //! domains publish, and the time.
 //!
-//! Its store (`store.rs`: `scorecard_results`, `scorecard_versions`) is private to it; the
-//! catalog is read through `crate::catalog::facade` and the org graph.
+//! Its store (`store.rs`: `scorecard_results`, `scorecard_versions`, `standards_state`, the
+//! history) is private to it; the catalog is read through `crate::catalog::facade` and the org
+//! graph. Each entity's standings are shown in its `status.items` ([`status`]).
 
 pub mod campaigns;
 pub mod handlers;
 pub mod model;
 pub mod routes;
+pub mod status;
 mod store;
 pub mod subject;
 pub mod tracking;
@@ -63,6 +65,7 @@ pub fn domain(settings: &StandardsSettings, shared: &crate::domain::Shared) -> a
     Ok(Domain::new("standards")
         .data(standards.clone())
         .listener(standards.clone())
+        .decorator(standards.clone())
         .view_extension(standards.clone())
         .findings_source(standards)
         .task(refresh)

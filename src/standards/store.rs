@@ -1,9 +1,10 @@
 //! All SQL of standards as code: `scorecard_results` (how each entity stands against each
-//! scorecard) and `scorecard_versions` (which version of a scorecard its rows were judged by).
+//! scorecard), `scorecard_versions` (which version of a scorecard its rows were judged by),
+//! `standards_state` (a counter moved by every write of results), and the history tables.
 
 use diesel::prelude::*;
 
-use crate::db::schema::{scorecard_results as r, scorecard_versions as v};
+use crate::db::schema::{scorecard_results as r, scorecard_versions as v, standards_state as st};
 use crate::db::{Pool, WriteTransaction};
 use crate::with_conn;
 
@@ -52,6 +53,7 @@ pub fn write(pool: &Pool, w: &Writes) -> anyhow::Result<()> {
             for chunk in w.rows.chunks(CHUNK) {
                 diesel::insert_into(r::table).values(chunk).execute(c)?;
             }
+            diesel::update(st::table.filter(st::id.eq(1))).set(st::generation.eq(st::generation + 1)).execute(c)?;
             for (s, hash) in &w.versions {
                 diesel::delete(v::table.filter(v::scorecard_ref.eq(s))).execute(c)?;
                 diesel::insert_into(v::table)
@@ -73,6 +75,34 @@ pub fn results_of(pool: &Pool, scorecard: &str) -> anyhow::Result<Vec<ResultRow>
     with_conn!(pool, |c| {
         Ok(r::table.filter(r::scorecard_ref.eq(scorecard)).order(r::entity_ref.asc()).load::<ResultRow>(c)?)
     })
+}
+
+/// The counter every write of results moves.
+pub fn generation(pool: &Pool) -> anyhow::Result<i64> {
+    with_conn!(pool, |c| Ok(st::table
+        .filter(st::id.eq(1))
+        .select(st::generation)
+        .first::<i64>(c)
+        .optional()?
+        .unwrap_or(0)))
+}
+
+/// The rows of these entities, every scorecard's.
+pub fn results_for(pool: &Pool, entities: &[String]) -> anyhow::Result<Vec<ResultRow>> {
+    if entities.len() > 2000 {
+        // Past a few thousand keys one scan beats many lookups.
+        let wanted: std::collections::HashSet<&String> = entities.iter().collect();
+        return Ok(all_results(pool)?.into_iter().filter(|row| wanted.contains(&row.entity_ref)).collect());
+    }
+    let mut out = Vec::new();
+    for chunk in entities.chunks(CHUNK) {
+        let found: Vec<ResultRow> = with_conn!(pool, |c| r::table
+            .filter(r::entity_ref.eq_any(chunk))
+            .order((r::entity_ref.asc(), r::scorecard_ref.asc()))
+            .load::<ResultRow>(c)?);
+        out.extend(found);
+    }
+    Ok(out)
 }
 
 /// Every row of every scorecard.

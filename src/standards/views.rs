@@ -100,7 +100,7 @@ pub struct CheckRate {
     pub pass_rate: Option<f64>,
 }
 
-fn outcomes(row: &ResultRow) -> Vec<CheckOutcome> {
+pub(crate) fn outcomes(row: &ResultRow) -> Vec<CheckOutcome> {
     serde_json::from_str(&row.checks).unwrap_or_default()
 }
 

@@ -175,6 +175,46 @@ pub async fn list(
     Ok(respond(page(&ctx, "Catalog", body)))
 }
 
+/// One scorecard's standing of the entity, from its status item.
+struct Standing {
+    scorecard_ref: String,
+    title: String,
+    level: Option<String>,
+    lowest: String,
+    score: f64,
+    failing: Vec<String>,
+}
+
+/// The scorecards the entity is judged by (standards' status items), by title.
+fn standings(e: &view::EntityView) -> Vec<Standing> {
+    let text = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
+    let mut out: Vec<Standing> = e
+        .items_of_type(crate::standards::status::ITEM_TYPE)
+        .filter_map(|i| i.more.get("scorecard"))
+        .filter_map(|s| {
+            Some(Standing {
+                scorecard_ref: text(s, "ref")?,
+                title: text(s, "title").unwrap_or_default(),
+                level: text(s, "level"),
+                lowest: s
+                    .get("levels")
+                    .and_then(|l| l.get(0))
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("the lowest level")
+                    .to_owned(),
+                score: s.get("score").and_then(serde_json::Value::as_f64).unwrap_or(0.0),
+                failing: s
+                    .get("failing")
+                    .and_then(serde_json::Value::as_array)
+                    .map(|f| f.iter().filter_map(serde_json::Value::as_str).map(str::to_owned).collect())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.title.cmp(&b.title));
+    out
+}
+
 fn page_link(p: &HashMap<String, String>, n: u64) -> String {
     let base = link_with(p, &[]);
     let sep = if base.contains('?') { '&' } else { '?' };
@@ -203,6 +243,7 @@ pub async fn entity(
         None
     };
     let findings: Vec<&view::StatusItem> = e.findings().collect();
+    let standings = standings(&e);
     let definition = e.definition_text();
     let description = or_empty(&e.metadata.description);
     let fields = [
@@ -249,6 +290,17 @@ pub async fn entity(
             h2 { "Scorecard: " (card.level.as_str()) }
             ul { @for c in &card.checks {
                 li { @if c.passed { span class="ok" { "✓ " } } @else { span class="bad" { "✗ " } } (c.id) " " span class="muted" { "(" (c.level.as_str()) ")" } }
+            } }
+        }
+        @if !standings.is_empty() {
+            h2 { "Scorecards" }
+            table { thead { tr { th { "Scorecard" } th { "Level" } th { "Score" } th { "Failing checks" } } } tbody {
+                @for s in &standings { tr {
+                    td { a href=(super::standards::page_href("scorecards", &s.scorecard_ref)) { (s.title) } }
+                    td { @if let Some(l) = &s.level { (l) } @else { span class="muted" { "below " (s.lowest) } } }
+                    td { (format!("{:.0}%", s.score * 100.0)) }
+                    td { @if s.failing.is_empty() { span class="ok" { "none" } } @else { (s.failing.join(", ")) } }
+                } }
             } }
         }
         h2 { "Relations" }

@@ -57,7 +57,7 @@ fn key_of(kind: &str, ns: &str, name: &str) -> Result<String, ApiError> {
 }
 
 /// `/{base}/{namespace}/{name}` of a ref (`kind:namespace/name`).
-fn page_href(base: &str, entity_ref: &str) -> String {
+pub(crate) fn page_href(base: &str, entity_ref: &str) -> String {
     let rest = entity_ref.split_once(':').map_or(entity_ref, |(_, r)| r);
     let (ns, name) = rest.split_once('/').unwrap_or((DEFAULT_NAMESPACE, rest));
     format!("/{base}/{}/{}", urlencode(ns), urlencode(name))

@@ -1,7 +1,7 @@
 //! The numbers consumption publishes per entity for the checks users write (`facts.usage`):
 //! calls, errors and active consumers over the last 28 days of the APIs an entity is or provides
 //! (itself and its parts), a product's KPI values and a platform's targets, each with whether it
-//! is on track.
+//! is on track, and when any KPI of a product last had a value (`kpisLastReportedAt`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -31,6 +31,7 @@ impl EntityFacts for Usage {
                 consumers.entry(p.api).or_default().insert(p.consumer);
             }
         }
+        let latest: HashMap<String, i64> = super::store::kpis::latest_per_product(pool)?.into_iter().collect();
         let mut out = HashMap::new();
         for e in g.entities.values() {
             let apis = if e.is("api") { vec![e.key.clone()] } else { g.apis_of(&e.key) };
@@ -55,6 +56,9 @@ impl EntityFacts for Usage {
                     .map(|k| (k.name, json!({"value": k.current, "target": k.target, "onTrack": k.on_track})))
                     .collect();
                 f.insert("kpis".into(), Value::Object(kpis));
+            }
+            if let Some(t) = latest.get(&e.key) {
+                f.insert("kpisLastReportedAt".into(), json!(crate::db::rfc3339(*t)));
             }
             if e.is("platform") && !e.targets.is_empty() {
                 let targets: Map<String, Value> = self

@@ -29,6 +29,7 @@ mod portal;
 mod providers;
 mod queries;
 mod standards;
+mod standards_builtin;
 mod team_health;
 mod trust_http;
 mod trust_identity;

@@ -197,6 +197,28 @@ async fn levels_scores_and_run_time_errors(db: Db) {
     let (status, body) = app.post_json("/api/portal/scorecards/default/readiness/evaluate", &json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scorecards"], 1, "{body}");
+
+    // The entity view's status.items list the scorecards judging it (both judge components).
+    let (status, e) = app.entity("component", "default", "api-svc").await;
+    assert_eq!(status, 200, "{e}");
+    let items: Vec<&Value> =
+        e["status"]["items"].as_array().unwrap().iter().filter(|i| i["type"] == "portolan.dev/scorecard").collect();
+    assert_eq!(items.len(), 2, "{e}");
+    let mine = items.iter().find(|i| i["scorecard"]["ref"] == "scorecard:default/readiness").expect("readiness");
+    assert_eq!(mine["level"], "info");
+    assert_eq!(
+        mine["scorecard"],
+        json!({"ref": "scorecard:default/readiness", "title": "Production readiness", "level": "bronze",
+               "levels": ["bronze", "silver", "gold"], "score": 0.4, "failing": ["described", "on-call"]}),
+        "{e}"
+    );
+    assert_eq!(mine["message"], "Production readiness: level bronze, score 0.4; failing: described, on-call", "{e}");
+    // The product is not a component: no scorecard item.
+    let (_, shop) = app.entity("product", "default", "shop").await;
+    assert!(
+        !shop["status"]["items"].as_array().into_iter().flatten().any(|i| i["type"] == "portolan.dev/scorecard"),
+        "{shop}"
+    );
 }
 
 const SHIPPING: &str = r#"apiVersion: portolan.dev/v1alpha1
@@ -302,6 +324,19 @@ async fn a_relation_change_two_hops_away_is_judged_again(db: Db) {
     let web = standing(&v, "component:default/web");
     assert_eq!(failing(web), ["in-product"], "{web}");
     assert_eq!(web["score"], 0.8);
+    // The entity's status.items show it at once: the read cache follows standards' writes.
+    let (_, e) = app.entity("component", "default", "web").await;
+    let item = e["status"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["scorecard"]["ref"] == "scorecard:default/readiness")
+        .cloned()
+        .unwrap_or_else(|| panic!("the readiness item: {e}"));
+    assert_eq!(
+        (&item["scorecard"]["level"], &item["scorecard"]["failing"]),
+        (&json!("silver"), &json!(["in-product"]))
+    );
     // And back; governance's own recomputations keep the check's finding.
     std::fs::write(&file, SYSTEM_IN_SHOP).unwrap();
     assert_eq!(app.refresh("system:default/sys").await, 200);

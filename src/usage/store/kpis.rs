@@ -46,6 +46,20 @@ pub fn values_of(pool: &Pool, product: &str) -> anyhow::Result<Vec<KpiValue>> {
     with_conn!(pool, |c| Ok(diesel::sql_query(sql.as_str()).bind::<Text, _>(product).load(c)?))
 }
 
+/// The latest time of any value, per product.
+pub fn latest_per_product(pool: &Pool) -> anyhow::Result<Vec<(String, i64)>> {
+    #[derive(QueryableByName)]
+    struct P {
+        #[diesel(sql_type = Text)]
+        product: String,
+        #[diesel(sql_type = BigInt)]
+        t: i64,
+    }
+    let sql = "SELECT product, MAX(t) AS t FROM usage_kpis GROUP BY product";
+    let rows: Vec<P> = with_conn!(pool, |c| diesel::sql_query(sql).load(c)?);
+    Ok(rows.into_iter().map(|p| (p.product, p.t)).collect())
+}
+
 /// Products with a value for a time at or after `since`.
 pub fn reported_since(pool: &Pool, since: i64) -> anyhow::Result<Vec<String>> {
     #[derive(QueryableByName)]
