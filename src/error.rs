@@ -277,7 +277,13 @@ impl ResponseError for ApiError {
         if let ApiError::Client { details: Some(d), .. } = self {
             error["details"] = d.clone();
         }
-        let body = json!({"error": error, "response": {"statusCode": code.status().as_u16()}});
+        let mut body = json!({"error": error, "response": {"statusCode": code.status().as_u16()}});
+        // A form's problems also go where Backstage's scaffolder clients read them (`errors`).
+        if let ApiError::Client { details: Some(d), .. } = self
+            && d["errors"].is_array()
+        {
+            body["errors"] = d["errors"].clone();
+        }
         let mut res = HttpResponse::build(code.status());
         if matches!(code, ErrorCode::Unavailable | ErrorCode::QueryTimeout) {
             res.insert_header(("retry-after", "1"));

@@ -48,6 +48,7 @@ pub mod ops;
 pub mod org;
 pub mod routes;
 pub mod rows;
+pub mod scaffolder;
 pub mod secret;
 pub mod settings;
 pub mod standards;

@@ -38,6 +38,7 @@ crate::settings::domain_list! {
     delivery { delivery: crate::delivery::DeliverySettings },
     health { health: crate::health::HealthSettings },
     standards { standards: crate::standards::StandardsSettings },
+    scaffolder { scaffolder: crate::scaffolder::ScaffolderSettings },
     discovery { providers: crate::discovery::DiscoverySettings, webhooks: crate::discovery::PushSettings },
 }
 

@@ -26,8 +26,18 @@ use std::path::{Path, PathBuf};
 const PENDING: &[(&str, &str)] = &[];
 
 /// The domains: each owns its tables, behind a private store.
-const DOMAINS: &[&str] =
-    &["catalog", "governance", "offerings", "usage", "delivery", "health", "standards", "discovery", "auth"];
+const DOMAINS: &[&str] = &[
+    "catalog",
+    "governance",
+    "offerings",
+    "usage",
+    "delivery",
+    "health",
+    "standards",
+    "scaffolder",
+    "discovery",
+    "auth",
+];
 /// What the catalog must never name: the domains built on it, what is built from it for them
 /// (the org graph, the domains' front doors), and the edge that wires them.
 const ABOVE_CATALOG: &[&str] = &[
@@ -37,6 +47,7 @@ const ABOVE_CATALOG: &[&str] = &[
     "delivery",
     "health",
     "standards",
+    "scaffolder",
     "discovery",
     "org",
     "domain",
@@ -46,7 +57,7 @@ const ABOVE_CATALOG: &[&str] = &[
 ];
 /// The domains `config.rs` must not name.
 const CONFIG_MUST_NOT_NAME: &[&str] =
-    &["catalog", "governance", "offerings", "usage", "delivery", "health", "standards", "discovery"];
+    &["catalog", "governance", "offerings", "usage", "delivery", "health", "standards", "scaffolder", "discovery"];
 /// Auth resolves identities against the catalog: these are the only catalog modules it names.
 const AUTH_READS_OF_CATALOG: &[&str] = &[
     "crate::catalog::facade", // relations (ownedBy, memberOf, childOf), bodies, Users by leaf, provenance

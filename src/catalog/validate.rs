@@ -243,6 +243,14 @@ pub fn sort_ref_lists(spec: &mut Value) {
     }
 }
 
+/// What is wrong with `value` against a JSON Schema of the caller's (a form's, an action's
+/// input), each with its JSON pointer and in the same words as a descriptor's problems; an error
+/// when the schema itself is not one.
+pub fn problems_against(schema: &Value, value: &Value) -> Result<Vec<Problem>, String> {
+    let validator = jsonschema::validator_for(schema).map_err(|e| format!("not a usable JSON Schema: {e}"))?;
+    Ok(schema_problems(&validator, value))
+}
+
 fn schema_problems(validator: &Validator, value: &Value) -> Vec<Problem> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();

@@ -418,6 +418,33 @@ diesel::table! {
 }
 
 diesel::table! {
+    scaffolder_tasks (id) {
+        id -> Text,
+        spec -> Text,
+        status -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+        last_heartbeat_at -> Nullable<BigInt>,
+        template_dir -> Nullable<Text>,
+        secrets -> Nullable<Text>,
+        cancel_requested -> Integer,
+        due_at -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    scaffolder_task_events (id) {
+        id -> BigInt,
+        task_id -> Text,
+        event_type -> Text,
+        body -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     standards_state (id) {
         id -> Integer,
         generation -> BigInt,
@@ -571,6 +598,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     scorecard_results,
     scorecard_versions,
     standards_state,
+    scaffolder_tasks,
+    scaffolder_task_events,
     scorecard_days,
     entity_scores,
     campaign_days,

@@ -153,6 +153,29 @@ async fn every_guarded_route_answers_each_role_as_the_policy_says(db: Db) {
     }
     covered.push(("POST", "/api/portal/scorecards/snapshots"));
 
+    // A template's dry run (SignedIn): it makes files in a throw-away folder only.
+    let dry = json!({"template": {"apiVersion": "scaffolder.backstage.io/v1beta3", "kind": "Template",
+        "metadata": {"name": "t"}, "spec": {"type": "service", "steps": [{"id": "log", "action": "debug:log", "input": {"message": "hi"}}]}},
+        "values": {}, "directoryContents": []});
+    for ((role, token), want) in roles.all().into_iter().zip([401, 403, 200, 200, 200]) {
+        let (status, body) = call(&app, "POST", "/api/scaffolder/v2/dry-run", token, Some(&dry)).await;
+        assert_eq!(status, want, "POST /api/scaffolder/v2/dry-run as {role}: {body}");
+    }
+    covered.push(("POST", "/api/scaffolder/v2/dry-run"));
+
+    // Running a template as a task (SignedIn), and cancelling it (its creator or an admin).
+    let task = json!({"templateRef": "template:default/nope", "values": {}});
+    for ((role, token), want) in roles.all().into_iter().zip([401, 403, 404, 404, 404]) {
+        let (status, body) = call(&app, "POST", "/api/scaffolder/v2/tasks", token, Some(&task)).await;
+        assert_eq!(status, want, "POST /api/scaffolder/v2/tasks as {role}: {body}");
+    }
+    covered.push(("POST", "/api/scaffolder/v2/tasks"));
+    for ((role, token), want) in roles.all().into_iter().zip([401, 403, 404, 404, 404]) {
+        let (status, body) = call(&app, "POST", "/api/scaffolder/v2/tasks/nope/cancel", token, None).await;
+        assert_eq!(status, want, "POST /api/scaffolder/v2/tasks/{{id}}/cancel as {role}: {body}");
+    }
+    covered.push(("POST", "/api/scaffolder/v2/tasks/{id}/cancel"));
+
     // The matrix covers every guarded row of the policy table.
     let guarded: Vec<(&str, &str)> = portolan::routes::all()
         .filter(|r| matches!(r.rule, Rule::SignedIn | Rule::Owner | Rule::Admin))

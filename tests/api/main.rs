@@ -28,6 +28,8 @@ mod offerings_roles;
 mod portal;
 mod providers;
 mod queries;
+mod scaffolder;
+mod scaffolder_tasks;
 mod standards;
 mod standards_builtin;
 mod team_health;

@@ -1,0 +1,2 @@
+DROP TABLE scaffolder_task_events;
+DROP TABLE scaffolder_tasks;

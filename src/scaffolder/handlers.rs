@@ -1,0 +1,236 @@
+//! HTTP handlers of the scaffolder (`/api/scaffolder/v2`): thin, the work off the async workers.
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::expr::Templater;
+use super::run::{LogLine, Run};
+use super::template::Template;
+use super::{CatalogReader, Scaffolder, actions};
+use crate::auth::Identity;
+use crate::catalog::model::EntityRef;
+use crate::catalog::validate::Problem;
+use crate::error::{ApiError, Body};
+
+async fn blocking<T: Send + 'static>(
+    s: &web::Data<Scaffolder>,
+    f: impl FnOnce(&Scaffolder) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let s: Arc<Scaffolder> = s.clone().into_inner();
+    web::block(move || f(&s)).await?
+}
+
+/// A template's ref key from a path's namespace, kind and name.
+fn template_key(ns: &str, kind: &str, name: &str) -> Result<String, ApiError> {
+    if !kind.eq_ignore_ascii_case("template") {
+        return Err(ApiError::input("Invalid kind, only 'Template' kind is supported"));
+    }
+    EntityRef::parse(&format!("template:{ns}/{name}"), None, crate::catalog::model::DEFAULT_NAMESPACE)
+        .map(|r| r.key())
+        .map_err(|e| ApiError::input(format!("template: {e}")))
+}
+
+/// `GET /api/scaffolder/v2/templates/{namespace}/{kind}/{name}/parameter-schema`.
+pub async fn parameter_schema(
+    s: web::Data<Scaffolder>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (ns, kind, name) = path.into_inner();
+    let key = template_key(&ns, &kind, &name)?;
+    let found = blocking(&s, move |s| s.template(&key)).await?;
+    Ok(HttpResponse::Ok().json(found.template.parameter_schema()))
+}
+
+/// `GET /api/scaffolder/v2/actions`: every action with its input and output schemas.
+pub async fn list_actions() -> HttpResponse {
+    HttpResponse::Ok().json(actions::list())
+}
+
+/// The values' problems as Backstage's form reads them (`errors`, beside portolan's envelope):
+/// `path` as a list of keys, `property`, `message`, `stack`.
+pub(crate) fn values_error(problems: &[Problem]) -> ApiError {
+    let errors: Vec<Value> = problems
+        .iter()
+        .map(|p| {
+            let keys: Vec<String> = p
+                .path
+                .trim_start_matches("/values")
+                .split('/')
+                .filter(|k| !k.is_empty())
+                .map(|k| k.replace("~1", "/").replace("~0", "~"))
+                .collect();
+            let property = std::iter::once("instance".to_owned()).chain(keys.iter().cloned()).collect::<Vec<_>>().join(".");
+            json!({"path": keys, "property": property, "message": p.message, "stack": format!("{property} {}", p.message)})
+        })
+        .collect();
+    let words: Vec<String> = problems.iter().take(5).map(|p| format!("{}: {}", p.path, p.message)).collect();
+    ApiError::Client {
+        code: crate::error::ErrorCode::InvalidInput,
+        message: format!("The values do not fit the template's form: {}", words.join("; ")),
+        details: Some(json!({"errors": errors})),
+    }
+}
+
+/// What stops a template from running before anything runs: actions or filters portolan lacks.
+pub(crate) fn refuse_unsupported(t: &Template, templater: &Templater) -> Result<(), ApiError> {
+    let missing = t.unsupported(templater);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Client {
+        code: crate::error::ErrorCode::InvalidInput,
+        message: format!("This template cannot run here: {}", missing.join("; ")),
+        details: Some(json!({"unsupported": missing})),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileIn {
+    pub path: String,
+    pub base64_content: String,
+}
+
+/// `POST /api/scaffolder/v2/dry-run`: Backstage's body (`template`, `values`, `secrets`,
+/// `directoryContents`), or `templateRef` (a template of the catalog, with the files beside it).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DryRunBody {
+    pub template: Option<Value>,
+    pub template_ref: Option<String>,
+    #[serde(default)]
+    pub values: Option<Value>,
+    #[serde(default)]
+    pub secrets: Map<String, Value>,
+    #[serde(default)]
+    pub directory_contents: Vec<FileIn>,
+}
+
+/// `POST /api/scaffolder/v2/dry-run`: runs the template in a throw-away workspace with the
+/// actions that reach outside it skipped, and answers the files it made, its log and output.
+pub async fn dry_run(
+    s: web::Data<Scaffolder>,
+    identity: Identity,
+    body: Body<DryRunBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let user = match &identity.principal {
+        crate::auth::Principal::User { sub, .. } if sub.starts_with("user:") => Some(sub.clone()),
+        _ => None,
+    };
+    let out = blocking(&s, move |s| dry_run_blocking(s, body, user)).await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+fn dry_run_blocking(s: &Scaffolder, body: DryRunBody, user: Option<String>) -> Result<Value, ApiError> {
+    let files_dir =
+        tempfile::Builder::new().prefix("portolan-dry-run-content").tempdir().map_err(anyhow::Error::from)?;
+    let (template, dir) = match (&body.template, &body.template_ref) {
+        (Some(t), None) => {
+            let t = Template::from_body(t)
+                .map_err(|e| ApiError::input(format!("Input template is not a template: {e}")))?;
+            for (i, f) in body.directory_contents.iter().enumerate() {
+                let dst = actions::inside(files_dir.path(), &f.path)
+                    .map_err(|e| ApiError::input(format!("directoryContents[{i}].path: {e}")))?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(f.base64_content.as_bytes())
+                    .map_err(|e| ApiError::input(format!("directoryContents[{i}].base64Content: not base64: {e}")))?;
+                if let Some(p) = dst.parent() {
+                    std::fs::create_dir_all(p).map_err(anyhow::Error::from)?;
+                }
+                std::fs::write(&dst, bytes).map_err(anyhow::Error::from)?;
+            }
+            (t, Some(files_dir.path().to_path_buf()))
+        }
+        (None, Some(r)) => {
+            let key = EntityRef::parse(r, Some("template"), crate::catalog::model::DEFAULT_NAMESPACE)
+                .map(|r| r.key())
+                .map_err(|e| ApiError::input(format!("templateRef: {e}")))?;
+            let found = s.template(&key)?;
+            (found.template, found.dir)
+        }
+        _ => return Err(ApiError::input("Give either template (with directoryContents) or templateRef")),
+    };
+    let templater = Templater::new(false);
+    refuse_unsupported(&template, &templater)?;
+    let values = body.values.unwrap_or_else(|| json!({}));
+    let problems = template.check_values(&values);
+    if !problems.is_empty() {
+        return Err(values_error(&problems));
+    }
+    let workspace = tempfile::Builder::new().prefix("portolan-dry-run").tempdir().map_err(anyhow::Error::from)?;
+    let catalog = CatalogReader { pool: s.pool.clone() };
+    let user_ref = user.unwrap_or_else(|| "user:default/guest".into());
+    let user_entity = actions::CatalogPort::entity(&catalog, &user_ref.to_ascii_lowercase()).ok().flatten();
+    let never = || false;
+    let task_id = uuid::Uuid::new_v4().to_string();
+    let run = Run {
+        template: &template,
+        values: &values,
+        secrets: &body.secrets,
+        user: json!({"ref": user_ref, "entity": user_entity}),
+        template_dir: dir.as_deref(),
+        dry_run: true,
+        catalog: Some(&catalog),
+        cancelled: &never,
+        task_id: &task_id,
+    };
+    let mut log: Vec<LogLine> = Vec::new();
+    let result = run.run(workspace.path(), &mut |l| log.push(l));
+    let log_json: Vec<Value> = log.iter().map(|l| json!({"body": l})).collect();
+    let output = match result {
+        Ok(o) => o,
+        Err(f) => {
+            return Err(ApiError::Client {
+                code: crate::error::ErrorCode::InvalidInput,
+                message: f.message,
+                details: Some(json!({"stepId": f.step_id, "log": log_json})),
+            });
+        }
+    };
+    let mut contents = Vec::new();
+    for f in actions::files::list_files(workspace.path()) {
+        if f == ".git" || f.starts_with(".git/") {
+            continue;
+        }
+        let p = workspace.path().join(&f);
+        let bytes = std::fs::read(&p).map_err(anyhow::Error::from)?;
+        contents.push(json!({
+            "path": f,
+            "executable": executable(&p),
+            "base64Content": base64::engine::general_purpose::STANDARD.encode(bytes),
+        }));
+    }
+    let steps: Vec<Value> = template
+        .steps
+        .iter()
+        .map(|s| {
+            let mut v = json!({"id": s.id, "name": s.name, "action": s.action, "input": s.input});
+            if let Some(w) = &s.when {
+                v["if"] = w.clone();
+            }
+            if let Some(e) = &s.each {
+                v["each"] = e.clone();
+            }
+            v
+        })
+        .collect();
+    Ok(json!({"log": log_json, "directoryContents": contents, "output": output, "steps": steps}))
+}
+
+fn executable(p: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = p;
+        false
+    }
+}

@@ -1,0 +1,235 @@
+//! HTTP handlers of the task routes (`/api/scaffolder/v2/tasks`), in Backstage's shapes.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::Scaffolder;
+use super::store::{self, EventRow, TaskRow};
+use super::tasks::NewTask;
+use crate::auth::{Identity, Principal};
+use crate::db::{Pool, rfc3339};
+use crate::error::{ApiError, Body};
+
+async fn blocking<T: Send + 'static>(
+    s: &web::Data<Scaffolder>,
+    f: impl FnOnce(&Scaffolder) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let s: Arc<Scaffolder> = s.clone().into_inner();
+    web::block(move || f(&s)).await?
+}
+
+fn user_of(identity: &Identity) -> Option<String> {
+    match &identity.principal {
+        Principal::User { sub, .. } => Some(sub.clone()),
+        Principal::Service { name, .. } => Some(format!("service:{name}")),
+        _ => None,
+    }
+}
+
+/// A task as Backstage serialises it (no secrets).
+fn task_json(t: &TaskRow) -> Value {
+    let mut v = json!({
+        "id": t.id,
+        "spec": serde_json::from_str::<Value>(&t.spec).unwrap_or(Value::Null),
+        "status": t.status,
+        "createdAt": rfc3339(t.created_at),
+    });
+    if let Some(h) = t.last_heartbeat_at {
+        v["lastHeartbeatAt"] = json!(rfc3339(h));
+    }
+    if let Some(c) = &t.created_by {
+        v["createdBy"] = json!(c);
+    }
+    v
+}
+
+fn event_json(e: &EventRow) -> Value {
+    json!({
+        "id": e.id,
+        "taskId": e.task_id,
+        "type": e.event_type,
+        "body": serde_json::from_str::<Value>(&e.body).unwrap_or(Value::Null),
+        "createdAt": rfc3339(e.created_at),
+    })
+}
+
+fn found(s: &Scaffolder, id: &str) -> Result<TaskRow, ApiError> {
+    store::get(&s.pool, id)?.ok_or_else(|| ApiError::not_found(format!("No task with id '{id}' found")))
+}
+
+/// `POST /api/scaffolder/v2/tasks`: 201 `{id}`.
+pub async fn create(
+    s: web::Data<Scaffolder>,
+    identity: Identity,
+    body: Body<NewTask>,
+) -> Result<HttpResponse, ApiError> {
+    let (t, user) = (body.into_inner(), user_of(&identity));
+    let id = blocking(&s, move |s| s.create(t, user)).await?;
+    Ok(HttpResponse::Created().json(json!({"id": id})))
+}
+
+/// `GET /api/scaffolder/v2/tasks?createdBy=&status=&limit=&offset=`: `{tasks, totalTasks}`,
+/// newest first; `createdBy` and `status` may repeat.
+pub async fn list(s: web::Data<Scaffolder>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let (mut created_by, mut status) = (Vec::new(), Vec::new());
+    let (mut limit, mut offset) = (100i64, 0i64);
+    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        let number = |what: &str| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| ApiError::input(format!("{what}: \"{v}\" is not a whole number of 0 or more")))
+        };
+        match k.as_ref() {
+            "createdBy" => created_by.push(v.to_string()),
+            "status" => {
+                if !["open", "processing", "waiting", "completed", "failed", "cancelled"].contains(&v.as_ref()) {
+                    return Err(ApiError::input(format!(
+                        "status: \"{v}\" is not one of open, processing, waiting, completed, failed, cancelled"
+                    )));
+                }
+                status.push(v.to_string());
+            }
+            "limit" => limit = number("limit")?.min(1000),
+            "offset" => offset = number("offset")?,
+            other => {
+                return Err(ApiError::input(format!(
+                    "{other}: not a parameter of this route (createdBy, status, limit, offset)"
+                )));
+            }
+        }
+    }
+    let (rows, total) = blocking(&s, move |s| Ok(store::list(&s.pool, &created_by, &status, limit, offset)?)).await?;
+    Ok(HttpResponse::Ok().json(json!({"tasks": rows.iter().map(task_json).collect::<Vec<_>>(), "totalTasks": total})))
+}
+
+/// `GET /api/scaffolder/v2/tasks/{id}`.
+pub async fn get(s: web::Data<Scaffolder>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let t = blocking(&s, move |s| found(s, &id)).await?;
+    Ok(HttpResponse::Ok().json(task_json(&t)))
+}
+
+fn after_of(req: &HttpRequest) -> Result<i64, ApiError> {
+    let mut after = 0;
+    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        if k != "after" {
+            return Err(ApiError::input(format!("{k}: not a parameter of this route (after)")));
+        }
+        after = v.parse::<i64>().unwrap_or(0).max(0);
+    }
+    Ok(after)
+}
+
+/// `GET /api/scaffolder/v2/tasks/{id}/events?after=`: the events after `after`; when there are
+/// none yet and the task runs, waits up to 10 s for the first.
+pub async fn events(
+    s: web::Data<Scaffolder>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (id, after) = (path.into_inner(), after_of(&req)?);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let i = id.clone();
+        let (task, rows) = blocking(&s, move |s| Ok((found(s, &i)?, store::events_after(&s.pool, &i, after)?))).await?;
+        let ended = ["completed", "failed", "cancelled"].contains(&task.status.as_str());
+        if !rows.is_empty() || ended || Instant::now() >= deadline {
+            return Ok(HttpResponse::Ok().json(rows.iter().map(event_json).collect::<Vec<_>>()));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+struct StreamState {
+    pool: Pool,
+    id: String,
+    after: i64,
+    pending: VecDeque<EventRow>,
+    done: bool,
+    last_sent: Instant,
+}
+
+/// `GET /api/scaffolder/v2/tasks/{id}/eventstream?after=`: Server-Sent Events (`event: log`,
+/// `completion`, `cancelled`), ended after the completion.
+pub async fn eventstream(
+    s: web::Data<Scaffolder>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (id, after) = (path.into_inner(), after_of(&req)?);
+    let i = id.clone();
+    blocking(&s, move |s| found(s, &i)).await?;
+    let state = StreamState {
+        pool: s.pool.clone(),
+        id,
+        after,
+        pending: VecDeque::new(),
+        done: false,
+        last_sent: Instant::now(),
+    };
+    let events = futures_util::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(e) = st.pending.pop_front() {
+                st.after = e.id;
+                st.last_sent = Instant::now();
+                st.done = e.event_type == "completion";
+                let text = format!("event: {}\ndata: {}\n\n", e.event_type, event_json(&e));
+                return Some((Ok::<_, actix_web::Error>(Bytes::from(text)), st));
+            }
+            if st.done {
+                return None;
+            }
+            let (pool, id, after) = (st.pool.clone(), st.id.clone(), st.after);
+            match tokio::task::spawn_blocking(move || store::events_after(&pool, &id, after)).await {
+                Ok(Ok(rows)) if !rows.is_empty() => {
+                    st.pending.extend(rows);
+                    continue;
+                }
+                Ok(Err(e)) => tracing::warn!(error.cause = %e, "Could not read a task's events for its stream."),
+                _ => {}
+            }
+            if st.last_sent.elapsed() >= Duration::from_secs(15) {
+                st.last_sent = Instant::now();
+                return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), st));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(events))
+}
+
+/// `POST /api/scaffolder/v2/tasks/{id}/cancel`: the task's creator or an admin; 200
+/// `{status: "cancelled"}` (the task stops at its next step, or its wait ends).
+pub async fn cancel(
+    s: web::Data<Scaffolder>,
+    path: web::Path<String>,
+    identity: Identity,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let who = user_of(&identity);
+    let admin = identity.admin;
+    blocking(&s, move |s| {
+        let t = found(s, &id)?;
+        if !admin && (t.created_by.is_none() || t.created_by != who) {
+            return Err(ApiError::with_code(
+                crate::error::ErrorCode::Forbidden,
+                "Only the task's creator or an admin may cancel it",
+            ));
+        }
+        let body = json!({"message": format!("Task {id} has been cancelled."), "status": "cancelled"});
+        store::request_cancel(&s.pool, &id, &body.to_string(), crate::db::now_ms())?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({"status": "cancelled"})))
+}

@@ -1,0 +1,254 @@
+//! Template tasks: created by `POST /api/scaffolder/v2/tasks` (checked before anything is
+//! stored), claimed through the database by one instance's worker (the shared lease helper,
+//! `db::lease`: `FOR UPDATE SKIP LOCKED` on PostgreSQL), run step by step with a heartbeat every
+//! second, and ended with a `completion` event. A task whose instance died (its lease freed by
+//! the instance's silence) is failed by the next worker that claims it, with a message saying
+//! so. Secrets are taken out of the table when the task starts and never logged.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::expr::Templater;
+use super::run::Run;
+use super::store::{self, TaskRow};
+use super::template::Template;
+use super::{Scaffolder, actions};
+use crate::catalog::ingest::Ingestor;
+use crate::db::{Pool, now_ms};
+use crate::error::ApiError;
+
+/// How long a claim holds without a beat (the beat renews it every second).
+const LEASE_MS: i64 = 15_000;
+
+/// Wakes this instance's idle workers when a task is created here.
+#[derive(Default)]
+pub struct Wake {
+    pending: Mutex<u64>,
+    cv: Condvar,
+}
+
+impl Wake {
+    fn notify(&self) {
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.cv.notify_all();
+    }
+
+    fn wait(&self, max: Duration) {
+        let guard = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut g, _) = self.cv.wait_timeout_while(guard, max, |p| *p == 0).unwrap_or_else(|e| e.into_inner());
+        *g = g.saturating_sub(1);
+    }
+}
+
+/// What `POST /api/scaffolder/v2/tasks` takes.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewTask {
+    pub template_ref: String,
+    pub values: Value,
+    #[serde(default)]
+    pub secrets: Map<String, Value>,
+}
+
+impl Scaffolder {
+    /// Checks and stores a task (201 `{id}`): the template exists and runs here, the values fit
+    /// its form.
+    pub fn create(&self, t: NewTask, user: Option<String>) -> Result<String, ApiError> {
+        let key = crate::catalog::model::EntityRef::parse(&t.template_ref, Some("template"), "default")
+            .map(|r| r.key())
+            .map_err(|e| ApiError::input(format!("templateRef: {e}")))?;
+        let found = self.template(&key)?;
+        super::handlers::refuse_unsupported(&found.template, &Templater::new(false))?;
+        let problems = found.template.check_values(&t.values);
+        if !problems.is_empty() {
+            return Err(super::handlers::values_error(&problems));
+        }
+        let user_ref = user.clone().unwrap_or_else(|| "user:default/guest".into());
+        let user_entity = actions::CatalogPort::entity(&self.reader(), &user_ref).ok().flatten();
+        let spec = json!({
+            "apiVersion": super::template::API_VERSION,
+            "parameters": t.values,
+            "steps": found.template.steps.iter().map(|s| {
+                let mut v = json!({"id": s.id, "name": s.name, "action": s.action, "input": s.input});
+                if let Some(w) = &s.when { v["if"] = w.clone(); }
+                if let Some(e) = &s.each { v["each"] = e.clone(); }
+                v
+            }).collect::<Vec<_>>(),
+            "output": found.template.output,
+            "templateInfo": {"entityRef": key, "entity": {"metadata": found.template.body["metadata"]}},
+            "user": {"ref": user_ref, "entity": user_entity},
+        });
+        let now = now_ms();
+        let id = uuid::Uuid::new_v4().to_string();
+        let secrets = if t.secrets.is_empty() { None } else { Some(Value::Object(t.secrets).to_string()) };
+        store::insert(
+            &self.pool,
+            &TaskRow {
+                id: id.clone(),
+                spec: spec.to_string(),
+                status: "open".into(),
+                created_by: user,
+                created_at: now,
+                last_heartbeat_at: None,
+                template_dir: found.dir.map(|d| d.display().to_string()),
+                secrets,
+                cancel_requested: 0,
+                due_at: now,
+                lease_owner: None,
+                lease_expires_at: None,
+            },
+        )?;
+        self.wake.notify();
+        Ok(id)
+    }
+
+    fn reader(&self) -> super::CatalogReader {
+        super::CatalogReader { pool: self.pool.clone() }
+    }
+
+    /// Starts `n` workers on threads of their own; they stop when `alive` is dropped.
+    pub fn spawn_workers(self: &Arc<Self>, n: usize, alive: Weak<()>) {
+        for i in 0..n {
+            let (me, alive) = (self.clone(), alive.clone());
+            let owner = format!("{}/scaffolder/{i}", me.ingestor.instance_id);
+            let started = std::thread::Builder::new().name(format!("scaffolder-{i}")).spawn(move || {
+                while alive.upgrade().is_some() {
+                    let now = now_ms();
+                    match store::TASK_LEASES.claim_due(&me.pool, &owner, now, now + LEASE_MS) {
+                        Ok(Some(id)) => {
+                            if let Err(e) = me.work(&id, &owner, &alive) {
+                                tracing::error!(task.id = %id, error.cause = format!("{e:#}"), "A scaffolder task could not be run.");
+                            }
+                        }
+                        Ok(None) => me.wake.wait(Duration::from_secs(1)),
+                        Err(e) => {
+                            tracing::warn!(error.cause = format!("{e:#}"), "Claiming scaffolder tasks failed; retrying.");
+                            std::thread::sleep(Duration::from_secs(2));
+                        }
+                    }
+                }
+            });
+            if let Err(e) = started {
+                tracing::error!(error.cause = %e, "A scaffolder worker could not start.");
+            }
+        }
+    }
+
+    /// Runs one claimed task to its end.
+    fn work(&self, id: &str, owner: &str, alive: &Weak<()>) -> anyhow::Result<()> {
+        let Some(row) = store::get(&self.pool, id)? else { return Ok(()) };
+        let ended = |status: &str, body: Value| store::complete(&self.pool, id, status, &body.to_string(), now_ms());
+        if row.status != "open" {
+            // Claimed while it ran elsewhere: that instance stopped beating, so it died.
+            let message = format!(
+                "The instance running this task stopped (no heartbeat since {}); the task failed. Steps it had begun may have half run: check before running the template again.",
+                crate::db::rfc3339(row.last_heartbeat_at.unwrap_or(row.created_at))
+            );
+            return ended("failed", json!({"message": message, "error": {"name": "Error", "message": message}}));
+        }
+        if row.cancel_requested != 0 {
+            return ended("cancelled", json!({"message": "Run completed with status: cancelled"}));
+        }
+        let secrets: Map<String, Value> =
+            store::start(&self.pool, id, now_ms())?.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+        let spec: Value = serde_json::from_str(&row.spec)?;
+        let template = Template::from_spec(&spec).map_err(anyhow::Error::msg)?;
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicBool::new(false));
+        let beat = {
+            let (pool, id, owner, cancelled, done) =
+                (self.pool.clone(), id.to_owned(), owner.to_owned(), cancelled.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::SeqCst) {
+                    let now = now_ms();
+                    match store::beat(&pool, &id, &owner, now, now + LEASE_MS) {
+                        Ok(Some(true)) | Ok(None) => cancelled.store(true, Ordering::SeqCst),
+                        Ok(Some(false)) => {}
+                        Err(e) => {
+                            tracing::warn!(task.id = %id, error.cause = format!("{e:#}"), "A task's heartbeat failed.")
+                        }
+                    }
+                    for _ in 0..10 {
+                        if done.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            })
+        };
+        let workspace = tempfile::Builder::new().prefix("portolan-task").tempdir()?;
+        let catalog = TaskCatalog { pool: self.pool.clone(), ingestor: self.ingestor.clone() };
+        let shut_down = || alive.upgrade().is_none();
+        let is_cancelled = || cancelled.load(Ordering::SeqCst) || shut_down();
+        let template_dir = row.template_dir.as_ref().map(PathBuf::from);
+        let run = Run {
+            template: &template,
+            values: &spec["parameters"],
+            secrets: &secrets,
+            user: spec["user"].clone(),
+            template_dir: template_dir.as_deref(),
+            dry_run: false,
+            catalog: Some(&catalog),
+            cancelled: &is_cancelled,
+            task_id: id,
+        };
+        let pool = self.pool.clone();
+        let result = run.run(workspace.path(), &mut |line| {
+            let body = serde_json::to_string(&line).unwrap_or_default();
+            if let Err(e) = store::event(&pool, id, "log", &body, now_ms()) {
+                tracing::warn!(task.id = %id, error.cause = format!("{e:#}"), "A task's log line was not stored.");
+            }
+        });
+        done.store(true, Ordering::SeqCst);
+        let _ = beat.join();
+        drop(workspace);
+        if result.is_err() && shut_down() {
+            let message = "portolan shut down while this task ran; the task failed. Steps it had begun may have half run: check before running the template again.";
+            return ended("failed", json!({"message": message, "error": {"name": "Error", "message": message}}));
+        }
+        match result {
+            Ok(output) => {
+                ended("completed", json!({"message": "Run completed with status: completed", "output": output}))
+            }
+            Err(_) if cancelled.load(Ordering::SeqCst) => {
+                ended("cancelled", json!({"message": "Run completed with status: cancelled"}))
+            }
+            Err(f) => ended(
+                "failed",
+                json!({"message": "Run completed with status: failed", "stepId": f.step_id,
+                       "error": {"name": "Error", "message": f.message}}),
+            ),
+        }
+    }
+}
+
+/// The catalog as a task's actions see it: reads, and registering locations on behalf of the
+/// task's user under the API's rules (file roots, allowed hosts).
+struct TaskCatalog {
+    pool: Pool,
+    ingestor: Ingestor,
+}
+
+impl actions::CatalogPort for TaskCatalog {
+    fn entity(&self, key: &str) -> anyhow::Result<Option<Value>> {
+        actions::CatalogPort::entity(&super::CatalogReader { pool: self.pool.clone() }, key)
+    }
+
+    fn register(&self, target: &str, _by: &str) -> anyhow::Result<Vec<String>> {
+        let (kind, target) = match target.strip_prefix("file:") {
+            Some(path) => ("file", path.to_owned()),
+            None => ("url", target.to_owned()),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let ing = self.ingestor.clone();
+        let registered = rt.block_on(self.ingestor.on_runtime(async move {
+            ing.register(kind, &target, false, crate::catalog::register::OnConflict::Refresh, "api").await
+        }))??;
+        Ok(registered.entities.iter().filter_map(crate::catalog::validate::describe).collect())
+    }
+}
