@@ -431,6 +431,8 @@ diesel::table! {
         due_at -> BigInt,
         lease_owner -> Nullable<Text>,
         lease_expires_at -> Nullable<BigInt>,
+        gate -> Nullable<Text>,
+        decision -> Nullable<Text>,
     }
 }
 

@@ -178,6 +178,7 @@ fn dry_run_blocking(s: &Scaffolder, body: DryRunBody, user: Option<String>) -> R
         catalog: Some(&catalog),
         cancelled: &never,
         task_id: &task_id,
+        gate: None,
     };
     let mut log: Vec<LogLine> = Vec::new();
     let result = run.run(workspace.path(), &mut |l| log.push(l));

@@ -53,6 +53,16 @@ route_table! {
         tag: "scaffolder", rule: SignedIn,
         summary: "Cancels a task (its creator or an admin): 200 {status: cancelled}; it stops before its next step",
     }
+    POST "/api/scaffolder/v2/tasks/{id}/approve" => tasks::approve {
+        tag: "scaffolder", rule: SignedIn,
+        summary: "Approves a waiting task (one of its gate's approvers, or an admin): {reason?}; the decision and who took it become an event",
+        body: Body::Json(OBJECT),
+    }
+    POST "/api/scaffolder/v2/tasks/{id}/reject" => tasks::reject {
+        tag: "scaffolder", rule: SignedIn,
+        summary: "Rejects a waiting task (one of its gate's approvers, or an admin): {reason?}; the task fails with the reason",
+        body: Body::Json(OBJECT),
+    }
     POST "/api/scaffolder/v2/dry-run" => scaffolder::dry_run {
         tag: "scaffolder", rule: SignedIn,
         summary: "Runs a template (the document with its files, or templateRef) in a throw-away workspace: the files it makes, its log and output; actions reaching outside the workspace are skipped",

@@ -36,6 +36,8 @@ pub struct Run<'a> {
     pub catalog: Option<&'a dyn CatalogPort>,
     pub cancelled: &'a (dyn Fn() -> bool + Sync),
     pub task_id: &'a str,
+    /// Where `portolan:approval` waits (a task's; none in a dry run).
+    pub gate: Option<&'a dyn actions::Gate>,
 }
 
 /// How a run ended badly: the step (when one failed) and why.
@@ -171,6 +173,8 @@ impl Run<'_> {
                 let result = {
                     let mut sink = |m: String| lines.push(m);
                     let mut actx = Ctx {
+                        step: &step.id,
+                        gate: self.gate,
                         workspace,
                         template_dir: self.template_dir,
                         dry_run: self.dry_run,

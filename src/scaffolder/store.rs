@@ -28,6 +28,10 @@ pub struct TaskRow {
     pub due_at: i64,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<i64>,
+    /// What a waiting task waits for: `{approvers, message, stepId}` (JSON).
+    pub gate: Option<String>,
+    /// The decision on it: `{approved, by, reason, at}` (JSON).
+    pub decision: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable)]
@@ -173,6 +177,70 @@ pub fn complete(pool: &Pool, id: &str, status: &str, body: &str, now: i64) -> an
                 ))
                 .execute(c)?;
             Ok::<_, anyhow::Error>(())
+        })
+    })
+}
+
+/// Puts a running task in `waiting` for the gate (a step's approval), the decision cleared.
+pub fn wait_for(pool: &Pool, id: &str, gate: &str, body: &str, now: i64) -> anyhow::Result<()> {
+    with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            diesel::update(t::table.filter(t::id.eq(id)))
+                .set((t::status.eq("waiting"), t::gate.eq(gate), t::decision.eq(None::<String>)))
+                .execute(c)?;
+            diesel::insert_into(ev::table)
+                .values((ev::task_id.eq(id), ev::event_type.eq("log"), ev::body.eq(body), ev::created_at.eq(now)))
+                .execute(c)?;
+            Ok::<_, anyhow::Error>(())
+        })
+    })
+}
+
+/// The decision on a waiting task's gate, if taken.
+pub fn decision(pool: &Pool, id: &str) -> anyhow::Result<Option<String>> {
+    with_conn!(pool, |c| Ok(t::table.filter(t::id.eq(id)).select(t::decision).first::<Option<String>>(c)?))
+}
+
+/// Back to `processing` after an approved step, the gate cleared.
+pub fn resume(pool: &Pool, id: &str) -> anyhow::Result<()> {
+    with_conn!(pool, |c| {
+        diesel::update(t::table.filter(t::id.eq(id)))
+            .set((t::status.eq("processing"), t::gate.eq(None::<String>)))
+            .execute(c)?;
+        Ok(())
+    })
+}
+
+/// Records a decision on a waiting task (only while it waits and none was taken), with its
+/// event; a whole-task gate approved makes the task due at once. False when it was not waiting.
+pub fn decide(
+    pool: &Pool,
+    id: &str,
+    decision: &str,
+    body: &str,
+    open_now: Option<i64>,
+    now: i64,
+) -> anyhow::Result<bool> {
+    with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            let waiting = t::table.filter(t::id.eq(id)).filter(t::status.eq("waiting")).filter(t::decision.is_null());
+            let n = match open_now {
+                Some(due) => diesel::update(waiting)
+                    .set((
+                        t::decision.eq(decision),
+                        t::status.eq("open"),
+                        t::due_at.eq(due),
+                        t::gate.eq(None::<String>),
+                    ))
+                    .execute(c)?,
+                None => diesel::update(waiting).set(t::decision.eq(decision)).execute(c)?,
+            };
+            if n == 1 {
+                diesel::insert_into(ev::table)
+                    .values((ev::task_id.eq(id), ev::event_type.eq("log"), ev::body.eq(body), ev::created_at.eq(now)))
+                    .execute(c)?;
+            }
+            Ok::<_, anyhow::Error>(n == 1)
         })
     })
 }

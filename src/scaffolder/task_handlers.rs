@@ -13,7 +13,7 @@ use super::store::{self, EventRow, TaskRow};
 use super::tasks::NewTask;
 use crate::auth::{Identity, Principal};
 use crate::db::{Pool, rfc3339};
-use crate::error::{ApiError, Body};
+use crate::error::{ApiError, Body, OptionalBody};
 
 async fn blocking<T: Send + 'static>(
     s: &web::Data<Scaffolder>,
@@ -227,9 +227,73 @@ pub async fn cancel(
             ));
         }
         let body = json!({"message": format!("Task {id} has been cancelled."), "status": "cancelled"});
-        store::request_cancel(&s.pool, &id, &body.to_string(), crate::db::now_ms())?;
+        let now = crate::db::now_ms();
+        if store::request_cancel(&s.pool, &id, &body.to_string(), now)? && t.lease_owner.is_none() && t.status != "open"
+        {
+            // Waiting for its gate, run by no one: it ends here.
+            let done = json!({"message": "Run completed with status: cancelled"});
+            store::complete(&s.pool, &id, "cancelled", &done.to_string(), now)?;
+        }
         Ok(())
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({"status": "cancelled"})))
+}
+
+/// `{reason?}` of an approval or rejection.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+async fn decide(
+    s: web::Data<Scaffolder>,
+    path: web::Path<String>,
+    identity: Identity,
+    body: OptionalBody<DecisionBody>,
+    approved: bool,
+) -> Result<HttpResponse, ApiError> {
+    use super::tasks::Refused;
+    let id = path.into_inner();
+    let reason = body.into_inner().and_then(|b| b.reason).unwrap_or_default();
+    let by = identity.actor();
+    let (owns, admin) = (identity.ownership.clone(), identity.admin);
+    let i = id.clone();
+    let outcome = blocking(&s, move |s| Ok(s.decide(&i, approved, &by, &owns, admin, &reason)?)).await?;
+    match outcome {
+        Ok(()) => {
+            Ok(HttpResponse::Ok().json(json!({"id": id, "status": if approved { "approved" } else { "rejected" }})))
+        }
+        Err(Refused::NotFound) => Err(ApiError::not_found(format!("No task with id '{id}' found"))),
+        Err(Refused::NotWaiting(status)) => {
+            Err(ApiError::conflict(format!("Task {id} is not waiting for a decision (it is {status})")))
+        }
+        Err(Refused::NotAnApprover(approvers)) => Err(ApiError::with_code(
+            crate::error::ErrorCode::Forbidden,
+            format!("Only its approvers ({}) or an admin may decide on this task", approvers.join(", ")),
+        )),
+    }
+}
+
+/// `POST /api/scaffolder/v2/tasks/{id}/approve` `{reason?}`: one of the approvers of the task's
+/// gate (or an admin) lets it go on.
+pub async fn approve(
+    s: web::Data<Scaffolder>,
+    path: web::Path<String>,
+    identity: Identity,
+    body: OptionalBody<DecisionBody>,
+) -> Result<HttpResponse, ApiError> {
+    decide(s, path, identity, body, true).await
+}
+
+/// `POST /api/scaffolder/v2/tasks/{id}/reject` `{reason?}`: the task fails with the reason.
+pub async fn reject(
+    s: web::Data<Scaffolder>,
+    path: web::Path<String>,
+    identity: Identity,
+    body: OptionalBody<DecisionBody>,
+) -> Result<HttpResponse, ApiError> {
+    decide(s, path, identity, body, false).await
 }

@@ -23,6 +23,8 @@ use crate::error::ApiError;
 
 /// How long a claim holds without a beat (the beat renews it every second).
 const LEASE_MS: i64 = 15_000;
+/// The template annotation that gates a whole task on a group's approval.
+pub const GATE_ANNOTATION: &str = "portolan.dev/approval";
 
 /// Wakes this instance's idle workers when a task is created here.
 #[derive(Default)]
@@ -85,24 +87,42 @@ impl Scaffolder {
         let now = now_ms();
         let id = uuid::Uuid::new_v4().to_string();
         let secrets = if t.secrets.is_empty() { None } else { Some(Value::Object(t.secrets).to_string()) };
+        // `portolan.dev/approval: <group>` gates the whole task before its first step.
+        let gate = match found.template.body["metadata"]["annotations"][GATE_ANNOTATION].as_str() {
+            Some(raw) => {
+                let key = crate::catalog::model::EntityRef::parse(raw, Some("group"), "default")
+                    .map(|r| r.key())
+                    .map_err(|e| ApiError::input(format!("{key}: the {GATE_ANNOTATION} annotation: {e}")))?;
+                let message = format!("{} needs the approval of {key} before it runs", found.template.title);
+                Some(json!({"approvers": [key], "message": message, "stepId": null}))
+            }
+            None => None,
+        };
         store::insert(
             &self.pool,
             &TaskRow {
                 id: id.clone(),
                 spec: spec.to_string(),
-                status: "open".into(),
+                status: if gate.is_some() { "waiting".into() } else { "open".into() },
                 created_by: user,
                 created_at: now,
                 last_heartbeat_at: None,
                 template_dir: found.dir.map(|d| d.display().to_string()),
                 secrets,
                 cancel_requested: 0,
-                due_at: now,
+                due_at: if gate.is_some() { store::NEVER } else { now },
                 lease_owner: None,
                 lease_expires_at: None,
+                gate: gate.as_ref().map(Value::to_string),
+                decision: None,
             },
         )?;
-        self.wake.notify();
+        if let Some(g) = &gate {
+            let body = json!({"message": format!("Waiting: {}", g["message"].as_str().unwrap_or_default()), "status": "waiting"});
+            store::event(&self.pool, &id, "log", &body.to_string(), now)?;
+        } else {
+            self.wake.notify();
+        }
         Ok(id)
     }
 
@@ -186,6 +206,7 @@ impl Scaffolder {
         let shut_down = || alive.upgrade().is_none();
         let is_cancelled = || cancelled.load(Ordering::SeqCst) || shut_down();
         let template_dir = row.template_dir.as_ref().map(PathBuf::from);
+        let gate = TaskGate { pool: self.pool.clone(), id: id.to_owned(), cancelled: cancelled.clone() };
         let run = Run {
             template: &template,
             values: &spec["parameters"],
@@ -196,6 +217,7 @@ impl Scaffolder {
             catalog: Some(&catalog),
             cancelled: &is_cancelled,
             task_id: id,
+            gate: Some(&gate),
         };
         let pool = self.pool.clone();
         let result = run.run(workspace.path(), &mut |line| {
@@ -250,5 +272,102 @@ impl actions::CatalogPort for TaskCatalog {
             ing.register(kind, &target, false, crate::catalog::register::OnConflict::Refresh, "api").await
         }))??;
         Ok(registered.entities.iter().filter_map(crate::catalog::validate::describe).collect())
+    }
+}
+
+/// A task's gate: `portolan:approval` waits here, the task `waiting`, its heartbeat going on.
+struct TaskGate {
+    pool: Pool,
+    id: String,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl actions::Gate for TaskGate {
+    fn approval(&self, step: &str, approvers: &[String], message: &str) -> actions::Outcome {
+        let gate = json!({"approvers": approvers, "message": message, "stepId": step});
+        let body = json!({"message": format!("Waiting for the approval of {}: {message}", approvers.join(", ")),
+                          "stepId": step, "status": "waiting"});
+        store::wait_for(&self.pool, &self.id, &gate.to_string(), &body.to_string(), now_ms())
+            .map_err(|e| format!("could not wait for the approval: {e:#}"))?;
+        loop {
+            if self.cancelled.load(Ordering::SeqCst) {
+                return Err("cancelled while waiting for the approval".into());
+            }
+            match store::decision(&self.pool, &self.id) {
+                Ok(Some(d)) => {
+                    let d: Value = serde_json::from_str(&d).unwrap_or(Value::Null);
+                    let (by, reason) = (d["by"].as_str().unwrap_or("?"), d["reason"].as_str().unwrap_or(""));
+                    if d["approved"] != true {
+                        return Err(format!(
+                            "rejected by {by}{}",
+                            if reason.is_empty() { String::new() } else { format!(": {reason}") }
+                        ));
+                    }
+                    store::resume(&self.pool, &self.id).map_err(|e| format!("could not go on: {e:#}"))?;
+                    let mut out = Map::new();
+                    out.insert("approvedBy".into(), json!(by));
+                    out.insert("reason".into(), json!(reason));
+                    return Ok(out);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(task.id = %self.id, error.cause = format!("{e:#}"), "Reading a task's decision failed.")
+                }
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+/// Why a decision on a task was not taken.
+pub enum Refused {
+    NotFound,
+    NotWaiting(String),
+    NotAnApprover(Vec<String>),
+}
+
+impl Scaffolder {
+    /// Approves or rejects a waiting task, for one of its approvers (`owns`: the ref keys the
+    /// caller is or belongs to) or an admin. A whole-task gate approved opens the task; rejected,
+    /// fails it.
+    pub fn decide(
+        &self,
+        id: &str,
+        approved: bool,
+        by: &str,
+        owns: &[String],
+        admin: bool,
+        reason: &str,
+    ) -> anyhow::Result<Result<(), Refused>> {
+        let Some(row) = store::get(&self.pool, id)? else { return Ok(Err(Refused::NotFound)) };
+        let gate: Value = row.gate.as_deref().and_then(|g| serde_json::from_str(g).ok()).unwrap_or(Value::Null);
+        if row.status != "waiting" || gate.is_null() || row.decision.is_some() {
+            return Ok(Err(Refused::NotWaiting(row.status)));
+        }
+        let approvers: Vec<String> =
+            gate["approvers"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
+        let allowed = admin || approvers.iter().any(|a| owns.contains(a) || a == by);
+        if !allowed {
+            return Ok(Err(Refused::NotAnApprover(approvers)));
+        }
+        let now = now_ms();
+        let decision = json!({"approved": approved, "by": by, "reason": reason, "at": crate::db::rfc3339(now)});
+        let verb = if approved { "Approved" } else { "Rejected" };
+        let words = format!("{verb} by {by}{}", if reason.is_empty() { String::new() } else { format!(": {reason}") });
+        let body = json!({"message": words, "stepId": gate["stepId"], "status": if approved { "approved" } else { "rejected" }});
+        let whole = gate["stepId"].is_null();
+        let open_now = (whole && approved).then_some(now);
+        if !store::decide(&self.pool, id, &decision.to_string(), &body.to_string(), open_now, now)? {
+            return Ok(Err(Refused::NotWaiting(row.status)));
+        }
+        if whole && !approved {
+            let done =
+                json!({"message": "Run completed with status: failed", "error": {"name": "Error", "message": words}});
+            store::complete(&self.pool, id, "failed", &done.to_string(), now)?;
+        }
+        if open_now.is_some() {
+            self.wake.notify();
+        }
+        Ok(Ok(()))
     }
 }

@@ -10,6 +10,9 @@ use serde_json::json;
 use crate::fixtures::flow_component as component;
 use crate::helpers::{Db, Roles, TestApp, call, spawn_secured_with};
 
+/// A template whose tasks wait for team-a's approval before they run.
+const GATED: &str = "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {name: gated, annotations: {portolan.dev/approval: team-a}}\nspec: {type: service, owner: team-a, steps: [{id: log, action: debug:log, input: {message: hi}}]}\n";
+
 /// A scorecard team-a owns.
 const SCORECARD: &str = "apiVersion: portolan.dev/v1alpha1\nkind: Scorecard\nmetadata: {name: ready}\nspec: {owner: team-a, levels: [bronze], checks: [{id: owned, level: bronze, expression: 'owner != null'}]}\n";
 
@@ -23,7 +26,7 @@ async fn uid_of(app: &TestApp, token: &str, name: &str) -> String {
 /// Every mutating route (every SignedIn, OwnerOrAdmin and Admin row of the policy table) as
 /// anonymous, reader, non-owner, owner and admin.
 async fn every_guarded_route_answers_each_role_as_the_policy_says(db: Db) {
-    let app = spawn_secured_with(db, &[("scorecard.yaml", SCORECARD)], |_, _| {}).await;
+    let app = spawn_secured_with(db, &[("scorecard.yaml", SCORECARD), ("gated.yaml", GATED)], |_, _| {}).await;
     let roles = Roles::new();
     let mut covered: Vec<(&str, &str)> = Vec::new();
 
@@ -175,6 +178,47 @@ async fn every_guarded_route_answers_each_role_as_the_policy_says(db: Db) {
         assert_eq!(status, want, "POST /api/scaffolder/v2/tasks/{{id}}/cancel as {role}: {body}");
     }
     covered.push(("POST", "/api/scaffolder/v2/tasks/{id}/cancel"));
+
+    // Deciding on a gated task: its approvers (team-a: the owner) and admins; a decided task
+    // is no longer waiting (409).
+    let gated = json!({"templateRef": "template:default/gated", "values": {}});
+    for (path, decider, late) in [("approve", "owner", "admin"), ("reject", "admin", "owner")] {
+        let owner = roles.all().into_iter().find(|(r, _)| *r == "owner").unwrap().1;
+        let (status, body) = call(&app, "POST", "/api/scaffolder/v2/tasks", owner, Some(&gated)).await;
+        assert_eq!(status, 201, "{body}");
+        let id = body["id"].as_str().unwrap().to_owned();
+        let (_, t) = call(&app, "GET", &format!("/api/scaffolder/v2/tasks/{id}"), owner, None).await;
+        assert_eq!(t["status"], "waiting", "{t}");
+        for (role, token) in roles.all() {
+            let want = match role {
+                "anonymous" => 401,
+                "reader" | "non-owner" => 403,
+                r if r == decider => 200,
+                _ => continue,
+            };
+            let (status, body) = call(
+                &app,
+                "POST",
+                &format!("/api/scaffolder/v2/tasks/{id}/{path}"),
+                token,
+                Some(&json!({"reason": "checked"})),
+            )
+            .await;
+            assert_eq!(status, want, "POST /api/scaffolder/v2/tasks/{{id}}/{path} as {role}: {body}");
+        }
+        let late_token = roles.all().into_iter().find(|(r, _)| *r == late).unwrap().1;
+        let (status, body) =
+            call(&app, "POST", &format!("/api/scaffolder/v2/tasks/{id}/{path}"), late_token, None).await;
+        assert_eq!(status, 409, "{path} again as {late}: {body}");
+        covered.push((
+            "POST",
+            if path == "approve" {
+                "/api/scaffolder/v2/tasks/{id}/approve"
+            } else {
+                "/api/scaffolder/v2/tasks/{id}/reject"
+            },
+        ));
+    }
 
     // The matrix covers every guarded row of the policy table.
     let guarded: Vec<(&str, &str)> = portolan::routes::all()

@@ -224,7 +224,119 @@ async fn the_task_of_a_killed_instance_fails_with_its_reason(db: Db) {
     assert!(msg.starts_with("The instance running this task stopped"), "{msg} {t}");
 }
 
+const GATED: &str = r#"apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: gated
+  title: Infrastructure
+  annotations: {portolan.dev/approval: infra}
+spec:
+  type: resource
+  steps:
+    - id: ask
+      name: Ask the database team
+      action: portolan:approval
+      input: {approvers: [dba, 'user:default/jo'], message: 'A database for ${{ parameters.name }}'}
+    - id: after
+      name: After
+      action: debug:log
+      input: {message: 'approved by ${{ steps.ask.output.approvedBy }}'}
+"#;
+
+async fn status_of(app: &TestApp, id: &str) -> String {
+    let (_, t) = app.get_json(&format!("/api/scaffolder/v2/tasks/{id}")).await;
+    t["status"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The gates Backstage lacks: the whole task waits for a group before its first step, and a
+/// step waits for its approvers; each decision is an event naming who took it; a rejection
+/// fails the task with the reason, the later steps not run.
+async fn approval_gates_hold_a_task_until_someone_decides(db: Db) {
+    let dir = template_dir();
+    std::fs::write(dir.path().join("gated.yaml"), GATED).unwrap();
+    let app = spawn_with(db, vec![dir.path().join("gated.yaml")], |_, _| {}).await;
+    let create = |name: &str| {
+        let body = json!({"templateRef": "template:default/gated", "values": {"name": name}});
+        let app = &app;
+        async move {
+            let (status, b) = app.post_json("/api/scaffolder/v2/tasks", &body).await;
+            assert_eq!(status, 201, "{b}");
+            b["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let decide = |id: String, verb: &'static str, reason: &'static str| {
+        let app = &app;
+        async move { app.post_json(&format!("/api/scaffolder/v2/tasks/{id}/{verb}"), &json!({"reason": reason})).await }
+    };
+    // Approved twice: the whole task, then its step.
+    let id = create("orders").await;
+    assert_eq!(status_of(&app, &id).await, "waiting");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(status_of(&app, &id).await, "waiting", "nothing runs before the approval");
+    let ev = events(&app, &id).await;
+    assert_eq!(
+        ev[0]["body"]["message"],
+        "Waiting: Infrastructure needs the approval of group:default/infra before it runs"
+    );
+    assert_eq!(decide(id.clone(), "approve", "fine").await.0, 200);
+    task_when(&app.address, &id, "waiting for its step", |t| t["status"] == "waiting").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !events(&app, &id).await.iter().any(|e| e["body"]["stepId"] == "ask" && e["body"]["status"] == "waiting") {
+        assert!(Instant::now() < deadline, "the step never waited");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = decide(id.clone(), "approve", "go").await;
+    assert_eq!(status, 200, "{body}");
+    task_when(&app.address, &id, "completed", |t| t["status"] == "completed").await;
+    let messages: Vec<String> =
+        events(&app, &id).await.iter().filter_map(|e| e["body"]["message"].as_str().map(str::to_owned)).collect();
+    for m in [
+        "Approved by guest: fine",
+        "Waiting for the approval of group:default/dba, user:default/jo: A database for orders",
+        "Approved by guest: go",
+        "approved by guest",
+    ] {
+        assert!(messages.iter().any(|x| x == m), "{m} in {messages:?}");
+    }
+    // A decision on a task that no longer waits: 409.
+    assert_eq!(decide(id.clone(), "approve", "again").await.0, 409);
+
+    // Rejected at its step: failed with the reason; the later step never ran.
+    let id = create("payments").await;
+    assert_eq!(decide(id.clone(), "approve", "").await.0, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !events(&app, &id).await.iter().any(|e| e["body"]["stepId"] == "ask" && e["body"]["status"] == "waiting") {
+        assert!(Instant::now() < deadline, "the step never waited");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(decide(id.clone(), "reject", "no budget").await.0, 200);
+    task_when(&app.address, &id, "failed", |t| t["status"] == "failed").await;
+    let ev = events(&app, &id).await;
+    let completion = ev.iter().find(|e| e["type"] == "completion").unwrap();
+    let msg = completion["body"]["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("step 'ask' (portolan:approval) failed: rejected by guest: no budget"), "{msg}");
+    assert!(!ev.iter().any(|e| e["body"]["stepId"] == "after"), "{ev:?}");
+
+    // Rejected before it ran: failed at once.
+    let id = create("cache").await;
+    assert_eq!(decide(id.clone(), "reject", "use the shared one").await.0, 200);
+    assert_eq!(status_of(&app, &id).await, "failed");
+    let ev = events(&app, &id).await;
+    let completion = ev.iter().find(|e| e["type"] == "completion").unwrap();
+    assert_eq!(completion["body"]["error"]["message"], "Rejected by guest: use the shared one");
+    // Unknown task: 404. A waiting task is listed as waiting.
+    assert_eq!(decide("nope".into(), "approve", "").await.0, 404);
+    let id = create("queue").await;
+    let (_, list) = app.get_json("/api/scaffolder/v2/tasks?status=waiting").await;
+    assert_eq!(list["tasks"][0]["id"], id.as_str(), "{list}");
+    // Cancelled while it waits.
+    let (status, _) = app.post_json(&format!("/api/scaffolder/v2/tasks/{id}/cancel"), &json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(status_of(&app, &id).await, "cancelled");
+}
+
 both!(
+    approval_gates_hold_a_task_until_someone_decides,
     a_task_runs_to_completion_and_registers_what_it_made,
     what_cannot_run_is_refused_before_it_is_stored,
     a_waiting_task_is_cancelled,

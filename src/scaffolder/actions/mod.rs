@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod fetch;
 pub mod files;
+pub mod portolan;
 
 use std::path::{Component, Path, PathBuf};
 
@@ -26,8 +27,18 @@ pub trait CatalogPort: Send + Sync {
     fn register(&self, target: &str, by: &str) -> anyhow::Result<Vec<String>>;
 }
 
+/// Where a task waits for people: `portolan:approval` puts the task in `waiting` until one of
+/// the approvers decides; the approval's output (`approvedBy`, `reason`), or why it was not.
+pub trait Gate: Send + Sync {
+    fn approval(&self, step: &str, approvers: &[String], message: &str) -> Outcome;
+}
+
 /// What one step's action may use.
 pub struct Ctx<'a> {
+    /// The step's id.
+    pub step: &'a str,
+    /// The task's gate (none in a dry run).
+    pub gate: Option<&'a dyn Gate>,
     /// The task's workspace: every path an action writes is inside it.
     pub workspace: &'a Path,
     /// Where `./relative` URLs of the template point (its own folder), when it has one.
@@ -68,6 +79,7 @@ fn actions() -> Vec<Action> {
     out.extend(files::actions());
     out.extend(fetch::actions());
     out.extend(catalog::actions());
+    out.extend(portolan::actions());
     out
 }
 
