@@ -165,7 +165,11 @@ route_table! {
         tag: "ui", rule: Read, summary: "One entity", answers: ["text/html"],
     }
     GET "/approvals" => ui::approvals::list {
-        tag: "ui", rule: Read, summary: "Pending subscription requests", answers: ["text/html"],
+        tag: "ui", rule: Read, summary: "Pending subscription requests and template tasks waiting at an approval gate", answers: ["text/html"],
+    }
+    POST "/approvals/tasks/{id}" => ui::approvals::decide_task {
+        tag: "ui", rule: SignedIn, summary: "Approves or rejects a template task waiting at its gate (its approvers, admins)",
+        body: Body::Form, ok: 303,
     }
     POST "/approvals/{id}" => ui::approvals::decide {
         tag: "ui", rule: Party(crate::offerings::routes::WRITE), summary: "Approves or rejects a request",

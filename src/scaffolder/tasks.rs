@@ -371,3 +371,47 @@ impl Scaffolder {
         Ok(Ok(()))
     }
 }
+
+/// A task waiting for a decision, as `/approvals` lists it.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    pub id: String,
+    pub template: String,
+    pub message: String,
+    pub step: Option<String>,
+    pub approvers: Vec<String>,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+}
+
+impl Scaffolder {
+    /// The tasks waiting for a decision this caller may take (an approver, or an admin).
+    pub fn waiting_for(&self, by: &str, owns: &[String], admin: bool) -> anyhow::Result<Vec<Waiting>> {
+        let (rows, _) = store::list(&self.pool, &[], &["waiting".to_owned()], 500, 0)?;
+        let mut out = Vec::new();
+        for r in rows.into_iter().filter(|r| r.decision.is_none()) {
+            let gate: Value = r.gate.as_deref().and_then(|g| serde_json::from_str(g).ok()).unwrap_or(Value::Null);
+            let approvers: Vec<String> = gate["approvers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+            if approvers.is_empty() || !(admin || approvers.iter().any(|a| owns.contains(a) || a == by)) {
+                continue;
+            }
+            let spec: Value = serde_json::from_str(&r.spec).unwrap_or(Value::Null);
+            out.push(Waiting {
+                id: r.id,
+                template: spec["templateInfo"]["entityRef"].as_str().unwrap_or_default().to_owned(),
+                message: gate["message"].as_str().unwrap_or_default().to_owned(),
+                step: gate["stepId"].as_str().map(str::to_owned),
+                approvers,
+                created_by: r.created_by,
+                created_at: r.created_at,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,4 +1,5 @@
-//! Approvals (platform owners): pending subscription requests, approve or reject with a reason.
+//! Approvals: pending subscription requests (platform owners) and template tasks waiting at an
+//! approval gate (their approvers), each approved or rejected with a reason.
 
 use std::collections::HashMap;
 
@@ -14,6 +15,8 @@ use crate::error::ApiError;
 use crate::offerings::Offerings;
 use crate::offerings::handlers::{self as api, ActionBody};
 use crate::offerings::views::{self, OfferingQuery, SubscriptionQuery, SubscriptionView};
+use crate::scaffolder::Scaffolder;
+use crate::scaffolder::tasks::Waiting;
 use crate::state::AppState;
 
 /// Offered API ref -> the platform's owner.
@@ -47,13 +50,29 @@ pub async fn pending_for(state: &web::Data<AppState>, ctx: &Ctx) -> Result<Vec<S
     Ok(pending.into_iter().filter(|p| decides(ctx, &owners, &p.api)).collect())
 }
 
+/// Template tasks waiting for this person's decision.
+async fn tasks_for(s: &web::Data<Scaffolder>, ctx: &Ctx) -> Result<Vec<Waiting>, ApiError> {
+    if !ctx.identity.can_write_catalog() {
+        return Ok(Vec::new());
+    }
+    let (s, by, owns, admin) =
+        (s.clone().into_inner(), ctx.identity.actor(), ctx.identity.ownership.clone(), ctx.identity.admin);
+    Ok(web::block(move || s.waiting_for(&by, &owns, admin)).await??)
+}
+
 /// `GET /approvals`.
-pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    scaffolder: web::Data<Scaffolder>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
     let pending = pending_for(&state, &ctx).await?;
+    let tasks = tasks_for(&scaffolder, &ctx).await?;
     let done = super::catalog::params(&req).get("done").cloned();
     let body = html! {
         @if let Some(d) = &done { p class="notice" role="status" { "The request was " (d) "." } }
+        h2 { "Subscription requests" }
         @if pending.is_empty() {
             p class="muted" { "No request is waiting for you." }
         } @else {
@@ -84,8 +103,68 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
                 }
             }
         }
+        h2 { "Template tasks" }
+        @if tasks.is_empty() {
+            p class="muted" { "No template task is waiting for you." }
+        } @else {
+            table class="tasks" {
+                thead { tr { th { "Template" } th { "Waiting for" } th { "Asked by" } th { "Since" } th { "Decision" } } }
+                tbody {
+                    @for t in &tasks {
+                        @let id = &t.id;
+                        tr id={ "task-" (id) } {
+                            td { (entity_link(&t.template)) @if let Some(step) = &t.step { br; span class="muted" { "at step " (step) } } }
+                            td { (t.message) br; span class="muted" { (t.approvers.join(", ")) } }
+                            td { (t.created_by.as_deref().unwrap_or("guest")) }
+                            td { (crate::db::rfc3339(t.created_at)) }
+                            td {
+                                form method="post" action={ "/approvals/tasks/" (id) } {
+                                    (ctx.csrf_field())
+                                    label { "Reason " input type="text" name="reason" id={ "task-reason-" (id) }; }
+                                    " "
+                                    button type="submit" name="decision" value="approve" { "Approve" }
+                                    " "
+                                    button type="submit" name="decision" value="reject" class="danger" { "Reject" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     };
     Ok(respond(page(&ctx, "Approvals", body)))
+}
+
+/// `POST /approvals/tasks/{id}`: approves or rejects a waiting template task (one of its
+/// approvers, or an admin; the scaffolder checks it).
+pub async fn decide_task(
+    scaffolder: web::Data<Scaffolder>,
+    identity: crate::auth::Identity,
+    path: web::Path<String>,
+    form: CsrfForm<Decision>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::scaffolder::tasks::Refused;
+    let d = form.0;
+    let approved = match d.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        other => return Err(ApiError::input(format!("decision: \"{other}\" is not approve or reject"))),
+    };
+    let (id, reason) = (path.into_inner(), d.reason.unwrap_or_default());
+    let (s, by, owns, admin) = (scaffolder.into_inner(), identity.actor(), identity.ownership.clone(), identity.admin);
+    let i = id.clone();
+    match web::block(move || s.decide(&i, approved, &by, &owns, admin, reason.trim())).await?? {
+        Ok(()) => Ok(see_other(&format!("/approvals?done={}", if approved { "approved" } else { "rejected" }))),
+        Err(Refused::NotFound) => Err(ApiError::not_found(format!("No task with id '{id}' found"))),
+        Err(Refused::NotWaiting(status)) => {
+            Err(ApiError::conflict(format!("Task {id} is not waiting for a decision (it is {status})")))
+        }
+        Err(Refused::NotAnApprover(a)) => Err(ApiError::with_code(
+            crate::error::ErrorCode::Forbidden,
+            format!("Only its approvers ({}) or an admin may decide on this task", a.join(", ")),
+        )),
+    }
 }
 
 #[derive(Deserialize)]

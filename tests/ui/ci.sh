@@ -69,7 +69,13 @@ kind: Campaign
 metadata: {name: ui-in-a-product, title: Every component in a product, description: The browser tests' campaign}
 spec: {owner: platform-engineering, scorecard: ui-readiness, checks: [in-product], start: "$(day -14)", due: "$(day 30)"}
 YAML
-(cd "$root" && PORTOLAN_DATA_DIR="$work/guest" PORTOLAN_BIND="127.0.0.1:$port" PORTOLAN_CATALOG="$root/catalog-info,$work/ui-standards.yaml" \
+cat >"$work/ui-templates.yaml" <<YAML
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: ui-gated, title: UI gated path, annotations: {portolan.dev/approval: platform-engineering}}
+spec: {type: service, owner: platform-engineering, steps: [{id: log, action: debug:log, input: {message: approved and run}}]}
+YAML
+(cd "$root" && PORTOLAN_DATA_DIR="$work/guest" PORTOLAN_BIND="127.0.0.1:$port" PORTOLAN_CATALOG="$root/catalog-info,$work/ui-standards.yaml,$work/ui-templates.yaml" \
   exec "$bin" serve >"$work/guest.log" 2>&1) &
 pids+=($!)
 wait_ready "$base" "$work/guest.log"

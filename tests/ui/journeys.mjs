@@ -213,6 +213,36 @@ async function guestJourneys() {
   await deliveryJourneys();
   await healthJourneys();
   await standardsJourneys();
+  await taskApprovalJourney();
+}
+
+/** A template task waiting at its approval gate (ci.sh adds `UI gated path`, gated on
+ * platform-engineering): listed in /approvals, approved through the form, then run. */
+async function taskApprovalJourney() {
+  current = 'task-approval';
+  const res = await fetch(new URL('/api/scaffolder/v2/tasks', base), {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ templateRef: 'template:default/ui-gated', values: {} }),
+  });
+  if (res.status !== 201) fail(`POST /api/scaffolder/v2/tasks: ${res.status} ${(await res.text()).slice(0, 200)}`);
+  const { id } = await res.json();
+  await go('/approvals', 'approvals-tasks');
+  const row = page.locator(`table.tasks tr#task-${id}`);
+  await expectText(row, 'UI gated path needs the approval of group:default/platform-engineering', 'the waiting task');
+  await row.locator('input[name=reason]').fill('looks right');
+  await row.getByRole('button', { name: 'Approve' }).click();
+  await page.waitForLoadState('load');
+  await expectText(page.locator('main .notice'), 'approved', 'the approval notice');
+  if ((await page.locator(`table.tasks tr#task-${id}`).count()) !== 0) fail('the approved task is still listed');
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    const t = await (await fetch(new URL(`/api/scaffolder/v2/tasks/${id}`, base))).json();
+    if (t.status === 'completed') break;
+    if (Date.now() > deadline) { fail(`the approved task never completed: ${t.status}`); break; }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const events = await (await fetch(new URL(`/api/scaffolder/v2/tasks/${id}/events`, base))).json();
+  if (!events.some((e) => e.body?.message === 'Approved by guest: looks right')) fail(`no decision event: ${JSON.stringify(events).slice(0, 300)}`);
 }
 
 /** Standards as code: ci.sh adds tests/ui's own scorecard (`UI readiness`, levels bronze < silver
