@@ -168,7 +168,7 @@ route_table! {
         tag: "ui", rule: Read, summary: "Pending subscription requests and template tasks waiting at an approval gate", answers: ["text/html"],
     }
     POST "/approvals/tasks/{id}" => ui::approvals::decide_task {
-        tag: "ui", rule: SignedIn, summary: "Approves or rejects a template task waiting at its gate (its approvers, admins)",
+        tag: "ui", rule: Party("catalog:write"), summary: "Approves or rejects a template task waiting at its gate (its approvers, admins; the handler checks)",
         body: Body::Form, ok: 303,
     }
     POST "/approvals/{id}" => ui::approvals::decide {

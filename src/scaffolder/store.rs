@@ -43,6 +43,11 @@ pub struct EventRow {
     pub created_at: i64,
 }
 
+/// Whether any task is due (a read, so idle workers do not take the writer every second).
+pub fn any_due(pool: &Pool, now: i64) -> anyhow::Result<bool> {
+    with_conn!(pool, |c| Ok(t::table.filter(t::due_at.le(now)).select(t::id).first::<String>(c).optional()?.is_some()))
+}
+
 /// Stores a new task.
 pub fn insert(pool: &Pool, row: &TaskRow) -> anyhow::Result<()> {
     with_conn!(pool, |c| {

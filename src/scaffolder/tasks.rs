@@ -138,6 +138,10 @@ impl Scaffolder {
             let started = std::thread::Builder::new().name(format!("scaffolder-{i}")).spawn(move || {
                 while alive.upgrade().is_some() {
                     let now = now_ms();
+                    if !store::any_due(&me.pool, now).unwrap_or(true) {
+                        me.wake.wait(Duration::from_secs(1));
+                        continue;
+                    }
                     match store::TASK_LEASES.claim_due(&me.pool, &owner, now, now + LEASE_MS) {
                         Ok(Some(id)) => {
                             if let Err(e) = me.work(&id, &owner, &alive) {

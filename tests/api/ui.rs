@@ -250,6 +250,10 @@ async fn the_policy_refuses_what_pages_hide(db: Db) {
         "shop.yaml",
         "apiVersion: portolan.dev/v1alpha1\nkind: Product\nmetadata: {name: shop}\nspec:\n  owner: shop-team\n  roadmap:\n    - {id: launch, title: Launch, targetDate: 2030-Q1, status: in-progress}\n".to_owned(),
     ));
+    files.push((
+        "gated.yaml",
+        "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {name: gated, annotations: {portolan.dev/approval: platform-team}}\nspec: {type: service, owner: platform-team, steps: [{id: log, action: debug:log, input: {message: hi}}]}\n".to_owned(),
+    ));
     let app: TestApp = spawn_with_yaml(db, &files, secured).await;
     let c = client();
     let res = c.get(app.url("/")).send().await.unwrap();
@@ -358,6 +362,28 @@ async fn the_policy_refuses_what_pages_hide(db: Db) {
         (Some("at-risk"), Some(40))
     );
     covered.push(("POST", "/roadmap/{kind}/{namespace}/{name}/{item}/updates"));
+    // A template task waiting at its gate (platform-team's): listed and decided on /approvals
+    // by its approvers only.
+    let (status, body) = crate::helpers::call(
+        &app,
+        "POST",
+        "/api/scaffolder/v2/tasks",
+        Some(shop.as_str()),
+        Some(&serde_json::json!({"templateRef": "template:default/gated", "values": {}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let task = body["id"].as_str().unwrap().to_owned();
+    let page = get(&outsider, "/approvals").await.unwrap().text().await.unwrap();
+    assert!(!page.contains(&format!("task-{task}")), "an outsider sees no task to decide");
+    let page = get(&owner, "/approvals").await.unwrap().text().await.unwrap();
+    assert!(page.contains(&format!("/approvals/tasks/{task}")), "the approver sees the task");
+    let decision = || vec![("decision", "approve".to_owned()), ("reason", "fine".to_owned())];
+    let res = post(&outsider, &format!("/approvals/tasks/{task}"), decision()).await.unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let res = post(&owner, &format!("/approvals/tasks/{task}"), decision()).await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    covered.push(("POST", "/approvals/tasks/{id}"));
     // Signing out drops the cookie.
     let res = post(&shop, "/signout", vec![]).await.unwrap();
     assert_eq!(res.status().as_u16(), 303);
