@@ -16,7 +16,7 @@ use crate::catalog::model::EntityRef;
 use crate::catalog::validate::Problem;
 use crate::error::{ApiError, Body};
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     s: &web::Data<Scaffolder>,
     f: impl FnOnce(&Scaffolder) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {

@@ -1,7 +1,6 @@
 //! HTTP handlers of the task routes (`/api/scaffolder/v2/tasks`), in Backstage's shapes.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
@@ -9,19 +8,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::Scaffolder;
+use super::handlers::blocking;
 use super::store::{self, EventRow, TaskRow};
 use super::tasks::NewTask;
 use crate::auth::{Identity, Principal};
 use crate::db::{Pool, rfc3339};
 use crate::error::{ApiError, Body, OptionalBody};
-
-async fn blocking<T: Send + 'static>(
-    s: &web::Data<Scaffolder>,
-    f: impl FnOnce(&Scaffolder) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let s: Arc<Scaffolder> = s.clone().into_inner();
-    web::block(move || f(&s)).await?
-}
 
 fn user_of(identity: &Identity) -> Option<String> {
     match &identity.principal {
@@ -255,26 +247,14 @@ async fn decide(
     body: OptionalBody<DecisionBody>,
     approved: bool,
 ) -> Result<HttpResponse, ApiError> {
-    use super::tasks::Refused;
     let id = path.into_inner();
     let reason = body.into_inner().and_then(|b| b.reason).unwrap_or_default();
     let by = identity.actor();
     let (owns, admin) = (identity.ownership.clone(), identity.admin);
     let i = id.clone();
     let outcome = blocking(&s, move |s| Ok(s.decide(&i, approved, &by, &owns, admin, &reason)?)).await?;
-    match outcome {
-        Ok(()) => {
-            Ok(HttpResponse::Ok().json(json!({"id": id, "status": if approved { "approved" } else { "rejected" }})))
-        }
-        Err(Refused::NotFound) => Err(ApiError::not_found(format!("No task with id '{id}' found"))),
-        Err(Refused::NotWaiting(status)) => {
-            Err(ApiError::conflict(format!("Task {id} is not waiting for a decision (it is {status})")))
-        }
-        Err(Refused::NotAnApprover(approvers)) => Err(ApiError::with_code(
-            crate::error::ErrorCode::Forbidden,
-            format!("Only its approvers ({}) or an admin may decide on this task", approvers.join(", ")),
-        )),
-    }
+    outcome.map_err(|r| r.into_error(&id))?;
+    Ok(HttpResponse::Ok().json(json!({"id": id, "status": if approved { "approved" } else { "rejected" }})))
 }
 
 /// `POST /api/scaffolder/v2/tasks/{id}/approve` `{reason?}`: one of the approvers of the task's

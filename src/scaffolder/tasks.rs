@@ -330,6 +330,22 @@ pub enum Refused {
     NotAnApprover(Vec<String>),
 }
 
+impl Refused {
+    /// The answer for task `id`: 404, 409 or 403, in words.
+    pub fn into_error(self, id: &str) -> ApiError {
+        match self {
+            Refused::NotFound => ApiError::not_found(format!("No task with id '{id}' found")),
+            Refused::NotWaiting(status) => {
+                ApiError::conflict(format!("Task {id} is not waiting for a decision (it is {status})"))
+            }
+            Refused::NotAnApprover(approvers) => ApiError::with_code(
+                crate::error::ErrorCode::Forbidden,
+                format!("Only its approvers ({}) or an admin may decide on this task", approvers.join(", ")),
+            ),
+        }
+    }
+}
+
 impl Scaffolder {
     /// Approves or rejects a waiting task, for one of its approvers (`owns`: the ref keys the
     /// caller is or belongs to) or an admin. A whole-task gate approved opens the task; rejected,

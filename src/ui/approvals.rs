@@ -144,26 +144,23 @@ pub async fn decide_task(
     path: web::Path<String>,
     form: CsrfForm<Decision>,
 ) -> Result<HttpResponse, ApiError> {
-    use crate::scaffolder::tasks::Refused;
     let d = form.0;
-    let approved = match d.decision.as_str() {
-        "approve" => true,
-        "reject" => false,
-        other => return Err(ApiError::input(format!("decision: \"{other}\" is not approve or reject"))),
-    };
+    let approved = approved(&d.decision)?;
     let (id, reason) = (path.into_inner(), d.reason.unwrap_or_default());
     let (s, by, owns, admin) = (scaffolder.into_inner(), identity.actor(), identity.ownership.clone(), identity.admin);
     let i = id.clone();
-    match web::block(move || s.decide(&i, approved, &by, &owns, admin, reason.trim())).await?? {
-        Ok(()) => Ok(see_other(&format!("/approvals?done={}", if approved { "approved" } else { "rejected" }))),
-        Err(Refused::NotFound) => Err(ApiError::not_found(format!("No task with id '{id}' found"))),
-        Err(Refused::NotWaiting(status)) => {
-            Err(ApiError::conflict(format!("Task {id} is not waiting for a decision (it is {status})")))
-        }
-        Err(Refused::NotAnApprover(a)) => Err(ApiError::with_code(
-            crate::error::ErrorCode::Forbidden,
-            format!("Only its approvers ({}) or an admin may decide on this task", a.join(", ")),
-        )),
+    web::block(move || s.decide(&i, approved, &by, &owns, admin, reason.trim()))
+        .await??
+        .map_err(|r| r.into_error(&id))?;
+    Ok(see_other(&format!("/approvals?done={}", if approved { "approved" } else { "rejected" })))
+}
+
+/// Whether a form's decision approves (`approve`) or rejects (`reject`).
+fn approved(decision: &str) -> Result<bool, ApiError> {
+    match decision {
+        "approve" => Ok(true),
+        "reject" => Ok(false),
+        other => Err(ApiError::input(format!("decision: \"{other}\" is not approve or reject"))),
     }
 }
 
@@ -183,11 +180,7 @@ pub async fn decide(
     form: CsrfForm<Decision>,
 ) -> Result<HttpResponse, ApiError> {
     let d = form.0;
-    let action = match d.decision.as_str() {
-        "approve" => "approve",
-        "reject" => "reject",
-        other => return Err(ApiError::input(format!("decision: \"{other}\" is not approve or reject"))),
-    };
+    let action = if approved(&d.decision)? { "approve" } else { "reject" };
     let reason = d.reason.filter(|r| !r.trim().is_empty());
     api::act(&state.pool, &offerings, &identity, path.into_inner(), action, ActionBody { reason, plan: None }).await?;
     Ok(see_other(&format!("/approvals?done={}", if action == "approve" { "approved" } else { "rejected" })))
