@@ -75,17 +75,19 @@ pub(crate) fn values_error(problems: &[Problem]) -> ApiError {
     }
 }
 
-/// What stops a template from running before anything runs: actions or filters portolan lacks.
-pub(crate) fn refuse_unsupported(t: &Template, templater: &Templater) -> Result<(), ApiError> {
-    let missing = t.unsupported(templater);
-    if missing.is_empty() {
-        return Ok(());
+/// What stops a template from running before anything runs (400, naming it): actions or filters
+/// portolan lacks, values that do not fit its form.
+pub(crate) fn refuse_what_cannot_run(t: &Template, values: &Value) -> Result<(), ApiError> {
+    let missing = t.unsupported(&Templater::new(false));
+    if !missing.is_empty() {
+        return Err(ApiError::Client {
+            code: crate::error::ErrorCode::InvalidInput,
+            message: format!("This template cannot run here: {}", missing.join("; ")),
+            details: Some(json!({"unsupported": missing})),
+        });
     }
-    Err(ApiError::Client {
-        code: crate::error::ErrorCode::InvalidInput,
-        message: format!("This template cannot run here: {}", missing.join("; ")),
-        details: Some(json!({"unsupported": missing})),
-    })
+    let problems = t.check_values(values);
+    if problems.is_empty() { Ok(()) } else { Err(values_error(&problems)) }
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,32 +149,22 @@ fn dry_run_blocking(s: &Scaffolder, body: DryRunBody, user: Option<String>) -> R
             (t, Some(files_dir.path().to_path_buf()))
         }
         (None, Some(r)) => {
-            let key = EntityRef::parse(r, Some("template"), crate::catalog::model::DEFAULT_NAMESPACE)
-                .map(|r| r.key())
-                .map_err(|e| ApiError::input(format!("templateRef: {e}")))?;
-            let found = s.template(&key)?;
+            let found = s.template_by_ref(r)?;
             (found.template, found.dir)
         }
         _ => return Err(ApiError::input("Give either template (with directoryContents) or templateRef")),
     };
-    let templater = Templater::new(false);
-    refuse_unsupported(&template, &templater)?;
     let values = body.values.unwrap_or_else(|| json!({}));
-    let problems = template.check_values(&values);
-    if !problems.is_empty() {
-        return Err(values_error(&problems));
-    }
+    refuse_what_cannot_run(&template, &values)?;
     let workspace = tempfile::Builder::new().prefix("portolan-dry-run").tempdir().map_err(anyhow::Error::from)?;
     let catalog = CatalogReader { pool: s.pool.clone() };
-    let user_ref = user.unwrap_or_else(|| "user:default/guest".into());
-    let user_entity = actions::CatalogPort::entity(&catalog, &user_ref.to_ascii_lowercase()).ok().flatten();
     let never = || false;
     let task_id = uuid::Uuid::new_v4().to_string();
     let run = Run {
         template: &template,
         values: &values,
         secrets: &body.secrets,
-        user: json!({"ref": user_ref, "entity": user_entity}),
+        user: s.user(user),
         template_dir: dir.as_deref(),
         dry_run: true,
         catalog: Some(&catalog),
@@ -206,20 +198,7 @@ fn dry_run_blocking(s: &Scaffolder, body: DryRunBody, user: Option<String>) -> R
             "base64Content": base64::engine::general_purpose::STANDARD.encode(bytes),
         }));
     }
-    let steps: Vec<Value> = template
-        .steps
-        .iter()
-        .map(|s| {
-            let mut v = json!({"id": s.id, "name": s.name, "action": s.action, "input": s.input});
-            if let Some(w) = &s.when {
-                v["if"] = w.clone();
-            }
-            if let Some(e) = &s.each {
-                v["each"] = e.clone();
-            }
-            v
-        })
-        .collect();
+    let steps = template.steps_json();
     Ok(json!({"log": log_json, "directoryContents": contents, "output": output, "steps": steps}))
 }
 

@@ -71,6 +71,24 @@ pub struct Found {
 }
 
 impl Scaffolder {
+    /// The template a `templateRef` names (`x`, `default/x`, `template:default/x`).
+    pub fn template_by_ref(&self, raw: &str) -> Result<Found, ApiError> {
+        let key =
+            crate::catalog::model::EntityRef::parse(raw, Some("template"), crate::catalog::model::DEFAULT_NAMESPACE)
+                .map(|r| r.key())
+                .map_err(|e| ApiError::input(format!("templateRef: {e}")))?;
+        self.template(&key)
+    }
+
+    /// `user` of a run: the caller's User ref (guest without one) and its entity, when known.
+    pub fn user(&self, user: Option<String>) -> Value {
+        let r = user.unwrap_or_else(|| "user:default/guest".into());
+        let entity = actions::CatalogPort::entity(&CatalogReader { pool: self.pool.clone() }, &r.to_ascii_lowercase())
+            .ok()
+            .flatten();
+        serde_json::json!({"ref": r, "entity": entity})
+    }
+
     /// The template `key` names (`template:default/x`): 404 when absent, 400 when it is no
     /// template portolan runs.
     pub fn template(&self, key: &str) -> Result<Found, ApiError> {

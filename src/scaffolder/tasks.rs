@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::expr::Templater;
 use super::run::Run;
 use super::store::{self, TaskRow};
 use super::template::Template;
@@ -60,29 +59,16 @@ impl Scaffolder {
     /// Checks and stores a task (201 `{id}`): the template exists and runs here, the values fit
     /// its form.
     pub fn create(&self, t: NewTask, user: Option<String>) -> Result<String, ApiError> {
-        let key = crate::catalog::model::EntityRef::parse(&t.template_ref, Some("template"), "default")
-            .map(|r| r.key())
-            .map_err(|e| ApiError::input(format!("templateRef: {e}")))?;
-        let found = self.template(&key)?;
-        super::handlers::refuse_unsupported(&found.template, &Templater::new(false))?;
-        let problems = found.template.check_values(&t.values);
-        if !problems.is_empty() {
-            return Err(super::handlers::values_error(&problems));
-        }
-        let user_ref = user.clone().unwrap_or_else(|| "user:default/guest".into());
-        let user_entity = actions::CatalogPort::entity(&self.reader(), &user_ref).ok().flatten();
+        let found = self.template_by_ref(&t.template_ref)?;
+        let key = found.key.clone();
+        super::handlers::refuse_what_cannot_run(&found.template, &t.values)?;
         let spec = json!({
             "apiVersion": super::template::API_VERSION,
             "parameters": t.values,
-            "steps": found.template.steps.iter().map(|s| {
-                let mut v = json!({"id": s.id, "name": s.name, "action": s.action, "input": s.input});
-                if let Some(w) = &s.when { v["if"] = w.clone(); }
-                if let Some(e) = &s.each { v["each"] = e.clone(); }
-                v
-            }).collect::<Vec<_>>(),
+            "steps": found.template.steps_json(),
             "output": found.template.output,
             "templateInfo": {"entityRef": key, "entity": {"metadata": found.template.body["metadata"]}},
-            "user": {"ref": user_ref, "entity": user_entity},
+            "user": self.user(user.clone()),
         });
         let now = now_ms();
         let id = uuid::Uuid::new_v4().to_string();
@@ -124,10 +110,6 @@ impl Scaffolder {
             self.wake.notify();
         }
         Ok(id)
-    }
-
-    fn reader(&self) -> super::CatalogReader {
-        super::CatalogReader { pool: self.pool.clone() }
     }
 
     /// Starts `n` workers on threads of their own; they stop when `alive` is dropped.

@@ -91,6 +91,23 @@ impl Template {
         Template::from_body(&body)
     }
 
+    /// The steps as Backstage's TaskSpec and dry run write them (`if` and `each` when set).
+    pub fn steps_json(&self) -> Vec<Value> {
+        self.steps
+            .iter()
+            .map(|s| {
+                let mut v = json!({"id": s.id, "name": s.name, "action": s.action, "input": s.input});
+                if let Some(w) = &s.when {
+                    v["if"] = w.clone();
+                }
+                if let Some(e) = &s.each {
+                    v["each"] = e.clone();
+                }
+                v
+            })
+            .collect()
+    }
+
     /// `GET .../parameter-schema`: the title, description and one step per form page.
     pub fn parameter_schema(&self) -> Value {
         let steps: Vec<Value> = self
