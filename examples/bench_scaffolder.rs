@@ -40,10 +40,11 @@ fn time_runs(runs: usize, template: &Template, dir: &std::path::Path, values: &V
             catalog: None,
             cancelled: &never,
             task_id: "bench",
-            gate: None,
+            outside: None,
+            resume: None,
         };
         let started = Instant::now();
-        run.run(workspace.path(), &mut |_| {}).unwrap_or_else(|f| panic!("the run failed: {}", f.message));
+        run.run(workspace.path(), &mut |_| {}).unwrap_or_else(|f| panic!("the run failed: {f:?}"));
         times.push(started.elapsed().as_secs_f64() * 1000.0);
         files = portolan::scaffolder::actions::files::list_files(workspace.path()).len();
     }

@@ -100,6 +100,7 @@ pub fn wire(settings: &Settings, pool: Pool, alive: std::sync::Weak<()>) -> anyh
         outbound: settings.read_settings(),
         hooks: hooks.clone(),
         alive,
+        data_dir: settings.database.data_dir.clone(),
     };
     let mut domains = Vec::with_capacity(DOMAINS.len());
     for (_, build) in DOMAINS {

@@ -286,7 +286,7 @@ fn read_file(p: &Path, max: usize) -> Result<Vec<u8>, String> {
     std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
 }
 
-fn describe_reqwest(e: reqwest::Error) -> String {
+pub fn describe_reqwest(e: reqwest::Error) -> String {
     let mut msg = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {

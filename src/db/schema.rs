@@ -433,6 +433,8 @@ diesel::table! {
         lease_expires_at -> Nullable<BigInt>,
         gate -> Nullable<Text>,
         decision -> Nullable<Text>,
+        checkpoint -> Nullable<Text>,
+        template_ref -> Nullable<Text>,
     }
 }
 

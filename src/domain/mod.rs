@@ -47,6 +47,8 @@ pub struct Shared {
     pub hooks: Arc<Hooks>,
     /// Background work runs while this upgrades; the root drops it at shutdown.
     pub alive: Weak<()>,
+    /// Where portolan keeps its own files (`database.data_dir`).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Registers one `web::Data` item with the app.

@@ -3,12 +3,11 @@
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::expr::Templater;
-use super::run::{LogLine, Run};
+use super::run::{Failure, LogLine, Run, Stop};
 use super::template::Template;
 use super::{CatalogReader, Scaffolder, actions};
 use crate::auth::Identity;
@@ -95,6 +94,8 @@ pub(crate) fn refuse_what_cannot_run(t: &Template, values: &Value) -> Result<(),
 pub struct FileIn {
     pub path: String,
     pub base64_content: String,
+    #[serde(default)]
+    pub executable: bool,
 }
 
 /// `POST /api/scaffolder/v2/dry-run`: Backstage's body (`template`, `values`, `secrets`,
@@ -135,17 +136,12 @@ fn dry_run_blocking(s: &Scaffolder, body: DryRunBody, user: Option<String>) -> R
         (Some(t), None) => {
             let t = Template::from_body(t)
                 .map_err(|e| ApiError::input(format!("Input template is not a template: {e}")))?;
-            for (i, f) in body.directory_contents.iter().enumerate() {
-                let dst = actions::inside(files_dir.path(), &f.path)
-                    .map_err(|e| ApiError::input(format!("directoryContents[{i}].path: {e}")))?;
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(f.base64_content.as_bytes())
-                    .map_err(|e| ApiError::input(format!("directoryContents[{i}].base64Content: not base64: {e}")))?;
-                if let Some(p) = dst.parent() {
-                    std::fs::create_dir_all(p).map_err(anyhow::Error::from)?;
-                }
-                std::fs::write(&dst, bytes).map_err(anyhow::Error::from)?;
-            }
+            let files: Vec<Value> = body
+                .directory_contents
+                .iter()
+                .map(|f| json!({"path": f.path, "base64Content": f.base64_content, "executable": f.executable}))
+                .collect();
+            actions::files::unpack(&files, files_dir.path()).map_err(ApiError::input)?;
             (t, Some(files_dir.path().to_path_buf()))
         }
         (None, Some(r)) => {
@@ -170,14 +166,22 @@ fn dry_run_blocking(s: &Scaffolder, body: DryRunBody, user: Option<String>) -> R
         catalog: Some(&catalog),
         cancelled: &never,
         task_id: &task_id,
-        gate: None,
+        outside: None,
+        resume: None,
     };
     let mut log: Vec<LogLine> = Vec::new();
     let result = run.run(workspace.path(), &mut |l| log.push(l));
     let log_json: Vec<Value> = log.iter().map(|l| json!({"body": l})).collect();
     let output = match result {
         Ok(o) => o,
-        Err(f) => {
+        Err(stop) => {
+            let f = match stop {
+                Stop::Failed(f) => f,
+                Stop::Waiting { gate, .. } => Failure {
+                    step_id: gate["stepId"].as_str().map(str::to_owned),
+                    message: "a step waited in a dry run".into(),
+                },
+            };
             return Err(ApiError::Client {
                 code: crate::error::ErrorCode::InvalidInput,
                 message: f.message,
@@ -185,32 +189,7 @@ fn dry_run_blocking(s: &Scaffolder, body: DryRunBody, user: Option<String>) -> R
             });
         }
     };
-    let mut contents = Vec::new();
-    for f in actions::files::list_files(workspace.path()) {
-        if f == ".git" || f.starts_with(".git/") {
-            continue;
-        }
-        let p = workspace.path().join(&f);
-        let bytes = std::fs::read(&p).map_err(anyhow::Error::from)?;
-        contents.push(json!({
-            "path": f,
-            "executable": executable(&p),
-            "base64Content": base64::engine::general_purpose::STANDARD.encode(bytes),
-        }));
-    }
+    let contents = actions::files::pack(workspace.path(), false).map_err(anyhow::Error::from)?;
     let steps = template.steps_json();
     Ok(json!({"log": log_json, "directoryContents": contents, "output": output, "steps": steps}))
-}
-
-fn executable(p: &std::path::Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = p;
-        false
-    }
 }

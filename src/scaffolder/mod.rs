@@ -13,6 +13,7 @@
 pub mod actions;
 pub mod expr;
 pub mod handlers;
+pub mod resources;
 pub mod routes;
 pub mod run;
 mod store;
@@ -35,11 +36,32 @@ use template::Template;
 pub struct ScaffolderSettings {
     /// Template tasks this instance runs at once (0: none here; other instances do).
     pub concurrent_tasks: usize,
+    /// The key `portolan:await` signs its webhooks with (HMAC-SHA256); the step fails without it.
+    pub webhook_secret: Option<crate::secret::Secret>,
+    /// The address receivers call back (`https://portal.example.com`); by default the one the
+    /// task was created through.
+    pub callback_base_url: Option<String>,
+    /// Where `publish:github`, `publish:gitlab` and `github:actions:dispatch` publish.
+    pub hosts: Vec<GitHost>,
+}
+
+/// `[[scaffolder.hosts]]`: a GitHub or GitLab templates publish to.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitHost {
+    /// `github` or `gitlab`.
+    pub kind: String,
+    /// As repoUrl names it: `github.com`, `gitlab.example.com`, `127.0.0.1:8080`.
+    pub host: String,
+    /// `https://api.github.com`, `https://gitlab.example.com/api/v4`.
+    pub api_base_url: String,
+    /// Sent to the API and as git's credentials; never logged.
+    pub token: Option<crate::secret::Secret>,
 }
 
 impl Default for ScaffolderSettings {
     fn default() -> Self {
-        Self { concurrent_tasks: 2 }
+        Self { concurrent_tasks: 2, webhook_secret: None, callback_base_url: None, hosts: Vec::new() }
     }
 }
 
@@ -49,10 +71,14 @@ pub fn domain(settings: &ScaffolderSettings, shared: &crate::domain::Shared) -> 
         pool: shared.pool.clone(),
         ingestor: shared.catalog.clone(),
         wake: tasks::Wake::default(),
+        outbound: crate::catalog::fetch::Reader::new(shared.outbound.clone())?,
+        settings: settings.clone(),
+        kept: crate::catalog::ingest::absolute(&shared.data_dir.join("scaffolder").join("entities")),
+        own: crate::catalog::ingest::absolute(&shared.data_dir.join("scaffolder")),
     });
     let (me, n) = (s.clone(), settings.concurrent_tasks);
     let workers = crate::domain::Task::service("scaffolder-tasks", move |alive| me.spawn_workers(n, alive));
-    Ok(crate::domain::Domain::new("scaffolder").data(s).task(workers))
+    Ok(crate::domain::Domain::new("scaffolder").data(s.clone()).view_extension(s).task(workers))
 }
 
 /// The engine: reads templates from the catalog and runs them.
@@ -60,6 +86,14 @@ pub struct Scaffolder {
     pool: Pool,
     ingestor: crate::catalog::ingest::Ingestor,
     wake: tasks::Wake,
+    /// The client of outgoing calls (`portolan:await`), under the outgoing rules.
+    outbound: crate::catalog::fetch::Reader,
+    settings: ScaffolderSettings,
+    /// The folder of the entities tasks register (`portolan:resource`), each a file location.
+    kept: PathBuf,
+    /// The scaffolder's own folder (kept entities, `publish:local` repositories): tasks register
+    /// files under it whatever `reading.file_roots` says.
+    own: PathBuf,
 }
 
 /// A template found in the catalog, with the folder its relative paths read from.
@@ -122,5 +156,9 @@ impl actions::CatalogPort for CatalogReader {
 
     fn register(&self, target: &str, _by: &str) -> anyhow::Result<Vec<String>> {
         anyhow::bail!("registering {target} from a task comes with tasks (dry runs skip catalog:register)")
+    }
+
+    fn keep(&self, entity: &Value, _by: &str) -> anyhow::Result<String> {
+        anyhow::bail!("registering {} comes with tasks (dry runs skip it)", entity["metadata"]["name"])
     }
 }

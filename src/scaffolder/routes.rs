@@ -63,6 +63,11 @@ route_table! {
         summary: "Rejects a waiting task (one of its gate's approvers, or an admin): {reason?}; the task fails with the reason",
         body: Body::Json(OBJECT),
     }
+    POST "/api/scaffolder/v2/tasks/{id}/callbacks/{token}" => tasks::callback {
+        tag: "scaffolder", rule: Webhook,
+        summary: "The receiver of a portolan:await webhook answers with the one-time address it was sent: {status: ready|failed|pending, output?, message?}; ready and failed end the wait, pending only shows its message on the task",
+        body: Body::Json(OBJECT),
+    }
     POST "/api/scaffolder/v2/dry-run" => scaffolder::dry_run {
         tag: "scaffolder", rule: SignedIn,
         summary: "Runs a template (the document with its files, or templateRef) in a throw-away workspace: the files it makes, its log and output; actions reaching outside the workspace are skipped",

@@ -36,8 +36,37 @@ pub struct Run<'a> {
     pub catalog: Option<&'a dyn CatalogPort>,
     pub cancelled: &'a (dyn Fn() -> bool + Sync),
     pub task_id: &'a str,
-    /// Where `portolan:approval` waits (a task's; none in a dry run).
-    pub gate: Option<&'a dyn actions::Gate>,
+    /// The task's way out (none in a dry run).
+    pub outside: Option<&'a dyn actions::Outside>,
+    /// Where a task that waited goes on from.
+    pub resume: Option<Resume>,
+}
+
+/// Where a parked task goes on: the step it waited at, the outputs of the steps before it, and
+/// the answer it waited for.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Resume {
+    pub next: usize,
+    pub steps: Map<String, Value>,
+    #[serde(skip)]
+    pub answer: Option<Value>,
+}
+
+/// Why a run stopped before its end.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stop {
+    Failed(Failure),
+    /// A step waits: park the task with what it waits for (`gate`), to resume at `at`.
+    Waiting {
+        at: Box<Resume>,
+        gate: Value,
+    },
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Self {
+        Stop::Failed(f)
+    }
 }
 
 /// How a run ended badly: the step (when one failed) and why.
@@ -78,12 +107,16 @@ fn truthy(v: &Value) -> bool {
 impl Run<'_> {
     /// Runs every step in `workspace`; `log` takes each line as it happens. Answers the
     /// template's rendered output.
-    pub fn run(&self, workspace: &Path, log: &mut dyn FnMut(LogLine)) -> Result<Value, Failure> {
+    pub fn run(&self, workspace: &Path, log: &mut dyn FnMut(LogLine)) -> Result<Value, Stop> {
         let engine = Templater::new(false);
+        let template_ref = crate::catalog::validate::describe(&self.template.body).unwrap_or_default();
         let mut emit = |message: String, step: Option<&str>, status: Option<&'static str>| {
             log(LogLine { message: mask(&message, self.secrets), step_id: step.map(str::to_owned), status })
         };
-        let mut steps: Map<String, Value> = Map::new();
+        let (first, mut steps) = match &self.resume {
+            Some(r) => (r.next, r.steps.clone()),
+            None => (0, Map::new()),
+        };
         // Secrets are there for a step's input and `each` only (not `if`, not the output).
         let ctx_value = |steps: &Map<String, Value>, each: Option<Value>, secrets: bool| {
             let mut c = json!({
@@ -100,10 +133,13 @@ impl Run<'_> {
             }
             c
         };
-        emit(format!("Starting up task with {} steps", self.template.steps.len()), None, None);
-        for step in &self.template.steps {
+        if self.resume.is_none() {
+            emit(format!("Starting up task with {} steps", self.template.steps.len()), None, None);
+        }
+        for (index, step) in self.template.steps.iter().enumerate().skip(first) {
+            let resumed = self.resume.as_ref().filter(|r| r.next == index).and_then(|r| r.answer.as_ref());
             if (self.cancelled)() {
-                return Err(Failure { step_id: Some(step.id.clone()), message: "the task was cancelled".into() });
+                return Err(Failure { step_id: Some(step.id.clone()), message: "the task was cancelled".into() }.into());
             }
             let fail = |message: String| Failure { step_id: Some(step.id.clone()), message };
             if let Some(cond) = &step.when {
@@ -119,7 +155,11 @@ impl Run<'_> {
                     continue;
                 }
             }
-            emit(format!("Beginning step {}", step.name), Some(&step.id), Some("processing"));
+            if resumed.is_some() {
+                emit(format!("Going on with step {}", step.name), Some(&step.id), Some("processing"));
+            } else {
+                emit(format!("Beginning step {}", step.name), Some(&step.id), Some("processing"));
+            }
             let iterations: Vec<Option<Value>> = match &step.each {
                 None => vec![None],
                 Some(each) => {
@@ -140,7 +180,7 @@ impl Run<'_> {
                                 kind_of(&other)
                             ));
                             emit(e.message.clone(), Some(&step.id), Some("failed"));
-                            return Err(e);
+                            return Err(e.into());
                         }
                     }
                 }
@@ -166,15 +206,20 @@ impl Run<'_> {
                     Err(e) => {
                         let e = fail(format!("step '{}': its input: {e}", step.id));
                         emit(e.message.clone(), Some(&step.id), Some("failed"));
-                        return Err(e);
+                        return Err(e.into());
                     }
                 };
                 let mut lines: Vec<String> = Vec::new();
+                let mut wait = None;
                 let result = {
                     let mut sink = |m: String| lines.push(m);
                     let mut actx = Ctx {
                         step: &step.id,
-                        gate: self.gate,
+                        task: self.task_id,
+                        template: &template_ref,
+                        outside: self.outside,
+                        resumed,
+                        wait: &mut wait,
                         workspace,
                         template_dir: self.template_dir,
                         dry_run: self.dry_run,
@@ -188,6 +233,14 @@ impl Run<'_> {
                 };
                 for l in lines {
                     emit(l, Some(&step.id), None);
+                }
+                if let (Some(gate), Ok(_)) = (wait, &result) {
+                    if step.each.is_some() {
+                        let e = fail(format!("step '{}': {} cannot wait inside each", step.id, step.action));
+                        emit(e.message.clone(), Some(&step.id), Some("failed"));
+                        return Err(e.into());
+                    }
+                    return Err(Stop::Waiting { at: Box::new(Resume { next: index, steps, answer: None }), gate });
                 }
                 match result {
                     // With `each`, every output name collects one value per item.
@@ -203,7 +256,7 @@ impl Run<'_> {
                     Err(message) => {
                         let e = fail(format!("step '{}' ({}) failed: {message}", step.id, step.action));
                         emit(e.message.clone(), Some(&step.id), Some("failed"));
-                        return Err(e);
+                        return Err(e.into());
                     }
                 }
             }
@@ -213,7 +266,7 @@ impl Run<'_> {
         let ctx = context(&ctx_value(&steps, None, false));
         engine
             .render_value(&self.template.output, &ctx)
-            .map_err(|e| Failure { step_id: None, message: format!("the template's output: {e}") })
+            .map_err(|e| Failure { step_id: None, message: format!("the template's output: {e}") }.into())
     }
 }
 

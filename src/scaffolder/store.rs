@@ -30,8 +30,13 @@ pub struct TaskRow {
     pub lease_expires_at: Option<i64>,
     /// What a waiting task waits for: `{approvers, message, stepId}` (JSON).
     pub gate: Option<String>,
-    /// The decision on it: `{approved, by, reason, at}` (JSON).
+    /// The answer to it: `{approved, by, reason, at}` or a callback's `{status, output,
+    /// message, at}` (JSON).
     pub decision: Option<String>,
+    /// Where a task waiting at a step stopped: `{next, steps, workspace}` (JSON).
+    pub checkpoint: Option<String>,
+    /// The template it runs (`template:default/x`).
+    pub template_ref: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable)]
@@ -105,16 +110,19 @@ pub fn events_after(pool: &Pool, task: &str, after: i64) -> anyhow::Result<Vec<E
         .load::<EventRow>(c)?))
 }
 
-/// Starts a claimed task: `processing`, its secrets taken out of the table (answered once).
-pub fn start(pool: &Pool, id: &str, now: i64) -> anyhow::Result<Option<String>> {
+/// Starts (or resumes) a claimed task: `processing`, the answer it waited for cleared (its
+/// secrets stay until it ends: a later wait resumes with them).
+pub fn start(pool: &Pool, id: &str, now: i64) -> anyhow::Result<()> {
     with_conn!(pool, |c| {
-        c.write_transaction(|c| {
-            let secrets: Option<String> = t::table.filter(t::id.eq(id)).select(t::secrets).first(c)?;
-            diesel::update(t::table.filter(t::id.eq(id)))
-                .set((t::status.eq("processing"), t::last_heartbeat_at.eq(now), t::secrets.eq(None::<String>)))
-                .execute(c)?;
-            Ok::<_, anyhow::Error>(secrets)
-        })
+        diesel::update(t::table.filter(t::id.eq(id)))
+            .set((
+                t::status.eq("processing"),
+                t::last_heartbeat_at.eq(now),
+                t::gate.eq(None::<String>),
+                t::decision.eq(None::<String>),
+            ))
+            .execute(c)?;
+        Ok(())
     })
 }
 
@@ -168,6 +176,8 @@ pub fn complete(pool: &Pool, id: &str, status: &str, body: &str, now: i64) -> an
                 .set((
                     t::status.eq(status),
                     t::secrets.eq(None::<String>),
+                    t::checkpoint.eq(None::<String>),
+                    t::gate.eq(None::<String>),
                     t::due_at.eq(NEVER),
                     t::lease_owner.eq(None::<String>),
                     t::lease_expires_at.eq(None::<i64>),
@@ -186,12 +196,31 @@ pub fn complete(pool: &Pool, id: &str, status: &str, body: &str, now: i64) -> an
     })
 }
 
-/// Puts a running task in `waiting` for the gate (a step's approval), the decision cleared.
-pub fn wait_for(pool: &Pool, id: &str, gate: &str, body: &str, now: i64) -> anyhow::Result<()> {
+/// What a task parks with: its gate, where it stopped, when it is due again, its event's body.
+#[derive(Clone, Copy)]
+pub struct Parking<'a> {
+    pub gate: &'a str,
+    pub checkpoint: &'a str,
+    pub due: i64,
+    pub body: &'a str,
+}
+
+/// Parks a running task at a step: `waiting` for `gate` until `due` (a timeout; `NEVER`), with
+/// where it stopped, the lease given back (no instance holds a waiting task), and its event.
+pub fn park(pool: &Pool, id: &str, owner: &str, p: &Parking<'_>, now: i64) -> anyhow::Result<()> {
+    let Parking { gate, checkpoint, due, body } = *p;
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
-            diesel::update(t::table.filter(t::id.eq(id)))
-                .set((t::status.eq("waiting"), t::gate.eq(gate), t::decision.eq(None::<String>)))
+            diesel::update(t::table.filter(t::id.eq(id)).filter(t::lease_owner.eq(owner)))
+                .set((
+                    t::status.eq("waiting"),
+                    t::gate.eq(gate),
+                    t::decision.eq(None::<String>),
+                    t::checkpoint.eq(checkpoint),
+                    t::due_at.eq(due),
+                    t::lease_owner.eq(None::<String>),
+                    t::lease_expires_at.eq(None::<i64>),
+                ))
                 .execute(c)?;
             diesel::insert_into(ev::table)
                 .values((ev::task_id.eq(id), ev::event_type.eq("log"), ev::body.eq(body), ev::created_at.eq(now)))
@@ -201,45 +230,15 @@ pub fn wait_for(pool: &Pool, id: &str, gate: &str, body: &str, now: i64) -> anyh
     })
 }
 
-/// The decision on a waiting task's gate, if taken.
-pub fn decision(pool: &Pool, id: &str) -> anyhow::Result<Option<String>> {
-    with_conn!(pool, |c| Ok(t::table.filter(t::id.eq(id)).select(t::decision).first::<Option<String>>(c)?))
-}
-
-/// Back to `processing` after an approved step, the gate cleared.
-pub fn resume(pool: &Pool, id: &str) -> anyhow::Result<()> {
-    with_conn!(pool, |c| {
-        diesel::update(t::table.filter(t::id.eq(id)))
-            .set((t::status.eq("processing"), t::gate.eq(None::<String>)))
-            .execute(c)?;
-        Ok(())
-    })
-}
-
-/// Records a decision on a waiting task (only while it waits and none was taken), with its
-/// event; a whole-task gate approved makes the task due at once. False when it was not waiting.
-pub fn decide(
-    pool: &Pool,
-    id: &str,
-    decision: &str,
-    body: &str,
-    open_now: Option<i64>,
-    now: i64,
-) -> anyhow::Result<bool> {
+/// Records the answer to a waiting task (only while it waits and none was given), with its
+/// event; the task is due at once, to go on from where it stopped. False when it was not waiting.
+pub fn decide(pool: &Pool, id: &str, decision: &str, body: &str, now: i64) -> anyhow::Result<bool> {
     with_conn!(pool, |c| {
         c.write_transaction(|c| {
             let waiting = t::table.filter(t::id.eq(id)).filter(t::status.eq("waiting")).filter(t::decision.is_null());
-            let n = match open_now {
-                Some(due) => diesel::update(waiting)
-                    .set((
-                        t::decision.eq(decision),
-                        t::status.eq("open"),
-                        t::due_at.eq(due),
-                        t::gate.eq(None::<String>),
-                    ))
-                    .execute(c)?,
-                None => diesel::update(waiting).set(t::decision.eq(decision)).execute(c)?,
-            };
+            let n = diesel::update(waiting)
+                .set((t::decision.eq(decision), t::status.eq("open"), t::due_at.eq(now)))
+                .execute(c)?;
             if n == 1 {
                 diesel::insert_into(ev::table)
                     .values((ev::task_id.eq(id), ev::event_type.eq("log"), ev::body.eq(body), ev::created_at.eq(now)))
@@ -247,5 +246,49 @@ pub fn decide(
             }
             Ok::<_, anyhow::Error>(n == 1)
         })
+    })
+}
+
+/// A progress note on a waiting task (a callback that is not the answer yet): the gate's message
+/// replaced, with its event. False when it was not waiting.
+pub fn note(pool: &Pool, id: &str, gate: &str, body: &str, now: i64) -> anyhow::Result<bool> {
+    with_conn!(pool, |c| {
+        c.write_transaction(|c| {
+            let waiting = t::table.filter(t::id.eq(id)).filter(t::status.eq("waiting")).filter(t::decision.is_null());
+            let n = diesel::update(waiting).set(t::gate.eq(gate)).execute(c)?;
+            if n == 1 {
+                diesel::insert_into(ev::table)
+                    .values((ev::task_id.eq(id), ev::event_type.eq("log"), ev::body.eq(body), ev::created_at.eq(now)))
+                    .execute(c)?;
+            }
+            Ok::<_, anyhow::Error>(n == 1)
+        })
+    })
+}
+
+/// A task of a template: (template ref, status, created at, ended at: its completion).
+pub type TemplateTask = (Option<String>, String, i64, Option<i64>);
+
+/// The tasks of these templates.
+pub fn of_templates(pool: &Pool, refs: &[String]) -> anyhow::Result<Vec<TemplateTask>> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    with_conn!(pool, |c| {
+        let tasks: Vec<(String, Option<String>, String, i64)> = t::table
+            .filter(t::template_ref.eq_any(refs.to_vec()))
+            .select((t::id, t::template_ref, t::status, t::created_at))
+            .load(c)?;
+        let ids: Vec<String> = tasks.iter().map(|t| t.0.clone()).collect();
+        let mut ended = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let rows: Vec<(String, i64)> = ev::table
+                .filter(ev::task_id.eq_any(chunk.to_vec()))
+                .filter(ev::event_type.eq("completion"))
+                .select((ev::task_id, ev::created_at))
+                .load(c)?;
+            ended.extend(rows);
+        }
+        Ok(tasks.into_iter().map(|(id, r, s, at)| (r, s, at, ended.get(&id).copied())).collect())
     })
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::Scaffolder;
 use super::handlers::blocking;
 use super::store::{self, EventRow, TaskRow};
-use super::tasks::NewTask;
+use super::tasks::{Callback, NewTask};
 use crate::auth::{Identity, Principal};
 use crate::db::{Pool, rfc3339};
 use crate::error::{ApiError, Body, OptionalBody};
@@ -57,10 +57,21 @@ fn found(s: &Scaffolder, id: &str) -> Result<TaskRow, ApiError> {
 /// `POST /api/scaffolder/v2/tasks`: 201 `{id}`.
 pub async fn create(
     s: web::Data<Scaffolder>,
+    req: HttpRequest,
     identity: Identity,
     body: Body<NewTask>,
 ) -> Result<HttpResponse, ApiError> {
-    let (t, user) = (body.into_inner(), user_of(&identity));
+    let (mut t, user) = (body.into_inner(), user_of(&identity));
+    t.base_url = {
+        let info = req.connection_info();
+        Some(format!("{}://{}", info.scheme(), info.host()))
+    };
+    let service_may = matches!(identity.principal, Principal::Service { .. }) && identity.has_scope("offerings:write");
+    t.rights = Some(json!({
+        "anyConsumer": identity.admin || service_may,
+        "ownership": if identity.can_write_catalog() { identity.ownership.clone() } else { Vec::new() },
+        "by": identity.actor(),
+    }));
     let id = blocking(&s, move |s| s.create(t, user)).await?;
     Ok(HttpResponse::Created().json(json!({"id": id})))
 }
@@ -276,4 +287,18 @@ pub async fn reject(
     body: OptionalBody<DecisionBody>,
 ) -> Result<HttpResponse, ApiError> {
     decide(s, path, identity, body, false).await
+}
+
+/// `POST /api/scaffolder/v2/tasks/{id}/callbacks/{token}` `{status: ready|failed|pending, output?,
+/// message?}`: the receiver of a `portolan:await` webhook answers; the token is its credential.
+pub async fn callback(
+    s: web::Data<Scaffolder>,
+    path: web::Path<(String, String)>,
+    body: Body<Callback>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, token) = path.into_inner();
+    let cb = body.into_inner();
+    let i = id.clone();
+    let status = blocking(&s, move |s| s.callback(&i, &token, cb)).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": id, "status": status})))
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::run::Run;
+use super::run::{Resume, Run, Stop};
 use super::store::{self, TaskRow};
 use super::template::Template;
 use super::{Scaffolder, actions};
@@ -53,6 +53,14 @@ pub struct NewTask {
     pub values: Value,
     #[serde(default)]
     pub secrets: Map<String, Value>,
+    /// The address the task was asked for through (`http://host:port`): where its callbacks go,
+    /// unless `scaffolder.callback_base_url` says otherwise.
+    #[serde(skip)]
+    pub base_url: Option<String>,
+    /// What its creator may do on others' behalf, as when asking: `{anyConsumer, ownership}`
+    /// (`portolan:subscribe` holds to it).
+    #[serde(skip)]
+    pub rights: Option<Value>,
 }
 
 impl Scaffolder {
@@ -70,6 +78,10 @@ impl Scaffolder {
             "templateInfo": {"entityRef": key, "entity": {"metadata": found.template.body["metadata"]}},
             "user": self.user(user.clone()),
         });
+        let mut spec = spec;
+        // Where receivers of portolan:await call back.
+        spec["portolan"] = json!({"callbackBaseUrl": self.settings.callback_base_url.clone().or(t.base_url),
+                                  "rights": t.rights.unwrap_or_else(|| json!({"anyConsumer": false, "ownership": []}))});
         let now = now_ms();
         let id = uuid::Uuid::new_v4().to_string();
         let secrets = if t.secrets.is_empty() { None } else { Some(Value::Object(t.secrets).to_string()) };
@@ -80,7 +92,7 @@ impl Scaffolder {
                     .map(|r| r.key())
                     .map_err(|e| ApiError::input(format!("{key}: the {GATE_ANNOTATION} annotation: {e}")))?;
                 let message = format!("{} needs the approval of {key} before it runs", found.template.title);
-                Some(json!({"approvers": [key], "message": message, "stepId": null}))
+                Some(json!({"kind": "approval", "approvers": [key], "message": message, "stepId": null}))
             }
             None => None,
         };
@@ -101,6 +113,8 @@ impl Scaffolder {
                 lease_expires_at: None,
                 gate: gate.as_ref().map(Value::to_string),
                 decision: None,
+                checkpoint: None,
+                template_ref: Some(key.clone()),
             },
         )?;
         if let Some(g) = &gate {
@@ -144,10 +158,27 @@ impl Scaffolder {
         }
     }
 
-    /// Runs one claimed task to its end.
+    /// Runs one claimed task until it ends or parks at a step that waits.
     fn work(&self, id: &str, owner: &str, alive: &Weak<()>) -> anyhow::Result<()> {
-        let Some(row) = store::get(&self.pool, id)? else { return Ok(()) };
+        let Some(mut row) = store::get(&self.pool, id)? else { return Ok(()) };
         let ended = |status: &str, body: Value| store::complete(&self.pool, id, status, &body.to_string(), now_ms());
+        if row.status == "waiting" {
+            // Due while waiting: its timeout passed. Unless the answer came first, that is the answer.
+            let gate: Value = row.gate.as_deref().and_then(|g| serde_json::from_str(g).ok()).unwrap_or(Value::Null);
+            let now = now_ms();
+            let answer = json!({"status": "timedOut", "timeout": gate["timeout"], "message": gate["message"], "at": crate::db::rfc3339(now)});
+            let words = format!(
+                "No callback from {} within {}",
+                gate["url"].as_str().unwrap_or("the receiver"),
+                gate["timeout"].as_str().unwrap_or("the timeout")
+            );
+            let body = json!({"message": words, "stepId": gate["stepId"], "status": "timedOut"});
+            store::decide(&self.pool, id, &answer.to_string(), &body.to_string(), now)?;
+            row = match store::get(&self.pool, id)? {
+                Some(r) => r,
+                None => return Ok(()),
+            };
+        }
         if row.status != "open" {
             // Claimed while it ran elsewhere: that instance stopped beating, so it died.
             let message = format!(
@@ -160,9 +191,22 @@ impl Scaffolder {
             return ended("cancelled", json!({"message": "Run completed with status: cancelled"}));
         }
         let secrets: Map<String, Value> =
-            store::start(&self.pool, id, now_ms())?.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+            row.secrets.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+        let answer: Option<Value> = row.decision.as_deref().and_then(|d| serde_json::from_str(d).ok());
+        store::start(&self.pool, id, now_ms())?;
         let spec: Value = serde_json::from_str(&row.spec)?;
         let template = Template::from_spec(&spec).map_err(anyhow::Error::msg)?;
+        let workspace = tempfile::Builder::new().prefix("portolan-task").tempdir()?;
+        // A task that waited goes on from its checkpoint, in its workspace as it was.
+        let mut resume = None;
+        if let Some(c) = row.checkpoint.as_deref() {
+            let c: Value = serde_json::from_str(c)?;
+            let files: Vec<Value> = c["workspace"].as_array().cloned().unwrap_or_default();
+            actions::files::unpack(&files, workspace.path()).map_err(anyhow::Error::msg)?;
+            let mut r: Resume = serde_json::from_value(c)?;
+            r.answer = answer;
+            resume = Some(r);
+        }
         let cancelled = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicBool::new(false));
         let beat = {
@@ -187,12 +231,17 @@ impl Scaffolder {
                 }
             })
         };
-        let workspace = tempfile::Builder::new().prefix("portolan-task").tempdir()?;
-        let catalog = TaskCatalog { pool: self.pool.clone(), ingestor: self.ingestor.clone() };
+        let catalog = TaskCatalog {
+            pool: self.pool.clone(),
+            ingestor: self.ingestor.clone(),
+            kept: self.kept.clone(),
+            own: self.own.clone(),
+        };
         let shut_down = || alive.upgrade().is_none();
         let is_cancelled = || cancelled.load(Ordering::SeqCst) || shut_down();
         let template_dir = row.template_dir.as_ref().map(PathBuf::from);
-        let gate = TaskGate { pool: self.pool.clone(), id: id.to_owned(), cancelled: cancelled.clone() };
+        let base_url = spec["portolan"]["callbackBaseUrl"].as_str().map(str::to_owned);
+        let outside = TaskOutside { scaffolder: self, id, base_url, rights: spec["portolan"]["rights"].clone() };
         let run = Run {
             template: &template,
             values: &spec["parameters"],
@@ -203,7 +252,8 @@ impl Scaffolder {
             catalog: Some(&catalog),
             cancelled: &is_cancelled,
             task_id: id,
-            gate: Some(&gate),
+            outside: Some(&outside),
+            resume,
         };
         let pool = self.pool.clone();
         let result = run.run(workspace.path(), &mut |line| {
@@ -214,6 +264,11 @@ impl Scaffolder {
         });
         done.store(true, Ordering::SeqCst);
         let _ = beat.join();
+        if let Err(Stop::Waiting { at, gate }) = &result
+            && !cancelled.load(Ordering::SeqCst)
+        {
+            return self.park(id, owner, workspace.path(), at, gate);
+        }
         drop(workspace);
         if result.is_err() && shut_down() {
             let message = "portolan shut down while this task ran; the task failed. Steps it had begun may have half run: check before running the template again.";
@@ -226,12 +281,47 @@ impl Scaffolder {
             Err(_) if cancelled.load(Ordering::SeqCst) => {
                 ended("cancelled", json!({"message": "Run completed with status: cancelled"}))
             }
-            Err(f) => ended(
+            Err(Stop::Waiting { .. }) => Ok(()),
+            Err(Stop::Failed(f)) => ended(
                 "failed",
                 json!({"message": "Run completed with status: failed", "stepId": f.step_id,
                        "error": {"name": "Error", "message": f.message}}),
             ),
         }
+    }
+
+    /// Parks a task at the step that waits: its checkpoint (the steps' outputs and the workspace)
+    /// stored, the lease given back, due again at its timeout (if any).
+    fn park(
+        &self,
+        id: &str,
+        owner: &str,
+        workspace: &std::path::Path,
+        at: &Resume,
+        gate: &Value,
+    ) -> anyhow::Result<()> {
+        let mut checkpoint = serde_json::to_value(at)?;
+        checkpoint["workspace"] = Value::Array(actions::files::pack(workspace, true)?);
+        let message = gate["message"].as_str().unwrap_or_default();
+        let words = match gate["kind"].as_str() {
+            Some("approval") => {
+                let approvers: Vec<&str> =
+                    gate["approvers"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                format!("Waiting for the approval of {}: {message}", approvers.join(", "))
+            }
+            _ => format!("Waiting: {message}"),
+        };
+        let body = json!({"message": words, "stepId": gate["stepId"], "status": "waiting"});
+        let due = gate["timeoutAt"].as_i64().unwrap_or(store::NEVER);
+        let parking = store::Parking {
+            gate: &gate.to_string(),
+            checkpoint: &checkpoint.to_string(),
+            due,
+            body: &body.to_string(),
+        };
+        store::park(&self.pool, id, owner, &parking, now_ms())?;
+        self.wake.notify();
+        Ok(())
     }
 }
 
@@ -240,6 +330,25 @@ impl Scaffolder {
 struct TaskCatalog {
     pool: Pool,
     ingestor: Ingestor,
+    kept: PathBuf,
+    own: PathBuf,
+}
+
+impl TaskCatalog {
+    fn register_as(&self, kind: &str, target: String, origin: &'static str) -> anyhow::Result<Vec<String>> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let ing = self.ingestor.clone();
+        let kind = kind.to_owned();
+        let registered = rt.block_on(self.ingestor.on_runtime(async move {
+            ing.register(&kind, &target, false, crate::catalog::register::OnConflict::Refresh, origin).await
+        }))??;
+        if registered.entities.len() <= 1
+            && let Some(e) = registered.errors.first()
+        {
+            anyhow::bail!("{}: {}", e.source, e.message);
+        }
+        Ok(registered.entities.iter().filter_map(crate::catalog::validate::describe).collect())
+    }
 }
 
 impl actions::CatalogPort for TaskCatalog {
@@ -252,55 +361,160 @@ impl actions::CatalogPort for TaskCatalog {
             Some(path) => ("file", path.to_owned()),
             None => ("url", target.to_owned()),
         };
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let ing = self.ingestor.clone();
-        let registered = rt.block_on(self.ingestor.on_runtime(async move {
-            ing.register(kind, &target, false, crate::catalog::register::OnConflict::Refresh, "api").await
-        }))??;
-        Ok(registered.entities.iter().filter_map(crate::catalog::validate::describe).collect())
+        // portolan's own folder (what publish:local pushed) is read whatever the file roots say.
+        let own = kind == "file"
+            && !target.contains("..")
+            && crate::catalog::ingest::absolute(std::path::Path::new(&target)).starts_with(&self.own);
+        self.register_as(kind, target, if own { "scaffolder" } else { "api" })
+    }
+
+    fn keep(&self, entity: &Value, _by: &str) -> anyhow::Result<String> {
+        let m = &entity["metadata"];
+        let (kind, ns, name) = (
+            entity["kind"].as_str().unwrap_or_default().to_ascii_lowercase(),
+            m["namespace"].as_str().unwrap_or("default"),
+            m["name"].as_str().unwrap_or_default(),
+        );
+        std::fs::create_dir_all(&self.kept)?;
+        let file = self.kept.join(format!("{kind}-{ns}-{name}.yaml"));
+        std::fs::write(&file, serde_saphyr::to_string(entity)?)?;
+        let path = file.display().to_string();
+        // portolan's own folder: not a location of the API's file roots.
+        let refs = self.register_as("file", path, "scaffolder")?;
+        let own = format!("{kind}:{ns}/{name}");
+        refs.iter()
+            .find(|r| r.eq_ignore_ascii_case(&own))
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("{own} was not registered (the location held {})", refs.join(", ")))
     }
 }
 
-/// A task's gate: `portolan:approval` waits here, the task `waiting`, its heartbeat going on.
-struct TaskGate {
-    pool: Pool,
-    id: String,
-    cancelled: Arc<AtomicBool>,
+/// A task's way out: callbacks to it, and signed webhooks sent under the outgoing rules.
+struct TaskOutside<'a> {
+    scaffolder: &'a Scaffolder,
+    id: &'a str,
+    base_url: Option<String>,
+    rights: Value,
 }
 
-impl actions::Gate for TaskGate {
-    fn approval(&self, step: &str, approvers: &[String], message: &str) -> actions::Outcome {
-        let gate = json!({"approvers": approvers, "message": message, "stepId": step});
-        let body = json!({"message": format!("Waiting for the approval of {}: {message}", approvers.join(", ")),
-                          "stepId": step, "status": "waiting"});
-        store::wait_for(&self.pool, &self.id, &gate.to_string(), &body.to_string(), now_ms())
-            .map_err(|e| format!("could not wait for the approval: {e:#}"))?;
-        loop {
-            if self.cancelled.load(Ordering::SeqCst) {
-                return Err("cancelled while waiting for the approval".into());
+impl actions::Outside for TaskOutside<'_> {
+    fn callback(&self) -> Result<(String, String), String> {
+        let base = self.base_url.as_deref().ok_or(
+            "no address to call back: set scaffolder.callback_base_url (the task was not created through HTTP)",
+        )?;
+        let token = crate::auth::tokens::random_token();
+        let url = format!("{}/api/scaffolder/v2/tasks/{}/callbacks/{token}", base.trim_end_matches('/'), self.id);
+        Ok((url, crate::auth::tokens::hash_token(&token)))
+    }
+
+    fn post_signed(&self, url: &str, event: &str, body: &Value) -> Result<(), String> {
+        let secret = self.scaffolder.settings.webhook_secret.as_ref().filter(|s| !s.is_empty()).ok_or(
+            "portolan:await signs its webhooks: set scaffolder.webhook_secret (the receiver checks X-Portolan-Signature-256 with it)",
+        )?;
+        let parsed = self.checked(url)?;
+        let reader = &self.scaffolder.outbound;
+        let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+        let request = reader
+            .client()
+            .post(parsed)
+            .header("Content-Type", "application/json")
+            .header("X-Portolan-Event", event)
+            .header("X-Portolan-Delivery", format!("{}/{}", self.id, body["stepId"].as_str().unwrap_or_default()))
+            .header("X-Portolan-Signature-256", crate::offerings::notify::signature(secret.expose(), &bytes))
+            .timeout(Duration::from_secs(10))
+            .body(bytes);
+        let (status, _) = self.send(url, request)?;
+        if (200..300).contains(&status) { Ok(()) } else { Err(format!("{url} answered {status}")) }
+    }
+
+    fn git_host(&self, kind: &str, host: &str) -> Option<(String, Option<String>)> {
+        self.scaffolder
+            .settings
+            .hosts
+            .iter()
+            .find(|h| h.kind == kind && h.host.eq_ignore_ascii_case(host))
+            .map(|h| (h.api_base_url.clone(), h.token.as_ref().map(|t| t.expose().to_owned())))
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), String> {
+        let parsed = self.checked(url)?;
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut request = self.scaffolder.outbound.client().request(method, parsed).timeout(Duration::from_secs(20));
+        for (k, v) in headers {
+            request = request.header(*k, v.as_str());
+        }
+        if let Some(b) = body {
+            request = request.header("Content-Type", "application/json").body(b.to_string());
+        }
+        self.send(url, request)
+    }
+
+    fn check_url(&self, url: &str) -> Result<(), String> {
+        self.checked(url).map(|_| ())
+    }
+
+    fn subscribe(&self, api: &str, plan: &str, consumer: &str, reason: Option<String>) -> Result<Value, String> {
+        use crate::offerings::subscriptions as subs;
+        let pool = &self.scaffolder.pool;
+        let words = |e: ApiError| match e {
+            ApiError::Client { message, .. } => message,
+            ApiError::Internal(e) => format!("{e:#}"),
+        };
+        let (api, consumer) = (subs::api_key(api).map_err(words)?, subs::consumer_key(consumer).map_err(words)?);
+        if self.rights["anyConsumer"] != true {
+            let owners: Vec<String> =
+                crate::catalog::facade::relation_targets(pool, std::slice::from_ref(&consumer), "ownedBy")
+                    .map_err(|e| format!("{e:#}"))?
+                    .into_iter()
+                    .map(|(_, o)| o)
+                    .collect();
+            let mine: Vec<&str> =
+                self.rights["ownership"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            if !owners.iter().any(|o| mine.contains(&o.as_str())) {
+                return Err(format!(
+                    "the task's creator owns no part of {consumer} (its owners: {}), so may not subscribe it",
+                    if owners.is_empty() { "none".to_owned() } else { owners.join(", ") }
+                ));
             }
-            match store::decision(&self.pool, &self.id) {
-                Ok(Some(d)) => {
-                    let d: Value = serde_json::from_str(&d).unwrap_or(Value::Null);
-                    let (by, reason) = (d["by"].as_str().unwrap_or("?"), d["reason"].as_str().unwrap_or(""));
-                    if d["approved"] != true {
-                        return Err(format!(
-                            "rejected by {by}{}",
-                            if reason.is_empty() { String::new() } else { format!(": {reason}") }
-                        ));
-                    }
-                    store::resume(&self.pool, &self.id).map_err(|e| format!("could not go on: {e:#}"))?;
-                    let mut out = Map::new();
-                    out.insert("approvedBy".into(), json!(by));
-                    out.insert("reason".into(), json!(reason));
-                    return Ok(out);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(task.id = %self.id, error.cause = format!("{e:#}"), "Reading a task's decision failed.")
-                }
-            }
-            std::thread::sleep(Duration::from_millis(250));
+        }
+        let by = self.rights["by"].as_str().unwrap_or("scaffolder").to_owned();
+        let row = subs::request(pool, &api, plan, &consumer, reason, &by).map_err(words)?;
+        let view = subs::render_one(pool, &row).map_err(|e| format!("{e:#}"))?;
+        serde_json::to_value(view).map_err(|e| e.to_string())
+    }
+
+    fn local_repos(&self) -> PathBuf {
+        self.scaffolder.own.join("repos")
+    }
+}
+
+impl TaskOutside<'_> {
+    /// The address, if the outgoing rules allow it.
+    fn checked(&self, url: &str) -> Result<url::Url, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("'{url}' is not an address: {e}"))?;
+        self.scaffolder.outbound.check(&parsed).map_err(|e| format!("'{url}': {e}"))?;
+        Ok(parsed)
+    }
+
+    /// Sends a request on the catalog's runtime: the status and the JSON body (null otherwise).
+    fn send(&self, url: &str, request: reqwest::RequestBuilder) -> Result<(u16, Value), String> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        let sent = rt.block_on(self.scaffolder.ingestor.on_runtime(async move {
+            let res = request.send().await?;
+            let status = res.status().as_u16();
+            let bytes = res.bytes().await?;
+            Ok::<_, reqwest::Error>((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+        }));
+        match sent {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(format!("{url} could not be reached: {}", crate::catalog::fetch::describe_reqwest(e))),
+            Err(e) => Err(format!("{url}: {e:#}")),
         }
     }
 }
@@ -343,7 +557,7 @@ impl Scaffolder {
     ) -> anyhow::Result<Result<(), Refused>> {
         let Some(row) = store::get(&self.pool, id)? else { return Ok(Err(Refused::NotFound)) };
         let gate: Value = row.gate.as_deref().and_then(|g| serde_json::from_str(g).ok()).unwrap_or(Value::Null);
-        if row.status != "waiting" || gate.is_null() || row.decision.is_some() {
+        if row.status != "waiting" || gate["kind"] != "approval" || row.decision.is_some() {
             return Ok(Err(Refused::NotWaiting(row.status)));
         }
         let approvers: Vec<String> =
@@ -358,16 +572,15 @@ impl Scaffolder {
         let words = format!("{verb} by {by}{}", if reason.is_empty() { String::new() } else { format!(": {reason}") });
         let body = json!({"message": words, "stepId": gate["stepId"], "status": if approved { "approved" } else { "rejected" }});
         let whole = gate["stepId"].is_null();
-        let open_now = (whole && approved).then_some(now);
-        if !store::decide(&self.pool, id, &decision.to_string(), &body.to_string(), open_now, now)? {
+        if !store::decide(&self.pool, id, &decision.to_string(), &body.to_string(), now)? {
             return Ok(Err(Refused::NotWaiting(row.status)));
         }
         if whole && !approved {
             let done =
                 json!({"message": "Run completed with status: failed", "error": {"name": "Error", "message": words}});
             store::complete(&self.pool, id, "failed", &done.to_string(), now)?;
-        }
-        if open_now.is_some() {
+        } else {
+            // The task goes on (or fails at its step) where any instance picks it up.
             self.wake.notify();
         }
         Ok(Ok(()))
@@ -415,5 +628,79 @@ impl Scaffolder {
             });
         }
         Ok(out)
+    }
+}
+
+/// What the receiver of `portolan:await` calls back with.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Callback {
+    /// `ready` (the step completes with `output`), `failed` (the step fails with `message`), or
+    /// `pending` (not yet: `message` shows on the task, which goes on waiting).
+    pub status: CallbackStatus,
+    #[serde(default)]
+    pub output: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallbackStatus {
+    Ready,
+    Failed,
+    Pending,
+}
+
+impl Scaffolder {
+    /// A receiver's callback to task `id` with the one-time `token` it was sent: the answer
+    /// (ready, failed) makes the task go on at once wherever an instance is free; `pending` only
+    /// notes its message. 404 for a wrong or used token, 409 when the task no longer waits.
+    pub fn callback(&self, id: &str, token: &str, cb: Callback) -> Result<&'static str, ApiError> {
+        use subtle::ConstantTimeEq;
+        let unknown =
+            || ApiError::not_found(format!("No callback of task {id} with this token (it was used, or never given)"));
+        let row = store::get(&self.pool, id)?.ok_or_else(unknown)?;
+        let gate: Value = row.gate.as_deref().and_then(|g| serde_json::from_str(g).ok()).unwrap_or(Value::Null);
+        let expected = gate["tokenHash"].as_str().unwrap_or_default();
+        let given = crate::auth::tokens::hash_token(token);
+        if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+            return Err(unknown());
+        }
+        if row.status != "waiting" || row.decision.is_some() {
+            return Err(ApiError::conflict(format!(
+                "Task {id} is not waiting for this callback (it is {})",
+                row.status
+            )));
+        }
+        let now = now_ms();
+        let message = cb.message.unwrap_or_default();
+        let (status, word) = match cb.status {
+            CallbackStatus::Ready => ("ready", "Ready"),
+            CallbackStatus::Failed => ("failed", "Failed"),
+            CallbackStatus::Pending => ("pending", "Not ready yet"),
+        };
+        let said = if message.is_empty() { word.to_owned() } else { format!("{word}: {message}") };
+        let body = json!({"message": format!("{} says: {said}", gate["url"].as_str().unwrap_or("The receiver")),
+                          "stepId": gate["stepId"], "status": status});
+        let applied = if cb.status == CallbackStatus::Pending {
+            let mut g = gate.clone();
+            if !message.is_empty() {
+                g["message"] = json!(message);
+            }
+            store::note(&self.pool, id, &g.to_string(), &body.to_string(), now)?
+        } else {
+            let answer = json!({"status": status, "output": cb.output.unwrap_or_default(), "message": message,
+                                "at": crate::db::rfc3339(now)});
+            let done = store::decide(&self.pool, id, &answer.to_string(), &body.to_string(), now)?;
+            if done {
+                self.wake.notify();
+            }
+            done
+        };
+        if !applied {
+            return Err(ApiError::conflict(format!("Task {id} is no longer waiting for this callback")));
+        }
+        Ok(status)
     }
 }

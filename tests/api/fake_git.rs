@@ -39,6 +39,12 @@ struct State {
     /// `owner/repo` -> its commits, oldest first, as (sha, authored at, RFC 3339).
     commits: BTreeMap<String, Vec<(String, String)>>,
     hits: Vec<Hit>,
+    /// Where created repositories live, as real bare git repositories (`owner/name.git`).
+    git_root: Option<std::path::PathBuf>,
+    /// GitLab namespaces by id.
+    namespaces: Vec<String>,
+    /// Bodies of POST and PUT requests, with their path.
+    posted: Vec<(String, Value)>,
 }
 
 #[derive(Clone)]
@@ -91,7 +97,144 @@ impl State {
     }
 }
 
-async fn serve(req: HttpRequest, state: web::Data<Arc<Mutex<State>>>, port: web::Data<u16>) -> HttpResponse {
+/// A repository created through the API: a bare git repository under the root.
+fn create_repo(root: &std::path::Path, full: &str) -> bool {
+    let dir = root.join(format!("{full}.git"));
+    if dir.exists() {
+        return false;
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let ok = std::process::Command::new("git").args(["init", "-q", "--bare"]).arg(&dir).status().unwrap().success();
+    assert!(ok, "git init --bare failed");
+    true
+}
+
+/// Git's smart HTTP through `git http-backend` (CGI): clones and pushes, credentials required.
+fn git_cgi(root: &std::path::Path, req: &HttpRequest, body: &[u8]) -> HttpResponse {
+    use std::io::Write;
+    if req.headers().get("authorization").is_none() {
+        return HttpResponse::Unauthorized().insert_header(("WWW-Authenticate", "Basic realm=\"fake\"")).finish();
+    }
+    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let mut child = std::process::Command::new("git")
+        .arg("http-backend")
+        .env("GIT_PROJECT_ROOT", root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("PATH_INFO", req.uri().path().trim_start_matches("/git"))
+        .env("REQUEST_METHOD", req.method().as_str())
+        .env("QUERY_STRING", req.query_string())
+        .env("CONTENT_TYPE", header("content-type"))
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("HTTP_CONTENT_ENCODING", header("content-encoding"))
+        .env("GIT_PROTOCOL", header("git-protocol"))
+        .env("REMOTE_USER", "scaffolder")
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let split = out
+        .stdout
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| out.stdout.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)))
+        .unwrap_or((0, 0));
+    let head = String::from_utf8_lossy(&out.stdout[..split.0]).into_owned();
+    let mut res = HttpResponse::Ok();
+    for line in head.lines() {
+        if let Some((k, v)) = line.split_once(':') {
+            let v = v.trim();
+            if k.eq_ignore_ascii_case("status") {
+                let code: u16 = v.split(' ').next().and_then(|c| c.parse().ok()).unwrap_or(500);
+                res.status(actix_web::http::StatusCode::from_u16(code).unwrap());
+            } else {
+                res.insert_header((k.trim().to_owned(), v.to_owned()));
+            }
+        }
+    }
+    res.body(out.stdout[split.0 + split.1..].to_vec())
+}
+
+/// The writing side: GitHub's repository creation, owner lookup, topics and workflow dispatch;
+/// GitLab's namespaces and project creation; git itself. None when the request is not one.
+fn serve_writes(st: &mut State, req: &HttpRequest, s: &[&str], body: &[u8], base: &str) -> Option<HttpResponse> {
+    let method = req.method().as_str();
+    let json_body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    if method != "GET" && s.first() != Some(&"git") {
+        st.posted.push((req.uri().path().to_owned(), json_body.clone()));
+    }
+    let root = st.git_root.clone()?;
+    Some(match (method, s) {
+        (_, ["git", ..]) => git_cgi(&root, req, body),
+        ("GET", ["users", owner]) => HttpResponse::Ok()
+            .json(json!({"login": owner, "type": if owner.starts_with("u-") { "User" } else { "Organization" }})),
+        ("POST", ["orgs", _, "repos"] | ["user", "repos"]) => {
+            let owner = if s[0] == "orgs" { s[1].to_owned() } else { "u-me".to_owned() };
+            let name = json_body["name"].as_str().unwrap_or_default().to_owned();
+            let full = format!("{owner}/{name}");
+            if !create_repo(&root, &full) {
+                return Some(HttpResponse::UnprocessableEntity().json(json!({"message": "Repository creation failed.",
+                    "errors": [{"resource": "Repository", "code": "custom", "field": "name", "message": "name already exists on this account"}]})));
+            }
+            HttpResponse::Created().json(github_repo(
+                &owner,
+                &name,
+                json!({
+                "clone_url": format!("{base}/git/{full}.git"), "html_url": format!("{base}/{full}"),
+                "private": json_body["private"], "description": json_body["description"]}),
+            ))
+        }
+        ("GET", [owner, repo, "blob", branch, rest @ ..]) if root.join(format!("{owner}/{repo}.git")).exists() => {
+            let out = std::process::Command::new("git")
+                .arg("--git-dir")
+                .arg(root.join(format!("{owner}/{repo}.git")))
+                .args(["show", &format!("{branch}:{}", rest.join("/"))])
+                .output()
+                .unwrap();
+            if out.status.success() { HttpResponse::Ok().body(out.stdout) } else { not_found() }
+        }
+        ("PUT", ["repos", _, _, "topics"]) => HttpResponse::Ok().json(json!({"names": json_body["names"]})),
+        ("POST", ["repos", _, _, "actions", "workflows", _, "dispatches"]) => HttpResponse::NoContent().finish(),
+        ("GET", ["api", "v4", "namespaces", ns]) => {
+            let id = match st.namespaces.iter().position(|n| n == ns) {
+                Some(i) => i,
+                None => {
+                    st.namespaces.push((*ns).to_owned());
+                    st.namespaces.len() - 1
+                }
+            };
+            HttpResponse::Ok().json(json!({"id": id + 100, "full_path": ns, "kind": "group"}))
+        }
+        ("POST", ["api", "v4", "projects"]) => {
+            let i = json_body["namespace_id"].as_u64().unwrap_or(0) as usize;
+            let Some(ns) = st.namespaces.get(i.wrapping_sub(100)).cloned() else {
+                return Some(HttpResponse::BadRequest().json(json!({"message": {"namespace": ["is not valid"]}})));
+            };
+            let path = json_body["path"].as_str().unwrap_or_default();
+            let full = format!("{ns}/{path}");
+            if !create_repo(&root, &full) {
+                return Some(HttpResponse::BadRequest().json(json!({"message": {"name": ["has already been taken"]}})));
+            }
+            HttpResponse::Created().json(gitlab_project(
+                500,
+                &full,
+                json!({
+                "http_url_to_repo": format!("{base}/git/{full}.git"), "web_url": format!("{base}/{full}")}),
+            ))
+        }
+        _ => return None,
+    })
+}
+
+async fn serve(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<Arc<Mutex<State>>>,
+    port: web::Data<u16>,
+) -> HttpResponse {
     let uri = req.uri().to_string();
     let token = req
         .headers()
@@ -111,7 +254,9 @@ async fn serve(req: HttpRequest, state: web::Data<Arc<Mutex<State>>>, port: web:
         tokio::time::sleep(delay).await;
     }
     let mut st = state.lock().unwrap();
-    let res = if st.rate_limit_once.as_deref().is_some_and(|m| uri.contains(m)) {
+    let res = if let Some(r) = serve_writes(&mut st, &req, &s, &body, &base) {
+        r
+    } else if st.rate_limit_once.as_deref().is_some_and(|m| uri.contains(m)) {
         st.rate_limit_once = None;
         let reset = chrono::Utc::now().timestamp() + 1;
         HttpResponse::Forbidden()
@@ -314,7 +459,11 @@ impl FakeGit {
         let port = listener.local_addr().unwrap().port();
         let port_data = web::Data::new(port);
         let server = HttpServer::new(move || {
-            App::new().app_data(data.clone()).app_data(port_data.clone()).default_service(web::to(serve))
+            App::new()
+                .app_data(data.clone())
+                .app_data(port_data.clone())
+                .app_data(web::PayloadConfig::new(64 << 20))
+                .default_service(web::to(serve))
         })
         .workers(2)
         .listen(listener)
@@ -322,6 +471,31 @@ impl FakeGit {
         .run();
         tokio::spawn(server);
         Self { port, state }
+    }
+
+    /// Lets clients create repositories (real bare git repositories under `root`) and push.
+    pub fn with_git(&self, root: &std::path::Path) {
+        self.state.lock().unwrap().git_root = Some(root.to_path_buf());
+    }
+
+    /// The files of a pushed repository's branch, read back with git: path -> content.
+    pub fn repo_files(&self, full: &str, branch: &str) -> BTreeMap<String, String> {
+        let root = self.state.lock().unwrap().git_root.clone().expect("with_git first");
+        let dir = root.join(format!("{full}.git"));
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git").arg("--git-dir").arg(&dir).args(args).output().unwrap();
+            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        git(&["ls-tree", "-r", "--name-only", branch])
+            .lines()
+            .map(|p| (p.to_owned(), git(&["show", &format!("{branch}:{p}")])))
+            .collect()
+    }
+
+    /// The JSON bodies POSTed or PUT to paths containing `needle`.
+    pub fn posted(&self, needle: &str) -> Vec<Value> {
+        self.state.lock().unwrap().posted.iter().filter(|(p, _)| p.contains(needle)).map(|(_, b)| b.clone()).collect()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -7,6 +7,7 @@ mod fake_git;
 mod fake_host;
 mod fixtures;
 mod helpers;
+mod provisioner;
 
 mod auth;
 mod catalog_roles;
@@ -29,7 +30,10 @@ mod portal;
 mod providers;
 mod queries;
 mod scaffolder;
+mod scaffolder_backstage;
+mod scaffolder_publish;
 mod scaffolder_tasks;
+mod scaffolder_waits;
 mod standards;
 mod standards_builtin;
 mod team_health;

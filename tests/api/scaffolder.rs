@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::both;
 use crate::helpers::*;
 
-const TEMPLATE: &str = r#"apiVersion: scaffolder.backstage.io/v1beta3
+pub(crate) const TEMPLATE: &str = r#"apiVersion: scaffolder.backstage.io/v1beta3
 kind: Template
 metadata: {name: service, title: A service, description: The golden path for a service}
 spec:
@@ -93,7 +93,7 @@ spec:
         content: ${{ steps.flavours.output }}
 "#;
 
-fn template_dir() -> tempfile::TempDir {
+pub(crate) fn template_dir() -> tempfile::TempDir {
     let dir = temp_dir();
     let p = dir.path();
     let w = |rel: &str, body: &[u8]| {
@@ -122,7 +122,7 @@ fn template_dir() -> tempfile::TempDir {
 }
 
 /// The files of a dry run: path -> (bytes, executable).
-fn files(body: &Value) -> BTreeMap<String, (Vec<u8>, bool)> {
+pub(crate) fn files(body: &Value) -> BTreeMap<String, (Vec<u8>, bool)> {
     body["directoryContents"]
         .as_array()
         .unwrap_or_else(|| panic!("no directoryContents: {body}"))

@@ -61,6 +61,63 @@ pub(super) fn actions() -> Vec<Action> {
     ]
 }
 
+/// Whether a file is executable (by anyone).
+pub fn executable(p: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = p;
+        false
+    }
+}
+
+/// Every file of a folder as Backstage's `directoryContents` entries (`path`, `base64Content`,
+/// `executable`), sorted; `.git` left out unless `with_git`.
+pub fn pack(root: &Path, with_git: bool) -> std::io::Result<Vec<Value>> {
+    use base64::Engine;
+    let mut out = Vec::new();
+    for f in list_files(root) {
+        if !with_git && (f == ".git" || f.starts_with(".git/")) {
+            continue;
+        }
+        let p = root.join(&f);
+        let bytes = std::fs::read(&p)?;
+        out.push(json!({
+            "path": f,
+            "executable": executable(&p),
+            "base64Content": base64::engine::general_purpose::STANDARD.encode(bytes),
+        }));
+    }
+    Ok(out)
+}
+
+/// Writes `directoryContents` entries under `root` (each path inside it), keeping executable bits.
+pub fn unpack(files: &[Value], root: &Path) -> Result<(), String> {
+    use base64::Engine;
+    for (i, f) in files.iter().enumerate() {
+        let path = f["path"].as_str().ok_or_else(|| format!("directoryContents[{i}]: no path"))?;
+        let dst = super::inside(root, path).map_err(|e| format!("directoryContents[{i}].path: {e}"))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(f["base64Content"].as_str().unwrap_or_default().as_bytes())
+            .map_err(|e| format!("directoryContents[{i}].base64Content: not base64: {e}"))?;
+        if let Some(p) = dst.parent() {
+            std::fs::create_dir_all(p).map_err(|e| format!("{path}: {e}"))?;
+        }
+        std::fs::write(&dst, bytes).map_err(|e| format!("{path}: {e}"))?;
+        #[cfg(unix)]
+        if f["executable"] == true {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| format!("{path}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Every file of a folder, relative, sorted.
 pub fn list_files(root: &Path) -> Vec<String> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod fetch;
 pub mod files;
 pub mod portolan;
+pub mod publish;
 
 use std::path::{Component, Path, PathBuf};
 
@@ -25,20 +26,54 @@ pub trait CatalogPort: Send + Sync {
     /// Registers a location (`url:` or `file:` target) for the task's user; the entity refs it
     /// holds.
     fn register(&self, target: &str, by: &str) -> anyhow::Result<Vec<String>>;
+    /// Registers an entity in a location portolan keeps itself (a file of its data folder),
+    /// replacing the one of the same ref; its ref.
+    fn keep(&self, entity: &Value, by: &str) -> anyhow::Result<String>;
 }
 
-/// Where a task waits for people: `portolan:approval` puts the task in `waiting` until one of
-/// the approvers decides; the approval's output (`approvedBy`, `reason`), or why it was not.
-pub trait Gate: Send + Sync {
-    fn approval(&self, step: &str, approvers: &[String], message: &str) -> Outcome;
+/// What a task reaches outside its workspace and the catalog through (none in a dry run).
+pub trait Outside: Send + Sync {
+    /// A one-time address the receiver of `portolan:await` calls back, and the hash of its token
+    /// (kept to check the call).
+    fn callback(&self) -> Result<(String, String), String>;
+    /// POSTs `body` as JSON, signed as portolan's outgoing webhooks are (`X-Portolan-Signature-256`),
+    /// to an address the outgoing rules allow.
+    fn post_signed(&self, url: &str, event: &str, body: &Value) -> Result<(), String>;
+    /// The API address and token of a git host of `kind` (`github`, `gitlab`) named `host`
+    /// (with its port, if any) in `[[scaffolder.hosts]]`.
+    fn git_host(&self, kind: &str, host: &str) -> Option<(String, Option<String>)>;
+    /// A JSON call under the outgoing rules: the status and the body (null when not JSON).
+    fn call(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), String>;
+    /// Whether the outgoing rules allow this address.
+    fn check_url(&self, url: &str) -> Result<(), String>;
+    /// Subscribes a consumer to an API's plan under the offerings' rules, with the rights the
+    /// task's creator had when asking (an owner of the consumer, or an admin): the subscription
+    /// as `GET /api/portal/subscriptions/{id}` shows it.
+    fn subscribe(&self, api: &str, plan: &str, consumer: &str, reason: Option<String>) -> Result<Value, String>;
+    /// The folder of the git repositories `publish:local` keeps.
+    fn local_repos(&self) -> std::path::PathBuf;
 }
 
 /// What one step's action may use.
 pub struct Ctx<'a> {
     /// The step's id.
     pub step: &'a str,
-    /// The task's gate (none in a dry run).
-    pub gate: Option<&'a dyn Gate>,
+    /// The task's id, and the template's ref (`template:default/x`).
+    pub task: &'a str,
+    pub template: &'a str,
+    /// The task's way out (none in a dry run).
+    pub outside: Option<&'a dyn Outside>,
+    /// The answer to this step's wait, when the task resumes at it.
+    pub resumed: Option<&'a Value>,
+    /// An action that must wait (for people, for a callback) puts what it waits for here, as
+    /// `{kind, message, ...}`: the task parks and resumes at the step with the answer.
+    pub wait: &'a mut Option<Value>,
     /// The task's workspace: every path an action writes is inside it.
     pub workspace: &'a Path,
     /// Where `./relative` URLs of the template point (its own folder), when it has one.
@@ -80,6 +115,7 @@ fn actions() -> Vec<Action> {
     out.extend(fetch::actions());
     out.extend(catalog::actions());
     out.extend(portolan::actions());
+    out.extend(publish::actions());
     out
 }
 
