@@ -20,6 +20,8 @@ pub mod task_handlers;
 pub mod tasks;
 pub mod template;
 
+pub use store::{EventRow, TaskRow};
+
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -52,7 +54,7 @@ pub fn domain(settings: &ScaffolderSettings, shared: &crate::domain::Shared) -> 
     });
     let (me, n) = (s.clone(), settings.concurrent_tasks);
     let workers = crate::domain::Task::service("scaffolder-tasks", move |alive| me.spawn_workers(n, alive));
-    Ok(crate::domain::Domain::new("scaffolder").data(s).task(workers))
+    Ok(crate::domain::Domain::new("scaffolder").data(s).task(workers).nav("/create", "Create", 15))
 }
 
 /// The engine: reads templates from the catalog and runs them.

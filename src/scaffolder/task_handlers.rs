@@ -15,7 +15,8 @@ use crate::auth::{Identity, Principal};
 use crate::db::{Pool, rfc3339};
 use crate::error::{ApiError, Body, OptionalBody};
 
-fn user_of(identity: &Identity) -> Option<String> {
+/// The user a task runs for: the caller's User ref, `service:<name>`, none for guests.
+pub fn user_of(identity: &Identity) -> Option<String> {
     match &identity.principal {
         Principal::User { sub, .. } => Some(sub.clone()),
         Principal::Service { name, .. } => Some(format!("service:{name}")),
@@ -51,7 +52,7 @@ fn event_json(e: &EventRow) -> Value {
 }
 
 fn found(s: &Scaffolder, id: &str) -> Result<TaskRow, ApiError> {
-    store::get(&s.pool, id)?.ok_or_else(|| ApiError::not_found(format!("No task with id '{id}' found")))
+    s.task(id)
 }
 
 /// `POST /api/scaffolder/v2/tasks`: 201 `{id}`.
@@ -207,28 +208,8 @@ pub async fn cancel(
     path: web::Path<String>,
     identity: Identity,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let who = user_of(&identity);
-    let admin = identity.admin;
-    blocking(&s, move |s| {
-        let t = found(s, &id)?;
-        if !admin && (t.created_by.is_none() || t.created_by != who) {
-            return Err(ApiError::with_code(
-                crate::error::ErrorCode::Forbidden,
-                "Only the task's creator or an admin may cancel it",
-            ));
-        }
-        let body = json!({"message": format!("Task {id} has been cancelled."), "status": "cancelled"});
-        let now = crate::db::now_ms();
-        if store::request_cancel(&s.pool, &id, &body.to_string(), now)? && t.lease_owner.is_none() && t.status != "open"
-        {
-            // Waiting for its gate, run by no one: it ends here.
-            let done = json!({"message": "Run completed with status: cancelled"});
-            store::complete(&s.pool, &id, "cancelled", &done.to_string(), now)?;
-        }
-        Ok(())
-    })
-    .await?;
+    let (id, who, admin) = (path.into_inner(), user_of(&identity), identity.admin);
+    blocking(&s, move |s| s.cancel(&id, who, admin)).await?;
     Ok(HttpResponse::Ok().json(json!({"status": "cancelled"})))
 }
 
