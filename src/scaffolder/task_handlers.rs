@@ -97,7 +97,7 @@ pub async fn list(s: web::Data<Scaffolder>, req: HttpRequest) -> Result<HttpResp
             }
         }
     }
-    let (rows, total) = blocking(&s, move |s| Ok(store::list(&s.pool, &created_by, &status, limit, offset)?)).await?;
+    let (rows, total) = blocking(&s, move |s| s.list(&created_by, &status, limit, offset)).await?;
     Ok(HttpResponse::Ok().json(json!({"tasks": rows.iter().map(task_json).collect::<Vec<_>>(), "totalTasks": total})))
 }
 

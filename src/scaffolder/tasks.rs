@@ -438,6 +438,17 @@ impl Scaffolder {
         store::get(&self.pool, id)?.ok_or_else(|| ApiError::not_found(format!("No task with id '{id}' found")))
     }
 
+    /// Tasks, newest first, filtered by creator and status (none: any); and how many there are.
+    pub fn list(
+        &self,
+        created_by: &[String],
+        status: &[String],
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<TaskRow>, i64), ApiError> {
+        Ok(store::list(&self.pool, created_by, status, limit, offset)?)
+    }
+
     /// A task's events after `after` (an event id), oldest first.
     pub fn events(&self, id: &str, after: i64) -> Result<Vec<EventRow>, ApiError> {
         Ok(store::events_after(&self.pool, id, after)?)

@@ -31,6 +31,9 @@ pub const TYPE: Param = Param::text("type", "Only templates of this spec.type (s
 /// The form's page (1 to the number of pages, then one more for the Review).
 pub const PAGE: Param = Param::count("page", "The form's page: 1 to its number of pages, then one more for the Review");
 
+/// The newest tasks `/create` lists.
+const RECENT: i64 = 10;
+
 /// At most this many templates on `/create`, and choices in a picker.
 const MAX_ITEMS: usize = 500;
 
@@ -49,6 +52,7 @@ fn filter_value(v: &str) -> String {
 pub async fn list(
     state: web::Data<AppState>,
     catalog: web::Data<Catalog>,
+    scaffolder: web::Data<Scaffolder>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Ctx::new(&req, &state);
@@ -80,6 +84,7 @@ pub async fn list(
         .filter_map(|f| f.value.clone().map(|v| (v, f.count)))
         .collect();
     let total = found.total_items.unwrap_or(found.items.len() as u64);
+    let (tasks, _) = blocking(&scaffolder, |s| s.list(&[], &[], RECENT, 0)).await?;
     let body = html! {
         p { "Start something new from a golden path: choose a template, fill in its form, review and create. "
             "The task it starts shows its steps and log as it runs." }
@@ -121,6 +126,11 @@ pub async fn list(
                 }
             }
         }
+    };
+    let body = html! {
+        (body)
+        h2 { "Recent tasks" }
+        (super::create_task::recent(&tasks))
     };
     Ok(respond(page(&ctx, "Create", body)))
 }

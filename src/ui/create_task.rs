@@ -255,6 +255,29 @@ fn output_of(o: &Value) -> Markup {
     }
 }
 
+/// The newest tasks as a table (for `/create`): template, state, who, when, each a link to its page.
+pub fn recent(tasks: &[TaskRow]) -> Markup {
+    html! {
+        @if tasks.is_empty() { p class="muted" { "No task yet." } } @else {
+            table class="recent-tasks" {
+                thead { tr { th scope="col" { "Task" } th scope="col" { "State" } th scope="col" { "Created by" } th scope="col" { "Created" } } }
+                tbody {
+                    @for t in tasks {
+                        @let spec: Value = serde_json::from_str(&t.spec).unwrap_or(Value::Null);
+                        @let meta = &spec["templateInfo"]["entity"]["metadata"];
+                        tr {
+                            td { a href=(task_href(&t.id)) { (meta["title"].as_str().or(meta["name"].as_str()).unwrap_or("Template")) } }
+                            td { span class=(state_class(&t.status)) { (t.status) } }
+                            td { (t.created_by.as_deref().unwrap_or("guest")) }
+                            td { (rfc3339(t.created_at)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `POST /create/tasks/{id}/cancel`: its creator or an admin (the scaffolder checks, as for the
 /// API's cancel); back to the task's page.
 pub async fn cancel(
@@ -274,6 +297,67 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::auth::{Identity, Principal};
+
+    fn row(status: &str, gate: Option<Value>) -> TaskRow {
+        TaskRow {
+            id: "t1".into(),
+            spec: spec().to_string(),
+            status: status.into(),
+            created_by: Some("user:default/sam".into()),
+            created_at: 0,
+            last_heartbeat_at: None,
+            template_dir: None,
+            secrets: None,
+            cancel_requested: 0,
+            due_at: 0,
+            lease_owner: None,
+            lease_expires_at: None,
+            gate: gate.map(|g| g.to_string()),
+            decision: None,
+        }
+    }
+
+    fn ctx(sub: &str, group: &str) -> Ctx {
+        let identity = Identity {
+            principal: Principal::User { sub: sub.into(), email: None },
+            ownership: vec![sub.to_owned(), group.to_owned()],
+            admin: false,
+            reader_only: false,
+            scopes: Vec::new(),
+        };
+        Ctx {
+            identity,
+            csrf: "token".into(),
+            guest_mode: false,
+            providers: Vec::new(),
+            path: "/create/tasks/t1".into(),
+            nav: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_page_follows_a_running_task_and_offers_what_the_person_may_do() {
+        let html = |t: &TaskRow, c: &Ctx| live(c, t, &spec(), &[]).into_string();
+        let (creator, other) =
+            (ctx("user:default/sam", "group:default/shop"), ctx("user:default/eve", "group:default/x"));
+        let running = html(&row("processing", None), &creator);
+        assert!(
+            running.contains(r#"hx-trigger="every 2s""#) && running.contains(r#"http-equiv="refresh""#),
+            "{running}"
+        );
+        assert!(running.contains("Cancel the task"), "its creator may cancel it: {running}");
+        assert!(!html(&row("processing", None), &other).contains("Cancel the task"), "no one else");
+        let done = html(&row("completed", None), &creator);
+        assert!(!done.contains("hx-trigger") && !done.contains("Cancel the task"), "{done}");
+        let gate = json!({"approvers": ["group:default/platform"], "message": "needs platform", "stepId": null});
+        let approver = ctx("user:default/pat", "group:default/platform");
+        let waiting = html(&row("waiting", Some(gate.clone())), &approver);
+        assert!(waiting.contains(r#"action="/approvals/tasks/t1""#), "{waiting}");
+        assert!(waiting.contains(r#"name="back" value="/create/tasks/t1""#), "{waiting}");
+        assert!(!waiting.contains("hx-trigger"), "a task waiting for a person is not polled");
+        assert!(!html(&row("waiting", Some(gate)), &other).contains("/approvals/tasks/"), "only its approvers decide");
+    }
 
     fn spec() -> Value {
         json!({"steps": [

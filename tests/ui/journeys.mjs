@@ -302,6 +302,12 @@ async function gatedTaskPageJourney() {
   await page.locator('#task-status', { hasText: 'completed' }).waitFor({ timeout: 20000 });
   await expectText(page.locator('table.log'), 'Approved by guest: from its page', 'the decision in the log');
   await check('create-task-approved');
+  // /create lists the newest tasks, each leading to its page.
+  const taskPath = new URL(page.url()).pathname;
+  await go('/create', 'create-recent-tasks');
+  const recent = page.locator(`table.recent-tasks a[href="${taskPath}"]`);
+  if ((await recent.count()) !== 1) fail(`the newest tasks do not link ${taskPath}`);
+  await expectText(page.locator('table.recent-tasks'), 'UI multi-page path', 'the task made through the form');
 }
 
 /** A template task waiting at its approval gate (ci.sh adds `UI gated path`, gated on
