@@ -175,6 +175,26 @@ route_table! {
         tag: "ui", rule: Party(crate::offerings::routes::WRITE), summary: "Approves or rejects a request",
         body: Body::Form, ok: 303,
     }
+    GET "/create" => ui::create::list {
+        tag: "ui", rule: Read, summary: "Golden paths: the catalog's templates, searched and filtered by type",
+        query: [ui::create::SEARCH, ui::create::TYPE], answers: ["text/html"],
+    }
+    GET "/create/templates/{namespace}/{name}" => ui::create::form_page {
+        tag: "ui", rule: Read, summary: "A template's form, one page at a time, then a review",
+        query: [ui::create::PAGE], answers: ["text/html"],
+    }
+    POST "/create/templates/{namespace}/{name}" => ui::create::post_form {
+        tag: "ui", rule: Party("catalog:write"),
+        summary: "Goes through a template's form (next, back) and creates its task (the API's check of the values and task creation)",
+        body: Body::Form, answers: ["text/html"],
+    }
+    GET "/create/tasks/{id}" => ui::create_task::task {
+        tag: "ui", rule: Read, summary: "A template task: its steps, log and output; Approve or Reject at a gate, Cancel", answers: ["text/html"],
+    }
+    POST "/create/tasks/{id}/cancel" => ui::create_task::cancel {
+        tag: "ui", rule: Party("catalog:write"), summary: "Cancels a template task (its creator or an admin; the handler checks)",
+        body: Body::Form, ok: 303,
+    }
     GET "/products" => ui::products::list_products {
         tag: "ui", rule: Read, summary: "Products", answers: ["text/html"],
     }

@@ -21,6 +21,8 @@ pub mod task_handlers;
 pub mod tasks;
 pub mod template;
 
+pub use store::{EventRow, TaskRow};
+
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -78,7 +80,11 @@ pub fn domain(settings: &ScaffolderSettings, shared: &crate::domain::Shared) -> 
     });
     let (me, n) = (s.clone(), settings.concurrent_tasks);
     let workers = crate::domain::Task::service("scaffolder-tasks", move |alive| me.spawn_workers(n, alive));
-    Ok(crate::domain::Domain::new("scaffolder").data(s.clone()).view_extension(s).task(workers))
+    Ok(crate::domain::Domain::new("scaffolder")
+        .data(s.clone())
+        .view_extension(s)
+        .task(workers)
+        .nav("/create", "Create", 15))
 }
 
 /// The engine: reads templates from the catalog and runs them.

@@ -15,7 +15,8 @@ use crate::auth::{Identity, Principal};
 use crate::db::{Pool, rfc3339};
 use crate::error::{ApiError, Body, OptionalBody};
 
-fn user_of(identity: &Identity) -> Option<String> {
+/// The user a task runs for: the caller's User ref, `service:<name>`, none for guests.
+pub fn user_of(identity: &Identity) -> Option<String> {
     match &identity.principal {
         Principal::User { sub, .. } => Some(sub.clone()),
         Principal::Service { name, .. } => Some(format!("service:{name}")),
@@ -51,17 +52,12 @@ fn event_json(e: &EventRow) -> Value {
 }
 
 fn found(s: &Scaffolder, id: &str) -> Result<TaskRow, ApiError> {
-    store::get(&s.pool, id)?.ok_or_else(|| ApiError::not_found(format!("No task with id '{id}' found")))
+    s.task(id)
 }
 
-/// `POST /api/scaffolder/v2/tasks`: 201 `{id}`.
-pub async fn create(
-    s: web::Data<Scaffolder>,
-    req: HttpRequest,
-    identity: Identity,
-    body: Body<NewTask>,
-) -> Result<HttpResponse, ApiError> {
-    let (mut t, user) = (body.into_inner(), user_of(&identity));
+/// The caller's part of a new task: the address it was asked through (where its callbacks go)
+/// and what its creator may do on others' behalf, as now (`portolan:subscribe` holds to it).
+pub fn with_caller(mut t: NewTask, req: &HttpRequest, identity: &Identity) -> NewTask {
     t.base_url = {
         let info = req.connection_info();
         Some(format!("{}://{}", info.scheme(), info.host()))
@@ -72,6 +68,17 @@ pub async fn create(
         "ownership": if identity.can_write_catalog() { identity.ownership.clone() } else { Vec::new() },
         "by": identity.actor(),
     }));
+    t
+}
+
+/// `POST /api/scaffolder/v2/tasks`: 201 `{id}`.
+pub async fn create(
+    s: web::Data<Scaffolder>,
+    req: HttpRequest,
+    identity: Identity,
+    body: Body<NewTask>,
+) -> Result<HttpResponse, ApiError> {
+    let (t, user) = (with_caller(body.into_inner(), &req, &identity), user_of(&identity));
     let id = blocking(&s, move |s| s.create(t, user)).await?;
     Ok(HttpResponse::Created().json(json!({"id": id})))
 }
@@ -107,7 +114,7 @@ pub async fn list(s: web::Data<Scaffolder>, req: HttpRequest) -> Result<HttpResp
             }
         }
     }
-    let (rows, total) = blocking(&s, move |s| Ok(store::list(&s.pool, &created_by, &status, limit, offset)?)).await?;
+    let (rows, total) = blocking(&s, move |s| s.list(&created_by, &status, limit, offset)).await?;
     Ok(HttpResponse::Ok().json(json!({"tasks": rows.iter().map(task_json).collect::<Vec<_>>(), "totalTasks": total})))
 }
 
@@ -218,28 +225,8 @@ pub async fn cancel(
     path: web::Path<String>,
     identity: Identity,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let who = user_of(&identity);
-    let admin = identity.admin;
-    blocking(&s, move |s| {
-        let t = found(s, &id)?;
-        if !admin && (t.created_by.is_none() || t.created_by != who) {
-            return Err(ApiError::with_code(
-                crate::error::ErrorCode::Forbidden,
-                "Only the task's creator or an admin may cancel it",
-            ));
-        }
-        let body = json!({"message": format!("Task {id} has been cancelled."), "status": "cancelled"});
-        let now = crate::db::now_ms();
-        if store::request_cancel(&s.pool, &id, &body.to_string(), now)? && t.lease_owner.is_none() && t.status != "open"
-        {
-            // Waiting for its gate, run by no one: it ends here.
-            let done = json!({"message": "Run completed with status: cancelled"});
-            store::complete(&s.pool, &id, "cancelled", &done.to_string(), now)?;
-        }
-        Ok(())
-    })
-    .await?;
+    let (id, who, admin) = (path.into_inner(), user_of(&identity), identity.admin);
+    blocking(&s, move |s| s.cancel(&id, who, admin)).await?;
     Ok(HttpResponse::Ok().json(json!({"status": "cancelled"})))
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::run::{Resume, Run, Stop};
-use super::store::{self, TaskRow};
+use super::store::{self, EventRow, TaskRow};
 use super::template::Template;
 use super::{Scaffolder, actions};
 use crate::catalog::ingest::Ingestor;
@@ -556,14 +556,12 @@ impl Scaffolder {
         reason: &str,
     ) -> anyhow::Result<Result<(), Refused>> {
         let Some(row) = store::get(&self.pool, id)? else { return Ok(Err(Refused::NotFound)) };
-        let gate: Value = row.gate.as_deref().and_then(|g| serde_json::from_str(g).ok()).unwrap_or(Value::Null);
+        let gate = row.gate();
         if row.status != "waiting" || gate["kind"] != "approval" || row.decision.is_some() {
             return Ok(Err(Refused::NotWaiting(row.status)));
         }
-        let approvers: Vec<String> =
-            gate["approvers"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
-        let allowed = admin || approvers.iter().any(|a| owns.contains(a) || a == by);
-        if !allowed {
+        let approvers = row.approvers();
+        if !may_decide(&approvers, by, owns, admin) {
             return Ok(Err(Refused::NotAnApprover(approvers)));
         }
         let now = now_ms();
@@ -605,15 +603,8 @@ impl Scaffolder {
         let (rows, _) = store::list(&self.pool, &[], &["waiting".to_owned()], 500, 0)?;
         let mut out = Vec::new();
         for r in rows.into_iter().filter(|r| r.decision.is_none()) {
-            let gate: Value = r.gate.as_deref().and_then(|g| serde_json::from_str(g).ok()).unwrap_or(Value::Null);
-            let approvers: Vec<String> = gate["approvers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect();
-            if approvers.is_empty() || !(admin || approvers.iter().any(|a| owns.contains(a) || a == by)) {
+            let (gate, approvers) = (r.gate(), r.approvers());
+            if approvers.is_empty() || !may_decide(&approvers, by, owns, admin) {
                 continue;
             }
             let spec: Value = serde_json::from_str(&r.spec).unwrap_or(Value::Null);
@@ -702,5 +693,74 @@ impl Scaffolder {
             return Err(ApiError::conflict(format!("Task {id} is no longer waiting for this callback")));
         }
         Ok(status)
+    }
+}
+
+/// Whether `by` (the ref keys it is or belongs to: `owns`) decides for these approvers: one of
+/// them, a member of one, or an admin.
+pub fn may_decide(approvers: &[String], by: &str, owns: &[String], admin: bool) -> bool {
+    admin || approvers.iter().any(|a| owns.contains(a) || a == by)
+}
+
+impl TaskRow {
+    /// What the task waits for (`{approvers, message, stepId}`), or null.
+    pub fn gate(&self) -> Value {
+        self.gate.as_deref().and_then(|g| serde_json::from_str(g).ok()).unwrap_or(Value::Null)
+    }
+
+    /// The approvers of its gate (none when it waits for nothing).
+    pub fn approvers(&self) -> Vec<String> {
+        self.gate()["approvers"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect()
+    }
+
+    /// Whether it has not ended (`open`, `processing`, `waiting`).
+    pub fn is_open(&self) -> bool {
+        ["open", "processing", "waiting"].contains(&self.status.as_str())
+    }
+}
+
+impl Scaffolder {
+    /// A task (404 when there is none).
+    pub fn task(&self, id: &str) -> Result<TaskRow, ApiError> {
+        store::get(&self.pool, id)?.ok_or_else(|| ApiError::not_found(format!("No task with id '{id}' found")))
+    }
+
+    /// Tasks, newest first, filtered by creator and status (none: any); and how many there are.
+    pub fn list(
+        &self,
+        created_by: &[String],
+        status: &[String],
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<TaskRow>, i64), ApiError> {
+        Ok(store::list(&self.pool, created_by, status, limit, offset)?)
+    }
+
+    /// A task's events after `after` (an event id), oldest first.
+    pub fn events(&self, id: &str, after: i64) -> Result<Vec<EventRow>, ApiError> {
+        Ok(store::events_after(&self.pool, id, after)?)
+    }
+
+    /// Cancels a task for its creator (`who`, the caller's user ref) or an admin: the
+    /// `cancelled` event, and a task no one runs (waiting at its gate) ends at once.
+    pub fn cancel(&self, id: &str, who: Option<String>, admin: bool) -> Result<(), ApiError> {
+        let t = self.task(id)?;
+        if !admin && (t.created_by.is_none() || t.created_by != who) {
+            return Err(ApiError::with_code(
+                crate::error::ErrorCode::Forbidden,
+                "Only the task's creator or an admin may cancel it",
+            ));
+        }
+        let body = json!({"message": format!("Task {id} has been cancelled."), "status": "cancelled"});
+        let now = now_ms();
+        if store::request_cancel(&self.pool, id, &body.to_string(), now)?
+            && t.lease_owner.is_none()
+            && t.status != "open"
+        {
+            // Waiting for its gate, run by no one: it ends here.
+            let done = json!({"message": "Run completed with status: cancelled"});
+            store::complete(&self.pool, id, "cancelled", &done.to_string(), now)?;
+        }
+        Ok(())
     }
 }

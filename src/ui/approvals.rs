@@ -146,13 +146,20 @@ pub async fn decide_task(
 ) -> Result<HttpResponse, ApiError> {
     let d = form.0;
     let approved = approved(&d.decision)?;
+    let back = d
+        .back
+        .filter(|b| b.starts_with("/create/tasks/") && !b.contains(['?', '#']) && crate::auth::redirect::is_local(b));
     let (id, reason) = (path.into_inner(), d.reason.unwrap_or_default());
     let (s, by, owns, admin) = (scaffolder.into_inner(), identity.actor(), identity.ownership.clone(), identity.admin);
     let i = id.clone();
     web::block(move || s.decide(&i, approved, &by, &owns, admin, reason.trim()))
         .await??
         .map_err(|r| r.into_error(&id))?;
-    Ok(see_other(&format!("/approvals?done={}", if approved { "approved" } else { "rejected" })))
+    let done = if approved { "approved" } else { "rejected" };
+    Ok(see_other(&match back {
+        Some(b) => format!("{b}?done={done}"),
+        None => format!("/approvals?done={done}"),
+    }))
 }
 
 /// Whether a form's decision approves (`approve`) or rejects (`reject`).
@@ -169,6 +176,9 @@ pub struct Decision {
     decision: String,
     #[serde(default)]
     reason: Option<String>,
+    /// Where to go after the decision: a task's page (`/create/tasks/{id}`), else `/approvals`.
+    #[serde(default)]
+    back: Option<String>,
 }
 
 /// `POST /approvals/{id}`: approve or reject (the platform's owner; the API's handler checks it).

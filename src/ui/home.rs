@@ -90,7 +90,8 @@ pub async fn page_home(
             button type="submit" { "Search" }
         }
         p { "Find an API to use in the " a href="/apis" { "API marketplace" } ", browse the " a href="/catalog" { "catalog" } ", "
-            a href="/products" { "products" } " and " a href="/platforms" { "platforms" } ", or see " a href="/governance" { "governance findings" } "." }
+            a href="/products" { "products" } " and " a href="/platforms" { "platforms" } ", or see " a href="/governance" { "governance findings" } ". "
+            "Starting something new? " a href="/create" { "Create it from a golden path" } "." }
         h2 { "Needs you" }
         ul {
             li { a href="/approvals" { (pending.len()) " subscription requests waiting for approval" } }

@@ -40,6 +40,10 @@ const PAGES: &[&str] = &[
     "/teams/default/checkout-team",
     "/platforms/default/identity",
     "/signin",
+    "/create",
+    "/create?type=service&q=service",
+    "/create/templates/default/new-service",
+    "/create/templates/default/new-service?page=3",
 ];
 
 fn client() -> reqwest::Client {
@@ -78,9 +82,17 @@ async fn pages_are_html_with_csp_no_external_request_and_light(db: Db) {
     let app = spawn_app(db).await;
     let c = client();
     let home = c.get(app.url("/")).send().await.unwrap().text().await.unwrap();
-    for nav in
-        ["/catalog", "/products", "/platforms", "/apis", "/subscriptions", "/approvals", "/dashboard", "/governance"]
-    {
+    for nav in [
+        "/catalog",
+        "/create",
+        "/products",
+        "/platforms",
+        "/apis",
+        "/subscriptions",
+        "/approvals",
+        "/dashboard",
+        "/governance",
+    ] {
         assert!(home.contains(&format!("href=\"{nav}\"")), "/ links to {nav}");
     }
     for page in PAGES {
@@ -254,6 +266,10 @@ async fn the_policy_refuses_what_pages_hide(db: Db) {
         "gated.yaml",
         "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {name: gated, annotations: {portolan.dev/approval: platform-team}}\nspec: {type: service, owner: platform-team, steps: [{id: log, action: debug:log, input: {message: hi}}]}\n".to_owned(),
     ));
+    files.push((
+        "form.yaml",
+        "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {name: form, title: A form}\nspec: {type: service, owner: shop-team, parameters: [{title: One, required: [name], properties: {name: {type: string, title: Name}}}], steps: [{id: log, action: debug:log, input: {message: hi}}]}\n".to_owned(),
+    ));
     let app: TestApp = spawn_with_yaml(db, &files, secured).await;
     let c = client();
     let res = c.get(app.url("/")).send().await.unwrap();
@@ -378,12 +394,70 @@ async fn the_policy_refuses_what_pages_hide(db: Db) {
     assert!(!page.contains(&format!("task-{task}")), "an outsider sees no task to decide");
     let page = get(&owner, "/approvals").await.unwrap().text().await.unwrap();
     assert!(page.contains(&format!("/approvals/tasks/{task}")), "the approver sees the task");
-    let decision = || vec![("decision", "approve".to_owned()), ("reason", "fine".to_owned())];
+    // The task's page shows Approve and Reject to its approvers only (back to the page after).
+    let page = get(&outsider, &format!("/create/tasks/{task}")).await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("waiting") && !page.contains(&format!("/approvals/tasks/{task}")),
+        "no decision for an outsider"
+    );
+    let page = get(&owner, &format!("/create/tasks/{task}")).await.unwrap().text().await.unwrap();
+    assert!(page.contains(&format!("action=\"/approvals/tasks/{task}\"")), "the approver decides from the task's page");
+    let decision = || {
+        vec![
+            ("decision", "approve".to_owned()),
+            ("reason", "fine".to_owned()),
+            ("back", format!("/create/tasks/{task}")),
+        ]
+    };
     let res = post(&outsider, &format!("/approvals/tasks/{task}"), decision()).await.unwrap();
     assert_eq!(res.status().as_u16(), 403);
     let res = post(&owner, &format!("/approvals/tasks/{task}"), decision()).await.unwrap();
     assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], format!("/create/tasks/{task}?done=approved").as_str());
     covered.push(("POST", "/approvals/tasks/{id}"));
+    // Golden paths' form: a reader may look but not create; a writer's task runs as theirs, and
+    // only they (or an admin) may cancel it.
+    let reader = crate::helpers::keys()
+        .issue("user:default/rita", &["user:default/rita".into(), "group:default/shop-team".into()], true, None, false)
+        .unwrap();
+    let list = get(&reader, "/create").await.unwrap().text().await.unwrap();
+    assert!(list.contains("href=\"/create/templates/default/form\""), "{list}");
+    let form = get(&reader, "/create/templates/default/form").await.unwrap().text().await.unwrap();
+    assert!(form.contains("name=\"v:name\"") && form.contains("(required)"), "{form}");
+    let create = |name: &str| {
+        vec![
+            ("page", "2".to_owned()),
+            ("go", "create".to_owned()),
+            ("state", serde_json::json!({"name": name}).to_string()),
+        ]
+    };
+    let res = post(&reader, "/create/templates/default/form", create("x")).await.unwrap();
+    assert_eq!(res.status().as_u16(), 403, "a reader creates nothing");
+    // The values' check is the API's: a missing required value shows on its page.
+    let res =
+        post(&shop, "/create/templates/default/form", vec![("page", "1".into()), ("go", "next".into())]).await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("name: is required") && html.contains("aria-invalid=\"true\""), "{html}");
+    let res = post(&shop, "/create/templates/default/form", create("x")).await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let task_page = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(task_page.starts_with("/create/tasks/"), "{task_page}");
+    let id = task_page.trim_start_matches("/create/tasks/").to_owned();
+    let (_, t) =
+        crate::helpers::call(&app, "GET", &format!("/api/scaffolder/v2/tasks/{id}"), Some(shop.as_str()), None).await;
+    assert_eq!(
+        (t["createdBy"].as_str(), t["spec"]["parameters"]["name"].as_str()),
+        (Some("user:default/sam"), Some("x")),
+        "{t}"
+    );
+    covered.push(("POST", "/create/templates/{namespace}/{name}"));
+    let res = post(&outsider, &format!("{task_page}/cancel"), vec![]).await.unwrap();
+    assert_eq!(res.status().as_u16(), 403, "only its creator cancels a task");
+    let res = post(&shop, &format!("{task_page}/cancel"), vec![]).await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], format!("{task_page}?done=cancelled").as_str());
+    covered.push(("POST", "/create/tasks/{id}/cancel"));
     // Signing out drops the cookie.
     let res = post(&shop, "/signout", vec![]).await.unwrap();
     assert_eq!(res.status().as_u16(), 303);

@@ -7,7 +7,9 @@
 #      platform's demand, a stored value report with its chart and CSV), team health (events of
 #      two teams posted to the API, their keys on a product's and a team's page, /health's ranking),
 #      standards as code (/scorecards, a scorecard filtered by level, a campaign) on a scorecard
-#      and a campaign of the tests' own, written beside the demo catalog below;
+#      and a campaign of the tests' own, written beside the demo catalog below; golden paths
+#      (/create: a two-page form of the tests' own template, its review, its task run to the end;
+#      a gated template's task approved from its page);
 #   2. OIDC sign-in through tests/oidc's oauth2-mock-server: a manual plan requested by one
 #      person and approved by the platform's owner; a roadmap update only its owner may record.
 # Needs: node >= 20, /usr/bin/chromium (apt-get install -y chromium), `npm ci` here and in
@@ -74,6 +76,32 @@ apiVersion: scaffolder.backstage.io/v1beta3
 kind: Template
 metadata: {name: ui-gated, title: UI gated path, annotations: {portolan.dev/approval: platform-engineering}}
 spec: {type: service, owner: platform-engineering, steps: [{id: log, action: debug:log, input: {message: approved and run}}]}
+---
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: ui-multi, title: UI multi-page path, description: The browser tests' form of two pages, tags: [browser-test]}
+spec:
+  type: website
+  owner: platform-engineering
+  parameters:
+    - title: About it
+      required: [name, owner]
+      properties:
+        name: {type: string, title: Name, description: Lower case letters and dashes, pattern: '^[a-z][a-z0-9-]*\$'}
+        owner: {type: string, title: Owner, description: The team that runs it, ui:field: OwnerPicker, ui:options: {catalogFilter: {kind: Group}}}
+        tier: {type: string, title: Tier, enum: [gold, silver], enumNames: [Gold, Silver], default: silver}
+    - title: How it runs
+      required: [replicas]
+      properties:
+        replicas: {type: integer, title: Replicas, minimum: 1, maximum: 5, default: 2}
+        public: {type: boolean, title: Public, default: false}
+        token: {type: string, title: Deploy token, ui:widget: password}
+  steps:
+    - {id: hello, name: Say hello, action: debug:log, input: {message: "\${{ parameters.name }} for \${{ parameters.owner }} (\${{ parameters.tier }}, \${{ parameters.replicas }} replicas)"}}
+    - {id: public, name: Only when public, if: "\${{ parameters.public }}", action: debug:log, input: {message: it is public}}
+  output:
+    links: [{title: Its owner, entityRef: "\${{ parameters.owner }}"}]
+    text: [{title: Next, content: "Deploy \${{ parameters.name }}."}]
 YAML
 (cd "$root" && PORTOLAN_DATA_DIR="$work/guest" PORTOLAN_BIND="127.0.0.1:$port" PORTOLAN_CATALOG="$root/catalog-info,$work/ui-standards.yaml,$work/ui-templates.yaml" \
   exec "$bin" serve >"$work/guest.log" 2>&1) &

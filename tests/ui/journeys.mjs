@@ -119,7 +119,7 @@ async function expectText(locator, text, what) {
 async function guestJourneys() {
   // Every page from the home page's navigation, by plain links.
   await go('/', 'home');
-  for (const label of ['Catalog', 'Products', 'Platforms', 'APIs', 'Subscriptions', 'Approvals', 'Dashboard', 'Delivery', 'Reports', 'Health', 'Governance', 'Scorecards']) {
+  for (const label of ['Catalog', 'Create', 'Products', 'Platforms', 'APIs', 'Subscriptions', 'Approvals', 'Dashboard', 'Delivery', 'Reports', 'Health', 'Governance', 'Scorecards']) {
     await page.goto(new URL('/', base).href);
     await page.locator('header nav').getByRole('link', { name: label, exact: true }).click();
     await page.waitForLoadState('load');
@@ -214,6 +214,100 @@ async function guestJourneys() {
   await healthJourneys();
   await standardsJourneys();
   await taskApprovalJourney();
+  await createJourney();
+  await gatedTaskPageJourney();
+}
+
+/** Clicks a button of the page's form and waits for the answer. */
+async function press(name) {
+  await page.getByRole('button', { name, exact: true }).click();
+  await page.waitForLoadState('load');
+}
+
+/** Golden paths: /create filtered by type, the two-page form of `UI multi-page path` (ci.sh's):
+ * a required field left empty and a number out of range refused next to their fields, the
+ * Review (the password masked), Back keeping the values, Create, and the task's page following
+ * the run to its end (htmx polls while it runs) with its steps and output link. */
+async function createJourney() {
+  await page.goto(new URL('/', base).href);
+  await page.locator('header nav').getByRole('link', { name: 'Create', exact: true }).click();
+  await page.waitForLoadState('load');
+  await check('create');
+  await expectText(page.locator('main'), 'UI gated path', 'every template listed');
+  await page.locator('select[name=type]').selectOption('website');
+  await press('Search');
+  if (new URL(page.url()).searchParams.get('type') !== 'website') fail(`the type filter: ${page.url()}`);
+  await check('create-by-type');
+  await expectText(page.locator('main ul.templates'), 'UI multi-page path', 'the website template');
+  if ((await page.locator('main ul.templates').textContent()).includes('UI gated path')) fail('a service template shows under website');
+  await page.getByRole('link', { name: 'Choose UI multi-page path' }).click();
+  await page.waitForLoadState('load');
+  if (new URL(page.url()).pathname !== '/create/templates/default/ui-multi') fail(`Choose leads to ${page.url()}`);
+  await check('create-form-page-1');
+  // The required name left empty: refused, said next to the field and in the summary.
+  await page.getByLabel('Owner').selectOption('group:default/platform-engineering');
+  await page.getByLabel('Tier').selectOption({ label: 'Gold' });
+  await press('Next');
+  await check('create-form-required');
+  await expectText(page.locator('#f-0-error'), 'name: is required', 'the required field\'s error');
+  await expectText(page.locator('.error-summary'), 'name: is required', 'the error summary');
+  if ((await page.getByLabel('Name').getAttribute('aria-describedby'))?.includes('f-0-error') !== true) fail('the error is not tied to its field');
+  if ((await page.getByLabel('Owner').inputValue()) !== 'group:default/platform-engineering') fail('the owner chosen is lost');
+  await page.getByLabel('Name').fill('ui-made');
+  await press('Next');
+  await check('create-form-page-2');
+  await expectText(page.locator('ol.form-steps li[aria-current=step]'), 'How it runs', 'the second page');
+  if ((await page.getByLabel('Replicas').inputValue()) !== '2') fail('the default of replicas is not filled in');
+  await page.getByLabel('Replicas').fill('9');
+  await press('Review');
+  await expectText(page.locator('#f-0-error'), 'replicas: 9 is greater than the maximum of 5', 'the out-of-range integer');
+  await page.getByLabel('Replicas').fill('3');
+  await page.getByLabel('Public').check();
+  await page.getByLabel('Deploy token').fill('hunter22');
+  await press('Review');
+  await check('create-review');
+  const review = (await page.locator('main dl.review').allTextContents()).join(' ');
+  for (const v of ['ui-made', 'group:default/platform-engineering', 'Gold', '3', 'yes', '••••••••']) {
+    if (!review.includes(v)) fail(`the review lacks "${v}": ${review.slice(0, 300)}`);
+  }
+  if (review.includes('hunter22')) fail('the review shows the password');
+  await press('Back');
+  if ((await page.getByLabel('Replicas').inputValue()) !== '3') fail('Back lost the values');
+  await press('Review');
+  await press('Create');
+  if (!/^\/create\/tasks\/[0-9a-f-]+$/.test(new URL(page.url()).pathname)) fail(`Create leads to ${page.url()}`);
+  await page.locator('#task-status', { hasText: 'completed' }).waitFor({ timeout: 20000 });
+  await check('create-task-done');
+  await expectText(page.locator('table.steps tr#step-hello'), 'completed', 'the first step');
+  await expectText(page.locator('table.steps tr#step-public'), 'completed', 'the step run because public');
+  await expectText(page.locator('table.log'), 'ui-made for group:default/platform-engineering (gold, 3 replicas)', 'the log');
+  await expectText(page.locator('main'), 'Deploy ui-made.', 'the output text');
+  await page.getByRole('link', { name: 'Its owner' }).click();
+  await page.waitForLoadState('load');
+  if (new URL(page.url()).pathname !== '/catalog/group/default/platform-engineering') fail(`the output link leads to ${page.url()}`);
+}
+
+/** A gated template's task (`UI gated path`, no form pages: straight to the Review), created
+ * and approved from its own page, then run to its end. */
+async function gatedTaskPageJourney() {
+  await go('/create/templates/default/ui-gated', 'create-gated-review');
+  await press('Create');
+  await expectText(page.locator('#task-status'), 'waiting', 'the gated task');
+  await expectText(page.locator('main dl'), 'needs the approval of group:default/platform-engineering', 'what it waits for');
+  await check('create-task-waiting');
+  await page.getByLabel('Reason').fill('from its page');
+  await press('Approve');
+  await expectText(page.locator('main .notice'), 'You approved the task', 'the approval notice');
+  if (!new URL(page.url()).pathname.startsWith('/create/tasks/')) fail(`the decision leads to ${page.url()}`);
+  await page.locator('#task-status', { hasText: 'completed' }).waitFor({ timeout: 20000 });
+  await expectText(page.locator('table.log'), 'Approved by guest: from its page', 'the decision in the log');
+  await check('create-task-approved');
+  // /create lists the newest tasks, each leading to its page.
+  const taskPath = new URL(page.url()).pathname;
+  await go('/create', 'create-recent-tasks');
+  const recent = page.locator(`table.recent-tasks a[href="${taskPath}"]`);
+  if ((await recent.count()) !== 1) fail(`the newest tasks do not link ${taskPath}`);
+  await expectText(page.locator('table.recent-tasks'), 'UI multi-page path', 'the task made through the form');
 }
 
 /** A template task waiting at its approval gate (ci.sh adds `UI gated path`, gated on
