@@ -82,7 +82,7 @@ pub fn domain(settings: &ScaffolderSettings, shared: &crate::domain::Shared) -> 
     let workers = crate::domain::Task::service("scaffolder-tasks", move |alive| me.spawn_workers(n, alive));
     Ok(crate::domain::Domain::new("scaffolder")
         .data(s.clone())
-        .view_extension(s)
+        .view_extension(std::sync::Arc::new(resources::Resources { kept: s.kept.clone() }))
         .task(workers)
         .nav("/create", "Create", 15))
 }

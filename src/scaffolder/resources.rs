@@ -8,14 +8,21 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{Scaffolder, store};
+use super::store;
 use crate::catalog::facade as catalog_store;
 use crate::catalog::model::EntityRef;
 use crate::db::Pool;
 use crate::domain::hooks::{EntityKind, ViewExtension};
 use crate::org::Graph;
 
-impl Scaffolder {
+/// The platform views' `resources`. It holds no pool and no catalog engine (the hooks hold it:
+/// what it held would live as long as they do); it reads through the pool it is handed.
+pub struct Resources {
+    /// The folder of the entities tasks register (`portolan:resource`).
+    pub kept: std::path::PathBuf,
+}
+
+impl Resources {
     /// The platform's `resources`, or none when it offers no infrastructure template.
     pub fn resources_of(&self, pool: &Pool, g: &Graph, platform: &str) -> anyhow::Result<Option<Value>> {
         let Some(owner) = g.get(platform).and_then(|p| p.owner.clone()) else { return Ok(None) };
@@ -79,7 +86,7 @@ impl Scaffolder {
 }
 
 /// Platform views show the infrastructure requested through their templates.
-impl ViewExtension for Scaffolder {
+impl ViewExtension for Resources {
     fn fields(
         &self,
         pool: &Pool,
