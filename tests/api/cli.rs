@@ -173,12 +173,12 @@ fn import_registers_and_ingests_in_bulk_with_a_summary() {
     let url = format!("sqlite://{}", dir.path().join("i.db").display());
     let (code, out, err) = portolan(&["import", "--database-url", &url, demo_catalog().to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("imported 19 location(s): 129 entities"), "{out}");
+    assert!(out.contains("imported 19 location(s): 130 entities"), "{out}");
     assert!(err.contains("19/19 locations"), "{err}");
     // Importing again changes nothing and still succeeds; a broken file makes it exit 1.
     let (code, out, _) = portolan(&["import", "--database-url", &url, demo_catalog().to_str().unwrap()]);
     assert_eq!(code, 0);
-    assert!(out.contains("129 entities, 0 relation rows written"), "{out}");
+    assert!(out.contains("130 entities, 0 relation rows written"), "{out}");
     let bad = write_file(
         dir.path(),
         "bad.yaml",

@@ -368,6 +368,46 @@ async fn the_demo_golden_path_dry_runs(db: Db) {
         .await;
     assert_eq!(status, 200, "{body}");
     assert!(!files(&body).keys().any(|k| k.starts_with(".github")), "{:?}", files(&body).keys());
+
+    // As a task: pushed to a git repository portolan keeps, registered from it, subscribed to the
+    // availability API's standard plan (approved at once).
+    let (status, created) = app
+        .post_json(
+            "/api/scaffolder/v2/tasks",
+            &json!({"templateRef": "template:default/new-service", "values": values}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let t = loop {
+        let (_, t) = app.get_json(&format!("/api/scaffolder/v2/tasks/{id}")).await;
+        if ["completed", "failed"].contains(&t["status"].as_str().unwrap_or_default()) {
+            break t;
+        }
+        assert!(std::time::Instant::now() < deadline, "{t}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let (_, ev) = app.get_json(&format!("/api/scaffolder/v2/tasks/{id}/events")).await;
+    assert_eq!(t["status"], "completed", "{ev}");
+    let completion = ev.as_array().unwrap().iter().find(|e| e["type"] == "completion").unwrap();
+    assert_eq!(completion["body"]["output"]["links"][0]["entityRef"], "component:default/pricing", "{completion}");
+    let clone = completion["body"]["output"]["text"][0]["content"].as_str().unwrap();
+    let remote = clone.strip_prefix("git clone ").unwrap();
+    let out = std::process::Command::new("git")
+        .args(["--git-dir", remote, "ls-tree", "-r", "--name-only", "main"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("catalog-info.yaml") && listed.contains("src/main.rs"), "{listed}");
+    let (status, e) = app.entity("component", "default", "pricing").await;
+    assert_eq!(status, 200, "{e}");
+    let (_, subs) = app.get_json("/api/portal/subscriptions?consumer=component:default/pricing").await;
+    assert_eq!(subs["items"][0]["api"], "api:default/availability-api", "{subs}");
+    assert_eq!(subs["items"][0]["status"], "active", "{subs}");
+    // The observability platform offers its team's infrastructure template.
+    let (_, view) = app.get_json("/api/portal/platforms/default/observability").await;
+    assert_eq!(view["resources"]["templates"], json!(["template:default/log-index"]), "{}", view["resources"]);
 }
 
 both!(

@@ -119,7 +119,8 @@ fn register(ctx: &mut Ctx<'_>, input: &Map<String, Value>) -> Outcome {
     let target = if url.contains("://") && !url.starts_with("file://") {
         url.clone()
     } else {
-        format!("file:{}", url.trim_start_matches("file://"))
+        // `file:///abs`, `file:/abs` (publish:local's checkout) and a bare path alike.
+        format!("file:{}", url.strip_prefix("file://").or_else(|| url.strip_prefix("file:")).unwrap_or(&url))
     };
     match catalog.register(&target, ctx.user) {
         Ok(refs) => {
