@@ -183,6 +183,14 @@ impl Ingestor {
         .await
     }
 
+    /// Runs `fut` on the ingestion runtime and blocks this (non-async) thread until it is done.
+    pub fn block_on<T: Send + 'static>(
+        &self,
+        fut: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        self.runtime.handle().block_on(self.on_runtime(fut))
+    }
+
     /// Runs `fut` on the ingestion runtime and waits for it.
     pub async fn on_runtime<T: Send + 'static>(
         &self,

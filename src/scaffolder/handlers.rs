@@ -89,15 +89,6 @@ pub(crate) fn refuse_what_cannot_run(t: &Template, values: &Value) -> Result<(),
     if problems.is_empty() { Ok(()) } else { Err(values_error(&problems)) }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FileIn {
-    pub path: String,
-    pub base64_content: String,
-    #[serde(default)]
-    pub executable: bool,
-}
-
 /// `POST /api/scaffolder/v2/dry-run`: Backstage's body (`template`, `values`, `secrets`,
 /// `directoryContents`), or `templateRef` (a template of the catalog, with the files beside it).
 #[derive(Debug, Deserialize)]
@@ -110,7 +101,7 @@ pub struct DryRunBody {
     #[serde(default)]
     pub secrets: Map<String, Value>,
     #[serde(default)]
-    pub directory_contents: Vec<FileIn>,
+    pub directory_contents: Vec<actions::files::FileEntry>,
 }
 
 /// `POST /api/scaffolder/v2/dry-run`: runs the template in a throw-away workspace with the
@@ -136,12 +127,7 @@ fn dry_run_blocking(s: &Scaffolder, body: DryRunBody, user: Option<String>) -> R
         (Some(t), None) => {
             let t = Template::from_body(t)
                 .map_err(|e| ApiError::input(format!("Input template is not a template: {e}")))?;
-            let files: Vec<Value> = body
-                .directory_contents
-                .iter()
-                .map(|f| json!({"path": f.path, "base64Content": f.base64_content, "executable": f.executable}))
-                .collect();
-            actions::files::unpack(&files, files_dir.path()).map_err(ApiError::input)?;
+            actions::files::unpack(&body.directory_contents, files_dir.path()).map_err(ApiError::input)?;
             (t, Some(files_dir.path().to_path_buf()))
         }
         (None, Some(r)) => {

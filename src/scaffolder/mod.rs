@@ -75,16 +75,21 @@ pub fn domain(settings: &ScaffolderSettings, shared: &crate::domain::Shared) -> 
         wake: tasks::Wake::default(),
         outbound: crate::catalog::fetch::Reader::new(shared.outbound.clone())?,
         settings: settings.clone(),
-        kept: crate::catalog::ingest::absolute(&shared.data_dir.join("scaffolder").join("entities")),
         own: crate::catalog::ingest::absolute(&shared.data_dir.join("scaffolder")),
     });
     let (me, n) = (s.clone(), settings.concurrent_tasks);
     let workers = crate::domain::Task::service("scaffolder-tasks", move |alive| me.spawn_workers(n, alive));
     Ok(crate::domain::Domain::new("scaffolder")
         .data(s.clone())
-        .view_extension(std::sync::Arc::new(resources::Resources { kept: s.kept.clone() }))
+        .view_extension(std::sync::Arc::new(resources::Resources { kept: kept_entities(&s.own) }))
         .task(workers)
         .nav("/create", "Create", 15))
+}
+
+/// The folder under the scaffolder's own where tasks keep the entities they register
+/// (`portolan:resource`), each a file location.
+fn kept_entities(own: &std::path::Path) -> PathBuf {
+    own.join("entities")
 }
 
 /// The engine: reads templates from the catalog and runs them.
@@ -95,8 +100,6 @@ pub struct Scaffolder {
     /// The client of outgoing calls (`portolan:await`), under the outgoing rules.
     outbound: crate::catalog::fetch::Reader,
     settings: ScaffolderSettings,
-    /// The folder of the entities tasks register (`portolan:resource`), each a file location.
-    kept: PathBuf,
     /// The scaffolder's own folder (kept entities, `publish:local` repositories): tasks register
     /// files under it whatever `reading.file_roots` says.
     own: PathBuf,

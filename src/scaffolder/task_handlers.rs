@@ -51,10 +51,6 @@ fn event_json(e: &EventRow) -> Value {
     })
 }
 
-fn found(s: &Scaffolder, id: &str) -> Result<TaskRow, ApiError> {
-    s.task(id)
-}
-
 /// The caller's part of a new task: the address it was asked through (where its callbacks go)
 /// and what its creator may do on others' behalf, as now (`portolan:subscribe` holds to it).
 pub fn with_caller(mut t: NewTask, req: &HttpRequest, identity: &Identity) -> NewTask {
@@ -121,7 +117,7 @@ pub async fn list(s: web::Data<Scaffolder>, req: HttpRequest) -> Result<HttpResp
 /// `GET /api/scaffolder/v2/tasks/{id}`.
 pub async fn get(s: web::Data<Scaffolder>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let t = blocking(&s, move |s| found(s, &id)).await?;
+    let t = blocking(&s, move |s| s.task(&id)).await?;
     Ok(HttpResponse::Ok().json(task_json(&t)))
 }
 
@@ -147,7 +143,7 @@ pub async fn events(
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let i = id.clone();
-        let (task, rows) = blocking(&s, move |s| Ok((found(s, &i)?, store::events_after(&s.pool, &i, after)?))).await?;
+        let (task, rows) = blocking(&s, move |s| Ok((s.task(&i)?, store::events_after(&s.pool, &i, after)?))).await?;
         let ended = ["completed", "failed", "cancelled"].contains(&task.status.as_str());
         if !rows.is_empty() || ended || Instant::now() >= deadline {
             return Ok(HttpResponse::Ok().json(rows.iter().map(event_json).collect::<Vec<_>>()));
@@ -174,7 +170,7 @@ pub async fn eventstream(
 ) -> Result<HttpResponse, ApiError> {
     let (id, after) = (path.into_inner(), after_of(&req)?);
     let i = id.clone();
-    blocking(&s, move |s| found(s, &i)).await?;
+    blocking(&s, move |s| s.task(&i)).await?;
     let state = StreamState {
         pool: s.pool.clone(),
         id,

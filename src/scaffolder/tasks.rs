@@ -164,7 +164,7 @@ impl Scaffolder {
         let ended = |status: &str, body: Value| store::complete(&self.pool, id, status, &body.to_string(), now_ms());
         if row.status == "waiting" {
             // Due while waiting: its timeout passed. Unless the answer came first, that is the answer.
-            let gate: Value = row.gate.as_deref().and_then(|g| serde_json::from_str(g).ok()).unwrap_or(Value::Null);
+            let gate = row.gate();
             let now = now_ms();
             let answer = json!({"status": "timedOut", "timeout": gate["timeout"], "message": gate["message"], "at": crate::db::rfc3339(now)});
             let words = format!(
@@ -200,12 +200,10 @@ impl Scaffolder {
         // A task that waited goes on from its checkpoint, in its workspace as it was.
         let mut resume = None;
         if let Some(c) = row.checkpoint.as_deref() {
-            let c: Value = serde_json::from_str(c)?;
-            let files: Vec<Value> = c["workspace"].as_array().cloned().unwrap_or_default();
+            let Checkpoint { mut at, workspace: files } = serde_json::from_str(c)?;
             actions::files::unpack(&files, workspace.path()).map_err(anyhow::Error::msg)?;
-            let mut r: Resume = serde_json::from_value(c)?;
-            r.answer = answer;
-            resume = Some(r);
+            at.answer = answer;
+            resume = Some(at);
         }
         let cancelled = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicBool::new(false));
@@ -231,12 +229,7 @@ impl Scaffolder {
                 }
             })
         };
-        let catalog = TaskCatalog {
-            pool: self.pool.clone(),
-            ingestor: self.ingestor.clone(),
-            kept: self.kept.clone(),
-            own: self.own.clone(),
-        };
+        let catalog = TaskCatalog { pool: self.pool.clone(), ingestor: self.ingestor.clone(), own: self.own.clone() };
         let shut_down = || alive.upgrade().is_none();
         let is_cancelled = || cancelled.load(Ordering::SeqCst) || shut_down();
         let template_dir = row.template_dir.as_ref().map(PathBuf::from);
@@ -300,8 +293,7 @@ impl Scaffolder {
         at: &Resume,
         gate: &Value,
     ) -> anyhow::Result<()> {
-        let mut checkpoint = serde_json::to_value(at)?;
-        checkpoint["workspace"] = Value::Array(actions::files::pack(workspace, true)?);
+        let checkpoint = Checkpoint { at: at.clone(), workspace: actions::files::pack(workspace, true)? };
         let message = gate["message"].as_str().unwrap_or_default();
         let words = match gate["kind"].as_str() {
             Some("approval") => {
@@ -315,7 +307,7 @@ impl Scaffolder {
         let due = gate["timeoutAt"].as_i64().unwrap_or(store::NEVER);
         let parking = store::Parking {
             gate: &gate.to_string(),
-            checkpoint: &checkpoint.to_string(),
+            checkpoint: &serde_json::to_string(&checkpoint)?,
             due,
             body: &body.to_string(),
         };
@@ -325,23 +317,31 @@ impl Scaffolder {
     }
 }
 
+/// Where a parked task stopped (`scaffolder_tasks.checkpoint`): the run's resume point and the
+/// workspace's files.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    #[serde(flatten)]
+    at: Resume,
+    workspace: Vec<actions::files::FileEntry>,
+}
+
 /// The catalog as a task's actions see it: reads, and registering locations on behalf of the
 /// task's user under the API's rules (file roots, allowed hosts).
 struct TaskCatalog {
     pool: Pool,
     ingestor: Ingestor,
-    kept: PathBuf,
+    /// The scaffolder's own folder (`Scaffolder::own`).
     own: PathBuf,
 }
 
 impl TaskCatalog {
     fn register_as(&self, kind: &str, target: String, origin: &'static str) -> anyhow::Result<Vec<String>> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let ing = self.ingestor.clone();
         let kind = kind.to_owned();
-        let registered = rt.block_on(self.ingestor.on_runtime(async move {
+        let registered = self.ingestor.block_on(async move {
             ing.register(&kind, &target, false, crate::catalog::register::OnConflict::Refresh, origin).await
-        }))??;
+        })??;
         if registered.entities.len() <= 1
             && let Some(e) = registered.errors.first()
         {
@@ -375,8 +375,9 @@ impl actions::CatalogPort for TaskCatalog {
             m["namespace"].as_str().unwrap_or("default"),
             m["name"].as_str().unwrap_or_default(),
         );
-        std::fs::create_dir_all(&self.kept)?;
-        let file = self.kept.join(format!("{kind}-{ns}-{name}.yaml"));
+        let kept = super::kept_entities(&self.own);
+        std::fs::create_dir_all(&kept)?;
+        let file = kept.join(format!("{kind}-{ns}-{name}.yaml"));
         std::fs::write(&file, serde_saphyr::to_string(entity)?)?;
         let path = file.display().to_string();
         // portolan's own folder: not a location of the API's file roots.
@@ -504,13 +505,12 @@ impl TaskOutside<'_> {
 
     /// Sends a request on the catalog's runtime: the status and the JSON body (null otherwise).
     fn send(&self, url: &str, request: reqwest::RequestBuilder) -> Result<(u16, Value), String> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-        let sent = rt.block_on(self.scaffolder.ingestor.on_runtime(async move {
+        let sent = self.scaffolder.ingestor.block_on(async move {
             let res = request.send().await?;
             let status = res.status().as_u16();
             let bytes = res.bytes().await?;
             Ok::<_, reqwest::Error>((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
-        }));
+        });
         match sent {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(format!("{url} could not be reached: {}", crate::catalog::fetch::describe_reqwest(e))),
@@ -652,7 +652,7 @@ impl Scaffolder {
         let unknown =
             || ApiError::not_found(format!("No callback of task {id} with this token (it was used, or never given)"));
         let row = store::get(&self.pool, id)?.ok_or_else(unknown)?;
-        let gate: Value = row.gate.as_deref().and_then(|g| serde_json::from_str(g).ok()).unwrap_or(Value::Null);
+        let gate = row.gate();
         let expected = gate["tokenHash"].as_str().unwrap_or_default();
         let given = crate::auth::tokens::hash_token(token);
         if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {

@@ -60,6 +60,20 @@ async fn tasks_for(s: &web::Data<Scaffolder>, ctx: &Ctx) -> Result<Vec<Waiting>,
     Ok(web::block(move || s.waiting_for(&by, &owns, admin)).await??)
 }
 
+/// The Approve and Reject form with a reason, posted to `action` (CSRF-protected); `back`, a
+/// page to return to.
+pub fn decision_form(ctx: &Ctx, action: &str, reason_id: &str, back: Option<&str>) -> maud::Markup {
+    html! {
+        form method="post" action=(action) class="decision" {
+            (ctx.csrf_field())
+            @if let Some(b) = back { input type="hidden" name="back" value=(b); }
+            label { "Reason " input type="text" name="reason" id=(reason_id); }
+            " " button type="submit" name="decision" value="approve" { "Approve" }
+            " " button type="submit" name="decision" value="reject" class="danger" { "Reject" }
+        }
+    }
+}
+
 /// `GET /approvals`.
 pub async fn list(
     state: web::Data<AppState>,
@@ -88,16 +102,7 @@ pub async fn list(
                             td { (entity_link(&p.consumer)) }
                             td { (or_empty(&p.team)) }
                             td { (p.created_at) @if !reason.is_empty() { br; span class="muted" { "“" (reason) "”" } } }
-                            td {
-                                form method="post" action={ "/approvals/" (id) } {
-                                    (ctx.csrf_field())
-                                    label { "Reason " input type="text" name="reason" id={ "reason-" (id) }; }
-                                    " "
-                                    button type="submit" name="decision" value="approve" { "Approve" }
-                                    " "
-                                    button type="submit" name="decision" value="reject" class="danger" { "Reject" }
-                                }
-                            }
+                            td { (decision_form(&ctx, &format!("/approvals/{id}"), &format!("reason-{id}"), None)) }
                         }
                     }
                 }
@@ -117,16 +122,7 @@ pub async fn list(
                             td { (t.message) br; span class="muted" { (t.approvers.join(", ")) } }
                             td { (t.created_by.as_deref().unwrap_or("guest")) }
                             td { (crate::db::rfc3339(t.created_at)) }
-                            td {
-                                form method="post" action={ "/approvals/tasks/" (id) } {
-                                    (ctx.csrf_field())
-                                    label { "Reason " input type="text" name="reason" id={ "task-reason-" (id) }; }
-                                    " "
-                                    button type="submit" name="decision" value="approve" { "Approve" }
-                                    " "
-                                    button type="submit" name="decision" value="reject" class="danger" { "Reject" }
-                                }
-                            }
+                            td { (decision_form(&ctx, &format!("/approvals/tasks/{id}"), &format!("task-reason-{id}"), None)) }
                         }
                     }
                 }

@@ -164,14 +164,7 @@ fn live(ctx: &Ctx, t: &TaskRow, spec: &Value, events: &[EventRow]) -> Markup {
             }
             @if running { p class="muted" { "This page follows the task while it runs. " a href=(href) { "Reload" } } }
             @if decides {
-                form method="post" action={ "/approvals/tasks/" (urlencode(&t.id)) } class="decision" {
-                    (ctx.csrf_field())
-                    input type="hidden" name="back" value=(href);
-                    label for="decision-reason" { "Reason" } " "
-                    input type="text" name="reason" id="decision-reason";
-                    " " button type="submit" name="decision" value="approve" { "Approve" }
-                    " " button type="submit" name="decision" value="reject" class="danger" { "Reject" }
-                }
+                (super::approvals::decision_form(ctx, &format!("/approvals/tasks/{}", urlencode(&t.id)), "decision-reason", Some(&href)))
             }
             @if cancels {
                 form method="post" action={ (href) "/cancel" } class="inline" {

@@ -469,6 +469,42 @@ pub async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>, 
     app.caller(token).call(method, path, body).await
 }
 
+/// `portolan serve` as a child process on a free port with `url`'s database, `data` as its data
+/// folder and `catalog` loaded (plus `extra` arguments), its logs dropped; killed when dropped.
+/// The child and its base address.
+pub fn serve_child(url: &str, data: &Path, catalog: &Path, extra: &[&str]) -> (tokio::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portolan"))
+        .arg("serve")
+        .args(extra)
+        .args(["--bind", &format!("127.0.0.1:{port}"), "--database-url", url])
+        .args(["--data-dir", data.to_str().unwrap(), "--catalog", catalog.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// `POST /api/scaffolder/v2/tasks` to `base` until the server is up and takes it (60 s at most):
+/// the task's id.
+pub async fn create_task_on(base: &str, body: &Value) -> String {
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    loop {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the server never took the task");
+        let res = client.post(format!("{base}/api/scaffolder/v2/tasks")).json(body).send().await;
+        if let Ok(r) = res
+            && r.status() == 201
+        {
+            return r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// `portolan serve --config <file>` with debug logs captured: the child, its log so far, its port.
 pub async fn serve_logged(config: &Path) -> (tokio::process::Child, std::sync::Arc<std::sync::Mutex<String>>, u16) {
     use std::process::Stdio;

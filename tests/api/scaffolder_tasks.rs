@@ -185,34 +185,10 @@ async fn the_task_of_a_killed_instance_fails_with_its_reason(db: Db) {
     let dir = template_dir();
     let data = temp_dir();
     let url = fresh_database(db, data.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let template = dir.path().join("template.yaml");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portolan"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--database-url", &url])
-        .args(["--data-dir", data.path().to_str().unwrap(), "--catalog", template.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    let id = loop {
-        assert!(started.elapsed() < Duration::from_secs(60), "the child never took the task");
-        let res = client
-            .post(format!("{base}/api/scaffolder/v2/tasks"))
-            .json(&json!({"templateRef": "template:default/task-path", "values": {"name": "k", "waitMs": 60000}}))
-            .send()
-            .await;
-        if let Ok(r) = res
-            && r.status() == 201
-        {
-            break r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let (mut child, base) = serve_child(&url, data.path(), &template, &[]);
+    let body = json!({"templateRef": "template:default/task-path", "values": {"name": "k", "waitMs": 60000}});
+    let id = create_task_on(&base, &body).await;
     task_when(&base, &id, "processing", |t| t["status"] == "processing").await;
     child.kill().await.unwrap();
     let data_dir = temp_dir();

@@ -250,34 +250,11 @@ async fn a_task_waiting_at_a_step_survives_a_restart(db: Db) {
     let dir = catalog_dir();
     let data = temp_dir();
     let url = fresh_database(db, data.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let catalog = dir.path().join("catalog.yaml");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portolan"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--database-url", &url])
-        .args(["--data-dir", data.path().to_str().unwrap(), "--catalog", catalog.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, base) = serve_child(&url, data.path(), &catalog, &[]);
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    let id = loop {
-        assert!(started.elapsed() < Duration::from_secs(60), "the child never took the task");
-        let res = client
-            .post(format!("{base}/api/scaffolder/v2/tasks"))
-            .json(&json!({"templateRef": "template:default/two-steps", "values": {"name": "kept"}, "secrets": {"token": "t0ps3cret"}}))
-            .send()
-            .await;
-        if let Ok(r) = res
-            && r.status() == 201
-        {
-            break r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let body = json!({"templateRef": "template:default/two-steps", "values": {"name": "kept"}, "secrets": {"token": "t0ps3cret"}});
+    let id = create_task_on(&base, &body).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let t: Value =

@@ -677,22 +677,13 @@ async fn demo_traffic_fills_every_view_of_the_readme(db: Db) {
 async fn serve_with_demo_traffic_fills_the_views(db: Db) {
     let dir = temp_dir();
     let url = crate::helpers::fresh_database(db, dir.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let catalog = crate::helpers::demo_catalog();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portolan"))
-        .args(["serve", "--demo-traffic", "--bind", &format!("127.0.0.1:{port}"), "--database-url", &url])
-        .args(["--data-dir", dir.path().to_str().unwrap(), "--catalog", catalog.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let (mut child, base) = crate::helpers::serve_child(&url, dir.path(), &catalog, &["--demo-traffic"]);
     let client = reqwest::Client::new();
     let started = Instant::now();
     loop {
         assert!(started.elapsed() < Duration::from_secs(120), "no demo usage after two minutes");
-        let res = client.get(format!("http://127.0.0.1:{port}/api/portal/adoption?weeks=12")).send().await;
+        let res = client.get(format!("{base}/api/portal/adoption?weeks=12")).send().await;
         if let Ok(res) = res
             && let Ok(a) = res.json::<Value>().await
             && a["timeToFirstCall"].is_number()

@@ -75,9 +75,20 @@ pub fn executable(p: &Path) -> bool {
     }
 }
 
-/// Every file of a folder as Backstage's `directoryContents` entries (`path`, `base64Content`,
-/// `executable`), sorted; `.git` left out unless `with_git`.
-pub fn pack(root: &Path, with_git: bool) -> std::io::Result<Vec<Value>> {
+/// One file as Backstage's `directoryContents` lists it: the dry run's answer and body, and a
+/// parked task's workspace.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileEntry {
+    pub path: String,
+    pub base64_content: String,
+    #[serde(default)]
+    pub executable: bool,
+}
+
+/// Every file of a folder as `directoryContents` entries, sorted; `.git` left out unless
+/// `with_git`.
+pub fn pack(root: &Path, with_git: bool) -> std::io::Result<Vec<FileEntry>> {
     use base64::Engine;
     let mut out = Vec::new();
     for f in list_files(root) {
@@ -86,30 +97,30 @@ pub fn pack(root: &Path, with_git: bool) -> std::io::Result<Vec<Value>> {
         }
         let p = root.join(&f);
         let bytes = std::fs::read(&p)?;
-        out.push(json!({
-            "path": f,
-            "executable": executable(&p),
-            "base64Content": base64::engine::general_purpose::STANDARD.encode(bytes),
-        }));
+        out.push(FileEntry {
+            executable: executable(&p),
+            base64_content: base64::engine::general_purpose::STANDARD.encode(bytes),
+            path: f,
+        });
     }
     Ok(out)
 }
 
 /// Writes `directoryContents` entries under `root` (each path inside it), keeping executable bits.
-pub fn unpack(files: &[Value], root: &Path) -> Result<(), String> {
+pub fn unpack(files: &[FileEntry], root: &Path) -> Result<(), String> {
     use base64::Engine;
     for (i, f) in files.iter().enumerate() {
-        let path = f["path"].as_str().ok_or_else(|| format!("directoryContents[{i}]: no path"))?;
+        let path = &f.path;
         let dst = super::inside(root, path).map_err(|e| format!("directoryContents[{i}].path: {e}"))?;
         let bytes = base64::engine::general_purpose::STANDARD
-            .decode(f["base64Content"].as_str().unwrap_or_default().as_bytes())
+            .decode(f.base64_content.as_bytes())
             .map_err(|e| format!("directoryContents[{i}].base64Content: not base64: {e}"))?;
         if let Some(p) = dst.parent() {
             std::fs::create_dir_all(p).map_err(|e| format!("{path}: {e}"))?;
         }
         std::fs::write(&dst, bytes).map_err(|e| format!("{path}: {e}"))?;
         #[cfg(unix)]
-        if f["executable"] == true {
+        if f.executable {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755))
                 .map_err(|e| format!("{path}: {e}"))?;
