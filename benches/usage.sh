@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage benchmark (issue 13), three figures on one backend (run it once per backend):
+# Usage benchmark (issues 13 and 30), four figures on one backend (run it once per backend):
 #  1. HTTP intake: events/s with batches of 5,000 events from 4 concurrent posters (curl), an
 #     event counted only once its batch is committed (the answer comes after the commit); the
 #     totals are checked against what was sent.
@@ -9,6 +9,9 @@
 #  3. Views: a 90-day consumption summary and a 12-week adoption for a platform with 1,000
 #     consumers and 50 APIs (5,000 active pairs; 90 days of daily traffic backfilled), curl's
 #     time_total, median of 11 requests after a warm-up.
+#  4. NATS scaling: 1, 2 and 4 instances (SCALE="1 2 4") on one durable consumer, no kill, events/s
+#     until the consumer has nothing pending or unacknowledged; totals checked exact.
+# After 1 it also prints how long the folder took to merge what was acknowledged.
 # Each of 1 and 2 runs RUNS times (default 3) and prints every run and the median.
 #
 # Usage: benches/usage.sh [RUNS]
@@ -91,11 +94,16 @@ if op == "wait":
         sys.exit("the stream was never created")
 elif op == "delete":
     request("$JS.API.STREAM.DELETE." + sys.argv[3])
+elif op == "pending":
+    # Messages not yet delivered plus delivered but not acknowledged, of a durable consumer.
+    info = json.loads(request("$JS.API.CONSUMER.INFO.%s.%s" % (sys.argv[3], sys.argv[4])))
+    print(info.get("num_pending", -1) + info.get("num_ack_pending", -1) if "error" not in info else -1)
 elif op == "publish":
     subject, folder, n, tag = sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6]
-    bodies = [json.load(open(f"{folder}/live-{b}.json")) for b in range(8)]
+    # The bodies encoded once, so the publisher is never what is measured.
+    bodies = [open(f"{folder}/live-{b}.json", "rb").read() for b in range(8)]
     for i in range(n):
-        msg = json.dumps({"id": f"{tag}-{i}", "events": bodies[i % 8]}).encode()
+        msg = b'{"id": "%s-%d", "events": %s}' % (tag.encode(), i, bodies[i % 8])
         s.sendall(b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(msg), msg))
     s.sendall(b"PING\r\n")
     buf = b""
@@ -162,6 +170,10 @@ for run in $(seq "$RUNS"); do
   echo "http intake run $run: $sent events in $(python3 -c "print(round($t1 - $t0, 2))") s = $rate events/s"
 done
 echo "HTTP intake median: $(printf '%s\n' "${http_rates[@]}" | median) events/s (batches of 5000, 4 posters)"
+# The folder after the answers: how long until every acknowledged record is merged into the rollups.
+t0=$(now)
+until [ "$(curl -sf "http://127.0.0.1:$PORT/api/usage/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["unfolded"]["records"])')" = 0 ]; do sleep 0.05; done
+echo "folded: the backlog after the last answer was merged in $(python3 -c "print(round($(now) - $t0, 2))") s"
 
 # 3. Views (before NATS, on the same server): backfill 90 days, then time the two views.
 for d in $(seq 1 90); do post "$PORT" "$WORK/batches/day-$d.json" "?backfill=true"; done
@@ -203,7 +215,7 @@ TOML
     got=$(( $(calls "$PORT2") - before ))
     if [ -z "$killed" ] && [ "$got" -ge $((sent / 2)) ]; then kill -9 "${PIDS[0]}"; killed=1; fi
     [ "$got" -ge "$sent" ] && break
-    sleep 0.1
+    sleep 0.2
   done
   t1=$(now)
   sleep 3 # past another ack wait: any redelivery is in
@@ -216,3 +228,39 @@ TOML
   python3 "$WORK/nats.py" delete "$host" "PORTOLAN_USAGE_$tag"
 done
 echo "NATS intake median: $(printf '%s\n' "${nats_rates[@]}" | median) events/s (2 instances, kill -9 of one half-way, totals exact)"
+
+# 4. Scaling: 1, 2 and 4 instances (processes) on one durable consumer and one database, no kill;
+# the messages are published once every instance is up, and the clock stops when the consumer has
+# nothing pending or unacknowledged; the totals are checked exact.
+for n in ${SCALE:-1 2 4}; do
+  scale_rates=()
+  for run in $(seq "$RUNS"); do
+    URL=$(database)
+    tag="S$$N${n}R$run"
+    cat >"$WORK/nats.toml" <<TOML
+[usage]
+nats_url = "$NATS_URL"
+nats_stream = "PORTOLAN_USAGE_$tag"
+nats_subjects = "bench$tag.usage.>"
+nats_consumer = "bench-$tag"
+nats_ack_wait_secs = 30
+TOML
+    for i in $(seq "$n"); do start $((PORT + 10 + i)) "$URL" "$WORK/nats.toml"; done
+    python3 "$WORK/nats.py" wait "$host" "PORTOLAN_USAGE_$tag"
+    sleep 1 # every instance has opened the durable consumer
+    before=$(calls $((PORT + 11)))
+    t0=$(now)
+    python3 "$WORK/nats.py" publish "$host" "bench$tag.usage.gw" "$WORK/batches" "$BATCHES" "$tag"
+    until [ "$(python3 "$WORK/nats.py" pending "$host" "PORTOLAN_USAGE_$tag" "bench-$tag")" = 0 ]; do sleep 0.05; done
+    t1=$(now)
+    sent=$((BATCHES * 5000))
+    got=$(( $(calls $((PORT + 11))) - before ))
+    [ "$got" -eq "$sent" ] || { echo "scaling $n run $run: counted $got of $sent" >&2; exit 1; }
+    rate=$(python3 -c "print(round($sent / ($t1 - $t0)))")
+    scale_rates+=("$rate")
+    echo "nats intake, $n instance(s), run $run: $sent events in $(python3 -c "print(round($t1 - $t0, 2))") s = $rate events/s (totals exact)"
+    cleanup; PIDS=()
+    python3 "$WORK/nats.py" delete "$host" "PORTOLAN_USAGE_$tag"
+  done
+  echo "NATS intake with $n instance(s) median: $(printf '%s\n' "${scale_rates[@]}" | median) events/s"
+done

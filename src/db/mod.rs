@@ -304,6 +304,36 @@ impl WriteTransaction for PgConnection {
     }
 }
 
+/// A read-only transaction whose statements all see one snapshot: `REPEATABLE READ` on
+/// PostgreSQL, a deferred transaction on SQLite (in WAL mode its snapshot starts at the first
+/// read and holds to the end). For reads that must agree with each other.
+pub trait SnapshotTransaction: diesel::Connection {
+    fn snapshot<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<diesel::result::Error>;
+}
+
+impl SnapshotTransaction for SqliteConnection {
+    fn snapshot<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        diesel::Connection::transaction(self, f)
+    }
+}
+
+impl SnapshotTransaction for PgConnection {
+    fn snapshot<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        self.build_transaction().read_only().repeatable_read().run(f)
+    }
+}
+
 /// The session-level advisory lock migrations run under on PostgreSQL (any constant of ours).
 const MIGRATION_LOCK: &str = "SELECT pg_advisory_lock(70070013)";
 const MIGRATION_UNLOCK: &str = "SELECT pg_advisory_unlock(70070013)";

@@ -336,6 +336,24 @@ macro_rules! usage_level {
 usage_level!(usage_minutes);
 usage_level!(usage_hours);
 usage_level!(usage_days);
+usage_level!(usage_weeks);
+
+diesel::table! {
+    usage_records (id) {
+        id -> BigInt,
+        part -> Integer,
+        at -> BigInt,
+        events -> BigInt,
+        body -> Binary,
+    }
+}
+
+diesel::table! {
+    usage_fold_parts (part) {
+        part -> Integer,
+        folded_at -> BigInt,
+    }
+}
 
 diesel::table! {
     usage_pairs (api, consumer) {
@@ -371,6 +389,7 @@ diesel::table! {
         id -> Integer,
         seq -> BigInt,
         pairs_version -> BigInt,
+        weeks_built -> BigInt,
     }
 }
 
@@ -592,6 +611,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     usage_batches,
     usage_kpis,
     usage_state,
+    usage_weeks,
+    usage_records,
+    usage_fold_parts,
     plan_updates,
     value_reports,
     deployments,

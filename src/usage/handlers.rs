@@ -131,6 +131,12 @@ pub async fn declared_vs_observed(
     Ok(HttpResponse::Ok().json(view(&usage, &state, move |u, p| views::comparison_of(u, p, &q)).await?))
 }
 
+/// `GET /api/usage/status`: the folder's backlog.
+pub async fn status(state: web::Data<AppState>, usage: web::Data<Usage>) -> Result<HttpResponse, ApiError> {
+    let (records, events) = view(&usage, &state, |_, p| Ok(super::fold::backlog(p)?)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"unfolded": {"records": records, "events": events}})))
+}
+
 /// `POST /api/portal/products/{namespace}/{name}/kpis`: `[{kpi, time, value}]` (tokens with
 /// `kpi:write`, admins, or the product's owner).
 pub async fn post_kpis(

@@ -1,14 +1,17 @@
 //! The intake: a batch of events is parsed, each event checked and attributed on its own (a bad
 //! one is rejected with its index and reason, the good ones kept), everything is added up in
-//! memory per rollup key, and written in one transaction with the batch id. Blocking.
+//! memory per (API, consumer, subscription, minute), and appended as one record per partition
+//! with the batch id, in one transaction; the answer follows that commit, and the folder
+//! (`fold.rs`) merges the records into the levels later. Blocking.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::model::{Counts, Level, MINUTE_MS, RawEvent, floor};
-use super::store::{self, BatchRecord, Committed, RowKey, Write};
-use super::{FUTURE_MS, HOUR_RETENTION_MS, MAX_EVENTS, OBSERVED_WINDOW_MS, Usage};
+use super::model::{Counts, MINUTE_MS, RawEvent, floor};
+use super::record::{self, part_of};
+use super::store::{self, Append, BatchRecord, Committed, NewRecord};
+use super::{FUTURE_MS, MAX_EVENTS, Usage};
 use crate::auth::{Identity, Principal};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::db::{Pool, now_ms};
@@ -93,7 +96,9 @@ pub fn parse_body(bytes: &[u8], ndjson: bool) -> Result<Vec<Parsed>, ApiError> {
                 "the body must be a JSON array of events (or NDJSON with Content-Type: application/x-ndjson)",
             ));
         }
-        let items: Vec<serde_json::Value> = serde_json::from_slice(bytes).map_err(|e| {
+        // The array's items as raw text first (one scan), then each item parsed on its own, so
+        // a bad event is one rejection and the others are read once.
+        let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(bytes).map_err(|e| {
             ApiError::input(format!(
                 "the body is not a JSON array of events: {}",
                 crate::error::plain_serde_message(&e.to_string())
@@ -102,7 +107,7 @@ pub fn parse_body(bytes: &[u8], ndjson: bool) -> Result<Vec<Parsed>, ApiError> {
         if items.len() > MAX_EVENTS {
             return Err(too_many());
         }
-        return Ok(items.into_iter().map(|v| serde_json::from_value(v).map_err(|e| plain(&e))).collect());
+        return Ok(items.into_iter().map(|v| serde_json::from_str(v.get()).map_err(|e| plain(&e))).collect());
     }
     let mut out = Vec::new();
     for line in bytes.split(|b| *b == b'\n') {
@@ -326,64 +331,112 @@ fn check(r: &mut Resolver, e: &RawEvent, now: i64, earliest: i64) -> Result<Chec
     Ok((api, consumer, subscription, t, counts))
 }
 
-/// Everything a batch adds up to.
+/// (API, consumer, subscription, minute).
+pub type MinuteKey = (String, String, String, i64);
+
+/// What a batch adds up to: per (API, consumer, subscription, minute).
+pub type Minutes = HashMap<MinuteKey, Counts>;
+
+/// A batch checked, added up and ready to append.
 #[derive(Default)]
-pub struct Sums {
-    pub rows: HashMap<(Level, RowKey), Counts>,
-    pub pairs: HashMap<(String, String), (i64, i64)>,
-    /// Calls and errors per API (for `/metrics`).
-    pub per_api: HashMap<String, (i64, i64)>,
+pub struct Prepared {
+    pub minutes: Minutes,
+    /// Accepted events per partition.
+    pub events: HashMap<i32, i64>,
+    pub accepted: usize,
+    pub rejected: Vec<Rejection>,
 }
 
-impl Sums {
-    /// Adds one attributed count at minute `t` (already floored); `minutes_from` and
-    /// `hours_from` are where those levels' retention starts.
-    pub fn add(&mut self, api: &str, consumer: &str, subscription: &str, t: i64, c: &Counts, from: (i64, i64)) {
-        let (minutes_from, hours_from) = from;
-        for level in Level::ALL {
-            if (level == Level::Minute && t < minutes_from) || (level == Level::Hour && t < hours_from) {
-                continue;
-            }
-            let start = floor(t, level.width());
-            for (who, sub) in [(consumer, subscription), ("", "")] {
-                let key =
-                    RowKey { api: api.to_owned(), consumer: who.to_owned(), subscription: sub.to_owned(), t: start };
-                self.rows.entry((level, key)).or_default().add(c);
-            }
+/// The records of the batches counted, merged: one per partition.
+fn records_of(prepared: &[&Prepared], counted: &[bool]) -> Vec<NewRecord> {
+    let mut parts: HashMap<i32, (i64, HashMap<&MinuteKey, Counts>)> = HashMap::new();
+    for (p, _) in prepared.iter().zip(counted).filter(|(_, c)| **c) {
+        for (k, c) in &p.minutes {
+            parts.entry(part_of(&k.0)).or_default().1.entry(k).or_default().add(c);
         }
-        let pair = self.pairs.entry((api.to_owned(), consumer.to_owned())).or_insert((t, t));
-        pair.0 = pair.0.min(t);
-        pair.1 = pair.1.max(t);
-        let m = self.per_api.entry(api.to_owned()).or_default();
-        m.0 += c.calls;
-        m.1 += c.errors;
+        for (part, n) in &p.events {
+            parts.entry(*part).or_default().0 += n;
+        }
     }
+    let mut records: Vec<NewRecord> = parts
+        .into_iter()
+        .filter(|(_, (_, rows))| !rows.is_empty())
+        .map(|(part, (events, rows))| NewRecord {
+            part,
+            events,
+            body: record::encode(rows.iter().map(|(k, c)| (*k, c))),
+        })
+        .collect();
+    records.sort_by_key(|r| r.part);
+    records
 }
 
 impl Usage {
-    fn retention_starts(&self, now: i64) -> (i64, i64) {
-        (now - self.minute_retention_ms(), now - HOUR_RETENTION_MS)
-    }
-
-    /// Commits what a batch adds up to, with its batch id and answer, in one transaction.
-    fn commit(&self, pool: &Pool, sums: &Sums, batch: Option<BatchRecord>, now: i64) -> anyhow::Result<Committed> {
-        let w = Write { rows: &sums.rows, pairs: &sums.pairs, batch, now, silent_before: now - OBSERVED_WINDOW_MS };
-        let committed = store::commit(pool, &w)?;
-        if let Committed::Written { new_pairs } = &committed {
-            if *new_pairs {
-                self.mark_dirty();
-            }
-            for (api, (calls, errors)) in &sums.per_api {
-                metrics::counter!("portolan_usage_calls_total", "api" => api.clone()).increment(*calls as u64);
-                metrics::counter!("portolan_usage_errors_total", "api" => api.clone()).increment(*errors as u64);
+    /// Appends some batches (each with its id and answer, when it has one) in one transaction:
+    /// the ids, and the records of those not recorded before.
+    fn commit(
+        &self,
+        pool: &Pool,
+        items: &[(&Prepared, Option<BatchRecord>)],
+        now: i64,
+    ) -> anyhow::Result<Vec<Committed>> {
+        let prepared: Vec<&Prepared> = items.iter().map(|(p, _)| *p).collect();
+        let batches: Vec<Option<BatchRecord>> = items.iter().map(|(_, b)| *b).collect();
+        let records = |counted: &[bool]| records_of(&prepared, counted);
+        let committed = store::append(pool, &Append { batches: &batches, records: &records, now })?;
+        for (p, c) in prepared.iter().zip(&committed) {
+            if let Committed::Written = c {
+                let mut per_api: HashMap<&str, (i64, i64)> = HashMap::new();
+                for (k, c) in &p.minutes {
+                    let m = per_api.entry(k.0.as_str()).or_default();
+                    m.0 += c.calls;
+                    m.1 += c.errors;
+                }
+                for (api, (calls, errors)) in per_api {
+                    metrics::counter!("portolan_usage_calls_total", "api" => api.to_owned()).increment(calls as u64);
+                    metrics::counter!("portolan_usage_errors_total", "api" => api.to_owned()).increment(errors as u64);
+                }
             }
         }
         Ok(committed)
     }
 }
 
-/// Takes one batch: checks and attributes each event, adds them up in memory, and commits the
-/// rollup rows and the batch id (when given) in one transaction. A batch id already recorded
+/// Checks, attributes and adds up one batch's events (no database writes).
+pub fn prepare(usage: &Usage, pool: &Pool, g: &Graph, events: Vec<Parsed>, options: Options, now: i64) -> Prepared {
+    let earliest = if options.backfill { i64::MIN } else { now - usage.late_ms() };
+    let mut resolver = Resolver {
+        pool,
+        g,
+        apis: HashMap::new(),
+        consumers: HashMap::new(),
+        keys: HashMap::new(),
+        subs: HashMap::new(),
+    };
+    let mut p = Prepared::default();
+    for (index, e) in events.into_iter().enumerate() {
+        let minutes = &mut p.minutes;
+        let checked = e.and_then(|e| check(&mut resolver, &e, now, earliest)).and_then(|(api, consumer, sub, t, c)| {
+            let part = part_of(&api);
+            // Sums stay exact: an event that would overflow its minute's sum is refused.
+            let sum = minutes.entry((api, consumer, sub, floor(t, MINUTE_MS))).or_default();
+            sum.checked_add(&c)
+                .ok_or_else(|| "calls: the batch's calls for this minute add up past what can be counted".to_owned())?;
+            Ok(part)
+        });
+        match checked {
+            Ok(part) => {
+                p.accepted += 1;
+                *p.events.entry(part).or_default() += 1;
+            }
+            Err(message) => p.rejected.push(Rejection { index, message }),
+        }
+    }
+    p
+}
+
+/// Takes one batch: checks and attributes each event, adds them up in memory, and appends its
+/// records and its batch id (when given) in one transaction. A batch id already recorded
 /// counts nothing again and answers what it answered the first time, with `duplicate: true`;
 /// with another body, it is a [`Recorded::Conflict`]. A batch that counted nothing (every event
 /// rejected) leaves its id unused, so the corrected batch may be sent under it.
@@ -394,68 +447,68 @@ pub fn record_batch(
     events: Vec<Parsed>,
     options: Options,
 ) -> anyhow::Result<Recorded> {
+    let mut out = record_batches(usage, pool, vec![(batch_id, events)], options)?;
+    Ok(out.pop().unwrap_or(Recorded::Conflict))
+}
+
+/// Takes several batches in one transaction (the NATS intake's messages of one pull), each
+/// answered as [`record_batch`] would answer it alone.
+pub fn record_batches(
+    usage: &Usage,
+    pool: &Pool,
+    batches: Vec<(Option<BatchId>, Vec<Parsed>)>,
+    options: Options,
+) -> anyhow::Result<Vec<Recorded>> {
     let now = now_ms();
     let g = usage.org.snapshot(pool)?;
-    let earliest = if options.backfill { i64::MIN } else { now - usage.late_ms() };
-    let mut resolver = Resolver {
-        pool,
-        g: &g,
-        apis: HashMap::new(),
-        consumers: HashMap::new(),
-        keys: HashMap::new(),
-        subs: HashMap::new(),
-    };
-    // First per (api, consumer, subscription, minute), then into every level.
-    let mut minutes: HashMap<(String, String, String, i64), Counts> = HashMap::new();
-    let mut rejected = Vec::new();
-    let mut accepted = 0;
-    for (index, e) in events.into_iter().enumerate() {
-        let checked = e.and_then(|e| check(&mut resolver, &e, now, earliest)).and_then(|(api, consumer, sub, t, c)| {
-            // Sums stay exact: an event that would overflow its minute's sum is refused.
-            let sum = minutes.entry((api, consumer, sub, floor(t, MINUTE_MS))).or_default();
-            sum.checked_add(&c)
-                .ok_or_else(|| "calls: the batch's calls for this minute add up past what can be counted".to_owned())
+    let mut prepared = Vec::with_capacity(batches.len());
+    for (id, events) in batches {
+        let p = prepare(usage, pool, &g, events, options, now);
+        let rejected = serde_json::to_string(&p.rejected)?;
+        prepared.push((id, p, rejected));
+    }
+    let items: Vec<(&Prepared, Option<BatchRecord>)> = prepared
+        .iter()
+        .map(|(id, p, rejected)| {
+            let batch = id.map(|b| BatchRecord {
+                id: b.id,
+                body_hash: b.body_hash,
+                accepted: p.accepted as i64,
+                rejected: rejected.as_str(),
+            });
+            (p, batch)
+        })
+        .collect();
+    let committed = usage.commit(pool, &items, now)?;
+    let mut out = Vec::with_capacity(committed.len());
+    for ((id, p, _), c) in prepared.into_iter().zip(committed) {
+        out.push(match c {
+            Committed::Duplicate { body_hash: Some(h), .. } if id.is_some_and(|b| b.body_hash != h) => {
+                Recorded::Conflict
+            }
+            Committed::Duplicate { accepted, rejected, .. } => Recorded::Counted(Outcome {
+                accepted: accepted as usize,
+                rejected: serde_json::from_str(&rejected).unwrap_or_default(),
+                duplicate: true,
+            }),
+            Committed::Written => {
+                Recorded::Counted(Outcome { accepted: p.accepted, rejected: p.rejected, duplicate: false })
+            }
         });
-        match checked {
-            Ok(()) => accepted += 1,
-            Err(message) => rejected.push(Rejection { index, message }),
-        }
     }
-    let mut sums = Sums::default();
-    let from = usage.retention_starts(now);
-    for ((api, consumer, sub, t), c) in &minutes {
-        sums.add(api, consumer, sub, *t, c, from);
-    }
-    let rejected_json = serde_json::to_string(&rejected)?;
-    let batch = batch_id.map(|b| BatchRecord {
-        id: b.id,
-        body_hash: b.body_hash,
-        accepted: accepted as i64,
-        rejected: rejected_json.as_str(),
-    });
-    match usage.commit(pool, &sums, batch, now)? {
-        Committed::Duplicate { body_hash: Some(h), .. } if batch_id.is_some_and(|b| b.body_hash != h) => {
-            Ok(Recorded::Conflict)
-        }
-        Committed::Duplicate { accepted, rejected, .. } => Ok(Recorded::Counted(Outcome {
-            accepted: accepted as usize,
-            rejected: serde_json::from_str(&rejected).unwrap_or_default(),
-            duplicate: true,
-        })),
-        Committed::Written { .. } => Ok(Recorded::Counted(Outcome { accepted, rejected, duplicate: false })),
-    }
+    Ok(out)
 }
 
 /// The gateway check's allowed calls count like events attributed to their subscription.
 impl UsageSink for Usage {
     fn record(&self, pool: &Pool, calls: &[AllowedCalls]) -> anyhow::Result<()> {
-        let now = now_ms();
-        let from = self.retention_starts(now);
-        let mut sums = Sums::default();
+        let mut p = Prepared::default();
         for c in calls {
             let counts = Counts { calls: c.calls, errors: 0, ..Default::default() };
-            sums.add(&c.api, &c.consumer, &c.subscription, floor(c.minute, MINUTE_MS), &counts, from);
+            let key = (c.api.clone(), c.consumer.clone(), c.subscription.clone(), floor(c.minute, MINUTE_MS));
+            p.minutes.entry(key).or_default().add(&counts);
+            *p.events.entry(part_of(&c.api)).or_default() += 1;
         }
-        self.commit(pool, &sums, None, now).map(|_| ())
+        self.commit(pool, &[(&p, None)], now_ms()).map(|_| ())
     }
 }

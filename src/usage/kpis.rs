@@ -104,7 +104,7 @@ fn measure(pool: &Pool, g: &Graph, metric: &str, apis: &[String], now: i64) -> a
     let totals = || -> anyhow::Result<Counts> {
         let mut c = Counts::default();
         for r in read::rows(pool, Level::Day, &read::Scope { apis: Some(apis), consumers: None, from, to })? {
-            c.add(&r.counts());
+            c.add(&r.counts);
         }
         Ok(c)
     };

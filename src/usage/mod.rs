@@ -3,16 +3,19 @@
 //! Events come in over HTTP (`POST /api/usage/events`) and from the gateway check (through
 //! a usage sink, `crate::domain::hooks::UsageSink`), are attributed to a consumer (named, or through a
 //! subscription or one of its keys, resolved by `crate::offerings::lookup`), added up in memory
-//! per batch, and written in one transaction into rollup rows per (API, consumer, subscription)
-//! and minute, hour and day, with a mergeable latency histogram ([`model::Histogram`]). The
-//! views read those rows. [`domain`] is the front door: governance takes this domain's findings
+//! per batch per (API, consumer, subscription, minute), and appended in one transaction as one
+//! record per partition; the answer follows that commit. A folder merges the records into rollup
+//! rows per (API, consumer, subscription) and minute, hour, day and week, with a mergeable latency
+//! histogram ([`model::Histogram`]). The views read those rows plus the records not yet folded. [`domain`] is the front door: governance takes this domain's findings
 //! and view fields through the hook lists ([`Usage`] is a findings source and a view extension),
 //! and names are resolved against the shared org graph (`crate::org`), never through another
 //! domain; the one other domain it reads is offerings, through its facade `offerings::lookup`.
 //!
 //! ```text
 //! model.rs      events, the latency histogram, bucket arithmetic (pure)
-//! intake.rs     parsing, checking and attributing events; one batch, one transaction
+//! intake.rs     parsing, checking and attributing events; one batch, one appended transaction
+//! record.rs     a batch's rows in one partition, as bytes (pure)
+//! fold.rs       the folder: records into the levels and pairs, a partition per transaction
 //! rollup.rs     retention of the levels (background, idempotent)
 //! views.rs      consumption, adoption, declared versus observed, KPIs and targets: typed views
 //! kpis.rs       product KPI values; platform targets; the findings governance shows
@@ -25,11 +28,13 @@
 
 pub mod demo;
 pub mod facts;
+pub mod fold;
 pub mod handlers;
 pub mod intake;
 pub mod kpis;
 pub mod model;
 pub mod nats;
+pub mod record;
 pub mod rollup;
 pub mod routes;
 pub mod ship;
@@ -125,12 +130,14 @@ impl Usage {
 
 /// The usage domain's front door: the engine, its handlers' data, its findings and view fields
 /// for governance, a usage sink for the gateway check (with `gateway_counts`), and its tasks
-/// (retention of the rollup levels; the NATS consumer when `nats_url` is set).
+/// (folding the records, retention of the rollup levels; the NATS consumer when `nats_url` is set).
 pub fn domain(settings: &UsageSettings, shared: &crate::domain::Shared) -> anyhow::Result<crate::domain::Domain> {
     use crate::domain::{Domain, Task};
     let usage = Usage::new(settings, shared.org.clone());
     let (u, pool) = (usage.clone(), shared.pool.clone());
     let retention = Task::service("usage-retention", move |alive| rollup::spawn(u, pool, alive));
+    let (u, pool) = (usage.clone(), shared.pool.clone());
+    let folder = Task::service("usage-fold", move |alive| fold::spawn(u, pool, alive));
     let (u, pool) = (usage.clone(), shared.pool.clone());
     let consumer = Task::service("usage-nats", move |alive| nats::spawn(u, pool, alive));
     let mut d = Domain::new("usage")
@@ -140,6 +147,7 @@ pub fn domain(settings: &UsageSettings, shared: &crate::domain::Shared) -> anyho
         .entity_facts(usage.clone())
         .consumption_facts(usage.clone())
         .task(retention)
+        .task(folder)
         .task(consumer)
         .nav("/dashboard", "Dashboard", 70);
     if settings.gateway_counts {

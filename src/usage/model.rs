@@ -162,7 +162,7 @@ impl Histogram {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -170,7 +170,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+pub(crate) fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let b = *bytes.get(*pos)?;
@@ -240,16 +240,20 @@ pub enum Level {
     Minute,
     Hour,
     Day,
+    /// Weeks starting on Monday 00:00 UTC ([`week_of`]).
+    Week,
 }
 
 impl Level {
-    pub const ALL: [Level; 3] = [Level::Minute, Level::Hour, Level::Day];
+    pub const ALL: [Level; 4] = [Level::Minute, Level::Hour, Level::Day, Level::Week];
 
-    pub fn width(self) -> i64 {
+    /// The start of the row of this level that `t` falls in.
+    pub fn start(self, t: i64) -> i64 {
         match self {
-            Level::Minute => MINUTE_MS,
-            Level::Hour => HOUR_MS,
-            Level::Day => DAY_MS,
+            Level::Minute => floor(t, MINUTE_MS),
+            Level::Hour => floor(t, HOUR_MS),
+            Level::Day => floor(t, DAY_MS),
+            Level::Week => week_of(t),
         }
     }
 
@@ -258,6 +262,7 @@ impl Level {
             Level::Minute => "usage_minutes",
             Level::Hour => "usage_hours",
             Level::Day => "usage_days",
+            Level::Week => "usage_weeks",
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Usage intake from a NATS JetStream stream (`[usage] nats_url`): every instance pulls from one
 //! shared durable consumer, so N instances split the messages between them. A message is one
-//! batch with an id; it goes through the same [`intake::record_batch`] as an HTTP batch with an
-//! `Idempotency-Key`, so the rollup rows and the batch id commit in one transaction, and the
-//! message is acknowledged only after that commit. A message redelivered after a crash (or
+//! batch with an id; the messages of one pull go through [`intake::record_batches`] together,
+//! checked as an HTTP batch with an `Idempotency-Key` is, so their records and batch ids commit
+//! in one transaction, and each message is acknowledged only after that commit. A message redelivered after a crash (or
 //! after its ack was lost) finds its id recorded and counts nothing again.
 //!
 //! Runs on a thread of its own with a small tokio runtime, while the application lives; a lost
@@ -20,17 +20,18 @@ use super::Usage;
 use super::intake::{self, BatchId, Options, Parsed, Recorded};
 use crate::db::Pool;
 
-/// Messages asked for per pull request.
-const PULL: usize = 8;
+/// Messages asked for per pull request: the most recorded in one transaction.
+const PULL: usize = 32;
 /// How long one pull request waits for messages (the loop looks at `alive` in between).
 const PULL_WAIT: Duration = Duration::from_secs(1);
 
 /// The envelope form of a message: `{"id": "...", "events": [...]}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Envelope {
+struct Envelope<'a> {
     id: Option<String>,
-    events: Vec<serde_json::Value>,
+    #[serde(borrow)]
+    events: Vec<&'a serde_json::value::RawValue>,
 }
 
 /// A message read: its batch id and its events.
@@ -62,7 +63,7 @@ pub fn read_message(body: &[u8], msg_id: Option<&str>, stream_seq: Option<u64>) 
             let events = e
                 .events
                 .into_iter()
-                .map(|v| serde_json::from_value(v).map_err(|e| crate::error::plain_serde_message(&e.to_string())))
+                .map(|v| serde_json::from_str(v.get()).map_err(|e| crate::error::plain_serde_message(&e.to_string())))
                 .collect();
             (id, events)
         }
@@ -159,66 +160,103 @@ async fn consume(usage: &Arc<Usage>, pool: &Pool, url: &str, alive: &Weak<()>) -
     while alive.upgrade().is_some() {
         let mut messages =
             consumer.fetch().max_messages(PULL).expires(PULL_WAIT).messages().await.context("asking for messages")?;
+        let mut got = Vec::new();
         while let Some(message) = messages.next().await {
-            let message = message.map_err(|e| anyhow::anyhow!("receiving a message: {e}"))?;
-            take(usage, pool, message).await?;
+            got.push(message.map_err(|e| anyhow::anyhow!("receiving a message: {e}"))?);
+        }
+        if !got.is_empty() {
+            take(usage, pool, got).await?;
         }
     }
     Ok(())
 }
 
-/// One message: read, record (batch id and rollups in one transaction), then acknowledge. A
-/// message that can never be read is terminated (not redelivered); a failed commit is handed
-/// back for redelivery.
-async fn take(usage: &Arc<Usage>, pool: &Pool, message: jetstream::Message) -> anyhow::Result<()> {
-    let seq = message.info().ok().map(|i| i.stream_sequence);
-    let msg_id = message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.as_str().to_owned());
-    let subject = message.subject.to_string();
-    let batch = match read_message(&message.payload, msg_id.as_deref(), seq) {
-        Ok(b) => b,
-        Err(reason) => {
-            tracing::warn!(nats.subject = %subject, nats.seq = seq, reason, "A usage message could not be read; dropped.");
-            message.ack_with(AckKind::Term).await.map_err(|e| anyhow::anyhow!("terminating a message: {e}"))?;
-            return Ok(());
+/// A message read, with what it is known by in the log.
+struct Taken {
+    message: jetstream::Message,
+    subject: String,
+    batch: Batch,
+    body_hash: String,
+}
+
+/// The messages of one pull: each read (one that can never be read is terminated, not
+/// redelivered), then all recorded in one transaction (every batch id with its records), then
+/// each acknowledged after that commit. A failed commit hands them all back for redelivery.
+async fn take(usage: &Arc<Usage>, pool: &Pool, messages: Vec<jetstream::Message>) -> anyhow::Result<()> {
+    let mut taken = Vec::with_capacity(messages.len());
+    for message in messages {
+        let seq = message.info().ok().map(|i| i.stream_sequence);
+        let msg_id = message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.as_str().to_owned());
+        let subject = message.subject.to_string();
+        match read_message(&message.payload, msg_id.as_deref(), seq) {
+            Ok(batch) => {
+                let body_hash = intake::body_hash(&message.payload);
+                taken.push(Taken { message, subject, batch, body_hash });
+            }
+            Err(reason) => {
+                tracing::warn!(nats.subject = %subject, nats.seq = seq, reason, "A usage message could not be read; dropped.");
+                message.ack_with(AckKind::Term).await.map_err(|e| anyhow::anyhow!("terminating a message: {e}"))?;
+            }
         }
-    };
-    let (u, p, id) = (usage.clone(), pool.clone(), batch.id.clone());
-    let body_hash = intake::body_hash(&message.payload);
+    }
+    if taken.is_empty() {
+        return Ok(());
+    }
+    let u = usage.clone();
+    let p = pool.clone();
+    let ids: Vec<(String, String)> = taken.iter().map(|t| (t.batch.id.clone(), t.body_hash.clone())).collect();
+    let events: Vec<Vec<Parsed>> = taken.iter_mut().map(|t| std::mem::take(&mut t.batch.events)).collect();
     let recorded = tokio::task::spawn_blocking(move || {
-        let batch_id = BatchId { id: &id, body_hash: &body_hash };
-        intake::record_batch(&u, &p, Some(batch_id), batch.events, Options::default())
+        let batches: Vec<(Option<BatchId>, Vec<Parsed>)> = ids
+            .iter()
+            .zip(events)
+            .map(|((id, hash), events)| (Some(BatchId { id, body_hash: hash }), events))
+            .collect();
+        intake::record_batches(&u, &p, batches, Options::default())
     })
     .await
     .context("the intake task")?;
-    match recorded {
-        Ok(Recorded::Conflict) => {
-            tracing::warn!(
-                nats.subject = %subject,
-                batch.id = %batch.id,
-                "A usage message reuses the id of a batch with another body; dropped."
-            );
-            message.ack_with(AckKind::Term).await.map_err(|e| anyhow::anyhow!("terminating a message: {e}"))?;
-        }
-        Ok(Recorded::Counted(outcome)) => {
-            if let Some(first) = outcome.rejected.first() {
-                tracing::warn!(
-                    nats.subject = %subject,
-                    batch.id = %batch.id,
-                    rejected = outcome.rejected.len(),
-                    accepted = outcome.accepted,
-                    first.index = first.index,
-                    first.message = %first.message,
-                    "Some events of a usage batch were rejected."
-                );
-            }
-            message.ack().await.map_err(|e| anyhow::anyhow!("acknowledging a message: {e}"))?;
-        }
+    let outcomes = match recorded {
+        Ok(o) => o,
         Err(e) => {
-            tracing::warn!(error.cause = format!("{e:#}"), batch.id = %batch.id, "Recording a usage batch failed; it will be redelivered.");
-            message
-                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                .await
-                .map_err(|e| anyhow::anyhow!("handing a message back: {e}"))?;
+            tracing::warn!(
+                error.cause = format!("{e:#}"),
+                messages = taken.len(),
+                "Recording usage batches failed; they will be redelivered."
+            );
+            for t in taken {
+                t.message
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("handing a message back: {e}"))?;
+            }
+            return Ok(());
+        }
+    };
+    for (t, outcome) in taken.into_iter().zip(outcomes) {
+        match outcome {
+            Recorded::Conflict => {
+                tracing::warn!(
+                    nats.subject = %t.subject,
+                    batch.id = %t.batch.id,
+                    "A usage message reuses the id of a batch with another body; dropped."
+                );
+                t.message.ack_with(AckKind::Term).await.map_err(|e| anyhow::anyhow!("terminating a message: {e}"))?;
+            }
+            Recorded::Counted(outcome) => {
+                if let Some(first) = outcome.rejected.first() {
+                    tracing::warn!(
+                        nats.subject = %t.subject,
+                        batch.id = %t.batch.id,
+                        rejected = outcome.rejected.len(),
+                        accepted = outcome.accepted,
+                        first.index = first.index,
+                        first.message = %first.message,
+                        "Some events of a usage batch were rejected."
+                    );
+                }
+                t.message.ack().await.map_err(|e| anyhow::anyhow!("acknowledging a message: {e}"))?;
+            }
         }
     }
     Ok(())

@@ -1,9 +1,9 @@
 //! The levels' retention, in the background: minute rows older than
 //! `usage.minute_retention_hours`, hour rows older than 90 days and batch ids older than the
-//! late-event limit (plus a day) are dropped once a minute. Every level is written by the intake
-//! in the batch's own transaction (so a view shows a batch as soon as it is answered, and a
-//! redelivered batch is counted once at every level); this job only drops, so running it twice,
-//! or on every instance at once, changes nothing more.
+//! late-event limit (plus a day) are dropped once a minute. The levels are written by the folder
+//! (`fold.rs`) from the records the intake appended with the batch ids (so a redelivered batch is
+//! counted once at every level); this job only drops, so running it twice, or on every instance
+//! at once, changes nothing more.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;

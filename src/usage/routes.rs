@@ -44,6 +44,10 @@ route_table! {
         summary: "consumesApis declared but not called in 28 days, and calls in 28 days not declared",
         query: [API, PLATFORM],
     }
+    GET "/api/usage/status" => usage::status {
+        tag: "usage", rule: Read,
+        summary: "What the intake has acknowledged but the folder has not yet merged into the rollups (records, events); the views include it already",
+    }
     POST "/api/portal/products/{namespace}/{name}/kpis" => usage::post_kpis {
         tag: "usage", rule: OwnerOrScope("kpi:write"),
         summary: "Records values of the product's declared KPIs, [{kpi, time, value}] (kpi:write or the product's owner)",

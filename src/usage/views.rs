@@ -127,7 +127,8 @@ fn level_of(bucket: Bucket) -> Level {
     match bucket {
         Bucket::Minute => Level::Minute,
         Bucket::Hour => Level::Hour,
-        Bucket::Day | Bucket::Week => Level::Day,
+        Bucket::Day => Level::Day,
+        Bucket::Week => Level::Week,
     }
 }
 
@@ -155,11 +156,11 @@ pub fn consumption(pool: &Pool, s: &Scoped, from: i64, to: i64, bucket: Bucket) 
     }
     let mut per_consumer: HashMap<String, (i64, i64)> = HashMap::new();
     for r in &rows {
-        by_t.entry(bucket.start(r.t)).or_default().add(&r.counts());
+        by_t.entry(bucket.start(r.key.t)).or_default().add(&r.counts);
         if s.consumers.is_some() {
-            let e = per_consumer.entry(r.consumer.clone()).or_default();
-            e.0 += r.calls;
-            e.1 += r.errors;
+            let e = per_consumer.entry(r.key.consumer.clone()).or_default();
+            e.0 += r.counts.calls;
+            e.1 += r.counts.errors;
         }
     }
     if s.consumers.is_none() {
@@ -316,8 +317,8 @@ pub fn adoption(pool: &Pool, apis: Option<&[String]>, weeks: i64, now: i64) -> a
     let this_week = week_of(now);
     let first = this_week - (weeks - 1) * WEEK_MS;
     let mut active: BTreeMap<i64, HashSet<String>> = BTreeMap::new();
-    for d in read::active_days(pool, apis, first - WEEK_MS)? {
-        active.entry(week_of(d.t)).or_default().insert(d.consumer);
+    for w in read::active_weeks(pool, apis, first - WEEK_MS)? {
+        active.entry(w.t).or_default().insert(w.consumer);
     }
     let pairs = read::pairs(pool, apis)?;
     let mut first_week: HashMap<&str, i64> = HashMap::new();

@@ -44,6 +44,7 @@ mod trust_offerings;
 mod trust_query;
 mod ui;
 mod usage;
+mod usage_fold;
 mod usage_nats;
 mod usage_roles;
 mod usage_ship;
