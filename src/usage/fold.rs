@@ -1,7 +1,9 @@
 //! The folder: in the background, records appended by the intake are merged into the rollup
 //! levels (minute, hour, day, week) and the pairs, one partition per transaction, and deleted in
 //! the same commit. Until then the views read them as they are (`store::read`), so folding
-//! changes when the work is done, never what a view shows.
+//! changes when the work is done, never what a view shows. Records wait about a second (so a
+//! fold under load merges many batches at once) and the folder threads run at a lower priority
+//! (nice 10), so the intake's answers come first and folding takes the spare CPU.
 //!
 //! Every instance runs a folder. On PostgreSQL each claims a partition with `FOR UPDATE SKIP
 //! LOCKED`, so instances fold different partitions side by side and never wait for each other;
@@ -23,6 +25,11 @@ use crate::db::{Backend, Pool, now_ms};
 const LIMIT: i64 = 256;
 /// How long an idle folder waits before looking again.
 const IDLE: Duration = Duration::from_millis(50);
+/// How old a record must be before its partition is folded: under load many batches then fold
+/// in one transaction, their repeated keys (the same pairs' hours, days and weeks) merged once.
+const WAIT: Duration = Duration::from_millis(1000);
+/// The folder threads' nice value: the intake's answers come first, folding takes what is left.
+const NICE: i32 = 10;
 
 /// The environment variable that makes the folder pause (milliseconds) between merging and
 /// deleting the records, logging when it does: the crash point of the fold-and-mark test.
@@ -70,10 +77,22 @@ pub fn build_weeks(pool: &Pool) -> anyhow::Result<bool> {
     fold_store::build_weeks(pool, &weeks_of)
 }
 
-/// Folds one partition's oldest records, if any are free to take.
-pub fn fold_once(usage: &Usage, pool: &Pool, between: &(dyn Fn() + Sync)) -> anyhow::Result<Option<Folded>> {
+/// Folds one partition's oldest records, if any partition has a record older than `wait` and
+/// is free to take.
+pub fn fold_once(
+    usage: &Usage,
+    pool: &Pool,
+    wait: Duration,
+    between: &(dyn Fn() + Sync),
+) -> anyhow::Result<Option<Folded>> {
     let now = now_ms();
-    let o = FoldOptions { limit: LIMIT, now, silent_before: now - OBSERVED_WINDOW_MS, between };
+    let o = FoldOptions {
+        limit: LIMIT,
+        now,
+        silent_before: now - OBSERVED_WINDOW_MS,
+        appended_before: now - wait.as_millis() as i64 + 1,
+        between,
+    };
     let folded = fold_store::fold_one(pool, &o, &|rows| expand(usage, rows, now))?;
     if let Some(f) = &folded {
         if f.new_pairs {
@@ -88,7 +107,7 @@ pub fn fold_once(usage: &Usage, pool: &Pool, between: &(dyn Fn() + Sync)) -> any
 pub fn fold_all(usage: &Usage, pool: &Pool) -> anyhow::Result<usize> {
     build_weeks(pool)?;
     let mut n = 0;
-    while let Some(f) = fold_once(usage, pool, &|| {})? {
+    while let Some(f) = fold_once(usage, pool, Duration::ZERO, &|| {})? {
         n += f.records;
     }
     Ok(n)
@@ -106,6 +125,10 @@ pub(super) fn spawn(usage: Arc<Usage>, pool: Pool, alive: Weak<()>) {
     for i in 0..threads {
         let (usage, pool, alive) = (usage.clone(), pool.clone(), alive.clone());
         let started = std::thread::Builder::new().name(format!("portolan-usage-fold-{i}")).spawn(move || {
+            // On Linux a thread has its own nice value; setpriority(PRIO_PROCESS, 0) sets the
+            // calling thread's.
+            // SAFETY: a plain system call on this thread, no memory is passed.
+            let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, NICE) };
             let between = move || {
                 if let Some(p) = pause {
                     tracing::warn!(
@@ -119,7 +142,7 @@ pub(super) fn spawn(usage: Arc<Usage>, pool: Pool, alive: Weak<()>) {
             let mut failing = Duration::from_secs(1);
             while alive.upgrade().is_some() {
                 let step = if weeks {
-                    fold_once(&usage, &pool, &between).map(|f| f.is_some())
+                    fold_once(&usage, &pool, WAIT, &between).map(|f| f.is_some())
                 } else {
                     build_weeks(&pool).map(|built| {
                         weeks = built;

@@ -45,6 +45,9 @@ pub struct FoldOptions<'a> {
     pub now: i64,
     /// A pair whose last call is older than this counts as new again when it calls.
     pub silent_before: i64,
+    /// Only a partition with a record appended before this is taken (its younger records come
+    /// along): records wait a little, so one fold merges many batches' repeated keys.
+    pub appended_before: i64,
     /// Called between the merge and the delete (a test's crash point).
     pub between: &'a (dyn Fn() + Sync),
 }
@@ -220,18 +223,15 @@ macro_rules! fold_part {
         let backend: Backend = $backend;
         $c.write_transaction(|c| {
             // The partition with the oldest fold among those with records, not held by another.
+            let claim = "SELECT part FROM usage_fold_parts p WHERE EXISTS \
+                         (SELECT 1 FROM usage_records r WHERE r.part = p.part AND r.at < ?) ORDER BY folded_at, part LIMIT 1";
             let claim = match backend {
-                Backend::Postgres => {
-                    "SELECT part FROM usage_fold_parts p WHERE EXISTS (SELECT 1 FROM usage_records r WHERE r.part = p.part) \
-                     ORDER BY folded_at, part LIMIT 1 FOR UPDATE SKIP LOCKED"
-                }
-                Backend::Sqlite => {
-                    "SELECT part FROM usage_fold_parts p WHERE EXISTS (SELECT 1 FROM usage_records r WHERE r.part = p.part) \
-                     ORDER BY folded_at, part LIMIT 1"
-                }
+                Backend::Postgres => placeholders(&format!("{claim} FOR UPDATE SKIP LOCKED"), backend),
+                Backend::Sqlite => claim.to_owned(),
             };
             // Raw SQL: FOR UPDATE SKIP LOCKED with a correlated EXISTS.
-            let Some(part) = diesel::sql_query(claim).load::<PartRow>(c)?.into_iter().next().map(|p| p.part) else {
+            let claimed: Vec<PartRow> = diesel::sql_query(claim).bind::<BigInt, _>(o.appended_before).load(c)?;
+            let Some(part) = claimed.into_iter().next().map(|p| p.part) else {
                 return Ok::<_, anyhow::Error>(None);
             };
             let sql = placeholders("SELECT id, events, body FROM usage_records WHERE part = ? ORDER BY id LIMIT ?", backend);
