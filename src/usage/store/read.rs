@@ -126,7 +126,9 @@ pub fn rows(pool: &Pool, level: Level, s: &Scope) -> anyhow::Result<Vec<Row>> {
             sql.push_str(&format!(" AND consumer IN ({})", marks(list.len())));
             binds.extend(list.iter().cloned());
         }
-        None => sql.push_str(" AND consumer = ''"),
+        // The per-API total rows: consumer and subscription both '' (naming both lets the
+        // primary key seek straight to them with the time range).
+        None => sql.push_str(" AND consumer = '' AND subscription = ''"),
     }
     let backend = pool.backend();
     let sql = placeholders(&sql, backend);
