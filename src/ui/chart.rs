@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::numbers::decimal;
+use super::numbers::{decimal, short};
 
 const W: f64 = 760.0;
 const H: f64 = 240.0;
@@ -11,9 +11,6 @@ const LEFT: f64 = 64.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 28.0;
-
-/// A short number for an axis ([`numbers::short`]): 1234567 -> 1.2M.
-pub use super::numbers::short;
 
 /// Round ticks for values up to `max`: steps of 1, 2 or 5 times a power of ten ("nice numbers"),
 /// from 0 to the first step at or above `max`: 2 to 4 steps (3 to 5 ticks); 0 and 1 when every

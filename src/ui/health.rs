@@ -13,7 +13,7 @@ use maud::{Markup, html};
 use super::catalog::{entity_link, params};
 use super::chart;
 use super::layout::{Ctx, page, urlencode};
-use super::numbers;
+use super::numbers::{self, percent};
 use super::{blocking, html as respond};
 use crate::db::{Pool, now_ms};
 use crate::error::ApiError;
@@ -97,9 +97,6 @@ pub fn duration(hours: f64) -> String {
         format!("{} days", numbers::tenths(hours / 24.0))
     }
 }
-
-/// A rate (0..1) in per cent ([`numbers::percent`]).
-pub use super::numbers::percent;
 
 /// A band as a badge that says it in words.
 pub fn badge(band: Option<Band>) -> Markup {
