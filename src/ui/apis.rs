@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::catalog::{entity_href, entity_link, params, swagger_href};
 use super::layout::{Ctx, page, urlencode};
+use super::numbers::{count, int};
 use super::{CsrfForm, html as respond, opt, see_other};
 use crate::catalog::entity_api;
 use crate::catalog::view::or_empty;
@@ -25,8 +26,8 @@ const PICKER_MAX: usize = 300;
 fn plan_line(p: &PlanView) -> Markup {
     html! {
         (p.plan.approval.as_str()) " approval"
-        @if let Some(q) = &p.plan.quota { ", quota " (super::chart::short(q.requests as f64)) " per " (q.period) }
-        @if let Some(r) = &p.plan.rate_limit { ", " (r.requests) " per " (r.period) }
+        @if let Some(q) = &p.plan.quota { ", quota " (int(q.requests)) " per " (q.period) }
+        @if let Some(r) = &p.plan.rate_limit { ", " (int(r.requests)) " per " (r.period) }
     }
 }
 
@@ -56,7 +57,7 @@ pub async fn marketplace(state: web::Data<AppState>, req: HttpRequest) -> Result
             label { "Domain" select name="domain" { option value="" { "any" } @for x in &domains { option value=(x) selected[g("domain") == *x] { (x) } } } }
             button type="submit" { "Search" }
         }
-        p class="muted" { (found.len()) " offered APIs" }
+        p class="muted" { (count(found.len())) " offered APIs" }
         ul class="cards" {
             @for o in &found {
                 @let (ns, name) = split_ref(&o.api);
@@ -64,7 +65,7 @@ pub async fn marketplace(state: web::Data<AppState>, req: HttpRequest) -> Result
                 li class="card" {
                     h3 { a href={ "/apis/" (urlencode(ns)) "/" (urlencode(name)) } { (if title.is_empty() { name } else { title }) } }
                     p { (or_empty(&o.description)) }
-                    p class="muted" { (o.platform) " · " (o.plans.len()) " plans · " (o.subscribers) " subscribers" }
+                    p class="muted" { (o.platform) " · " (count(o.plans.len())) " plans · " (int(o.subscribers)) " subscribers" }
                 }
             }
         }
@@ -145,12 +146,12 @@ pub async fn api_page(
             }
         }
         h2 { "Plans" }
-        table {
+        div class="wide" tabindex="0" { table {
             thead { tr { th { "Plan" } th { "Terms" } th { "Status" } th class="num" { "Subscriptions" } th { "Description" } } }
             tbody { @for p in &o.plans {
-                tr { td { (p.plan.name) } td { (plan_line(p)) } td { (p.plan.status.as_str()) } td class="num" { (p.subscriptions) } td { (or_empty(&p.plan.description)) } }
+                tr { td { (p.plan.name) } td { (plan_line(p)) } td { (p.plan.status.as_str()) } td class="num" { (int(p.subscriptions)) } td { (or_empty(&p.plan.description)) } }
             } }
-        }
+        } }
         h2 { "Subscribe" }
         @if choices.is_empty() {
             p class="muted" { @if ctx.identity.is_anonymous() { a href={ "/signin?redirect=" (urlencode(&ctx.path)) } { "Sign in" } " to subscribe." } @else { "You own no component or product that could subscribe." } }
@@ -171,12 +172,12 @@ pub async fn api_page(
             }
         }
         h2 { "Consumers" }
-        table {
+        div class="wide" tabindex="0" { table {
             thead { tr { th { "Consumer" } th { "Team" } th { "Plan" } th { "Status" } } }
             tbody { @for c in &detail.consumers {
                 tr { td { (entity_link(&c.consumer)) } td { (or_empty(&c.team)) } td { (c.plan) } td { (c.status) } }
             } }
-        }
+        } }
     };
     Ok(respond(page(&ctx, &title, body)))
 }

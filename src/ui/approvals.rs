@@ -90,7 +90,7 @@ pub async fn list(
         @if pending.is_empty() {
             p class="muted" { "No request is waiting for you." }
         } @else {
-            table {
+            div class="wide" tabindex="0" { table {
                 thead { tr { th { "API" } th { "Plan" } th { "Consumer" } th { "Team" } th { "Asked" } th { "Decision" } } }
                 tbody {
                     @for p in &pending {
@@ -106,13 +106,13 @@ pub async fn list(
                         }
                     }
                 }
-            }
+            } }
         }
         h2 { "Template tasks" }
         @if tasks.is_empty() {
             p class="muted" { "No template task is waiting for you." }
         } @else {
-            table class="tasks" {
+            div class="wide" tabindex="0" { table class="tasks" {
                 thead { tr { th { "Template" } th { "Waiting for" } th { "Asked by" } th { "Since" } th { "Decision" } } }
                 tbody {
                     @for t in &tasks {
@@ -126,7 +126,7 @@ pub async fn list(
                         }
                     }
                 }
-            }
+            } }
         }
     };
     Ok(respond(page(&ctx, "Approvals", body)))

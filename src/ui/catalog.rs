@@ -8,6 +8,7 @@ use maud::{Markup, html};
 use super::blocking;
 use super::html as respond;
 use super::layout::{Ctx, page, urlencode};
+use super::numbers;
 use crate::catalog::entity_api;
 use crate::catalog::view::{self, or_empty};
 use crate::error::ApiError;
@@ -142,15 +143,15 @@ pub async fn list(
                         } @else {
                             @for f in facets.facets.get(*field).map(|a| &a[..a.len().min(12)]).unwrap_or(&[]) {
                                 a href=(link_with(&p, &[(param, f.value.as_deref())])) { (or_empty(&f.value)) } " "
-                                span class="muted" { "(" (f.count) ")" } br;
+                                span class="muted" { "(" (numbers::count(f.count)) ")" } br;
                             }
                         }
                     }
                 }
             }
             section aria-label="Entities" {
-                p class="muted" { (total) " entities" @if pages > 1 { ", page " (page_no) " of " (pages) } }
-                table {
+                p class="muted" { (numbers::count(total)) " entities" @if pages > 1 { ", page " (numbers::count(page_no)) " of " (numbers::count(pages)) } }
+                div class="wide" tabindex="0" { table {
                     thead { tr { th { "Name" } th { "Kind" } th { "Type" } th { "Owner" } th { "Lifecycle" } th { "Description" } } }
                     tbody {
                         @for e in &items {
@@ -164,7 +165,7 @@ pub async fn list(
                             }
                         }
                     }
-                }
+                } }
                 nav class="pager" aria-label="Pages" {
                     @if page_no > 1 { a href=(page_link(&p, page_no - 1)) rel="prev" { "← Previous" } }
                     @if page_no < pages { a href=(page_link(&p, page_no + 1)) rel="next" { "Next →" } }
@@ -294,20 +295,20 @@ pub async fn entity(
         }
         @if !standings.is_empty() {
             h2 { "Scorecards" }
-            table { thead { tr { th { "Scorecard" } th { "Level" } th { "Score" } th { "Failing checks" } } } tbody {
+            div class="wide" tabindex="0" { table { thead { tr { th { "Scorecard" } th { "Level" } th class="num" { "Score" } th { "Failing checks" } } } tbody {
                 @for s in &standings { tr {
                     td { a href=(super::standards::page_href("scorecards", &s.scorecard_ref)) { (s.title) } }
                     td { @if let Some(l) = &s.level { (l) } @else { span class="muted" { "below " (s.lowest) } } }
-                    td { (format!("{:.0}%", s.score * 100.0)) }
+                    td class="num" { (numbers::percent(s.score)) }
                     td { @if s.failing.is_empty() { span class="ok" { "none" } } @else { (s.failing.join(", ")) } }
                 } }
-            } }
+            } } }
         }
         h2 { "Relations" }
         @if let Some(rels) = e.relations.as_ref().filter(|r| !r.is_empty()) {
-            table { thead { tr { th { "Relation" } th { "Target" } } } tbody {
+            div class="wide" tabindex="0" { table { thead { tr { th { "Relation" } th { "Target" } } } tbody {
                 @for r in rels { tr { td { (or_empty(&r.relation)) } td { (entity_link(or_empty(&r.target_ref))) } } }
-            } }
+            } } }
         } @else { p class="muted" { "None." } }
         h2 { "Location" }
         @if let Some(l) = &location { p { code { (l.kind) ":" (l.target) } } } @else { p class="muted" { "Unknown." } }

@@ -174,7 +174,7 @@ fn live(ctx: &Ctx, t: &TaskRow, spec: &Value, events: &[EventRow]) -> Markup {
             }
             h2 { "Steps" }
             @if steps.is_empty() { p class="muted" { "This template has no steps." } } @else {
-                table class="steps" {
+                div class="wide" tabindex="0" { table class="steps" {
                     thead { tr { th scope="col" { "Step" } th scope="col" { "Action" } th scope="col" { "State" } } }
                     tbody {
                         @for s in &steps {
@@ -185,12 +185,12 @@ fn live(ctx: &Ctx, t: &TaskRow, spec: &Value, events: &[EventRow]) -> Markup {
                             }
                         }
                     }
-                }
+                } }
             }
             @if let Some(o) = output { (output_of(o)) }
             h2 { "Log" }
             @if parsed.is_empty() { p class="muted" { "Nothing yet." } } @else {
-                table class="log" {
+                div class="wide" tabindex="0" { table class="log" {
                     thead { tr { th scope="col" { "Time" } th scope="col" { "Step" } th scope="col" { "Message" } } }
                     tbody {
                         @for (e, (kind, b)) in events.iter().zip(&parsed) {
@@ -206,7 +206,7 @@ fn live(ctx: &Ctx, t: &TaskRow, spec: &Value, events: &[EventRow]) -> Markup {
                             }
                         }
                     }
-                }
+                } }
             }
         }
     }
@@ -252,7 +252,7 @@ fn output_of(o: &Value) -> Markup {
 pub fn recent(tasks: &[TaskRow]) -> Markup {
     html! {
         @if tasks.is_empty() { p class="muted" { "No task yet." } } @else {
-            table class="recent-tasks" {
+            div class="wide" tabindex="0" { table class="recent-tasks" {
                 thead { tr { th scope="col" { "Task" } th scope="col" { "State" } th scope="col" { "Created by" } th scope="col" { "Created" } } }
                 tbody {
                     @for t in tasks {
@@ -266,7 +266,7 @@ pub fn recent(tasks: &[TaskRow]) -> Markup {
                         }
                     }
                 }
-            }
+            } }
         }
     }
 }

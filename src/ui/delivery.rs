@@ -13,6 +13,8 @@ use maud::{Markup, html};
 use super::catalog::params;
 use super::chart;
 use super::layout::{Ctx, page};
+use super::numbers::{count, int};
+use super::products::{metric_value, value};
 use super::roadmap::{item_href, page_href};
 use super::{blocking, html as respond};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
@@ -129,12 +131,12 @@ fn reports_href(period: &str, domain: Option<&str>, anchor: &str) -> String {
 
 /// "3 of 5", with "none due" for 0 of 0.
 fn of(n: i64, total: i64, none: &str) -> Markup {
-    html! { @if total == 0 { span class="muted" { (none) } } @else { (n) " of " (total) } }
+    html! { @if total == 0 { span class="muted" { (none) } } @else { (int(n)) " of " (int(total)) } }
 }
 
 /// A count of dependencies at risk, marked in words when there are any.
 fn at_risk(n: i64, href: &str) -> Markup {
-    html! { @if n == 0 { span class="muted" { "none" } } @else { a href=(href) { (n) } " " span class="state state-late" { "at risk" } } }
+    html! { @if n == 0 { span class="muted" { "none" } } @else { a href=(href) { (int(n)) } " " span class="state state-late" { "at risk" } } }
 }
 
 /// Whether a report was stored at its period's end or computed now, in words.
@@ -149,14 +151,14 @@ fn provenance(r: &Report) -> Markup {
 
 fn totals(t: &Totals) -> Markup {
     html! {
-        table class="totals" {
+        div class="wide" tabindex="0" { table class="totals" {
             thead { tr { th { "KPIs on track" } th { "Commitments met" } th { "Dependencies at risk" } } }
             tbody { tr {
                 td { (of(t.kpis_on_track, t.kpis_total, "no KPI with a target")) }
                 td { (of(t.commitments_met, t.commitments_due, "none due")) }
-                td { (t.dependencies_at_risk) }
+                td { (int(t.dependencies_at_risk)) }
             } }
-        }
+        } }
     }
 }
 
@@ -197,13 +199,13 @@ fn roadmap_cells(s: Option<&Standing>, key: &str) -> Markup {
             None => { td class="num" { span class="muted" { "0" } } td { span class="muted" { "nothing open" } } td {} }
             Some(s) => {
                 td class="num" {
-                    a href={ (page_href(key)) "#roadmap" } { (s.open) }
-                    @if s.overdue > 0 { " " span class="state state-late" { (s.overdue) " overdue" } }
+                    a href={ (page_href(key)) "#roadmap" } { (count(s.open)) }
+                    @if s.overdue > 0 { " " span class="state state-late" { (count(s.overdue)) " overdue" } }
                 }
                 td { @if let Some(n) = s.next { a href=(item_href(key, &n.id)) { (n.title) } br; span class="muted" { "due " (n.target_date) } } }
                 td { @for (k, (h, c)) in s.health.iter().enumerate() {
                     @if k > 0 { ", " }
-                    span class={ "state health-" (h.replace(' ', "-")) } { (c) " " (h.replace('-', " ")) }
+                    span class={ "state health-" (h.replace(' ', "-")) } { (count(*c)) " " (h.replace('-', " ")) }
                 } }
             }
         }
@@ -248,7 +250,7 @@ pub async fn portfolio(
         p { a href=(report_href("products")) { "The value report of " (r.period) } " · " a href="/governance?rule=dependency-late" { "Late dependencies in governance" } }
         h2 id="products" { "Products" }
         @if r.products.is_empty() { p class="muted" { "No product." } } @else {
-            table class="portfolio" {
+            div class="wide" tabindex="0" { table class="portfolio" {
                 thead { tr { th { "Product" } th { "Team" } th { "KPIs on track" } th { "Commitments met" } th { "Dependencies at risk" } th class="num" { "Open items" } th { "Next" } th { "Health" } } }
                 tbody { @for p in &r.products {
                     @let total = p.kpis.iter().filter(|k| k.target.is_some()).count() as i64;
@@ -262,11 +264,11 @@ pub async fn portfolio(
                         (roadmap_cells(stand.get(p.entity_ref.as_str()), &p.entity_ref))
                     }
                 } }
-            }
+            } }
         }
         h2 id="platforms" { "Platforms" }
         @if r.platforms.is_empty() { p class="muted" { "No platform." } } @else {
-            table class="portfolio" {
+            div class="wide" tabindex="0" { table class="portfolio" {
                 thead { tr { th { "Platform" } th { "Team" } th { "Targets on track" } th { "Commitments met" } th { "Dependencies at risk" } th class="num" { "Open demand" } th class="num" { "Open items" } th { "Next" } th { "Health" } } }
                 tbody { @for p in &r.platforms {
                     @let on = p.targets.iter().filter(|t| t.on_track == Some(true)).count() as i64;
@@ -276,11 +278,11 @@ pub async fn portfolio(
                         td { (of(on, p.targets.len() as i64, "no target")) }
                         td { a href=(report_href(&format!("platform-{}", short_name(&p.entity_ref)))) { (of(p.commitments_met, p.commitments_due, "none due")) } }
                         td { (at_risk(p.dependencies_at_risk, &format!("{}#roadmap", page_href(&p.entity_ref)))) }
-                        td class="num" { @if p.open_demand == 0 { span class="muted" { "0" } } @else { a href={ (page_href(&p.entity_ref)) "#demand" } { (p.open_demand) } } }
+                        td class="num" { @if p.open_demand == 0 { span class="muted" { "0" } } @else { a href={ (page_href(&p.entity_ref)) "#demand" } { (int(p.open_demand)) } } }
                         (roadmap_cells(stand.get(p.entity_ref.as_str()), &p.entity_ref))
                     }
                 } }
-            }
+            } }
         }
     };
     Ok(respond(page(&ctx, "Delivery", body)))
@@ -329,7 +331,7 @@ pub async fn reports(
         (totals(&r.totals))
         h2 id="products" { "Products" }
         @if r.products.is_empty() { p class="muted" { "No product." } } @else {
-            table {
+            div class="wide" tabindex="0" { table {
                 thead { tr { th { "Product" } th { "Team" } th { "Domain" } th { "KPIs on track" } th { "Commitments met" } th class="num" { "Delivered" } th class="num" { "Slipped" } th class="num" { "Dependencies at risk" } } }
                 tbody { @for p in &r.products {
                     @let total = p.kpis.iter().filter(|k| k.target.is_some()).count() as i64;
@@ -340,35 +342,35 @@ pub async fn reports(
                         td { @if let Some(d) = &p.domain { (short_name(d)) } }
                         td { (of(on, total, "no target")) }
                         td { (of(p.commitments_met, p.commitments_due, "none due")) }
-                        td class="num" { (p.delivered.len()) }
-                        td class="num" { (p.slipped.len()) }
-                        td class="num" { (p.dependencies_at_risk) }
+                        td class="num" { (count(p.delivered.len())) }
+                        td class="num" { (count(p.slipped.len())) }
+                        td class="num" { (int(p.dependencies_at_risk)) }
                     }
                 } }
-            }
+            } }
             h3 { "KPIs" }
-            table {
+            div class="wide" tabindex="0" { table {
                 thead { tr { th { "Product" } th { "KPI" } th class="num" { "Target" } th { "Direction" } th class="num" { "At the start" } th class="num" { "At the end" } th { "On track" } } }
                 tbody { @for p in &r.products { @for k in &p.kpis {
                     tr { td { (short_name(&p.entity_ref)) } td { (k.name) } td class="num" { (value(k.target)) } td { (k.direction) }
                         td class="num" { (value(k.at_start)) } td class="num" { (value(k.at_end)) } td { (on_track(k.on_track)) } }
                 } } }
-            }
+            } }
             h3 { "Expected impact of what was delivered" }
             @let impact: Vec<_> = r.products.iter().flat_map(|p| p.expected_impact.iter().map(move |x| (p, x))).collect();
             @if impact.is_empty() { p class="muted" { "Nothing delivered in the period promised to move a KPI." } } @else {
-                table {
+                div class="wide" tabindex="0" { table {
                     thead { tr { th { "Product" } th { "Item" } th { "KPI" } th class="num" { "Target" } th class="num" { "Actual" } th { "Met" } } }
                     tbody { @for (p, x) in &impact {
                         tr { td { (short_name(&p.entity_ref)) } td { a href=(item_href(&p.entity_ref, &x.item)) { (x.item) } } td { (x.kpi) }
                             td class="num" { (value(Some(x.target))) } td class="num" { (value(x.actual)) } td { (yes_no(x.met, "met", "not met")) } }
                     } }
-                }
+                } }
             }
         }
         h2 id="platforms" { "Platforms" }
         @if r.platforms.is_empty() { p class="muted" { "No platform." } } @else {
-            table {
+            div class="wide" tabindex="0" { table {
                 thead { tr { th { "Platform" } th { "Team" } th { "Targets on track" } th { "Commitments met" } th class="num" { "Active consumers" } th class="num" { "New" } th class="num" { "Churned" } th class="num" { "Open demand" } th class="num" { "Dependencies at risk" } } }
                 tbody { @for p in &r.platforms {
                     @let on = p.targets.iter().filter(|t| t.on_track == Some(true)).count() as i64;
@@ -377,37 +379,37 @@ pub async fn reports(
                         td { @if let Some(t) = &p.team { (short_name(t)) } }
                         td { (of(on, p.targets.len() as i64, "no target")) }
                         td { (of(p.commitments_met, p.commitments_due, "none due")) }
-                        td class="num" { (p.adoption.active) } td class="num" { (p.adoption.new) } td class="num" { (p.adoption.churned) }
-                        td class="num" { (p.open_demand) } td class="num" { (p.dependencies_at_risk) }
+                        td class="num" { (int(p.adoption.active)) } td class="num" { (int(p.adoption.new)) } td class="num" { (int(p.adoption.churned)) }
+                        td class="num" { (int(p.open_demand)) } td class="num" { (int(p.dependencies_at_risk)) }
                     }
                 } }
-            }
+            } }
             h3 { "Targets (last 30 days)" }
-            table {
+            div class="wide" tabindex="0" { table {
                 thead { tr { th { "Platform" } th { "Metric" } th class="num" { "Target" } th class="num" { "Current" } th { "On track" } } }
                 tbody { @for p in &r.platforms { @for t in &p.targets {
-                    tr { td { (short_name(&p.entity_ref)) } td { (t.metric) } td class="num" { (value(Some(t.target))) } td class="num" { (value(t.current)) } td { (on_track(t.on_track)) } }
+                    tr { td { (short_name(&p.entity_ref)) } td { (t.metric) } td class="num" { (metric_value(&t.metric, Some(t.target))) } td class="num" { (metric_value(&t.metric, t.current)) } td { (on_track(t.on_track)) } }
                 } } }
-            }
+            } }
         }
         h2 id="delivered" { "Delivered in " (r.period) }
         @if delivered.is_empty() { p class="muted" { "Nothing was delivered in the period." } } @else {
-            table {
+            div class="wide" tabindex="0" { table {
                 thead { tr { th { "Of" } th { "Item" } th { "Target" } th { "Delivered" } th { "On time" } } }
                 tbody { @for (owner, x) in &delivered {
                     tr { td { a href=(page_href(owner)) { (short_name(owner)) } } td { a href=(item_href(owner, &x.item)) { (x.title) } } td { (x.target_date) } td { (x.delivered_at) }
                         td { (yes_no(x.on_time, "on time", "late")) } }
                 } }
-            }
+            } }
         }
         h2 id="slipped" { "Slipped in " (r.period) }
         @if slipped.is_empty() { p class="muted" { "No commitment of the period slipped." } } @else {
-            table {
+            div class="wide" tabindex="0" { table {
                 thead { tr { th { "Of" } th { "Item" } th { "Target" } } }
                 tbody { @for (owner, x) in &slipped {
                     tr { td { a href=(page_href(owner)) { (short_name(owner)) } } td { a href=(item_href(owner, &x.item)) { (x.title) } } td { (x.target_date) " " span class="state state-late" { "slipped" } } }
                 } }
-            }
+            } }
         }
         h2 id="history" { "History" }
         @if history.periods.is_empty() {
@@ -415,16 +417,16 @@ pub async fn reports(
         } @else {
             (chart::bars("KPIs on track, commitments met and dependencies at risk per stored period", &labels,
                 &[("KPIs on track", series(|t| t.kpis_on_track)), ("commitments met", series(|t| t.commitments_met)), ("dependencies at risk", series(|t| t.dependencies_at_risk))]))
-            table {
+            div class="wide" tabindex="0" { table {
                 thead { tr { th { "Period" } th { "KPIs on track" } th { "Commitments met" } th class="num" { "Dependencies at risk" } th { "Stored" } } }
                 tbody { @for h in &history.periods {
                     tr { td { a href=(reports_href(&h.period, s.domain.as_deref(), "totals")) { (h.period) } }
                         td { (of(h.totals.kpis_on_track, h.totals.kpis_total, "no KPI with a target")) }
                         td { (of(h.totals.commitments_met, h.totals.commitments_due, "none due")) }
-                        td class="num" { (h.totals.dependencies_at_risk) }
+                        td class="num" { (int(h.totals.dependencies_at_risk)) }
                         td { (h.generated_at) } }
                 } }
-            }
+            } }
         }
     };
     Ok(respond(page(&ctx, &format!("Value report {}", period_title(&r.period)), body)))
@@ -433,10 +435,6 @@ pub async fn reports(
 /// A period as a page title says it.
 fn period_title(p: &str) -> String {
     Period::parse(p).map_or_else(|| p.to_owned(), |x| format!("{p} ({})", month_name(x)))
-}
-
-fn value(v: Option<f64>) -> Markup {
-    html! { @match v { Some(v) => (chart::short(v)), None => span class="muted" { "none" } } }
 }
 
 fn on_track(v: Option<bool>) -> Markup {

@@ -46,8 +46,8 @@ pub async fn findings(
             label { "Owner" select name="owner" { option value="" { "any" } @for (o, n) in owners.iter().filter(|(o, _)| !o.is_empty()) { option value=(o) selected[g("owner") == *o] { (o) " (" (n) ")" } } } }
             button type="submit" { "Filter" }
         }
-        p class="muted" { (found.len()) " findings" }
-        table {
+        p class="muted" { (super::numbers::count(found.len())) " findings" }
+        div class="wide" tabindex="0" { table {
             thead { tr { th { "Severity" } th { "Rule" } th { "Entity" } th { "Owner" } th { "Message" } th { "File" } } }
             tbody { @for f in &found {
                 tr {
@@ -59,7 +59,7 @@ pub async fn findings(
                     td { (file_link(f)) }
                 }
             } }
-        }
+        } }
     };
     Ok(respond(page(&ctx, "Governance findings", body)))
 }
@@ -110,7 +110,7 @@ pub async fn graph(
                 label { "Depth" select name="depth" { @for d in ["1", "2", "3"] { option value=(d) selected[d == depth] { (d) } } } }
                 button type="submit" { "Draw" }
             }
-            p { "Around " (entity_link(&entity)) ": " (v.nodes.len()) " entities, " (v.edges.len()) " edges." }
+            p { "Around " (entity_link(&entity)) ": " (super::numbers::count(v.nodes.len())) " entities, " (super::numbers::count(v.edges.len())) " edges." }
             (draw(&entity, &v))
             details { summary { "The edges as a list" }
                 ul { @for e in &v.edges { li { (entity_link(&e.source)) " " (e.relation) " " (entity_link(&e.target)) } } }

@@ -13,6 +13,7 @@ use maud::{Markup, html};
 use super::catalog::{entity_link, params};
 use super::chart;
 use super::layout::{Ctx, page, urlencode};
+use super::numbers::{self, percent};
 use super::{blocking, html as respond};
 use crate::db::{Pool, now_ms};
 use crate::error::ApiError;
@@ -83,23 +84,18 @@ pub async fn load(state: &AppState, health: &web::Data<Health>, scope: Scope) ->
 
 /// A rate per week of deployment days, as people read it.
 pub fn per_week(v: f64) -> String {
-    format!("{v:.1} days/week")
+    format!("{} days/week", numbers::tenths(v))
 }
 
 /// A duration in hours, as people read it: minutes below an hour, hours below two days, then days.
 pub fn duration(hours: f64) -> String {
     if hours < 1.0 {
-        format!("{:.0} min", hours * 60.0)
+        format!("{} min", numbers::decimal((hours * 60.0).round()))
     } else if hours < 48.0 {
-        format!("{hours:.1} h")
+        format!("{} h", numbers::tenths(hours))
     } else {
-        format!("{:.1} days", hours / 24.0)
+        format!("{} days", numbers::tenths(hours / 24.0))
     }
-}
-
-/// A rate (0..1) in per cent.
-pub fn percent(rate: f64) -> String {
-    format!("{:.1} %", rate * 100.0)
 }
 
 /// A band as a badge that says it in words.
@@ -171,7 +167,7 @@ fn tile(
 
 /// "1 incident", "2 incidents".
 fn count(n: i64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+    format!("{} {}", numbers::int(n), if n == 1 { one } else { many })
 }
 
 /// The four tiles of a set of keys, with the trends of the two spans.
@@ -192,7 +188,7 @@ pub fn tiles(k: &Keys, recent: &Keys, before: &Keys) -> Markup {
                     @if l.ignored > 0 { ", " (l.ignored) " left out (committed after their deployment)" } },
                 trend(l.median_hours, recent.lead_time.median_hours, before.lead_time.median_hours, duration, false)))
             (tile("change-failure-rate", "Change failure rate", c.rate.map(percent), c.reason, c.band,
-                html! { (c.failed) " of " (count(c.deployments, "deployment", "deployments")) " failed" },
+                html! { (numbers::int(c.failed)) " of " (count(c.deployments, "deployment", "deployments")) " failed" },
                 trend(c.rate, recent.change_failure_rate.rate, before.change_failure_rate.rate, percent, false)))
             (tile("recovery-time", "Failed deployment recovery time", r.median_hours.map(duration), r.reason, r.band,
                 html! { "median of " (count(r.incidents, "incident", "incidents")) " and " (count(r.rollbacks, "rollback", "rollbacks")) },
@@ -206,7 +202,7 @@ fn listed_of(listed: usize, total: usize, one: &str, many: &str) -> String {
     if listed == total {
         format!("{}, newest first.", count(total as i64, one, many))
     } else {
-        format!("The {listed} newest of {total} {many}, newest first.")
+        format!("The {} newest of {} {many}, newest first.", numbers::count(listed), numbers::count(total))
     }
 }
 
@@ -250,17 +246,17 @@ fn weekly_chart(k: &Keys) -> Markup {
         (chart::bars_partial("Deployments to production per week", &labels, "deployments", &values, &partial))
         details class="weeks" {
             summary { "The weeks as a table" }
-            table {
+            div class="wide" tabindex="0" { table {
                 thead { tr { th { "Week of" } th class="num" { "Deployments" } th class="num" { "Deployment days" } th class="num" { "Lead time" } th class="num" { "Change failure rate" } } }
                 tbody { @for w in &k.series {
                     tr {
                         th scope="row" { (w.week) @if w.partial { " " span class="state state-partial" { "partial" } } }
-                        td class="num" { (w.deployments) } td class="num" { (w.deployment_days) }
+                        td class="num" { (numbers::int(w.deployments)) } td class="num" { (numbers::int(w.deployment_days)) }
                         td class="num" { @match w.lead_time_hours { Some(h) => (duration(h)), None => span class="muted" { "none" } } }
                         td class="num" { @match w.change_failure_rate { Some(r) => (percent(r)), None => span class="muted" { "none" } } }
                     }
                 } }
-            }
+            } }
         }
     }
 }
@@ -269,7 +265,7 @@ fn deployments_table(s: &Section, incidents: &HashSet<&str>) -> Markup {
     let listed: HashSet<&str> = s.deployments.items.iter().map(|d| d.id.as_str()).collect();
     html! {
         @if s.deployments.items.is_empty() { p class="muted" { "No deployment finished in the last " (SECTION_DAYS) " days." } } @else {
-            table class="deployments" {
+            div class="wide" tabindex="0" { table class="deployments" {
                 caption class="muted" { (listed_of(s.deployments.items.len(), s.deployments.total, "deployment", "deployments")) }
                 thead { tr { th { "Deployment" } th { "Finished" } th { "Entity" } th { "Environment" } th { "Version" } th { "Status" } th class="num" { "Changes" } th class="num" { "Lead time" } th { "Failure" } } }
                 tbody { @for d in &s.deployments.items {
@@ -294,7 +290,7 @@ fn deployments_table(s: &Section, incidents: &HashSet<&str>) -> Markup {
                         }
                     }
                 } }
-            }
+            } }
         }
     }
 }
@@ -302,7 +298,7 @@ fn deployments_table(s: &Section, incidents: &HashSet<&str>) -> Markup {
 fn incidents_table(s: &Section, deployments: &HashSet<&str>) -> Markup {
     html! {
         @if s.incidents.items.is_empty() { p class="muted" { "No incident was opened in the last " (SECTION_DAYS) " days." } } @else {
-            table class="incidents" {
+            div class="wide" tabindex="0" { table class="incidents" {
                 caption class="muted" { (listed_of(s.incidents.items.len(), s.incidents.total, "incident", "incidents")) }
                 thead { tr { th { "Incident" } th { "Opened" } th { "Entity" } th { "Severity" } th { "Title" } th { "Resolved" } th { "Attributed to" } th class="num" { "Recovery" } } }
                 tbody { @for i in &s.incidents.items {
@@ -325,7 +321,7 @@ fn incidents_table(s: &Section, deployments: &HashSet<&str>) -> Markup {
                         td class="num" { @match i.recovery_hours { Some(h) => (duration(h)), None => span class="muted" { "none" } } }
                     }
                 } }
-            }
+            } }
         }
     }
 }
@@ -458,8 +454,8 @@ pub async fn ranking(
         @if teams.is_empty() {
             p class="muted" { "No team deployed in the window: send deployments to POST /api/deployments (see the API reference)." }
         } @else {
-            table class="ranking" {
-                caption class="muted" { (teams.len()) " teams, banded by the State of DevOps " (year) " report." }
+            div class="wide" tabindex="0" { table class="ranking" {
+                caption class="muted" { (numbers::count(teams.len())) " teams, banded by the State of DevOps " (year) " report." }
                 thead { tr { th class="num" { "Rank" } th { "Team" } th { "Deployment frequency" } th { "Lead time" } th { "Change failure rate" } th { "Recovery time" } th class="num" { "Points" } } }
                 tbody { @for (n, t) in teams.iter().enumerate() {
                     @let k = &t.keys;
@@ -473,7 +469,7 @@ pub async fn ranking(
                         td class="num" { (t.points) }
                     }
                 } }
-            }
+            } }
         }
     };
     Ok(respond(page(&ctx, "Team health", body)))
@@ -507,8 +503,10 @@ mod tests {
         assert_eq!(per_week(3.5), "3.5 days/week");
         assert_eq!(duration(18.24), "18.2 h");
         assert_eq!(duration(0.583), "35 min");
-        assert_eq!(duration(960.0), "40.0 days");
-        assert_eq!(percent(0.04), "4.0 %");
+        assert_eq!(duration(960.0), "40 days");
+        assert_eq!(percent(0.04), "4 %");
+        assert_eq!(per_week(7.0), "7 days/week");
+        assert_eq!(duration(193.0), "8 days");
     }
 
     #[test]
@@ -524,12 +522,9 @@ mod tests {
     #[test]
     fn a_trend_says_its_direction_in_words() {
         let t = trend(Some(0.1), Some(0.067), Some(0.0), percent, false).into_string();
-        assert!(
-            t.contains("↑") && t.contains("up, worse: 6.7 % in the last 2 full weeks, 0.0 % in the 2 before"),
-            "{t}"
-        );
+        assert!(t.contains("↑") && t.contains("up, worse: 6.7 % in the last 2 full weeks, 0 % in the 2 before"), "{t}");
         let t = trend(Some(7.0), Some(7.0), Some(7.0), per_week, true).into_string();
-        assert!(t.contains("steady: 7.0 days/week"), "{t}");
+        assert!(t.contains("steady: 7 days/week"), "{t}");
         let t = trend(Some(1.0), Some(1.0), None, duration, false).into_string();
         assert!(t.contains("no trend"), "{t}");
     }

@@ -94,14 +94,14 @@ pub async fn page_home(
             "Starting something new? " a href="/create" { "Create it from a golden path" } "." }
         h2 { "Needs you" }
         ul {
-            li { a href="/approvals" { (pending.len()) " subscription requests waiting for approval" } }
-            li { (findings.len()) " governance findings on what you own" }
-            li { (expiring.len()) " API keys expiring within 14 days" }
+            li { a href="/approvals" { (super::numbers::count(pending.len())) " subscription requests waiting for approval" } }
+            li { (super::numbers::count(findings.len())) " governance findings on what you own" }
+            li { (super::numbers::count(expiring.len())) " API keys expiring within 14 days" }
         }
         @if !pending.is_empty() {
-            table { thead { tr { th { "API" } th { "Consumer" } th { "Plan" } th { "Since" } } } tbody {
+            div class="wide" tabindex="0" { table { thead { tr { th { "API" } th { "Consumer" } th { "Plan" } th { "Since" } } } tbody {
                 @for p in pending.iter().take(10) { tr { td { (entity_link(&p.api)) } td { (entity_link(&p.consumer)) } td { (p.plan) } td { (p.created_at) } } }
-            } }
+            } } }
         }
         @if !findings.is_empty() {
             h2 { "Findings on your entities" }

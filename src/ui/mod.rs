@@ -24,6 +24,7 @@ pub mod highlight;
 pub mod home;
 pub mod layout;
 pub mod middleware;
+pub mod numbers;
 pub mod products;
 pub mod roadmap;
 pub mod standards;

@@ -6,6 +6,7 @@ use maud::{Markup, html};
 use super::catalog::{entity_href, entity_link, params};
 use super::chart;
 use super::layout::{Ctx, page, urlencode};
+use super::numbers;
 use super::{blocking, html as respond, opt};
 use crate::catalog::model::EntityRef;
 use crate::delivery::Delivery;
@@ -49,7 +50,7 @@ async fn list(
     let plural = format!("/{kind}s");
     let body = html! {
         (filters(&p, &plural))
-        table {
+        div class="wide" tabindex="0" { table {
             thead { tr { th { "Name" } th { "Owner" } th { "Domain" } th { "Lifecycle" } th class="num" { "Parts" } th class="num" { "Findings" } th { "Scorecard" } } }
             tbody {
                 @for e in &v.items {
@@ -58,14 +59,14 @@ async fn list(
                         td { (e.owner.as_deref().unwrap_or("")) }
                         td { (e.domain.as_deref().unwrap_or("")) }
                         td { (e.lifecycle.as_deref().unwrap_or("")) }
-                        td class="num" { (e.parts_count) }
+                        td class="num" { (numbers::count(e.parts_count)) }
                         // As before: the entity's total plus its per-severity counts.
-                        td class="num" { (e.findings.total + e.findings.error + e.findings.warning + e.findings.info) }
+                        td class="num" { (numbers::int(e.findings.total + e.findings.error + e.findings.warning + e.findings.info)) }
                         td { (level(e.scorecard)) }
                     }
                 }
             }
-        }
+        } }
     };
     Ok(respond(page(&ctx, if kind == "product" { "Products" } else { "Platforms" }, body)))
 }
@@ -101,9 +102,19 @@ pub fn on_track(on: Option<bool>) -> Markup {
     html! { @if on == Some(true) { span class="ok" { "on track" } } @else { span class="bad" { "off track" } } }
 }
 
-/// A number as JSON writes it (`null` when absent).
-pub fn num<T: serde::Serialize>(v: &Option<T>) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+/// A value for people ([`numbers::decimal`]: `34.9`, `1,235`), `none` when absent.
+pub fn value(v: Option<f64>) -> Markup {
+    html! { @match v { Some(v) => (numbers::decimal(v)), None => span class="muted" { "none" } } }
+}
+
+/// A target's value in its metric's unit: the shares `errorRate` and `adoption` in per cent,
+/// `p95LatencyMs` in ms (or s), the counts as [`value`]; `none` when absent.
+pub fn metric_value(metric: &str, v: Option<f64>) -> Markup {
+    match (metric, v) {
+        ("errorRate" | "adoption", Some(v)) => html! { (numbers::percent(v)) },
+        ("p95LatencyMs", Some(v)) => html! { (numbers::ms(v)) },
+        _ => value(v),
+    }
 }
 
 /// The domains a product's or platform's page reads.
@@ -159,13 +170,13 @@ async fn detail(
             @if kind == "platform" { " · " a href={ "/dashboard?platform=" (urlencode(&entity_ref)) } { "Consumption dashboard" } }
         }
         h2 { "Parts" }
-        table { thead { tr { th { "Part" } th { "Kind" } th { "Owner" } } } tbody {
+        div class="wide" tabindex="0" { table { thead { tr { th { "Part" } th { "Kind" } th { "Owner" } } } tbody {
             @for part in &d.parts {
                 tr { td { a href=(entity_href(&part.entity_ref)) { (part.label()) } } td { (part.kind) } td { (part.owner.as_deref().unwrap_or("")) } }
             }
-        } }
+        } } }
         h2 { "APIs" }
-        table { thead { tr { th { "API" } th { "Lifecycle" } @if kind == "platform" { th { "Consumers" } } } } tbody {
+        div class="wide" tabindex="0" { table { thead { tr { th { "API" } th { "Lifecycle" } @if kind == "platform" { th { "Consumers" } } } } tbody {
             @for a in &e.apis {
                 tr {
                     td { (entity_link(&a.entity_ref)) }
@@ -175,20 +186,20 @@ async fn detail(
                     } }
                 }
             }
-        } }
+        } } }
         @if kind == "product" {
             h2 { "Dependencies" }
-            table { thead { tr { th { "From" } th { "Relation" } th { "To" } th { "Platforms" } } } tbody {
+            div class="wide" tabindex="0" { table { thead { tr { th { "From" } th { "Relation" } th { "To" } th { "Platforms" } } } tbody {
                 @for dep in &d.dependencies {
                     tr { td { (entity_link(&dep.source)) } td { (dep.relation) } td { (entity_link(&dep.target)) }
                         td { @for p in &dep.platforms { (entity_link(p)) " " } } }
                 }
-            } }
+            } } }
             h2 id="kpis" { "KPIs" }
             @for k in &kpis {
                 @let unit = k.unit.as_deref().unwrap_or("");
                 h3 { (k.name) " " span class="muted" { "(" (unit) ")" } }
-                p { "Target " (num(&k.target)) " (" (k.direction) "), now " (num(&k.current)) ", before " (num(&k.previous)) " · " (on_track(k.on_track)) }
+                p { "Target " (value(k.target)) " (" (k.direction) "), now " (value(k.current)) ", before " (value(k.previous)) " · " (on_track(k.on_track)) }
                 @let labels: Vec<String> = k.series.iter().map(|p| p.t.clone()).collect();
                 @let values: Vec<Option<f64>> = k.series.iter().map(|p| Some(p.value)).collect();
                 (chart::lines(&format!("{} over time", k.name), &labels, &[(k.name.as_str(), values)], k.target))
@@ -199,12 +210,12 @@ async fn detail(
                 li { (match o.api().filter(|a| !a.is_empty()) { Some(api) => api.to_owned(), None => o.to_string() }) }
             } }
             h2 { "Targets" }
-            table { thead { tr { th { "Metric" } th { "API" } th class="num" { "Target" } th class="num" { "Current" } th { "Progress" } } } tbody {
+            div class="wide" tabindex="0" { table { thead { tr { th { "Metric" } th { "API" } th class="num" { "Target" } th class="num" { "Current" } th { "Progress" } } } tbody {
                 @for t in &targets {
-                    tr { td { (t.metric) } td { (t.api.as_deref().unwrap_or("")) } td class="num" { (num(&Some(t.target))) } td class="num" { (num(&t.current)) }
+                    tr { td { (t.metric) } td { (t.api.as_deref().unwrap_or("")) } td class="num" { (metric_value(&t.metric, Some(t.target))) } td class="num" { (metric_value(&t.metric, t.current)) }
                         td { (progress(t.progress)) " " (on_track(t.on_track)) } }
                 }
-            } }
+            } } }
         }
         (super::health::section(&health))
         (super::roadmap::roadmap_section(&ctx, &plans, updated.as_deref()))

@@ -179,11 +179,11 @@ pub fn roadmap_section(ctx: &Ctx, s: &Sections, updated: Option<&str>) -> Markup
             p class="muted" { "No roadmap: the descriptor declares no " code { "spec.roadmap" } "." }
         } @else {
             (super::timeline::draw(s))
-            table class="roadmap" {
+            div class="wide" tabindex="0" { table class="roadmap" {
                 caption class="muted" { "Every item in descriptor order; a need shows the item of the other plan that answers it." }
                 thead { tr { th { "Item" } th { "Target" } th { "Status" } th { "Needs and changes" } th { "Last update" } } }
                 tbody { @for i in &s.items { (item_row(ctx, s, i)) } }
-            }
+            } }
         }
     }
 }
@@ -195,7 +195,7 @@ fn item_row(ctx: &Ctx, s: &Sections, i: &ItemView) -> Markup {
                 strong { (i.title) } br;
                 code { (i.id) }
                 @if let Some(d) = &i.description { br; span class="muted" { (d) } }
-                @for x in &i.expected_impact { br; span class="muted" { "Expected: " (x.kpi) " to " (super::chart::short(x.target)) } }
+                @for x in &i.expected_impact { br; span class="muted" { "Expected: " (x.kpi) " to " (super::numbers::decimal(x.target)) } }
             }
             td {
                 (i.target_date)
@@ -231,7 +231,7 @@ fn item_row(ctx: &Ctx, s: &Sections, i: &ItemView) -> Markup {
                 @match &i.last_update {
                     Some(u) => {
                         (health_badge(&u.health))
-                        @if let Some(p) = u.progress { " " (p) "%" }
+                        @if let Some(p) = u.progress { " " (p) " %" }
                         br; (u.note) br;
                         span class="muted" { (u.by) ", " (u.at.get(..10).unwrap_or(&u.at)) }
                     }
@@ -291,7 +291,7 @@ pub fn demand_section(s: &Sections) -> Markup {
         @if d.needs.is_empty() {
             p class="muted" { "No plan needs anything from this platform." }
         } @else {
-            table class="demand" {
+            div class="wide" tabindex="0" { table class="demand" {
                 caption class="muted" { "What other plans need from this platform, earliest first." }
                 thead { tr { th { "Needed by" } th { "From" } th { "Their item" } th { "API" } th { "Answered by" } th { "State" } } }
                 tbody { @for n in &d.needs {
@@ -307,7 +307,7 @@ pub fn demand_section(s: &Sections) -> Markup {
                         td { (state_badge(n.state)) }
                     }
                 } }
-            }
+            } }
         }
         h3 { "Conflicts" }
         @if d.conflicts.is_empty() {

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::catalog::{entity_href, entity_link, params};
 use super::chart;
 use super::layout::{Ctx, page, urlencode};
+use super::numbers::{count, percent};
 use super::{blocking, html as respond, opt};
 use crate::catalog::model::{DEFAULT_NAMESPACE, EntityRef};
 use crate::domain::hooks::ViewExtension;
@@ -25,25 +26,6 @@ use crate::state::AppState;
 
 /// The entities a scorecard's page lists at most (the CSV has them all).
 const MAX_ROWS: usize = 500;
-
-/// A whole number for people: `12,345`.
-pub fn count(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A share (0..1) in per cent with at most one decimal: `66.7 %`, `100 %`.
-pub fn percent(rate: f64) -> String {
-    let p = (rate * 1000.0).round() / 10.0;
-    if p.fract() == 0.0 { format!("{p:.0} %") } else { format!("{p:.1} %") }
-}
 
 fn rate(r: Option<f64>) -> String {
     r.map_or_else(|| "no entities".to_owned(), percent)
@@ -138,7 +120,7 @@ pub async fn list(
         @if summaries.is_empty() {
             p class="muted" { "No scorecard yet: add a Scorecard entity to the catalog (see docs/standards.md)." }
         } @else {
-            table {
+            div class="wide" tabindex="0" { table {
                 caption { "Scorecards" }
                 thead { tr { th scope="col" { "Scorecard" } th scope="col" { "Owner" } th scope="col" { "Entities by level" } th scope="col" { "Checks passing" } } }
                 tbody { @for sc in &summaries {
@@ -152,17 +134,17 @@ pub async fn list(
                         td { ul class="plain" { @for c in &sc.checks { li { code { (c.id) } " " (rate(c.pass_rate)) } } } }
                     }
                 } }
-            }
+            } }
         }
         h2 id="campaigns" { "Campaigns" }
         @if campaigns.is_empty() {
             p class="muted" { "No campaign yet: add a Campaign entity naming a scorecard (see docs/standards.md)." }
         } @else {
-            table {
+            div class="wide" tabindex="0" { table {
                 caption { "Campaigns" }
                 thead { tr { th scope="col" { "Campaign" } th scope="col" { "Owner" } th scope="col" { "Scorecard" } th scope="col" class="num" { "Done" } th scope="col" class="num" { "In scope" } th scope="col" { "Due" } th scope="col" { "Verdict" } } }
                 tbody { @for c in &campaigns { (campaign_row(c)) } }
-            }
+            } }
         }
         p class="muted" { "As JSON: " a href="/api/portal/scorecards" { "scorecards" } ", " a href="/api/portal/campaigns" { "campaigns" } "." }
     };
@@ -229,7 +211,7 @@ pub async fn scorecard(
         h2 { "Levels" }
         (levels(&v))
         h2 { "Checks" }
-        table {
+        div class="wide" tabindex="0" { table {
             caption { "Checks, lowest level first; pass rates over the entities listed" }
             thead { tr { th scope="col" { "Check" } th scope="col" { "Level" } th scope="col" class="num" { "Passing" } th scope="col" { "What to do" } } }
             tbody { @for c in &v.checks {
@@ -240,7 +222,7 @@ pub async fn scorecard(
                     td { (c.message) }
                 }
             } }
-        }
+        } }
         h2 { "Trend" }
         (trend(&v, &history))
         h2 id="entities" { "Entities" }
@@ -262,7 +244,7 @@ pub async fn scorecard(
             " · " a href=(csv) { "Download as CSV" }
         }
         @if total > 0 {
-            table {
+            div class="wide" tabindex="0" { table {
                 caption { "Entities with their level, score and failing checks" }
                 thead { tr { th scope="col" { "Entity" } th scope="col" { "Owner" } th scope="col" { "Level" } th scope="col" class="num" { "Score" } th scope="col" { "Failing checks" } } }
                 tbody { @for e in v.entities.iter().take(MAX_ROWS) {
@@ -280,7 +262,7 @@ pub async fn scorecard(
                         } }
                     }
                 } }
-            }
+            } }
         }
     };
     Ok(respond(page(&ctx, &v.title, body)))
@@ -317,7 +299,7 @@ fn trend(v: &ScorecardView, h: &HistoryIn) -> Markup {
     html! {
         (chart::lines("Entities at each level by day", &labels, &series, None))
         details { summary { "The recorded days as a table" }
-            table {
+            div class="wide" tabindex="0" { table {
                 thead { tr {
                     th scope="col" { "Day" }
                     @for l in v.levels.iter().rev() { th scope="col" class="num" { (l.name) } }
@@ -330,7 +312,7 @@ fn trend(v: &ScorecardView, h: &HistoryIn) -> Markup {
                         td class="num" { (count(d.unranked)) } td class="num" { (count(d.entities)) }
                     }
                 } }
-            }
+            } }
         }
     }
 }
@@ -383,7 +365,7 @@ pub async fn campaign(
             @if laggards.is_empty() {
                 p class="muted" { "No owner has anything left to do." }
             } @else {
-                table {
+                div class="wide" tabindex="0" { table {
                     caption { "Owners with entities not done, most first" }
                     thead { tr { th scope="col" { "Owner" } th scope="col" class="num" { "Not done" } th scope="col" class="num" { "In scope" } } }
                     tbody { @for (o, left, n) in &laggards {
@@ -393,7 +375,7 @@ pub async fn campaign(
                             td class="num" { (count(*n)) }
                         }
                     } }
-                }
+                } }
             }
         }
         p class="muted" { "As JSON: " a href={ "/api/portal/campaigns/" (urlencode(&ns)) "/" (urlencode(&name)) } { "this campaign" } " · " a href="/scorecards#campaigns" { "every campaign" } }
@@ -437,12 +419,12 @@ fn burn_up(c: &CampaignView) -> Markup {
         (chart::lines("Entities done by day against the ideal line from the start to the due date", &labels, &[("done", done), ("ideal", ideal)], None))
         @if !recorded.is_empty() {
             details { summary { "The recorded days as a table" }
-                table {
+                div class="wide" tabindex="0" { table {
                     thead { tr { th scope="col" { "Day" } th scope="col" class="num" { "Done" } th scope="col" class="num" { "In scope" } } }
                     tbody { @for (d, done, n) in &recorded {
                         tr { td { (d.format("%Y-%m-%d").to_string()) } td class="num" { (count(usize::try_from(*done).unwrap_or(0))) } td class="num" { (count(usize::try_from(*n).unwrap_or(0))) } }
                     } }
-                }
+                } }
             }
         }
     }
@@ -451,17 +433,6 @@ fn burn_up(c: &CampaignView) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_read_as_people_write_them() {
-        assert_eq!(count(0), "0");
-        assert_eq!(count(999), "999");
-        assert_eq!(count(1000), "1,000");
-        assert_eq!(count(1_234_567), "1,234,567");
-        assert_eq!(percent(0.4000001), "40 %");
-        assert_eq!(percent(2.0 / 3.0), "66.7 %");
-        assert_eq!(percent(1.0), "100 %");
-    }
 
     #[test]
     fn page_links_follow_the_ref() {

@@ -24,13 +24,13 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         @if subs.is_empty() {
             p class="muted" { "No subscriptions of yours yet. Find an API in the " a href="/apis" { "marketplace" } "." }
         } @else {
-            table {
+            div class="wide" tabindex="0" { table {
                 thead { tr { th { "API" } th { "Plan" } th { "Consumer" } th { "Status" } th { "Updated" } } }
                 tbody { @for x in &subs {
                     tr { td { a href={ "/subscriptions/" (x.id) } { (x.api) } } td { (x.plan) } td { (entity_link(&x.consumer)) }
                         td { (x.status) } td { (x.updated_at) } }
                 } }
-            }
+            } }
         }
     };
     Ok(respond(page(&ctx, "Your subscriptions", body)))
@@ -64,7 +64,7 @@ async fn render(
             Some(k) => {
                 @let items = &k.items;
                 @if items.is_empty() { p class="muted" { "No keys yet." } } @else {
-                    table { thead { tr { th { "Key" } th { "Name" } th { "Status" } th { "Expires" } th { "Actions" } } } tbody {
+                    div class="wide" tabindex="0" { table { thead { tr { th { "Key" } th { "Name" } th { "Status" } th { "Expires" } th { "Actions" } } } tbody {
                         @for key in items {
                             tr { td { code { (key.prefix) "…" } } td { (or_empty(&key.name)) } td { (key.status) } td { (or_empty(&key.expires_at)) }
                                 td { @if consumer_owner && key.status == "active" {
@@ -74,7 +74,7 @@ async fn render(
                                 } }
                             }
                         }
-                    } }
+                    } } }
                 }
             }
         }
@@ -88,14 +88,14 @@ async fn render(
             p class="muted" { "Keys can be made once the subscription is active." }
         }
         h2 { "History" }
-        table { thead { tr { th { "When" } th { "From" } th { "To" } th { "By" } th { "Reason" } } } tbody {
+        div class="wide" tabindex="0" { table { thead { tr { th { "When" } th { "From" } th { "To" } th { "By" } th { "Reason" } } } tbody {
             @for h in &sub.history {
                 tr { td { (h.at) } td { (or_empty(&h.from)) } td { (or_empty(&h.to)) } td { (h.by) } td { (or_empty(&h.reason)) } }
             }
-        } }
+        } } }
         @if !detail.usage.is_empty() {
             h2 { "Calls per minute (gateway)" }
-            ul { @for m in detail.usage.iter().rev().take(10) { li { (m.minute) ": " (m.calls) } } }
+            ul { @for m in detail.usage.iter().rev().take(10) { li { (m.minute) ": " (super::numbers::int(m.calls)) } } }
         }
     };
     let mut res = respond(page(&ctx, &format!("Subscription to {}", sub.api), body));

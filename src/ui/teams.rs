@@ -72,7 +72,7 @@ pub async fn team(
         }
         h2 id="depends-on" { "Depends on" }
         @if t.depends_on.is_empty() { p class="muted" { "No other team." } } @else {
-            table {
+            div class="wide" tabindex="0" { table {
                 thead { tr { th { "Team" } th { "Through" } } }
                 tbody { @for d in &t.depends_on {
                     tr {
@@ -80,7 +80,7 @@ pub async fn team(
                         td { ul class="plain" { @for v in &d.via { li { (entity_link(&v.source)) " " (v.relation) " " (entity_link(&v.target)) } } } }
                     }
                 } }
-            }
+            } }
         }
         (super::health::section(&section))
     };

@@ -129,6 +129,109 @@ async fn pages_are_html_with_csp_no_external_request_and_light(db: Db) {
     assert!(dash.matches("<svg class=\"chart\"").count() >= 3, "the dashboard draws its charts");
 }
 
+/// The text of a page (tags dropped, each replaced by a space).
+fn text_of(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&nbsp;", " ")
+}
+
+/// Every number of a text that is written like a machine's float: a trailing `.0`, or more than
+/// three significant digits after a point (`34.933`, `300000000.0`). Parts of dates and times
+/// (after `-` or `:`) and versions are not numbers.
+fn machine_numbers(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit()
+            || (i > 0 && (chars[i - 1].is_alphanumeric() || matches!(chars[i - 1], '-' | ':')))
+        {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == ',' || chars[i] == '.') {
+            i += 1;
+        }
+        let token: String = chars[start..i].iter().collect::<String>().trim_end_matches([',', '.']).to_owned();
+        if token.matches('.').count() > 1 {
+            // A version (`0.1.0`), not a number.
+        } else if let Some((whole, fraction)) = token.split_once('.') {
+            let significant = format!("{whole}{fraction}").replace(',', "").trim_start_matches('0').len();
+            let plain = whole.replace(',', "").len() > 3 && !whole.contains(',');
+            if fraction.ends_with('0') || significant > 3 || plain {
+                out.push(token);
+            }
+        } else if token.len() > 4 && !token.contains(',') && !token.starts_with("20") {
+            // A whole number of 5 digits or more without separators (years left aside).
+            out.push(token);
+        }
+    }
+    out
+}
+
+/// The consumption dashboard writes its numbers for people: separators, units, no `.0`, round
+/// axis ticks; the day in progress is drawn as partial; its tables scroll inside the page.
+async fn the_dashboard_writes_numbers_for_people(db: Db) {
+    let app = spawn_app(db).await;
+    let t = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let events = serde_json::json!([
+        {"time": t, "api": "availability-api", "consumer": "cart-service", "calls": 1000, "errors": 4, "latencyMs": 34.933},
+        {"time": t, "api": "availability-api", "consumer": "cart-service", "calls": 234, "errors": 1, "latencyMs": 1234.5},
+    ]);
+    let (status, body) = app.post_json("/api/usage/events", &events).await;
+    assert_eq!(status, 200, "{body}");
+    let html = client()
+        .get(app.url("/dashboard?platform=platform%3Adefault%2Finventory&range=7d"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let totals =
+        text_of(html.split("<p class=\"totals\">").nth(1).expect("the totals line").split("</p>").next().unwrap());
+    assert!(totals.contains("1,234 calls, 5 errors (0.41 %)"), "{totals}");
+    assert!(totals.contains(" ms") || totals.contains(" s,"), "latencies with their unit: {totals}");
+    assert!(html.contains("<td class=\"num\">1,234</td>"), "the top consumer's calls with a separator");
+    assert!(html.contains("<td class=\"num\">100 %</td>"), "its share in per cent");
+    let text = text_of(&html);
+    assert_eq!(machine_numbers(&text), Vec::<String>::new(), "numbers written like floats on the dashboard");
+    // The calls chart's axis: 0, 500, 1k, 1.5k (one day holds the 1,234 calls).
+    let calls = html.split("<svg class=\"chart\"").nth(1).unwrap();
+    for tick in [">0</text>", ">500</text>", ">1k</text>", ">1.5k</text>"] {
+        assert!(calls.contains(tick), "the axis tick {tick}");
+    }
+    // Today is not over: drawn as partial, not as a drop.
+    assert!(html.contains("partial: in progress"), "the legend says the last day is partial");
+    assert!(html.contains("<circle class=\"s0 partial\""), "a hollow last point");
+    assert!(html.contains("<div class=\"wide\" tabindex=\"0\"><table>"), "tables scroll inside the page");
+}
+
+#[test]
+fn machine_numbers_are_found() {
+    assert_eq!(
+        machine_numbers("1,234 calls, 34.9 ms, 0.0123, 2.5 %, 2026-05-06T10:21:33.433Z, 1.2k, portolan 0.1.0"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        machine_numbers("300000000.0 and 34.933 ms, 7.0 days, 12345 calls"),
+        ["300000000.0", "34.933", "7.0", "12345"]
+    );
+}
+
 async fn ui_errors_are_html_and_api_errors_stay_json(db: Db) {
     let app = spawn_app(db).await;
     let c = client();
@@ -476,6 +579,7 @@ async fn the_policy_refuses_what_pages_hide(db: Db) {
 
 crate::both!(
     pages_are_html_with_csp_no_external_request_and_light,
+    the_dashboard_writes_numbers_for_people,
     ui_errors_are_html_and_api_errors_stay_json,
     forms_need_the_csrf_token,
     subscribe_and_key_through_the_forms,
