@@ -24,7 +24,7 @@ use crate::db::{Backend, Pool, now_ms};
 /// At most this many records per fold transaction.
 const LIMIT: i64 = 256;
 /// How long an idle folder waits before looking again.
-const IDLE: Duration = Duration::from_millis(50);
+const IDLE: Duration = Duration::from_millis(100);
 /// How old a record must be before its partition is folded: under load many batches then fold
 /// in one transaction, their repeated keys (the same pairs' hours, days and weeks) merged once.
 const WAIT: Duration = Duration::from_millis(1000);
@@ -86,13 +86,11 @@ pub fn fold_once(
     between: &(dyn Fn() + Sync),
 ) -> anyhow::Result<Option<Folded>> {
     let now = now_ms();
-    let o = FoldOptions {
-        limit: LIMIT,
-        now,
-        silent_before: now - OBSERVED_WINDOW_MS,
-        appended_before: now - wait.as_millis() as i64 + 1,
-        between,
-    };
+    let appended_before = now - wait.as_millis() as i64 + 1;
+    if !fold_store::due(pool, appended_before)? {
+        return Ok(None);
+    }
+    let o = FoldOptions { limit: LIMIT, now, silent_before: now - OBSERVED_WINDOW_MS, appended_before, between };
     let folded = fold_store::fold_one(pool, &o, &|rows| expand(usage, rows, now))?;
     if let Some(f) = &folded {
         if f.new_pairs {

@@ -309,6 +309,21 @@ pub fn build_weeks(
     }))
 }
 
+/// Whether any record was appended before `appended_before` (a plain read, so an idle folder
+/// never takes SQLite's write lock just to find nothing).
+pub fn due(pool: &Pool, appended_before: i64) -> anyhow::Result<bool> {
+    #[derive(QueryableByName)]
+    struct One {
+        #[diesel(sql_type = BigInt)]
+        #[allow(dead_code)]
+        one: i64,
+    }
+    let sql = placeholders("SELECT CAST(1 AS BIGINT) AS one FROM usage_records WHERE at < ? LIMIT 1", pool.backend());
+    let found: Vec<One> =
+        with_conn!(pool, |c| diesel::sql_query(sql.as_str()).bind::<BigInt, _>(appended_before).load(c)?);
+    Ok(!found.is_empty())
+}
+
 /// How many records wait to be folded, and their events.
 pub fn backlog(pool: &Pool) -> anyhow::Result<(i64, i64)> {
     #[derive(QueryableByName)]
