@@ -147,6 +147,16 @@ calls() { # port -> total calls of the platform over 91 days
     python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"]["calls"])'
 }
 
+# Waits until the folder has merged every acknowledged record, and prints how long that took
+# after "$1". A binary before issue 30 has no folder and no /api/usage/status: nothing to wait for.
+drained() {
+  local t0; t0=$(now)
+  curl -sf -o /dev/null "http://127.0.0.1:$PORT/api/usage/status" || return 0
+  until [ "$(curl -sf "http://127.0.0.1:$PORT/api/usage/status" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["unfolded"]["records"])')" = 0 ]; do sleep 0.05; done
+  echo "folded: $1 $(python3 -c "print(round($(now) - $t0, 2))") s"
+}
+
 post() { # port file [query]
   curl -sf -o /dev/null -H 'content-type: application/json' --data-binary "@$2" "http://127.0.0.1:$1/api/usage/events${3:-}"
 }
@@ -178,12 +188,7 @@ for run in $(seq "$RUNS"); do
 done
 [ "$ONLY" = views ] || echo "HTTP intake median: $(printf '%s\n' "${http_rates[@]}" | median) events/s (batches of 5000, 4 posters)"
 # The folder after the answers: how long until every acknowledged record is merged into the rollups.
-# (A binary before issue 30 has no folder and no /api/usage/status: nothing to wait for.)
-t0=$(now)
-if curl -sf -o /dev/null "http://127.0.0.1:$PORT/api/usage/status"; then
-  until [ "$(curl -sf "http://127.0.0.1:$PORT/api/usage/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["unfolded"]["records"])')" = 0 ]; do sleep 0.05; done
-  echo "folded: the backlog after the last answer was merged in $(python3 -c "print(round($(now) - $t0, 2))") s"
-fi
+drained "the backlog after the last answer was merged in"
 
 # 3. Views (before NATS, on the same server): backfill 90 days, then time the two views.
 for d in $(seq 1 90); do post "$PORT" "$WORK/batches/day-$d.json" "?backfill=true"; done
@@ -193,11 +198,7 @@ bad=$(curl -sf "http://127.0.0.1:$PORT/api/portal/consumption?platform=bench-pla
 [ "$bad" = 0 ] || { echo "the backfill was not counted whole ($bad days short)" >&2; exit 1; }
 # The views are timed once the folder has merged the backfill (the records it has not merged yet
 # are read as they are, which costs while 450,000 events wait).
-t0=$(now)
-if curl -sf -o /dev/null "http://127.0.0.1:$PORT/api/usage/status"; then
-  until [ "$(curl -sf "http://127.0.0.1:$PORT/api/usage/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["unfolded"]["records"])')" = 0 ]; do sleep 0.1; done
-  echo "folded: the 90-day backfill (450,000 events) was merged $(python3 -c "print(round($(now) - $t0, 2))") s after its last answer"
-fi
+drained "the 90-day backfill (450,000 events) was merged, after its last answer, in"
 # PostgreSQL's statistics after a bulk load, as autovacuum would gather them a minute later
 # (without them the planner expects ~50 rows and sorts 55,000 on disk).
 [ "$BACKEND" = postgres ] && psql "$URL" -qc "ANALYZE" >/dev/null

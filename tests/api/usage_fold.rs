@@ -4,12 +4,13 @@
 //! again. The crash point is real: `PORTOLAN_USAGE_FOLD_PAUSE_MS` makes the folder stop there
 //! and say so in its log, and the test kills it then.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::usage_nats::Server;
 
 const CATALOG: &str = r#"
 apiVersion: backstage.io/v1alpha1
@@ -37,15 +38,6 @@ kind: Component
 metadata: {name: reports}
 spec: {type: service, lifecycle: production, owner: platform-team}
 "#;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// 400 events over the last two hours: pay-api and ledger-api, two consumers, every tenth an error.
 fn events() -> Vec<Value> {

@@ -50,7 +50,8 @@ pub fn nats_url() -> Option<String> {
     None
 }
 
-struct Server(Child);
+/// A `portolan serve` child, killed and reaped when dropped.
+pub struct Server(pub Child);
 
 impl Drop for Server {
     fn drop(&mut self) {

@@ -386,7 +386,7 @@ async function standardsJourneys() {
   const back = await judged.getByRole('link', { name: 'UI readiness', exact: true }).getAttribute('href');
   if (back !== '/scorecards/default/ui-readiness') fail(`the entity page's scorecard link: ${back}`);
   const score = ((await judged.locator('tbody tr', { hasText: 'UI readiness' }).locator('td').nth(2).textContent()) ?? '').trim();
-  if (!/^\d{1,3}%$/.test(score)) fail(`the score as a percentage: ${score}`);
+  if (!/^\d{1,3} %$/.test(score)) fail(`the score as a percentage: ${score}`);
   // The campaign from the list: its numbers, verdict in words, burn-up chart and laggards.
   await page.goto(new URL('/scorecards', base).href);
   await page.getByRole('link', { name: 'Every component in a product', exact: true }).click();
@@ -419,7 +419,7 @@ async function recordUpdate(itemId, health, progress, note) {
   const after = page.locator(`table.roadmap tr#item-${itemId}`);
   await expectText(after, note, 'the recorded update on its item');
   await expectText(after, health.replace('-', ' '), 'the recorded health on its item');
-  await expectText(after, `${progress}%`, 'the recorded progress on its item');
+  await expectText(after, `${progress} %`, 'the recorded progress on its item');
 }
 
 /** The delivery office: the portfolio, a product's roadmap with a late need, an update recorded
