@@ -157,6 +157,17 @@ drained() {
   echo "folded: $1 $(python3 -c "print(round($(now) - $t0, 2))") s"
 }
 
+nats_config() { # tag ack_wait_secs -> $WORK/nats.toml: a stream, subjects and consumer of the tag's own
+  cat >"$WORK/nats.toml" <<TOML
+[usage]
+nats_url = "$NATS_URL"
+nats_stream = "PORTOLAN_USAGE_$1"
+nats_subjects = "bench$1.usage.>"
+nats_consumer = "bench-$1"
+nats_ack_wait_secs = $2
+TOML
+}
+
 post() { # port file [query]
   curl -sf -o /dev/null -H 'content-type: application/json' --data-binary "@$2" "http://127.0.0.1:$1/api/usage/events${3:-}"
 }
@@ -220,14 +231,7 @@ host=${NATS_URL#nats://}
 for run in $(seq "$RUNS"); do
   URL=$(database)
   tag="B$$R$run"
-  cat >"$WORK/nats.toml" <<TOML
-[usage]
-nats_url = "$NATS_URL"
-nats_stream = "PORTOLAN_USAGE_$tag"
-nats_subjects = "bench$tag.usage.>"
-nats_consumer = "bench-$tag"
-nats_ack_wait_secs = 2
-TOML
+  nats_config "$tag" 2
   start "$PORT" "$URL" "$WORK/nats.toml"
   start "$PORT2" "$URL" "$WORK/nats.toml"
   # The stream exists once an instance has connected; publish when it does.
@@ -263,14 +267,7 @@ for n in ${SCALE:-1 2 4}; do
   for run in $(seq "$RUNS"); do
     URL=$(database)
     tag="S$$N${n}R$run"
-    cat >"$WORK/nats.toml" <<TOML
-[usage]
-nats_url = "$NATS_URL"
-nats_stream = "PORTOLAN_USAGE_$tag"
-nats_subjects = "bench$tag.usage.>"
-nats_consumer = "bench-$tag"
-nats_ack_wait_secs = 30
-TOML
+    nats_config "$tag" 30
     for i in $(seq "$n"); do start $((PORT + 10 + i)) "$URL" "$WORK/nats.toml"; done
     python3 "$WORK/nats.py" wait "$host" "PORTOLAN_USAGE_$tag"
     sleep 1 # every instance has opened the durable consumer

@@ -101,16 +101,6 @@ pub fn fold_once(
     Ok(folded)
 }
 
-/// Folds until no record is left (that no other folder holds). Returns the records folded.
-pub fn fold_all(usage: &Usage, pool: &Pool) -> anyhow::Result<usize> {
-    build_weeks(pool)?;
-    let mut n = 0;
-    while let Some(f) = fold_once(usage, pool, Duration::ZERO, &|| {})? {
-        n += f.records;
-    }
-    Ok(n)
-}
-
 /// How many records, and events in them, wait to be folded.
 pub fn backlog(pool: &Pool) -> anyhow::Result<(i64, i64)> {
     fold_store::backlog(pool)

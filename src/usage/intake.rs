@@ -402,21 +402,14 @@ impl Usage {
     }
 }
 
-/// Checks, attributes and adds up one batch's events (no database writes).
-pub fn prepare(usage: &Usage, pool: &Pool, g: &Graph, events: Vec<Parsed>, options: Options, now: i64) -> Prepared {
+/// Checks, attributes and adds up one batch's events (no database writes); `resolver` is
+/// shared by the batches of one transaction, so each name and key is looked up once.
+fn prepare(usage: &Usage, resolver: &mut Resolver, events: Vec<Parsed>, options: Options, now: i64) -> Prepared {
     let earliest = if options.backfill { i64::MIN } else { now - usage.late_ms() };
-    let mut resolver = Resolver {
-        pool,
-        g,
-        apis: HashMap::new(),
-        consumers: HashMap::new(),
-        keys: HashMap::new(),
-        subs: HashMap::new(),
-    };
     let mut p = Prepared::default();
     for (index, e) in events.into_iter().enumerate() {
         let minutes = &mut p.minutes;
-        let checked = e.and_then(|e| check(&mut resolver, &e, now, earliest)).and_then(|(api, consumer, sub, t, c)| {
+        let checked = e.and_then(|e| check(resolver, &e, now, earliest)).and_then(|(api, consumer, sub, t, c)| {
             let part = part_of(&api);
             // Sums stay exact: an event that would overflow its minute's sum is refused.
             let sum = minutes.entry((api, consumer, sub, floor(t, MINUTE_MS))).or_default();
@@ -461,9 +454,17 @@ pub fn record_batches(
 ) -> anyhow::Result<Vec<Recorded>> {
     let now = now_ms();
     let g = usage.org.snapshot(pool)?;
+    let mut resolver = Resolver {
+        pool,
+        g: &g,
+        apis: HashMap::new(),
+        consumers: HashMap::new(),
+        keys: HashMap::new(),
+        subs: HashMap::new(),
+    };
     let mut prepared = Vec::with_capacity(batches.len());
     for (id, events) in batches {
-        let p = prepare(usage, pool, &g, events, options, now);
+        let p = prepare(usage, &mut resolver, events, options, now);
         let rejected = serde_json::to_string(&p.rejected)?;
         prepared.push((id, p, rejected));
     }

@@ -29,11 +29,8 @@ pub struct Merge {
 /// One fold, as committed.
 #[derive(Debug, Default)]
 pub struct Folded {
-    pub part: i32,
-    pub records: usize,
+    /// The events of the records folded (a damaged record is dropped with an error logged).
     pub events: i64,
-    /// Records that could not be read (dropped, with a warning).
-    pub damaged: usize,
     /// A pair appeared, or came back after `silent_before`.
     pub new_pairs: bool,
 }
@@ -237,7 +234,7 @@ macro_rules! fold_part {
             let sql = placeholders("SELECT id, events, body FROM usage_records WHERE part = ? ORDER BY id LIMIT ?", backend);
             let records: Vec<RecordRow> =
                 diesel::sql_query(sql.as_str()).bind::<Integer, _>(part).bind::<BigInt, _>(o.limit).load(c)?;
-            let mut folded = Folded { part, records: records.len(), ..Default::default() };
+            let mut folded = Folded::default();
             let mut rows: Vec<MinuteRow> = Vec::new();
             for r in &records {
                 match record::decode(&r.body) {
@@ -246,7 +243,6 @@ macro_rules! fold_part {
                         rows.append(&mut got);
                     }
                     Err(reason) => {
-                        folded.damaged += 1;
                         tracing::error!(usage.record = r.id, reason, "A usage record could not be read; it is dropped.");
                     }
                 }

@@ -81,35 +81,6 @@ fn rows_of(bodies: Vec<Body>, apis: Option<&[String]>) -> Vec<MinuteRow> {
     out
 }
 
-fn bind_texts<'a, Q>(mut q: Q, values: &'a [String]) -> Q
-where
-    Q: BindText<'a>,
-{
-    for v in values {
-        q = q.text(v);
-    }
-    q
-}
-
-/// Binding text values onto a boxed query of either backend.
-trait BindText<'a> {
-    fn text(self, v: &'a str) -> Self;
-}
-
-impl<'a> BindText<'a>
-    for diesel::query_builder::BoxedSqlQuery<'a, diesel::sqlite::Sqlite, diesel::query_builder::SqlQuery>
-{
-    fn text(self, v: &'a str) -> Self {
-        self.bind::<Text, _>(v)
-    }
-}
-
-impl<'a> BindText<'a> for diesel::query_builder::BoxedSqlQuery<'a, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
-    fn text(self, v: &'a str) -> Self {
-        self.bind::<Text, _>(v)
-    }
-}
-
 /// The rows of a level in scope.
 pub fn rows(pool: &Pool, level: Level, s: &Scope) -> anyhow::Result<Vec<Row>> {
     let mut binds: Vec<String> = Vec::new();
@@ -135,8 +106,11 @@ pub fn rows(pool: &Pool, level: Level, s: &Scope) -> anyhow::Result<Vec<Row>> {
     let (stored, bodies) = with_conn!(pool, |c| c.snapshot(|c| {
         // Raw SQL: the level's table is picked at run time (a diesel table is a type), and the filters follow the
         // scope.
-        let q = diesel::sql_query(sql.as_str()).into_boxed().bind::<BigInt, _>(s.from).bind::<BigInt, _>(s.to);
-        let stored: Vec<StoredRow> = bind_texts(q, &binds).load(c)?;
+        let mut q = diesel::sql_query(sql.as_str()).into_boxed().bind::<BigInt, _>(s.from).bind::<BigInt, _>(s.to);
+        for b in &binds {
+            q = q.bind::<Text, _>(b);
+        }
+        let stored: Vec<StoredRow> = q.load(c)?;
         let bodies = load_pending!(c, s.apis, backend);
         Ok::<_, anyhow::Error>((stored, bodies))
     }))?;
@@ -219,8 +193,11 @@ pub fn sums_by_consumer(
     let (parts, bodies) = with_conn!(pool, |c| c.snapshot(|c| {
         let mut parts: Vec<Vec<ConsumerSum>> = Vec::new();
         for (sql, a, b) in &statements {
-            let q = diesel::sql_query(sql.as_str()).into_boxed().bind::<BigInt, _>(*a).bind::<BigInt, _>(*b);
-            parts.push(bind_texts(q, apis_bound).load(c)?);
+            let mut q = diesel::sql_query(sql.as_str()).into_boxed().bind::<BigInt, _>(*a).bind::<BigInt, _>(*b);
+            for api in apis_bound {
+                q = q.bind::<Text, _>(api);
+            }
+            parts.push(q.load(c)?);
         }
         let bodies = load_pending!(c, apis, backend);
         Ok::<_, anyhow::Error>((parts, bodies))
@@ -261,8 +238,11 @@ pub fn active_weeks(pool: &Pool, apis: Option<&[String]>, from: i64) -> anyhow::
     let sql = placeholders(&sql, backend);
     let apis_bound: &[String] = apis.unwrap_or_default();
     let (stored, bodies) = with_conn!(pool, |c| c.snapshot(|c| {
-        let q = diesel::sql_query(sql.as_str()).into_boxed().bind::<BigInt, _>(from);
-        let stored: Vec<ConsumerWeek> = bind_texts(q, apis_bound).load(c)?;
+        let mut q = diesel::sql_query(sql.as_str()).into_boxed().bind::<BigInt, _>(from);
+        for api in apis_bound {
+            q = q.bind::<Text, _>(api);
+        }
+        let stored: Vec<ConsumerWeek> = q.load(c)?;
         let bodies = load_pending!(c, apis, backend);
         Ok::<_, anyhow::Error>((stored, bodies))
     }))?;
@@ -299,7 +279,11 @@ pub fn pairs(pool: &Pool, apis: Option<&[String]>) -> anyhow::Result<Vec<Pair>> 
     let sql = placeholders(&sql, backend);
     let apis_bound: &[String] = apis.unwrap_or_default();
     let (stored, bodies) = with_conn!(pool, |c| c.snapshot(|c| {
-        let stored: Vec<Pair> = bind_texts(diesel::sql_query(sql.as_str()).into_boxed(), apis_bound).load(c)?;
+        let mut q = diesel::sql_query(sql.as_str()).into_boxed();
+        for api in apis_bound {
+            q = q.bind::<Text, _>(api);
+        }
+        let stored: Vec<Pair> = q.load(c)?;
         let bodies = load_pending!(c, apis, backend);
         Ok::<_, anyhow::Error>((stored, bodies))
     }))?;
