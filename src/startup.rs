@@ -469,10 +469,21 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
         tracing::info!(duration_ms = started.elapsed().as_millis() as u64, "Built the search and relation indexes.");
     }
     // The listeners rebuild once (governance recomputes every finding: configuration may have
-    // changed since they were stored).
+    // changed since they were stored), while SQLite's full-text index is filled beside them.
     let seam = ingestor.seam.clone();
     let listeners_pool = pool.clone();
-    tokio::task::spawn_blocking(move || seam.bulk_loaded(&listeners_pool)).await??;
+    let fill_pool = pool.clone();
+    let fill = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let filled = facade::bulk::fill_fulltext(&fill_pool)?;
+        if filled {
+            tracing::info!(duration_ms = started.elapsed().as_millis() as u64, "Filled the full-text index.");
+        }
+        anyhow::Ok(())
+    });
+    let rebuilt = tokio::task::spawn_blocking(move || seam.bulk_loaded(&listeners_pool)).await?;
+    fill.await??;
+    rebuilt?;
     // What the load allocated and freed goes back to the operating system before serving.
     pool.shrink_memory();
     crate::memory::release();

@@ -128,20 +128,38 @@ impl Seam {
         first.map_or(Ok(()), Err)
     }
 
-    /// Tells every listener that a bulk load finished.
+    /// Tells every listener that a bulk load finished. They rebuild at the same time, each on a
+    /// thread of its own (they own different tables; one that needs another's model waits for
+    /// it on that model's own lock), and the first failure is returned once all are done.
     pub fn bulk_loaded(&self, pool: &Pool) -> anyhow::Result<()> {
         tracing::info!(rss_kib = crate::memory::rss_kib(), "The bulk load is written; the listeners rebuild.");
-        for l in self.listeners() {
-            let started = std::time::Instant::now();
-            l.on_bulk_load(pool)?;
-            tracing::info!(
-                listener = l.name(),
-                duration_ms = started.elapsed().as_millis() as u64,
-                rss_kib = crate::memory::rss_kib(),
-                "A listener rebuilt after the bulk load."
-            );
-        }
-        Ok(())
+        let listeners = self.listeners();
+        std::thread::scope(|s| {
+            let rebuilds: Vec<_> = listeners
+                .iter()
+                .map(|l| {
+                    s.spawn(move || {
+                        let started = std::time::Instant::now();
+                        let result = l.on_bulk_load(pool);
+                        tracing::info!(
+                            listener = l.name(),
+                            duration_ms = started.elapsed().as_millis() as u64,
+                            rss_kib = crate::memory::rss_kib(),
+                            "A listener rebuilt after the bulk load."
+                        );
+                        result
+                    })
+                })
+                .collect();
+            let mut first = Ok(());
+            for r in rebuilds {
+                let result = r.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a listener's rebuild panicked")));
+                if first.is_ok() {
+                    first = result;
+                }
+            }
+            first
+        })
     }
 
     /// Asks every listener to catch up from the change feed once.

@@ -2,6 +2,12 @@
 //! search and relations tables, and builds them once at the end: one sort per index instead of
 //! B-trees grown row by row (and, on PostgreSQL, a trigram GIN index updated per row).
 //!
+//! On SQLite the full-text index (`entity_text`) is filled the same way: a publish made while
+//! the indexes are deferred writes no full-text row, and [`fill_fulltext`] fills the whole index
+//! from the search rows afterwards, in one transaction (while the listeners rebuild). A catalog
+//! whose entities have no full-text row at all (a load cut off before the fill) is filled
+//! before the next load.
+//!
 //! Nothing reads the catalog meanwhile: the start-up load finishes before the server answers.
 //! An index missing after a crash mid-load is built before the next load ([`prepare`]), so a
 //! catalog is never left without them.
@@ -45,6 +51,55 @@ fn present_sql(backend: Backend) -> &'static str {
     }
 }
 
+/// The index whose absence marks a load whose full-text rows are not written yet (SQLite).
+const FULLTEXT_MARK: &str = "search_entity_idx";
+
+/// Every entity's line of the full-text index, from its search rows: its distinct non-empty
+/// values (comma-separated here, one per line when `publish` writes them: the index only picks
+/// candidates, which a full-text query then checks against the search rows themselves).
+const FULLTEXT_FILL: &str = "INSERT INTO entity_text (entity_text) VALUES ('delete-all'); \
+    INSERT INTO entity_text (rowid, terms) SELECT e.rowid, t.terms FROM \
+    (SELECT entity_id, group_concat(DISTINCT value) AS terms FROM search WHERE value <> '' GROUP BY entity_id) t \
+    JOIN entities e ON e.id = t.entity_id ORDER BY e.rowid;";
+
+/// Fills SQLite's full-text index from the search rows when the catalog has entities but the
+/// index has no row (after a first load, or one cut off before its fill); true when it did.
+/// Every entity has a non-empty value (its uid), so a filled index is never empty.
+pub fn fill_fulltext(pool: &Pool) -> anyhow::Result<bool> {
+    let Pool::Sqlite(p, _) = pool else { return Ok(false) };
+    let mut c = p.get()?;
+    let filled = c.immediate_transaction(|c| {
+        let any: Option<String> = entities::table.select(entities::id).first(c).optional()?;
+        // Raw SQL: the full-text table is FTS5's virtual table, not a declared one.
+        let indexed = diesel::sql_query("SELECT rowid FROM entity_text LIMIT 1").load::<Rowid>(c)?;
+        if any.is_none() || !indexed.is_empty() {
+            return Ok::<_, anyhow::Error>(false);
+        }
+        // Raw SQL: FTS5's 'delete-all' command and an insert from a grouped select.
+        c.batch_execute(FULLTEXT_FILL)?;
+        Ok(true)
+    })?;
+    Ok(filled)
+}
+
+#[derive(QueryableByName)]
+struct Rowid {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    #[allow(dead_code)]
+    rowid: i64,
+}
+
+/// True while a first load defers the indexes on SQLite: its publishes leave the full-text
+/// rows to [`build_indexes`].
+pub fn fulltext_deferred(pool: &Pool) -> anyhow::Result<bool> {
+    let Pool::Sqlite(p, _) = pool else { return Ok(false) };
+    // Raw SQL: the schema table is SQLite's own, not a declared table.
+    let found = diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'index' AND name = ?")
+        .bind::<diesel::sql_types::Text, _>(FULLTEXT_MARK)
+        .load::<IndexName>(&mut p.get()?)?;
+    Ok(found.is_empty())
+}
+
 /// Serialises index builds of instances starting together on one PostgreSQL database.
 const BUILD_LOCK: i64 = 0x706f_7274_6f6c_0002;
 
@@ -63,6 +118,7 @@ pub fn prepare(pool: &Pool, defer: bool) -> anyhow::Result<bool> {
         return Ok(true);
     }
     build_indexes(pool)?;
+    fill_fulltext(pool)?;
     Ok(false)
 }
 
@@ -174,9 +230,54 @@ mod tests {
             SQLITE_INDEXES.iter().map(|(name, def)| format!("CREATE INDEX {name} {def}")).collect();
         ours.sort();
         assert_eq!(migrated, ours);
+        assert!(!fulltext_deferred(&pool).unwrap());
         assert!(defer_indexes(&pool).unwrap());
         assert!(read(&pool).is_empty());
+        assert!(fulltext_deferred(&pool).unwrap());
         build_indexes(&pool).unwrap();
         assert_eq!(read(&pool).len(), ours.len());
+        assert!(!fulltext_deferred(&pool).unwrap());
+    }
+
+    #[derive(QueryableByName)]
+    struct TestRowid {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        rowid: i64,
+    }
+
+    /// Rows written while the indexes were deferred are found by full text once the index is
+    /// filled; an index with rows is left alone.
+    #[test]
+    fn a_deferred_load_fills_the_full_text_index_at_the_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::connect(&format!("sqlite://{}", dir.path().join("p.db").display()), 2).unwrap();
+        let Pool::Sqlite(p, _) = &pool else { unreachable!() };
+        assert!(defer_indexes(&pool).unwrap());
+        let mut c = p.get().unwrap();
+        c.batch_execute(
+            "INSERT INTO entities (id, entity_ref, kind, namespace, name, source, hash, etag, body, created_at, updated_at) \
+             VALUES ('u1', 'component:default/alpha', 'component', 'default', 'alpha', 's', 'h', 'h', '{}', 0, 0), \
+                    ('u2', 'component:default/beta', 'component', 'default', 'beta', 's', 'h', 'h', '{}', 0, 0); \
+             INSERT INTO search (entity_id, key, value) VALUES ('u1', 'metadata.name', 'alpha'), \
+                    ('u1', 'spec.owner', 'payments'), ('u1', 'spec.team', 'payments'), ('u2', 'metadata.name', 'beta'), \
+                    ('u2', 'spec.owner', '');",
+        )
+        .unwrap();
+        build_indexes(&pool).unwrap();
+        assert!(fill_fulltext(&pool).unwrap());
+        assert!(!fill_fulltext(&pool).unwrap());
+        let matching = |c: &mut diesel::SqliteConnection, term: &str| -> Vec<i64> {
+            diesel::sql_query("SELECT rowid FROM entity_text WHERE entity_text MATCH ? ORDER BY rowid")
+                .bind::<Text, _>(format!("\"{term}\""))
+                .load::<TestRowid>(c)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.rowid)
+                .collect()
+        };
+        assert_eq!(matching(&mut c, "ayme").len(), 1);
+        assert_eq!(matching(&mut c, "eta").len(), 1);
+        assert!(matching(&mut c, "gamma").is_empty());
+        assert_ne!(matching(&mut c, "ayme"), matching(&mut c, "eta"));
     }
 }
