@@ -12,6 +12,9 @@
 # TOLERANCE_ONLY=1 skips the throughput loads.
 # BACKEND=postgres (PG_URL, default postgres://postgres@127.0.0.1:5432/test) for PostgreSQL.
 # BIN=path/to/portolan to use a binary already built (default: cargo build --release).
+# WORKERS=N sets the server's `server.workers` (default: one core fewer than the machine has, so
+# wrk, which runs here too, has a core of its own; WORKERS=0 is portolan's default, one worker
+# per core, which oversubscribes the cores and measures the scheduler's time slices in the tail).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-3}"
@@ -21,6 +24,7 @@ DURATION="${DURATION:-10s}"
 QUOTA="${QUOTA:-20000}"
 WORK="${BENCH_DIR:-/tmp/portolan-bench-gateway}"
 PORT=7291
+WORKERS="${WORKERS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}"
 PORT2=7292
 command -v wrk >/dev/null || { sudo -n true 2>/dev/null && SUDO=sudo || SUDO=; $SUDO apt-get install -y -qq wrk >/dev/null; }
 if [ -z "${BIN:-}" ]; then
@@ -28,6 +32,7 @@ if [ -z "${BIN:-}" ]; then
   BIN=target/release/portolan
 fi
 rm -rf "$WORK"; mkdir -p "$WORK/catalog"
+printf '[server]\nworkers = %s\n' "$WORKERS" > "$WORK/server.toml"
 
 # A platform offering one API under a roomy plan and a tight one, and 17 consumers.
 {
@@ -75,7 +80,7 @@ database() {
 PIDS=()
 start() { # port url
   mkdir -p "$WORK/data"
-  RUST_LOG=warn "$BIN" serve 2>>"$WORK/server-$1.log" --bind "127.0.0.1:$1" --database-url "$2" --data-dir "$WORK/data" --catalog "$WORK/catalog" &
+  RUST_LOG=warn "$BIN" serve 2>>"$WORK/server-$1.log" --bind "127.0.0.1:$1" --database-url "$2" --data-dir "$WORK/data" --catalog "$WORK/catalog" --config "$WORK/server.toml" &
   PIDS+=($!)
   until curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1; do sleep 0.05; done
 }
@@ -130,6 +135,7 @@ request = function()
 end
 LUA
 if [ -z "${TOLERANCE_ONLY:-}" ]; then
+  echo "server.workers = $WORKERS (0: one per core) on $(nproc) cores, wrk -t1 -c16 beside it"
   printf '%-10s %-14s %10s %10s %10s\n' backend route 'req/s' 'p50 ms' 'p99 ms'
   load check "$WORK/check.lua"
   load auth "$WORK/auth.lua"
