@@ -37,26 +37,32 @@ pub const PAUSE_ENV: &str = "PORTOLAN_USAGE_FOLD_PAUSE_MS";
 
 /// What the rows of some records add to each level and to the pairs, at `now`: the rows per
 /// (API, consumer, subscription) and per API alone (consumer `''`), at every level whose
-/// retention still holds the minute.
+/// retention still holds the minute. The records of one fold repeat their keys (the same pairs,
+/// minute after minute and batch after batch), so the rows are first added up per minute on
+/// borrowed keys, and only those sums are spread over the levels.
 pub fn expand(usage: &Usage, rows: &[MinuteRow], now: i64) -> Merge {
     let minutes_from = now - usage.minute_retention_ms();
     let hours_from = now - HOUR_RETENTION_MS;
-    let mut m = Merge::default();
+    let mut minutes: HashMap<(&str, &str, &str, i64), Counts> = HashMap::new();
     for r in rows {
+        minutes.entry((r.api.as_str(), r.consumer.as_str(), r.subscription.as_str(), r.t)).or_default().add(&r.counts);
+    }
+    let mut m = Merge::default();
+    for ((api, consumer, subscription, t), counts) in &minutes {
         for level in Level::ALL {
-            if (level == Level::Minute && r.t < minutes_from) || (level == Level::Hour && r.t < hours_from) {
+            if (level == Level::Minute && *t < minutes_from) || (level == Level::Hour && *t < hours_from) {
                 continue;
             }
-            let start = level.start(r.t);
-            for (who, sub) in [(r.consumer.as_str(), r.subscription.as_str()), ("", "")] {
+            let start = level.start(*t);
+            for (who, sub) in [(*consumer, *subscription), ("", "")] {
                 let key =
-                    RowKey { api: r.api.clone(), consumer: who.to_owned(), subscription: sub.to_owned(), t: start };
-                m.rows.entry((level, key)).or_default().add(&r.counts);
+                    RowKey { api: (*api).to_owned(), consumer: who.to_owned(), subscription: sub.to_owned(), t: start };
+                m.rows.entry((level, key)).or_default().add(counts);
             }
         }
-        let pair = m.pairs.entry((r.api.clone(), r.consumer.clone())).or_insert((r.t, r.t));
-        pair.0 = pair.0.min(r.t);
-        pair.1 = pair.1.max(r.t);
+        let pair = m.pairs.entry(((*api).to_owned(), (*consumer).to_owned())).or_insert((*t, *t));
+        pair.0 = pair.0.min(*t);
+        pair.1 = pair.1.max(*t);
     }
     m
 }
