@@ -168,6 +168,8 @@ nats_ack_wait_secs = $2
 TOML
 }
 
+host=${NATS_URL#nats://}
+
 post() { # port file [query]
   curl -sf -o /dev/null -H 'content-type: application/json' --data-binary "@$2" "http://127.0.0.1:$1/api/usage/events${3:-}"
 }
@@ -176,11 +178,11 @@ URL=$(database)
 start "$PORT" "$URL"
 echo "backend: $BACKEND, binary: $BIN, machine: $(nproc) cores"
 
-# 1. HTTP intake (ONLY=views skips 1, 2 and 4; ONLY=http stops after 1).
+# 1. HTTP intake (ONLY=views skips 1, 2 and 4; ONLY=http stops after 1; ONLY=scale runs 4 alone).
 ONLY="${ONLY:-all}"
 http_rates=()
 for run in $(seq "$RUNS"); do
-  [ "$ONLY" = views ] && break
+  case "$ONLY" in views|scale) break ;; esac
   before=$(calls "$PORT")
   t0=$(now)
   posters=()
@@ -197,10 +199,11 @@ for run in $(seq "$RUNS"); do
   http_rates+=("$rate")
   echo "http intake run $run: $sent events in $(python3 -c "print(round($t1 - $t0, 2))") s = $rate events/s"
 done
-[ "$ONLY" = views ] || echo "HTTP intake median: $(printf '%s\n' "${http_rates[@]}" | median) events/s (batches of 5000, 4 posters)"
+case "$ONLY" in all|http) echo "HTTP intake median: $(printf '%s\n' "${http_rates[@]}" | median) events/s (batches of 5000, 4 posters)" ;; esac
 # The folder after the answers: how long until every acknowledged record is merged into the rollups.
 drained "the backlog after the last answer was merged in"
 [ "$ONLY" = http ] && exit 0
+if [ "$ONLY" != scale ]; then
 
 # 3. Views (before NATS, on the same server): backfill 90 days, then time the two views.
 for d in $(seq 1 90); do post "$PORT" "$WORK/batches/day-$d.json" "?backfill=true"; done
@@ -228,7 +231,6 @@ cleanup; PIDS=()
 
 # 2. NATS intake: two instances on one durable consumer, one killed half-way.
 nats_rates=()
-host=${NATS_URL#nats://}
 for run in $(seq "$RUNS"); do
   URL=$(database)
   tag="B$$R$run"
@@ -259,10 +261,15 @@ for run in $(seq "$RUNS"); do
   python3 "$WORK/nats.py" delete "$host" "PORTOLAN_USAGE_$tag"
 done
 echo "NATS intake median: $(printf '%s\n' "${nats_rates[@]}" | median) events/s (2 instances, kill -9 of one half-way, totals exact)"
+fi # not ONLY=scale
+if [ "$ONLY" = scale ]; then cleanup; PIDS=(); fi
 
 # 4. Scaling: 1, 2 and 4 instances (processes) on one durable consumer and one database, no kill;
 # the messages are published once every instance is up, and the clock stops when the consumer has
-# nothing pending or unacknowledged; the totals are checked exact.
+# nothing pending or unacknowledged; the totals are checked exact. Each run also prints where the
+# cores went meanwhile (/proc/stat and the instances' /proc/PID/stat): idle, and portolan's share.
+machine_ticks() { awk '/^cpu / {print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat; }   # -> busy+idle, idle
+own_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
 for n in ${SCALE:-1 2 4}; do
   scale_rates=()
   for run in $(seq "$RUNS"); do
@@ -273,16 +280,18 @@ for n in ${SCALE:-1 2 4}; do
     python3 "$WORK/nats.py" wait "$host" "PORTOLAN_USAGE_$tag"
     sleep 1 # every instance has opened the durable consumer
     before=$(calls $((PORT + 11)))
+    read -r all0 idle0 < <(machine_ticks); own0=$(own_ticks "${PIDS[@]}")
     t0=$(now)
     python3 "$WORK/nats.py" publish "$host" "bench$tag.usage.gw" "$WORK/batches" "$BATCHES" "$tag"
     until [ "$(python3 "$WORK/nats.py" pending "$host" "PORTOLAN_USAGE_$tag" "bench-$tag")" = 0 ]; do sleep 0.05; done
     t1=$(now)
+    read -r all1 idle1 < <(machine_ticks); own1=$(own_ticks "${PIDS[@]}")
     sent=$((BATCHES * 5000))
     got=$(( $(calls $((PORT + 11))) - before ))
     [ "$got" -eq "$sent" ] || { echo "scaling $n run $run: counted $got of $sent" >&2; exit 1; }
     rate=$(python3 -c "print(round($sent / ($t1 - $t0)))")
     scale_rates+=("$rate")
-    echo "nats intake, $n instance(s), run $run: $sent events in $(python3 -c "print(round($t1 - $t0, 2))") s = $rate events/s (totals exact)"
+    echo "nats intake, $n instance(s), run $run: $sent events in $(python3 -c "print(round($t1 - $t0, 2))") s = $rate events/s (totals exact); cores idle $(( 100 * (idle1 - idle0) / (all1 - all0) ))%, portolan $(( 100 * (own1 - own0) / (all1 - all0) ))% of them"
     cleanup; PIDS=()
     python3 "$WORK/nats.py" delete "$host" "PORTOLAN_USAGE_$tag"
   done
