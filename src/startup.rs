@@ -473,16 +473,19 @@ async fn load_static_locations(ingestor: &Ingestor, settings: &Settings) -> anyh
     let seam = ingestor.seam.clone();
     let listeners_pool = pool.clone();
     let fill_pool = pool.clone();
-    let fill = tokio::task::spawn_blocking(move || {
-        let started = std::time::Instant::now();
-        let filled = facade::bulk::fill_fulltext(&fill_pool)?;
-        if filled {
-            tracing::info!(duration_ms = started.elapsed().as_millis() as u64, "Filled the full-text index.");
-        }
-        anyhow::Ok(())
+    let fill = deferred.then(|| {
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            if facade::bulk::fill_fulltext(&fill_pool)? {
+                tracing::info!(duration_ms = started.elapsed().as_millis() as u64, "Filled the full-text index.");
+            }
+            anyhow::Ok(())
+        })
     });
     let rebuilt = tokio::task::spawn_blocking(move || seam.bulk_loaded(&listeners_pool)).await?;
-    fill.await??;
+    if let Some(fill) = fill {
+        fill.await??;
+    }
     rebuilt?;
     // What the load allocated and freed goes back to the operating system before serving.
     pool.shrink_memory();

@@ -193,14 +193,7 @@ async fn the_dashboard_writes_numbers_for_people(db: Db) {
     ]);
     let (status, body) = app.post_json("/api/usage/events", &events).await;
     assert_eq!(status, 200, "{body}");
-    let html = client()
-        .get(app.url("/dashboard?platform=platform%3Adefault%2Finventory&range=7d"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.get("/dashboard?platform=platform%3Adefault%2Finventory&range=7d").await.text().await.unwrap();
     let totals =
         text_of(html.split("<p class=\"totals\">").nth(1).expect("the totals line").split("</p>").next().unwrap());
     assert!(totals.contains("1,234 calls, 5 errors (0.41 %)"), "{totals}");

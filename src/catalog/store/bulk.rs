@@ -69,10 +69,14 @@ pub fn fill_fulltext(pool: &Pool) -> anyhow::Result<bool> {
     let Pool::Sqlite(p, _) = pool else { return Ok(false) };
     let mut c = p.get()?;
     let filled = c.immediate_transaction(|c| {
-        let any: Option<String> = entities::table.select(entities::id).first(c).optional()?;
+        let any: bool = diesel::select(diesel::dsl::exists(entities::table.select(entities::id))).get_result(c)?;
         // Raw SQL: the full-text table is FTS5's virtual table, not a declared one.
-        let indexed = diesel::sql_query("SELECT rowid FROM entity_text LIMIT 1").load::<Rowid>(c)?;
-        if any.is_none() || !indexed.is_empty() {
+        let indexed: Option<i64> = diesel::sql_query("SELECT rowid FROM entity_text LIMIT 1")
+            .load::<Rowid>(c)?
+            .into_iter()
+            .next()
+            .map(|r| r.rowid);
+        if !any || indexed.is_some() {
             return Ok::<_, anyhow::Error>(false);
         }
         // Raw SQL: FTS5's 'delete-all' command and an insert from a grouped select.
@@ -85,12 +89,11 @@ pub fn fill_fulltext(pool: &Pool) -> anyhow::Result<bool> {
 #[derive(QueryableByName)]
 struct Rowid {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
-    #[allow(dead_code)]
     rowid: i64,
 }
 
 /// True while a first load defers the indexes on SQLite: its publishes leave the full-text
-/// rows to [`build_indexes`].
+/// rows to [`fill_fulltext`].
 pub fn fulltext_deferred(pool: &Pool) -> anyhow::Result<bool> {
     let Pool::Sqlite(p, _) = pool else { return Ok(false) };
     // Raw SQL: the schema table is SQLite's own, not a declared table.
@@ -239,12 +242,6 @@ mod tests {
         assert!(!fulltext_deferred(&pool).unwrap());
     }
 
-    #[derive(QueryableByName)]
-    struct TestRowid {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        rowid: i64,
-    }
-
     /// Rows written while the indexes were deferred are found by full text once the index is
     /// filled; an index with rows is left alone.
     #[test]
@@ -269,7 +266,7 @@ mod tests {
         let matching = |c: &mut diesel::SqliteConnection, term: &str| -> Vec<i64> {
             diesel::sql_query("SELECT rowid FROM entity_text WHERE entity_text MATCH ? ORDER BY rowid")
                 .bind::<Text, _>(format!("\"{term}\""))
-                .load::<TestRowid>(c)
+                .load::<Rowid>(c)
                 .unwrap()
                 .into_iter()
                 .map(|r| r.rowid)

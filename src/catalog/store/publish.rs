@@ -180,7 +180,7 @@ pub fn publish(
     });
     let now = now_ms();
     let sqlite = pool.backend() == crate::db::Backend::Sqlite;
-    // During a first load the full-text index is filled once, with the deferred indexes.
+    // During a first load the full-text index is filled once at the end (`bulk::fill_fulltext`).
     let fulltext = sqlite && !super::bulk::fulltext_deferred(pool)?;
     let outcome: PublishOutcome = with_conn!(pool, |c| {
         // Everything that does not need the write lock happens before taking it: the location

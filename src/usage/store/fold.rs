@@ -308,16 +308,9 @@ pub fn build_weeks(
 /// Whether any record was appended before `appended_before` (a plain read, so an idle folder
 /// never takes SQLite's write lock just to find nothing).
 pub fn due(pool: &Pool, appended_before: i64) -> anyhow::Result<bool> {
-    #[derive(QueryableByName)]
-    struct One {
-        #[diesel(sql_type = BigInt)]
-        #[allow(dead_code)]
-        one: i64,
-    }
-    let sql = placeholders("SELECT CAST(1 AS BIGINT) AS one FROM usage_records WHERE at < ? LIMIT 1", pool.backend());
-    let found: Vec<One> =
-        with_conn!(pool, |c| diesel::sql_query(sql.as_str()).bind::<BigInt, _>(appended_before).load(c)?);
-    Ok(!found.is_empty())
+    use crate::db::schema::usage_records;
+    let waiting = usage_records::table.filter(usage_records::at.lt(appended_before));
+    Ok(with_conn!(pool, |c| diesel::select(diesel::dsl::exists(waiting)).get_result::<bool>(c)?))
 }
 
 /// How many records wait to be folded, and their events.
